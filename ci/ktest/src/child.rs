@@ -1,0 +1,421 @@
+//! Roles a test can start this binary in (`ktest child <role> ...`).
+//!
+//! Each role is a small program of its own: a server on a channel handed
+//! over at start (`harness::CHAN`), a program that faults on purpose, a
+//! sleeper, a fuzzer. Exit codes report results the parent checks.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use abi::{cap_id, rights, Error, Syscall, SyscallClass, FOREVER};
+use runtime::ipc::{reply, Channel, Window};
+use runtime::mem::PhysRange;
+use runtime::time::{priority, sleep_ms, uptime_ms, yield_now};
+use runtime::{init_cap, Args};
+
+use crate::harness::{num, Rng, CHAN, SHARED};
+
+/// Message tags the server roles understand.
+pub mod tag {
+    /// Reply with every byte inverted (`reply_len` = size); result = byte sum.
+    pub const ECHO: u64 = 1;
+    /// Check a lent page holds `i ^ 0x5a`, overwrite it with `i ^ 0xa5`; result 1 if it matched.
+    pub const PAGE: u64 = 2;
+    /// Reply 0 and exit.
+    pub const EXIT: u64 = 3;
+    /// Result = (base priority << 8) | effective priority while serving.
+    pub const PRIO: u64 = 4;
+    /// Pipeline step on a `u64` in the first 8 bytes.
+    pub const STEP: u64 = 5;
+    /// Keep the message (never reply).
+    pub const HOLD: u64 = 6;
+    /// Increment the first byte of the message in place.
+    pub const TOUCH: u64 = 7;
+}
+
+/// Where roles map a shared page.
+pub const SHARED_VA: u64 = abi::layout::USER_MAPPINGS + (1 << 40);
+
+pub fn run(args: Args) -> i32 {
+    match args.get(2).unwrap_or("") {
+        "fault" => fault(args.get(3).unwrap_or("")),
+        "sleeper" => {
+            let _ = sleep_ms(num(args.get(3)));
+            num(args.get(4)) as i32
+        }
+        "spinner" => {
+            let until = uptime_ms() + num(args.get(3));
+            while uptime_ms() < until {
+                let _ = yield_now();
+            }
+            num(args.get(4)) as i32
+        }
+        "turns" => turns(num(args.get(3)), num(args.get(4))),
+        "server" => server(args.get(3).unwrap_or("")),
+        "lend-touch" => lend_touch(),
+        "owner" => owner(),
+        "foreign" => foreign(),
+        "delegate" => delegate(),
+        "noauth" => noauth(),
+        "honest" => honest(num(args.get(3))),
+        "fuzz" => fuzz(num(args.get(3))),
+        "strikes" => strikes(),
+        "unmapped-touch" => unmapped_touch(),
+        "ro-write" => ro_write(),
+        "read-shared" => shared().map_or(3, |p| p[0].load(Ordering::Acquire) as i32),
+        other => {
+            runtime::println!("ktest child: unknown role {other}");
+            2
+        }
+    }
+}
+
+fn chan() -> Channel {
+    Channel::from_token(init_cap(CHAN).unwrap_or(0))
+}
+
+/// Fault on purpose; returning means the fault did not happen.
+fn fault(kind: &str) -> i32 {
+    // SAFETY (all arms): these are deliberate faults; the kernel must end
+    // this process. Nothing after them runs if the kernel is right.
+    unsafe {
+        match kind {
+            "null" => core::ptr::write_volatile(core::ptr::null_mut::<u64>(), 1),
+            "kernel" => core::ptr::write_volatile(0xffff_ffff_8010_0000 as *mut u64, 1),
+            "ud" => core::arch::asm!("ud2"),
+            "gp" => core::arch::asm!("hlt"),
+            "divide" => core::arch::asm!("xor edx, edx", "xor eax, eax", "xor ecx, ecx", "div ecx", out("eax") _, out("edx") _, out("ecx") _),
+            "nx" => {
+                let data: alloc::boxed::Box<[u8; 16]> = alloc::boxed::Box::new([0xc3; 16]); // `ret`s on the heap
+                let f: extern "C" fn() = core::mem::transmute(data.as_ptr());
+                f();
+            }
+            "stack" => return recurse(1) as i32,
+            _ => return 2,
+        }
+    }
+    0
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(n: u64) -> u64 {
+    let pad = [n; 64];
+    core::hint::black_box(&pad);
+    recurse(n + 1) + pad[3]
+}
+
+/// The shared page from capability `SHARED`, as atomics.
+fn shared() -> Option<&'static [AtomicU64; 512]> {
+    let cap = PhysRange(init_cap(SHARED)?);
+    cap.map(SHARED_VA, 0, 4096, abi::map::READ | abi::map::WRITE).ok()?;
+    // SAFETY: the page is mapped read-write at SHARED_VA for the rest of the
+    // program; atomics make the sharing with the other process sound.
+    Some(unsafe { &*(SHARED_VA as *const [AtomicU64; 512]) })
+}
+
+/// Take turns with the other `turns` child on the shared counter, yielding
+/// while it is not our turn; count the yields in slot `1 + who`.
+fn turns(who: u64, n: u64) -> i32 {
+    let Some(page) = shared() else { return 3 };
+    while page[0].load(Ordering::Acquire) < 2 * n {
+        if page[0].load(Ordering::Acquire) % 2 == who {
+            page[0].fetch_add(1, Ordering::AcqRel);
+        } else {
+            page[1 + who as usize].fetch_add(1, Ordering::Relaxed);
+            let _ = yield_now();
+        }
+    }
+    0
+}
+
+/// A server on `CHAN`: `ECHO`, `PAGE`, `PRIO`, `STEP` (with `op`), `HOLD`,
+/// `TOUCH`, `EXIT`; other tags get `tag * 2`.
+fn server(op: &str) -> i32 {
+    let chan = chan();
+    let Ok(w) = Window::new() else { return 3 };
+    let mut pending: Option<(u64, u64, usize)> = None;
+    loop {
+        let m = match chan.reply_recv(pending, &w, FOREVER) {
+            Ok(m) => m,
+            // The client of the reply is gone: just receive.
+            Err(_) if pending.is_some() => {
+                pending = None;
+                continue;
+            }
+            Err(_) => return 4,
+        };
+        pending = match m.tag {
+            tag::ECHO => {
+                let b = w.bytes_mut(m.size);
+                let sum = b.iter().map(|&x| x as u64).sum();
+                b.iter_mut().for_each(|x| *x ^= 0xff);
+                Some((m.cookie, sum, m.size))
+            }
+            tag::PAGE => {
+                let b = w.bytes_mut(4096);
+                let ok = m.size == 4096 && b.iter().enumerate().all(|(i, &x)| x == (i as u8) ^ 0x5a);
+                b.iter_mut().enumerate().for_each(|(i, x)| *x = (i as u8) ^ 0xa5);
+                Some((m.cookie, ok as u64, 0))
+            }
+            tag::PRIO => {
+                let (base, eff) = priority().unwrap_or((0, 0));
+                Some((m.cookie, (base as u64) << 8 | eff as u64, 0))
+            }
+            tag::STEP => {
+                let b = w.bytes_mut(8);
+                let v = u64::from_le_bytes(b[..8].try_into().unwrap());
+                let r = match op {
+                    "add1" => v + 1,
+                    "mul3" => v * 3,
+                    "sub5" => v.wrapping_sub(5),
+                    _ => v,
+                };
+                b.copy_from_slice(&r.to_le_bytes());
+                Some((m.cookie, r, 8))
+            }
+            tag::HOLD => None,
+            tag::TOUCH => {
+                let b = w.bytes_mut(1);
+                b[0] = b[0].wrapping_add(1);
+                Some((m.cookie, 0, 0))
+            }
+            tag::EXIT => {
+                let _ = reply(m.cookie, 0, 0);
+                return 0;
+            }
+            t => Some((m.cookie, t * 2, 0)),
+        };
+    }
+}
+
+/// Receive a lent page into an unmapped window, reply, then touch the
+/// window: the kernel must have taken the page back, so this faults.
+fn lend_touch() -> i32 {
+    let w = Window::unmapped();
+    let Ok(m) = chan().receive(&w, FOREVER) else { return 3 };
+    let ok = w.bytes(4096).iter().enumerate().all(|(i, &x)| x == (i as u8) ^ 0x5a);
+    let _ = reply(m.cookie, ok as u64, 0);
+    // SAFETY: deliberately reading a page that must no longer be mapped.
+    let v = unsafe { core::ptr::read_volatile(w.addr() as *const u8) };
+    core::hint::black_box(v);
+    0
+}
+
+/// Own a channel, give the parent a send capability, take one request and
+/// never answer it. The parent kills us.
+fn owner() -> i32 {
+    let Ok(mine) = Channel::create() else { return 3 };
+    if chan().send_cap(0, &[], mine.token(), rights::SEND).is_err() {
+        return 4;
+    }
+    let Ok(w) = Window::new() else { return 5 };
+    let _held = mine.receive(&w, FOREVER);
+    loop {
+        let _ = sleep_ms(1000);
+    }
+}
+
+/// Tell the parent the value of one of our channel tokens, then wait to be killed.
+fn foreign() -> i32 {
+    let Ok(mine) = Channel::create() else { return 3 };
+    let _ = chan().send(0, &mine.token().to_le_bytes());
+    loop {
+        let _ = sleep_ms(1000);
+    }
+}
+
+/// Receive a capability and report what it allows.
+fn delegate() -> i32 {
+    let Ok(w) = Window::new() else { return 3 };
+    let Ok(m) = chan().receive(&w, FOREVER) else { return 4 };
+    let got = Channel::from_token(m.cap);
+    let rights = runtime::caps::inspect(m.cap).map(|c| c.1 as u64).unwrap_or(0xff);
+    let recv_refused = (got.receive(&w, 0) == Err(Error::Incapable)) as u64;
+    // Nobody receives there, so a send with timeout 0 that is allowed ends in Timeout.
+    let send_allowed = (got.send_timeout(1, &[], 0) == Err(Error::Timeout)) as u64;
+    let _ = reply(m.cookie, rights | recv_refused << 16 | send_allowed << 17, 0);
+    0
+}
+
+/// Started with only the Thread class: everything else must be refused.
+/// Exit code: a bit for each call that wrongly succeeded.
+fn noauth() -> i32 {
+    let mut wrong = 0;
+    if Channel::create().is_ok() {
+        wrong |= 1;
+    }
+    let msg = b"should not print\n";
+    if runtime::sys::call(Syscall::DebugPrint, 0x1234_5678, [msg.as_ptr() as u64, msg.len() as u64, 0, 0, 0]).is_ok() {
+        wrong |= 2;
+    }
+    if Channel::find("SYSTEM::VFS").is_ok() {
+        wrong |= 4;
+    }
+    if Channel::from_token(0xdead_beef_cafe).send(1, &[]).is_ok() {
+        wrong |= 8;
+    }
+    if runtime::mem::dma_alloc(1).is_ok() {
+        wrong |= 16;
+    }
+    if runtime::caps::init_cap(cap_id::class(SyscallClass::DebugPrint)).is_some() {
+        wrong |= 32;
+    }
+    wrong
+}
+
+/// Present bad tokens eight times, timing each refusal; then check the
+/// delay decays after a quiet spell. Exit 0 if the delays escalate.
+fn strikes() -> i32 {
+    let mut d = [0u64; 8];
+    for x in d.iter_mut() {
+        let t0 = runtime::time::uptime_ns();
+        let r = Channel::from_token(0x5eed_0000_0000_0001).send(1, &[]);
+        *x = (runtime::time::uptime_ns() - t0) / 1_000_000;
+        if r != Err(Error::Incapable) {
+            return 3;
+        }
+    }
+    let _ = sleep_ms(6000);
+    let t0 = runtime::time::uptime_ns();
+    let _ = Channel::from_token(0x5eed_0000_0000_0002).send(1, &[]);
+    let after_quiet = (runtime::time::uptime_ns() - t0) / 1_000_000;
+    runtime::println!("ktest: bad-token delays (ms): {:?}; after 6 s quiet: {}", d, after_quiet);
+    let escalates = d[0] <= 3 && d[1] < d[4] && d[4] < d[7] && d[7] >= 64;
+    if !escalates {
+        return 1;
+    }
+    if after_quiet > d[5] {
+        return 4;
+    }
+    0
+}
+
+/// Map, write, unmap, then touch: must fault.
+fn unmapped_touch() -> i32 {
+    let va = runtime::mem::reserve(4096);
+    if runtime::mem::map_anon(va, 4096, abi::map::READ | abi::map::WRITE).is_err() {
+        return 3;
+    }
+    // SAFETY: mapped just above.
+    unsafe { core::ptr::write_volatile(va as *mut u64, 5) };
+    if runtime::mem::unmap(va, 4096).is_err() {
+        return 4;
+    }
+    // SAFETY: deliberately touching the page just unmapped.
+    unsafe { core::ptr::write_volatile(va as *mut u64, 6) };
+    0
+}
+
+/// Write to a read-only page: must fault.
+fn ro_write() -> i32 {
+    let va = runtime::mem::reserve(4096);
+    if runtime::mem::map_anon(va, 4096, abi::map::READ).is_err() {
+        return 3;
+    }
+    // SAFETY: reading the zeroed page is fine; the write must fault.
+    unsafe {
+        let v = core::ptr::read_volatile(va as *const u64);
+        core::ptr::write_volatile(va as *mut u64, v + 1);
+    }
+    0
+}
+
+/// Make `n` valid syscalls; the exit code is the milliseconds they took.
+fn honest(n: u64) -> i32 {
+    let start = uptime_ms();
+    for _ in 0..n {
+        let _ = priority();
+        let _ = yield_now();
+    }
+    (uptime_ms() - start) as i32
+}
+
+/// Random syscalls with mostly real capabilities; must end normally.
+///
+/// Each call gets a token of the kind its syscall expects (2 % garbage), so
+/// the fuzzer explores argument handling instead of spending its time in
+/// the bad-token delay.
+fn fuzz(seed: u64) -> i32 {
+    let mut rng = Rng(seed | 1);
+    let Ok(own) = Channel::create() else { return 3 };
+    let Ok(w) = Window::new() else { return 4 };
+    let sandbox = runtime::mem::reserve(64 << 20);
+    let proc_tok = runtime::caps::self_process();
+    let ramfs = init_cap(cap_id::RAMFS).unwrap_or(0);
+    let class = runtime::class_token;
+    // Calls that would end or cripple this process, flood the console, or
+    // leave processes behind are left out: the point is what the kernel
+    // does with bad arguments.
+    let excluded = [
+        Syscall::Exit, Syscall::ThreadExit, Syscall::ProcessKill, Syscall::PowerOff, Syscall::ChannelDestroy,
+        Syscall::CapDrop, Syscall::ThreadCreate, Syscall::DebugIpc, Syscall::DebugPrint, Syscall::ProcessCreate,
+        Syscall::SendCap,
+        // Our own process capability has no GRANT right: every grant
+        // would be a refused token.
+        Syscall::CapGrant,
+    ];
+    let (mut calls, mut refused) = (0, 0);
+    let start = uptime_ms();
+    while calls < 2000 {
+        let nr = rng.next() % 70;
+        let sys = Syscall::from_raw(nr);
+        if sys.is_some_and(|s| excluded.contains(&s)) {
+            continue;
+        }
+        let right_kind = match sys {
+            Some(Syscall::Yield | Syscall::Sleep | Syscall::Uptime | Syscall::Priority) => class(SyscallClass::Thread),
+            Some(Syscall::ChannelCreate) => class(SyscallClass::ChannelCreate),
+            Some(Syscall::NameFind) => class(SyscallClass::Names),
+            Some(Syscall::DmaAlloc) => class(SyscallClass::Dma),
+            Some(Syscall::Send | Syscall::Receive | Syscall::ReplyRecv | Syscall::NameRegister | Syscall::NameDeregister) => own.token(),
+            Some(Syscall::Reply) => rng.next(), // a cookie, not a token
+            Some(Syscall::MapPhys | Syscall::PhysDerive | Syscall::PhysInfo) => ramfs,
+            Some(_) => proc_tok,
+            None => rng.next(),
+        };
+        let token = if rng.next() % 200 == 0 { rng.next() } else { right_kind };
+        let mut a = [0u64; 5];
+        for x in a.iter_mut() {
+            *x = match rng.next() % 6 {
+                0 => rng.next(),
+                1 => rng.next() % 8192,
+                2 => sandbox + (rng.next() % (64 << 20)) / 4096 * 4096,
+                3 => w.addr(),
+                4 => 4096,
+                _ => 0xffff_8000_0000_0000 + rng.next() % (1 << 30),
+            };
+        }
+        // Keep waits short so the fuzzer makes progress.
+        match Syscall::from_raw(nr) {
+            Some(Syscall::Send) => a[3] %= 2_000_000,
+            Some(Syscall::Receive) => a[1] %= 2_000_000,
+            Some(Syscall::ReplyRecv) => a[4] %= 2_000_000,
+            Some(Syscall::ProcessWait) => a[0] %= 2_000_000,
+            Some(Syscall::Sleep) => a[0] %= 2_000_000,
+            Some(Syscall::DmaAlloc) => a[0] %= 8,
+            // Mostly hand over real capabilities, and ask only for the
+            // rights we hold, so few calls end in the bad-token delay.
+            Some(Syscall::MapPhys) if rng.next() % 8 != 0 => a[3] &= abi::map::READ,
+            Some(Syscall::ProcessWrite) => {
+                a[0] = sandbox + a[0] % 4096;
+                a[2] %= 8192;
+            }
+            // Unmapping at random could take away our own code or stack.
+            Some(Syscall::Unmap) | Some(Syscall::MapAnon) => {
+                if a[0] < abi::USER_TOP && !(sandbox..sandbox + (64 << 20)).contains(&a[0]) {
+                    a[0] = sandbox + (a[0] % (64 << 20)) / 4096 * 4096;
+                }
+                a[1] %= 1 << 20;
+            }
+            _ => {}
+        }
+        let (status, _) = runtime::sys::raw(nr, token, a);
+        if status != 0 && Error::from_raw(status).is_none() {
+            runtime::println!("fuzz: syscall {nr} returned unknown status {status}");
+            return 5;
+        }
+        refused += (status == Error::Incapable as u64) as u32;
+        calls += 1;
+    }
+    runtime::println!("ktest: fuzz seed {seed}: {calls} calls, {refused} refused as Incapable, {} ms", uptime_ms() - start);
+    0
+}

@@ -1,0 +1,41 @@
+//! `ktest`: in-guest tests and benchmarks of the kernel.
+//!
+//! `system` starts `ktest <suite>` when the kernel command line says
+//! `test=<suite>`. Each case prints `ok - <name>` or `FAIL - <name>:
+//! <reason>`, the run ends with `N passed, N failed`, and the exit code
+//! tells `system` whether to power off with success. Cases that need other
+//! processes start copies of this binary as `ktest child <role> ...`
+//! ([`child`]), so every interaction crosses real address spaces.
+
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod child;
+#[cfg(target_os = "none")]
+mod harness;
+#[cfg(target_os = "none")]
+mod suites;
+
+#[cfg(target_os = "none")]
+runtime::entry!(main);
+
+#[cfg(target_os = "none")]
+fn main(args: runtime::Args) -> i32 {
+    match args.get(1) {
+        Some("child") => child::run(args),
+        Some(suite) => suites::run(suite),
+        None => {
+            runtime::println!("usage: ktest <suite> | ktest child <role>");
+            2
+        }
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("ktest runs inside the machine: `cargo run -p ci -- test`");
+    std::process::exit(2);
+}

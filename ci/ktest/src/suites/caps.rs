@@ -1,0 +1,206 @@
+//! Capabilities: forged, stale and foreign tokens, the escalating delay,
+//! delegation with fewer rights, rights, no ambient authority, fuzzing.
+
+use alloc::vec::Vec;
+
+use abi::{cap_id, rights, CapKind, Error, SyscallClass};
+use runtime::ipc::{Channel, Window};
+use runtime::process::{Exit, Process};
+
+use crate::ensure;
+use crate::harness::{expect_err, expect_exit, spawn, spawn_with, Context, Outcome, Rng, Suite, CHAN};
+
+pub fn run() -> i32 {
+    let mut s = Suite::new("caps");
+    s.case("forged tokens are refused", forged);
+    s.case("stale tokens are refused", stale);
+    s.case("another process's tokens are worthless here", foreign);
+    s.case("the delay after bad tokens escalates and decays", escalation);
+    s.case("honest processes are not slowed by another's bad tokens", honest_unaffected);
+    s.case("capability delegated through IPC with fewer rights", delegation);
+    s.case("rights are enforced and cannot grow", rights_enforced);
+    s.case("granting needs the DELEGATE right", grant_needs_delegate);
+    s.case("no ambient authority", no_ambient_authority);
+    s.case("tokens are unique and never zero", unique_tokens);
+    s.case("names: register, find (send-only), deregister", names);
+    s.case("names: forced SDBM collision keeps two names apart", sdbm_collision);
+    s.case("names die with their channel", names_die_with_channel);
+    s.case("random syscalls from a fuzzer leave the kernel working", fuzz);
+    s.finish()
+}
+
+fn forged() -> Outcome {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    for _ in 0..3 {
+        expect_err(Channel::from_token(rng.next()).send(1, &[]), Error::Incapable, "random token")?;
+    }
+    expect_err(Channel::from_token(0).send(1, &[]), Error::Incapable, "zero token")
+}
+
+fn stale() -> Outcome {
+    let c = Channel::create().ctx("channel")?;
+    let t = c.token();
+    c.destroy().ctx("destroy")?;
+    expect_err(Channel::from_token(t).send(1, &[]), Error::Incapable, "destroyed channel")?;
+    let c = Channel::create().ctx("channel")?;
+    let copy = runtime::caps::derive(c.token(), rights::ALL).ctx("derive")?;
+    runtime::caps::drop_cap(copy).ctx("drop")?;
+    expect_err(Channel::from_token(copy).send(1, &[]), Error::Incapable, "dropped token")?;
+    c.destroy().ctx("destroy")
+}
+
+fn foreign() -> Outcome {
+    let ours = Channel::create().ctx("channel")?;
+    let child = spawn("foreign", &[], &[(CHAN, ours.token(), rights::SEND)], 8)?;
+    let w = Window::new().ctx("window")?;
+    let m = ours.receive(&w, 5_000_000_000).ctx("receive")?;
+    let theirs = u64::from_le_bytes(w.bytes(8).try_into().unwrap());
+    runtime::ipc::reply(m.cookie, 0, 0).ctx("reply")?;
+    ensure!(theirs != 0, "child sent no token");
+    expect_err(Channel::from_token(theirs).send(1, &[]), Error::Incapable, "foreign token")?;
+    child.kill().ctx("kill")?;
+    expect_exit(&child, Exit::Killed, "foreign child")?;
+    ours.destroy().ctx("destroy")
+}
+
+fn escalation() -> Outcome {
+    let p = spawn("strikes", &[], &[], 8)?;
+    let e = p.wait().ctx("wait")?;
+    ensure!(e == Exit::Code(0), "delays did not escalate and decay (code {e:?}, see the delays line)");
+    Ok(())
+}
+
+fn honest_unaffected() -> Outcome {
+    let bad = spawn("strikes", &[], &[], 8)?;
+    let good = spawn("honest", &["200"], &[], 8)?;
+    let e = good.wait().ctx("honest")?;
+    let Exit::Code(ms) = e else { return Err(alloc::format!("honest child ended {e:?}")) };
+    ensure!(ms < 50, "200 honest calls took {ms} ms while another process was penalised");
+    let _ = bad.kill();
+    let _ = bad.wait();
+    Ok(())
+}
+
+fn delegation() -> Outcome {
+    let ours = Channel::create().ctx("channel")?;
+    let target = Channel::create().ctx("target channel")?;
+    let child = spawn("delegate", &[], &[(CHAN, ours.token(), rights::RECEIVE)], 8)?;
+    let (r, _) = ours.send_cap(0, &[], target.token(), rights::SEND).ctx("send_cap")?;
+    let got_rights = (r & 0xffff) as u32;
+    ensure!(got_rights == rights::SEND, "child got rights {got_rights:#x}");
+    ensure!(r >> 16 & 1 == 1, "child could receive with a send-only capability");
+    ensure!(r >> 17 & 1 == 1, "child could not send with its capability");
+    expect_exit(&child, Exit::Code(0), "delegate child")?;
+    ours.destroy().ctx("destroy")?;
+    target.destroy().ctx("destroy")
+}
+
+fn rights_enforced() -> Outcome {
+    let c = Channel::create().ctx("channel")?;
+    let send_only = Channel::from_token(runtime::caps::derive(c.token(), rights::SEND).ctx("derive")?);
+    let (kind, r, _, _) = runtime::caps::inspect(send_only.token()).ctx("inspect")?;
+    ensure!(kind == CapKind::Channel && r == rights::SEND, "derived {kind:?} {r:#x}");
+    let w = Window::new().ctx("window")?;
+    expect_err(send_only.receive(&w, 0), Error::Incapable, "receive with send-only")?;
+    let again = runtime::caps::derive(send_only.token(), rights::ALL).ctx("derive again")?;
+    let (_, r2, _, _) = runtime::caps::inspect(again).ctx("inspect")?;
+    ensure!(r2 == rights::SEND, "rights grew to {r2:#x}");
+    expect_err(Channel::from_token(again).destroy(), Error::Incapable, "destroy with send-only")?;
+    c.destroy().ctx("destroy")
+}
+
+fn grant_needs_delegate() -> Outcome {
+    let c = Channel::create().ctx("channel")?;
+    let no_delegate = runtime::caps::derive(c.token(), rights::SEND | rights::RECEIVE).ctx("derive")?;
+    let p = Process::create("ktest-empty").ctx("process")?;
+    expect_err(p.grant(no_delegate, rights::SEND), Error::Incapable, "grant without DELEGATE")?;
+    let t = p.grant(c.token(), rights::SEND).ctx("grant with DELEGATE")?;
+    ensure!(t != 0 && t != c.token(), "granted token {t:#x}");
+    p.kill().ctx("kill")?;
+    c.destroy().ctx("destroy")
+}
+
+fn no_ambient_authority() -> Outcome {
+    let thread_cap = runtime::class_token(SyscallClass::Thread);
+    let p = spawn_with("noauth", &[], &[(cap_id::class(SyscallClass::Thread), thread_cap, rights::USE)], 8, false)?;
+    expect_exit(&p, Exit::Code(0), "child with only the Thread capability (bits = calls that wrongly worked)")
+}
+
+fn unique_tokens() -> Outcome {
+    let mut chans = Vec::new();
+    let mut tokens = Vec::new();
+    for _ in 0..20 {
+        let c = Channel::create().ctx("channel")?;
+        tokens.push(c.token());
+        tokens.push(runtime::caps::derive(c.token(), rights::SEND).ctx("derive")?);
+        chans.push(c);
+    }
+    let p = Process::create("ktest-empty").ctx("process")?;
+    tokens.push(p.token());
+    tokens.push(p.grant(chans[0].token(), rights::SEND).ctx("grant")?);
+    tokens.push(p.grant(chans[0].token(), rights::SEND).ctx("grant")?);
+    let mut sorted = tokens.clone();
+    sorted.sort_unstable();
+    sorted.dedup();
+    ensure!(sorted.len() == tokens.len(), "{} duplicate tokens", tokens.len() - sorted.len());
+    ensure!(!tokens.contains(&0), "a zero token");
+    p.kill().ctx("kill")?;
+    for c in chans {
+        c.destroy().ctx("destroy")?;
+    }
+    Ok(())
+}
+
+fn names() -> Outcome {
+    let c = Channel::create().ctx("channel")?;
+    c.register("KTEST::ECHO").ctx("register")?;
+    expect_err(c.register("KTEST::ECHO"), Error::AlreadyExists, "second registration")?;
+    expect_err(c.register("no-separator"), Error::InvalidArgument, "malformed name")?;
+    let found = Channel::find("KTEST::ECHO").ctx("find")?;
+    let (kind, r, id, _) = runtime::caps::inspect(found.token()).ctx("inspect")?;
+    let (_, _, own_id, _) = runtime::caps::inspect(c.token()).ctx("inspect own")?;
+    ensure!(kind == CapKind::Channel && r == rights::SEND && id == own_id, "found {kind:?} rights {r:#x} id {id:#x}");
+    expect_err(Channel::find("KTEST::NOPE"), Error::NotFound, "unknown name")?;
+    c.deregister("KTEST::ECHO").ctx("deregister")?;
+    expect_err(Channel::find("KTEST::ECHO"), Error::NotFound, "after deregister")?;
+    c.destroy().ctx("destroy")
+}
+
+fn sdbm_collision() -> Outcome {
+    let (a, b) = ("TEST::eagaeaieeabgea", "TEST::aeaqacaaagaaap");
+    ensure!(abi::sdbm(a.as_bytes()) == abi::sdbm(b.as_bytes()), "names do not collide");
+    let ca = Channel::create().ctx("channel a")?;
+    let cb = Channel::create().ctx("channel b")?;
+    ca.register(a).ctx("register a")?;
+    expect_err(Channel::find(b), Error::NotFound, "b before registration")?;
+    cb.register(b).ctx("register b")?;
+    let id = |c: &Channel| runtime::caps::inspect(c.token()).map(|x| x.2).unwrap_or(0);
+    ensure!(id(&Channel::find(a).ctx("find a")?) == id(&ca), "a resolves to the wrong channel");
+    ensure!(id(&Channel::find(b).ctx("find b")?) == id(&cb), "b resolves to the wrong channel");
+    ca.deregister(a).ctx("deregister a")?;
+    ensure!(id(&Channel::find(b).ctx("find b after a left")?) == id(&cb), "b lost");
+    ca.destroy().ctx("destroy")?;
+    cb.destroy().ctx("destroy")
+}
+
+fn names_die_with_channel() -> Outcome {
+    let c = Channel::create().ctx("channel")?;
+    c.register("KTEST::GONE").ctx("register")?;
+    c.destroy().ctx("destroy")?;
+    expect_err(Channel::find("KTEST::GONE"), Error::NotFound, "name of a destroyed channel")
+}
+
+fn fuzz() -> Outcome {
+    for seed in [1u64, 0xfeed] {
+        let s = alloc::format!("{seed}");
+        let p = spawn("fuzz", &[&s], &[], 8)?;
+        // Refused tokens cost the fuzzer escalating delays: allow it time.
+        let e = p.wait_timeout(60_000_000_000).ctx("fuzzer")?;
+        ensure!(e == Exit::Code(0), "fuzzer ended {e:?}");
+    }
+    // The kernel still does IPC.
+    let sv = crate::harness::serve("server", &[])?;
+    ensure!(sv.chan.send(21, &[]).ctx("send")? == 42, "server after fuzzing");
+    sv.chan.send(crate::child::tag::EXIT, &[]).ctx("exit")?;
+    expect_exit(&sv.child, Exit::Code(0), "server")
+}

@@ -1,0 +1,422 @@
+//! Message passing: data both ways, lending, ordering, limits, timeouts,
+//! destruction and death, names, pipelines, priority inheritance,
+//! monitoring.
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use abi::limits::{CHANNELS_PER_PROCESS, CHANNEL_QUEUE_DEPTH};
+use abi::{rights, Error, FOREVER};
+use runtime::ipc::{debug, reply, Channel, Page, Window};
+use runtime::process::{spawn_thread, Exit};
+use runtime::time::{sleep_ms, uptime_ms};
+
+use crate::child::tag;
+use crate::ensure;
+use crate::harness::{channel_id, expect_err, expect_exit, serve, spawn, wait_until, Context, Outcome, Suite, CHAN};
+
+pub fn run() -> i32 {
+    let mut s = Suite::new("ipc");
+    s.case("round trip with 64 bytes of data both ways", round_trip);
+    s.case("tag-only message", tag_only);
+    s.case("4 KiB page-aligned message is lent, not copied", lent_page);
+    s.case("receiver faults touching a lent page after reply", lent_page_revoked);
+    s.case("unaligned data takes the copy path both ways", copy_path);
+    s.case("messages over 4 KiB are refused", too_large);
+    s.case("senders are served in FIFO order", fifo_senders);
+    s.case("waiting receivers take turns", round_robin_receivers);
+    s.case("send and receive timeouts", timeouts);
+    s.case("queue depth limit gives QueueFull, destroy releases the queue", queue_limit);
+    s.case("per-process channel limit gives LimitReached", channel_limit);
+    s.case("destroying a channel releases waiting receivers", destroy_releases_receivers);
+    s.case("owner death releases queued (Closed) and in-flight (PeerDied) senders", owner_death);
+    s.case("pipeline client -> A -> B -> C -> client", pipeline);
+    s.case("priority inheritance: server runs at its client's priority", inheritance_visible);
+    s.case("priority inheritance: boosted server beats a medium-priority hog", inheritance_beats_hog);
+    s.case("monitoring: statistics, channel list, totals, trace switch", monitoring);
+    s.finish()
+}
+
+fn stop(served: crate::harness::Served) -> Outcome {
+    served.chan.send(tag::EXIT, &[]).ctx("exit message")?;
+    expect_exit(&served.child, Exit::Code(0), "server")?;
+    served.chan.destroy().ctx("destroy")
+}
+
+fn round_trip() -> Outcome {
+    let sv = serve("server", &[])?;
+    let mut buf: [u8; 64] = core::array::from_fn(|i| i as u8 * 3);
+    let sum: u64 = buf.iter().map(|&b| b as u64).sum();
+    let r = sv.chan.call(tag::ECHO, &mut buf, 64).ctx("call")?;
+    ensure!(r == sum, "server saw sum {r}, sent {sum}");
+    ensure!(buf.iter().enumerate().all(|(i, &b)| b == !(i as u8 * 3)), "reply data wrong: {:?}", &buf[..8]);
+    stop(sv)
+}
+
+fn tag_only() -> Outcome {
+    let sv = serve("server", &[])?;
+    let r = sv.chan.send(40, &[]).ctx("send")?;
+    ensure!(r == 80, "result {r}");
+    stop(sv)
+}
+
+fn pattern_page() -> Box<Page> {
+    let mut p = Box::new(Page::zeroed());
+    p.0.iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8) ^ 0x5a);
+    p
+}
+
+fn lent_page() -> Outcome {
+    let sv = serve("server", &[])?;
+    let page = pattern_page();
+    ensure!(page.0.as_ptr() as usize % 4096 == 0, "page not aligned");
+    // The server checks the pattern and overwrites it in its window, and
+    // replies with reply_len 0: only a shared page can carry its writes back.
+    let ok = sv.chan.send(tag::PAGE, &page.0).ctx("send")?;
+    ensure!(ok == 1, "server did not see our page");
+    ensure!(page.0.iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0xa5), "server's writes not visible in our page");
+    stop(sv)
+}
+
+fn lent_page_revoked() -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let child = spawn("lend-touch", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 8)?;
+    let page = pattern_page();
+    let ok = chan.send(tag::PAGE, &page.0).ctx("send")?;
+    ensure!(ok == 1, "receiver did not see the page");
+    expect_exit(&child, Exit::Fault(14), "receiver touching the window after reply")?;
+    chan.destroy().ctx("destroy")
+}
+
+fn copy_path() -> Outcome {
+    let sv = serve("server", &[])?;
+    for (offset, len) in [(1usize, 100usize), (3, 4096), (4096 + 7, 2000)] {
+        let mut v = vec![0u8; 8192 + 64];
+        let buf = &mut v[offset..offset + len];
+        buf.iter_mut().enumerate().for_each(|(i, b)| *b = (i * 7) as u8);
+        let sum: u64 = buf.iter().map(|&b| b as u64).sum();
+        let r = sv.chan.call(tag::ECHO, buf, len).ctx("call")?;
+        ensure!(r == sum, "offset {offset} len {len}: server saw {r}, sent {sum}");
+        ensure!(buf.iter().enumerate().all(|(i, &b)| b == !((i * 7) as u8)), "offset {offset} len {len}: reply wrong");
+    }
+    stop(sv)
+}
+
+fn too_large() -> Outcome {
+    let sv = serve("server", &[])?;
+    let v = vec![0u8; 5000];
+    expect_err(sv.chan.send(tag::ECHO, &v[..4097]), Error::TooLarge, "4097 bytes")?;
+    stop(sv)
+}
+
+// Shared state for the threads of the ordering tests.
+static TOKEN: AtomicU64 = AtomicU64::new(0);
+#[allow(clippy::declare_interior_mutable_const)]
+const Z: AtomicU64 = AtomicU64::new(0);
+static RESULTS: [AtomicU64; 64] = [Z; 64];
+static LOG: [AtomicU64; 64] = [Z; 64];
+static LOG_LEN: AtomicUsize = AtomicUsize::new(0);
+
+const ERR: u64 = 1 << 63;
+
+fn encode(r: Result<u64, Error>) -> u64 {
+    match r {
+        Ok(v) => v,
+        Err(e) => ERR | e as u64,
+    }
+}
+
+/// Thread: send tag `100 + i` on TOKEN, record the outcome in RESULTS[i].
+fn sender(i: u64) {
+    let r = Channel::from_token(TOKEN.load(Ordering::Acquire)).send(100 + i, &[]);
+    RESULTS[i as usize].store(encode(r), Ordering::Release);
+}
+
+fn reset() {
+    RESULTS.iter().for_each(|r| r.store(u64::MAX, Ordering::Relaxed));
+    LOG.iter().for_each(|r| r.store(0, Ordering::Relaxed));
+    LOG_LEN.store(0, Ordering::Relaxed);
+}
+
+fn stats(token: u64) -> abi::debug::ChannelStats {
+    debug::channel_stats(channel_id(token)).unwrap_or_default()
+}
+
+fn fifo_senders() -> Outcome {
+    reset();
+    let chan = Channel::create().ctx("channel")?;
+    TOKEN.store(chan.token(), Ordering::Release);
+    const N: u64 = 8;
+    for i in 0..N {
+        spawn_thread(sender, i, 16).ctx("thread")?;
+        wait_until("sender to queue", || stats(chan.token()).waiting_senders == i + 1)?;
+    }
+    let w = Window::new().ctx("window")?;
+    for i in 0..N {
+        let m = chan.receive(&w, FOREVER).ctx("receive")?;
+        ensure!(m.tag == 100 + i, "message {i} has tag {}, expected {}", m.tag, 100 + i);
+        reply(m.cookie, i, 0).ctx("reply")?;
+    }
+    wait_until("senders to finish", || (0..N as usize).all(|i| RESULTS[i].load(Ordering::Acquire) == i as u64))?;
+    chan.destroy().ctx("destroy")
+}
+
+/// Thread: receive on TOKEN, log (receiver, tag), reply with the receiver
+/// number; stop on tag 999.
+fn receiver(r: u64) {
+    let chan = Channel::from_token(TOKEN.load(Ordering::Acquire));
+    let Ok(w) = Window::new() else { return };
+    let mut pending = None;
+    while let Ok(m) = chan.reply_recv(pending, &w, FOREVER) {
+        if m.tag == 999 {
+            let _ = reply(m.cookie, r, 0);
+            return;
+        }
+        let n = LOG_LEN.fetch_add(1, Ordering::AcqRel);
+        LOG[n].store(r << 8 | m.tag, Ordering::Release);
+        pending = Some((m.cookie, r, 0));
+    }
+}
+
+fn round_robin_receivers() -> Outcome {
+    reset();
+    let chan = Channel::create().ctx("channel")?;
+    TOKEN.store(chan.token(), Ordering::Release);
+    for r in 0..3 {
+        spawn_thread(receiver, r, 16).ctx("thread")?;
+        wait_until("receiver to wait", || stats(chan.token()).waiting_receivers == r + 1)?;
+    }
+    for t in 0..6u64 {
+        let who = chan.send(t, &[]).ctx("send")?;
+        ensure!(who == t % 3, "message {t} went to receiver {who}, expected {}", t % 3);
+    }
+    for _ in 0..3 {
+        chan.send(999, &[]).ctx("stop")?;
+    }
+    let log: Vec<u64> = (0..6).map(|i| LOG[i].load(Ordering::Acquire)).collect();
+    ensure!(log.iter().enumerate().all(|(t, &e)| e == ((t as u64 % 3) << 8 | t as u64)), "log {log:x?}");
+    chan.destroy().ctx("destroy")
+}
+
+fn timeouts() -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let w = Window::new().ctx("window")?;
+    let t0 = uptime_ms();
+    expect_err(chan.receive(&w, 20_000_000), Error::Timeout, "receive 20 ms")?;
+    let dt = uptime_ms() - t0;
+    ensure!((20..200).contains(&dt), "receive timed out after {dt} ms");
+    let t0 = uptime_ms();
+    expect_err(chan.send_timeout(1, &[], 30_000_000), Error::Timeout, "send 30 ms")?;
+    let dt = uptime_ms() - t0;
+    ensure!((30..200).contains(&dt), "send timed out after {dt} ms");
+    let t0 = uptime_ms();
+    expect_err(chan.receive(&w, 0), Error::Timeout, "receive poll")?;
+    expect_err(chan.send_timeout(1, &[], 0), Error::Timeout, "send poll")?;
+    ensure!(uptime_ms() - t0 < 5, "polls blocked");
+    chan.destroy().ctx("destroy")
+}
+
+fn queue_limit() -> Outcome {
+    reset();
+    let chan = Channel::create().ctx("channel")?;
+    TOKEN.store(chan.token(), Ordering::Release);
+    let depth = CHANNEL_QUEUE_DEPTH as u64;
+    for i in 0..depth {
+        spawn_thread(sender, i, 16).ctx("thread")?;
+    }
+    wait_until("the queue to fill", || stats(chan.token()).waiting_senders == depth)?;
+    expect_err(chan.send(1, &[]), Error::QueueFull, "one sender too many")?;
+    let peak = stats(chan.token()).peak_depth;
+    ensure!(peak == depth, "peak depth {peak}");
+    chan.destroy().ctx("destroy")?;
+    wait_until("senders to be released", || (0..depth as usize).all(|i| RESULTS[i].load(Ordering::Acquire) != u64::MAX))?;
+    for i in 0..depth as usize {
+        let r = RESULTS[i].load(Ordering::Acquire);
+        ensure!(r == ERR | Error::Closed as u64, "sender {i} got {r:#x}");
+    }
+    Ok(())
+}
+
+fn channel_limit() -> Outcome {
+    let mut made = Vec::new();
+    let err = loop {
+        match Channel::create() {
+            Ok(c) => made.push(c),
+            Err(e) => break e,
+        }
+        ensure!(made.len() <= CHANNELS_PER_PROCESS, "more than {CHANNELS_PER_PROCESS} channels");
+    };
+    ensure!(err == Error::LimitReached, "creation failed with {err:?}");
+    let total = made.len();
+    for c in made {
+        c.destroy().ctx("destroy")?;
+    }
+    // Every earlier case destroyed its channels, so the whole quota is ours.
+    ensure!(total == CHANNELS_PER_PROCESS, "{total} channels before the limit");
+    let again = Channel::create().ctx("create after freeing")?;
+    again.destroy().ctx("destroy")
+}
+
+/// Thread: receive on TOKEN once, record the outcome.
+fn lone_receiver(i: u64) {
+    let chan = Channel::from_token(TOKEN.load(Ordering::Acquire));
+    let r = match Window::new() {
+        Ok(w) => chan.receive(&w, FOREVER).map(|m| m.tag),
+        Err(e) => Err(e),
+    };
+    RESULTS[i as usize].store(encode(r), Ordering::Release);
+}
+
+fn destroy_releases_receivers() -> Outcome {
+    reset();
+    let chan = Channel::create().ctx("channel")?;
+    TOKEN.store(chan.token(), Ordering::Release);
+    for i in 0..3 {
+        spawn_thread(lone_receiver, i, 16).ctx("thread")?;
+    }
+    wait_until("receivers to wait", || stats(chan.token()).waiting_receivers == 3)?;
+    let token = chan.token();
+    chan.destroy().ctx("destroy")?;
+    wait_until("receivers to be released", || (0..3).all(|i| RESULTS[i].load(Ordering::Acquire) != u64::MAX))?;
+    for i in 0..3 {
+        let r = RESULTS[i].load(Ordering::Acquire);
+        ensure!(r == ERR | Error::Closed as u64, "receiver {i} got {r:#x}");
+    }
+    // The destroyed channel's token is now stale.
+    expect_err(Channel::from_token(token).send(1, &[]), Error::Incapable, "stale token")
+}
+
+fn owner_death() -> Outcome {
+    reset();
+    let ours = Channel::create().ctx("channel")?;
+    let child = spawn("owner", &[], &[(CHAN, ours.token(), rights::SEND)], 8)?;
+    let w = Window::new().ctx("window")?;
+    let m = ours.receive(&w, 5_000_000_000).ctx("the owner's capability")?;
+    ensure!(m.cap != 0, "no capability came with the message");
+    reply(m.cookie, 0, 0).ctx("reply")?;
+    TOKEN.store(m.cap, Ordering::Release);
+    spawn_thread(sender, 0, 16).ctx("thread")?;
+    wait_until("a request in flight", || stats(m.cap).in_flight == 1)?;
+    spawn_thread(sender, 1, 16).ctx("thread")?;
+    wait_until("a request queued", || stats(m.cap).waiting_senders == 1)?;
+    child.kill().ctx("kill")?;
+    wait_until("senders released", || RESULTS[0].load(Ordering::Acquire) != u64::MAX && RESULTS[1].load(Ordering::Acquire) != u64::MAX)?;
+    let (a, b) = (RESULTS[0].load(Ordering::Acquire), RESULTS[1].load(Ordering::Acquire));
+    ensure!(a == ERR | Error::PeerDied as u64, "in-flight sender got {a:#x}");
+    ensure!(b == ERR | Error::Closed as u64, "queued sender got {b:#x}");
+    expect_exit(&child, Exit::Killed, "owner")?;
+    ours.destroy().ctx("destroy")
+}
+
+fn pipeline() -> Outcome {
+    let a = serve("server", &["add1"])?;
+    let b = serve("server", &["mul3"])?;
+    let c = serve("server", &["sub5"])?;
+    let mut buf = 10u64.to_le_bytes();
+    let r1 = a.chan.call(tag::STEP, &mut buf, 8).ctx("A")?;
+    let r2 = b.chan.call(tag::STEP, &mut buf, 8).ctx("B")?;
+    let r3 = c.chan.call(tag::STEP, &mut buf, 8).ctx("C")?;
+    ensure!((r1, r2, r3) == (11, 33, 28), "results {r1}, {r2}, {r3}");
+    ensure!(u64::from_le_bytes(buf) == 28, "data {}", u64::from_le_bytes(buf));
+    stop(a)?;
+    stop(b)?;
+    stop(c)
+}
+
+/// Thread: send PRIO on TOKEN and record the answer.
+fn prio_client(i: u64) {
+    let r = Channel::from_token(TOKEN.load(Ordering::Acquire)).send(tag::PRIO, &[]);
+    RESULTS[i as usize].store(encode(r), Ordering::Release);
+}
+
+fn inheritance_visible() -> Outcome {
+    reset();
+    let chan = Channel::create().ctx("channel")?;
+    let child = spawn("server", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 4)?;
+    let mine = runtime::time::priority().ctx("priority")?.1 as u64;
+    let r = chan.send(tag::PRIO, &[]).ctx("send")?;
+    ensure!(r == (4 << 8 | mine), "server reported base {} effective {} while serving priority {mine}", r >> 8, r & 0xff);
+    // A client at the server's own priority: the boost must be gone.
+    TOKEN.store(chan.token(), Ordering::Release);
+    spawn_thread(prio_client, 0, 4).ctx("thread")?;
+    wait_until("low client", || RESULTS[0].load(Ordering::Acquire) != u64::MAX)?;
+    let r = RESULTS[0].load(Ordering::Acquire);
+    ensure!(r == (4 << 8 | 4), "after the reply the server still ran at {}", r & 0xff);
+    chan.send(tag::EXIT, &[]).ctx("exit")?;
+    expect_exit(&child, Exit::Code(0), "server")?;
+    chan.destroy().ctx("destroy")
+}
+
+static HOG_STOP: AtomicBool = AtomicBool::new(false);
+static HOG_DONE: AtomicBool = AtomicBool::new(false);
+
+/// Thread: spin (without yielding) for up to `ms`, or until told to stop.
+fn hog(ms: u64) {
+    let until = uptime_ms() + ms;
+    while !HOG_STOP.load(Ordering::Acquire) && uptime_ms() < until {
+        core::hint::spin_loop();
+    }
+    HOG_DONE.store(true, Ordering::Release);
+}
+
+/// Thread: serve one message on TOKEN.
+fn one_shot_server(_: u64) {
+    let chan = Channel::from_token(TOKEN.load(Ordering::Acquire));
+    if let Ok(w) = Window::new() {
+        if let Ok(m) = chan.receive(&w, FOREVER) {
+            let _ = reply(m.cookie, 7, 0);
+        }
+    }
+}
+
+fn inheritance_beats_hog() -> Outcome {
+    HOG_STOP.store(false, Ordering::Release);
+    HOG_DONE.store(false, Ordering::Release);
+    let chan = Channel::create().ctx("channel")?;
+    TOKEN.store(chan.token(), Ordering::Release);
+    spawn_thread(one_shot_server, 0, 4).ctx("server thread")?;
+    // A low-priority thread only runs while we sleep.
+    let start = uptime_ms();
+    while stats(chan.token()).waiting_receivers != 1 {
+        ensure!(uptime_ms() - start < 2000, "server thread never waited");
+        sleep_ms(1).ctx("sleep")?;
+    }
+    spawn_thread(hog, 1000, 8).ctx("hog thread")?;
+    sleep_ms(2).ctx("let the hog start")?;
+    // We (priority 16) call the priority-4 server while the priority-8 hog
+    // wants the CPU: only inheritance lets the server run before the hog ends.
+    let r = chan.send(1, &[]).ctx("send")?;
+    let hog_finished_first = HOG_DONE.load(Ordering::Acquire);
+    HOG_STOP.store(true, Ordering::Release);
+    wait_until("hog to stop", || HOG_DONE.load(Ordering::Acquire))?;
+    ensure!(r == 7, "result {r}");
+    ensure!(!hog_finished_first, "the reply came only after the hog finished: no inheritance");
+    chan.destroy().ctx("destroy")
+}
+
+fn monitoring() -> Outcome {
+    let sv = serve("server", &[])?;
+    let id = channel_id(sv.chan.token());
+    let before = debug::channel_stats(id).ctx("stats")?;
+    let mut buf = [7u8; 64];
+    for _ in 0..5 {
+        sv.chan.call(tag::ECHO, &mut buf, 64).ctx("call")?;
+    }
+    let after = debug::channel_stats(id).ctx("stats")?;
+    ensure!(after.sends - before.sends == 5, "sends {} -> {}", before.sends, after.sends);
+    ensure!(after.receives - before.receives == 5, "receives {} -> {}", before.receives, after.receives);
+    ensure!(after.replies - before.replies == 5, "replies {} -> {}", before.replies, after.replies);
+    ensure!(after.in_flight == 0 && after.waiting_senders == 0, "{after:?}");
+    let mut ids = [0u64; 256];
+    let (total, written) = debug::list_channels(&mut ids).ctx("list")?;
+    ensure!(total >= 1 && ids[..written].contains(&id), "channel {id:#x} not listed ({total} channels)");
+    let t = debug::totals().ctx("totals")?;
+    ensure!(t.bytes_per_channel <= 128 && t.bytes_per_message <= 64, "{t:?}");
+    ensure!(t.channels >= 1 && t.bytes_in_use >= t.channels * t.bytes_per_channel, "{t:?}");
+    debug::trace(true).ctx("trace on")?;
+    sv.chan.send(2, &[]).ctx("traced send")?;
+    debug::trace(false).ctx("trace off")?;
+    stop(sv)
+}

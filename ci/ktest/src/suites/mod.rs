@@ -1,0 +1,21 @@
+//! The suites, by name.
+
+mod bench;
+mod boot;
+mod caps;
+mod ipc;
+mod mem;
+
+pub fn run(suite: &str) -> i32 {
+    match suite {
+        "boot" => boot::run(),
+        "ipc" => ipc::run(),
+        "caps" => caps::run(),
+        "mem" => mem::run(),
+        "bench" => bench::run(),
+        other => {
+            runtime::println!("ktest: no suite {other}");
+            2
+        }
+    }
+}

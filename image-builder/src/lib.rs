@@ -1,0 +1,178 @@
+//! Building the boot image: compile, check, pack.
+//!
+//! The kernel must be a multiboot kernel QEMU's `-kernel` and iPXE can
+//! load: a multiboot header with the address fields in the first 8 KiB, and
+//! every loaded segment at the same distance between file offset and
+//! physical address (the loader copies the file as one block). Programs
+//! must pass the same ELF checks the loaders apply at run time. Programs and
+//! data files go into a cpio "newc" RAMFS image, padded to whole pages so
+//! the capability that maps it covers nothing else.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use elf::abi::PT_LOAD;
+use elf::endian::LittleEndian;
+use elf::ElfBytes;
+
+/// The bare-metal target everything is built for.
+pub const TARGET: &str = "x86_64-unknown-none";
+
+/// The programs packed into the RAMFS besides the servers: the in-guest
+/// test driver.
+pub const EXTRA_PROGRAMS: &[&str] = &["ktest"];
+
+/// What was wrong with the kernel image.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ImageError(pub String);
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ImageError> {
+    Err(ImageError(msg.into()))
+}
+
+/// Facts about a checked kernel image.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KernelInfo {
+    pub entry: u32,
+    pub load_addr: u32,
+}
+
+const MB_MAGIC: u32 = 0x1BAD_B002;
+const MB_AOUT_KLUDGE: u32 = 1 << 16;
+
+/// Check that `bytes` is a kernel the multiboot loaders accept.
+pub fn check_kernel(bytes: &[u8]) -> Result<KernelInfo, ImageError> {
+    let file = ElfBytes::<LittleEndian>::minimal_parse(bytes).map_err(|e| ImageError(format!("not ELF: {e}")))?;
+    if file.ehdr.e_type != elf::abi::ET_EXEC {
+        return err("kernel is not ET_EXEC (static relocation model lost?)");
+    }
+    let segs = file.segments().ok_or_else(|| ImageError("no program headers".into()))?;
+    let mut delta = None;
+    for ph in segs.iter().filter(|p| p.p_type == PT_LOAD && p.p_filesz > 0) {
+        let d = ph.p_paddr.wrapping_sub(ph.p_offset);
+        if *delta.get_or_insert(d) != d {
+            return err(format!(
+                "segment at paddr {:#x} breaks the one-block layout (paddr - offset {:#x}, expected {:#x})",
+                ph.p_paddr,
+                d,
+                delta.unwrap()
+            ));
+        }
+    }
+    let limit = bytes.len().min(8192);
+    let header = (0..limit.saturating_sub(32)).step_by(4).find(|&i| {
+        let w = |o: usize| u32::from_le_bytes(bytes[i + o..i + o + 4].try_into().unwrap());
+        w(0) == MB_MAGIC && w(0).wrapping_add(w(4)).wrapping_add(w(8)) == 0
+    });
+    let Some(h) = header else { return err("no multiboot header in the first 8 KiB") };
+    let w = |o: usize| u32::from_le_bytes(bytes[h + o..h + o + 4].try_into().unwrap());
+    if w(4) & MB_AOUT_KLUDGE == 0 {
+        return err("multiboot header lacks the address fields (flag bit 16)");
+    }
+    let (header_addr, load_addr, entry) = (w(12), w(16), w(28));
+    // The loader maps file offset `h` to `header_addr`; it must agree with
+    // the ELF layout.
+    if let Some(d) = delta {
+        if (header_addr as u64).wrapping_sub(h as u64) != d {
+            return err("multiboot header_addr does not match the ELF layout");
+        }
+    }
+    Ok(KernelInfo { entry, load_addr })
+}
+
+/// Check a user program as the loaders will.
+pub fn check_program(name: &str, bytes: &[u8]) -> Result<(), ImageError> {
+    elfload::Image::parse(bytes, 0x1000..0x0000_7fff_ffff_f000)
+        .map(|_| ())
+        .map_err(|e| ImageError(format!("{name}: {e:?}")))
+}
+
+/// A file for the RAMFS.
+pub struct RamfsFile {
+    pub name: String,
+    pub perm: u32,
+    pub data: Vec<u8>,
+}
+
+/// Pack files into a newc archive padded to whole pages.
+pub fn pack_ramfs(files: &[RamfsFile]) -> Vec<u8> {
+    let mut w = cpio::Writer::new();
+    let mut dirs: Vec<String> = Vec::new();
+    for f in files {
+        let mut at = 0;
+        while let Some(i) = f.name[at..].find('/') {
+            let dir = f.name[..at + i].to_string();
+            if !dirs.contains(&dir) {
+                w.dir(&dir);
+                dirs.push(dir);
+            }
+            at += i + 1;
+        }
+        w.file(&f.name, f.perm, &f.data);
+    }
+    let mut img = w.finish();
+    img.resize(img.len().next_multiple_of(4096), 0);
+    img
+}
+
+/// The files under `dir`, with names relative to it, sorted.
+pub fn data_files(dir: &Path) -> std::io::Result<Vec<RamfsFile>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let name = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                out.push(RamfsFile { name, perm: 0o644, data: std::fs::read(&p)? });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The iPXE script that netboots the image.
+pub fn ipxe_script() -> &'static str {
+    "#!ipxe\necho Booting the microkernel over the network\nkernel kernel.elf\nmodule ramfs.img\nboot\n"
+}
+
+/// Where the built image lives.
+pub fn image_dir(workspace: &Path) -> PathBuf {
+    workspace.join("target").join("image")
+}
+
+/// QEMU arguments that boot the image in `dir` (serial on stdio, no
+/// display, isa-debug-exit for a clean exit code), plus `append` as the
+/// kernel command line.
+pub fn qemu_args(dir: &Path, append: &str) -> Vec<String> {
+    let mut a: Vec<String> = [
+        "-machine", "q35", "-cpu", "max", "-accel", "tcg", "-m", "256M",
+        "-bios", "/usr/share/qemu/qboot.rom",
+        "-serial", "stdio", "-display", "none", "-no-reboot",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    a.push("-kernel".into());
+    a.push(dir.join("kernel.elf").display().to_string());
+    a.push("-initrd".into());
+    a.push(dir.join("ramfs.img").display().to_string());
+    if !append.is_empty() {
+        a.push("-append".into());
+        a.push(append.to_string());
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests;

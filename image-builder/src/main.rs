@@ -1,0 +1,96 @@
+//! `cargo run -p image-builder`: build the kernel and every program for the
+//! bare-metal target, check them, pack the RAMFS, and write
+//! `target/image/{kernel.elf, ramfs.img, tftp/}`.
+
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+use image_builder::*;
+
+fn fail(msg: impl std::fmt::Display) -> ! {
+    eprintln!("image-builder: error: {msg}");
+    exit(1)
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The bare-metal target's standard library must be installed.
+fn check_target() {
+    let out = Command::new("rustc").args(["--print", "sysroot"]).output();
+    let sysroot = match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
+        _ => fail("cannot run `rustc --print sysroot`; is Rust installed?"),
+    };
+    let lib = Path::new(&sysroot).join("lib/rustlib").join(TARGET);
+    if !lib.exists() {
+        fail(format!("the {TARGET} target is not installed; run: rustup target add {TARGET}"));
+    }
+}
+
+/// Every crate under `servers/` plus the extra programs.
+fn programs(ws: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(ws.join("servers"))
+        .unwrap_or_else(|e| fail(format!("cannot list servers/: {e}")))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v.extend(EXTRA_PROGRAMS.iter().map(|s| s.to_string()));
+    v
+}
+
+fn main() {
+    let ws = workspace();
+    check_target();
+    let progs = programs(&ws);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&ws).args(["build", "--release", "--target", TARGET, "-p", "kernel"]);
+    for p in &progs {
+        cmd.args(["-p", p]);
+    }
+    // A RUSTFLAGS variable would replace the target's flags from
+    // .cargo/config.toml (static relocation model, frame pointers).
+    cmd.env_remove("RUSTFLAGS");
+    eprintln!("image-builder: building kernel and {} for {TARGET}", progs.join(", "));
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        Ok(s) => fail(format!("cargo build failed ({s})")),
+        Err(e) => fail(format!("cannot run cargo: {e}")),
+    }
+    let bin = ws.join("target").join(TARGET).join("release");
+    let kernel = std::fs::read(bin.join("kernel")).unwrap_or_else(|e| fail(format!("kernel binary: {e}")));
+    let info = check_kernel(&kernel).unwrap_or_else(|e| fail(format!("kernel image: {e}")));
+    let mut files = Vec::new();
+    for p in &progs {
+        let data = std::fs::read(bin.join(p)).unwrap_or_else(|e| fail(format!("{p}: {e}")));
+        check_program(p, &data).unwrap_or_else(|e| fail(e));
+        files.push(RamfsFile { name: p.clone(), perm: 0o755, data });
+    }
+    files.extend(data_files(&ws.join("image-builder/data")).unwrap_or_else(|e| fail(format!("data files: {e}"))));
+    let ramfs = pack_ramfs(&files);
+
+    let out = image_dir(&ws);
+    let tftp = out.join("tftp");
+    std::fs::create_dir_all(&tftp).unwrap_or_else(|e| fail(format!("{}: {e}", tftp.display())));
+    let write = |path: PathBuf, data: &[u8]| {
+        std::fs::write(&path, data).unwrap_or_else(|e| fail(format!("{}: {e}", path.display())));
+    };
+    write(out.join("kernel.elf"), &kernel);
+    write(out.join("ramfs.img"), &ramfs);
+    write(tftp.join("kernel.elf"), &kernel);
+    write(tftp.join("ramfs.img"), &ramfs);
+    write(tftp.join("boot.ipxe"), ipxe_script().as_bytes());
+
+    println!("image-builder: kernel.elf {:>9} bytes (multiboot, loads at {:#x}, entry {:#x})", kernel.len(), info.load_addr, info.entry);
+    for f in &files {
+        println!("image-builder:   ramfs {:>9} bytes  {}", f.data.len(), f.name);
+    }
+    println!("image-builder: ramfs.img  {:>9} bytes (cpio newc, {} files)", ramfs.len(), files.len());
+    println!("image-builder: wrote {} and {}", out.display(), tftp.display());
+    let rel = Path::new("target/image");
+    println!("boot it with:\n  timeout 60 qemu-system-x86_64 {}", qemu_args(rel, "").join(" "));
+}

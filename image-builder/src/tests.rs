@@ -1,0 +1,117 @@
+use super::*;
+
+/// An ELF64 executable with the given (paddr, offset, filesz) PT_LOADs,
+/// and optionally a multiboot header at file offset `mb_at`.
+fn kernel_like(segs: &[(u64, u64, u64)], mb: Option<(usize, u32, u32)>) -> Vec<u8> {
+    let mut v = vec![0u8; 0x3000];
+    v[..8].copy_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0]);
+    v[16..18].copy_from_slice(&elf::abi::ET_EXEC.to_le_bytes());
+    v[18..20].copy_from_slice(&elf::abi::EM_X86_64.to_le_bytes());
+    v[20..24].copy_from_slice(&1u32.to_le_bytes());
+    v[32..40].copy_from_slice(&64u64.to_le_bytes());
+    v[52..54].copy_from_slice(&64u16.to_le_bytes());
+    v[54..56].copy_from_slice(&56u16.to_le_bytes());
+    v[56..58].copy_from_slice(&(segs.len() as u16).to_le_bytes());
+    v[58..60].copy_from_slice(&64u16.to_le_bytes());
+    for (i, (paddr, off, filesz)) in segs.iter().enumerate() {
+        let p = 64 + 56 * i;
+        v[p..p + 4].copy_from_slice(&PT_LOAD.to_le_bytes());
+        v[p + 4..p + 8].copy_from_slice(&5u32.to_le_bytes());
+        v[p + 8..p + 16].copy_from_slice(&off.to_le_bytes());
+        v[p + 16..p + 24].copy_from_slice(&paddr.to_le_bytes());
+        v[p + 24..p + 32].copy_from_slice(&paddr.to_le_bytes());
+        v[p + 32..p + 40].copy_from_slice(&filesz.to_le_bytes());
+        v[p + 40..p + 48].copy_from_slice(&filesz.to_le_bytes());
+    }
+    if let Some((at, flags, header_addr)) = mb {
+        let words = [MB_MAGIC, flags, 0u32.wrapping_sub(MB_MAGIC).wrapping_sub(flags), header_addr, 0x100000, 0, 0, 0x100020];
+        for (i, w) in words.iter().enumerate() {
+            v[at + 4 * i..at + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+    }
+    v
+}
+
+#[test]
+fn accepts_a_one_block_multiboot_kernel() {
+    let k = kernel_like(&[(0x100000, 0x1000, 0x100), (0x101000, 0x2000, 0x100)], Some((0x1000, MB_AOUT_KLUDGE | 3, 0x100000)));
+    assert_eq!(check_kernel(&k), Ok(KernelInfo { entry: 0x100020, load_addr: 0x100000 }));
+}
+
+#[test]
+fn rejects_broken_kernels() {
+    let split = kernel_like(&[(0x100000, 0x1000, 0x100), (0x200000, 0x2000, 0x100)], Some((0x1000, MB_AOUT_KLUDGE, 0x100000)));
+    assert!(check_kernel(&split).unwrap_err().0.contains("one-block"));
+    let no_header = kernel_like(&[(0x100000, 0x1000, 0x100)], None);
+    assert!(check_kernel(&no_header).unwrap_err().0.contains("no multiboot header"));
+    let no_kludge = kernel_like(&[(0x100000, 0x1000, 0x100)], Some((0x1000, 3, 0x100000)));
+    assert!(check_kernel(&no_kludge).unwrap_err().0.contains("bit 16"));
+    let wrong_addr = kernel_like(&[(0x100000, 0x1000, 0x100)], Some((0x1000, MB_AOUT_KLUDGE, 0x180000)));
+    assert!(check_kernel(&wrong_addr).unwrap_err().0.contains("header_addr"));
+    let mut dyn_kernel = kernel_like(&[(0x100000, 0x1000, 0x100)], Some((0x1000, MB_AOUT_KLUDGE, 0x100000)));
+    dyn_kernel[16..18].copy_from_slice(&elf::abi::ET_DYN.to_le_bytes());
+    assert!(check_kernel(&dyn_kernel).unwrap_err().0.contains("ET_EXEC"));
+}
+
+fn sample_files() -> Vec<RamfsFile> {
+    vec![
+        RamfsFile { name: "system".into(), perm: 0o755, data: vec![0x7f; 5000] },
+        RamfsFile { name: "etc/motd".into(), perm: 0o644, data: b"hello\n".to_vec() },
+    ]
+}
+
+#[test]
+fn ramfs_round_trips_and_is_page_padded() {
+    let img = pack_ramfs(&sample_files());
+    assert_eq!(img.len() % 4096, 0);
+    let a = cpio::Archive::new(&img).unwrap();
+    let names: Vec<_> = a.entries().map(|e| e.name).collect();
+    assert_eq!(names, ["system", "etc", "etc/motd"]);
+    assert_eq!(a.find("system").unwrap().data.len(), 5000);
+    assert_eq!(a.find("etc/motd").unwrap().data, b"hello\n");
+}
+
+#[test]
+fn gnu_cpio_lists_our_ramfs() {
+    // The image must be a standard archive: GNU cpio (installed by
+    // ci/setup.sh) lists and extracts it.
+    let dir = std::env::temp_dir().join(format!("ramfs-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = dir.join("ramfs.img");
+    std::fs::write(&img, pack_ramfs(&sample_files())).unwrap();
+    let out = std::process::Command::new("cpio")
+        .args(["-itv", "-F"])
+        .arg(&img)
+        .output()
+        .expect("GNU cpio is needed for this test (apt-get install cpio, or run ci/setup.sh)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(listing.contains("system") && listing.contains("etc/motd"), "{listing}");
+    assert!(listing.lines().any(|l| l.starts_with("-rwxr-xr-x") && l.contains("5000") && l.ends_with("system")), "{listing}");
+    let extract = std::process::Command::new("cpio")
+        .current_dir(&dir)
+        .args(["-id", "--quiet", "-F"])
+        .arg(&img)
+        .status()
+        .unwrap();
+    assert!(extract.success());
+    assert_eq!(std::fs::read(dir.join("etc/motd")).unwrap(), b"hello\n");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn data_files_come_from_the_data_folder() {
+    let files = data_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data")).unwrap();
+    assert!(files.iter().any(|f| f.name == "etc/motd"));
+}
+
+#[test]
+fn qemu_args_name_the_image() {
+    let a = qemu_args(Path::new("target/image"), "test=boot");
+    let s = a.join(" ");
+    assert!(s.contains("-kernel target/image/kernel.elf"));
+    assert!(s.contains("-initrd target/image/ramfs.img"));
+    assert!(s.contains("-append test=boot"));
+    assert!(s.contains("isa-debug-exit"));
+    assert!(ipxe_script().starts_with("#!ipxe\n"));
+}

@@ -1,0 +1,64 @@
+//! The fake machine for host tests: records TLB flushes and power-off
+//! requests, prints the console to stderr, and keeps a thread's initial
+//! registers instead of building a kernel stack.
+
+extern crate std;
+use std::cell::RefCell;
+use std::vec::Vec;
+
+use crate::mem::{FrameAllocator, PageTables, PhysMem};
+use crate::proc::Tid;
+
+std::thread_local! {
+    static FLUSHES: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+    static POWER_OFF: RefCell<Option<u64>> = const { RefCell::new(None) };
+}
+
+pub fn console_write(bytes: &[u8]) {
+    std::eprint!("{}", std::string::String::from_utf8_lossy(bytes));
+}
+
+pub fn flush_page(va: u64) {
+    FLUSHES.with(|f| f.borrow_mut().push(va));
+}
+
+pub fn load_address_space(_root: x86_64::structures::paging::PhysFrame) {}
+
+pub fn power_off(code: u64) {
+    POWER_OFF.with(|p| *p.borrow_mut() = Some(code));
+}
+
+/// TLB flushes requested on this test thread since the last call.
+pub fn take_flushes() -> Vec<u64> {
+    FLUSHES.with(|f| core::mem::take(&mut *f.borrow_mut()))
+}
+
+/// The last power-off code requested on this test thread.
+pub fn powered_off() -> Option<u64> {
+    POWER_OFF.with(|p| *p.borrow())
+}
+
+/// What a new user thread would start with.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadContext {
+    pub entry: u64,
+    pub stack: u64,
+    pub args: [u64; 2],
+}
+
+impl ThreadContext {
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_user(
+        &mut self,
+        _tid: Tid,
+        _phys: &PhysMem,
+        _frames: &mut FrameAllocator,
+        _kernel: &mut PageTables,
+        entry: u64,
+        stack: u64,
+        args: [u64; 2],
+    ) -> Result<(), ()> {
+        *self = ThreadContext { entry, stack, args };
+        Ok(())
+    }
+}

@@ -1,0 +1,19 @@
+//! The boundary between the kernel's logic and the machine.
+//!
+//! On the bare-metal target this is x86-64 (boot, interrupts, context
+//! switches, the MMU). On the host it is a small fake that records what the
+//! logic asked of the hardware, so `cargo test` can run the kernel's IPC,
+//! capability and scheduling code on Linux (the approach Hubris takes with
+//! its host arch). The logic may use only what both provide:
+//! `console_write`, `flush_page`, `load_address_space`, `power_off` and
+//! `ThreadContext`.
+
+#[cfg(target_os = "none")]
+pub mod x86_64;
+#[cfg(target_os = "none")]
+pub use self::x86_64::{console_write, flush_page, load_address_space, power_off, ThreadContext};
+
+#[cfg(not(target_os = "none"))]
+pub mod host;
+#[cfg(not(target_os = "none"))]
+pub use host::{console_write, flush_page, load_address_space, power_off, ThreadContext};

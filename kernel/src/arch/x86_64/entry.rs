@@ -1,0 +1,268 @@
+//! Entry and exit paths: interrupt stubs, the `syscall` entry, the context
+//! switch, and the initial stack frames of new threads.
+//!
+//! Every interrupt and exception enters through a stub that pushes the
+//! vector (and a zero where the CPU pushes no error code), then all general
+//! registers, forming a [`TrapFrame`]; the common exit pops them and
+//! `iretq`s. `syscall` switches to the thread's kernel stack (never running
+//! on the user stack), saves only what the syscall convention needs, and
+//! returns with `sysretq`. A thread switch saves the callee-saved registers
+//! on the old kernel stack and resumes the new one where it stopped, so a
+//! blocked syscall simply continues when its thread runs again.
+
+use core::arch::global_asm;
+
+use x86_64::structures::paging::PageTableFlags as Flags;
+use x86_64::VirtAddr;
+
+use crate::mem::{FrameAllocator, PageTables, PhysMem};
+use crate::proc::Tid;
+
+use super::cpu::{USER_CS, USER_SS};
+use super::KSTACKS;
+
+/// Registers saved on interrupt or exception entry, lowest address first.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+/// Registers saved on `syscall` entry, lowest address first. The dispatcher
+/// reads the call from it and writes the results back into it.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C)]
+pub struct SyscallFrame {
+    pub rax: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub r10: u64,
+    pub r8: u64,
+    pub r9: u64,
+    pub r11: u64,
+    pub rcx: u64,
+    pub rsp: u64,
+}
+
+/// Distance between interrupt stubs.
+pub const STUB_STRIDE: u64 = 16;
+
+extern "C" {
+    /// The first of 256 interrupt stubs, 16 bytes apart.
+    pub fn isr_stubs();
+    pub fn syscall_entry();
+    fn interrupt_return();
+    /// Save callee-saved registers and the stack pointer into `*save`, load
+    /// `next` as the stack pointer, restore and return there.
+    pub fn switch_context(save: *mut u64, next: u64);
+}
+
+/// The kernel stack pointer `syscall` switches to (the running thread's
+/// stack top), and where it parks the user stack pointer meanwhile.
+#[no_mangle]
+pub static mut SYSCALL_KERNEL_RSP: u64 = 0;
+#[no_mangle]
+static mut SYSCALL_USER_RSP: u64 = 0;
+
+global_asm!(
+    r#"
+    .section .text.entry, "ax"
+    /* 256 stubs of 16 bytes each: stub v is at isr_stubs + 16 * v. */
+    .balign 16
+    .global isr_stubs
+isr_stubs:
+    .set vec, 0
+    .rept 256
+    .balign 16
+    .if (vec == 8) || (vec == 10) || (vec == 11) || (vec == 12) || (vec == 13) || (vec == 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+    .else
+    push 0
+    .endif
+    push vec
+    jmp interrupt_common
+    .set vec, vec + 1
+    .endr
+
+interrupt_common:
+    push rax
+    push rbx
+    push rcx
+    push rdx
+    push rsi
+    push rdi
+    push rbp
+    push r8
+    push r9
+    push r10
+    push r11
+    push r12
+    push r13
+    push r14
+    push r15
+    mov rdi, rsp
+    cld
+    call interrupt_dispatch
+    .global interrupt_return
+interrupt_return:
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rbp
+    pop rdi
+    pop rsi
+    pop rdx
+    pop rcx
+    pop rbx
+    pop rax
+    add rsp, 16
+    iretq
+
+    .global syscall_entry
+syscall_entry:
+    mov [rip + SYSCALL_USER_RSP], rsp
+    mov rsp, [rip + SYSCALL_KERNEL_RSP]
+    push qword ptr [rip + SYSCALL_USER_RSP]
+    push rcx
+    push r11
+    push r9
+    push r8
+    push r10
+    push rdx
+    push rsi
+    push rdi
+    push rax
+    mov rdi, rsp
+    cld
+    call syscall_dispatch
+    pop rax
+    pop rdi
+    pop rsi
+    pop rdx
+    pop r10
+    pop r8
+    pop r9
+    pop r11
+    pop rcx
+    pop rsp
+    sysretq
+
+    .global switch_context
+switch_context:
+    push rbp
+    push rbx
+    push r12
+    push r13
+    push r14
+    push r15
+    mov [rdi], rsp
+    mov rsp, rsi
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbx
+    pop rbp
+    ret
+
+"#
+);
+
+/// Size of a kernel stack and of the unmapped guard below it.
+const KSTACK_SIZE: u64 = 16 * 1024;
+const KSTACK_SLOT: u64 = 2 * KSTACK_SIZE;
+
+/// A thread's kernel-side state: its kernel stack and, while it is not
+/// running, the stack pointer it stopped at.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ThreadContext {
+    pub rsp: u64,
+    pub stack_top: u64,
+}
+
+impl ThreadContext {
+    /// Give the thread slot its kernel stack (once; slots keep theirs).
+    fn ensure_stack(&mut self, tid: Tid, phys: &PhysMem, frames: &mut FrameAllocator, kernel: &mut PageTables) -> Result<(), ()> {
+        if self.stack_top != 0 {
+            return Ok(());
+        }
+        let base = KSTACKS + tid as u64 * KSTACK_SLOT + (KSTACK_SLOT - KSTACK_SIZE);
+        let flags = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE | Flags::GLOBAL;
+        let mut va = base;
+        while va < base + KSTACK_SIZE {
+            let f = frames.alloc().ok_or(())?;
+            kernel.map(phys, frames, VirtAddr::new(va), f, flags).map_err(|_| ())?;
+            va += 4096;
+        }
+        self.stack_top = base + KSTACK_SIZE;
+        Ok(())
+    }
+
+    /// Prepare the thread to enter user mode at `entry` with stack `stack`
+    /// and `rdi`, `rsi` = `args` the first time it is switched to.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_user(
+        &mut self,
+        tid: Tid,
+        phys: &PhysMem,
+        frames: &mut FrameAllocator,
+        kernel: &mut PageTables,
+        entry: u64,
+        stack: u64,
+        args: [u64; 2],
+    ) -> Result<(), ()> {
+        self.ensure_stack(tid, phys, frames, kernel)?;
+        let frame = TrapFrame {
+            rip: entry,
+            cs: USER_CS as u64,
+            rflags: 0x202, // IF set
+            rsp: stack,
+            ss: USER_SS as u64,
+            rdi: args[0],
+            rsi: args[1],
+            ..TrapFrame::default()
+        };
+        let frame_at = self.stack_top - core::mem::size_of::<TrapFrame>() as u64;
+        // The switch frame below it: six callee-saved registers, then the
+        // address `switch_context` returns to.
+        let switch_at = frame_at - 7 * 8;
+        // SAFETY: the stack belongs to this thread slot, which is not running
+        // (the kernel never prepares the running thread), and is mapped in
+        // the shared kernel half of every address space.
+        unsafe {
+            (frame_at as *mut TrapFrame).write(frame);
+            for i in 0..6 {
+                ((switch_at + i * 8) as *mut u64).write(0);
+            }
+            ((switch_at + 48) as *mut u64).write(interrupt_return as *const () as u64);
+        }
+        self.rsp = switch_at;
+        Ok(())
+    }
+}

@@ -1,0 +1,110 @@
+//! x86-64: boot, memory bring-up, descriptor tables, entry and exit paths,
+//! context switches, the local APIC timer.
+//!
+//! The kernel is single-core for now: one global [`Kernel`], entered only
+//! with interrupts disabled (syscalls mask IF; the idle loop is the only code
+//! that runs with IF set), so no locks are needed.
+
+mod boot;
+mod cpu;
+mod entry;
+mod lapic;
+mod memory;
+mod random;
+pub mod serial;
+mod trap;
+
+use core::cell::UnsafeCell;
+use core::mem::MaybeUninit;
+
+use x86_64::structures::paging::PhysFrame;
+
+use crate::kernel::Kernel;
+use crate::proc::Tid;
+
+pub use entry::ThreadContext;
+pub use trap::kmain;
+
+/// Where all physical memory is mapped (the direct map).
+pub const DIRECT_MAP: u64 = 0xffff_8000_0000_0000;
+/// Where the kernel image runs.
+pub const KERNEL_VMA: u64 = 0xffff_ffff_8000_0000;
+/// Kernel stacks, one slot per thread: a guard gap, then the stack.
+pub const KSTACKS: u64 = 0xffff_ff80_0000_0000;
+/// The local APIC's registers.
+pub const LAPIC_VA: u64 = 0xffff_ff80_4000_0000;
+
+/// Write bytes to the console.
+pub fn console_write(bytes: &[u8]) {
+    serial::write(bytes);
+}
+
+/// Drop the TLB entry for `va` in the active address space.
+pub fn flush_page(va: u64) {
+    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
+}
+
+/// Load the address space whose top-level table is `root`.
+pub fn load_address_space(root: PhysFrame) {
+    use x86_64::registers::control::{Cr3, Cr3Flags};
+    // SAFETY: every root handed out by the kernel maps the kernel half
+    // identically, so the code running now stays mapped.
+    unsafe { Cr3::write(root, Cr3Flags::empty()) };
+}
+
+/// Stop the machine: QEMU's `isa-debug-exit` device exits with
+/// `code * 2 + 1`; on real hardware the CPU halts.
+pub fn power_off(code: u64) {
+    crate::info!("power off (code {code})");
+    // SAFETY: port 0xf4 is QEMU's debug-exit device; on a PC without it the
+    // write goes nowhere.
+    unsafe { x86_64::instructions::port::Port::<u32>::new(0xf4).write(code as u32) };
+    halt_forever();
+}
+
+/// Halt with interrupts off.
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// The one kernel instance.
+struct Global(UnsafeCell<MaybeUninit<Kernel>>);
+// SAFETY: single core, and the kernel runs with interrupts disabled except
+// in the idle loop, which holds no reference into it.
+unsafe impl Sync for Global {}
+static KERNEL: Global = Global(UnsafeCell::new(MaybeUninit::uninit()));
+
+/// The thread whose stack the CPU is on.
+static RUNNING: Global2 = Global2(UnsafeCell::new(crate::kernel::IDLE_THREAD));
+struct Global2(UnsafeCell<Tid>);
+// SAFETY: as for `KERNEL`.
+unsafe impl Sync for Global2 {}
+
+/// The kernel.
+///
+/// # Safety
+/// Only after `install`, and no two returned references may be used at the
+/// same time (callers take it, use it, and drop it before switching).
+#[allow(clippy::mut_from_ref)]
+pub(crate) unsafe fn kernel() -> &'static mut Kernel {
+    // SAFETY: initialised by `install` before any caller runs (contract).
+    unsafe { (*KERNEL.0.get()).assume_init_mut() }
+}
+
+fn install(k: Kernel) {
+    // SAFETY: called once during boot, before anything reads `KERNEL`.
+    unsafe { (*KERNEL.0.get()).write(k) };
+}
+
+fn running() -> Tid {
+    // SAFETY: see `Global2`.
+    unsafe { *RUNNING.0.get() }
+}
+
+fn set_running(t: Tid) {
+    // SAFETY: see `Global2`.
+    unsafe { *RUNNING.0.get() = t };
+}

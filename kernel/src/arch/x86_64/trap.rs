@@ -1,0 +1,295 @@
+//! Boot sequence, and what happens on every kernel entry: syscalls,
+//! interrupts, exceptions, panics.
+
+use core::fmt::Write;
+use core::panic::PanicInfo;
+
+use x86_64::registers::control::{Cr2, Cr3};
+use x86_64::VirtAddr;
+
+use crate::boot::multiboot::BootInfo;
+use crate::kernel::Kernel;
+use crate::log::{Console, Level};
+use crate::mem::{PageTables, PhysMem};
+
+use super::entry::{switch_context, SyscallFrame, TrapFrame};
+use super::{cpu, install, kernel, lapic, memory, random, running, serial, set_running, DIRECT_MAP};
+
+/// QEMU exit code (`code * 2 + 1`) after a kernel panic or fatal fault.
+const PANIC_EXIT: u64 = 0x7f;
+
+/// Entered from the boot stub in long mode on the boot stack. Sets up the
+/// machine, starts `system`, then becomes the idle thread.
+#[no_mangle]
+pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
+    serial::init();
+    crate::info!("kernel {} booting", env!("CARGO_PKG_VERSION"));
+    let mut early_read = |addr: u64, buf: &mut [u8]| {
+        // SAFETY: the boot tables map the first GiB at the direct-map base;
+        // multiboot structures are in low memory (checked below).
+        assert!(addr + buf.len() as u64 <= 1 << 30, "multiboot data above 1 GiB");
+        unsafe { core::ptr::copy_nonoverlapping((DIRECT_MAP + addr) as *const u8, buf.as_mut_ptr(), buf.len()) };
+    };
+    let boot = match BootInfo::parse(magic, info as u64, &mut early_read) {
+        Ok(b) => b,
+        Err(e) => panic!("cannot use the boot information: {e:?}"),
+    };
+    if let Some(l) = crate::boot::init::kernel_option(boot.cmdline(), "loglevel").and_then(Level::parse) {
+        crate::log::set_level(l);
+    }
+    crate::info!("command line: {}", boot.cmdline());
+    for r in boot.regions() {
+        crate::info!(
+            "memory map: {:#014x}..{:#014x} {}",
+            r.start,
+            r.end(),
+            if r.usable() { "usable" } else { "reserved" }
+        );
+    }
+    let mem = memory::init(&boot);
+    cpu::init();
+    let (seed, source) = random::seed();
+    crate::info!("capability tokens keyed from {source}");
+    let ram: heapless_ram::Ram = heapless_ram::collect(&boot);
+    let mut k = match Kernel::new(mem.phys, mem.frames, mem.kernel_pt, ram.as_slice(), &seed) {
+        Ok(k) => k,
+        Err(_) => panic!("no memory for the kernel tables"),
+    };
+    let per_ms = lapic::init(&mut k);
+    k.threads[crate::kernel::IDLE_THREAD as usize].arch.stack_top = boot_stack_top();
+    k.active_root = Some(k.kernel_pt.root());
+    install(k);
+    start_system(&boot);
+    lapic::start_timer(per_ms);
+    // SAFETY: no other reference to the kernel is live.
+    let k = unsafe { kernel() };
+    k.schedule();
+    switch_if_needed();
+    idle()
+}
+
+/// A fixed list of RAM ranges, so no allocation is needed before the kernel exists.
+mod heapless_ram {
+    use crate::boot::multiboot::BootInfo;
+    use crate::kernel::MAX_RAM_REGIONS;
+
+    pub struct Ram([(u64, u64); MAX_RAM_REGIONS], usize);
+
+    impl Ram {
+        pub fn as_slice(&self) -> &[(u64, u64)] {
+            &self.0[..self.1]
+        }
+    }
+
+    pub fn collect(boot: &BootInfo) -> Ram {
+        let mut r = Ram([(0, 0); MAX_RAM_REGIONS], 0);
+        for reg in boot.regions().iter().filter(|r| r.usable()).take(MAX_RAM_REGIONS) {
+            r.0[r.1] = (reg.start, reg.end());
+            r.1 += 1;
+        }
+        r
+    }
+}
+
+fn boot_stack_top() -> u64 {
+    extern "C" {
+        static boot_stack_top: u8;
+    }
+    // SAFETY: only the symbol's address is used.
+    unsafe { &boot_stack_top as *const u8 as u64 }
+}
+
+fn start_system(boot: &BootInfo) {
+    // SAFETY: no other reference to the kernel is live.
+    let k = unsafe { kernel() };
+    let Some(module) = boot.modules().first() else {
+        panic!("no RAMFS module: boot with -initrd ramfs.img (or iPXE `module ramfs.img`)");
+    };
+    // SAFETY: the module lies in RAM, which the direct map covers, and its
+    // frames are reserved, so nothing else writes it.
+    let ramfs = unsafe {
+        core::slice::from_raw_parts((DIRECT_MAP + module.start) as *const u8, (module.end - module.start) as usize)
+    };
+    crate::info!("ramfs: {} bytes at {:#x} ({})", ramfs.len(), module.start, module.cmdline());
+    match crate::boot::init::start_system(k, ramfs, module.start, boot.cmdline()) {
+        Ok(p) => crate::info!("started process {p} '{}'", k.procs[p].name()),
+        Err(e) => panic!("cannot start the first program: {e:?}"),
+    }
+}
+
+/// The idle thread: wait for interrupts with interrupts enabled.
+fn idle() -> ! {
+    loop {
+        x86_64::instructions::interrupts::enable_and_hlt();
+        x86_64::instructions::interrupts::disable();
+    }
+}
+
+/// Switch to `current` if the CPU is on another thread. Returns when the
+/// calling thread is switched back to.
+fn switch_if_needed() {
+    // SAFETY: the reference is dropped before the stack switch.
+    let k = unsafe { kernel() };
+    let (prev, next) = (running(), k.current);
+    if prev == next {
+        return;
+    }
+    let root = k.activate(next);
+    let next_rsp = k.threads[next as usize].arch.rsp;
+    cpu::set_kernel_stack(k.threads[next as usize].arch.stack_top);
+    let save: *mut u64 = &mut k.threads[prev as usize].arch.rsp;
+    if let Some(r) = root {
+        super::load_address_space(r);
+    }
+    set_running(next);
+    // SAFETY: `next_rsp` is where `next` stopped (or its prepared start
+    // frame); `save` points into the thread table, which lives forever.
+    unsafe { switch_context(save, next_rsp) };
+}
+
+/// Called by `syscall_entry` on the thread's kernel stack.
+#[no_mangle]
+extern "C" fn syscall_dispatch(f: &mut SyscallFrame) {
+    {
+        // SAFETY: dropped before the switch below.
+        let k = unsafe { kernel() };
+        k.syscall(f.rax, [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9]);
+    }
+    switch_if_needed();
+    // SAFETY: this thread runs again, so it is `current`.
+    let k = unsafe { kernel() };
+    let r = k.threads[k.current as usize].ret;
+    f.rax = r[0];
+    f.rsi = r[1];
+    f.rdx = r[2];
+    f.r8 = r[3];
+    f.r9 = r[4];
+    f.rdi = 0;
+    f.r10 = 0;
+}
+
+/// Called by the interrupt stubs.
+#[no_mangle]
+extern "C" fn interrupt_dispatch(f: &mut TrapFrame) {
+    match f.vector {
+        v if v == lapic::TIMER_VECTOR as u64 => {
+            lapic::eoi();
+            // SAFETY: dropped before the switch.
+            unsafe { kernel() }.tick();
+            switch_if_needed();
+        }
+        v if v == lapic::SPURIOUS_VECTOR as u64 => {}
+        2 => crate::warn!("NMI at rip {:#x}", f.rip),
+        0..=31 => exception(f),
+        v => {
+            lapic::eoi();
+            crate::warn!("unexpected interrupt {v}");
+        }
+    }
+}
+
+const EXCEPTIONS: [&str; 32] = [
+    "divide error", "debug", "NMI", "breakpoint", "overflow", "bound range", "invalid opcode",
+    "device not available", "double fault", "coprocessor overrun", "invalid TSS", "segment not present",
+    "stack fault", "general protection", "page fault", "reserved", "x87 floating point", "alignment check",
+    "machine check", "SIMD floating point", "virtualization", "control protection", "reserved", "reserved",
+    "reserved", "reserved", "reserved", "reserved", "hypervisor injection", "VMM communication",
+    "security", "reserved",
+];
+
+/// Why a page fault happened, from its error code.
+fn page_fault_cause(err: u64) -> &'static str {
+    match (err & 1 != 0, err & 2 != 0, err & 16 != 0) {
+        (_, _, true) => "instruction fetch",
+        (false, true, _) => "write to an unmapped page",
+        (false, false, _) => "read of an unmapped page",
+        (true, true, _) => "write to a protected page",
+        (true, false, _) => "read of a protected page",
+    }
+}
+
+fn exception(f: &mut TrapFrame) {
+    let v = f.vector as usize;
+    let cr2 = Cr2::read_raw();
+    if f.cs & 3 == 3 {
+        // A user program faulted: report it, end its process, run something else.
+        {
+            // SAFETY: dropped before the switch.
+            let k = unsafe { kernel() };
+            let t = k.current;
+            let p = k.proc_of(t);
+            let mut detail = [0u8; 64];
+            let mut w = Buf(&mut detail, 0);
+            if v == 14 {
+                let _ = write!(w, ", {} at {:#x}", page_fault_cause(f.error), cr2);
+            }
+            let len = w.1;
+            crate::warn!(
+                "fault: process {p} '{}' thread {t}: {} (vector {v}, error {:#x}) at rip {:#x}, rsp {:#x}{}",
+                k.procs[p].name(),
+                EXCEPTIONS[v],
+                f.error,
+                f.rip,
+                f.rsp,
+                core::str::from_utf8(&detail[..len]).unwrap_or("")
+            );
+            k.end_process(p, abi::exit::FAULTED, v as u64);
+            k.reschedule();
+        }
+        switch_if_needed();
+        unreachable!("a thread of a dead process was resumed");
+    }
+    crate::error!(
+        "KERNEL FAULT: {} (vector {v}, error {:#x}) at rip {:#x}, rsp {:#x}, cr2 {:#x}",
+        EXCEPTIONS[v],
+        f.error,
+        f.rip,
+        f.rsp,
+        cr2
+    );
+    backtrace(f.rbp);
+    super::power_off(PANIC_EXIT);
+}
+
+/// A formatter into a fixed buffer (no heap in fault paths).
+struct Buf<'a>(&'a mut [u8], usize);
+impl Write for Buf<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.0.len() - self.1);
+        self.0[self.1..self.1 + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.1 += n;
+        Ok(())
+    }
+}
+
+/// Print return addresses by following saved frame pointers, checking each
+/// frame is mapped before reading it.
+fn backtrace(mut rbp: u64) {
+    let (root, _) = Cr3::read();
+    let pt = PageTables::from_root(root);
+    // SAFETY: the direct map covers all RAM, including page tables.
+    let phys = unsafe { PhysMem::new(DIRECT_MAP as *mut u8) };
+    let _ = writeln!(Console, "backtrace:");
+    for depth in 0..16 {
+        if rbp < DIRECT_MAP || rbp % 8 != 0 || pt.translate(&phys, VirtAddr::new(rbp)).is_none() {
+            break;
+        }
+        // SAFETY: `rbp` is mapped (checked) and 8-aligned, so the saved
+        // frame pointer and return address can be read.
+        let (next, ret) = unsafe { (*(rbp as *const u64), *((rbp + 8) as *const u64)) };
+        let _ = writeln!(Console, "  #{depth} {ret:#018x}");
+        rbp = next;
+    }
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    x86_64::instructions::interrupts::disable();
+    let _ = writeln!(Console, "KERNEL PANIC: {info}");
+    let rbp: u64;
+    // SAFETY: reading the frame pointer register has no side effects.
+    unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp) };
+    backtrace(rbp);
+    super::power_off(PANIC_EXIT);
+    super::halt_forever()
+}

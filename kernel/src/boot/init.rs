@@ -1,0 +1,84 @@
+//! Starting the first program, `system`, from the RAMFS boot image.
+//!
+//! `system` receives every syscall class (with the right to delegate), a
+//! capability for its own process, the RAMFS image as a read-only physical
+//! range, and all device memory (ranges that are not RAM) to hand to
+//! drivers. Its arguments are the words of the kernel command line after
+//! the image name, minus the kernel's own options.
+
+use abi::start::InitCap;
+use abi::{cap_id, phys_flavor, rights, CapKind, SyscallClass};
+
+use crate::cap::Cap;
+use crate::kernel::Kernel;
+use crate::mem::PAGE_SIZE;
+
+/// Priority of `system`; what it starts runs at this or lower.
+pub const INIT_PRIORITY: u8 = 16;
+/// Most arguments passed on.
+const MAX_ARGS: usize = 16;
+
+/// Why `system` could not be started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitError {
+    BadImage(cpio::Error),
+    NotFound,
+    Kernel(abi::Error),
+}
+
+/// Kernel options on the command line (not passed to `system`).
+pub fn kernel_option<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
+    cmdline.split_ascii_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Load and start the init program; returns its process index.
+pub fn start_system(k: &mut Kernel, ramfs: &[u8], ramfs_phys: u64, cmdline: &str) -> Result<usize, InitError> {
+    let archive = cpio::Archive::new(ramfs).map_err(InitError::BadImage)?;
+    let name = kernel_option(cmdline, "init").unwrap_or("system");
+    let file = archive.find(name).filter(|f| f.is_file()).ok_or(InitError::NotFound)?;
+    let (p, gen) = k.create_process(name.as_bytes()).map_err(InitError::Kernel)?;
+    let started = (|| {
+        let entry = k.load_elf(p, file.data)?;
+        let mut caps = [InitCap { id: 0, token: 0 }; 12];
+        let mut n = 0;
+        let mut give = |k: &mut Kernel, id: u64, cap: Cap| -> Result<(), abi::Error> {
+            caps[n] = InitCap { id, token: k.mint(p, cap)? };
+            n += 1;
+            Ok(())
+        };
+        for c in SyscallClass::ALL {
+            give(k, cap_id::class(*c), Cap::class(*c, rights::USE | rights::DELEGATE))?;
+        }
+        give(k, cap_id::SELF_PROCESS, Cap::object(CapKind::Process, p as u32, gen, rights::ALL))?;
+        let mut ramfs_cap = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::DELEGATE);
+        ramfs_cap.flavor = phys_flavor::BOOT;
+        ramfs_cap.base_frame = (ramfs_phys / PAGE_SIZE) as u32;
+        ramfs_cap.frames = (ramfs.len() as u64).div_ceil(PAGE_SIZE) as u32;
+        give(k, cap_id::RAMFS, ramfs_cap)?;
+        let mut device = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::WRITE | rights::DELEGATE);
+        device.flavor = phys_flavor::DEVICE;
+        device.frames = u32::MAX;
+        give(k, cap_id::DEVICE_MEMORY, device)?;
+
+        let mut args: [&[u8]; MAX_ARGS] = [b""; MAX_ARGS];
+        args[0] = name.as_bytes();
+        let mut argc = 1;
+        let passed = cmdline
+            .split_ascii_whitespace()
+            .skip(1) // the image name
+            .filter(|w| !w.starts_with("loglevel=") && !w.starts_with("init="));
+        for w in passed.take(MAX_ARGS - 1) {
+            args[argc] = w.as_bytes();
+            argc += 1;
+        }
+        let rsp = k.setup_stack(p, &args[..argc], &caps[..n])?;
+        k.create_thread(p, entry, rsp, [0, 0], INIT_PRIORITY)
+    })();
+    match started {
+        Ok(_) => Ok(p),
+        Err(e) => {
+            k.end_process(p, abi::exit::KILLED, 0);
+            Err(InitError::Kernel(e))
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! A process's capability table: token → capability, open addressing.
+//!
+//! Tokens are already uniformly distributed, so the low bits of the token are
+//! the hash. The table has a fixed number of slots allocated when the
+//! process is created; the load factor stays at or below 3/4 by limiting
+//! live entries to [`abi::limits::CAPS_PER_PROCESS`], so a lookup touches a
+//! few slots whatever the table holds.
+
+use alloc::vec::Vec;
+
+use super::Cap;
+
+/// Slots per table (power of two, at least 4/3 of the entry limit).
+pub const SLOTS: usize = 128;
+const _: () = assert!(SLOTS * 3 / 4 >= abi::limits::CAPS_PER_PROCESS);
+
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    Empty,
+    /// A removed entry; probing continues past it.
+    Tombstone,
+    Full(u64, Cap),
+}
+
+/// The table is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableFull;
+
+/// Token → capability map of one process.
+pub struct CapTable {
+    slots: Vec<Slot>,
+    live: usize,
+    tombstones: usize,
+}
+
+impl CapTable {
+    /// An empty table, or `None` if the kernel heap cannot hold it.
+    pub fn new() -> Option<Self> {
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(SLOTS).ok()?;
+        slots.resize(SLOTS, Slot::Empty);
+        Some(CapTable { slots, live: 0, tombstones: 0 })
+    }
+
+    /// Live entries.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Kernel bytes one table takes.
+    pub const fn bytes() -> usize {
+        SLOTS * core::mem::size_of::<Slot>()
+    }
+
+    /// The capability behind `token`.
+    #[inline]
+    pub fn get(&self, token: u64) -> Option<&Cap> {
+        let mask = SLOTS - 1;
+        let mut i = token as usize & mask;
+        for _ in 0..SLOTS {
+            match &self.slots[i] {
+                Slot::Full(t, cap) if *t == token => return Some(cap),
+                Slot::Empty => return None,
+                _ => i = (i + 1) & mask,
+            }
+        }
+        None
+    }
+
+    /// Add an entry under a token that is not in the table.
+    pub fn insert(&mut self, token: u64, cap: Cap) -> Result<(), TableFull> {
+        if self.live >= abi::limits::CAPS_PER_PROCESS {
+            return Err(TableFull);
+        }
+        if self.live + self.tombstones >= SLOTS - 1 {
+            self.rehash();
+        }
+        let mask = SLOTS - 1;
+        let mut i = token as usize & mask;
+        loop {
+            match self.slots[i] {
+                Slot::Empty | Slot::Tombstone => {
+                    if matches!(self.slots[i], Slot::Tombstone) {
+                        self.tombstones -= 1;
+                    }
+                    self.slots[i] = Slot::Full(token, cap);
+                    self.live += 1;
+                    return Ok(());
+                }
+                Slot::Full(t, _) => {
+                    debug_assert_ne!(t, token, "token inserted twice");
+                    i = (i + 1) & mask;
+                }
+            }
+        }
+    }
+
+    /// Remove and return the entry for `token`.
+    pub fn remove(&mut self, token: u64) -> Option<Cap> {
+        let mask = SLOTS - 1;
+        let mut i = token as usize & mask;
+        for _ in 0..SLOTS {
+            match self.slots[i] {
+                Slot::Full(t, cap) if t == token => {
+                    self.slots[i] = Slot::Tombstone;
+                    self.live -= 1;
+                    self.tombstones += 1;
+                    return Some(cap);
+                }
+                Slot::Empty => return None,
+                _ => i = (i + 1) & mask,
+            }
+        }
+        None
+    }
+
+    /// A token whose capability satisfies `pred`, if any.
+    pub fn find(&self, mut pred: impl FnMut(&Cap) -> bool) -> Option<u64> {
+        self.slots.iter().find_map(|s| match s {
+            Slot::Full(t, c) if pred(c) => Some(*t),
+            _ => None,
+        })
+    }
+
+    /// Rebuild without tombstones (same slots, re-inserted in place).
+    fn rehash(&mut self) {
+        let old: Vec<(u64, Cap)> = self
+            .slots
+            .iter()
+            .filter_map(|s| if let Slot::Full(t, c) = s { Some((*t, *c)) } else { None })
+            .collect();
+        self.slots.iter_mut().for_each(|s| *s = Slot::Empty);
+        self.live = 0;
+        self.tombstones = 0;
+        for (t, c) in old {
+            let _ = self.insert(t, c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cap::TokenGen;
+    use abi::{CapKind, SyscallClass};
+
+    fn cap(n: u32) -> Cap {
+        Cap::object(CapKind::Channel, n, 1, abi::rights::SEND)
+    }
+
+    #[test]
+    fn insert_get_remove_with_limit() {
+        let mut g = TokenGen::new(&[42], 0);
+        let mut t = CapTable::new().unwrap();
+        let mut tokens = std::vec::Vec::new();
+        for i in 0..abi::limits::CAPS_PER_PROCESS as u32 {
+            let tok = g.next();
+            t.insert(tok, cap(i)).unwrap();
+            tokens.push(tok);
+        }
+        assert_eq!(t.insert(g.next(), cap(0)), Err(TableFull));
+        for (i, tok) in tokens.iter().enumerate() {
+            assert_eq!(t.get(*tok).unwrap().object, i as u32);
+        }
+        assert!(t.get(g.next()).is_none(), "unknown token found");
+        assert!(t.get(0).is_none());
+        assert_eq!(t.remove(tokens[3]).unwrap().object, 3);
+        assert!(t.get(tokens[3]).is_none());
+        assert!(t.remove(tokens[3]).is_none());
+        t.insert(g.next(), cap(999)).unwrap();
+        assert_eq!(t.len(), abi::limits::CAPS_PER_PROCESS);
+    }
+
+    #[test]
+    fn churn_keeps_lookups_working() {
+        // Many insert/remove cycles fill the table with tombstones; the
+        // rehash must keep every live entry reachable.
+        let mut g = TokenGen::new(&[7], 0);
+        let mut t = CapTable::new().unwrap();
+        let keep = g.next();
+        t.insert(keep, Cap::class(SyscallClass::Thread, abi::rights::USE)).unwrap();
+        for i in 0..10_000u32 {
+            let tok = g.next();
+            t.insert(tok, cap(i)).unwrap();
+            assert_eq!(t.get(tok).unwrap().object, i);
+            assert!(t.remove(tok).is_some());
+        }
+        assert_eq!(t.get(keep).unwrap().kind, CapKind::Class);
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn colliding_low_bits_probe_correctly() {
+        let mut t = CapTable::new().unwrap();
+        // Tokens equal modulo the table size.
+        let toks: std::vec::Vec<u64> = (1..=10).map(|i| i * SLOTS as u64 + 5).collect();
+        for (i, tok) in toks.iter().enumerate() {
+            t.insert(*tok, cap(i as u32)).unwrap();
+        }
+        t.remove(toks[4]);
+        for (i, tok) in toks.iter().enumerate() {
+            assert_eq!(t.get(*tok).map(|c| c.object), if i == 4 { None } else { Some(i as u32) });
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Channel records and the channel table.
+
+use alloc::vec::Vec;
+
+use crate::proc::Queue;
+
+/// One channel: two wait queues and its statistics.
+///
+/// Messages are not stored here (they live in the blocked senders), so a
+/// channel's size is fixed; it is reported by the IPC benchmark.
+#[derive(Clone, Debug, Default)]
+pub struct Channel {
+    pub gen: u32,
+    pub live: bool,
+    /// Process index of the owner.
+    pub owner: u16,
+    /// Senders waiting for a receiver, FIFO.
+    pub senders: Queue,
+    /// Receivers waiting for a sender, FIFO (so receivers take turns).
+    pub receivers: Queue,
+    /// Messages received but not replied to.
+    pub in_flight: u16,
+    /// Most senders ever queued at once.
+    pub peak: u16,
+    /// Next free slot while on the free list.
+    pub next_free: u16,
+    pub sends: u64,
+    pub receives: u64,
+    pub replies: u64,
+    pub errors: u64,
+}
+
+const NO_SLOT: u16 = u16::MAX;
+
+/// Fixed-size table of channels with a free list.
+pub struct ChannelTable {
+    slots: Vec<Channel>,
+    free_head: u16,
+    live: usize,
+}
+
+impl ChannelTable {
+    /// A table with room for `capacity` channels, allocated now so that
+    /// creating a channel never needs kernel memory.
+    pub fn new(capacity: usize) -> Option<Self> {
+        let mut slots = Vec::new();
+        slots.try_reserve_exact(capacity).ok()?;
+        for i in 0..capacity {
+            let next = if i + 1 < capacity { (i + 1) as u16 } else { NO_SLOT };
+            slots.push(Channel { next_free: next, ..Channel::default() });
+        }
+        Some(ChannelTable { slots, free_head: if capacity > 0 { 0 } else { NO_SLOT }, live: 0 })
+    }
+
+    /// A fresh channel owned by process `owner`: `(index, generation)`.
+    pub fn alloc(&mut self, owner: u16) -> Option<(u16, u32)> {
+        if self.free_head == NO_SLOT {
+            return None;
+        }
+        let idx = self.free_head;
+        let c = &mut self.slots[idx as usize];
+        self.free_head = c.next_free;
+        let gen = c.gen.wrapping_add(1);
+        *c = Channel { gen, live: true, owner, next_free: NO_SLOT, ..Channel::default() };
+        self.live += 1;
+        Some((idx, gen))
+    }
+
+    /// Return a channel's slot; its queues must already be empty.
+    pub fn free(&mut self, idx: u16) {
+        let c = &mut self.slots[idx as usize];
+        debug_assert!(c.live && c.senders.is_empty() && c.receivers.is_empty());
+        c.live = false;
+        c.next_free = self.free_head;
+        self.free_head = idx;
+        self.live -= 1;
+    }
+
+    /// The live channel `(idx, gen)`.
+    #[inline]
+    pub fn get(&mut self, idx: u32, gen: u32) -> Option<&mut Channel> {
+        match self.slots.get_mut(idx as usize) {
+            Some(c) if c.live && c.gen == gen => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The channel in slot `idx` (live or not).
+    #[inline]
+    pub fn slot(&mut self, idx: u16) -> &mut Channel {
+        &mut self.slots[idx as usize]
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.live
+    }
+
+    /// Indices of live channels.
+    pub fn live_indices(&self) -> impl Iterator<Item = u16> + '_ {
+        self.slots.iter().enumerate().filter(|(_, c)| c.live).map(|(i, _)| i as u16)
+    }
+}
+
+/// The id user space sees for a channel (monitoring, `CapInspect`).
+pub fn channel_id(idx: u16, gen: u32) -> u64 {
+    (gen as u64) << 32 | idx as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alloc_free_reuses_with_new_generation() {
+        let mut t = ChannelTable::new(2).unwrap();
+        let (a, ga) = t.alloc(1).unwrap();
+        let (b, _) = t.alloc(1).unwrap();
+        assert!(t.alloc(1).is_none(), "table of 2 gave a third");
+        assert_eq!(t.live_count(), 2);
+        t.free(a);
+        assert!(t.get(a as u32, ga).is_none(), "freed channel still reachable");
+        let (a2, ga2) = t.alloc(3).unwrap();
+        assert_eq!(a2, a);
+        assert_ne!(ga2, ga);
+        assert!(t.get(a as u32, ga).is_none(), "stale generation accepted");
+        assert_eq!(t.get(a2 as u32, ga2).unwrap().owner, 3);
+        assert!(t.get(b as u32 + 10, 1).is_none());
+    }
+
+    #[test]
+    fn channel_fits_the_memory_target() {
+        assert!(core::mem::size_of::<Channel>() <= 128, "{}", core::mem::size_of::<Channel>());
+    }
+}

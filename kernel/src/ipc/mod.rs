@@ -1,0 +1,478 @@
+//! Synchronous message passing.
+//!
+//! A sender blocks from `send` until the reply; its message lives in its
+//! thread control block the whole time ([`crate::proc::Message`]), so the
+//! kernel allocates nothing per message. If a receiver is waiting, the
+//! message goes straight to it; otherwise the sender joins the channel's FIFO
+//! of senders (bounded by [`abi::limits::CHANNEL_QUEUE_DEPTH`]).
+//!
+//! Delivery copies the bytes into the receiver's 4 KiB window, except for a
+//! page-aligned message of exactly one page: that page is *lent*, i.e. mapped
+//! at the receiver's window (displacing whatever was there) until the reply,
+//! when the old entry is put back and the TLB entry invalidated. Whatever the
+//! path, the receiver cannot touch the sender's memory after replying.
+//!
+//! A receiver serving a higher-priority sender runs at the sender's priority
+//! until it replies (priority inheritance), through chains of servers too.
+
+pub mod channel;
+pub mod named;
+
+use abi::{rights, CapKind, Error};
+use x86_64::structures::paging::PageTableFlags as Flags;
+use x86_64::{PhysAddr, VirtAddr};
+
+use crate::cap::Cap;
+use crate::kernel::Kernel;
+use crate::mem::paging::sw;
+use crate::mem::user;
+use crate::proc::thread::decode_cookie;
+use crate::proc::{State, Tid, NO_THREAD};
+use crate::syscall::Outcome;
+
+/// No channel (an in-flight message whose channel was destroyed).
+pub const NO_CHANNEL: u16 = u16::MAX;
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+/// Which side's memory made a delivery fail.
+enum Fault {
+    Sender(Error),
+    Receiver(Error),
+}
+
+impl Kernel {
+    /// The capability behind `token` in process `p`, if it is of `kind` (any
+    /// kind for `None`) and grants `need`. Failure marks the syscall for the
+    /// bad-token delay.
+    pub fn lookup(&mut self, p: usize, token: u64, kind: Option<CapKind>, need: u32) -> Result<Cap, Error> {
+        let found = self.procs[p].caps.as_ref().and_then(|c| c.get(token)).copied();
+        match found {
+            Some(c) if kind.is_none_or(|k| k == c.kind) && c.allows(need) => Ok(c),
+            _ => {
+                self.strike = true;
+                Err(Error::Incapable)
+            }
+        }
+    }
+
+    /// The channel behind `token`, which must grant `need`. A token of a
+    /// destroyed channel is stale, and treated like a forged one.
+    pub fn channel_of(&mut self, p: usize, token: u64, need: u32) -> Result<u16, Error> {
+        let cap = self.lookup(p, token, Some(CapKind::Channel), need)?;
+        if self.channels.get(cap.object, cap.gen).is_some() {
+            Ok(cap.object as u16)
+        } else {
+            self.strike = true;
+            Err(Error::Incapable)
+        }
+    }
+
+    /// Give process `p` a new token for `cap`.
+    pub fn mint(&mut self, p: usize, cap: Cap) -> Result<u64, Error> {
+        let token = self.tokens.next();
+        let caps = self.procs[p].caps.as_mut().ok_or(Error::NotFound)?;
+        caps.insert(token, cap).map_err(|_| Error::LimitReached)?;
+        Ok(token)
+    }
+
+    /// A new channel owned by `p`; returns a token with every right.
+    pub fn channel_create(&mut self, p: usize) -> Result<u64, Error> {
+        if self.procs[p].channels as usize >= abi::limits::CHANNELS_PER_PROCESS {
+            return Err(Error::LimitReached);
+        }
+        let (idx, gen) = self.channels.alloc(p as u16).ok_or(Error::LimitReached)?;
+        match self.mint(p, Cap::object(CapKind::Channel, idx as u32, gen, rights::ALL)) {
+            Ok(token) => {
+                self.procs[p].channels += 1;
+                Ok(token)
+            }
+            Err(e) => {
+                self.channels.free(idx);
+                Err(e)
+            }
+        }
+    }
+
+    /// Destroy channel `c`: every waiter gets `Closed`, names go, tokens
+    /// for it become stale. Requests already received can still be replied to.
+    pub fn destroy_channel(&mut self, c: u16) {
+        while let Some(t) = self.channels.slot(c).senders.pop_front(&mut self.threads) {
+            self.ipc.in_flight -= 1;
+            self.complete(t, Err(Error::Closed));
+        }
+        while let Some(t) = self.channels.slot(c).receivers.pop_front(&mut self.threads) {
+            self.complete(t, Err(Error::Closed));
+        }
+        for th in self.threads.iter_mut() {
+            if th.state == State::AwaitingReply && th.msg.chan == c {
+                th.msg.chan = NO_CHANNEL;
+            }
+        }
+        self.names.remove_channel(c);
+        let owner = self.channels.slot(c).owner as usize;
+        self.procs[owner].channels -= 1;
+        self.channels.free(c);
+        if self.ipc.trace {
+            crate::info!("ipc: channel {c} destroyed");
+        }
+    }
+
+    /// `Send` / `SendCap` for the current thread.
+    pub fn send(
+        &mut self,
+        token: u64,
+        tag: u64,
+        size: u64,
+        buf: u64,
+        timeout: u64,
+        xfer: Option<(u64, u32)>,
+    ) -> Result<Outcome, Error> {
+        let t = self.current;
+        let p = self.proc_of(t);
+        let ch = self.channel_of(p, token, rights::SEND)?;
+        if size > abi::MAX_MESSAGE as u64 {
+            return Err(Error::TooLarge);
+        }
+        user::check_range(buf, size).map_err(|_| Error::BadAddress)?;
+        if let Some((xt, _)) = xfer {
+            self.lookup(p, xt, None, rights::DELEGATE)?;
+        }
+        let th = &mut self.threads[t as usize];
+        th.msg.tag = tag;
+        th.msg.buf = buf;
+        th.msg.size = size as u32;
+        th.msg.seq = th.msg.seq.wrapping_add(1);
+        th.msg.chan = ch;
+        th.msg.server = NO_THREAD;
+        th.msg.lent = false;
+        (th.msg.xfer_token, th.msg.xfer_rights) = match xfer {
+            Some((tok, r)) => (tok, r as u8),
+            None => (0, 0),
+        };
+        self.ipc.in_flight += 1;
+        self.channels.slot(ch).sends += 1;
+        if self.ipc.trace {
+            crate::info!("ipc: t{t} send ch{ch} tag {tag:#x} size {size}");
+        }
+        while let Some(r) = self.channels.slot(ch).receivers.pop_front(&mut self.threads) {
+            match self.deliver(t, r) {
+                Ok(values) => {
+                    self.threads[t as usize].state = State::AwaitingReply;
+                    self.complete(r, Ok(values));
+                    let prio = self.threads[t as usize].prio;
+                    self.boost(r, prio);
+                    return Ok(Outcome::Blocked);
+                }
+                Err(Fault::Receiver(e)) => {
+                    self.channels.slot(ch).errors += 1;
+                    self.complete(r, Err(e));
+                }
+                Err(Fault::Sender(e)) => {
+                    self.channels.slot(ch).receivers.push_front(&mut self.threads, r);
+                    self.channels.slot(ch).errors += 1;
+                    self.ipc.in_flight -= 1;
+                    return Err(e);
+                }
+            }
+        }
+        let c = self.channels.slot(ch);
+        if c.senders.len() >= abi::limits::CHANNEL_QUEUE_DEPTH || timeout == 0 {
+            c.errors += 1;
+            self.ipc.in_flight -= 1;
+            return Err(if timeout == 0 { Error::Timeout } else { Error::QueueFull });
+        }
+        c.senders.push_back(&mut self.threads, t);
+        c.peak = c.peak.max(c.senders.len() as u16);
+        let th = &mut self.threads[t as usize];
+        th.state = State::SendBlocked;
+        th.wait_obj = ch;
+        if let Some(d) = self.deadline(timeout) {
+            self.timer_arm(t, d);
+        }
+        let prio = self.threads[t as usize].prio;
+        self.boost_servers(ch, prio);
+        Ok(Outcome::Blocked)
+    }
+
+    /// `Receive` for the current thread into the window at `buf`.
+    pub fn receive(&mut self, token: u64, buf: u64, timeout: u64) -> Result<Outcome, Error> {
+        let t = self.current;
+        let p = self.proc_of(t);
+        let ch = self.channel_of(p, token, rights::RECEIVE)?;
+        if buf % PAGE != 0 || user::check_range(buf, PAGE).is_err() {
+            return Err(Error::BadAddress);
+        }
+        // The window's page-table entry must exist so that a page can be
+        // lent into it at delivery without allocating; and it must not hold
+        // a page lent for an earlier, unanswered message.
+        let mut space = self.space(p);
+        let e = space.leaf_or_create(&self.phys, &mut self.frames, VirtAddr::new(buf)).map_err(|_| Error::NoMemory)?;
+        if e.flags().contains(sw::LOAN) {
+            return Err(Error::Busy);
+        }
+        self.threads[t as usize].recv_buf = buf;
+        while let Some(s) = self.channels.slot(ch).senders.pop_front(&mut self.threads) {
+            match self.deliver(s, t) {
+                Ok(values) => {
+                    self.threads[s as usize].state = State::AwaitingReply;
+                    let prio = self.threads[s as usize].prio;
+                    self.boost(t, prio);
+                    return Ok(Outcome::Done(values));
+                }
+                Err(Fault::Sender(e)) => {
+                    self.channels.slot(ch).errors += 1;
+                    self.ipc.in_flight -= 1;
+                    self.complete(s, Err(e));
+                }
+                Err(Fault::Receiver(e)) => {
+                    self.channels.slot(ch).senders.push_front(&mut self.threads, s);
+                    self.channels.slot(ch).errors += 1;
+                    return Err(e);
+                }
+            }
+        }
+        if timeout == 0 {
+            self.channels.slot(ch).errors += 1;
+            return Err(Error::Timeout);
+        }
+        self.channels.slot(ch).receivers.push_back(&mut self.threads, t);
+        let th = &mut self.threads[t as usize];
+        th.state = State::RecvBlocked;
+        th.wait_obj = ch;
+        if let Some(d) = self.deadline(timeout) {
+            self.timer_arm(t, d);
+        }
+        Ok(Outcome::Blocked)
+    }
+
+    /// Move sender `s`'s message to receiver `r`'s window; returns the
+    /// receiver's results (cookie, tag, size, transferred token).
+    fn deliver(&mut self, s: Tid, r: Tid) -> Result<[u64; 4], Fault> {
+        let m = self.threads[s as usize].msg;
+        let rbuf = self.threads[r as usize].recv_buf;
+        let (sp, rp) = (self.proc_of(s), self.proc_of(r));
+        let (sspace, mut rspace) = (self.space(sp), self.space(rp));
+        let window = rspace.leaf(&self.phys, VirtAddr::new(rbuf)).ok_or(Fault::Receiver(Error::BadAddress))?;
+        if window.flags().contains(sw::LOAN) {
+            return Err(Fault::Receiver(Error::Busy));
+        }
+        // The capability goes first: it is the step that can fail without
+        // anything to undo.
+        let mut new_token = 0;
+        if m.xfer_token != 0 {
+            let cap = match self.procs[sp].caps.as_ref().and_then(|c| c.get(m.xfer_token)) {
+                Some(c) if c.allows(rights::DELEGATE) => c.reduced(m.xfer_rights as u32),
+                _ => return Err(Fault::Sender(Error::Incapable)),
+            };
+            new_token = self.mint(rp, cap).map_err(Fault::Sender)?;
+        }
+        let lend = m.size as u64 == PAGE && m.buf % PAGE == 0;
+        let result = if lend {
+            self.lend(sspace, m.buf, &mut rspace, rbuf)
+        } else {
+            user::copy(&self.phys, (&sspace, m.buf), (&rspace, rbuf), m.size as usize)
+                .map(|()| 0)
+                .map_err(|e| match e {
+                    user::CopyError::Source => Fault::Sender(Error::BadAddress),
+                    user::CopyError::Destination => Fault::Receiver(Error::BadAddress),
+                })
+        };
+        let displaced = match result {
+            Ok(old) => old,
+            Err(f) => {
+                if let Some(caps) = self.procs[rp].caps.as_mut() {
+                    caps.remove(new_token);
+                }
+                return Err(f);
+            }
+        };
+        let th = &mut self.threads[s as usize];
+        th.msg.loan_pte = displaced;
+        th.msg.lent = lend;
+        th.msg.recv_va = rbuf;
+        th.msg.server = r;
+        let cookie = th.cookie(s);
+        let c = self.channels.slot(m.chan);
+        c.receives += 1;
+        c.in_flight += 1;
+        self.ipc.delivered += 1;
+        if self.ipc.trace {
+            crate::info!("ipc: ch{} t{s} -> t{r} tag {:#x} size {}{}", m.chan, m.tag, m.size, if lend { " (lent)" } else { "" });
+        }
+        Ok([cookie, m.tag, m.size as u64, new_token])
+    }
+
+    /// Map the sender's page at the receiver's window; returns the displaced
+    /// entry (raw) to put back at reply.
+    fn lend(&self, sspace: crate::mem::PageTables, sva: u64, rspace: &mut crate::mem::PageTables, rva: u64) -> Result<u64, Fault> {
+        let (pa, f) = sspace.translate(&self.phys, VirtAddr::new(sva)).ok_or(Fault::Sender(Error::BadAddress))?;
+        if !f.contains(Flags::USER_ACCESSIBLE) {
+            return Err(Fault::Sender(Error::BadAddress));
+        }
+        let e = rspace.leaf(&self.phys, VirtAddr::new(rva)).ok_or(Fault::Receiver(Error::BadAddress))?;
+        let old = e.addr().as_u64() | e.flags().bits();
+        let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::NO_EXECUTE | sw::LOAN;
+        if f.contains(Flags::WRITABLE) {
+            flags |= Flags::WRITABLE;
+        }
+        e.set_addr(PhysAddr::new(pa.as_u64() & ADDR_MASK), flags);
+        self.flush_if_active(*rspace, rva);
+        Ok(old)
+    }
+
+    /// Put back the receiver's entry displaced by a lent page.
+    fn unlend(&mut self, t: Tid) {
+        let m = self.threads[t as usize].msg;
+        if !m.lent {
+            return;
+        }
+        let space = self.space(self.proc_of(m.server));
+        if let Some(e) = space.leaf(&self.phys, VirtAddr::new(m.recv_va)) {
+            if m.loan_pte & Flags::PRESENT.bits() == 0 {
+                e.set_unused();
+            } else {
+                e.set_addr(
+                    PhysAddr::new(m.loan_pte & ADDR_MASK),
+                    Flags::from_bits_truncate(m.loan_pte & !ADDR_MASK),
+                );
+            }
+            self.flush_if_active(space, m.recv_va);
+        }
+        self.threads[t as usize].msg.lent = false;
+    }
+
+    /// Undo the delivered, unanswered message of `t` (its sender or its
+    /// server is going away).
+    pub fn abort_message(&mut self, t: Tid) {
+        self.unlend(t);
+        self.finish_message(t);
+    }
+
+    /// Bookkeeping when a delivered message ends.
+    fn finish_message(&mut self, t: Tid) {
+        let chan = self.threads[t as usize].msg.chan;
+        if chan != NO_CHANNEL {
+            self.channels.slot(chan).in_flight -= 1;
+        }
+        self.ipc.in_flight -= 1;
+        let server = self.threads[t as usize].msg.server;
+        self.threads[t as usize].msg.server = NO_THREAD;
+        if server != NO_THREAD && self.threads[server as usize].prio != self.threads[server as usize].base_prio {
+            self.unboost(server);
+        }
+    }
+
+    /// `Reply` from the current thread. `reply_len` bytes of the window go
+    /// back to the sender's buffer (a lent page needs no copy).
+    pub fn reply(&mut self, cookie: u64, result: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<(), Error> {
+        let srv = self.current;
+        let p = self.proc_of(srv);
+        let (c, seq) = decode_cookie(cookie);
+        // A cookie names a thread and its message number; only the process
+        // that received that message may answer it. Cookies are not tokens
+        // (a stale one is normal when a client died), so no delay.
+        let valid = cookie >> 63 == 1
+            && (c as usize) < self.threads.len()
+            && self.threads[c as usize].state == State::AwaitingReply
+            && self.threads[c as usize].msg.seq == seq
+            && self.proc_of(self.threads[c as usize].msg.server) == p;
+        if !valid {
+            return Err(Error::Incapable);
+        }
+        let m = self.threads[c as usize].msg;
+        if reply_len > m.size as u64 {
+            return Err(Error::InvalidArgument);
+        }
+        let client_p = self.proc_of(c);
+        let mut token = 0;
+        if let Some((xt, r)) = xfer {
+            let cap = self.lookup(p, xt, None, rights::DELEGATE)?;
+            token = self.mint(client_p, cap.reduced(r))?;
+        }
+        let mut status = Ok([result, token, 0, 0]);
+        let mut mine = Ok(());
+        if !m.lent && reply_len > 0 {
+            let (sspace, cspace) = (self.space(p), self.space(client_p));
+            if user::copy(&self.phys, (&sspace, m.recv_va), (&cspace, m.buf), reply_len as usize).is_err() {
+                status = Err(Error::BadAddress);
+                mine = Err(Error::BadAddress);
+            }
+        }
+        self.unlend(c);
+        if m.chan != NO_CHANNEL {
+            self.channels.slot(m.chan).replies += 1;
+        }
+        self.finish_message(c);
+        if self.ipc.trace {
+            crate::info!("ipc: t{srv} reply t{c} result {result:#x} len {reply_len}");
+        }
+        self.complete(c, status);
+        mine
+    }
+
+    /// Raise `t` (and the servers it waits on) to at least `prio`.
+    fn boost(&mut self, mut t: Tid, prio: u8) {
+        for _ in 0..abi::limits::THREADS {
+            let th = &self.threads[t as usize];
+            if th.prio >= prio || matches!(th.state, State::Free | State::Dead) {
+                return;
+            }
+            let state = th.state;
+            if state == State::Runnable && t != crate::kernel::IDLE_THREAD {
+                self.sched.remove(&mut self.threads, t);
+                self.threads[t as usize].prio = prio;
+                self.sched.enqueue(&mut self.threads, t);
+                if prio > self.threads[self.current as usize].prio {
+                    self.need_resched = true;
+                }
+            } else {
+                self.threads[t as usize].prio = prio;
+            }
+            if state != State::AwaitingReply {
+                return;
+            }
+            t = self.threads[t as usize].msg.server;
+            if t == NO_THREAD {
+                return;
+            }
+        }
+    }
+
+    /// Boost whoever is serving requests from channel `ch`.
+    fn boost_servers(&mut self, ch: u16, prio: u8) {
+        for s in 0..self.threads.len() {
+            let th = &self.threads[s];
+            if th.state == State::AwaitingReply && th.msg.chan == ch && th.msg.server != NO_THREAD {
+                let server = th.msg.server;
+                self.boost(server, prio);
+            }
+        }
+    }
+
+    /// Drop `t` back to the highest of its base priority and the clients it
+    /// still holds requests from.
+    fn unboost(&mut self, t: Tid) {
+        let held = self
+            .threads
+            .iter()
+            .filter(|th| th.state == State::AwaitingReply && th.msg.server == t)
+            .map(|th| th.prio)
+            .max()
+            .unwrap_or(0);
+        let new = self.threads[t as usize].base_prio.max(held);
+        if new == self.threads[t as usize].prio {
+            return;
+        }
+        if self.threads[t as usize].state == State::Runnable {
+            self.sched.remove(&mut self.threads, t);
+            self.threads[t as usize].prio = new;
+            self.sched.enqueue(&mut self.threads, t);
+        } else {
+            self.threads[t as usize].prio = new;
+        }
+        if t == self.current && self.sched.highest().is_some_and(|h| h > new) {
+            self.need_resched = true;
+        }
+    }
+}

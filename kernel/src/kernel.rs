@@ -1,0 +1,583 @@
+//! The kernel's state and the operations its subsystems share.
+//!
+//! Everything the kernel knows lives in one [`Kernel`] value: the thread,
+//! process and channel tables, the run queues, the timer list, physical
+//! memory. Operations are methods that take the calling thread from
+//! `current` and leave their results in thread control blocks; none of them
+//! switches stacks or touches hardware beyond the `arch` boundary. The
+//! architecture glue runs a syscall or interrupt through these methods and
+//! then switches to whatever `current` has become, which is why the same
+//! code is exercised by host tests.
+
+use alloc::vec::Vec;
+
+use abi::{exit, Error};
+use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
+use x86_64::PhysAddr;
+
+use crate::cap::TokenGen;
+use crate::ipc::channel::ChannelTable;
+use crate::ipc::named::NameTable;
+use crate::mem::paging::sw;
+use crate::mem::{FrameAllocator, PageTables, PhysMem, PAGE_SIZE};
+use crate::proc::{ProcState, Process, State, Thread, Tid, NO_THREAD};
+use crate::sched::{Scheduler, SLICE_TICKS};
+
+/// Physical RAM ranges (device capabilities may never map these).
+pub const MAX_RAM_REGIONS: usize = 32;
+
+/// Process index of the kernel itself (owner of the idle thread).
+pub const KERNEL_PROCESS: usize = 0;
+/// Thread index of the idle thread.
+pub const IDLE_THREAD: Tid = 0;
+
+/// A contiguous DMA allocation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DmaRegion {
+    pub live: bool,
+    pub gen: u32,
+    pub base_frame: u32,
+    pub frames: u32,
+    pub owner: u16,
+    pub owner_alive: bool,
+    /// Pages of it mapped anywhere.
+    pub maps: u32,
+}
+
+/// System-wide IPC counters.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IpcCounters {
+    /// Messages sent and not yet answered (queued or delivered).
+    pub in_flight: u64,
+    /// Messages delivered since boot.
+    pub delivered: u64,
+    /// Log every IPC operation.
+    pub trace: bool,
+}
+
+/// Everything the kernel knows.
+pub struct Kernel {
+    pub phys: PhysMem,
+    pub frames: FrameAllocator,
+    pub kernel_pt: PageTables,
+    pub threads: Vec<Thread>,
+    pub procs: Vec<Process>,
+    pub channels: ChannelTable,
+    pub names: NameTable,
+    pub sched: Scheduler,
+    /// Head of the timer list (sorted by deadline).
+    pub timers: Tid,
+    pub tokens: TokenGen,
+    pub dma: Vec<DmaRegion>,
+    pub ram: [(u64, u64); MAX_RAM_REGIONS],
+    /// The thread that runs when the kernel returns.
+    pub current: Tid,
+    /// The address space loaded in the MMU (whose TLB entries may be live).
+    pub active_root: Option<PhysFrame>,
+    /// Ticks since boot.
+    pub now: u64,
+    /// A thread of higher priority than `current` became ready.
+    pub need_resched: bool,
+    pub ipc: IpcCounters,
+    /// A token lookup failed during this syscall: delay the caller.
+    pub(crate) strike: bool,
+    rng: u64,
+}
+
+/// Why the kernel could not be set up.
+#[derive(Clone, Copy, Debug)]
+pub struct OutOfMemory;
+
+impl Kernel {
+    /// Build the tables. `ram` lists usable RAM; `seed` is entropy for tokens.
+    pub fn new(
+        phys: PhysMem,
+        frames: FrameAllocator,
+        kernel_pt: PageTables,
+        ram: &[(u64, u64)],
+        seed: &[u64],
+    ) -> Result<Kernel, OutOfMemory> {
+        use abi::limits;
+        let mut threads = Vec::new();
+        threads.try_reserve_exact(limits::THREADS).map_err(|_| OutOfMemory)?;
+        threads.resize_with(limits::THREADS, Thread::default);
+        for t in threads.iter_mut() {
+            t.next = NO_THREAD;
+            t.prev = NO_THREAD;
+            t.timer_next = NO_THREAD;
+            t.deadline = u64::MAX;
+        }
+        let mut procs = Vec::new();
+        procs.try_reserve_exact(limits::PROCESSES).map_err(|_| OutOfMemory)?;
+        procs.resize_with(limits::PROCESSES, Process::default);
+        let mut dma = Vec::new();
+        dma.try_reserve_exact(limits::DMA_REGIONS).map_err(|_| OutOfMemory)?;
+        dma.resize(limits::DMA_REGIONS, DmaRegion::default());
+        let mut ram_regions = [(0, 0); MAX_RAM_REGIONS];
+        for (slot, r) in ram_regions.iter_mut().zip(ram) {
+            *slot = *r;
+        }
+        let mut k = Kernel {
+            phys,
+            frames,
+            kernel_pt,
+            threads,
+            procs,
+            channels: ChannelTable::new(limits::CHANNELS).ok_or(OutOfMemory)?,
+            names: NameTable::new().ok_or(OutOfMemory)?,
+            sched: Scheduler::default(),
+            timers: NO_THREAD,
+            tokens: TokenGen::new(seed, 0),
+            dma,
+            ram: ram_regions,
+            current: IDLE_THREAD,
+            active_root: None,
+            now: 0,
+            need_resched: false,
+            ipc: IpcCounters::default(),
+            strike: false,
+            rng: seed.iter().fold(0x9e37_79b9_7f4a_7c15, |a, s| a ^ s.rotate_left(13)) | 1,
+        };
+        // The kernel "process" owns the idle thread and uses the kernel tables.
+        let kp = &mut k.procs[KERNEL_PROCESS];
+        kp.state = ProcState::Alive;
+        kp.gen = 1;
+        kp.set_name(b"kernel");
+        kp.space = Some(kernel_pt);
+        kp.threads = 1;
+        let idle = &mut k.threads[IDLE_THREAD as usize];
+        idle.state = State::Running;
+        idle.process = KERNEL_PROCESS as u16;
+        idle.slice = SLICE_TICKS;
+        Ok(k)
+    }
+
+    // ----- small accessors -------------------------------------------------
+
+    /// Process index of thread `t`.
+    #[inline]
+    pub fn proc_of(&self, t: Tid) -> usize {
+        self.threads[t as usize].process as usize
+    }
+
+    /// The page tables of process `p`.
+    #[inline]
+    pub fn space(&self, p: usize) -> PageTables {
+        self.procs[p].space.unwrap_or(self.kernel_pt)
+    }
+
+    /// Whether `[start, end)` touches RAM.
+    pub fn overlaps_ram(&self, start: u64, end: u64) -> bool {
+        self.ram.iter().any(|&(s, e)| s < e && start < e && s < end)
+    }
+
+    /// A pseudo-random number (for jitter, not for security).
+    pub fn jitter(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng
+    }
+
+    /// Invalidate the TLB entry for `va` if `space` is the one loaded.
+    pub fn flush_if_active(&self, space: PageTables, va: u64) {
+        if self.active_root == Some(space.root()) {
+            crate::arch::flush_page(va);
+        }
+    }
+
+    // ----- scheduling ------------------------------------------------------
+
+    /// Put a blocked thread back in the run queue.
+    pub fn make_runnable(&mut self, t: Tid) {
+        self.timer_cancel(t);
+        let th = &mut self.threads[t as usize];
+        debug_assert!(!matches!(th.state, State::Runnable | State::Running | State::Free | State::Dead));
+        th.state = State::Runnable;
+        let prio = th.prio;
+        self.sched.enqueue(&mut self.threads, t);
+        if prio > self.threads[self.current as usize].prio || self.current == IDLE_THREAD {
+            self.need_resched = true;
+        }
+    }
+
+    /// Finish a blocked operation of `t` with `status` and values, and make it ready.
+    pub fn complete(&mut self, t: Tid, status: Result<[u64; 4], Error>) {
+        self.threads[t as usize].ret = match status {
+            Ok(v) => [0, v[0], v[1], v[2], v[3]],
+            Err(e) => [e as u64, 0, 0, 0, 0],
+        };
+        self.make_runnable(t);
+    }
+
+    /// Choose what runs next after `current` stopped (blocked, died) or must
+    /// give way. A still-running current goes to the back of its queue.
+    pub fn schedule(&mut self) {
+        let cur = self.current;
+        if self.threads[cur as usize].state == State::Running {
+            if cur == IDLE_THREAD {
+                self.threads[cur as usize].state = State::Runnable;
+            } else {
+                self.threads[cur as usize].state = State::Runnable;
+                self.sched.enqueue(&mut self.threads, cur);
+            }
+        }
+        let next = self.sched.pop(&mut self.threads).unwrap_or(IDLE_THREAD);
+        let th = &mut self.threads[next as usize];
+        th.state = State::Running;
+        if th.slice == 0 {
+            th.slice = SLICE_TICKS;
+        }
+        self.current = next;
+        self.need_resched = false;
+    }
+
+    /// Let a higher-priority ready thread run; `current` keeps its place at
+    /// the front of its queue.
+    pub fn preempt(&mut self) {
+        let cur = self.current;
+        let higher = match self.sched.highest() {
+            Some(p) => cur == IDLE_THREAD || p > self.threads[cur as usize].prio,
+            None => false,
+        };
+        if higher {
+            if cur != IDLE_THREAD {
+                self.threads[cur as usize].state = State::Runnable;
+                self.sched.enqueue_front(&mut self.threads, cur);
+            }
+            self.schedule();
+        }
+        self.need_resched = false;
+    }
+
+    /// After a syscall or interrupt: pick a new `current` if this one
+    /// stopped or a higher priority is ready.
+    pub fn reschedule(&mut self) {
+        if self.threads[self.current as usize].state != State::Running {
+            self.schedule();
+        } else if self.need_resched {
+            self.preempt();
+        }
+    }
+
+    /// Give up the CPU to threads of equal or higher priority.
+    pub fn yield_now(&mut self) {
+        let cur = self.current;
+        if let Some(p) = self.sched.highest() {
+            if p >= self.threads[cur as usize].prio {
+                self.threads[cur as usize].slice = SLICE_TICKS;
+                self.schedule();
+            }
+        }
+    }
+
+    /// Record which thread's address space the MMU now holds; returns the
+    /// root to load when it changes.
+    pub fn activate(&mut self, t: Tid) -> Option<PhysFrame> {
+        let root = self.space(self.proc_of(t)).root();
+        if self.active_root == Some(root) {
+            None
+        } else {
+            self.active_root = Some(root);
+            Some(root)
+        }
+    }
+
+    // ----- time --------------------------------------------------------------
+
+    /// Ticks to wait for `ns` nanoseconds (at least one for a non-zero wait).
+    pub fn ticks_for(ns: u64) -> u64 {
+        ns.div_ceil(abi::limits::TICK_NS)
+    }
+
+    /// Deadline for a timeout argument, `None` for [`abi::FOREVER`].
+    pub fn deadline(&self, timeout_ns: u64) -> Option<u64> {
+        (timeout_ns != abi::FOREVER).then(|| self.now.saturating_add(Self::ticks_for(timeout_ns)))
+    }
+
+    /// Wake `t` at tick `deadline`.
+    pub fn timer_arm(&mut self, t: Tid, deadline: u64) {
+        self.timer_cancel(t);
+        self.threads[t as usize].deadline = deadline;
+        let mut prev = NO_THREAD;
+        let mut at = self.timers;
+        while at != NO_THREAD && self.threads[at as usize].deadline <= deadline {
+            prev = at;
+            at = self.threads[at as usize].timer_next;
+        }
+        self.threads[t as usize].timer_next = at;
+        if prev == NO_THREAD {
+            self.timers = t;
+        } else {
+            self.threads[prev as usize].timer_next = t;
+        }
+    }
+
+    /// Take `t` off the timer list if it is on it.
+    pub fn timer_cancel(&mut self, t: Tid) {
+        if self.threads[t as usize].deadline == u64::MAX {
+            return;
+        }
+        self.threads[t as usize].deadline = u64::MAX;
+        let mut prev = NO_THREAD;
+        let mut at = self.timers;
+        while at != NO_THREAD {
+            let next = self.threads[at as usize].timer_next;
+            if at == t {
+                if prev == NO_THREAD {
+                    self.timers = next;
+                } else {
+                    self.threads[prev as usize].timer_next = next;
+                }
+                break;
+            }
+            prev = at;
+            at = next;
+        }
+        self.threads[t as usize].timer_next = NO_THREAD;
+    }
+
+    /// One timer tick: wake expired timers, charge the time slice.
+    pub fn tick(&mut self) {
+        self.now += 1;
+        while self.timers != NO_THREAD && self.threads[self.timers as usize].deadline <= self.now {
+            let t = self.timers;
+            self.timer_cancel(t);
+            self.expire(t);
+        }
+        let cur = self.current;
+        if cur != IDLE_THREAD {
+            let th = &mut self.threads[cur as usize];
+            th.slice = th.slice.saturating_sub(1);
+            if th.slice == 0 {
+                th.slice = SLICE_TICKS;
+                if self.sched.highest().is_some_and(|p| p >= th.prio) {
+                    self.schedule();
+                }
+            }
+        }
+        self.reschedule();
+    }
+
+    /// A timed wait of `t` ran out.
+    fn expire(&mut self, t: Tid) {
+        let th = &self.threads[t as usize];
+        let obj = th.wait_obj;
+        match th.state {
+            // Sleep, or the delay after a bad token: the result is already set.
+            State::Sleeping => self.make_runnable(t),
+            State::SendBlocked => {
+                let c = self.channels.slot(obj);
+                c.senders.remove(&mut self.threads, t);
+                c.errors += 1;
+                self.ipc.in_flight -= 1;
+                self.complete(t, Err(Error::Timeout));
+            }
+            State::RecvBlocked => {
+                let c = self.channels.slot(obj);
+                c.receivers.remove(&mut self.threads, t);
+                c.errors += 1;
+                self.complete(t, Err(Error::Timeout));
+            }
+            State::Waiting => {
+                self.procs[obj as usize].waiters.remove(&mut self.threads, t);
+                self.complete(t, Err(Error::Timeout));
+            }
+            _ => {}
+        }
+    }
+
+    /// Put `current` to sleep until tick `deadline`; its result is `Ok`.
+    pub fn sleep_current(&mut self, deadline: u64) {
+        let t = self.current;
+        self.threads[t as usize].ret = [0; 5];
+        self.threads[t as usize].state = State::Sleeping;
+        self.timer_arm(t, deadline);
+    }
+
+    /// Delay the caller after a bad token: 1 ms doubling per strike up to
+    /// one second, ±25 % jitter, strikes halving every two quiet seconds.
+    /// Only the offender sleeps; honest processes never get here.
+    pub fn penalize_current(&mut self) {
+        let t = self.current;
+        let p = self.proc_of(t);
+        let now = self.now;
+        let pr = &mut self.procs[p];
+        let quiet = now.saturating_sub(pr.last_strike) / 2000;
+        pr.strikes = if quiet >= 32 { 0 } else { pr.strikes >> quiet };
+        pr.strikes = pr.strikes.saturating_add(1);
+        pr.last_strike = now;
+        let base = (1u64 << (pr.strikes - 1).min(10)).min(1000);
+        let delay = base * 3 / 4 + self.jitter() % (base / 2 + 1);
+        self.threads[t as usize].ret = [Error::Incapable as u64, 0, 0, 0, 0];
+        self.threads[t as usize].state = State::Sleeping;
+        self.timer_arm(t, now + delay.max(1));
+    }
+
+    // ----- processes and threads -----------------------------------------------
+
+    /// A new, empty process named `name`: `(index, generation)`.
+    pub fn create_process(&mut self, name: &[u8]) -> Result<(usize, u32), Error> {
+        let slot = self
+            .procs
+            .iter()
+            .position(|p| p.state == ProcState::Free)
+            .or_else(|| self.procs.iter().position(|p| p.state == ProcState::Dead))
+            .ok_or(Error::LimitReached)?;
+        let space = PageTables::new_user(&self.phys, &mut self.frames, &self.kernel_pt).ok_or(Error::NoMemory)?;
+        let Some(caps) = crate::cap::CapTable::new() else {
+            space.destroy_user(&self.phys, &mut self.frames, |_, _, _| {});
+            return Err(Error::NoMemory);
+        };
+        let gen = self.procs[slot].gen.wrapping_add(1);
+        self.procs[slot] = Process {
+            state: ProcState::Alive,
+            gen,
+            space: Some(space),
+            caps: Some(caps),
+            ..Process::default()
+        };
+        self.procs[slot].set_name(name);
+        Ok((slot, gen))
+    }
+
+    /// Start a user thread in process `p`.
+    pub fn create_thread(&mut self, p: usize, entry: u64, stack: u64, args: [u64; 2], prio: u8) -> Result<Tid, Error> {
+        if self.procs[p].state != ProcState::Alive {
+            return Err(Error::NotFound);
+        }
+        // A dead thread's slot is reusable: the CPU left its stack when it
+        // died (threads are only created from syscalls of live threads).
+        let t = (1..self.threads.len())
+            .find(|&i| matches!(self.threads[i].state, State::Free | State::Dead) && i != self.current as usize)
+            .ok_or(Error::LimitReached)? as Tid;
+        let th = &mut self.threads[t as usize];
+        th.arch
+            .prepare_user(t, &self.phys, &mut self.frames, &mut self.kernel_pt, entry, stack, args)
+            .map_err(|_| Error::NoMemory)?;
+        th.process = p as u16;
+        th.base_prio = prio;
+        th.prio = prio;
+        th.slice = SLICE_TICKS;
+        th.msg = Default::default();
+        th.ret = [0; 5];
+        th.state = State::Sleeping; // not yet anywhere; made runnable below
+        self.procs[p].threads += 1;
+        self.make_runnable(t);
+        Ok(t)
+    }
+
+    /// Remove `t` from whatever it waits in, undoing a message in flight.
+    fn detach(&mut self, t: Tid) {
+        self.timer_cancel(t);
+        let obj = self.threads[t as usize].wait_obj;
+        match self.threads[t as usize].state {
+            State::Runnable if t != IDLE_THREAD => self.sched.remove(&mut self.threads, t),
+            State::SendBlocked => {
+                self.channels.slot(obj).senders.remove(&mut self.threads, t);
+                self.ipc.in_flight -= 1;
+            }
+            State::RecvBlocked => self.channels.slot(obj).receivers.remove(&mut self.threads, t),
+            State::AwaitingReply => self.abort_message(t),
+            State::Waiting => self.procs[obj as usize].waiters.remove(&mut self.threads, t),
+            _ => {}
+        }
+    }
+
+    /// End thread `t`. The process ends (exit code 0) with its last thread.
+    pub fn exit_thread(&mut self, t: Tid) {
+        let p = self.proc_of(t);
+        self.detach(t);
+        self.threads[t as usize].state = State::Dead;
+        self.procs[p].threads -= 1;
+        if self.procs[p].threads == 0 {
+            self.end_process(p, exit::EXITED, 0);
+        }
+    }
+
+    /// End process `p` (exit, fault or kill): release everything it holds and
+    /// everyone waiting on it. Safe to call on the current process.
+    pub fn end_process(&mut self, p: usize, how: u64, code: u64) {
+        if p == KERNEL_PROCESS || self.procs[p].state != ProcState::Alive {
+            return;
+        }
+        self.procs[p].state = ProcState::Dead;
+        self.procs[p].exit = (how, code);
+        // Its threads stop, undoing their messages in flight.
+        for t in 0..self.threads.len() as Tid {
+            if self.proc_of(t) == p && !matches!(self.threads[t as usize].state, State::Free | State::Dead) {
+                self.detach(t);
+                self.threads[t as usize].state = State::Dead;
+            }
+        }
+        self.procs[p].threads = 0;
+        // Clients it was serving learn that it died.
+        for t in 0..self.threads.len() as Tid {
+            let th = &self.threads[t as usize];
+            if th.state == State::AwaitingReply && self.proc_of(th.msg.server) == p {
+                self.abort_message(t);
+                self.complete(t, Err(Error::PeerDied));
+            }
+        }
+        let live: Vec<u16> = self.channels.live_indices().collect();
+        for c in live {
+            if self.channels.slot(c).owner as usize == p {
+                self.destroy_channel(c);
+            }
+        }
+        for r in self.dma.iter_mut().filter(|r| r.live && r.owner as usize == p) {
+            r.owner_alive = false;
+        }
+        if let Some(space) = self.procs[p].space.take() {
+            if self.active_root == Some(space.root()) {
+                // Leave the tables before freeing them.
+                crate::arch::load_address_space(self.kernel_pt.root());
+                self.active_root = Some(self.kernel_pt.root());
+            }
+            let Kernel { phys, frames, dma, .. } = self;
+            space.destroy_user(phys, frames, |frames, f, fl| release_leaf(frames, dma, f, fl));
+        }
+        self.free_unused_dma();
+        self.procs[p].caps = None;
+        while let Some(w) = self.procs[p].waiters.pop_front(&mut self.threads) {
+            self.complete(w, Ok([how, code, 0, 0]));
+        }
+        let name = self.procs[p].name;
+        let name = core::str::from_utf8(&name[..self.procs[p].name_len as usize]).unwrap_or("?");
+        match how {
+            exit::EXITED => crate::info!("process {p} '{name}' exited with code {code}"),
+            exit::KILLED => crate::info!("process {p} '{name}' killed"),
+            _ => crate::warn!("process {p} '{name}' killed by fault (vector {code})"),
+        }
+    }
+
+    /// Free DMA regions nobody owns or maps any more.
+    pub fn free_unused_dma(&mut self) {
+        for r in self.dma.iter_mut() {
+            if r.live && !r.owner_alive && r.maps == 0 {
+                let first = PhysFrame::containing_address(PhysAddr::new(r.base_frame as u64 * PAGE_SIZE));
+                if self.frames.free_contiguous(first, r.frames as usize).is_err() {
+                    crate::error!("DMA region at frame {:#x} was not allocated", r.base_frame);
+                }
+                r.live = false;
+                r.gen = r.gen.wrapping_add(1);
+            }
+        }
+    }
+}
+
+/// What unmapping a user page releases, by its software bits.
+pub fn release_leaf(frames: &mut FrameAllocator, dma: &mut [DmaRegion], f: PhysFrame, fl: Flags) {
+    if fl.contains(sw::LOAN) {
+        // Lent by an IPC sender: the sender still owns it.
+    } else if fl.contains(sw::OWNED) {
+        if frames.free(f).is_err() {
+            crate::error!("user frame {:#x} was not allocated", f.start_address().as_u64());
+        }
+    } else if fl.contains(sw::DMA) {
+        let n = (f.start_address().as_u64() / PAGE_SIZE) as u32;
+        if let Some(r) = dma.iter_mut().find(|r| r.live && (r.base_frame..r.base_frame + r.frames).contains(&n)) {
+            r.maps -= 1;
+        }
+    }
+}

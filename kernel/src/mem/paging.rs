@@ -1,0 +1,344 @@
+//! Four-level x86-64 page tables.
+//!
+//! Each process has its own top-level table; its upper half (entries
+//! 256..512) is copied from the kernel's at creation and points at the same
+//! lower-level tables, so kernel mappings made later under those entries are
+//! seen by every process without touching each table.
+//!
+//! Leaf entries of user mappings carry one of three software bits telling
+//! what the frame is, so unmapping and process teardown free exactly what the
+//! process owns and nothing it merely has access to.
+
+use x86_64::structures::paging::page_table::PageTableEntry;
+use x86_64::structures::paging::{PageTable, PageTableFlags as Flags, PhysFrame};
+use x86_64::{PhysAddr, VirtAddr};
+
+use super::{FrameAllocator, PhysMem};
+
+/// Software bits of leaf entries.
+pub mod sw {
+    use super::Flags;
+    /// The frame belongs to this address space: free it at unmap.
+    pub const OWNED: Flags = Flags::BIT_9;
+    /// The frame is part of a DMA region: drop one region reference at unmap.
+    pub const DMA: Flags = Flags::BIT_10;
+    /// The frame is lent by an IPC sender for one request: never free it here.
+    pub const LOAN: Flags = Flags::BIT_11;
+}
+
+/// Why a mapping could not be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// No frame for an intermediate table.
+    NoMemory,
+    /// Something is already mapped at that address.
+    AlreadyMapped,
+    /// A huge page covers that address.
+    HugePage,
+}
+
+const USER_TABLE: Flags = Flags::PRESENT.union(Flags::WRITABLE).union(Flags::USER_ACCESSIBLE);
+const KERNEL_TABLE: Flags = Flags::PRESENT.union(Flags::WRITABLE);
+const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+#[inline]
+fn index(va: u64, level: u32) -> usize {
+    ((va >> (12 + 9 * (level - 1))) & 511) as usize
+}
+
+/// A set of page tables, named by its top-level frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageTables {
+    root: PhysFrame,
+}
+
+impl PageTables {
+    /// Page tables whose top level is `root`.
+    pub fn from_root(root: PhysFrame) -> Self {
+        PageTables { root }
+    }
+
+    /// The top-level frame (what goes in CR3).
+    pub fn root(&self) -> PhysFrame {
+        self.root
+    }
+
+    /// An empty top level (used once for the kernel's own tables).
+    pub fn new_empty(phys: &PhysMem, frames: &mut FrameAllocator) -> Option<Self> {
+        let root = frames.alloc()?;
+        phys.zero(root);
+        Some(PageTables { root })
+    }
+
+    /// A new user address space: empty lower half, kernel upper half shared.
+    pub fn new_user(phys: &PhysMem, frames: &mut FrameAllocator, kernel: &PageTables) -> Option<Self> {
+        let root = frames.alloc()?;
+        phys.zero(root);
+        let new = table(phys, root);
+        let k = table(phys, kernel.root);
+        for i in 256..512 {
+            new[i] = k[i].clone();
+        }
+        Some(PageTables { root })
+    }
+
+    /// Make sure every upper-half top-level entry has a table below it, so
+    /// later kernel mappings never need a new top-level entry (which user
+    /// address spaces made earlier would not see).
+    pub fn populate_kernel_half(&mut self, phys: &PhysMem, frames: &mut FrameAllocator) -> Result<(), MapError> {
+        let top = table(phys, self.root);
+        for i in 256..512 {
+            if top[i].is_unused() {
+                let t = frames.alloc().ok_or(MapError::NoMemory)?;
+                phys.zero(t);
+                top[i].set_addr(t.start_address(), KERNEL_TABLE);
+            }
+        }
+        Ok(())
+    }
+
+    /// The leaf entry for `va` if all tables above it exist.
+    #[inline]
+    pub fn leaf<'a>(&self, phys: &'a PhysMem, va: VirtAddr) -> Option<&'a mut PageTableEntry> {
+        let va = va.as_u64();
+        let mut t = table(phys, self.root);
+        for level in (2..=4).rev() {
+            let e = &t[index(va, level)];
+            let f = e.flags();
+            if !f.contains(Flags::PRESENT) || f.contains(Flags::HUGE_PAGE) {
+                return None;
+            }
+            t = table(phys, PhysFrame::containing_address(e.addr()));
+        }
+        Some(&mut t[index(va, 1)])
+    }
+
+    /// The leaf entry for `va`, creating missing tables.
+    pub fn leaf_or_create<'a>(
+        &mut self,
+        phys: &'a PhysMem,
+        frames: &mut FrameAllocator,
+        va: VirtAddr,
+    ) -> Result<&'a mut PageTableEntry, MapError> {
+        let va = va.as_u64();
+        let table_flags = if va < 1 << 47 { USER_TABLE } else { KERNEL_TABLE };
+        let mut t = table(phys, self.root);
+        for level in (2..=4).rev() {
+            let e = &mut t[index(va, level)];
+            if e.is_unused() {
+                let new = frames.alloc().ok_or(MapError::NoMemory)?;
+                phys.zero(new);
+                e.set_addr(new.start_address(), table_flags);
+            } else if e.flags().contains(Flags::HUGE_PAGE) {
+                return Err(MapError::HugePage);
+            }
+            t = table(phys, PhysFrame::containing_address(e.addr()));
+        }
+        Ok(&mut t[index(va, 1)])
+    }
+
+    /// Map one 4 KiB page.
+    pub fn map(
+        &mut self,
+        phys: &PhysMem,
+        frames: &mut FrameAllocator,
+        va: VirtAddr,
+        frame: PhysFrame,
+        flags: Flags,
+    ) -> Result<(), MapError> {
+        let e = self.leaf_or_create(phys, frames, va)?;
+        if !e.is_unused() {
+            return Err(MapError::AlreadyMapped);
+        }
+        e.set_addr(frame.start_address(), flags | Flags::PRESENT);
+        Ok(())
+    }
+
+    /// Map one 2 MiB page (kernel direct map only).
+    pub fn map_huge(
+        &mut self,
+        phys: &PhysMem,
+        frames: &mut FrameAllocator,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: Flags,
+    ) -> Result<(), MapError> {
+        let va = va.as_u64();
+        let mut t = table(phys, self.root);
+        for level in (3..=4).rev() {
+            let e = &mut t[index(va, level)];
+            if e.is_unused() {
+                let new = frames.alloc().ok_or(MapError::NoMemory)?;
+                phys.zero(new);
+                e.set_addr(new.start_address(), KERNEL_TABLE);
+            }
+            t = table(phys, PhysFrame::containing_address(e.addr()));
+        }
+        let e = &mut t[index(va, 2)];
+        if !e.is_unused() {
+            return Err(MapError::AlreadyMapped);
+        }
+        e.set_addr(pa, flags | Flags::PRESENT | Flags::HUGE_PAGE);
+        Ok(())
+    }
+
+    /// Remove the mapping of one page; returns what was there.
+    pub fn unmap(&mut self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysFrame, Flags)> {
+        let e = self.leaf(phys, va)?;
+        if e.is_unused() {
+            return None;
+        }
+        let old = (PhysFrame::containing_address(e.addr()), e.flags());
+        e.set_unused();
+        Some(old)
+    }
+
+    /// Physical address and flags of the page containing `va` (4 KiB or huge).
+    pub fn translate(&self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysAddr, Flags)> {
+        let va = va.as_u64();
+        let mut t = table(phys, self.root);
+        for level in (1..=4).rev() {
+            let e = &t[index(va, level)];
+            let f = e.flags();
+            if !f.contains(Flags::PRESENT) {
+                return None;
+            }
+            if level == 1 || f.contains(Flags::HUGE_PAGE) {
+                let span = 1u64 << (12 + 9 * (level - 1));
+                let pa = (e.addr().as_u64() & ADDR_MASK & !(span - 1)) + (va & (span - 1));
+                return Some((PhysAddr::new(pa), f));
+            }
+            t = table(phys, PhysFrame::containing_address(e.addr()));
+        }
+        None
+    }
+
+    /// Tear down the lower (user) half: call `leaf` for every mapped page,
+    /// then free every table frame, the top level included. The kernel half
+    /// is shared and left alone.
+    pub fn destroy_user(
+        self,
+        phys: &PhysMem,
+        frames: &mut FrameAllocator,
+        mut leaf: impl FnMut(&mut FrameAllocator, PhysFrame, Flags),
+    ) {
+        let top = table(phys, self.root);
+        for i4 in 0..256 {
+            let Some(pdpt) = child(&top[i4]) else { continue };
+            for i3 in 0..512 {
+                let Some(pd) = child(&table(phys, pdpt)[i3]) else { continue };
+                for i2 in 0..512 {
+                    let Some(pt) = child(&table(phys, pd)[i2]) else { continue };
+                    for e in table(phys, pt).iter() {
+                        if e.flags().contains(Flags::PRESENT) {
+                            leaf(frames, PhysFrame::containing_address(e.addr()), e.flags());
+                        }
+                    }
+                    free_table(frames, pt);
+                }
+                free_table(frames, pd);
+            }
+            free_table(frames, pdpt);
+        }
+        free_table(frames, self.root);
+    }
+}
+
+/// The next-level table an entry points to, if it is a present table entry.
+fn child(e: &PageTableEntry) -> Option<PhysFrame> {
+    let f = e.flags();
+    (f.contains(Flags::PRESENT) && !f.contains(Flags::HUGE_PAGE)).then(|| PhysFrame::containing_address(e.addr()))
+}
+
+fn free_table(frames: &mut FrameAllocator, t: PhysFrame) {
+    // A table frame came from the allocator; failure would mean corrupted
+    // tables, which we report rather than crash on.
+    if frames.free(t).is_err() {
+        crate::error!("page table frame {:#x} was not allocated", t.start_address().as_u64());
+    }
+}
+
+/// The page table stored in `frame`.
+#[inline]
+#[allow(clippy::mut_from_ref)]
+fn table(phys: &PhysMem, frame: PhysFrame) -> &mut PageTable {
+    // SAFETY: page-table frames are allocated for and owned by page tables;
+    // the kernel is single-threaded, so no other reference to this table is
+    // live while the returned one is used.
+    unsafe { &mut *phys.ptr::<PageTable>(frame.start_address()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::testing::FakeRam;
+
+    #[test]
+    fn map_translate_unmap() {
+        let mut ram = FakeRam::new(256);
+        let (phys, frames) = ram.parts();
+        let kernel = PageTables::new_empty(&phys, frames).unwrap();
+        let mut pt = PageTables::new_user(&phys, frames, &kernel).unwrap();
+        let f = frames.alloc().unwrap();
+        let va = VirtAddr::new(0x40_1000);
+        let flags = Flags::WRITABLE | Flags::USER_ACCESSIBLE | sw::OWNED;
+        pt.map(&phys, frames, va, f, flags).unwrap();
+        assert_eq!(pt.map(&phys, frames, va, f, flags), Err(MapError::AlreadyMapped));
+        let (pa, fl) = pt.translate(&phys, va + 0x123u64).unwrap();
+        assert_eq!(pa, f.start_address() + 0x123u64);
+        assert!(fl.contains(sw::OWNED | Flags::PRESENT));
+        assert!(pt.translate(&phys, VirtAddr::new(0x40_2000)).is_none());
+        assert_eq!(pt.unmap(&phys, va).map(|x| x.0), Some(f));
+        assert!(pt.translate(&phys, va).is_none());
+        assert!(pt.unmap(&phys, va).is_none());
+    }
+
+    #[test]
+    fn kernel_half_is_shared_and_teardown_frees_everything() {
+        let mut ram = FakeRam::new(512);
+        let (phys, frames) = ram.parts();
+        let mut kernel = PageTables::new_empty(&phys, frames).unwrap();
+        kernel.populate_kernel_half(&phys, frames).unwrap();
+        let before = frames.free_frames();
+        let mut pt = PageTables::new_user(&phys, frames, &kernel).unwrap();
+        // A kernel mapping made after the user space exists is visible in it.
+        let kf = frames.alloc().unwrap();
+        let kva = VirtAddr::new(0xffff_ffff_c000_0000);
+        kernel.map(&phys, frames, kva, kf, Flags::WRITABLE).unwrap();
+        assert_eq!(pt.translate(&phys, kva).unwrap().0, kf.start_address());
+        // Spread user pages over several tables, then tear down.
+        let mut owned = 0;
+        for va in [0x1000u64, 0x20_0000, 0x4000_0000, 0x7f00_0000_0000] {
+            let f = frames.alloc().unwrap();
+            pt.map(&phys, frames, VirtAddr::new(va), f, Flags::USER_ACCESSIBLE | sw::OWNED).unwrap();
+            owned += 1;
+        }
+        let mut seen = 0;
+        pt.destroy_user(&phys, frames, |frames, f, fl| {
+            assert!(fl.contains(sw::OWNED));
+            frames.free(f).unwrap();
+            seen += 1;
+        });
+        assert_eq!(seen, owned);
+        // Everything but the kernel page is back.
+        assert_eq!(frames.free_frames(), before - 1 - kernel_tables_for(&kernel, &phys, kva));
+        assert!(kernel.translate(&phys, kva).is_some());
+    }
+
+    /// Tables the kernel mapping itself needed (below the populated top level).
+    fn kernel_tables_for(_k: &PageTables, _p: &PhysMem, _va: VirtAddr) -> usize {
+        2 // a page directory and a page table under the existing PDPT
+    }
+
+    #[test]
+    fn huge_pages_translate_and_block_small_maps() {
+        let mut ram = FakeRam::new(64);
+        let (phys, frames) = ram.parts();
+        let mut k = PageTables::new_empty(&phys, frames).unwrap();
+        let va = VirtAddr::new(0xffff_8000_0020_0000);
+        k.map_huge(&phys, frames, va, PhysAddr::new(0x20_0000), Flags::WRITABLE).unwrap();
+        assert_eq!(k.translate(&phys, va + 0x1234u64).unwrap().0, PhysAddr::new(0x20_1234));
+        let f = frames.alloc().unwrap();
+        assert_eq!(k.map(&phys, frames, va, f, Flags::WRITABLE), Err(MapError::HugePage));
+    }
+}

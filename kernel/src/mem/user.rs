@@ -1,0 +1,187 @@
+//! Reading and writing user memory.
+//!
+//! The kernel never dereferences a user pointer directly. Every access goes
+//! through the owning address space's page tables: the page must be present
+//! and user-accessible (and writable, for writes), and the bytes are then
+//! reached through the physical window. This works for any address space,
+//! not only the active one, which IPC needs (the receiver's buffer is copied
+//! into while the sender's tables are loaded), and a bad pointer is an
+//! error code, never a kernel fault.
+
+use core::ptr;
+
+use x86_64::structures::paging::PageTableFlags as Flags;
+use x86_64::{PhysAddr, VirtAddr};
+
+use super::{PageTables, PhysMem, PAGE_SIZE};
+
+/// A user pointer that cannot be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BadAddress;
+
+/// Which side of a user-to-user copy failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyError {
+    Source,
+    Destination,
+}
+
+/// `[va, va + len)` lies inside user space (an empty range anywhere below the
+/// top is fine).
+#[inline]
+pub fn check_range(va: u64, len: u64) -> Result<(), BadAddress> {
+    match va.checked_add(len) {
+        Some(end) if end <= abi::USER_TOP && (len == 0 || va >= abi::USER_BOTTOM) => Ok(()),
+        _ => Err(BadAddress),
+    }
+}
+
+/// The physical address of the user byte at `va`, if its page allows the access.
+#[inline]
+fn resolve(phys: &PhysMem, pt: &PageTables, va: u64, write: bool) -> Result<PhysAddr, BadAddress> {
+    let (pa, f) = pt.translate(phys, VirtAddr::new(va)).ok_or(BadAddress)?;
+    let need = if write { Flags::USER_ACCESSIBLE | Flags::WRITABLE } else { Flags::USER_ACCESSIBLE };
+    if f.contains(need) {
+        Ok(pa)
+    } else {
+        Err(BadAddress)
+    }
+}
+
+/// Split `[va, va + len)` into runs that do not cross a page.
+fn chunks(va: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
+    let mut done = 0usize;
+    core::iter::from_fn(move || {
+        if done == len {
+            return None;
+        }
+        let at = va + done as u64;
+        let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(len - done);
+        let item = (at, done, n);
+        done += n;
+        Some(item)
+    })
+}
+
+/// Copy user bytes at `va` into `out`.
+pub fn read(phys: &PhysMem, pt: &PageTables, va: u64, out: &mut [u8]) -> Result<(), BadAddress> {
+    check_range(va, out.len() as u64)?;
+    for (at, off, n) in chunks(va, out.len()) {
+        let pa = resolve(phys, pt, at, false)?;
+        // SAFETY: `pa..pa+n` lies in one present user page (checked above), so
+        // it is valid memory in the physical window; `out` is a kernel buffer
+        // that cannot overlap a user frame.
+        unsafe { ptr::copy_nonoverlapping(phys.ptr::<u8>(pa), out.as_mut_ptr().add(off), n) };
+    }
+    Ok(())
+}
+
+/// Copy `data` to user memory at `va`. With `need_writable` false the page's
+/// write permission is ignored (the loader fills read-only segments this way).
+pub fn write(phys: &PhysMem, pt: &PageTables, va: u64, data: &[u8], need_writable: bool) -> Result<(), BadAddress> {
+    check_range(va, data.len() as u64)?;
+    for (at, off, n) in chunks(va, data.len()) {
+        let pa = resolve(phys, pt, at, need_writable)?;
+        // SAFETY: as in `read`, with the page checked writable when required.
+        unsafe { ptr::copy_nonoverlapping(data.as_ptr().add(off), phys.ptr::<u8>(pa), n) };
+    }
+    Ok(())
+}
+
+/// Copy `len` bytes from one address space to another (or the same).
+pub fn copy(phys: &PhysMem, src: (&PageTables, u64), dst: (&PageTables, u64), len: usize) -> Result<(), CopyError> {
+    copy_checked(phys, src, dst, len, true)
+}
+
+/// [`copy`], optionally ignoring the destination's write permission (a
+/// loader filling another process's read-only pages).
+pub fn copy_checked(
+    phys: &PhysMem,
+    src: (&PageTables, u64),
+    dst: (&PageTables, u64),
+    len: usize,
+    dst_writable: bool,
+) -> Result<(), CopyError> {
+    let (spt, sva) = src;
+    let (dpt, dva) = dst;
+    check_range(sva, len as u64).map_err(|_| CopyError::Source)?;
+    check_range(dva, len as u64).map_err(|_| CopyError::Destination)?;
+    let mut done = 0usize;
+    while done < len {
+        let s = sva + done as u64;
+        let d = dva + done as u64;
+        let n = ((PAGE_SIZE - s % PAGE_SIZE).min(PAGE_SIZE - d % PAGE_SIZE) as usize).min(len - done);
+        let spa = resolve(phys, spt, s, false).map_err(|_| CopyError::Source)?;
+        let dpa = resolve(phys, dpt, d, dst_writable).map_err(|_| CopyError::Destination)?;
+        // SAFETY: both runs lie inside single present user pages with the
+        // needed permissions; they may be the same frame (a process talking to
+        // itself), so `copy` (memmove) is used.
+        unsafe { ptr::copy(phys.ptr::<u8>(spa), phys.ptr::<u8>(dpa), n) };
+        done += n;
+    }
+    Ok(())
+}
+
+/// Whether the page at `va` can be written by the user (for checking receive
+/// windows before a copy).
+pub fn writable(phys: &PhysMem, pt: &PageTables, va: u64) -> bool {
+    resolve(phys, pt, va, true).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mem::paging::sw;
+    use crate::mem::testing::FakeRam;
+
+    #[test]
+    fn reads_writes_and_copies_across_pages() {
+        let mut ram = FakeRam::new(128);
+        let (phys, frames) = ram.parts();
+        let k = PageTables::new_empty(&phys, frames).unwrap();
+        let mut a = PageTables::new_user(&phys, frames, &k).unwrap();
+        let mut b = PageTables::new_user(&phys, frames, &k).unwrap();
+        let rw = Flags::USER_ACCESSIBLE | Flags::WRITABLE | sw::OWNED;
+        for va in [0x10000u64, 0x11000] {
+            let f = frames.alloc().unwrap();
+            a.map(&phys, frames, VirtAddr::new(va), f, rw).unwrap();
+            let f = frames.alloc().unwrap();
+            b.map(&phys, frames, VirtAddr::new(va + 0x5000), f, rw).unwrap();
+        }
+        let data: [u8; 300] = core::array::from_fn(|i| i as u8);
+        // Straddles the page boundary in A.
+        write(&phys, &a, 0x10f00, &data, true).unwrap();
+        let mut back = [0u8; 300];
+        read(&phys, &a, 0x10f00, &mut back).unwrap();
+        assert_eq!(back, data);
+        // Copy to B with a different page offset, so the chunks differ.
+        copy(&phys, (&a, 0x10f00), (&b, 0x15010), 300).unwrap();
+        read(&phys, &b, 0x15010, &mut back).unwrap();
+        assert_eq!(back, data);
+        // Unmapped, read-only, out-of-range and overflowing addresses fail.
+        assert_eq!(read(&phys, &a, 0x12000, &mut back), Err(BadAddress));
+        assert_eq!(read(&phys, &a, 0x11f00, &mut back), Err(BadAddress));
+        assert_eq!(read(&phys, &a, u64::MAX - 10, &mut back), Err(BadAddress));
+        assert_eq!(read(&phys, &a, 0xffff_8000_0000_0000, &mut back[..1]), Err(BadAddress));
+        assert_eq!(copy(&phys, (&a, 0x10f00), (&b, 0x30000), 10), Err(CopyError::Destination));
+        assert_eq!(copy(&phys, (&a, 0x30000), (&b, 0x15000), 10), Err(CopyError::Source));
+        let f = frames.alloc().unwrap();
+        a.map(&phys, frames, VirtAddr::new(0x20000), f, Flags::USER_ACCESSIBLE).unwrap();
+        assert_eq!(write(&phys, &a, 0x20000, &data, true), Err(BadAddress));
+        assert_eq!(write(&phys, &a, 0x20000, &data, false), Ok(()));
+        // Kernel-only pages are not user memory.
+        let f = frames.alloc().unwrap();
+        a.map(&phys, frames, VirtAddr::new(0x21000), f, Flags::WRITABLE).unwrap();
+        assert_eq!(read(&phys, &a, 0x21000, &mut back), Err(BadAddress));
+    }
+
+    #[test]
+    fn range_checks() {
+        assert!(check_range(0x1000, 10).is_ok());
+        assert!(check_range(0, 0).is_ok());
+        assert!(check_range(0, 1).is_err());
+        assert!(check_range(abi::USER_TOP - 1, 1).is_ok());
+        assert!(check_range(abi::USER_TOP, 1).is_err());
+        assert!(check_range(u64::MAX, 2).is_err());
+    }
+}

@@ -1,0 +1,50 @@
+//! Process records.
+
+use crate::cap::CapTable;
+use crate::mem::PageTables;
+
+use super::Queue;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ProcState {
+    #[default]
+    Free,
+    Alive,
+    /// Ended; the exit status is kept until the slot is reused.
+    Dead,
+}
+
+/// One process: an address space, a capability table and its threads.
+#[derive(Default)]
+pub struct Process {
+    pub state: ProcState,
+    /// Bumped each time the slot is reused; capabilities name (index, gen).
+    pub gen: u32,
+    pub name: [u8; abi::limits::PROCESS_NAME_LEN],
+    pub name_len: u8,
+    pub space: Option<PageTables>,
+    pub caps: Option<CapTable>,
+    /// Live threads.
+    pub threads: u16,
+    /// Channels owned.
+    pub channels: u16,
+    /// Threads in `ProcessWait` for this process.
+    pub waiters: Queue,
+    /// How it ended ([`abi::exit`]) and the code or vector.
+    pub exit: (u64, u64),
+    /// Bad-token strikes, for the escalating delay, and when the last was.
+    pub strikes: u32,
+    pub last_strike: u64,
+}
+
+impl Process {
+    pub fn name(&self) -> &str {
+        core::str::from_utf8(&self.name[..self.name_len as usize]).unwrap_or("?")
+    }
+
+    pub fn set_name(&mut self, name: &[u8]) {
+        let n = name.len().min(self.name.len());
+        self.name[..n].copy_from_slice(&name[..n]);
+        self.name_len = n as u8;
+    }
+}

@@ -1,0 +1,103 @@
+//! Thread control blocks.
+
+use crate::arch::ThreadContext;
+
+/// Index into the thread table.
+pub type Tid = u16;
+/// No thread (end of a queue, no server yet).
+pub const NO_THREAD: Tid = Tid::MAX;
+
+/// What a thread is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum State {
+    /// Slot unused.
+    #[default]
+    Free,
+    /// Ready, in a run queue.
+    Runnable,
+    /// On the CPU.
+    Running,
+    /// Only the timer wakes it (sleep, or a penalty for a bad token).
+    Sleeping,
+    /// In a channel's sender queue.
+    SendBlocked,
+    /// In a channel's receiver queue.
+    RecvBlocked,
+    /// Its message was delivered; waits for the reply.
+    AwaitingReply,
+    /// Waiting for a process to end.
+    Waiting,
+    /// Ended; the slot is reused once the CPU has left it.
+    Dead,
+}
+
+/// The in-flight message of a sending thread.
+///
+/// A message needs no kernel memory of its own: the sender is blocked until
+/// the reply, so its control block holds everything about the message. This
+/// is the whole per-message cost reported by the IPC benchmark.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Message {
+    pub tag: u64,
+    /// The sender's buffer.
+    pub buf: u64,
+    /// Where the receiver got the message (its window), once delivered.
+    pub recv_va: u64,
+    /// The receiver's page-table entry displaced by a lent page (raw bits).
+    pub loan_pte: u64,
+    /// A capability travelling with the message (sender's token), 0 for none.
+    pub xfer_token: u64,
+    pub size: u32,
+    /// Bumped on every send; part of the message cookie.
+    pub seq: u32,
+    /// Channel index while queued or in flight.
+    pub chan: u16,
+    /// The receiving thread once delivered.
+    pub server: Tid,
+    /// Rights the transferred capability keeps at most.
+    pub xfer_rights: u8,
+    /// The sender's page is mapped into the receiver instead of copied.
+    pub lent: bool,
+}
+
+/// One thread.
+#[derive(Default)]
+pub struct Thread {
+    pub state: State,
+    pub process: u16,
+    /// Priority it was created with.
+    pub base_prio: u8,
+    /// Priority it runs at: at least `base_prio`, raised while it serves a
+    /// higher-priority client (priority inheritance).
+    pub prio: u8,
+    /// Queue links (run queue, channel queue or wait queue).
+    pub next: Tid,
+    pub prev: Tid,
+    /// Timer list link and deadline (in ticks); `u64::MAX` when not timed.
+    pub timer_next: Tid,
+    pub deadline: u64,
+    /// Channel index while send- or receive-blocked; process index while waiting.
+    pub wait_obj: u16,
+    /// Receive window while receive-blocked.
+    pub recv_buf: u64,
+    pub msg: Message,
+    /// Result of the current or last syscall: error code and four values.
+    pub ret: [u64; 5],
+    /// Ticks left in the time slice.
+    pub slice: u32,
+    pub arch: ThreadContext,
+}
+
+impl Thread {
+    /// A message cookie for the thread's current message.
+    #[inline]
+    pub fn cookie(&self, tid: Tid) -> u64 {
+        ((self.msg.seq as u64) << 16 | tid as u64) | 1 << 63
+    }
+}
+
+/// Split a message cookie into thread and sequence number.
+#[inline]
+pub fn decode_cookie(cookie: u64) -> (Tid, u32) {
+    ((cookie & 0xffff) as Tid, ((cookie >> 16) & 0xffff_ffff) as u32)
+}

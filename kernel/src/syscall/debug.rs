@@ -1,0 +1,110 @@
+//! Console output and IPC monitoring.
+
+use abi::debug::{op, ChannelStats, IpcTotals};
+use abi::Error;
+
+use crate::ipc::channel::{channel_id, Channel};
+use crate::ipc::named::NameTable;
+use crate::kernel::Kernel;
+use crate::mem::user;
+use crate::proc::Message;
+use crate::syscall::Outcome;
+
+/// The bytes of a `#[repr(C)]` struct made only of `u64` fields.
+fn as_bytes<T: Copy>(v: &T) -> &[u8] {
+    // SAFETY: used only for `ChannelStats` and `IpcTotals`, which are
+    // `repr(C)` with `u64` fields only, so every byte is initialised.
+    unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }
+}
+
+impl Kernel {
+    /// `DebugPrint`: copy the text in and write it to the console.
+    pub(super) fn debug_print(&mut self, p: usize, ptr: u64, len: u64) -> Result<Outcome, Error> {
+        let mut buf = [0u8; abi::limits::PRINT_LEN];
+        if len as usize > buf.len() {
+            return Err(Error::TooLarge);
+        }
+        let text = &mut buf[..len as usize];
+        user::read(&self.phys, &self.space(p), ptr, text).map_err(|_| Error::BadAddress)?;
+        crate::arch::console_write(text);
+        Ok(Outcome::Done([0; 4]))
+    }
+
+    /// Kernel bytes one channel, one message and one name take.
+    pub fn ipc_sizes() -> (u64, u64, u64) {
+        (
+            core::mem::size_of::<Channel>() as u64,
+            core::mem::size_of::<Message>() as u64,
+            NameTable::entry_bytes() as u64,
+        )
+    }
+
+    /// The system-wide IPC figures.
+    pub fn ipc_totals(&self) -> IpcTotals {
+        let (per_channel, per_message, per_name) = Kernel::ipc_sizes();
+        let channels = self.channels.live_count() as u64;
+        let names = self.names.len() as u64;
+        IpcTotals {
+            channels,
+            in_flight: self.ipc.in_flight,
+            names,
+            bytes_per_channel: per_channel,
+            bytes_per_message: per_message,
+            bytes_per_name: per_name,
+            bytes_in_use: channels * per_channel + self.ipc.in_flight * per_message + names * per_name,
+            messages_total: self.ipc.delivered,
+        }
+    }
+
+    /// `DebugIpc`.
+    pub(super) fn debug_ipc(&mut self, p: usize, which: u64, a: u64, b: u64) -> Result<Outcome, Error> {
+        let space = self.space(p);
+        match which {
+            op::LIST_CHANNELS => {
+                let (buf, max) = (a, b);
+                let ids: alloc::vec::Vec<u64> = self
+                    .channels
+                    .live_indices()
+                    .collect::<alloc::vec::Vec<_>>()
+                    .into_iter()
+                    .map(|i| channel_id(i, self.channels.slot(i).gen))
+                    .collect();
+                let n = ids.len().min(max as usize);
+                for (i, id) in ids.iter().take(n).enumerate() {
+                    user::write(&self.phys, &space, buf + 8 * i as u64, &id.to_le_bytes(), true)
+                        .map_err(|_| Error::BadAddress)?;
+                }
+                Ok(Outcome::Done([ids.len() as u64, n as u64, 0, 0]))
+            }
+            op::CHANNEL_STATS => {
+                let (id, buf) = (a, b);
+                let c = self.channels.get((id & 0xffff) as u32, (id >> 32) as u32).ok_or(Error::NotFound)?;
+                let stats = ChannelStats {
+                    id,
+                    owner: c.owner as u64,
+                    sends: c.sends,
+                    receives: c.receives,
+                    replies: c.replies,
+                    errors: c.errors,
+                    peak_depth: c.peak as u64,
+                    waiting_senders: c.senders.len() as u64,
+                    waiting_receivers: c.receivers.len() as u64,
+                    in_flight: c.in_flight as u64,
+                };
+                user::write(&self.phys, &space, buf, as_bytes(&stats), true).map_err(|_| Error::BadAddress)?;
+                Ok(Outcome::Done([0; 4]))
+            }
+            op::TRACE => {
+                self.ipc.trace = a != 0;
+                crate::info!("ipc: tracing {}", if a != 0 { "on" } else { "off" });
+                Ok(Outcome::Done([0; 4]))
+            }
+            op::TOTALS => {
+                let totals = self.ipc_totals();
+                user::write(&self.phys, &space, a, as_bytes(&totals), true).map_err(|_| Error::BadAddress)?;
+                Ok(Outcome::Done([0; 4]))
+            }
+            _ => Err(Error::InvalidArgument),
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! System call dispatch.
+//!
+//! Every syscall names the capability that authorises it in its first
+//! argument: a syscall-class token, or the token of the object it acts on.
+//! Bad arguments of any kind give an [`Error`] code; nothing a caller passes
+//! can make the kernel panic. A failed token lookup also delays the caller
+//! (see [`Kernel::penalize_current`]).
+
+mod debug;
+mod memory;
+mod process;
+
+use abi::{exit, rights, CapKind, Error, Syscall, SyscallClass};
+
+use crate::kernel::Kernel;
+use crate::proc::State;
+
+/// What a syscall handler did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished: these are the result values.
+    Done([u64; 4]),
+    /// The caller waits; whoever wakes it sets its result.
+    Blocked,
+}
+
+const DONE: Result<Outcome, Error> = Ok(Outcome::Done([0; 4]));
+
+fn done(v: u64) -> Result<Outcome, Error> {
+    Ok(Outcome::Done([v, 0, 0, 0]))
+}
+
+impl Kernel {
+    /// Run syscall `nr` with arguments `a` (token first) for the current
+    /// thread, then choose what runs next. The caller's results are in its
+    /// `ret` when it next runs.
+    pub fn syscall(&mut self, nr: u64, a: [u64; 6]) {
+        let t = self.current;
+        self.strike = false;
+        let result = match Syscall::from_raw(nr) {
+            Some(s) => self.dispatch(s, a),
+            None => Err(Error::UnknownSyscall),
+        };
+        match result {
+            Ok(Outcome::Done(v)) => self.threads[t as usize].ret = [0, v[0], v[1], v[2], v[3]],
+            Ok(Outcome::Blocked) => {}
+            Err(e) if e == Error::Incapable && self.strike && self.threads[t as usize].state == State::Running => {
+                self.penalize_current()
+            }
+            Err(e) => self.threads[t as usize].ret = [e as u64, 0, 0, 0, 0],
+        }
+        self.reschedule();
+    }
+
+    /// Check that `token` is process `p`'s capability for syscall class `class`.
+    fn class(&mut self, p: usize, token: u64, class: SyscallClass) -> Result<(), Error> {
+        let cap = self.lookup(p, token, Some(CapKind::Class), rights::USE)?;
+        if cap.object == class as u32 {
+            Ok(())
+        } else {
+            self.strike = true;
+            Err(Error::Incapable)
+        }
+    }
+
+    fn dispatch(&mut self, s: Syscall, a: [u64; 6]) -> Result<Outcome, Error> {
+        let t = self.current;
+        let p = self.proc_of(t);
+        let [token, a1, a2, a3, a4, a5] = a;
+        match s {
+            Syscall::DebugPrint => {
+                self.class(p, token, SyscallClass::DebugPrint)?;
+                self.debug_print(p, a1, a2)
+            }
+            Syscall::Exit => {
+                self.class(p, token, SyscallClass::Thread)?;
+                self.end_process(p, exit::EXITED, a1);
+                Ok(Outcome::Blocked)
+            }
+            Syscall::Yield => {
+                self.class(p, token, SyscallClass::Thread)?;
+                self.yield_now();
+                DONE
+            }
+            Syscall::Sleep => {
+                self.class(p, token, SyscallClass::Thread)?;
+                match Kernel::ticks_for(a1) {
+                    0 => {
+                        self.yield_now();
+                        DONE
+                    }
+                    n => {
+                        self.sleep_current(self.now.saturating_add(n));
+                        Ok(Outcome::Blocked)
+                    }
+                }
+            }
+            Syscall::Uptime => {
+                self.class(p, token, SyscallClass::Thread)?;
+                done(self.now * abi::limits::TICK_NS)
+            }
+            Syscall::ThreadExit => {
+                self.class(p, token, SyscallClass::Thread)?;
+                self.exit_thread(t);
+                Ok(Outcome::Blocked)
+            }
+            Syscall::Priority => {
+                self.class(p, token, SyscallClass::Thread)?;
+                let th = &self.threads[t as usize];
+                Ok(Outcome::Done([th.base_prio as u64, th.prio as u64, 0, 0]))
+            }
+            Syscall::ChannelCreate => {
+                self.class(p, token, SyscallClass::ChannelCreate)?;
+                done(self.channel_create(p)?)
+            }
+            Syscall::ChannelDestroy => {
+                let ch = self.channel_of(p, token, rights::DESTROY)?;
+                self.destroy_channel(ch);
+                if let Some(caps) = self.procs[p].caps.as_mut() {
+                    caps.remove(token);
+                }
+                DONE
+            }
+            Syscall::Send => self.send(token, a1, a2, a3, a4, None),
+            Syscall::SendCap => self.send(token, a1, a2, a3, abi::FOREVER, Some((a4, a5 as u32))),
+            Syscall::Receive => self.receive(token, a1, a2),
+            Syscall::Reply => {
+                let xfer = (a3 != 0).then_some((a3, a4 as u32));
+                self.reply(token, a1, a2, xfer)?;
+                DONE
+            }
+            Syscall::ReplyRecv => {
+                // Check the channel first so a bad token cannot consume the reply.
+                self.channel_of(p, token, rights::RECEIVE)?;
+                if a1 != abi::NO_REPLY {
+                    self.reply(a1, a2, a3, None)?;
+                }
+                self.receive(token, a4, a5)
+            }
+            Syscall::NameRegister => {
+                let ch = self.channel_of(p, token, rights::DELEGATE)?;
+                let (buf, len) = self.read_name(p, a1, a2)?;
+                let gen = self.channels.slot(ch).gen;
+                self.names.register(&buf[..len], ch, gen).map_err(|e| match e {
+                    crate::ipc::named::NameError::Invalid => Error::InvalidArgument,
+                    crate::ipc::named::NameError::AlreadyExists => Error::AlreadyExists,
+                    crate::ipc::named::NameError::Full => Error::LimitReached,
+                })?;
+                DONE
+            }
+            Syscall::NameFind => {
+                self.class(p, token, SyscallClass::Names)?;
+                let (buf, len) = self.read_name(p, a1, a2)?;
+                let (ch, gen) = self.names.find(&buf[..len]).ok_or(Error::NotFound)?;
+                done(self.send_cap_for(p, ch, gen)?)
+            }
+            Syscall::NameDeregister => {
+                let ch = self.channel_of(p, token, rights::DELEGATE)?;
+                let (buf, len) = self.read_name(p, a1, a2)?;
+                if self.names.remove(&buf[..len], ch) {
+                    DONE
+                } else {
+                    Err(Error::NotFound)
+                }
+            }
+            Syscall::CapDerive => {
+                let cap = self.lookup(p, token, None, 0)?;
+                done(self.mint(p, cap.reduced(a1 as u32))?)
+            }
+            Syscall::CapDrop => {
+                self.lookup(p, token, None, 0)?;
+                if let Some(caps) = self.procs[p].caps.as_mut() {
+                    caps.remove(token);
+                }
+                DONE
+            }
+            Syscall::CapGrant => {
+                let target = self.process_of(p, token, rights::GRANT)?;
+                let cap = self.lookup(p, a1, None, rights::DELEGATE)?;
+                done(self.mint(target, cap.reduced(a2 as u32))?)
+            }
+            Syscall::CapInspect => {
+                let cap = self.lookup(p, token, None, 0)?;
+                let id = match cap.kind {
+                    CapKind::Channel => crate::ipc::channel::channel_id(cap.object as u16, cap.gen),
+                    CapKind::Process => (cap.gen as u64) << 32 | cap.object as u64,
+                    CapKind::Phys => cap.base_frame as u64 * abi::PAGE_SIZE as u64,
+                    CapKind::Class => cap.object as u64,
+                };
+                Ok(Outcome::Done([cap.kind as u64, cap.rights as u64, id, cap.flavor as u64]))
+            }
+            Syscall::MapAnon => {
+                let target = self.process_of(p, token, rights::MAP)?;
+                self.map_anon(target, a1, a2, a3)?;
+                DONE
+            }
+            Syscall::Unmap => {
+                let target = self.process_of(p, token, rights::MAP)?;
+                self.unmap(target, a1, a2)?;
+                DONE
+            }
+            Syscall::MapPhys => {
+                let cap = self.lookup(p, token, Some(CapKind::Phys), rights::READ)?;
+                self.map_phys(p, cap, a1, a2, a3, a4)?;
+                DONE
+            }
+            Syscall::PhysDerive => {
+                let cap = self.lookup(p, token, Some(CapKind::Phys), rights::DELEGATE)?;
+                done(self.phys_derive(p, cap, a1, a2, a3)?)
+            }
+            Syscall::PhysInfo => {
+                let cap = self.lookup(p, token, Some(CapKind::Phys), 0)?;
+                let page = abi::PAGE_SIZE as u64;
+                Ok(Outcome::Done([cap.base_frame as u64 * page, cap.frames as u64 * page, 0, 0]))
+            }
+            Syscall::DmaAlloc => {
+                self.class(p, token, SyscallClass::Dma)?;
+                let (token, addr) = self.dma_alloc(p, a1)?;
+                Ok(Outcome::Done([token, addr, 0, 0]))
+            }
+            Syscall::ProcessCreate => {
+                self.class(p, token, SyscallClass::ProcessCreate)?;
+                self.process_create(p, a1, a2)
+            }
+            Syscall::ProcessWrite => {
+                let target = self.process_of(p, token, rights::MAP)?;
+                self.process_write(p, target, a1, a2, a3)?;
+                DONE
+            }
+            Syscall::ThreadCreate => {
+                let target = self.process_of(p, token, rights::THREAD)?;
+                self.thread_create(t, target, a1, a2, [a3, a4], a5)
+            }
+            Syscall::ProcessWait => self.process_wait(p, token, a1),
+            Syscall::ProcessKill => {
+                let target = self.process_of(p, token, rights::KILL)?;
+                self.end_process(target, exit::KILLED, 0);
+                if target == p {
+                    Ok(Outcome::Blocked)
+                } else {
+                    DONE
+                }
+            }
+            Syscall::DebugIpc => {
+                self.class(p, token, SyscallClass::DebugIpc)?;
+                self.debug_ipc(p, a1, a2, a3)
+            }
+            Syscall::PowerOff => {
+                self.class(p, token, SyscallClass::Power)?;
+                crate::arch::power_off(a1);
+                DONE
+            }
+        }
+    }
+
+    /// Copy a channel name from user memory.
+    fn read_name(&self, p: usize, ptr: u64, len: u64) -> Result<([u8; abi::limits::NAME_LEN], usize), Error> {
+        let mut buf = [0u8; abi::limits::NAME_LEN];
+        if len == 0 || len as usize > buf.len() {
+            return Err(Error::InvalidArgument);
+        }
+        crate::mem::user::read(&self.phys, &self.space(p), ptr, &mut buf[..len as usize])
+            .map_err(|_| Error::BadAddress)?;
+        Ok((buf, len as usize))
+    }
+
+    /// A send-only token for channel `(ch, gen)` in process `p`, reusing one
+    /// it already has so that repeated lookups do not fill its table.
+    fn send_cap_for(&mut self, p: usize, ch: u16, gen: u32) -> Result<u64, Error> {
+        let caps = self.procs[p].caps.as_ref().ok_or(Error::NotFound)?;
+        let existing = caps.find(|c| {
+            c.kind == CapKind::Channel && c.object == ch as u32 && c.gen == gen && c.rights as u32 == rights::SEND
+        });
+        match existing {
+            Some(token) => Ok(token),
+            None => self.mint(p, crate::cap::Cap::object(CapKind::Channel, ch as u32, gen, rights::SEND)),
+        }
+    }
+
+    /// The live process behind a process capability of `p` granting `need`.
+    fn process_of(&mut self, p: usize, token: u64, need: u32) -> Result<usize, Error> {
+        let cap = self.lookup(p, token, Some(CapKind::Process), need)?;
+        let target = &self.procs[cap.object as usize];
+        if target.gen != cap.gen {
+            self.strike = true;
+            return Err(Error::Incapable);
+        }
+        if target.state != crate::proc::ProcState::Alive {
+            return Err(Error::NotFound);
+        }
+        Ok(cap.object as usize)
+    }
+}

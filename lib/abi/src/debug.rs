@@ -1,0 +1,62 @@
+//! IPC monitoring (`DebugIpc` syscall, needs the `DebugIpc` class).
+//!
+//! The first argument picks the operation; the layouts below are what the
+//! kernel writes into the caller's buffer.
+
+/// `DebugIpc` operations (argument 1).
+pub mod op {
+    /// `buf, max -> total, written`: write up to `max` channel ids (`u64`).
+    pub const LIST_CHANNELS: u64 = 1;
+    /// `channel_id, buf ->`: write a [`super::ChannelStats`].
+    pub const CHANNEL_STATS: u64 = 2;
+    /// `on ->`: log every IPC operation on the console (1) or stop (0).
+    pub const TRACE: u64 = 3;
+    /// `buf ->`: write an [`super::IpcTotals`].
+    pub const TOTALS: u64 = 4;
+}
+
+/// Statistics of one channel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct ChannelStats {
+    /// The channel's system-wide id (as `CapInspect` reports it).
+    pub id: u64,
+    /// Process id of the owner.
+    pub owner: u64,
+    pub sends: u64,
+    pub receives: u64,
+    pub replies: u64,
+    /// Operations on the channel that failed (timeouts, full queue, bad
+    /// buffers, closed while waiting).
+    pub errors: u64,
+    /// Most senders ever waiting at once.
+    pub peak_depth: u64,
+    /// Senders waiting now.
+    pub waiting_senders: u64,
+    /// Receivers waiting now.
+    pub waiting_receivers: u64,
+    /// Messages received but not yet replied to.
+    pub in_flight: u64,
+}
+
+/// System-wide IPC figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct IpcTotals {
+    /// Live channels.
+    pub channels: u64,
+    /// Messages sent and not yet answered (queued or received).
+    pub in_flight: u64,
+    /// Registered names.
+    pub names: u64,
+    /// Kernel bytes one channel takes.
+    pub bytes_per_channel: u64,
+    /// Kernel bytes one in-flight message takes.
+    pub bytes_per_message: u64,
+    /// Kernel bytes one name registration takes.
+    pub bytes_per_name: u64,
+    /// Kernel bytes in use by IPC now: channels, messages and names.
+    pub bytes_in_use: u64,
+    /// Messages delivered since boot.
+    pub messages_total: u64,
+}

@@ -1,0 +1,413 @@
+//! The contract between the kernel and user space.
+//!
+//! Every number both sides must agree on lives here and nowhere else: syscall
+//! numbers and their register conventions, error codes, capability kinds and
+//! rights, limits, and the layouts of structures the kernel writes into user
+//! memory. The kernel and the runtime both depend on this crate, so a change
+//! here is a change to both, and a mismatch cannot compile.
+//!
+//! # Register convention
+//! `syscall` with `rax` = [`Syscall`] number, `rdi` = the capability token that
+//! authorises the call (a syscall-class token, or the token of the object acted
+//! on), `rsi`, `rdx`, `r10`, `r8`, `r9` = arguments 1–5. On return `rax` holds an
+//! [`Error`] code (0 = success) and `rsi`, `rdx`, `r8`, `r9` hold up to four
+//! result values. `rcx`, `r11`, `rdi` and `r10` are clobbered; every other
+//! register is preserved.
+
+#![cfg_attr(not(test), no_std)]
+
+pub mod debug;
+pub mod start;
+
+/// Size of a page, and of the largest message.
+pub const PAGE_SIZE: usize = 4096;
+/// Largest message payload in bytes. A page-aligned message of exactly this
+/// size is moved by mapping the sender's page instead of copying.
+pub const MAX_MESSAGE: usize = PAGE_SIZE;
+/// First address above user space. The top page below it stays unmappable so
+/// that `sysret` can never return to a non-canonical address.
+pub const USER_TOP: u64 = 0x0000_7fff_ffff_f000;
+/// Lowest address a user mapping may start at (page 0 stays unmapped).
+pub const USER_BOTTOM: u64 = 0x1000;
+
+/// Kernel limits that user space can run into.
+pub mod limits {
+    /// Senders that may wait on one channel before `send` fails with `QueueFull`.
+    pub const CHANNEL_QUEUE_DEPTH: usize = 32;
+    /// Channels one process may own at once.
+    pub const CHANNELS_PER_PROCESS: usize = 64;
+    /// Channels in the whole system.
+    pub const CHANNELS: usize = 1024;
+    /// Threads in the whole system (including the idle thread).
+    pub const THREADS: usize = 256;
+    /// Processes in the whole system.
+    pub const PROCESSES: usize = 64;
+    /// Capabilities one process may hold.
+    pub const CAPS_PER_PROCESS: usize = 96;
+    /// Registered channel names in the whole system.
+    pub const NAMES: usize = 128;
+    /// Longest channel name in bytes (`PROVIDER::TYPE`).
+    pub const NAME_LEN: usize = 48;
+    /// Longest process name in bytes.
+    pub const PROCESS_NAME_LEN: usize = 16;
+    /// Longest debug-print string in bytes.
+    pub const PRINT_LEN: usize = 1024;
+    /// Contiguous DMA regions in the whole system.
+    pub const DMA_REGIONS: usize = 64;
+    /// Largest single DMA allocation, in pages.
+    pub const DMA_MAX_PAGES: u64 = 512;
+    /// Highest thread priority (lowest is 0, which only the idle thread uses
+    /// in practice).
+    pub const MAX_PRIORITY: u8 = 31;
+    /// Scheduler tick in nanoseconds: sleeps and timeouts round up to it.
+    pub const TICK_NS: u64 = 1_000_000;
+}
+
+/// A timeout argument meaning "wait as long as it takes".
+pub const FOREVER: u64 = u64::MAX;
+
+macro_rules! numbered {
+    ($(#[$m:meta])* pub enum $name:ident : $repr:ty { $($(#[$vm:meta])* $v:ident = $n:expr,)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr($repr)]
+        pub enum $name { $($(#[$vm])* $v = $n,)* }
+        impl $name {
+            /// Every value, in numeric order.
+            pub const ALL: &'static [$name] = &[$($name::$v,)*];
+            /// The value with this number, if there is one.
+            #[inline]
+            pub const fn from_raw(raw: u64) -> Option<Self> {
+                match raw { $(x if x == $n => Some($name::$v),)* _ => None }
+            }
+            /// The name as written in the source, for logs.
+            pub const fn name(self) -> &'static str {
+                match self { $($name::$v => stringify!($v),)* }
+            }
+        }
+    };
+}
+
+numbered! {
+/// System call numbers (`rax`). The doc line of each gives its arguments as
+/// `rdi; rsi, rdx, r10, r8, r9 -> rsi, rdx, r8, r9`.
+pub enum Syscall: u64 {
+    /// `DebugPrint class; ptr, len ->` write bytes to the kernel console.
+    DebugPrint = 0,
+    /// `Thread class; code ->` (never returns) end the calling process.
+    Exit = 1,
+    /// `Thread class ->` give up the rest of the time slice.
+    Yield = 2,
+    /// `Thread class; ns ->` sleep at least `ns` nanoseconds.
+    Sleep = 3,
+    /// `Thread class -> ns` time since boot.
+    Uptime = 4,
+    /// `Thread class ->` (never returns) end the calling thread; the process
+    /// ends with code 0 when its last thread ends.
+    ThreadExit = 5,
+    /// `Thread class -> base, effective` the caller's priorities.
+    Priority = 6,
+    /// `ChannelCreate class -> token` new channel, the caller owns it.
+    ChannelCreate = 10,
+    /// `channel(DESTROY) ->` destroy; every waiter gets `Closed`.
+    ChannelDestroy = 11,
+    /// `channel(SEND); tag, size, buf, timeout -> result, cap` send and wait
+    /// for the reply.
+    Send = 12,
+    /// `channel(SEND); tag, size, buf, cap, rights -> result, cap` send and
+    /// carry a capability (the receiver gets its own token with at most
+    /// `rights`); waits forever.
+    SendCap = 13,
+    /// `channel(RECEIVE); buf, timeout -> cookie, tag, size, cap` wait for a
+    /// message; `buf` must be a page-aligned 4 KiB window.
+    Receive = 14,
+    /// `cookie; result, reply_len, cap, rights ->` answer a message, optionally
+    /// with `reply_len` bytes of the receive window and a capability.
+    Reply = 15,
+    /// `channel(RECEIVE); cookie, result, reply_len, buf, timeout -> cookie,
+    /// tag, size, cap` reply (cookie 0: none) then receive.
+    ReplyRecv = 16,
+    /// `channel(DELEGATE); name_ptr, name_len ->` publish a name.
+    NameRegister = 20,
+    /// `Names class; name_ptr, name_len -> token` a send-only capability
+    /// for the named channel.
+    NameFind = 21,
+    /// `channel(DELEGATE); name_ptr, name_len ->` withdraw a name.
+    NameDeregister = 22,
+    /// `any token; rights -> token` a copy with fewer rights.
+    CapDerive = 30,
+    /// `any token ->` forget a capability.
+    CapDrop = 31,
+    /// `process(GRANT); token, rights -> token` give the target process a
+    /// capability; returns its token there.
+    CapGrant = 32,
+    /// `any token -> kind, rights` what a token is.
+    CapInspect = 33,
+    /// `process(MAP); addr, len, flags ->` map zeroed anonymous memory.
+    MapAnon = 40,
+    /// `process(MAP); addr, len ->` unmap.
+    Unmap = 41,
+    /// `phys(READ/WRITE); addr, offset, len, flags ->` map part of a physical
+    /// range into the caller.
+    MapPhys = 42,
+    /// `phys(DELEGATE); offset, len, rights -> token` a capability for a sub-range.
+    PhysDerive = 43,
+    /// `phys -> base, len` the physical range a capability names.
+    PhysInfo = 44,
+    /// `Dma class; pages -> token, phys_addr` contiguous zeroed physical pages.
+    DmaAlloc = 45,
+    /// `ProcessCreate class; name_ptr, name_len -> token` empty process.
+    ProcessCreate = 50,
+    /// `process(MAP); dst, src, len ->` copy bytes into the process.
+    ProcessWrite = 51,
+    /// `process(THREAD); entry, stack, arg0, arg1, priority -> thread id`
+    /// start a thread.
+    ThreadCreate = 52,
+    /// `process(WAIT); timeout -> how, code` wait for the process to end.
+    ProcessWait = 53,
+    /// `process(KILL) ->` end the process.
+    ProcessKill = 54,
+    /// `DebugIpc class; op, a, b, c -> v0, v1` IPC monitoring, see [`debug`].
+    DebugIpc = 60,
+    /// `Power class; code ->` stop the machine (QEMU exits with `code*2+1`).
+    PowerOff = 61,
+}
+}
+
+numbered! {
+/// Error codes returned in `rax`. Zero is success and is not an error.
+pub enum Error: u64 {
+    /// The token is not a capability of the calling process, or lacks the
+    /// right needed. Repeated failures delay the caller.
+    Incapable = 1,
+    /// No syscall has this number.
+    UnknownSyscall = 2,
+    /// An argument is out of range or inconsistent.
+    InvalidArgument = 3,
+    /// A user pointer is not mapped as needed, or outside user space.
+    BadAddress = 4,
+    /// A message is larger than [`MAX_MESSAGE`].
+    TooLarge = 5,
+    /// The timeout expired (a timeout of 0 fails at once).
+    Timeout = 6,
+    /// The channel's sender queue is full.
+    QueueFull = 7,
+    /// A per-process or system-wide limit is reached.
+    LimitReached = 8,
+    /// The channel was destroyed (or its owner died) while waiting.
+    Closed = 9,
+    /// The server holding the request died before replying.
+    PeerDied = 10,
+    /// The kernel has no memory for this request.
+    NoMemory = 11,
+    /// No such name, process or object.
+    NotFound = 12,
+    /// The name is already registered, or the address already mapped.
+    AlreadyExists = 13,
+    /// The object is in use (e.g. a page lent out for IPC).
+    Busy = 14,
+    /// The mapping flags ask for writable and executable memory.
+    WriteExecute = 15,
+}
+}
+
+impl Error {
+    /// Decode a raw `rax` value: `Ok(())` for 0.
+    #[inline]
+    pub fn check(raw: u64) -> Result<(), Error> {
+        if raw == 0 {
+            Ok(())
+        } else {
+            Err(Error::from_raw(raw).unwrap_or(Error::InvalidArgument))
+        }
+    }
+}
+
+numbered! {
+/// What a capability refers to.
+pub enum CapKind: u64 {
+    /// The right to make one class of syscalls (see [`SyscallClass`]).
+    Class = 1,
+    /// A channel.
+    Channel = 2,
+    /// A process (possibly the holder itself).
+    Process = 3,
+    /// A range of physical memory (device registers, the boot RAMFS, DMA).
+    Phys = 4,
+}
+}
+
+numbered! {
+/// The syscall classes that are not about one object: each needs a
+/// [`CapKind::Class`] capability naming the class.
+pub enum SyscallClass: u64 {
+    DebugPrint = 1,
+    /// Exit, yield, sleep, uptime, thread exit, priority.
+    Thread = 2,
+    ChannelCreate = 3,
+    Names = 4,
+    Dma = 5,
+    ProcessCreate = 6,
+    DebugIpc = 7,
+    Power = 8,
+}
+}
+
+/// Rights bits. Which bits mean something depends on the capability's kind;
+/// `DELEGATE` means the same for all: the holder may pass it on.
+pub mod rights {
+    /// Pass the capability on (grant, IPC transfer, derive for others).
+    pub const DELEGATE: u32 = 1 << 0;
+    /// Class capabilities: make the syscalls of the class.
+    pub const USE: u32 = 1 << 1;
+
+    /// Channels: send messages.
+    pub const SEND: u32 = 1 << 1;
+    /// Channels: receive messages.
+    pub const RECEIVE: u32 = 1 << 2;
+    /// Channels: destroy the channel.
+    pub const DESTROY: u32 = 1 << 3;
+
+    /// Processes: map, unmap and write memory.
+    pub const MAP: u32 = 1 << 1;
+    /// Processes: start threads.
+    pub const THREAD: u32 = 1 << 2;
+    /// Processes: wait for the end.
+    pub const WAIT: u32 = 1 << 3;
+    /// Processes: kill.
+    pub const KILL: u32 = 1 << 4;
+    /// Processes: give the process capabilities.
+    pub const GRANT: u32 = 1 << 5;
+
+    /// Physical ranges: map readable.
+    pub const READ: u32 = 1 << 1;
+    /// Physical ranges: map writable.
+    pub const WRITE: u32 = 1 << 2;
+
+    /// Every right.
+    pub const ALL: u32 = 0xff;
+}
+
+/// Mapping flags for `MapAnon` and `MapPhys`.
+pub mod map {
+    pub const READ: u64 = 1 << 0;
+    pub const WRITE: u64 = 1 << 1;
+    pub const EXEC: u64 = 1 << 2;
+}
+
+/// How a process ended, as `ProcessWait` returns it in its first value.
+pub mod exit {
+    /// Called `Exit` (or its last thread ended); the second value is the code.
+    pub const EXITED: u64 = 1;
+    /// Killed by a CPU fault; the second value is the exception vector.
+    pub const FAULTED: u64 = 2;
+    /// Killed through `ProcessKill`.
+    pub const KILLED: u64 = 3;
+}
+
+/// Identifiers for the capabilities a program receives at start
+/// ([`start::InitCap::id`]). Values at or above [`cap_id::USER`] are chosen
+/// by whoever spawns the program.
+pub mod cap_id {
+    /// Syscall-class capabilities use their [`super::SyscallClass`] number.
+    pub const CLASS_BASE: u64 = 0;
+    /// The program's own process.
+    pub const SELF_PROCESS: u64 = 0x100;
+    /// The boot RAMFS image (physical range, read-only).
+    pub const RAMFS: u64 = 0x101;
+    /// Device memory (physical range covering everything that is not RAM).
+    pub const DEVICE_MEMORY: u64 = 0x102;
+    /// First identifier free for spawners.
+    pub const USER: u64 = 0x1000;
+
+    /// The identifier of a syscall-class capability.
+    pub const fn class(c: super::SyscallClass) -> u64 {
+        CLASS_BASE + c as u64
+    }
+}
+
+/// A sender-side message-cookie's reply marker: `ReplyRecv` with this cookie
+/// only receives.
+pub const NO_REPLY: u64 = 0;
+
+/// SDBM string hash, as the design names it for channel-name lookup. The
+/// kernel compares full names after the hash, so collisions are harmless.
+pub const fn sdbm(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash = (bytes[i] as u64)
+            .wrapping_add(hash << 6)
+            .wrapping_add(hash << 16)
+            .wrapping_sub(hash);
+        i += 1;
+    }
+    hash
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_round_trip() {
+        for s in Syscall::ALL {
+            assert_eq!(Syscall::from_raw(*s as u64), Some(*s));
+        }
+        for e in Error::ALL {
+            assert_eq!(Error::from_raw(*e as u64), Some(*e));
+            assert_ne!(*e as u64, 0, "0 means success");
+        }
+        assert_eq!(Syscall::from_raw(9999), None);
+    }
+
+    #[test]
+    fn error_check_decodes() {
+        assert_eq!(Error::check(0), Ok(()));
+        assert_eq!(Error::check(7), Err(Error::QueueFull));
+        assert_eq!(Error::check(0xdead), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn sdbm_matches_reference() {
+        // Reference values computed with the C form
+        // `hash = c + (hash << 6) + (hash << 16) - hash` on uint64_t.
+        assert_eq!(sdbm(b""), 0);
+        assert_eq!(sdbm(b"a"), 97);
+        assert_eq!(sdbm(b"ab"), 97u64.wrapping_mul(65599).wrapping_add(98));
+    }
+
+    #[test]
+    fn class_ids_are_below_object_ids() {
+        for c in SyscallClass::ALL {
+            assert!(cap_id::class(*c) < cap_id::SELF_PROCESS);
+        }
+    }
+}
+
+/// Where things go in a user address space by convention. The kernel uses
+/// these for `system`; spawners use them for everyone else.
+pub mod layout {
+    /// Top of the first thread's stack.
+    pub const STACK_TOP: u64 = 0x0000_7ff0_0000_0000;
+    /// Size of the first thread's stack.
+    pub const STACK_SIZE: u64 = 256 * 1024;
+    /// Start of the runtime's heap.
+    pub const HEAP_BASE: u64 = 0x0000_1000_0000_0000;
+    /// Where the runtime maps the boot RAMFS image.
+    pub const RAMFS_BASE: u64 = 0x0000_2000_0000_0000;
+    /// Receive windows for IPC (one page each).
+    pub const IPC_WINDOWS: u64 = 0x0000_3000_0000_0000;
+    /// Mappings the program asks for itself (device memory, DMA, tests).
+    pub const USER_MAPPINGS: u64 = 0x0000_4000_0000_0000;
+}
+
+/// Flavours of physical-range capabilities (what `CapInspect` reports).
+pub mod phys_flavor {
+    /// Device registers: uncached, never RAM.
+    pub const DEVICE: u8 = 1;
+    /// The boot RAMFS image: RAM, read-only.
+    pub const BOOT: u8 = 2;
+    /// A DMA allocation: RAM, owned by the process that allocated it.
+    pub const DMA: u8 = 3;
+}

@@ -1,0 +1,65 @@
+//! The capabilities the program was started with.
+
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use abi::start::InitCap;
+use abi::{cap_id, SyscallClass};
+
+const MAX: usize = 32;
+
+#[allow(clippy::declare_interior_mutable_const)]
+const ZERO: AtomicU64 = AtomicU64::new(0);
+static IDS: [AtomicU64; MAX] = [ZERO; MAX];
+static TOKENS: [AtomicU64; MAX] = [ZERO; MAX];
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
+/// Remember the start capabilities (called once by `_start`).
+pub fn install(caps: impl Iterator<Item = InitCap>) {
+    let mut n = 0;
+    for c in caps.take(MAX) {
+        IDS[n].store(c.id, Ordering::Relaxed);
+        TOKENS[n].store(c.token, Ordering::Relaxed);
+        n += 1;
+    }
+    COUNT.store(n, Ordering::Release);
+}
+
+/// The token given at start under `id`.
+pub fn init_cap(id: u64) -> Option<u64> {
+    (0..COUNT.load(Ordering::Acquire))
+        .find(|&i| IDS[i].load(Ordering::Relaxed) == id)
+        .map(|i| TOKENS[i].load(Ordering::Relaxed))
+}
+
+/// All start capabilities as `(id, token)`.
+pub fn all() -> impl Iterator<Item = InitCap> {
+    (0..COUNT.load(Ordering::Acquire))
+        .map(|i| InitCap { id: IDS[i].load(Ordering::Relaxed), token: TOKENS[i].load(Ordering::Relaxed) })
+}
+
+/// The token for a syscall class, or 0 (which the kernel refuses) if the
+/// program was not given it.
+pub fn class_token(c: SyscallClass) -> u64 {
+    init_cap(cap_id::class(c)).unwrap_or(0)
+}
+
+/// This program's own process capability, or 0.
+pub fn self_process() -> u64 {
+    init_cap(cap_id::SELF_PROCESS).unwrap_or(0)
+}
+
+/// What a token is: `(kind, rights, object id, flavour)`.
+pub fn inspect(token: u64) -> Result<(abi::CapKind, u32, u64, u8), abi::Error> {
+    let r = crate::sys::call(abi::Syscall::CapInspect, token, [0; 5])?;
+    Ok((abi::CapKind::from_raw(r[0]).ok_or(abi::Error::InvalidArgument)?, r[1] as u32, r[2], r[3] as u8))
+}
+
+/// A copy of `token` with only the rights in `mask`.
+pub fn derive(token: u64, mask: u32) -> Result<u64, abi::Error> {
+    crate::sys::call(abi::Syscall::CapDerive, token, [mask as u64, 0, 0, 0, 0]).map(|r| r[0])
+}
+
+/// Forget a capability.
+pub fn drop_cap(token: u64) -> Result<(), abi::Error> {
+    crate::sys::call(abi::Syscall::CapDrop, token, [0; 5]).map(|_| ())
+}

@@ -1,0 +1,130 @@
+//! Memory: anonymous mappings, physical ranges, DMA, and the heap.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use abi::{Error, Syscall, SyscallClass};
+
+use crate::sys::call;
+
+/// Map zeroed memory into this process.
+pub fn map_anon(va: u64, len: u64, flags: u64) -> Result<(), Error> {
+    call(Syscall::MapAnon, crate::caps::self_process(), [va, len, flags, 0, 0]).map(|_| ())
+}
+
+/// Unmap part of this process.
+pub fn unmap(va: u64, len: u64) -> Result<(), Error> {
+    call(Syscall::Unmap, crate::caps::self_process(), [va, len, 0, 0, 0]).map(|_| ())
+}
+
+static NEXT_VA: AtomicU64 = AtomicU64::new(abi::layout::USER_MAPPINGS);
+
+/// Reserve `len` bytes (rounded up to pages) of address space for the
+/// caller's own mappings, with an unmapped guard page after it.
+pub fn reserve(len: u64) -> u64 {
+    let len = len.next_multiple_of(abi::PAGE_SIZE as u64) + abi::PAGE_SIZE as u64;
+    NEXT_VA.fetch_add(len, Ordering::Relaxed)
+}
+
+/// A capability for a physical range.
+#[derive(Debug, PartialEq, Eq)]
+pub struct PhysRange(pub u64);
+
+impl PhysRange {
+    /// Map `len` bytes at `offset` of the range at `va`.
+    pub fn map(&self, va: u64, offset: u64, len: u64, flags: u64) -> Result<(), Error> {
+        call(Syscall::MapPhys, self.0, [va, offset, len, flags, 0]).map(|_| ())
+    }
+
+    /// A capability for `len` bytes at `offset`, with at most `rights`.
+    pub fn derive(&self, offset: u64, len: u64, rights: u32) -> Result<PhysRange, Error> {
+        call(Syscall::PhysDerive, self.0, [offset, len, rights as u64, 0, 0]).map(|r| PhysRange(r[0]))
+    }
+
+    /// (physical base, length in bytes).
+    pub fn info(&self) -> Result<(u64, u64), Error> {
+        call(Syscall::PhysInfo, self.0, [0; 5]).map(|r| (r[0], r[1]))
+    }
+}
+
+/// `pages` contiguous zeroed physical pages: (capability, physical address).
+pub fn dma_alloc(pages: u64) -> Result<(PhysRange, u64), Error> {
+    call(Syscall::DmaAlloc, crate::class_token(SyscallClass::Dma), [pages, 0, 0, 0, 0]).map(|r| (PhysRange(r[0]), r[1]))
+}
+
+#[cfg(target_os = "none")]
+pub(crate) mod heap {
+    //! The heap: a linked-list allocator that maps more memory when full.
+
+    use core::alloc::{GlobalAlloc, Layout};
+    use core::cell::UnsafeCell;
+    use core::ptr::NonNull;
+    use core::sync::atomic::{AtomicBool, Ordering};
+
+    use linked_list_allocator::Heap;
+
+    const INITIAL: u64 = 256 * 1024;
+    const GROW_MIN: u64 = 256 * 1024;
+
+    struct UserHeap {
+        lock: AtomicBool,
+        heap: UnsafeCell<Heap>,
+        end: UnsafeCell<u64>,
+    }
+
+    // SAFETY: all access to `heap` and `end` happens under `lock`.
+    unsafe impl Sync for UserHeap {}
+
+    #[global_allocator]
+    static HEAP: UserHeap = UserHeap {
+        lock: AtomicBool::new(false),
+        heap: UnsafeCell::new(Heap::empty()),
+        end: UnsafeCell::new(0),
+    };
+
+    impl UserHeap {
+        fn with<R>(&self, f: impl FnOnce(&mut Heap, &mut u64) -> R) -> R {
+            while self.lock.swap(true, Ordering::Acquire) {
+                core::hint::spin_loop();
+            }
+            // SAFETY: the lock gives exclusive access.
+            let r = unsafe { f(&mut *self.heap.get(), &mut *self.end.get()) };
+            self.lock.store(false, Ordering::Release);
+            r
+        }
+    }
+
+    unsafe impl GlobalAlloc for UserHeap {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            self.with(|heap, end| {
+                if let Ok(p) = heap.allocate_first_fit(layout) {
+                    return p.as_ptr();
+                }
+                let grow = (layout.size() as u64 + layout.align() as u64 + 4096).max(GROW_MIN).next_multiple_of(4096);
+                if super::map_anon(*end, grow, abi::map::READ | abi::map::WRITE).is_err() {
+                    return core::ptr::null_mut();
+                }
+                // SAFETY: the new pages directly follow the heap.
+                unsafe { heap.extend(grow as usize) };
+                *end += grow;
+                heap.allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
+            })
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: `ptr` came from `alloc` with this layout.
+            self.with(|heap, _| unsafe { heap.deallocate(NonNull::new_unchecked(ptr), layout) })
+        }
+    }
+
+    /// Map the first part of the heap.
+    pub fn init() {
+        let base = abi::layout::HEAP_BASE;
+        if super::map_anon(base, INITIAL, abi::map::READ | abi::map::WRITE).is_ok() {
+            HEAP.with(|heap, end| {
+                // SAFETY: the pages were just mapped for the heap.
+                unsafe { heap.init(base as *mut u8, INITIAL as usize) };
+                *end = base + INITIAL;
+            });
+        }
+    }
+}

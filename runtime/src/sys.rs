@@ -1,0 +1,48 @@
+//! The raw syscall instruction and typed results.
+//!
+//! `call` puts the syscall number in `rax`, the authorising token in `rdi`
+//! and up to five arguments in `rsi, rdx, r10, r8, r9`; the kernel answers
+//! with an error code in `rax` and four values in `rsi, rdx, r8, r9`
+//! (see [`abi`]).
+
+use abi::{Error, Syscall};
+
+/// Make a syscall; `Ok` carries the four result values.
+#[inline(always)]
+pub fn call(nr: Syscall, token: u64, a: [u64; 5]) -> Result<[u64; 4], Error> {
+    let (status, r) = raw(nr as u64, token, a);
+    Error::check(status).map(|()| r)
+}
+
+/// The syscall instruction itself, with any number (for tests of the
+/// kernel's handling of unknown numbers).
+#[cfg(target_os = "none")]
+#[inline(always)]
+pub fn raw(nr: u64, token: u64, a: [u64; 5]) -> (u64, [u64; 4]) {
+    let (status, r1, r2, r3, r4);
+    // SAFETY: the kernel preserves every register except the ones named
+    // here; it reads user memory only through the page tables, so no
+    // argument can make this unsound on our side.
+    unsafe {
+        core::arch::asm!(
+            "syscall",
+            inlateout("rax") nr => status,
+            inlateout("rdi") token => _,
+            inlateout("rsi") a[0] => r1,
+            inlateout("rdx") a[1] => r2,
+            inlateout("r10") a[2] => _,
+            inlateout("r8") a[3] => r3,
+            inlateout("r9") a[4] => r4,
+            lateout("rcx") _,
+            lateout("r11") _,
+            options(nostack),
+        );
+    }
+    (status, [r1, r2, r3, r4])
+}
+
+/// Host builds have no kernel.
+#[cfg(not(target_os = "none"))]
+pub fn raw(_nr: u64, _token: u64, _a: [u64; 5]) -> (u64, [u64; 4]) {
+    (Error::UnknownSyscall as u64, [0; 4])
+}

@@ -1,0 +1,81 @@
+//! What `system` does at boot.
+
+use runtime::process::{Exit, Spawn};
+use runtime::{println, Args};
+
+runtime::entry!(main);
+
+/// Power-off codes: QEMU exits with `code * 2 + 1`.
+const PASS: u64 = 0x10;
+const FAIL: u64 = 0x11;
+
+fn main(args: Args) -> i32 {
+    println!("system: v{} started in user mode (CPL {})", env!("CARGO_PKG_VERSION"), privilege_level());
+    let mut line = runtime::print::LineWriter::new();
+    {
+        use core::fmt::Write;
+        let _ = write!(line, "system: arguments:");
+        for a in args.iter() {
+            let _ = write!(line, " {a}");
+        }
+        let _ = writeln!(line);
+    }
+    line.flush();
+    let archive = match runtime::ramfs::archive() {
+        Ok(a) => a,
+        Err(e) => {
+            println!("system: cannot read the RAMFS: {e:?}");
+            return 1;
+        }
+    };
+    println!("system: ramfs: {} entries", archive.entries().count());
+    for e in archive.entries() {
+        let kind = if e.is_file() { "file" } else { "dir " };
+        println!("system:   {kind} {:>9} {}", e.data.len(), e.name);
+    }
+    if let Some(suite) = args.value("test") {
+        run_tests(&archive, suite);
+    }
+    println!("system: ready");
+    loop {
+        let _ = runtime::time::sleep_ms(60_000);
+    }
+}
+
+/// Run `ktest <suite>`, report, and power off with the outcome.
+fn run_tests(archive: &cpio::Archive<'static>, suite: &str) -> ! {
+    let outcome = match archive.find("ktest") {
+        None => {
+            println!("system: no ktest in the RAMFS");
+            FAIL
+        }
+        Some(image) => match Spawn::new("ktest", image.data).arg(suite).inherit_all().priority(16).start() {
+            Err(e) => {
+                println!("system: cannot start ktest: {e:?}");
+                FAIL
+            }
+            Ok(p) => {
+                let exit = p.wait();
+                println!("system: ktest {suite} ended: {exit:?}");
+                if exit == Ok(Exit::Code(0)) {
+                    PASS
+                } else {
+                    FAIL
+                }
+            }
+        },
+    };
+    let _ = runtime::sys::call(abi::Syscall::PowerOff, runtime::class_token(abi::SyscallClass::Power), [outcome, 0, 0, 0, 0]);
+    println!("system: power-off refused");
+    loop {
+        let _ = runtime::time::sleep_ms(60_000);
+    }
+}
+
+/// The privilege level the code runs at (3 in user mode).
+fn privilege_level() -> u16 {
+    let cs: u16;
+    // SAFETY: reading CS has no side effects.
+    unsafe { core::arch::asm!("mov {0:x}, cs", out(reg) cs, options(nomem, nostack)) };
+    cs & 3
+}
