@@ -459,7 +459,9 @@ impl Kernel {
         th.base_prio = prio;
         th.prio = prio;
         th.slice = SLICE_TICKS;
-        th.msg = Default::default();
+        // Keep the sequence number: a stale cookie of the slot's previous
+        // thread must not match this thread's messages.
+        th.msg = crate::proc::Message { seq: th.msg.seq, ..Default::default() };
         th.ret = [0; 5];
         th.state = State::Sleeping; // not yet anywhere; made runnable below
         self.procs[p].threads += 1;
@@ -484,10 +486,25 @@ impl Kernel {
         }
     }
 
+    /// Fail every request whose server matches `served_by` with `PeerDied`,
+    /// giving lent pages back.
+    fn abort_requests(&mut self, served_by: impl Fn(&Kernel, Tid) -> bool) {
+        for t in 0..self.threads.len() {
+            let t = t as Tid;
+            let th = &self.threads[t as usize];
+            if th.state == State::AwaitingReply && th.msg.server != NO_THREAD && served_by(self, th.msg.server) {
+                self.abort_message(t);
+                self.complete(t, Err(Error::PeerDied));
+            }
+        }
+    }
+
     /// End thread `t`. The process ends (exit code 0) with its last thread.
     pub fn exit_thread(&mut self, t: Tid) {
         let p = self.proc_of(t);
         self.detach(t);
+        // Requests it holds cannot be answered any more.
+        self.abort_requests(|_, server| server == t);
         self.threads[t as usize].state = State::Dead;
         self.procs[p].threads -= 1;
         if self.procs[p].threads == 0 {
@@ -512,13 +529,7 @@ impl Kernel {
         }
         self.procs[p].threads = 0;
         // Clients it was serving learn that it died.
-        for t in 0..self.threads.len() as Tid {
-            let th = &self.threads[t as usize];
-            if th.state == State::AwaitingReply && self.proc_of(th.msg.server) == p {
-                self.abort_message(t);
-                self.complete(t, Err(Error::PeerDied));
-            }
-        }
+        self.abort_requests(|k, server| k.proc_of(server) == p);
         let live: Vec<u16> = self.channels.live_indices().collect();
         for c in live {
             if self.channels.slot(c).owner as usize == p {

@@ -54,25 +54,29 @@ impl Channel {
         call(Syscall::ChannelDestroy, self.0, [0; 5]).map(|_| ())
     }
 
-    /// The raw send: `size` bytes at `buf`. Returns (result, cap).
-    pub fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64) -> Result<(u64, u64), Error> {
-        call(Syscall::Send, self.0, [tag, size as u64, buf as u64, timeout_ns, 0]).map(|r| (r[0], r[1]))
+    /// The raw send: `size` bytes at `buf` with [`abi::send_flags`].
+    /// Returns (result, cap).
+    pub fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64, flags: u64) -> Result<(u64, u64), Error> {
+        call(Syscall::Send, self.0, [tag, size as u64, buf as u64, timeout_ns, flags]).map(|r| (r[0], r[1]))
     }
 
-    /// Send `msg` and wait for the reply's result value.
+    /// Send `msg` and wait for the reply's result value. `msg` is only read
+    /// (copied, never lent); use [`Self::call`] for reply data or zero-copy.
     pub fn send(&self, tag: u64, msg: &[u8]) -> Result<u64, Error> {
-        self.send_raw(tag, msg.as_ptr(), msg.len(), FOREVER).map(|r| r.0)
+        self.send_timeout(tag, msg, FOREVER)
     }
 
     /// [`Self::send`] giving up after `timeout_ns` (0: only if a receiver waits).
     pub fn send_timeout(&self, tag: u64, msg: &[u8], timeout_ns: u64) -> Result<u64, Error> {
-        self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns).map(|r| r.0)
+        self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns, abi::send_flags::READ_ONLY).map(|r| r.0)
     }
 
-    /// Send the first `len` bytes of `buf`; reply data comes back into `buf`.
+    /// Send the first `len` bytes of `buf`; reply data comes back into
+    /// `buf`. A page-aligned 4 KiB `buf` is lent to the server, not copied:
+    /// what the server writes there is what we see.
     pub fn call(&self, tag: u64, buf: &mut [u8], len: usize) -> Result<u64, Error> {
         let len = len.min(buf.len());
-        self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER).map(|r| r.0)
+        self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, 0).map(|r| r.0)
     }
 
     /// Send `msg` carrying capability `cap` (the receiver gets at most

@@ -30,6 +30,8 @@ pub mod tag {
     pub const HOLD: u64 = 6;
     /// Increment the first byte of the message in place.
     pub const TOUCH: u64 = 7;
+    /// Send the message back unchanged (`reply_len` = size): pure IPC cost.
+    pub const REFLECT: u64 = 8;
 }
 
 /// Where roles map a shared page.
@@ -173,6 +175,7 @@ fn server(op: &str) -> i32 {
                 Some((m.cookie, r, 8))
             }
             tag::HOLD => None,
+            tag::REFLECT => Some((m.cookie, 0, m.size)),
             tag::TOUCH => {
                 let b = w.bytes_mut(1);
                 b[0] = b[0].wrapping_add(1);

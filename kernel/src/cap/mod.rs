@@ -37,7 +37,7 @@ pub struct Cap {
 
 impl Cap {
     /// A capability to make one class of syscalls.
-    pub fn class(class: abi::SyscallClass, rights: u32) -> Cap {
+    pub const fn class(class: abi::SyscallClass, rights: u32) -> Cap {
         Cap {
             kind: CapKind::Class,
             rights: rights as u8,

@@ -6,6 +6,7 @@
 //! live entries to [`abi::limits::CAPS_PER_PROCESS`], so a lookup touches a
 //! few slots whatever the table holds.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::Cap;
@@ -14,13 +15,18 @@ use super::Cap;
 pub const SLOTS: usize = 128;
 const _: () = assert!(SLOTS * 3 / 4 >= abi::limits::CAPS_PER_PROCESS);
 
+/// Slot markers: tokens are never 0 or 1 (see [`super::token`]).
+const EMPTY: u64 = 0;
+const DELETED: u64 = 1;
+
 #[derive(Clone, Copy, Debug)]
-enum Slot {
-    Empty,
-    /// A removed entry; probing continues past it.
-    Tombstone,
-    Full(u64, Cap),
+struct Slot {
+    /// The token, or `EMPTY` / `DELETED` (probing continues past these).
+    token: u64,
+    cap: Cap,
 }
+
+const FREE: Slot = Slot { token: EMPTY, cap: Cap::class(abi::SyscallClass::Thread, 0) };
 
 /// The table is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,18 +34,19 @@ pub struct TableFull;
 
 /// Token → capability map of one process.
 pub struct CapTable {
-    slots: Vec<Slot>,
+    slots: Box<[Slot; SLOTS]>,
     live: usize,
-    tombstones: usize,
+    deleted: usize,
 }
 
 impl CapTable {
     /// An empty table, or `None` if the kernel heap cannot hold it.
     pub fn new() -> Option<Self> {
-        let mut slots = Vec::new();
-        slots.try_reserve_exact(SLOTS).ok()?;
-        slots.resize(SLOTS, Slot::Empty);
-        Some(CapTable { slots, live: 0, tombstones: 0 })
+        let mut v = Vec::new();
+        v.try_reserve_exact(SLOTS).ok()?;
+        v.resize(SLOTS, FREE);
+        let slots: Box<[Slot; SLOTS]> = v.into_boxed_slice().try_into().ok()?;
+        Some(CapTable { slots, live: 0, deleted: 0 })
     }
 
     /// Live entries.
@@ -59,41 +66,47 @@ impl CapTable {
     /// The capability behind `token`.
     #[inline]
     pub fn get(&self, token: u64) -> Option<&Cap> {
-        let mask = SLOTS - 1;
-        let mut i = token as usize & mask;
+        if token <= DELETED {
+            return None;
+        }
+        let mut i = token as usize % SLOTS;
         for _ in 0..SLOTS {
-            match &self.slots[i] {
-                Slot::Full(t, cap) if *t == token => return Some(cap),
-                Slot::Empty => return None,
-                _ => i = (i + 1) & mask,
+            let s = &self.slots[i];
+            if s.token == token {
+                return Some(&s.cap);
             }
+            if s.token == EMPTY {
+                return None;
+            }
+            i = (i + 1) % SLOTS;
         }
         None
     }
 
     /// Add an entry under a token that is not in the table.
     pub fn insert(&mut self, token: u64, cap: Cap) -> Result<(), TableFull> {
+        debug_assert!(token > DELETED);
         if self.live >= abi::limits::CAPS_PER_PROCESS {
             return Err(TableFull);
         }
-        if self.live + self.tombstones >= SLOTS - 1 {
+        if self.live + self.deleted >= SLOTS - 1 {
             self.rehash();
         }
-        let mask = SLOTS - 1;
-        let mut i = token as usize & mask;
+        let mut i = token as usize % SLOTS;
         loop {
-            match self.slots[i] {
-                Slot::Empty | Slot::Tombstone => {
-                    if matches!(self.slots[i], Slot::Tombstone) {
-                        self.tombstones -= 1;
+            let s = &mut self.slots[i];
+            match s.token {
+                EMPTY | DELETED => {
+                    if s.token == DELETED {
+                        self.deleted -= 1;
                     }
-                    self.slots[i] = Slot::Full(token, cap);
+                    *s = Slot { token, cap };
                     self.live += 1;
                     return Ok(());
                 }
-                Slot::Full(t, _) => {
+                t => {
                     debug_assert_ne!(t, token, "token inserted twice");
-                    i = (i + 1) & mask;
+                    i = (i + 1) % SLOTS;
                 }
             }
         }
@@ -101,43 +114,39 @@ impl CapTable {
 
     /// Remove and return the entry for `token`.
     pub fn remove(&mut self, token: u64) -> Option<Cap> {
-        let mask = SLOTS - 1;
-        let mut i = token as usize & mask;
+        if token <= DELETED {
+            return None;
+        }
+        let mut i = token as usize % SLOTS;
         for _ in 0..SLOTS {
-            match self.slots[i] {
-                Slot::Full(t, cap) if t == token => {
-                    self.slots[i] = Slot::Tombstone;
-                    self.live -= 1;
-                    self.tombstones += 1;
-                    return Some(cap);
-                }
-                Slot::Empty => return None,
-                _ => i = (i + 1) & mask,
+            let s = &mut self.slots[i];
+            if s.token == token {
+                s.token = DELETED;
+                self.live -= 1;
+                self.deleted += 1;
+                return Some(s.cap);
             }
+            if s.token == EMPTY {
+                return None;
+            }
+            i = (i + 1) % SLOTS;
         }
         None
     }
 
     /// A token whose capability satisfies `pred`, if any.
     pub fn find(&self, mut pred: impl FnMut(&Cap) -> bool) -> Option<u64> {
-        self.slots.iter().find_map(|s| match s {
-            Slot::Full(t, c) if pred(c) => Some(*t),
-            _ => None,
-        })
+        self.slots.iter().find(|s| s.token > DELETED && pred(&s.cap)).map(|s| s.token)
     }
 
-    /// Rebuild without tombstones (same slots, re-inserted in place).
+    /// Rebuild without deleted markers.
     fn rehash(&mut self) {
-        let old: Vec<(u64, Cap)> = self
-            .slots
-            .iter()
-            .filter_map(|s| if let Slot::Full(t, c) = s { Some((*t, *c)) } else { None })
-            .collect();
-        self.slots.iter_mut().for_each(|s| *s = Slot::Empty);
+        let old: Vec<Slot> = self.slots.iter().filter(|s| s.token > DELETED).copied().collect();
+        self.slots.iter_mut().for_each(|s| *s = FREE);
         self.live = 0;
-        self.tombstones = 0;
-        for (t, c) in old {
-            let _ = self.insert(t, c);
+        self.deleted = 0;
+        for s in old {
+            let _ = self.insert(s.token, s.cap);
         }
     }
 }

@@ -6,8 +6,9 @@
 //! mixed with the TSC. Because `E_k` is a permutation and the counter only
 //! grows, tokens never repeat; because `k` is secret, seeing some tokens says
 //! nothing useful about the others. The counter carries the CPU number in its
-//! top byte, so each core can mint without coordination. The one counter
-//! value that encrypts to zero is skipped: zero is never a token.
+//! top byte, so each core can mint without coordination. The counter
+//! values that encrypt to 0 or 1 are skipped: those two values mark empty and
+//! deleted slots in capability tables, so they are never tokens.
 
 /// Mints tokens.
 pub struct TokenGen {
@@ -29,12 +30,12 @@ impl TokenGen {
         TokenGen { key: [k0, k1], counter: (cpu as u64) << 56 }
     }
 
-    /// A fresh token: non-zero, never returned before by this generator.
+    /// A fresh token: never 0 or 1, never returned before by this generator.
     pub fn next(&mut self) -> u64 {
         loop {
             self.counter += 1;
             let t = self.encrypt(self.counter);
-            if t != 0 {
+            if t > 1 {
                 return t;
             }
         }
@@ -114,7 +115,7 @@ mod tests {
         let mut seen = HashSet::new();
         for i in 1..=100_000u64 {
             let t = g.next();
-            assert_ne!(t, 0);
+            assert!(t > 1, "0 and 1 are reserved");
             assert!(seen.insert(t), "token repeated");
             assert_eq!(g.decrypt(t), i, "the cipher must be a permutation");
         }

@@ -119,6 +119,7 @@ impl Kernel {
     }
 
     /// `Send` / `SendCap` for the current thread.
+    #[allow(clippy::too_many_arguments)]
     pub fn send(
         &mut self,
         token: u64,
@@ -126,6 +127,7 @@ impl Kernel {
         size: u64,
         buf: u64,
         timeout: u64,
+        flags: u64,
         xfer: Option<(u64, u32)>,
     ) -> Result<Outcome, Error> {
         let t = self.current;
@@ -133,6 +135,9 @@ impl Kernel {
         let ch = self.channel_of(p, token, rights::SEND)?;
         if size > abi::MAX_MESSAGE as u64 {
             return Err(Error::TooLarge);
+        }
+        if flags & !abi::send_flags::ALL != 0 {
+            return Err(Error::InvalidArgument);
         }
         user::check_range(buf, size).map_err(|_| Error::BadAddress)?;
         if let Some((xt, _)) = xfer {
@@ -146,6 +151,7 @@ impl Kernel {
         th.msg.chan = ch;
         th.msg.server = NO_THREAD;
         th.msg.lent = false;
+        th.msg.flags = flags as u8;
         (th.msg.xfer_token, th.msg.xfer_rights) = match xfer {
             Some((tok, r)) => (tok, r as u8),
             None => (0, 0),
@@ -159,9 +165,12 @@ impl Kernel {
             match self.deliver(t, r) {
                 Ok(values) => {
                     self.threads[t as usize].state = State::AwaitingReply;
-                    self.complete(r, Ok(values));
+                    self.threads[r as usize].ret = [0, values[0], values[1], values[2], values[3]];
                     let prio = self.threads[t as usize].prio;
-                    self.boost(r, prio);
+                    if self.threads[r as usize].prio < prio {
+                        self.boost(r, prio);
+                    }
+                    self.hand_off(r);
                     return Ok(Outcome::Blocked);
                 }
                 Err(Fault::Receiver(e)) => {
@@ -197,27 +206,49 @@ impl Kernel {
 
     /// `Receive` for the current thread into the window at `buf`.
     pub fn receive(&mut self, token: u64, buf: u64, timeout: u64) -> Result<Outcome, Error> {
-        let t = self.current;
-        let p = self.proc_of(t);
+        let p = self.proc_of(self.current);
         let ch = self.channel_of(p, token, rights::RECEIVE)?;
+        self.receive_on(ch, buf, timeout)
+    }
+
+    /// `ReplyRecv`: answer `cookie` (unless it is [`abi::NO_REPLY`]), then
+    /// receive. The client is made ready only after the receive: if the
+    /// server then blocks, the CPU goes straight to the client.
+    pub fn reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> Result<Outcome, Error> {
+        let p = self.proc_of(self.current);
+        // Check the channel first so a bad token cannot consume the reply.
+        let ch = self.channel_of(p, token, rights::RECEIVE)?;
+        if cookie == abi::NO_REPLY {
+            return self.receive_on(ch, buf, timeout);
+        }
+        let client = self.answer(cookie, result, reply_len, None)?;
+        let received = self.receive_on(ch, buf, timeout);
+        if received == Ok(Outcome::Blocked) {
+            self.hand_off(client);
+        } else {
+            self.make_runnable(client);
+        }
+        received
+    }
+
+    /// Receive on channel `ch` into the window at `buf`.
+    fn receive_on(&mut self, ch: u16, buf: u64, timeout: u64) -> Result<Outcome, Error> {
+        let t = self.current;
+        // The window itself (mapped? holding an unanswered lent page?) is
+        // checked at delivery, by the one page-table walk delivery needs.
         if buf % PAGE != 0 || user::check_range(buf, PAGE).is_err() {
             return Err(Error::BadAddress);
-        }
-        // The window's page-table entry must exist so that a page can be
-        // lent into it at delivery without allocating; and it must not hold
-        // a page lent for an earlier, unanswered message.
-        let mut space = self.space(p);
-        let e = space.leaf_or_create(&self.phys, &mut self.frames, VirtAddr::new(buf)).map_err(|_| Error::NoMemory)?;
-        if e.flags().contains(sw::LOAN) {
-            return Err(Error::Busy);
         }
         self.threads[t as usize].recv_buf = buf;
         while let Some(s) = self.channels.slot(ch).senders.pop_front(&mut self.threads) {
             match self.deliver(s, t) {
                 Ok(values) => {
+                    self.timer_cancel(s);
                     self.threads[s as usize].state = State::AwaitingReply;
                     let prio = self.threads[s as usize].prio;
-                    self.boost(t, prio);
+                    if self.threads[t as usize].prio < prio {
+                        self.boost(t, prio);
+                    }
                     return Ok(Outcome::Done(values));
                 }
                 Err(Fault::Sender(e)) => {
@@ -246,6 +277,28 @@ impl Kernel {
         Ok(Outcome::Blocked)
     }
 
+    /// `current` has just blocked and `t` (blocked until now) is ready: run
+    /// `t` next without a trip through the run queue, unless something more
+    /// urgent is ready.
+    fn hand_off(&mut self, t: Tid) {
+        if self.threads[t as usize].deadline != u64::MAX {
+            self.timer_cancel(t);
+        }
+        let prio = self.threads[t as usize].prio;
+        if self.sched.highest().is_none_or(|h| h <= prio) {
+            let th = &mut self.threads[t as usize];
+            th.state = State::Running;
+            if th.slice == 0 {
+                th.slice = crate::sched::SLICE_TICKS;
+            }
+            self.current = t;
+            self.need_resched = false;
+        } else {
+            self.make_runnable(t);
+            self.schedule();
+        }
+    }
+
     /// Move sender `s`'s message to receiver `r`'s window; returns the
     /// receiver's results (cookie, tag, size, transferred token).
     fn deliver(&mut self, s: Tid, r: Tid) -> Result<[u64; 4], Fault> {
@@ -253,12 +306,32 @@ impl Kernel {
         let rbuf = self.threads[r as usize].recv_buf;
         let (sp, rp) = (self.proc_of(s), self.proc_of(r));
         let (sspace, mut rspace) = (self.space(sp), self.space(rp));
-        let window = rspace.leaf(&self.phys, VirtAddr::new(rbuf)).ok_or(Fault::Receiver(Error::BadAddress))?;
-        if window.flags().contains(sw::LOAN) {
+        // One walk finds the window's entry: it says whether the window is
+        // free and, for the copy path, which frame to copy into.
+        // (No table for the window yet is fine for a lent page: `lend`
+        // creates it.)
+        let (wflags, wframe) = match rspace.leaf(&self.phys, VirtAddr::new(rbuf)) {
+            Some(e) => (e.flags(), e.addr()),
+            None => (Flags::empty(), PhysAddr::zero()),
+        };
+        if wflags.contains(sw::LOAN) {
             return Err(Fault::Receiver(Error::Busy));
         }
-        // The capability goes first: it is the step that can fail without
-        // anything to undo.
+        // A page-sized, page-aligned message is lent if the page is the
+        // sender's own memory; a page lent to the sender, the boot image or
+        // device memory is copied instead (a loan must never outlive the
+        // lender's page, and the receiver must not get device memory).
+        let lendable = (m.size as u64 == PAGE && m.buf % PAGE == 0 && m.flags as u64 & abi::send_flags::READ_ONLY == 0)
+            .then(|| sspace.translate_4k(&self.phys, VirtAddr::new(m.buf)))
+            .flatten()
+            .filter(|(_, f)| f.contains(Flags::USER_ACCESSIBLE) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN));
+        let lend = lendable.is_some();
+        let copy_ok = wflags.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE);
+        if !lend && m.size > 0 && !copy_ok {
+            return Err(Fault::Receiver(Error::BadAddress));
+        }
+        // The capability goes before the data: it is the step that can fail
+        // without anything to undo.
         let mut new_token = 0;
         if m.xfer_token != 0 {
             let cap = match self.procs[sp].caps.as_ref().and_then(|c| c.get(m.xfer_token)) {
@@ -267,16 +340,14 @@ impl Kernel {
             };
             new_token = self.mint(rp, cap).map_err(Fault::Sender)?;
         }
-        let lend = m.size as u64 == PAGE && m.buf % PAGE == 0;
-        let result = if lend {
-            self.lend(sspace, m.buf, &mut rspace, rbuf)
-        } else {
-            user::copy(&self.phys, (&sspace, m.buf), (&rspace, rbuf), m.size as usize)
+        let result = if let Some((page, flags)) = lendable {
+            self.lend(page, flags, &mut rspace, rbuf)
+        } else if m.size > 0 {
+            user::read_phys(&self.phys, &sspace, m.buf, wframe, m.size as usize)
                 .map(|()| 0)
-                .map_err(|e| match e {
-                    user::CopyError::Source => Fault::Sender(Error::BadAddress),
-                    user::CopyError::Destination => Fault::Receiver(Error::BadAddress),
-                })
+                .map_err(|_| Fault::Sender(Error::BadAddress))
+        } else {
+            Ok(0)
         };
         let displaced = match result {
             Ok(old) => old,
@@ -303,14 +374,12 @@ impl Kernel {
         Ok([cookie, m.tag, m.size as u64, new_token])
     }
 
-    /// Map the sender's page at the receiver's window; returns the displaced
-    /// entry (raw) to put back at reply.
-    fn lend(&self, sspace: crate::mem::PageTables, sva: u64, rspace: &mut crate::mem::PageTables, rva: u64) -> Result<u64, Fault> {
-        let (pa, f) = sspace.translate(&self.phys, VirtAddr::new(sva)).ok_or(Fault::Sender(Error::BadAddress))?;
-        if !f.contains(Flags::USER_ACCESSIBLE) {
-            return Err(Fault::Sender(Error::BadAddress));
-        }
-        let e = rspace.leaf(&self.phys, VirtAddr::new(rva)).ok_or(Fault::Receiver(Error::BadAddress))?;
+    /// Map the sender's page `pa` (with its flags `f`) at the receiver's
+    /// window; returns the displaced entry (raw) to put back at reply.
+    fn lend(&mut self, pa: PhysAddr, f: Flags, rspace: &mut crate::mem::PageTables, rva: u64) -> Result<u64, Fault> {
+        let e = rspace
+            .leaf_or_create(&self.phys, &mut self.frames, VirtAddr::new(rva))
+            .map_err(|_| Fault::Receiver(Error::NoMemory))?;
         let old = e.addr().as_u64() | e.flags().bits();
         let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::NO_EXECUTE | sw::LOAN;
         if f.contains(Flags::WRITABLE) {
@@ -363,9 +432,18 @@ impl Kernel {
         }
     }
 
-    /// `Reply` from the current thread. `reply_len` bytes of the window go
-    /// back to the sender's buffer (a lent page needs no copy).
+    /// `Reply` from the current thread.
     pub fn reply(&mut self, cookie: u64, result: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<(), Error> {
+        let client = self.answer(cookie, result, reply_len, xfer)?;
+        self.make_runnable(client);
+        Ok(())
+    }
+
+    /// Answer message `cookie`: `reply_len` bytes of the window go back to
+    /// the sender's buffer (a lent page needs no copy), the lent page goes
+    /// back, the client's result is set. Returns the client, still blocked:
+    /// the caller decides how it runs next.
+    fn answer(&mut self, cookie: u64, result: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<Tid, Error> {
         let srv = self.current;
         let p = self.proc_of(srv);
         let (c, seq) = decode_cookie(cookie);
@@ -376,6 +454,7 @@ impl Kernel {
             && (c as usize) < self.threads.len()
             && self.threads[c as usize].state == State::AwaitingReply
             && self.threads[c as usize].msg.seq == seq
+            && self.threads[c as usize].msg.server != NO_THREAD
             && self.proc_of(self.threads[c as usize].msg.server) == p;
         if !valid {
             return Err(Error::Incapable);
@@ -391,10 +470,17 @@ impl Kernel {
             token = self.mint(client_p, cap.reduced(r))?;
         }
         let mut status = Ok([result, token, 0, 0]);
-        let mut mine = Ok(());
-        if !m.lent && reply_len > 0 {
+        let mut mine = Ok(c);
+        let read_only = m.flags as u64 & abi::send_flags::READ_ONLY != 0;
+        if !m.lent && reply_len > 0 && !read_only {
             let (sspace, cspace) = (self.space(p), self.space(client_p));
-            if user::copy(&self.phys, (&sspace, m.recv_va), (&cspace, m.buf), reply_len as usize).is_err() {
+            let window = sspace
+                .translate_4k(&self.phys, VirtAddr::new(m.recv_va))
+                .filter(|(_, f)| f.contains(Flags::USER_ACCESSIBLE));
+            let copied = window.is_some_and(|(pa, _)| {
+                user::write_phys(&self.phys, &cspace, m.buf, pa, reply_len as usize).is_ok()
+            });
+            if !copied {
                 status = Err(Error::BadAddress);
                 mine = Err(Error::BadAddress);
             }
@@ -407,7 +493,14 @@ impl Kernel {
         if self.ipc.trace {
             crate::info!("ipc: t{srv} reply t{c} result {result:#x} len {reply_len}");
         }
-        self.complete(c, status);
+        self.threads[c as usize].ret = match status {
+            Ok(v) => [0, v[0], v[1], v[2], v[3]],
+            Err(e) => [e as u64, 0, 0, 0, 0],
+        };
+        if mine.is_err() {
+            // The client is answered (with the error) either way.
+            self.make_runnable(c);
+        }
         mine
     }
 

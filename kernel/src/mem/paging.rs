@@ -24,6 +24,14 @@ pub mod sw {
     pub const DMA: Flags = Flags::BIT_10;
     /// The frame is lent by an IPC sender for one request: never free it here.
     pub const LOAN: Flags = Flags::BIT_11;
+    /// The frame belongs to the boot RAMFS image (read-only RAM).
+    pub const BOOT: Flags = Flags::BIT_52;
+    /// Frames that are RAM the kernel may read and write through the
+    /// physical window. A user page without one of these is device memory
+    /// (or not the kernel's business): syscalls refuse buffers there.
+    pub const RAM: Flags = OWNED.union(DMA).union(LOAN).union(BOOT);
+    /// Frames that may be lent to a receiver: the sender's own memory.
+    pub const LENDABLE: Flags = OWNED.union(DMA);
 }
 
 /// Why a mapping could not be made.
@@ -191,6 +199,40 @@ impl PageTables {
         let old = (PhysFrame::containing_address(e.addr()), e.flags());
         e.set_unused();
         Some(old)
+    }
+
+    /// The first page in `[from, end)` with a present 4 KiB mapping. Absent
+    /// tables are skipped whole, so an empty range of any size costs a few
+    /// steps per top-level entry.
+    pub fn next_mapped(&self, phys: &PhysMem, from: u64, end: u64) -> Option<u64> {
+        let mut va = from & !0xfff;
+        'outer: while va < end {
+            let mut t = table(phys, self.root);
+            for level in (2..=4).rev() {
+                let e = &t[index(va, level)];
+                let f = e.flags();
+                if !f.contains(Flags::PRESENT) || f.contains(Flags::HUGE_PAGE) {
+                    let span = 1u64 << (12 + 9 * (level - 1));
+                    va = (va & !(span - 1)).checked_add(span)?;
+                    continue 'outer;
+                }
+                t = table(phys, PhysFrame::containing_address(e.addr()));
+            }
+            if t[index(va, 1)].flags().contains(Flags::PRESENT) {
+                return Some(va);
+            }
+            va += 4096;
+        }
+        None
+    }
+
+    /// Physical address and flags of a 4 KiB-mapped address (all user
+    /// mappings are 4 KiB): one walk, no huge-page cases.
+    #[inline]
+    pub fn translate_4k(&self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysAddr, Flags)> {
+        let e = self.leaf(phys, va)?;
+        let f = e.flags();
+        f.contains(Flags::PRESENT).then(|| (PhysAddr::new(e.addr().as_u64() | (va.as_u64() & 0xfff)), f))
     }
 
     /// Physical address and flags of the page containing `va` (4 KiB or huge).

@@ -13,6 +13,7 @@ use core::ptr;
 use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::{PhysAddr, VirtAddr};
 
+use super::paging::sw;
 use super::{PageTables, PhysMem, PAGE_SIZE};
 
 /// A user pointer that cannot be used.
@@ -36,12 +37,31 @@ pub fn check_range(va: u64, len: u64) -> Result<(), BadAddress> {
     }
 }
 
-/// The physical address of the user byte at `va`, if its page allows the access.
+/// How the kernel is about to touch a user page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    /// Write where the user may write.
+    Write,
+    /// Write as the loader of the process: also read-only pages, but only
+    /// the process's own memory (never a shared or lent frame).
+    Load,
+}
+
+/// The physical address of the user byte at `va`, if its page allows the
+/// access. Only RAM frames qualify: device memory behind a user buffer is
+/// refused, since the kernel reaches memory through a window over RAM.
 #[inline]
-fn resolve(phys: &PhysMem, pt: &PageTables, va: u64, write: bool) -> Result<PhysAddr, BadAddress> {
-    let (pa, f) = pt.translate(phys, VirtAddr::new(va)).ok_or(BadAddress)?;
-    let need = if write { Flags::USER_ACCESSIBLE | Flags::WRITABLE } else { Flags::USER_ACCESSIBLE };
-    if f.contains(need) {
+fn resolve(phys: &PhysMem, pt: &PageTables, va: u64, access: Access) -> Result<PhysAddr, BadAddress> {
+    let (pa, f) = pt.translate_4k(phys, VirtAddr::new(va)).ok_or(BadAddress)?;
+    let allowed = f.contains(Flags::USER_ACCESSIBLE)
+        && f.intersects(sw::RAM)
+        && match access {
+            Access::Read => true,
+            Access::Write => f.contains(Flags::WRITABLE),
+            Access::Load => f.contains(sw::OWNED) || (f.contains(Flags::WRITABLE) && !f.contains(sw::LOAN)),
+        };
+    if allowed {
         Ok(pa)
     } else {
         Err(BadAddress)
@@ -67,7 +87,7 @@ fn chunks(va: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
 pub fn read(phys: &PhysMem, pt: &PageTables, va: u64, out: &mut [u8]) -> Result<(), BadAddress> {
     check_range(va, out.len() as u64)?;
     for (at, off, n) in chunks(va, out.len()) {
-        let pa = resolve(phys, pt, at, false)?;
+        let pa = resolve(phys, pt, at, Access::Read)?;
         // SAFETY: `pa..pa+n` lies in one present user page (checked above), so
         // it is valid memory in the physical window; `out` is a kernel buffer
         // that cannot overlap a user frame.
@@ -76,12 +96,11 @@ pub fn read(phys: &PhysMem, pt: &PageTables, va: u64, out: &mut [u8]) -> Result<
     Ok(())
 }
 
-/// Copy `data` to user memory at `va`. With `need_writable` false the page's
-/// write permission is ignored (the loader fills read-only segments this way).
-pub fn write(phys: &PhysMem, pt: &PageTables, va: u64, data: &[u8], need_writable: bool) -> Result<(), BadAddress> {
+/// Copy `data` to user memory at `va` ([`Access::Write`] or [`Access::Load`]).
+pub fn write(phys: &PhysMem, pt: &PageTables, va: u64, data: &[u8], access: Access) -> Result<(), BadAddress> {
     check_range(va, data.len() as u64)?;
     for (at, off, n) in chunks(va, data.len()) {
-        let pa = resolve(phys, pt, at, need_writable)?;
+        let pa = resolve(phys, pt, at, access)?;
         // SAFETY: as in `read`, with the page checked writable when required.
         unsafe { ptr::copy_nonoverlapping(data.as_ptr().add(off), phys.ptr::<u8>(pa), n) };
     }
@@ -90,17 +109,17 @@ pub fn write(phys: &PhysMem, pt: &PageTables, va: u64, data: &[u8], need_writabl
 
 /// Copy `len` bytes from one address space to another (or the same).
 pub fn copy(phys: &PhysMem, src: (&PageTables, u64), dst: (&PageTables, u64), len: usize) -> Result<(), CopyError> {
-    copy_checked(phys, src, dst, len, true)
+    copy_checked(phys, src, dst, len, Access::Write)
 }
 
-/// [`copy`], optionally ignoring the destination's write permission (a
-/// loader filling another process's read-only pages).
+/// [`copy`] with the destination accessed as `access` ([`Access::Load`]
+/// for a loader filling another process's read-only pages).
 pub fn copy_checked(
     phys: &PhysMem,
     src: (&PageTables, u64),
     dst: (&PageTables, u64),
     len: usize,
-    dst_writable: bool,
+    access: Access,
 ) -> Result<(), CopyError> {
     let (spt, sva) = src;
     let (dpt, dva) = dst;
@@ -111,8 +130,8 @@ pub fn copy_checked(
         let s = sva + done as u64;
         let d = dva + done as u64;
         let n = ((PAGE_SIZE - s % PAGE_SIZE).min(PAGE_SIZE - d % PAGE_SIZE) as usize).min(len - done);
-        let spa = resolve(phys, spt, s, false).map_err(|_| CopyError::Source)?;
-        let dpa = resolve(phys, dpt, d, dst_writable).map_err(|_| CopyError::Destination)?;
+        let spa = resolve(phys, spt, s, Access::Read).map_err(|_| CopyError::Source)?;
+        let dpa = resolve(phys, dpt, d, access).map_err(|_| CopyError::Destination)?;
         // SAFETY: both runs lie inside single present user pages with the
         // needed permissions; they may be the same frame (a process talking to
         // itself), so `copy` (memmove) is used.
@@ -122,10 +141,37 @@ pub fn copy_checked(
     Ok(())
 }
 
+/// Copy `len` user bytes at `va` to physical memory at `dst`. The caller
+/// owns `dst..dst + len` (a receive window's frame): the IPC copy path, one
+/// page-table walk per source page.
+pub fn read_phys(phys: &PhysMem, pt: &PageTables, va: u64, dst: PhysAddr, len: usize) -> Result<(), BadAddress> {
+    check_range(va, len as u64)?;
+    for (at, off, n) in chunks(va, len) {
+        let pa = resolve(phys, pt, at, Access::Read)?;
+        // SAFETY: the source lies in one present user page; the destination
+        // is memory the caller owns. They may be the same frame (a process
+        // sending to itself), hence `copy`.
+        unsafe { ptr::copy(phys.ptr::<u8>(pa), phys.ptr::<u8>(dst + off as u64), n) };
+    }
+    Ok(())
+}
+
+/// Copy `len` bytes of physical memory at `src` to user memory at `va`,
+/// which must be writable (reply data going back to a sender).
+pub fn write_phys(phys: &PhysMem, pt: &PageTables, va: u64, src: PhysAddr, len: usize) -> Result<(), BadAddress> {
+    check_range(va, len as u64)?;
+    for (at, off, n) in chunks(va, len) {
+        let pa = resolve(phys, pt, at, Access::Write)?;
+        // SAFETY: as in `read_phys`, with the destination page writable.
+        unsafe { ptr::copy(phys.ptr::<u8>(src + off as u64), phys.ptr::<u8>(pa), n) };
+    }
+    Ok(())
+}
+
 /// Whether the page at `va` can be written by the user (for checking receive
 /// windows before a copy).
 pub fn writable(phys: &PhysMem, pt: &PageTables, va: u64) -> bool {
-    resolve(phys, pt, va, true).is_ok()
+    resolve(phys, pt, va, Access::Write).is_ok()
 }
 
 #[cfg(test)]
@@ -150,7 +196,7 @@ mod tests {
         }
         let data: [u8; 300] = core::array::from_fn(|i| i as u8);
         // Straddles the page boundary in A.
-        write(&phys, &a, 0x10f00, &data, true).unwrap();
+        write(&phys, &a, 0x10f00, &data, Access::Write).unwrap();
         let mut back = [0u8; 300];
         read(&phys, &a, 0x10f00, &mut back).unwrap();
         assert_eq!(back, data);
@@ -166,13 +212,18 @@ mod tests {
         assert_eq!(copy(&phys, (&a, 0x10f00), (&b, 0x30000), 10), Err(CopyError::Destination));
         assert_eq!(copy(&phys, (&a, 0x30000), (&b, 0x15000), 10), Err(CopyError::Source));
         let f = frames.alloc().unwrap();
-        a.map(&phys, frames, VirtAddr::new(0x20000), f, Flags::USER_ACCESSIBLE).unwrap();
-        assert_eq!(write(&phys, &a, 0x20000, &data, true), Err(BadAddress));
-        assert_eq!(write(&phys, &a, 0x20000, &data, false), Ok(()));
+        a.map(&phys, frames, VirtAddr::new(0x20000), f, Flags::USER_ACCESSIBLE | sw::OWNED).unwrap();
+        assert_eq!(write(&phys, &a, 0x20000, &data, Access::Write), Err(BadAddress));
+        assert_eq!(write(&phys, &a, 0x20000, &data, Access::Load), Ok(()));
         // Kernel-only pages are not user memory.
         let f = frames.alloc().unwrap();
-        a.map(&phys, frames, VirtAddr::new(0x21000), f, Flags::WRITABLE).unwrap();
+        a.map(&phys, frames, VirtAddr::new(0x21000), f, Flags::WRITABLE | sw::OWNED).unwrap();
         assert_eq!(read(&phys, &a, 0x21000, &mut back), Err(BadAddress));
+        // Device memory (no RAM marker) behind a user buffer is refused.
+        let f = frames.alloc().unwrap();
+        a.map(&phys, frames, VirtAddr::new(0x22000), f, Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_CACHE).unwrap();
+        assert_eq!(read(&phys, &a, 0x22000, &mut back[..4]), Err(BadAddress));
+        assert_eq!(write(&phys, &a, 0x22000, &data[..4], Access::Write), Err(BadAddress));
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub struct Message {
     pub xfer_rights: u8,
     /// The sender's page is mapped into the receiver instead of copied.
     pub lent: bool,
+    /// [`abi::send_flags`] of the send.
+    pub flags: u8,
 }
 
 /// One thread.

@@ -6,7 +6,7 @@ use abi::Error;
 use crate::ipc::channel::{channel_id, Channel};
 use crate::ipc::named::NameTable;
 use crate::kernel::Kernel;
-use crate::mem::user;
+use crate::mem::user::{self, Access};
 use crate::proc::Message;
 use crate::syscall::Outcome;
 
@@ -71,7 +71,7 @@ impl Kernel {
                     .collect();
                 let n = ids.len().min(max as usize);
                 for (i, id) in ids.iter().take(n).enumerate() {
-                    user::write(&self.phys, &space, buf + 8 * i as u64, &id.to_le_bytes(), true)
+                    user::write(&self.phys, &space, buf + 8 * i as u64, &id.to_le_bytes(), Access::Write)
                         .map_err(|_| Error::BadAddress)?;
                 }
                 Ok(Outcome::Done([ids.len() as u64, n as u64, 0, 0]))
@@ -91,7 +91,7 @@ impl Kernel {
                     waiting_receivers: c.receivers.len() as u64,
                     in_flight: c.in_flight as u64,
                 };
-                user::write(&self.phys, &space, buf, as_bytes(&stats), true).map_err(|_| Error::BadAddress)?;
+                user::write(&self.phys, &space, buf, as_bytes(&stats), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
             }
             op::TRACE => {
@@ -101,7 +101,7 @@ impl Kernel {
             }
             op::TOTALS => {
                 let totals = self.ipc_totals();
-                user::write(&self.phys, &space, a, as_bytes(&totals), true).map_err(|_| Error::BadAddress)?;
+                user::write(&self.phys, &space, a, as_bytes(&totals), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
             }
             _ => Err(Error::InvalidArgument),

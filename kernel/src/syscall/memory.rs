@@ -17,6 +17,15 @@ fn page_range(va: u64, len: u64) -> Result<(), Error> {
     user::check_range(va, len).map_err(|_| Error::BadAddress)
 }
 
+/// [`page_range`], for calls that touch every page of it: bounded so one
+/// call cannot keep the (non-preemptible) kernel busy for long.
+fn map_range(va: u64, len: u64) -> Result<(), Error> {
+    if len > abi::limits::MAP_MAX {
+        return Err(Error::InvalidArgument);
+    }
+    page_range(va, len)
+}
+
 /// Page flags for user mapping flags; W^X is enforced here.
 fn user_flags(flags: u64) -> Result<Flags, Error> {
     if flags & !(map::READ | map::WRITE | map::EXEC) != 0 {
@@ -38,7 +47,7 @@ fn user_flags(flags: u64) -> Result<Flags, Error> {
 impl Kernel {
     /// Map zeroed memory into process `p`. All or nothing.
     pub fn map_anon(&mut self, p: usize, va: u64, len: u64, flags: u64) -> Result<(), Error> {
-        page_range(va, len)?;
+        map_range(va, len)?;
         let flags = user_flags(flags)? | sw::OWNED;
         let mut space = self.space(p);
         let mut at = va;
@@ -70,17 +79,16 @@ impl Kernel {
     pub fn unmap(&mut self, p: usize, va: u64, len: u64) -> Result<(), Error> {
         page_range(va, len)?;
         let space = self.space(p);
+        let end = va + len;
         let mut at = va;
-        while at < va + len {
-            if let Some((_, f)) = space.translate(&self.phys, VirtAddr::new(at)) {
-                if f.contains(sw::LOAN) {
-                    return Err(Error::Busy);
-                }
+        while let Some(page) = space.next_mapped(&self.phys, at, end) {
+            if space.translate_4k(&self.phys, VirtAddr::new(page)).is_some_and(|(_, f)| f.contains(sw::LOAN)) {
+                return Err(Error::Busy);
             }
-            at += PAGE_SIZE;
+            at = page + PAGE_SIZE;
         }
         let lent_out = self.threads.iter().any(|th| {
-            th.process as usize == p && th.msg.lent && th.msg.server != crate::proc::NO_THREAD && (va..va + len).contains(&th.msg.buf)
+            th.process as usize == p && th.msg.lent && th.msg.server != crate::proc::NO_THREAD && (va..end).contains(&th.msg.buf)
         });
         if lent_out {
             return Err(Error::Busy);
@@ -92,20 +100,21 @@ impl Kernel {
     /// Unmap whatever is mapped in the range and release it.
     fn unmap_pages(&mut self, p: usize, va: u64, len: u64) {
         let mut space = self.space(p);
+        let end = va + len;
         let mut at = va;
-        while at < va + len {
-            if let Some((f, fl)) = space.unmap(&self.phys, VirtAddr::new(at)) {
+        while let Some(page) = space.next_mapped(&self.phys, at, end) {
+            if let Some((f, fl)) = space.unmap(&self.phys, VirtAddr::new(page)) {
                 release_leaf(&mut self.frames, &mut self.dma, f, fl);
-                self.flush_if_active(space, at);
+                self.flush_if_active(space, page);
             }
-            at += PAGE_SIZE;
+            at = page + PAGE_SIZE;
         }
         self.free_unused_dma();
     }
 
     /// Map `len` bytes at `offset` of the physical range `cap` at `va` in `p`.
     pub fn map_phys(&mut self, p: usize, cap: Cap, va: u64, offset: u64, len: u64, flags: u64) -> Result<(), Error> {
-        page_range(va, len)?;
+        map_range(va, len)?;
         if flags & map::EXEC != 0 {
             return Err(Error::InvalidArgument);
         }
@@ -127,6 +136,7 @@ impl Kernel {
                 }
                 pte |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
             }
+            phys_flavor::BOOT => pte |= sw::BOOT,
             phys_flavor::DMA => {
                 let r = self.dma.get(cap.object as usize).filter(|r| r.live && r.gen == cap.gen);
                 if r.is_none() {
@@ -208,6 +218,6 @@ impl Kernel {
     /// destination pages' write permission (this is how loaders fill code).
     pub fn process_write(&mut self, p: usize, target: usize, dst: u64, src: u64, len: u64) -> Result<(), Error> {
         let (from, to) = (self.space(p), self.space(target));
-        user::copy_checked(&self.phys, (&from, src), (&to, dst), len as usize, false).map_err(|_| Error::BadAddress)
+        user::copy_checked(&self.phys, (&from, src), (&to, dst), len as usize, user::Access::Load).map_err(|_| Error::BadAddress)
     }
 }

@@ -121,22 +121,15 @@ impl Kernel {
                 }
                 DONE
             }
-            Syscall::Send => self.send(token, a1, a2, a3, a4, None),
-            Syscall::SendCap => self.send(token, a1, a2, a3, abi::FOREVER, Some((a4, a5 as u32))),
+            Syscall::Send => self.send(token, a1, a2, a3, a4, a5, None),
+            Syscall::SendCap => self.send(token, a1, a2, a3, abi::FOREVER, 0, Some((a4, a5 as u32))),
             Syscall::Receive => self.receive(token, a1, a2),
             Syscall::Reply => {
                 let xfer = (a3 != 0).then_some((a3, a4 as u32));
                 self.reply(token, a1, a2, xfer)?;
                 DONE
             }
-            Syscall::ReplyRecv => {
-                // Check the channel first so a bad token cannot consume the reply.
-                self.channel_of(p, token, rights::RECEIVE)?;
-                if a1 != abi::NO_REPLY {
-                    self.reply(a1, a2, a3, None)?;
-                }
-                self.receive(token, a4, a5)
-            }
+            Syscall::ReplyRecv => self.reply_recv(token, a1, a2, a3, a4, a5),
             Syscall::NameRegister => {
                 let ch = self.channel_of(p, token, rights::DELEGATE)?;
                 let (buf, len) = self.read_name(p, a1, a2)?;

@@ -86,7 +86,7 @@ impl Kernel {
                 flags |= abi::map::EXEC;
             }
             self.map_anon(p, pages.start, pages.end - pages.start, flags)?;
-            user::write(&self.phys, &self.space(p), seg.vaddr, &image[seg.file.clone()], false)
+            user::write(&self.phys, &self.space(p), seg.vaddr, &image[seg.file.clone()], user::Access::Load)
                 .map_err(|_| Error::BadAddress)?;
         }
         Ok(elf.entry)
@@ -100,7 +100,7 @@ impl Kernel {
         self.map_anon(p, STACK_TOP - STACK_SIZE, STACK_SIZE, abi::map::READ | abi::map::WRITE)?;
         let mut block = [0u8; 2048];
         let (rsp, used) = abi::start::build(STACK_TOP, args, caps, &mut block).map_err(|_| Error::TooLarge)?;
-        user::write(&self.phys, &self.space(p), rsp, &block[..used], true).map_err(|_| Error::BadAddress)?;
+        user::write(&self.phys, &self.space(p), rsp, &block[..used], user::Access::Write).map_err(|_| Error::BadAddress)?;
         Ok(rsp)
     }
 }

@@ -50,6 +50,9 @@ pub mod limits {
     pub const NAME_LEN: usize = 48;
     /// Longest process name in bytes.
     pub const PROCESS_NAME_LEN: usize = 16;
+    /// Most bytes one `MapAnon` or `MapPhys` call may map (the kernel maps
+    /// page by page without preemption).
+    pub const MAP_MAX: u64 = 1 << 30;
     /// Longest debug-print string in bytes.
     pub const PRINT_LEN: usize = 1024;
     /// Contiguous DMA regions in the whole system.
@@ -63,11 +66,20 @@ pub mod limits {
     pub const TICK_NS: u64 = 1_000_000;
 }
 
+/// Flags of `Send`.
+pub mod send_flags {
+    /// The buffer is read-only for this message: it is copied, never lent,
+    /// and no reply data is written back into it (the reply's data length
+    /// is ignored). Lets a client send from memory it must not see changed.
+    pub const READ_ONLY: u64 = 1 << 0;
+    pub const ALL: u64 = READ_ONLY;
+}
+
 /// A timeout argument meaning "wait as long as it takes".
 pub const FOREVER: u64 = u64::MAX;
 
 macro_rules! numbered {
-    ($(#[$m:meta])* pub enum $name:ident : $repr:ty { $($(#[$vm:meta])* $v:ident = $n:expr,)* }) => {
+    ($(#[$m:meta])* pub enum $name:ident : $repr:ty { $($(#[$vm:meta])* $v:ident = $n:literal,)* }) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
         #[repr($repr)]
@@ -78,7 +90,7 @@ macro_rules! numbered {
             /// The value with this number, if there is one.
             #[inline]
             pub const fn from_raw(raw: u64) -> Option<Self> {
-                match raw { $(x if x == $n => Some($name::$v),)* _ => None }
+                match raw { $($n => Some($name::$v),)* _ => None }
             }
             /// The name as written in the source, for logs.
             pub const fn name(self) -> &'static str {
@@ -111,8 +123,8 @@ pub enum Syscall: u64 {
     ChannelCreate = 10,
     /// `channel(DESTROY) ->` destroy; every waiter gets `Closed`.
     ChannelDestroy = 11,
-    /// `channel(SEND); tag, size, buf, timeout -> result, cap` send and wait
-    /// for the reply.
+    /// `channel(SEND); tag, size, buf, timeout, flags -> result, cap` send
+    /// and wait for the reply ([`send_flags`]).
     Send = 12,
     /// `channel(SEND); tag, size, buf, cap, rights -> result, cap` send and
     /// carry a capability (the receiver gets its own token with at most

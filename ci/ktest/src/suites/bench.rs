@@ -79,27 +79,31 @@ fn round_trips() -> Outcome {
     let t = measure(ROUNDS, || chan.send(9, &[]).map(|_| ()).ctx("tag-only"))?;
     bench("ipc_rt_tag", t, "tsc");
 
+    // 64 bytes to the server and 64 bytes back (reply_len 64), copied.
     let mut small = [1u8; 64];
-    let t = measure(ROUNDS, || chan.call(tag::ECHO, &mut small, 64).map(|_| ()).ctx("64 B"))?;
+    let t = measure(ROUNDS, || chan.call(tag::REFLECT, &mut small, 64).map(|_| ()).ctx("64 B"))?;
     bench("ipc_rt_64", t, "tsc");
     let rt64 = t;
 
-    let page = Box::new(Page::zeroed());
-    let t = measure(ROUNDS, || chan.send(tag::TOUCH, &page.0).map(|_| ()).ctx("4 KiB lent"))?;
+    // A page-aligned page, lent both ways: the server touches it in place.
+    let mut page = Box::new(Page::zeroed());
+    let before = page.0[0];
+    let t = measure(ROUNDS, || chan.call(tag::TOUCH, &mut page.0, 4096).map(|_| ()).ctx("4 KiB lent"))?;
     bench("ipc_rt_4k_lent", t, "tsc");
     bench("ipc_rt_4k_lent_vs_64_x100", t * 100 / rt64.max(1), "percent");
-    ensure!(page.0[0] != 0, "the server's writes did not reach the lent page");
+    let calls = WARMUP + 5 * (ROUNDS / 5);
+    ensure!(page.0[0] == before.wrapping_add(calls as u8), "the server's writes did not all reach the lent page");
 
-    let v = vec![0u8; 8192];
-    let unaligned = &v[8..8 + 4096];
-    let t = measure(ROUNDS / 4, || chan.send(tag::TOUCH, unaligned).map(|_| ()).ctx("4 KiB copied"))?;
+    // The same 4 KiB from an unaligned buffer: copied there and back.
+    let mut v = vec![0u8; 8192];
+    let t = measure(ROUNDS / 4, || chan.call(tag::REFLECT, &mut v[8..8 + 4096], 4096).map(|_| ()).ctx("4 KiB copied"))?;
     bench("ipc_rt_4k_copy", t, "tsc");
 
     // Round trips per second by the kernel clock.
     let n = ROUNDS * 2;
     let t0 = uptime_ns();
     for _ in 0..n {
-        chan.call(tag::ECHO, &mut small, 64).ctx("64 B")?;
+        chan.call(tag::REFLECT, &mut small, 64).ctx("64 B")?;
     }
     let ns = (uptime_ns() - t0).max(1);
     bench("ipc_rt_64_rate", n * 1_000_000_000 / ns, "roundtrips/s");

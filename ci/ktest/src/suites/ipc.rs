@@ -24,6 +24,7 @@ pub fn run() -> i32 {
     s.case("4 KiB page-aligned message is lent, not copied", lent_page);
     s.case("receiver faults touching a lent page after reply", lent_page_revoked);
     s.case("unaligned data takes the copy path both ways", copy_path);
+    s.case("a read-only send is copied and never written back", read_only_send);
     s.case("messages over 4 KiB are refused", too_large);
     s.case("senders are served in FIFO order", fifo_senders);
     s.case("waiting receivers take turns", round_robin_receivers);
@@ -70,11 +71,11 @@ fn pattern_page() -> Box<Page> {
 
 fn lent_page() -> Outcome {
     let sv = serve("server", &[])?;
-    let page = pattern_page();
+    let mut page = pattern_page();
     ensure!(page.0.as_ptr() as usize % 4096 == 0, "page not aligned");
     // The server checks the pattern and overwrites it in its window, and
     // replies with reply_len 0: only a shared page can carry its writes back.
-    let ok = sv.chan.send(tag::PAGE, &page.0).ctx("send")?;
+    let ok = sv.chan.call(tag::PAGE, &mut page.0, 4096).ctx("call")?;
     ensure!(ok == 1, "server did not see our page");
     ensure!(page.0.iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0xa5), "server's writes not visible in our page");
     stop(sv)
@@ -83,8 +84,8 @@ fn lent_page() -> Outcome {
 fn lent_page_revoked() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
     let child = spawn("lend-touch", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 8)?;
-    let page = pattern_page();
-    let ok = chan.send(tag::PAGE, &page.0).ctx("send")?;
+    let mut page = pattern_page();
+    let ok = chan.call(tag::PAGE, &mut page.0, 4096).ctx("call")?;
     ensure!(ok == 1, "receiver did not see the page");
     expect_exit(&child, Exit::Fault(14), "receiver touching the window after reply")?;
     chan.destroy().ctx("destroy")
@@ -101,6 +102,20 @@ fn copy_path() -> Outcome {
         ensure!(r == sum, "offset {offset} len {len}: server saw {r}, sent {sum}");
         ensure!(buf.iter().enumerate().all(|(i, &b)| b == !((i * 7) as u8)), "offset {offset} len {len}: reply wrong");
     }
+    stop(sv)
+}
+
+fn read_only_send() -> Outcome {
+    let sv = serve("server", &[])?;
+    // A page-aligned page sent with `send` (read-only): the server's writes
+    // to its window must not reach us, and its reply data is dropped.
+    let page = pattern_page();
+    let ok = sv.chan.send(tag::PAGE, &page.0).ctx("send")?;
+    ensure!(ok == 1, "server did not see the data");
+    ensure!(page.0.iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0x5a), "a read-only buffer was written");
+    let small = [5u8; 32];
+    sv.chan.send(tag::ECHO, &small).ctx("echo")?;
+    ensure!(small == [5u8; 32], "reply data written into a read-only buffer");
     stop(sv)
 }
 

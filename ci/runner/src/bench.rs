@@ -1,0 +1,110 @@
+//! `BENCH <name> <value> <unit>` lines from the benchmark suite.
+//!
+//! The suite runs twice, under `-icount` (deterministic instruction counts)
+//! and plain TCG (rough wall-clock rates), so each reported line gets the
+//! mode as its second word. The guest's names, values and units are kept
+//! exactly as printed, so the output can be compared across runs with text
+//! tools.
+
+use std::fmt;
+
+/// The QEMU arguments that make the guest TSC count guest instructions.
+pub const ICOUNT_ARGS: &[&str] = &["-icount", "shift=0,align=off,sleep=off"];
+
+/// One benchmark result, as printed by the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bench {
+    pub name: String,
+    /// The value exactly as printed (checked to be a number).
+    pub value: String,
+    /// The unit; the rest of the line, so it may contain spaces.
+    pub unit: String,
+}
+
+impl Bench {
+    /// The line with the mode inserted: `BENCH <mode> <name> <value> <unit>`.
+    pub fn tagged(&self, mode: &str) -> String {
+        format!("BENCH {mode} {} {} {}", self.name, self.value, self.unit)
+    }
+}
+
+/// A line that starts with `BENCH` but is not `BENCH <name> <value> <unit>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed(pub String);
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "malformed BENCH line (want `BENCH <name> <value> <unit>`): {}", self.0)
+    }
+}
+
+/// `None` for lines that are not BENCH lines at all.
+pub fn parse(line: &str) -> Option<Result<Bench, Malformed>> {
+    let rest = line.trim_end().strip_prefix("BENCH")?;
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return None; // e.g. `BENCHMARKS:` is ordinary output
+    }
+    let malformed = || Some(Err(Malformed(line.trim_end().to_string())));
+    let mut words = rest.split_whitespace();
+    let (Some(name), Some(value)) = (words.next(), words.next()) else { return malformed() };
+    let unit = words.collect::<Vec<_>>().join(" ");
+    if unit.is_empty() || value.parse::<f64>().map_or(true, |v| !v.is_finite()) {
+        return malformed();
+    }
+    Some(Ok(Bench { name: name.into(), value: value.into(), unit }))
+}
+
+/// Every BENCH line of a log, plus the malformed ones.
+pub fn collect<S: AsRef<str>>(lines: &[S]) -> (Vec<Bench>, Vec<Malformed>) {
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for r in lines.iter().filter_map(|l| parse(l.as_ref())) {
+        match r {
+            Ok(b) => good.push(b),
+            Err(m) => bad.push(m),
+        }
+    }
+    (good, bad)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_tags() {
+        let b = parse("BENCH ipc_rt_64 512 instructions").unwrap().unwrap();
+        assert_eq!(b, Bench { name: "ipc_rt_64".into(), value: "512".into(), unit: "instructions".into() });
+        assert_eq!(b.tagged("icount"), "BENCH icount ipc_rt_64 512 instructions");
+        let r = parse("BENCH ipc_rt_64_rate 123456.5 roundtrips/s\r").unwrap().unwrap();
+        assert_eq!(r.tagged("tcg"), "BENCH tcg ipc_rt_64_rate 123456.5 roundtrips/s");
+    }
+
+    #[test]
+    fn multi_word_units_are_kept() {
+        let b = parse("BENCH map 7 ns per page").unwrap().unwrap();
+        assert_eq!(b.unit, "ns per page");
+        assert_eq!(b.tagged("tcg"), "BENCH tcg map 7 ns per page");
+    }
+
+    #[test]
+    fn other_lines_are_ignored() {
+        for l in ["ok - bench ipc", "system: BENCH x 1 y", "BENCHMARKS: starting", "", "1 passed, 0 failed"] {
+            assert_eq!(parse(l), None, "{l:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_lines_are_reported() {
+        for l in ["BENCH", "BENCH x", "BENCH x 12", "BENCH x fast instructions", "BENCH x NaN y", "BENCH x inf y"] {
+            assert!(matches!(parse(l), Some(Err(_))), "{l:?}");
+        }
+    }
+
+    #[test]
+    fn collect_splits_good_and_bad() {
+        let log = ["ok - a", "BENCH a 1 cycles", "BENCH b", "BENCH c 2.5 us", "1 passed, 0 failed"];
+        let (good, bad) = collect(&log);
+        assert_eq!(good.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(), ["a", "c"]);
+        assert_eq!(bad, [Malformed("BENCH b".into())]);
+    }
+}

@@ -1,0 +1,129 @@
+//! Running one boot check end to end: arguments, QEMU, verdict, log file,
+//! report.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::args;
+use crate::checks::{Boot, Check};
+use crate::expect::{Verdict, Watch};
+use crate::qemu::{self, End, Run};
+use crate::report::{indent, Outcome};
+
+/// Where each run's log goes, relative to the workspace root.
+pub const LOG_DIR: &str = "target/ci-logs";
+
+/// A finished boot check.
+pub struct Booted {
+    pub outcome: Outcome,
+    /// The serial output (the bench command reads its BENCH lines).
+    pub lines: Vec<String>,
+}
+
+/// Boot `check` with `extra` QEMU arguments, report it as `label` (also the
+/// log's file name), print its summary, and return the outcome.
+pub fn run(ws: &Path, check: &Check, label: &str, extra: &[&str], verbose: bool) -> Booted {
+    let dir = image_builder::image_dir(ws);
+    let needed = match check.boot {
+        Boot::Direct { .. } => dir.join("kernel.elf"),
+        Boot::Netboot => dir.join("tftp").join("boot.ipxe"),
+    };
+    if !needed.is_file() {
+        let why = format!("{} is missing; build the image with `cargo run -p image-builder`", needed.display());
+        return not_run(label, why);
+    }
+    let mut watch = match Watch::new(check.pass) {
+        Ok(w) => w,
+        Err(e) => return not_run(label, format!("checks table: {e}")),
+    };
+    let qemu_args = args::with_extra(args::for_boot(&check.boot, &dir), extra);
+    let run = qemu::run(&qemu_args, check.timeout, |line| {
+        if verbose {
+            println!("  | {line}");
+        }
+        watch.feed(line)
+    });
+    let verdict = watch.verdict(&run.end);
+    let log = write_log(ws, label, &qemu_args, &run, &verdict);
+
+    let outcome = if verdict.passed() {
+        Outcome::pass(label, run.elapsed, verdict.result_line.clone())
+    } else {
+        let mut reasons: Vec<String> = verdict.problems.iter().map(|p| p.to_string()).collect();
+        reasons.extend(verdict.fail_lines().iter().map(|l| format!("  {l}")));
+        Outcome::fail(label, run.elapsed, reasons)
+    };
+    println!("{}", outcome.summary_line());
+    if !verdict.passed() {
+        print!("{}", failure_details(check, &qemu_args, &run, &verdict, log.as_deref()));
+    }
+    Booted { outcome, lines: run.lines }
+}
+
+fn not_run(label: &str, why: String) -> Booted {
+    let outcome = Outcome::fail(label, Default::default(), vec![why.clone()]);
+    println!("{}\n  {why}", outcome.summary_line());
+    Booted { outcome, lines: Vec::new() }
+}
+
+fn command_line(qemu_args: &[String]) -> String {
+    let quoted: Vec<String> =
+        qemu_args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect();
+    format!("{} {}", qemu::QEMU, quoted.join(" "))
+}
+
+/// Everything needed to debug a failed check without re-running it.
+fn failure_details(check: &Check, qemu_args: &[String], run: &Run, verdict: &Verdict, log: Option<&Path>) -> String {
+    let mut s = String::new();
+    for p in &verdict.problems {
+        let _ = writeln!(s, "  - {p}");
+    }
+    if !verdict.fail_lines().is_empty() {
+        let _ = writeln!(s, "  failing cases:");
+        for l in verdict.fail_lines() {
+            let _ = writeln!(s, "    {l}");
+        }
+    }
+    let timed_out = if run.end == End::TimedOut { "yes" } else { "no" };
+    let _ = writeln!(s, "  timed out: {timed_out} (limit {} s)", check.timeout.as_secs());
+    let _ = writeln!(s, "  exit status: {}", run.end.describe());
+    let _ = writeln!(s, "  command: {}", command_line(qemu_args));
+    let saved = log.map(|p| format!("; saved in {}", p.display())).unwrap_or_default();
+    let _ = writeln!(s, "  serial log ({} lines{saved}):", run.lines.len());
+    for l in &run.lines {
+        let _ = writeln!(s, "  | {l}");
+    }
+    if !run.stderr.trim().is_empty() {
+        let _ = writeln!(s, "  qemu stderr:");
+        s.push_str(&indent(&run.stderr, "  ! "));
+    }
+    s
+}
+
+/// Write `target/ci-logs/<label>.log`; a failure to write is a warning, not
+/// a failed check.
+fn write_log(ws: &Path, label: &str, qemu_args: &[String], run: &Run, verdict: &Verdict) -> Option<PathBuf> {
+    let dir = ws.join(LOG_DIR);
+    let path = dir.join(format!("{label}.log"));
+    let mut text = format!("# {}\n", command_line(qemu_args));
+    for l in &run.lines {
+        text.push_str(l);
+        text.push('\n');
+    }
+    let _ = writeln!(text, "# end: {} after {:.1} s", run.end.describe(), run.elapsed.as_secs_f64());
+    let _ = writeln!(text, "# verdict: {}", if verdict.passed() { "PASS" } else { "FAIL" });
+    for p in &verdict.problems {
+        let _ = writeln!(text, "#   {p}");
+    }
+    if !run.stderr.is_empty() {
+        text.push_str("# qemu stderr:\n");
+        text.push_str(&indent(&run.stderr, "# ! "));
+    }
+    match std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, text)) {
+        Ok(()) => Some(path),
+        Err(e) => {
+            eprintln!("ci: warning: cannot write {}: {e}", path.display());
+            None
+        }
+    }
+}

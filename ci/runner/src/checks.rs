@@ -1,0 +1,189 @@
+//! The boot checks, as data.
+//!
+//! Adding an in-guest suite is one word in [`SUITES`]; changing what a
+//! normal boot must print is one line in [`BOOT_LINES`]. Everything that
+//! runs, judges and reports a check reads it from here.
+
+use std::time::Duration;
+
+/// Lines every normal boot (direct or over the network) must print, in any
+/// order. Patterns in the subset of [`crate::pattern`].
+pub const BOOT_LINES: &[&str] = &[
+    r"kernel \S+ booting",
+    r"memory map: ",
+    r"memory: \d+ MiB usable",
+    r"started process \d+ 'system'",
+    r"system: v\S+ started in user mode \(CPL 3\)",
+    r"system: ramfs: \d+ entries",
+    r"system:   file +\d+ system",
+    r"system:   file +\d+ ktest",
+    r"system: ready",
+];
+
+/// Text that fails any check the moment a line contains it.
+pub const FATAL: &[&str] = &["KERNEL PANIC", "KERNEL FAULT"];
+
+/// The in-guest suites `ci test` boots, each with `test=<suite>`.
+pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem"];
+
+/// The benchmark suite; only `ci bench` (or `ci boot bench`) runs it.
+pub const BENCH_SUITE: &str = "bench";
+
+pub const PLAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const SUITE_TIMEOUT: Duration = Duration::from_secs(120);
+pub const NETBOOT_TIMEOUT: Duration = Duration::from_secs(90);
+pub const BENCH_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How the machine is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Boot {
+    /// QEMU loads the kernel and RAMFS itself (`-kernel`/`-initrd`) with
+    /// this kernel command line.
+    Direct { append: String },
+    /// The firmware's iPXE fetches the image over TFTP.
+    Netboot,
+}
+
+/// What counts as a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Every pattern appeared. The kernel never powers off in this mode, so
+    /// the run is stopped as soon as the last one appears.
+    Lines(&'static [&'static str]),
+    /// The in-guest driver powered off with the pass code, reported
+    /// `N passed, 0 failed` with N > 0, and printed no `FAIL` line.
+    Suite,
+}
+
+/// One boot check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    pub name: String,
+    pub boot: Boot,
+    pub pass: Pass,
+    pub timeout: Duration,
+}
+
+impl Check {
+    fn plain() -> Check {
+        Check {
+            name: "plain".into(),
+            boot: Boot::Direct { append: String::new() },
+            pass: Pass::Lines(BOOT_LINES),
+            timeout: PLAIN_TIMEOUT,
+        }
+    }
+
+    fn suite(suite: &str, timeout: Duration) -> Check {
+        Check {
+            name: suite.into(),
+            boot: Boot::Direct { append: format!("test={suite}") },
+            pass: Pass::Suite,
+            timeout,
+        }
+    }
+
+    fn netboot() -> Check {
+        Check { name: "netboot".into(), boot: Boot::Netboot, pass: Pass::Lines(BOOT_LINES), timeout: NETBOOT_TIMEOUT }
+    }
+
+    /// One line for `ci list`.
+    pub fn describe(&self) -> String {
+        let how = match (&self.boot, self.pass) {
+            (Boot::Netboot, _) => "iPXE over TFTP from target/image/tftp; expect the boot lines".to_string(),
+            (Boot::Direct { append }, Pass::Lines(_)) if append.is_empty() => {
+                "direct boot, empty command line; expect the boot lines".to_string()
+            }
+            (Boot::Direct { append }, Pass::Lines(_)) => format!("direct boot with `{append}`; expect the boot lines"),
+            (Boot::Direct { append }, Pass::Suite) if self.name == BENCH_SUITE => {
+                format!("benchmarks: direct boot with `{append}`; `ci bench` runs it under -icount and TCG")
+            }
+            (Boot::Direct { append }, Pass::Suite) => format!("in-guest suite: direct boot with `{append}`"),
+        };
+        format!("{:<8} {how} (timeout {} s)", self.name, self.timeout.as_secs())
+    }
+}
+
+/// The boot checks of `ci test`, in the order they run: the plain boot
+/// first (if it fails, nothing else will work either), then the suites,
+/// then netboot.
+pub fn test_checks() -> Vec<Check> {
+    let mut v = vec![Check::plain()];
+    v.extend(SUITES.iter().map(|s| Check::suite(s, SUITE_TIMEOUT)));
+    v.push(Check::netboot());
+    v
+}
+
+/// The benchmark check (run in two modes by `ci bench`).
+pub fn bench_check() -> Check {
+    Check::suite(BENCH_SUITE, BENCH_TIMEOUT)
+}
+
+/// Every check `ci boot <name>` accepts.
+pub fn all_checks() -> Vec<Check> {
+    let mut v = test_checks();
+    v.push(bench_check());
+    v
+}
+
+/// The check called `name`.
+pub fn find(name: &str) -> Option<Check> {
+    all_checks().into_iter().find(|c| c.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::Pattern;
+
+    #[test]
+    fn every_pattern_compiles() {
+        for p in BOOT_LINES {
+            Pattern::new(p).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn boot_lines_match_a_real_boot_log() {
+        let log = [
+            "[info ] kernel 0.1.0 booting",
+            "[info ] memory map: 0x000000000000..0x00000009fc00 usable",
+            "[info ] memory: 252 MiB usable, 64658 frames free; kernel 0x100000..0x140000",
+            "[info ] started process 1 'system'",
+            "system: v0.1.0 started in user mode (CPL 3)",
+            "system: ramfs: 4 entries",
+            "system:   file   1149864 system",
+            "system:   file   1124848 ktest",
+            "system: ready",
+        ];
+        for p in BOOT_LINES {
+            let p = Pattern::new(p).unwrap();
+            let hits = log.iter().filter(|l| p.is_match(l)).count();
+            assert_eq!(hits, 1, "`{}` should match exactly one line", p.source());
+        }
+    }
+
+    #[test]
+    fn names_are_unique_and_findable() {
+        let all = all_checks();
+        for (i, c) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|d| d.name != c.name), "duplicate check {}", c.name);
+            assert_eq!(find(&c.name).as_ref(), Some(c));
+        }
+        assert!(find("nonsense").is_none());
+    }
+
+    #[test]
+    fn suites_boot_with_test_argument() {
+        let ipc = find("ipc").unwrap();
+        assert_eq!(ipc.boot, Boot::Direct { append: "test=ipc".into() });
+        assert_eq!(ipc.pass, Pass::Suite);
+        assert_eq!(ipc.timeout, SUITE_TIMEOUT);
+        let bench = bench_check();
+        assert_eq!(bench.boot, Boot::Direct { append: "test=bench".into() });
+        assert_eq!(bench.timeout, BENCH_TIMEOUT);
+        assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
+        let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
+        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "netboot"]);
+    }
+}

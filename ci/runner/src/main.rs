@@ -1,0 +1,236 @@
+//! `cargo run -p ci -- <command>`: the project's test runner.
+//!
+//! The kernel can only be tested by booting it, so besides the host tests
+//! this builds the boot image and boots it under QEMU in every mode that
+//! matters (direct boot, each in-guest test suite, network boot), judging
+//! each run from its serial output and the exit status the guest sets
+//! through QEMU's isa-debug-exit device. Everything runs from the
+//! workspace root regardless of the current directory.
+
+mod args;
+mod bench;
+mod boot;
+mod cargo;
+mod checks;
+mod expect;
+mod pattern;
+mod qemu;
+mod report;
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use report::Outcome;
+
+const USAGE: &str = "\
+usage: cargo run -p ci -- <command> [options]
+
+commands:
+  test            host tests, image build, every boot check, netboot
+  boot <name>     build the image, then run one check (see `list`)
+  bench           build the image, boot the bench suite under -icount and TCG
+  list            print the checks
+  help            print this
+
+options:
+  --no-build      (boot, bench) use the image in target/image as it is
+  -v, --verbose   print serial output as it arrives";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Command {
+    Test,
+    Boot(String),
+    Bench,
+    List,
+    Help,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Options {
+    command: Command,
+    build: bool,
+    verbose: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut build = true;
+    let mut verbose = false;
+    let mut words = Vec::new();
+    for a in args {
+        match a.as_str() {
+            "--no-build" => build = false,
+            "-v" | "--verbose" => verbose = true,
+            "-h" | "--help" => words.insert(0, "help"),
+            s if s.starts_with('-') => return Err(format!("unknown option `{s}`")),
+            s => words.push(s),
+        }
+    }
+    let command = match words.as_slice() {
+        ["test"] => Command::Test,
+        ["boot", name] => Command::Boot(name.to_string()),
+        ["boot"] => return Err("`boot` needs a check name (see `list`)".into()),
+        ["bench"] => Command::Bench,
+        ["list"] => Command::List,
+        ["help", ..] | [] => Command::Help,
+        [cmd, ..] if ["test", "boot", "bench", "list"].contains(cmd) => {
+            return Err(format!("too many arguments for `{cmd}`"))
+        }
+        [cmd, ..] => return Err(format!("unknown command `{cmd}`")),
+    };
+    if !build && !matches!(command, Command::Boot(_) | Command::Bench | Command::Help) {
+        return Err("--no-build only applies to `boot` and `bench`".into());
+    }
+    Ok(Options { command, build, verbose })
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse_args(&argv) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("ci: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let ws = match cargo::workspace() {
+        Ok(ws) => ws,
+        Err(e) => {
+            eprintln!("ci: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ok = match opts.command {
+        Command::Help => {
+            println!("{USAGE}");
+            true
+        }
+        Command::List => {
+            for c in checks::all_checks() {
+                println!("{}", c.describe());
+            }
+            true
+        }
+        Command::Test => test(&ws, opts.verbose),
+        Command::Boot(name) => boot_one(&ws, &name, opts.build, opts.verbose),
+        Command::Bench => bench(&ws, opts.build, opts.verbose),
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// A cargo step, announced (its output streams) and summarized.
+fn cargo_step(name: &str, what: &str, step: impl FnOnce() -> Result<(), String>) -> Outcome {
+    println!("ci: ==> {name}: {what}");
+    let start = Instant::now();
+    let outcome = match step() {
+        Ok(()) => Outcome::pass(name, start.elapsed(), None),
+        Err(e) => Outcome::fail(name, start.elapsed(), vec![e]),
+    };
+    println!("{}", outcome.summary_line());
+    for r in &outcome.reasons {
+        println!("  {r}");
+    }
+    outcome
+}
+
+fn build_step(ws: &Path) -> Outcome {
+    cargo_step("image", "cargo run -p image-builder", || cargo::build_image(ws))
+}
+
+/// `ci test`: everything, in order; a failing step does not stop the
+/// independent ones after it, so one run shows every problem.
+fn test(ws: &Path, verbose: bool) -> bool {
+    let mut outcomes = vec![cargo_step("host-tests", "cargo test --workspace", || {
+        cargo::run(ws, &["test", "--workspace"])
+    })];
+    let image = build_step(ws);
+    let image_ok = image.passed;
+    outcomes.push(image);
+    for check in checks::test_checks() {
+        if image_ok {
+            outcomes.push(boot::run(ws, &check, &check.name, &[], verbose).outcome);
+        } else {
+            let o = Outcome::fail(&check.name, Default::default(), vec!["not run: the image did not build".into()]);
+            println!("{}: not run (no image)", o.summary_line());
+            outcomes.push(o);
+        }
+    }
+    println!("{}", report::tally(&outcomes));
+    outcomes.iter().all(|o| o.passed)
+}
+
+/// `ci boot <name>`.
+fn boot_one(ws: &Path, name: &str, build: bool, verbose: bool) -> bool {
+    let Some(check) = checks::find(name) else {
+        let names: Vec<String> = checks::all_checks().into_iter().map(|c| c.name).collect();
+        eprintln!("ci: no check `{name}`; the checks are: {}", names.join(", "));
+        return false;
+    };
+    if build && !build_step(ws).passed {
+        return false;
+    }
+    boot::run(ws, &check, &check.name, &[], verbose).outcome.passed
+}
+
+/// `ci bench`: the bench suite under `-icount` (instruction counts) and
+/// plain TCG (rates), with every BENCH line tagged by its mode.
+fn bench(ws: &Path, build: bool, verbose: bool) -> bool {
+    if build && !build_step(ws).passed {
+        return false;
+    }
+    let check = checks::bench_check();
+    let modes: [(&str, &[&str]); 2] = [("icount", bench::ICOUNT_ARGS), ("tcg", &[])];
+    let mut all_passed = true;
+    let mut results = Vec::new();
+    for (mode, extra) in modes {
+        let booted = boot::run(ws, &check, &format!("bench-{mode}"), extra, verbose);
+        all_passed &= booted.outcome.passed;
+        let (good, bad) = bench::collect(&booted.lines);
+        for m in bad {
+            println!("ci: warning: {mode}: {m}");
+        }
+        if good.is_empty() {
+            println!("ci: warning: {mode}: the run printed no BENCH lines");
+        }
+        results.extend(good.into_iter().map(|b| b.tagged(mode)));
+    }
+    for line in &results {
+        println!("{line}");
+    }
+    if all_passed {
+        println!("ci: bench passed in both modes");
+    } else {
+        println!("ci: bench FAILED (see above); the BENCH lines printed may be incomplete");
+    }
+    all_passed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Options, String> {
+        parse_args(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn commands_and_flags() {
+        assert_eq!(parse("test").unwrap(), Options { command: Command::Test, build: true, verbose: false });
+        let o = parse("boot netboot --no-build -v").unwrap();
+        assert_eq!(o, Options { command: Command::Boot("netboot".into()), build: false, verbose: true });
+        assert_eq!(parse("--no-build bench").unwrap().command, Command::Bench);
+        assert_eq!(parse("").unwrap().command, Command::Help);
+        assert_eq!(parse("test --help").unwrap().command, Command::Help);
+    }
+
+    #[test]
+    fn bad_command_lines_are_rejected() {
+        for bad in ["frobnicate", "boot", "boot a b", "test extra", "list --no-build", "test --fast"] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what building and testing need on a fresh machine: the bare-metal
+# Rust target, QEMU (with the qboot BIOS and the iPXE ROMs for netboot) and
+# GNU cpio (host tests check our RAMFS image with it). Anything already
+# present is left alone, so running this again costs a second.
+set -euo pipefail
+
+target=x86_64-unknown-none
+if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    echo "setup: adding the $target Rust target"
+    rustup target add "$target"
+fi
+
+packages=()
+command -v qemu-system-x86_64 >/dev/null || packages+=(qemu-system-x86)
+[ -f /usr/share/qemu/qboot.rom ] || packages+=(qemu-system-data)
+[ -f /usr/lib/ipxe/qemu/efi-e1000.rom ] || [ -f /usr/lib/ipxe/qemu/pxe-e1000.rom ] || packages+=(ipxe-qemu)
+command -v cpio >/dev/null || packages+=(cpio)
+
+if [ ${#packages[@]} -gt 0 ]; then
+    echo "setup: installing ${packages[*]}"
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get install -y "${packages[@]}" >/dev/null ||
+        { $sudo apt-get update >/dev/null && $sudo apt-get install -y "${packages[@]}" >/dev/null; }
+fi
+echo "setup: ready ($(qemu-system-x86_64 --version | head -1), $(rustc --version))"
