@@ -9,6 +9,7 @@
 //! then switches to whatever `current` has become, which is why the same
 //! code is exercised by host tests.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use abi::{exit, Error};
@@ -20,7 +21,7 @@ use crate::ipc::channel::ChannelTable;
 use crate::ipc::named::NameTable;
 use crate::mem::paging::sw;
 use crate::mem::{FrameAllocator, PageTables, PhysMem, PAGE_SIZE};
-use crate::proc::{ProcState, Process, State, Thread, Tid, NO_THREAD};
+use crate::proc::{tids, ProcState, Process, State, Thread, Tid, NO_THREAD, PROCESS_SLOTS, THREAD_SLOTS};
 use crate::sched::{Scheduler, SLICE_TICKS};
 
 /// Physical RAM ranges (device capabilities may never map these).
@@ -60,8 +61,8 @@ pub struct Kernel {
     pub phys: PhysMem,
     pub frames: FrameAllocator,
     pub kernel_pt: PageTables,
-    pub threads: Vec<Thread>,
-    pub procs: Vec<Process>,
+    pub threads: Box<[Thread; THREAD_SLOTS]>,
+    pub procs: Box<[Process; PROCESS_SLOTS]>,
     pub channels: ChannelTable,
     pub names: NameTable,
     pub sched: Scheduler,
@@ -98,18 +99,14 @@ impl Kernel {
         seed: &[u64],
     ) -> Result<Kernel, OutOfMemory> {
         use abi::limits;
-        let mut threads = Vec::new();
-        threads.try_reserve_exact(limits::THREADS).map_err(|_| OutOfMemory)?;
-        threads.resize_with(limits::THREADS, Thread::default);
+        let mut threads: Box<[Thread; THREAD_SLOTS]> = boxed_array(Thread::default)?;
         for t in threads.iter_mut() {
             t.next = NO_THREAD;
             t.prev = NO_THREAD;
             t.timer_next = NO_THREAD;
             t.deadline = u64::MAX;
         }
-        let mut procs = Vec::new();
-        procs.try_reserve_exact(limits::PROCESSES).map_err(|_| OutOfMemory)?;
-        procs.resize_with(limits::PROCESSES, Process::default);
+        let procs: Box<[Process; PROCESS_SLOTS]> = boxed_array(Process::default)?;
         let mut dma = Vec::new();
         dma.try_reserve_exact(limits::DMA_REGIONS).map_err(|_| OutOfMemory)?;
         dma.resize(limits::DMA_REGIONS, DmaRegion::default());
@@ -147,7 +144,7 @@ impl Kernel {
         kp.threads = 1;
         let idle = &mut k.threads[IDLE_THREAD as usize];
         idle.state = State::Running;
-        idle.process = KERNEL_PROCESS as u16;
+        idle.process = KERNEL_PROCESS as u8;
         idle.slice = SLICE_TICKS;
         Ok(k)
     }
@@ -155,13 +152,13 @@ impl Kernel {
     // ----- small accessors -------------------------------------------------
 
     /// Process index of thread `t`.
-    #[inline]
+    #[inline(always)]
     pub fn proc_of(&self, t: Tid) -> usize {
         self.threads[t as usize].process as usize
     }
 
     /// The page tables of process `p`.
-    #[inline]
+    #[inline(always)]
     pub fn space(&self, p: usize) -> PageTables {
         self.procs[p].space.unwrap_or(self.kernel_pt)
     }
@@ -177,6 +174,43 @@ impl Kernel {
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
         self.rng
+    }
+
+    /// Physical address of the leaf entry for page `va` of thread `t`'s
+    /// address space (`None` if no table holds it yet), remembered in the
+    /// thread's window or buffer cache (see [`crate::proc::LeafCache`]).
+    #[inline(always)]
+    pub fn leaf_of(&mut self, t: Tid, va: u64, window: bool) -> Option<PhysAddr> {
+        let page = va & !(PAGE_SIZE - 1);
+        let th = &self.threads[t as usize];
+        let c = if window { th.window } else { th.buffer };
+        if c.page == page && c.at != 0 {
+            return Some(PhysAddr::new_truncate(c.at));
+        }
+        let at = self.space(self.proc_of(t)).leaf_entry(&self.phys, page)?;
+        let fresh = crate::proc::LeafCache { page, at: at.as_u64() };
+        let th = &mut self.threads[t as usize];
+        if window {
+            th.window = fresh;
+        } else {
+            th.buffer = fresh;
+        }
+        Some(at)
+    }
+
+    /// The page-table entry at `at` (from [`Self::leaf_of`]).
+    #[inline(always)]
+    pub fn entry(&self, at: PhysAddr) -> u64 {
+        // SAFETY: `at` addresses an entry in a page-table frame of a live
+        // process (see `LeafCache`).
+        unsafe { *self.phys.ptr::<u64>(at) }
+    }
+
+    /// Set the page-table entry at `at`.
+    #[inline(always)]
+    pub fn set_entry(&mut self, at: PhysAddr, value: u64) {
+        // SAFETY: as in `entry`; the kernel is the only writer.
+        unsafe { *self.phys.ptr::<u64>(at) = value }
     }
 
     /// Invalidate the TLB entry for `va` if `space` is the one loaded.
@@ -418,11 +452,11 @@ impl Kernel {
 
     /// A new, empty process named `name`: `(index, generation)`.
     pub fn create_process(&mut self, name: &[u8]) -> Result<(usize, u32), Error> {
-        let slot = self
-            .procs
+        let usable = &self.procs[..abi::limits::PROCESSES];
+        let slot = usable
             .iter()
             .position(|p| p.state == ProcState::Free)
-            .or_else(|| self.procs.iter().position(|p| p.state == ProcState::Dead))
+            .or_else(|| usable.iter().position(|p| p.state == ProcState::Dead))
             .ok_or(Error::LimitReached)?;
         let space = PageTables::new_user(&self.phys, &mut self.frames, &self.kernel_pt).ok_or(Error::NoMemory)?;
         let Some(caps) = crate::cap::CapTable::new() else {
@@ -448,20 +482,24 @@ impl Kernel {
         }
         // A dead thread's slot is reusable: the CPU left its stack when it
         // died (threads are only created from syscalls of live threads).
-        let t = (1..self.threads.len())
-            .find(|&i| matches!(self.threads[i].state, State::Free | State::Dead) && i != self.current as usize)
-            .ok_or(Error::LimitReached)? as Tid;
+        let t = tids()
+            .skip(1)
+            .find(|&i| matches!(self.threads[i as usize].state, State::Free | State::Dead) && i != self.current)
+            .ok_or(Error::LimitReached)?;
         let th = &mut self.threads[t as usize];
         th.arch
             .prepare_user(t, &self.phys, &mut self.frames, &mut self.kernel_pt, entry, stack, args)
             .map_err(|_| Error::NoMemory)?;
-        th.process = p as u16;
+        th.process = p as u8;
         th.base_prio = prio;
         th.prio = prio;
         th.slice = SLICE_TICKS;
         // Keep the sequence number: a stale cookie of the slot's previous
         // thread must not match this thread's messages.
         th.msg = crate::proc::Message { seq: th.msg.seq, ..Default::default() };
+        // Cached translations belonged to the slot's previous thread.
+        th.window = Default::default();
+        th.buffer = Default::default();
         th.ret = [0; 5];
         th.state = State::Sleeping; // not yet anywhere; made runnable below
         self.procs[p].threads += 1;
@@ -489,8 +527,7 @@ impl Kernel {
     /// Fail every request whose server matches `served_by` with `PeerDied`,
     /// giving lent pages back.
     fn abort_requests(&mut self, served_by: impl Fn(&Kernel, Tid) -> bool) {
-        for t in 0..self.threads.len() {
-            let t = t as Tid;
+        for t in tids() {
             let th = &self.threads[t as usize];
             if th.state == State::AwaitingReply && th.msg.server != NO_THREAD && served_by(self, th.msg.server) {
                 self.abort_message(t);
@@ -521,7 +558,7 @@ impl Kernel {
         self.procs[p].state = ProcState::Dead;
         self.procs[p].exit = (how, code);
         // Its threads stop, undoing their messages in flight.
-        for t in 0..self.threads.len() as Tid {
+        for t in tids() {
             if self.proc_of(t) == p && !matches!(self.threads[t as usize].state, State::Free | State::Dead) {
                 self.detach(t);
                 self.threads[t as usize].state = State::Dead;
@@ -575,6 +612,15 @@ impl Kernel {
             }
         }
     }
+}
+
+/// A boxed array built on the heap (a `Box::new([..])` would build it on
+/// the small boot stack first).
+fn boxed_array<T, const N: usize>(f: impl FnMut() -> T) -> Result<Box<[T; N]>, OutOfMemory> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(N).map_err(|_| OutOfMemory)?;
+    v.resize_with(N, f);
+    v.into_boxed_slice().try_into().map_err(|_| OutOfMemory)
 }
 
 /// What unmapping a user page releases, by its software bits.

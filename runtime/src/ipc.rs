@@ -29,6 +29,7 @@ pub struct Received {
 }
 
 impl Received {
+    #[inline]
     fn from(r: [u64; 4]) -> Received {
         Received { cookie: r[0], tag: r[1], size: r[2] as usize, cap: r[3] }
     }
@@ -41,10 +42,12 @@ impl Channel {
     }
 
     /// Wrap a token received some other way.
+    #[inline]
     pub const fn from_token(token: u64) -> Channel {
         Channel(token)
     }
 
+    #[inline]
     pub fn token(&self) -> u64 {
         self.0
     }
@@ -56,17 +59,20 @@ impl Channel {
 
     /// The raw send: `size` bytes at `buf` with [`abi::send_flags`].
     /// Returns (result, cap).
+    #[inline]
     pub fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64, flags: u64) -> Result<(u64, u64), Error> {
         call(Syscall::Send, self.0, [tag, size as u64, buf as u64, timeout_ns, flags]).map(|r| (r[0], r[1]))
     }
 
     /// Send `msg` and wait for the reply's result value. `msg` is only read
     /// (copied, never lent); use [`Self::call`] for reply data or zero-copy.
+    #[inline]
     pub fn send(&self, tag: u64, msg: &[u8]) -> Result<u64, Error> {
         self.send_timeout(tag, msg, FOREVER)
     }
 
     /// [`Self::send`] giving up after `timeout_ns` (0: only if a receiver waits).
+    #[inline]
     pub fn send_timeout(&self, tag: u64, msg: &[u8], timeout_ns: u64) -> Result<u64, Error> {
         self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns, abi::send_flags::READ_ONLY).map(|r| r.0)
     }
@@ -74,6 +80,7 @@ impl Channel {
     /// Send the first `len` bytes of `buf`; reply data comes back into
     /// `buf`. A page-aligned 4 KiB `buf` is lent to the server, not copied:
     /// what the server writes there is what we see.
+    #[inline]
     pub fn call(&self, tag: u64, buf: &mut [u8], len: usize) -> Result<u64, Error> {
         let len = len.min(buf.len());
         self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, 0).map(|r| r.0)
@@ -87,12 +94,14 @@ impl Channel {
     }
 
     /// Wait for a message in `window`.
+    #[inline]
     pub fn receive(&self, window: &Window, timeout_ns: u64) -> Result<Received, Error> {
         call(Syscall::Receive, self.0, [window.addr, timeout_ns, 0, 0, 0]).map(Received::from)
     }
 
     /// Reply (if `reply` is `Some((cookie, result, len))`) then receive:
     /// one kernel entry per request in a server loop.
+    #[inline]
     pub fn reply_recv(&self, reply: Option<(u64, u64, usize)>, window: &Window, timeout_ns: u64) -> Result<Received, Error> {
         let (cookie, result, len) = reply.unwrap_or((NO_REPLY, 0, 0));
         call(Syscall::ReplyRecv, self.0, [cookie, result, len as u64, window.addr, timeout_ns]).map(Received::from)
@@ -116,6 +125,7 @@ impl Channel {
 }
 
 /// Answer message `cookie` with `result` and the first `len` bytes of the window.
+#[inline]
 pub fn reply(cookie: u64, result: u64, len: usize) -> Result<(), Error> {
     call(Syscall::Reply, cookie, [result, len as u64, 0, 0, 0]).map(|_| ())
 }
@@ -149,11 +159,13 @@ impl Window {
         Window { addr: NEXT_WINDOW.fetch_add(2 * PAGE_SIZE as u64, Ordering::Relaxed) }
     }
 
+    #[inline]
     pub fn addr(&self) -> u64 {
         self.addr
     }
 
     /// The first `len` bytes of the window.
+    #[inline]
     pub fn bytes(&self, len: usize) -> &[u8] {
         // SAFETY: the window is 4 KiB of this process's address space; it is
         // only read after a receive made it valid (backed or lent).
@@ -162,6 +174,7 @@ impl Window {
 
     /// The window for writing a reply.
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub fn bytes_mut(&self, len: usize) -> &mut [u8] {
         // SAFETY: as in `bytes`; the caller holds the message, so nothing
         // else writes the window meanwhile.

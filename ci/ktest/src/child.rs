@@ -53,6 +53,7 @@ pub fn run(args: Args) -> i32 {
         }
         "turns" => turns(num(args.get(3)), num(args.get(4))),
         "server" => server(args.get(3).unwrap_or("")),
+        "bench-server" => bench_server(),
         "lend-touch" => lend_touch(),
         "owner" => owner(),
         "foreign" => foreign(),
@@ -187,6 +188,33 @@ fn server(op: &str) -> i32 {
             }
             t => Some((m.cookie, t * 2, 0)),
         };
+    }
+}
+
+/// The benchmark's server: the tightest loop the runtime allows. `TOUCH`
+/// increments the first byte in place, `EXIT` ends it, anything else is
+/// sent back unchanged.
+fn bench_server() -> i32 {
+    let chan = chan();
+    let Ok(w) = Window::new() else { return 3 };
+    let Ok(mut m) = chan.receive(&w, FOREVER) else { return 4 };
+    loop {
+        let len = match m.tag {
+            tag::EXIT => {
+                let _ = reply(m.cookie, 0, 0);
+                return 0;
+            }
+            tag::TOUCH => {
+                let b = w.bytes_mut(1);
+                b[0] = b[0].wrapping_add(1);
+                0
+            }
+            _ => m.size,
+        };
+        match chan.reply_recv(Some((m.cookie, 0, len)), &w, FOREVER) {
+            Ok(next) => m = next,
+            Err(_) => return 5,
+        }
     }
 }
 

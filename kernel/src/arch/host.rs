@@ -38,6 +38,12 @@ pub fn powered_off() -> Option<u64> {
     POWER_OFF.with(|p| *p.borrow())
 }
 
+/// Copy user bytes of the active address space (`space` on the host, which
+/// has no MMU for user addresses) to physical memory at `dst`.
+pub fn read_user(phys: &PhysMem, space: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), ()> {
+    crate::mem::user::read_phys(phys, space, va, dst, len).map_err(|_| ())
+}
+
 /// What a new user thread would start with.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ThreadContext {

@@ -5,15 +5,16 @@
 //! logic asked of the hardware, so `cargo test` can run the kernel's IPC,
 //! capability and scheduling code on Linux (the approach Hubris takes with
 //! its host arch). The logic may use only what both provide:
-//! `console_write`, `flush_page`, `load_address_space`, `power_off` and
-//! `ThreadContext`.
+//! `console_write`, `flush_page`, `load_address_space`, `power_off`,
+//! `read_user` (copy from the active address space: through the MMU on x86,
+//! by walking its tables on the host) and `ThreadContext`.
 
 #[cfg(target_os = "none")]
 pub mod x86_64;
 #[cfg(target_os = "none")]
-pub use self::x86_64::{console_write, flush_page, load_address_space, power_off, ThreadContext};
+pub use self::x86_64::{console_write, flush_page, load_address_space, power_off, read_user, ThreadContext};
 
 #[cfg(not(target_os = "none"))]
 pub mod host;
 #[cfg(not(target_os = "none"))]
-pub use host::{console_write, flush_page, load_address_space, power_off, ThreadContext};
+pub use host::{console_write, flush_page, load_address_space, power_off, read_user, ThreadContext};

@@ -1,5 +1,6 @@
 //! Channel records and the channel table.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::proc::Queue;
@@ -31,24 +32,32 @@ pub struct Channel {
 }
 
 const NO_SLOT: u16 = u16::MAX;
+/// Slots in the table (a power of two: indices are masked, not checked).
+pub const CHANNEL_SLOTS: usize = 1024;
+/// The last slot is never handed out; a masked [`NO_CHANNEL`] lands there.
+pub const NO_CHANNEL: u16 = (CHANNEL_SLOTS - 1) as u16;
+const _: () = assert!(abi::limits::CHANNELS < CHANNEL_SLOTS);
 
 /// Fixed-size table of channels with a free list.
 pub struct ChannelTable {
-    slots: Vec<Channel>,
+    slots: Box<[Channel; CHANNEL_SLOTS]>,
     free_head: u16,
     live: usize,
 }
 
 impl ChannelTable {
-    /// A table with room for `capacity` channels, allocated now so that
-    /// creating a channel never needs kernel memory.
+    /// A table with room for `capacity` channels (at most
+    /// [`abi::limits::CHANNELS`]), allocated now so that creating a channel
+    /// never needs kernel memory.
     pub fn new(capacity: usize) -> Option<Self> {
-        let mut slots = Vec::new();
-        slots.try_reserve_exact(capacity).ok()?;
-        for i in 0..capacity {
+        let capacity = capacity.min(abi::limits::CHANNELS);
+        let mut v = Vec::new();
+        v.try_reserve_exact(CHANNEL_SLOTS).ok()?;
+        for i in 0..CHANNEL_SLOTS {
             let next = if i + 1 < capacity { (i + 1) as u16 } else { NO_SLOT };
-            slots.push(Channel { next_free: next, ..Channel::default() });
+            v.push(Channel { next_free: next, ..Channel::default() });
         }
+        let slots = v.into_boxed_slice().try_into().ok()?;
         Some(ChannelTable { slots, free_head: if capacity > 0 { 0 } else { NO_SLOT }, live: 0 })
     }
 
@@ -79,16 +88,14 @@ impl ChannelTable {
     /// The live channel `(idx, gen)`.
     #[inline]
     pub fn get(&mut self, idx: u32, gen: u32) -> Option<&mut Channel> {
-        match self.slots.get_mut(idx as usize) {
-            Some(c) if c.live && c.gen == gen => Some(c),
-            _ => None,
-        }
+        let c = &mut self.slots[idx as usize % CHANNEL_SLOTS];
+        (idx < CHANNEL_SLOTS as u32 && c.live && c.gen == gen).then_some(c)
     }
 
     /// The channel in slot `idx` (live or not).
     #[inline]
     pub fn slot(&mut self, idx: u16) -> &mut Channel {
-        &mut self.slots[idx as usize]
+        &mut self.slots[idx as usize % CHANNEL_SLOTS]
     }
 
     pub fn live_count(&self) -> usize {

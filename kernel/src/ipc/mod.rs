@@ -16,6 +16,7 @@
 //! until it replies (priority inheritance), through chains of servers too.
 
 pub mod channel;
+mod fast;
 pub mod named;
 
 use abi::{rights, CapKind, Error};
@@ -25,18 +26,30 @@ use x86_64::{PhysAddr, VirtAddr};
 use crate::cap::Cap;
 use crate::kernel::Kernel;
 use crate::mem::paging::sw;
-use crate::mem::user;
+use crate::mem::{user, PageTables};
 use crate::proc::thread::decode_cookie;
 use crate::proc::{State, Tid, NO_THREAD};
 use crate::syscall::Outcome;
 
-/// No channel (an in-flight message whose channel was destroyed).
-pub const NO_CHANNEL: u16 = u16::MAX;
+/// No channel (an in-flight message whose channel was destroyed); its
+/// slot is never used.
+pub const NO_CHANNEL: u16 = channel::NO_CHANNEL;
 const ADDR_MASK: u64 = 0x000f_ffff_ffff_f000;
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
+/// How a message reaches the receiver's window.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Route {
+    /// Nothing to move (tag only).
+    Empty,
+    /// Copy into the window, whose frame this is.
+    Copy(PhysAddr),
+    /// Lend the sender's page (frame, flags).
+    Lend(PhysAddr, Flags),
+}
+
 /// Which side's memory made a delivery fail.
-enum Fault {
+pub(super) enum Fault {
     Sender(Error),
     Receiver(Error),
 }
@@ -305,31 +318,8 @@ impl Kernel {
         let m = self.threads[s as usize].msg;
         let rbuf = self.threads[r as usize].recv_buf;
         let (sp, rp) = (self.proc_of(s), self.proc_of(r));
-        let (sspace, mut rspace) = (self.space(sp), self.space(rp));
-        // One walk finds the window's entry: it says whether the window is
-        // free and, for the copy path, which frame to copy into.
-        // (No table for the window yet is fine for a lent page: `lend`
-        // creates it.)
-        let (wflags, wframe) = match rspace.leaf(&self.phys, VirtAddr::new(rbuf)) {
-            Some(e) => (e.flags(), e.addr()),
-            None => (Flags::empty(), PhysAddr::zero()),
-        };
-        if wflags.contains(sw::LOAN) {
-            return Err(Fault::Receiver(Error::Busy));
-        }
-        // A page-sized, page-aligned message is lent if the page is the
-        // sender's own memory; a page lent to the sender, the boot image or
-        // device memory is copied instead (a loan must never outlive the
-        // lender's page, and the receiver must not get device memory).
-        let lendable = (m.size as u64 == PAGE && m.buf % PAGE == 0 && m.flags as u64 & abi::send_flags::READ_ONLY == 0)
-            .then(|| sspace.translate_4k(&self.phys, VirtAddr::new(m.buf)))
-            .flatten()
-            .filter(|(_, f)| f.contains(Flags::USER_ACCESSIBLE) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN));
-        let lend = lendable.is_some();
-        let copy_ok = wflags.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE);
-        if !lend && m.size > 0 && !copy_ok {
-            return Err(Fault::Receiver(Error::BadAddress));
-        }
+        let sspace = self.space(sp);
+        let route = self.route(s, m.buf, m.size as u64, m.flags as u64, r, rbuf)?;
         // The capability goes before the data: it is the step that can fail
         // without anything to undo.
         let mut new_token = 0;
@@ -340,17 +330,9 @@ impl Kernel {
             };
             new_token = self.mint(rp, cap).map_err(Fault::Sender)?;
         }
-        let result = if let Some((page, flags)) = lendable {
-            self.lend(page, flags, &mut rspace, rbuf)
-        } else if m.size > 0 {
-            user::read_phys(&self.phys, &sspace, m.buf, wframe, m.size as usize)
-                .map(|()| 0)
-                .map_err(|_| Fault::Sender(Error::BadAddress))
-        } else {
-            Ok(0)
-        };
-        let displaced = match result {
-            Ok(old) => old,
+        let sender_active = self.active_root == Some(sspace.root());
+        let (lent, displaced) = match self.carry(route, sspace, sender_active, m.buf, m.size as u64, r, rbuf) {
+            Ok(done) => done,
             Err(f) => {
                 if let Some(caps) = self.procs[rp].caps.as_mut() {
                     caps.remove(new_token);
@@ -360,7 +342,7 @@ impl Kernel {
         };
         let th = &mut self.threads[s as usize];
         th.msg.loan_pte = displaced;
-        th.msg.lent = lend;
+        th.msg.lent = lent;
         th.msg.recv_va = rbuf;
         th.msg.server = r;
         let cookie = th.cookie(s);
@@ -369,44 +351,144 @@ impl Kernel {
         c.in_flight += 1;
         self.ipc.delivered += 1;
         if self.ipc.trace {
-            crate::info!("ipc: ch{} t{s} -> t{r} tag {:#x} size {}{}", m.chan, m.tag, m.size, if lend { " (lent)" } else { "" });
+            crate::info!("ipc: ch{} t{s} -> t{r} tag {:#x} size {}{}", m.chan, m.tag, m.size, if lent { " (lent)" } else { "" });
         }
         Ok([cookie, m.tag, m.size as u64, new_token])
     }
 
+    /// How a message of `size` bytes at `buf` in `sspace` (sent with
+    /// `flags`) reaches the window `rbuf` of `rspace`. Checks only.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn route(&mut self, s: Tid, buf: u64, size: u64, flags: u64, r: Tid, rbuf: u64) -> Result<Route, Fault> {
+        // The window's entry (one walk, or none while the receiver's cache
+        // is current) says whether the window is free and, for the copy
+        // path, which frame to copy into. (No table for the window yet is
+        // fine for a lent page: `carry` creates it.)
+        let window = self.leaf_of(r, rbuf, true).map_or(0, |at| self.entry(at));
+        let wflags = Flags::from_bits_retain(window & !ADDR_MASK);
+        if wflags.contains(sw::LOAN) {
+            return Err(Fault::Receiver(Error::Busy));
+        }
+        // A page-sized, page-aligned message is lent if the page is the
+        // sender's own memory; a page lent to the sender, the boot image or
+        // device memory is copied instead (a loan must never outlive the
+        // lender's page, and the receiver must not get device memory).
+        if size == PAGE && buf % PAGE == 0 && flags & abi::send_flags::READ_ONLY == 0 {
+            let e = self.leaf_of(s, buf, false).map_or(0, |at| self.entry(at));
+            let f = Flags::from_bits_retain(e & !ADDR_MASK);
+            if f.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN) {
+                return Ok(Route::Lend(PhysAddr::new_truncate(e & ADDR_MASK), f));
+            }
+        }
+        if size == 0 {
+            return Ok(Route::Empty);
+        }
+        if !wflags.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE) || !wflags.intersects(sw::RAM) {
+            return Err(Fault::Receiver(Error::BadAddress));
+        }
+        Ok(Route::Copy(PhysAddr::new_truncate(window & ADDR_MASK)))
+    }
+
+    /// Carry a message along its route; returns whether the page was lent
+    /// and the window entry it displaced. A failed copy may have written part
+    /// of the receiver's window (which holds no message then).
+    /// `sender_active`: the sender's address space is the one loaded, so
+    /// its buffer is read through the MMU instead of by walking its tables.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn carry(
+        &mut self,
+        route: Route,
+        sspace: PageTables,
+        sender_active: bool,
+        buf: u64,
+        size: u64,
+        r: Tid,
+        rbuf: u64,
+    ) -> Result<(bool, u64), Fault> {
+        match route {
+            Route::Empty => Ok((false, 0)),
+            Route::Copy(window) => {
+                let copied = if sender_active {
+                    crate::arch::read_user(&self.phys, &sspace, buf, window, size as usize)
+                } else {
+                    user::read_phys(&self.phys, &sspace, buf, window, size as usize).map_err(|_| ())
+                };
+                copied.map(|()| (false, 0)).map_err(|_| Fault::Sender(Error::BadAddress))
+            }
+            Route::Lend(page, f) => self.lend(page, f, r, rbuf).map(|old| (true, old)),
+        }
+    }
+
+    /// Reply data of a request from client `c` answered by the current
+    /// thread's process `p`: the first `reply_len` bytes of the window go
+    /// back to the client's buffer, unless the page was lent (nothing to
+    /// copy) or the client sent read-only. The window is read through the
+    /// MMU (the server's space is loaded); the client's buffer is found by
+    /// walking its tables. A failed copy may have written part of the
+    /// client's buffer.
+    #[inline(always)]
+    pub(super) fn give_back(&mut self, c: Tid, p: usize, reply_len: u64) -> Result<(), Error> {
+        let m = &self.threads[c as usize].msg;
+        if m.lent || reply_len == 0 || m.flags as u64 & abi::send_flags::READ_ONLY != 0 {
+            return Ok(());
+        }
+        let (window, buf, len) = (m.recv_va, m.buf, reply_len as usize);
+        user::check_range(window, reply_len).map_err(|_| Error::BadAddress)?;
+        let sspace = self.space(p);
+        if buf % PAGE + reply_len <= PAGE {
+            // The usual case, one page: its entry may be in the client's cache.
+            let pte = self.leaf_of(c, buf, false).map_or(0, |at| self.entry(at));
+            let f = Flags::from_bits_retain(pte & !ADDR_MASK);
+            if !f.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE) || !f.intersects(sw::RAM) {
+                return Err(Error::BadAddress);
+            }
+            let dst = PhysAddr::new_truncate((pte & ADDR_MASK) + buf % PAGE);
+            return crate::arch::read_user(&self.phys, &sspace, window, dst, len).map_err(|_| Error::BadAddress);
+        }
+        let cspace = self.space(self.proc_of(c));
+        user::for_each_frame(&self.phys, &cspace, buf, len, user::Access::Write, |off, dst, n| {
+            crate::arch::read_user(&self.phys, &sspace, window + off as u64, dst, n)
+        })
+        .map_err(|_| Error::BadAddress)
+    }
+
     /// Map the sender's page `pa` (with its flags `f`) at the receiver's
     /// window; returns the displaced entry (raw) to put back at reply.
-    fn lend(&mut self, pa: PhysAddr, f: Flags, rspace: &mut crate::mem::PageTables, rva: u64) -> Result<u64, Fault> {
-        let e = rspace
-            .leaf_or_create(&self.phys, &mut self.frames, VirtAddr::new(rva))
-            .map_err(|_| Fault::Receiver(Error::NoMemory))?;
-        let old = e.addr().as_u64() | e.flags().bits();
+    fn lend(&mut self, pa: PhysAddr, f: Flags, r: Tid, rva: u64) -> Result<u64, Fault> {
+        let rspace = self.space(self.proc_of(r));
+        let at = match self.leaf_of(r, rva, true) {
+            Some(at) => at,
+            None => {
+                // First use of this window: make its page table.
+                let mut rs = rspace;
+                rs.leaf_or_create(&self.phys, &mut self.frames, VirtAddr::new(rva))
+                    .map_err(|_| Fault::Receiver(Error::NoMemory))?;
+                self.leaf_of(r, rva, true).ok_or(Fault::Receiver(Error::NoMemory))?
+            }
+        };
+        let old = self.entry(at);
         let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::NO_EXECUTE | sw::LOAN;
         if f.contains(Flags::WRITABLE) {
             flags |= Flags::WRITABLE;
         }
-        e.set_addr(PhysAddr::new(pa.as_u64() & ADDR_MASK), flags);
-        self.flush_if_active(*rspace, rva);
+        self.set_entry(at, (pa.as_u64() & ADDR_MASK) | flags.bits());
+        self.flush_if_active(rspace, rva);
         Ok(old)
     }
 
     /// Put back the receiver's entry displaced by a lent page.
-    fn unlend(&mut self, t: Tid) {
-        let m = self.threads[t as usize].msg;
+    #[inline(always)]
+    pub(super) fn unlend(&mut self, t: Tid) {
+        let m = &self.threads[t as usize].msg;
         if !m.lent {
             return;
         }
-        let space = self.space(self.proc_of(m.server));
-        if let Some(e) = space.leaf(&self.phys, VirtAddr::new(m.recv_va)) {
-            if m.loan_pte & Flags::PRESENT.bits() == 0 {
-                e.set_unused();
-            } else {
-                e.set_addr(
-                    PhysAddr::new(m.loan_pte & ADDR_MASK),
-                    Flags::from_bits_truncate(m.loan_pte & !ADDR_MASK),
-                );
-            }
-            self.flush_if_active(space, m.recv_va);
+        let (server, window, displaced) = (m.server, m.recv_va, m.loan_pte);
+        if let Some(at) = self.leaf_of(server, window, true) {
+            self.set_entry(at, displaced);
+            self.flush_if_active(self.space(self.proc_of(server)), window);
         }
         self.threads[t as usize].msg.lent = false;
     }
@@ -446,13 +528,11 @@ impl Kernel {
     fn answer(&mut self, cookie: u64, result: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<Tid, Error> {
         let srv = self.current;
         let p = self.proc_of(srv);
-        let (c, seq) = decode_cookie(cookie);
         // A cookie names a thread and its message number; only the process
         // that received that message may answer it. Cookies are not tokens
         // (a stale one is normal when a client died), so no delay.
-        let valid = cookie >> 63 == 1
-            && (c as usize) < self.threads.len()
-            && self.threads[c as usize].state == State::AwaitingReply
+        let Some((c, seq)) = decode_cookie(cookie) else { return Err(Error::Incapable) };
+        let valid = self.threads[c as usize].state == State::AwaitingReply
             && self.threads[c as usize].msg.seq == seq
             && self.threads[c as usize].msg.server != NO_THREAD
             && self.proc_of(self.threads[c as usize].msg.server) == p;
@@ -471,19 +551,9 @@ impl Kernel {
         }
         let mut status = Ok([result, token, 0, 0]);
         let mut mine = Ok(c);
-        let read_only = m.flags as u64 & abi::send_flags::READ_ONLY != 0;
-        if !m.lent && reply_len > 0 && !read_only {
-            let (sspace, cspace) = (self.space(p), self.space(client_p));
-            let window = sspace
-                .translate_4k(&self.phys, VirtAddr::new(m.recv_va))
-                .filter(|(_, f)| f.contains(Flags::USER_ACCESSIBLE));
-            let copied = window.is_some_and(|(pa, _)| {
-                user::write_phys(&self.phys, &cspace, m.buf, pa, reply_len as usize).is_ok()
-            });
-            if !copied {
-                status = Err(Error::BadAddress);
-                mine = Err(Error::BadAddress);
-            }
+        if let Err(e) = self.give_back(c, p, reply_len) {
+            status = Err(e);
+            mine = Err(e);
         }
         self.unlend(c);
         if m.chan != NO_CHANNEL {
@@ -534,8 +604,8 @@ impl Kernel {
 
     /// Boost whoever is serving requests from channel `ch`.
     fn boost_servers(&mut self, ch: u16, prio: u8) {
-        for s in 0..self.threads.len() {
-            let th = &self.threads[s];
+        for s in crate::proc::tids() {
+            let th = &self.threads[s as usize];
             if th.state == State::AwaitingReply && th.msg.chan == ch && th.msg.server != NO_THREAD {
                 let server = th.msg.server;
                 self.boost(server, prio);

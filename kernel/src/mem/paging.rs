@@ -108,17 +108,46 @@ impl PageTables {
     /// The leaf entry for `va` if all tables above it exist.
     #[inline]
     pub fn leaf<'a>(&self, phys: &'a PhysMem, va: VirtAddr) -> Option<&'a mut PageTableEntry> {
-        let va = va.as_u64();
-        let mut t = table(phys, self.root);
-        for level in (2..=4).rev() {
-            let e = &t[index(va, level)];
-            let f = e.flags();
-            if !f.contains(Flags::PRESENT) || f.contains(Flags::HUGE_PAGE) {
+        let at = self.leaf_addr(phys, va.as_u64())?;
+        // SAFETY: `at` is the address of an entry inside a page-table frame
+        // of these tables (see `leaf_addr`); entries are plain `u64`s.
+        Some(unsafe { &mut *phys.ptr::<PageTableEntry>(at) })
+    }
+
+    /// Physical address of the leaf entry for `va`, if all tables above it
+    /// exist.
+    #[inline(always)]
+    pub fn leaf_entry(&self, phys: &PhysMem, va: u64) -> Option<PhysAddr> {
+        self.leaf_addr(phys, va)
+    }
+
+    /// Physical address of the leaf entry for `va`, walking raw entries:
+    /// this is on every IPC path, so it avoids the checked accessors.
+    #[inline(always)]
+    fn leaf_addr(&self, phys: &PhysMem, va: u64) -> Option<PhysAddr> {
+        const PRESENT: u64 = Flags::PRESENT.bits();
+        const HUGE: u64 = Flags::HUGE_PAGE.bits();
+        let mut table = self.root.start_address().as_u64();
+        for shift in [39u32, 30, 21] {
+            // SAFETY: `table` is a page-table frame (the root, or read from
+            // a present non-huge entry); the index stays inside it.
+            let e = unsafe { *phys.ptr::<u64>(PhysAddr::new_truncate(table + ((va >> shift) & 511) * 8)) };
+            if e & (PRESENT | HUGE) != PRESENT {
                 return None;
             }
-            t = table(phys, PhysFrame::containing_address(e.addr()));
+            table = e & ADDR_MASK;
         }
-        Some(&mut t[index(va, 1)])
+        Some(PhysAddr::new_truncate(table + ((va >> 12) & 511) * 8))
+    }
+
+    /// The raw leaf entry for `va` (0 if no table holds one).
+    #[inline(always)]
+    pub fn leaf_raw(&self, phys: &PhysMem, va: u64) -> u64 {
+        match self.leaf_addr(phys, va) {
+            // SAFETY: as in `leaf`.
+            Some(at) => unsafe { *phys.ptr::<u64>(at) },
+            None => 0,
+        }
     }
 
     /// The leaf entry for `va`, creating missing tables.
@@ -228,11 +257,11 @@ impl PageTables {
 
     /// Physical address and flags of a 4 KiB-mapped address (all user
     /// mappings are 4 KiB): one walk, no huge-page cases.
-    #[inline]
+    #[inline(always)]
     pub fn translate_4k(&self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysAddr, Flags)> {
-        let e = self.leaf(phys, va)?;
-        let f = e.flags();
-        f.contains(Flags::PRESENT).then(|| (PhysAddr::new(e.addr().as_u64() | (va.as_u64() & 0xfff)), f))
+        let e = self.leaf_raw(phys, va.as_u64());
+        (e & Flags::PRESENT.bits() != 0)
+            .then(|| (PhysAddr::new_truncate((e & ADDR_MASK) | (va.as_u64() & 0xfff)), Flags::from_bits_retain(e & !ADDR_MASK)))
     }
 
     /// Physical address and flags of the page containing `va` (4 KiB or huge).

@@ -51,7 +51,7 @@ pub enum Access {
 /// The physical address of the user byte at `va`, if its page allows the
 /// access. Only RAM frames qualify: device memory behind a user buffer is
 /// refused, since the kernel reaches memory through a window over RAM.
-#[inline]
+#[inline(always)]
 fn resolve(phys: &PhysMem, pt: &PageTables, va: u64, access: Access) -> Result<PhysAddr, BadAddress> {
     let (pa, f) = pt.translate_4k(phys, VirtAddr::new(va)).ok_or(BadAddress)?;
     let allowed = f.contains(Flags::USER_ACCESSIBLE)
@@ -68,18 +68,19 @@ fn resolve(phys: &PhysMem, pt: &PageTables, va: u64, access: Access) -> Result<P
     }
 }
 
-/// Split `[va, va + len)` into runs that do not cross a page.
+/// Split `[va, va + len)` into runs that do not cross a page: `(address,
+/// offset into the range, length)`.
+#[inline(always)]
 fn chunks(va: u64, len: usize) -> impl Iterator<Item = (u64, usize, usize)> {
     let mut done = 0usize;
     core::iter::from_fn(move || {
-        if done == len {
-            return None;
-        }
-        let at = va + done as u64;
-        let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(len - done);
-        let item = (at, done, n);
-        done += n;
-        Some(item)
+        (done < len).then(|| {
+            let at = va + done as u64;
+            let n = ((PAGE_SIZE - at % PAGE_SIZE) as usize).min(len - done);
+            let item = (at, done, n);
+            done += n;
+            item
+        })
     })
 }
 
@@ -152,6 +153,26 @@ pub fn read_phys(phys: &PhysMem, pt: &PageTables, va: u64, dst: PhysAddr, len: u
         // is memory the caller owns. They may be the same frame (a process
         // sending to itself), hence `copy`.
         unsafe { ptr::copy(phys.ptr::<u8>(pa), phys.ptr::<u8>(dst + off as u64), n) };
+    }
+    Ok(())
+}
+
+/// Call `f(offset, frame address, length)` for each run of `[va, va + len)`
+/// that lies in one page, after checking the page allows `access`; stops at
+/// the first failure.
+#[inline(always)]
+pub fn for_each_frame(
+    phys: &PhysMem,
+    pt: &PageTables,
+    va: u64,
+    len: usize,
+    access: Access,
+    mut f: impl FnMut(usize, PhysAddr, usize) -> Result<(), ()>,
+) -> Result<(), BadAddress> {
+    check_range(va, len as u64)?;
+    for (at, off, n) in chunks(va, len) {
+        let pa = resolve(phys, pt, at, access)?;
+        f(off, pa, n).map_err(|()| BadAddress)?;
     }
     Ok(())
 }

@@ -4,6 +4,6 @@ pub mod process;
 pub mod queue;
 pub mod thread;
 
-pub use process::{ProcState, Process};
+pub use process::{ProcState, Process, PROCESS_SLOTS};
 pub use queue::Queue;
-pub use thread::{Message, State, Thread, Tid, NO_THREAD};
+pub use thread::{tids, Message, State, Thread, ThreadTable, Tid, LeafCache, NO_THREAD, THREAD_SLOTS};

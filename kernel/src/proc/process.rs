@@ -14,6 +14,11 @@ pub enum ProcState {
     Dead,
 }
 
+/// Slots in the process table: one per `u8` index (a thread names its
+/// process in a byte); at most [`abi::limits::PROCESSES`] are used.
+pub const PROCESS_SLOTS: usize = 256;
+const _: () = assert!(abi::limits::PROCESSES <= PROCESS_SLOTS);
+
 /// One process: an address space, a capability table and its threads.
 #[derive(Default)]
 pub struct Process {

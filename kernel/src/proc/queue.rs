@@ -5,7 +5,7 @@
 //! the thread suffices and queue operations never allocate. Removal from the
 //! middle is O(1) for timeouts and deaths.
 
-use super::{Thread, Tid, NO_THREAD};
+use super::{ThreadTable, Tid, NO_THREAD};
 
 /// Head, tail and length of a queue threaded through [`Thread::next`] /
 /// [`Thread::prev`].
@@ -37,7 +37,7 @@ impl Queue {
         (self.head != NO_THREAD).then_some(self.head)
     }
 
-    pub fn push_back(&mut self, threads: &mut [Thread], t: Tid) {
+    pub fn push_back(&mut self, threads: &mut ThreadTable, t: Tid) {
         let th = &mut threads[t as usize];
         th.prev = self.tail;
         th.next = NO_THREAD;
@@ -50,7 +50,7 @@ impl Queue {
         self.len += 1;
     }
 
-    pub fn push_front(&mut self, threads: &mut [Thread], t: Tid) {
+    pub fn push_front(&mut self, threads: &mut ThreadTable, t: Tid) {
         let th = &mut threads[t as usize];
         th.next = self.head;
         th.prev = NO_THREAD;
@@ -63,14 +63,14 @@ impl Queue {
         self.len += 1;
     }
 
-    pub fn pop_front(&mut self, threads: &mut [Thread]) -> Option<Tid> {
+    pub fn pop_front(&mut self, threads: &mut ThreadTable) -> Option<Tid> {
         let t = self.front()?;
         self.remove(threads, t);
         Some(t)
     }
 
     /// Unlink `t`, which must be in this queue.
-    pub fn remove(&mut self, threads: &mut [Thread], t: Tid) {
+    pub fn remove(&mut self, threads: &mut ThreadTable, t: Tid) {
         let (prev, next) = (threads[t as usize].prev, threads[t as usize].next);
         if prev == NO_THREAD {
             self.head = next;
@@ -88,7 +88,7 @@ impl Queue {
     }
 
     /// The members, front to back. The queue must not change meanwhile.
-    pub fn iter<'a>(&self, threads: &'a [Thread]) -> impl Iterator<Item = Tid> + 'a {
+    pub fn iter<'a>(&self, threads: &'a ThreadTable) -> impl Iterator<Item = Tid> + 'a {
         let mut at = self.head;
         core::iter::from_fn(move || {
             (at != NO_THREAD).then(|| {
@@ -103,12 +103,13 @@ impl Queue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proc::Thread;
     extern crate std;
     use std::vec::Vec;
 
     #[test]
     fn fifo_and_middle_removal() {
-        let mut th: Vec<Thread> = (0..8).map(|_| Thread::default()).collect();
+        let mut th: std::boxed::Box<ThreadTable> = std::boxed::Box::new(core::array::from_fn(|_| Thread::default()));
         let mut q = Queue::EMPTY;
         for t in [3, 1, 4, 5] {
             q.push_back(&mut th, t);

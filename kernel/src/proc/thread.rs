@@ -2,10 +2,23 @@
 
 use crate::arch::ThreadContext;
 
-/// Index into the thread table.
-pub type Tid = u16;
-/// No thread (end of a queue, no server yet).
+/// Index into the thread table. A byte, so that every value indexes the
+/// 256-slot table without a bounds check on the IPC paths.
+pub type Tid = u8;
+/// No thread (end of a queue, no server yet). Its slot exists and is never
+/// used, so following a `NO_THREAD` link reads an empty thread.
 pub const NO_THREAD: Tid = Tid::MAX;
+/// Slots in the thread table: one per `Tid` value.
+pub const THREAD_SLOTS: usize = 256;
+const _: () = assert!(abi::limits::THREADS < THREAD_SLOTS);
+
+/// The thread table: indexed by any `Tid` without a bounds check.
+pub type ThreadTable = [Thread; THREAD_SLOTS];
+
+/// Every id that can name a real thread.
+pub fn tids() -> impl Iterator<Item = Tid> {
+    0..NO_THREAD
+}
 
 /// What a thread is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -62,11 +75,26 @@ pub struct Message {
     pub flags: u8,
 }
 
+/// Where the leaf page-table entry for `page` lives (its physical address;
+/// 0 for none), remembered by IPC to skip a page-table walk per message.
+///
+/// A live process's page tables are never freed or restructured: unmapping
+/// clears leaf entries and nothing else, and the tables go only with the
+/// process. So an entry's address, once known, stays right for the thread's
+/// whole life, whatever is later mapped or unmapped there; reading through
+/// it always sees the current entry.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LeafCache {
+    pub page: u64,
+    pub at: u64,
+}
+
 /// One thread.
 #[derive(Default)]
 pub struct Thread {
     pub state: State,
-    pub process: u16,
+    /// Index of the owning process.
+    pub process: u8,
     /// Priority it was created with.
     pub base_prio: u8,
     /// Priority it runs at: at least `base_prio`, raised while it serves a
@@ -83,6 +111,10 @@ pub struct Thread {
     /// Receive window while receive-blocked.
     pub recv_buf: u64,
     pub msg: Message,
+    /// Where the page-table entries of this thread's receive window and of
+    /// its last message buffer live (see [`LeafCache`]).
+    pub window: LeafCache,
+    pub buffer: LeafCache,
     /// Result of the current or last syscall: error code and four values.
     pub ret: [u64; 5],
     /// Ticks left in the time slice.
@@ -98,8 +130,10 @@ impl Thread {
     }
 }
 
-/// Split a message cookie into thread and sequence number.
+/// Split a message cookie into thread and sequence number; `None` if it
+/// cannot name a thread.
 #[inline]
-pub fn decode_cookie(cookie: u64) -> (Tid, u32) {
-    ((cookie & 0xffff) as Tid, ((cookie >> 16) & 0xffff_ffff) as u32)
+pub fn decode_cookie(cookie: u64) -> Option<(Tid, u32)> {
+    let t = cookie & 0xffff;
+    (cookie >> 63 == 1 && t < NO_THREAD as u64).then_some((t as Tid, ((cookie >> 16) & 0xffff_ffff) as u32))
 }

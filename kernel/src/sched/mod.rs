@@ -5,7 +5,7 @@
 //! CPU in time slices; a higher priority always wins. The running thread is
 //! not in any queue.
 
-use crate::proc::{Queue, Thread, Tid};
+use crate::proc::{Queue, ThreadTable, Tid};
 
 const LEVELS: usize = abi::limits::MAX_PRIORITY as usize + 1;
 const _: () = assert!(LEVELS <= 32);
@@ -22,21 +22,21 @@ pub struct Scheduler {
 
 impl Scheduler {
     /// Add `t` at the back of its priority's queue.
-    pub fn enqueue(&mut self, threads: &mut [Thread], t: Tid) {
+    pub fn enqueue(&mut self, threads: &mut ThreadTable, t: Tid) {
         let p = threads[t as usize].prio as usize;
         self.queues[p].push_back(threads, t);
         self.nonempty |= 1 << p;
     }
 
     /// Add `t` at the front (it was preempted and keeps its turn).
-    pub fn enqueue_front(&mut self, threads: &mut [Thread], t: Tid) {
+    pub fn enqueue_front(&mut self, threads: &mut ThreadTable, t: Tid) {
         let p = threads[t as usize].prio as usize;
         self.queues[p].push_front(threads, t);
         self.nonempty |= 1 << p;
     }
 
     /// Take `t` out of its queue (it must be in one).
-    pub fn remove(&mut self, threads: &mut [Thread], t: Tid) {
+    pub fn remove(&mut self, threads: &mut ThreadTable, t: Tid) {
         let p = threads[t as usize].prio as usize;
         self.queues[p].remove(threads, t);
         if self.queues[p].is_empty() {
@@ -51,7 +51,7 @@ impl Scheduler {
     }
 
     /// Take the first thread of the highest non-empty priority.
-    pub fn pop(&mut self, threads: &mut [Thread]) -> Option<Tid> {
+    pub fn pop(&mut self, threads: &mut ThreadTable) -> Option<Tid> {
         let p = self.highest()? as usize;
         let t = self.queues[p].pop_front(threads);
         if self.queues[p].is_empty() {
@@ -64,12 +64,13 @@ impl Scheduler {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proc::Thread;
     extern crate std;
     use std::vec::Vec;
 
     #[test]
     fn highest_priority_first_then_fifo() {
-        let mut th: Vec<Thread> = (0..6).map(|_| Thread::default()).collect();
+        let mut th: std::boxed::Box<ThreadTable> = std::boxed::Box::new(core::array::from_fn(|_| Thread::default()));
         for (t, p) in [(0, 1), (1, 5), (2, 1), (3, 5), (4, 0)] {
             th[t].prio = p;
         }

@@ -34,7 +34,23 @@ impl Kernel {
     /// Run syscall `nr` with arguments `a` (token first) for the current
     /// thread, then choose what runs next. The caller's results are in its
     /// `ret` when it next runs.
+    #[inline]
     pub fn syscall(&mut self, nr: u64, a: [u64; 6]) {
+        // The two calls of every request first try the fast path, which
+        // either does the whole job or nothing (see `ipc::fast`).
+        let fast = match nr {
+            n if n == Syscall::Send as u64 => self.fast_send(a[0], a[1], a[2], a[3], a[5]),
+            n if n == Syscall::ReplyRecv as u64 => self.fast_reply_recv(a[0], a[1], a[2], a[3], a[4], a[5]),
+            _ => false,
+        };
+        if !fast {
+            self.syscall_general(nr, a);
+        }
+    }
+
+    /// Every syscall, every case (the reference the fast path must match).
+    #[inline(never)]
+    fn syscall_general(&mut self, nr: u64, a: [u64; 6]) {
         let t = self.current;
         self.strike = false;
         let result = match Syscall::from_raw(nr) {

@@ -119,8 +119,8 @@ impl Fuzz {
             pool: Vec::new(),
             procs: Vec::new(),
             spawned: 0,
-            cookies: vec![Vec::new(); abi::limits::PROCESSES],
-            pending: vec![None; abi::limits::THREADS],
+            cookies: vec![Vec::new(); crate::proc::PROCESS_SLOTS],
+            pending: vec![None; crate::proc::THREAD_SLOTS],
             succeeded: Default::default(),
             initial_free: 0,
         };
@@ -331,7 +331,7 @@ impl Fuzz {
         let k = &self.w.k;
         let ready = |t: Tid| matches!(k.threads[t as usize].state, State::Runnable | State::Running);
         let (fuzzed, others): (Vec<Tid>, Vec<Tid>) =
-            (1..k.threads.len() as Tid).filter(|&t| ready(t)).partition(|&t| self.procs.contains(&k.proc_of(t)));
+            (1..crate::proc::NO_THREAD).filter(|&t| ready(t)).partition(|&t| self.procs.contains(&k.proc_of(t)));
         let from = if !fuzzed.is_empty() && (others.is_empty() || self.rng.chance(95)) {
             fuzzed
         } else if !others.is_empty() && self.rng.chance(10) {

@@ -743,3 +743,63 @@ fn ipc_memory_accounting_follows_channels_messages_and_names() {
     let t = w.k.ipc_totals();
     assert_eq!((t.channels, t.names, t.bytes_in_use), (0, 0, 0));
 }
+
+/// One copy round trip from `r.c` to `r.s` with `len` request bytes and
+/// `len` reply bytes; returns (request seen by the server, reply seen by the client).
+fn copy_trip(w: &mut World, r: &Rig, req: &[u8], answer: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    w.write(r.cp, BUF, req);
+    assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), blocked(State::RecvBlocked));
+    assert_eq!(w.send(r.c, r.send, 1, req.len() as u64, BUF, FOREVER), blocked(State::AwaitingReply));
+    let [cookie, ..] = w.status(r.s).ok();
+    let seen = w.read(r.sp, WIN, req.len());
+    w.write(r.sp, WIN, answer);
+    assert_eq!(w.reply(r.s, cookie, 0, answer.len() as u64), R::Ok([0; 4]));
+    assert_eq!(w.status(r.c), R::Ok([0; 4]));
+    (seen, w.read(r.cp, BUF, answer.len()))
+}
+
+#[test]
+fn cached_translations_follow_remapping() {
+    // The fast path caches the window's and the client buffer's page-table
+    // entries; remapping either page must be seen at once, or the kernel
+    // would write into a frame the process gave back.
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    let (a, b) = (pattern(1, 64), pattern(2, 64));
+    assert_eq!(copy_trip(&mut w, &r, &a, &b), (a.clone(), b.clone()));
+    // Replace the server's window page and the client's buffer page. The
+    // freed frame goes to another page first, so a stale translation would
+    // put the data there.
+    let (old_window, old_buffer) = (w.frame(r.sp, WIN), w.frame(r.cp, BUF));
+    for (p, t, va) in [(r.sp, r.s, WIN), (r.cp, r.c, BUF)] {
+        let me = w.c(p).me;
+        assert_eq!(w.sys(t, Syscall::Unmap, [me, va, PAGE, 0, 0, 0]), R::Ok([0; 4]));
+        assert_eq!(w.sys(t, Syscall::MapAnon, [me, UNMAPPED, PAGE, RW, 0, 0]), R::Ok([0; 4]));
+        assert_eq!(w.sys(t, Syscall::MapAnon, [me, va, PAGE, RW, 0, 0]), R::Ok([0; 4]));
+    }
+    assert_ne!(w.frame(r.sp, WIN), old_window);
+    assert_ne!(w.frame(r.cp, BUF), old_buffer);
+    let (c, d) = (pattern(3, 64), pattern(4, 64));
+    assert_eq!(copy_trip(&mut w, &r, &c, &d), (c, d), "data went through a stale translation");
+}
+
+#[test]
+fn a_reused_thread_slot_does_not_inherit_cached_translations() {
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    let (a, b) = (pattern(5, 64), pattern(6, 64));
+    assert_eq!(copy_trip(&mut w, &r, &a, &b), (a, b));
+    // The server thread ends (its process lives on in another thread, so
+    // its window frame stays its own); a thread of a new process gets the
+    // slot and waits on its own channel with a window at the same address.
+    w.thread(r.sp, 5);
+    assert_eq!(w.sys(r.s, Syscall::ThreadExit, [w.c(r.sp).thread, 0, 0, 0, 0, 0]), R::Blocked(State::Dead));
+    let np = w.spawn("newcomer");
+    let nt = w.thread(np, 5);
+    assert_eq!(nt, r.s, "the test needs the slot reused");
+    let chan = w.channel(nt);
+    let send = w.give(np, chan, r.cp, rights::SEND);
+    let r2 = Rig { sp: np, cp: r.cp, s: nt, c: r.c, chan, send };
+    let (c, d) = (pattern(7, 64), pattern(8, 64));
+    assert_eq!(copy_trip(&mut w, &r2, &c, &d), (c, d), "a new thread used its slot's old translation");
+}

@@ -132,7 +132,7 @@ impl World {
         let mut kpt = PageTables::new_empty(&phys, &mut fa).expect("kernel tables");
         kpt.populate_kernel_half(&phys, &mut fa).expect("kernel half");
         let k = Kernel::new(phys, fa, kpt, ram, &[1, 2, 3]).expect("kernel");
-        World { k, caps: vec![None; abi::limits::PROCESSES], _ram: mem }
+        World { k, caps: vec![None; crate::proc::PROCESS_SLOTS], _ram: mem }
     }
 
     // ----- processes and threads -------------------------------------------
@@ -394,7 +394,8 @@ impl World {
     /// threads, so that the fuzzer can afford it after every call.
     #[track_caller]
     pub fn check(&mut self) {
-        use abi::limits::{CHANNELS, PROCESSES};
+        use crate::ipc::channel::CHANNEL_SLOTS as CHANNELS;
+        use crate::proc::PROCESS_SLOTS as PROCESSES;
         let k = &mut self.k;
         let cur = k.current as usize;
         assert_eq!(k.threads[cur].state, State::Running, "current thread {cur} is not running");

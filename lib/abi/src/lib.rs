@@ -37,9 +37,9 @@ pub mod limits {
     /// Channels one process may own at once.
     pub const CHANNELS_PER_PROCESS: usize = 64;
     /// Channels in the whole system.
-    pub const CHANNELS: usize = 1024;
+    pub const CHANNELS: usize = 1023;
     /// Threads in the whole system (including the idle thread).
-    pub const THREADS: usize = 256;
+    pub const THREADS: usize = 255;
     /// Processes in the whole system.
     pub const PROCESSES: usize = 64;
     /// Capabilities one process may hold.

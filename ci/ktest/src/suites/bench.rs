@@ -74,7 +74,7 @@ fn null_syscall() -> Outcome {
 fn round_trips() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
     // Same priority as us: each side hands the CPU straight to the other.
-    let server = spawn("server", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 16)?;
+    let server = spawn("bench-server", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 16)?;
 
     let t = measure(ROUNDS, || chan.send(9, &[]).map(|_| ()).ctx("tag-only"))?;
     bench("ipc_rt_tag", t, "tsc");

@@ -77,6 +77,29 @@ extern "C" {
     /// Save callee-saved registers and the stack pointer into `*save`, load
     /// `next` as the stack pointer, restore and return there.
     pub fn switch_context(save: *mut u64, next: u64);
+    fn user_copy_in(dst: *mut u8, src: u64, len: usize) -> u64;
+    pub fn user_copy_in_end();
+    pub fn user_copy_fault();
+}
+
+/// The instructions of the user copy that may fault.
+pub fn user_copy_range() -> core::ops::Range<u64> {
+    user_copy_in as *const () as u64..user_copy_in_end as *const () as u64
+}
+
+/// Copy `len` bytes at user address `va` of the active address space to
+/// physical memory at `dst`, through the MMU. The range must lie in user
+/// space (checked by the caller, so kernel memory cannot be read this way);
+/// an unmapped page ends the copy with an error instead of a fault.
+pub fn read_user(phys: &PhysMem, _active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), ()> {
+    debug_assert!(crate::mem::user::check_range(va, len as u64).is_ok());
+    // SAFETY: `dst..dst+len` is memory the caller owns (a receive window's
+    // frame or a client's buffer frame); the source is user memory, and a
+    // fault on it is turned into an error by the page-fault handler.
+    match unsafe { user_copy_in(phys.ptr(dst), va, len) } {
+        0 => Ok(()),
+        _ => Err(()),
+    }
 }
 
 /// The kernel stack pointer `syscall` switches to (the running thread's
@@ -172,6 +195,26 @@ syscall_entry:
     pop rcx
     pop rsp
     sysretq
+
+    /* Copy rdx bytes from user address rsi to kernel address rdi; rax = 0,
+       or 1 if the user address faulted (the page-fault handler resumes at
+       user_copy_fault). DF is clear: SFMASK clears it on entry. */
+    .global user_copy_in
+user_copy_in:
+    mov rcx, rdx
+    shr rcx, 3
+    rep movsq
+    mov rcx, rdx
+    and rcx, 7
+    rep movsb
+    .global user_copy_in_end
+user_copy_in_end:
+    xor eax, eax
+    ret
+    .global user_copy_fault
+user_copy_fault:
+    mov eax, 1
+    ret
 
     .global switch_context
 switch_context:

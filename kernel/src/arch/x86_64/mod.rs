@@ -22,7 +22,7 @@ use x86_64::structures::paging::PhysFrame;
 use crate::kernel::Kernel;
 use crate::proc::Tid;
 
-pub use entry::ThreadContext;
+pub use entry::{read_user, ThreadContext};
 pub use trap::kmain;
 
 /// Where all physical memory is mapped (the direct map).

@@ -127,13 +127,20 @@ fn idle() -> ! {
 
 /// Switch to `current` if the CPU is on another thread. Returns when the
 /// calling thread is switched back to.
+#[inline(always)]
 fn switch_if_needed() {
+    // SAFETY: the reference is dropped before the check returns.
+    if running() != unsafe { kernel() }.current {
+        switch_to_current();
+    }
+}
+
+/// Switch from the running thread to `current`.
+#[inline(never)]
+fn switch_to_current() {
     // SAFETY: the reference is dropped before the stack switch.
     let k = unsafe { kernel() };
     let (prev, next) = (running(), k.current);
-    if prev == next {
-        return;
-    }
     let root = k.activate(next);
     let next_rsp = k.threads[next as usize].arch.rsp;
     cpu::set_kernel_stack(k.threads[next as usize].arch.stack_top);
@@ -238,6 +245,11 @@ fn exception(f: &mut TrapFrame) {
         }
         switch_if_needed();
         unreachable!("a thread of a dead process was resumed");
+    }
+    // A user page missing under `read_user`: resume at its error exit.
+    if v == 14 && super::entry::user_copy_range().contains(&f.rip) {
+        f.rip = super::entry::user_copy_fault as *const () as u64;
+        return;
     }
     crate::error!(
         "KERNEL FAULT: {} (vector {v}, error {:#x}) at rip {:#x}, rsp {:#x}, cr2 {:#x}",

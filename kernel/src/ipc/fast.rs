@@ -1,0 +1,164 @@
+//! The IPC fast path.
+//!
+//! Every request costs two syscalls: the client's `Send`, which usually
+//! finds its server already waiting, and the server's next `ReplyRecv`,
+//! which answers and usually finds nobody else queued. These two cases get
+//! a straight-line path, as in seL4: it runs only when nothing unusual is
+//! involved (no capability transfer, no priority change, no timeout to arm,
+//! nobody more urgent ready, tracing off) and switches directly to the
+//! other side. If any condition fails it returns `false` having changed
+//! nothing that matters, and the general path in `ipc/mod.rs` — which
+//! handles every case and is the reference — runs instead. Both paths move
+//! data with the same helpers (`route`, `carry`, `give_back`, `unlend`), so
+//! they cannot disagree about what reaches the other side.
+
+use abi::{rights, CapKind};
+
+use crate::kernel::Kernel;
+use crate::mem::user;
+use crate::proc::thread::decode_cookie;
+use crate::proc::{Message, State, NO_THREAD};
+use crate::sched::SLICE_TICKS;
+
+use super::NO_CHANNEL;
+
+const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+impl Kernel {
+    /// The channel behind `token` in the current process if it grants
+    /// `need`: (index, generation). `None` leaves judging to the general path.
+    #[inline(always)]
+    fn fast_channel(&mut self, token: u64, need: u32) -> Option<u16> {
+        let p = self.proc_of(self.current);
+        let cap = *self.procs[p].caps.as_ref()?.get(token)?;
+        if cap.kind != CapKind::Channel || !cap.allows(need) {
+            return None;
+        }
+        self.channels.get(cap.object, cap.gen)?;
+        Some(cap.object as u16)
+    }
+
+    /// `Send` to a receiver that is already waiting.
+    #[inline(never)]
+    pub(crate) fn fast_send(&mut self, token: u64, tag: u64, size: u64, buf: u64, flags: u64) -> bool {
+        if self.ipc.trace || size > abi::MAX_MESSAGE as u64 || flags & !abi::send_flags::ALL != 0 {
+            return false;
+        }
+        if user::check_range(buf, size).is_err() {
+            return false;
+        }
+        let Some(ch) = self.fast_channel(token, rights::SEND) else { return false };
+        let Some(r) = self.channels.slot(ch).receivers.front() else { return false };
+        let t = self.current;
+        // The receiver runs next at its own priority: no boost needed, and
+        // nothing more urgent is ready.
+        let rprio = self.threads[r as usize].prio;
+        if rprio < self.threads[t as usize].prio || self.sched.highest().is_some_and(|h| h > rprio) {
+            return false;
+        }
+        let sspace = self.space(self.proc_of(t));
+        let rbuf = self.threads[r as usize].recv_buf;
+        let Ok(route) = self.route(t, buf, size, flags, r, rbuf) else { return false };
+        let Ok((lent, displaced)) = self.carry(route, sspace, true, buf, size, r, rbuf) else { return false };
+
+        // Nothing fails from here on.
+        self.channels.slot(ch).receivers.pop_front(&mut self.threads);
+        let th = &mut self.threads[t as usize];
+        th.msg = Message {
+            tag,
+            buf,
+            recv_va: rbuf,
+            loan_pte: displaced,
+            xfer_token: 0,
+            size: size as u32,
+            seq: th.msg.seq.wrapping_add(1),
+            chan: ch,
+            server: r,
+            xfer_rights: 0,
+            lent,
+            flags: flags as u8,
+        };
+        th.state = State::AwaitingReply;
+        let cookie = th.cookie(t);
+        let c = self.channels.slot(ch);
+        c.sends += 1;
+        c.receives += 1;
+        c.in_flight += 1;
+        self.ipc.in_flight += 1;
+        self.ipc.delivered += 1;
+        if self.threads[r as usize].deadline != u64::MAX {
+            self.timer_cancel(r);
+        }
+        let rt = &mut self.threads[r as usize];
+        rt.ret = [0, cookie, tag, size, 0];
+        self.run_next(r);
+        true
+    }
+
+    /// `ReplyRecv` that answers `cookie` and then waits (forever) on an
+    /// empty channel.
+    #[inline(never)]
+    pub(crate) fn fast_reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> bool {
+        if self.ipc.trace || timeout != abi::FOREVER || buf % PAGE != 0 || user::check_range(buf, PAGE).is_err() {
+            return false;
+        }
+        let Some(ch) = self.fast_channel(token, rights::RECEIVE) else { return false };
+        if !self.channels.slot(ch).senders.is_empty() {
+            return false;
+        }
+        let Some((c, seq)) = decode_cookie(cookie) else { return false };
+        let s = self.current;
+        let p = self.proc_of(s);
+        let ct = &self.threads[c as usize];
+        if ct.state != State::AwaitingReply
+            || ct.msg.seq != seq
+            || ct.msg.server == NO_THREAD
+            || self.proc_of(ct.msg.server) != p
+            || reply_len > ct.msg.size as u64
+        {
+            return false;
+        }
+        // The server keeps its priority (it was not boosted), and the
+        // client is at least as urgent as anything ready.
+        let cprio = ct.prio;
+        let st = &self.threads[s as usize];
+        if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio) {
+            return false;
+        }
+        if self.give_back(c, p, reply_len).is_err() {
+            return false;
+        }
+
+        // Nothing fails from here on.
+        self.unlend(c);
+        let chan = self.threads[c as usize].msg.chan;
+        if chan != NO_CHANNEL {
+            let rc = self.channels.slot(chan);
+            rc.replies += 1;
+            rc.in_flight -= 1;
+        }
+        self.ipc.in_flight -= 1;
+        let ct = &mut self.threads[c as usize];
+        ct.msg.server = NO_THREAD;
+        ct.ret = [0, result, 0, 0, 0];
+        let st = &mut self.threads[s as usize];
+        st.recv_buf = buf;
+        st.state = State::RecvBlocked;
+        st.wait_obj = ch;
+        self.channels.slot(ch).receivers.push_back(&mut self.threads, s);
+        self.run_next(c);
+        true
+    }
+
+    /// Make the ready thread `t` current (the caller has just blocked).
+    #[inline(always)]
+    fn run_next(&mut self, t: crate::proc::Tid) {
+        let th = &mut self.threads[t as usize];
+        th.state = State::Running;
+        if th.slice == 0 {
+            th.slice = SLICE_TICKS;
+        }
+        self.current = t;
+        self.need_resched = false;
+    }
+}
