@@ -257,12 +257,18 @@ impl Kernel {
             }
         }
         let next = self.sched.pop(&mut self.threads).unwrap_or(IDLE_THREAD);
-        let th = &mut self.threads[next as usize];
+        self.run_next(next);
+    }
+
+    /// Make `t`, ready and in no queue, the thread that runs.
+    #[inline(always)]
+    pub(crate) fn run_next(&mut self, t: Tid) {
+        let th = &mut self.threads[t as usize];
         th.state = State::Running;
         if th.slice == 0 {
             th.slice = SLICE_TICKS;
         }
-        self.current = next;
+        self.current = t;
         self.need_resched = false;
     }
 

@@ -403,7 +403,7 @@ fn fuzz(seed: u64) -> i32 {
             Some(_) => proc_tok,
             None => rng.next(),
         };
-        let token = if rng.next() % 200 == 0 { rng.next() } else { right_kind };
+        let token = if rng.next().is_multiple_of(200) { rng.next() } else { right_kind };
         let mut a = [0u64; 5];
         for x in a.iter_mut() {
             *x = match rng.next() % 6 {
@@ -425,7 +425,7 @@ fn fuzz(seed: u64) -> i32 {
             Some(Syscall::DmaAlloc) => a[0] %= 8,
             // Mostly hand over real capabilities, and ask only for the
             // rights we hold, so few calls end in the bad-token delay.
-            Some(Syscall::MapPhys) if rng.next() % 8 != 0 => a[3] &= abi::map::READ,
+            Some(Syscall::MapPhys) if !rng.next().is_multiple_of(8) => a[3] &= abi::map::READ,
             Some(Syscall::ProcessWrite) => {
                 a[0] = sandbox + a[0] % 4096;
                 a[2] %= 8192;

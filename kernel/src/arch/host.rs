@@ -6,6 +6,8 @@ extern crate std;
 use std::cell::RefCell;
 use std::vec::Vec;
 
+use crate::kernel::OutOfMemory;
+use crate::mem::user::BadAddress;
 use crate::mem::{FrameAllocator, PageTables, PhysMem};
 use crate::proc::Tid;
 
@@ -40,8 +42,8 @@ pub fn powered_off() -> Option<u64> {
 
 /// Copy user bytes of the active address space (`space` on the host, which
 /// has no MMU for user addresses) to physical memory at `dst`.
-pub fn read_user(phys: &PhysMem, space: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), ()> {
-    crate::mem::user::read_phys(phys, space, va, dst, len).map_err(|_| ())
+pub fn read_user(phys: &PhysMem, space: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
+    crate::mem::user::read_phys(phys, space, va, dst, len)
 }
 
 /// What a new user thread would start with.
@@ -63,7 +65,7 @@ impl ThreadContext {
         entry: u64,
         stack: u64,
         args: [u64; 2],
-    ) -> Result<(), ()> {
+    ) -> Result<(), OutOfMemory> {
         *self = ThreadContext { entry, stack, args };
         Ok(())
     }

@@ -148,13 +148,13 @@ fn u32_at(read: &mut dyn FnMut(u64, &mut [u8]), addr: u64) -> u32 {
 
 /// Copy a NUL-terminated string into `out`; returns its length (cut to fit).
 fn read_cstr(addr: u64, out: &mut [u8], read: &mut dyn FnMut(u64, &mut [u8])) -> usize {
-    for i in 0..out.len() {
+    for (i, slot) in out.iter_mut().enumerate() {
         let mut b = [0u8; 1];
         read(addr + i as u64, &mut b);
         if b[0] == 0 {
             return i;
         }
-        out[i] = b[0];
+        *slot = b[0];
     }
     out.len()
 }

@@ -167,20 +167,20 @@ mod tests {
         let mut t = CapTable::new().unwrap();
         let mut tokens = std::vec::Vec::new();
         for i in 0..abi::limits::CAPS_PER_PROCESS as u32 {
-            let tok = g.next();
+            let tok = g.fresh();
             t.insert(tok, cap(i)).unwrap();
             tokens.push(tok);
         }
-        assert_eq!(t.insert(g.next(), cap(0)), Err(TableFull));
+        assert_eq!(t.insert(g.fresh(), cap(0)), Err(TableFull));
         for (i, tok) in tokens.iter().enumerate() {
             assert_eq!(t.get(*tok).unwrap().object, i as u32);
         }
-        assert!(t.get(g.next()).is_none(), "unknown token found");
+        assert!(t.get(g.fresh()).is_none(), "unknown token found");
         assert!(t.get(0).is_none());
         assert_eq!(t.remove(tokens[3]).unwrap().object, 3);
         assert!(t.get(tokens[3]).is_none());
         assert!(t.remove(tokens[3]).is_none());
-        t.insert(g.next(), cap(999)).unwrap();
+        t.insert(g.fresh(), cap(999)).unwrap();
         assert_eq!(t.len(), abi::limits::CAPS_PER_PROCESS);
     }
 
@@ -190,10 +190,10 @@ mod tests {
         // rehash must keep every live entry reachable.
         let mut g = TokenGen::new(&[7], 0);
         let mut t = CapTable::new().unwrap();
-        let keep = g.next();
+        let keep = g.fresh();
         t.insert(keep, Cap::class(SyscallClass::Thread, abi::rights::USE)).unwrap();
         for i in 0..10_000u32 {
-            let tok = g.next();
+            let tok = g.fresh();
             t.insert(tok, cap(i)).unwrap();
             assert_eq!(t.get(tok).unwrap().object, i);
             assert!(t.remove(tok).is_some());

@@ -31,7 +31,7 @@ impl TokenGen {
     }
 
     /// A fresh token: never 0 or 1, never returned before by this generator.
-    pub fn next(&mut self) -> u64 {
+    pub fn fresh(&mut self) -> u64 {
         loop {
             self.counter += 1;
             let t = self.encrypt(self.counter);
@@ -114,7 +114,7 @@ mod tests {
         let mut g = TokenGen::new(&[1, 2, 3], 0);
         let mut seen = HashSet::new();
         for i in 1..=100_000u64 {
-            let t = g.next();
+            let t = g.fresh();
             assert!(t > 1, "0 and 1 are reserved");
             assert!(seen.insert(t), "token repeated");
             assert_eq!(g.decrypt(t), i, "the cipher must be a permutation");
@@ -125,13 +125,13 @@ mod tests {
     fn different_seeds_and_cpus_give_unrelated_tokens() {
         let a: std::vec::Vec<u64> = (0..64).map({
             let mut g = TokenGen::new(&[1], 0);
-            move |_| g.next()
+            move |_| g.fresh()
         }).collect();
         let mut b = TokenGen::new(&[2], 0);
         let mut c = TokenGen::new(&[1], 1);
         for x in &a {
-            assert_ne!(*x, b.next());
-            assert_ne!(*x, c.next());
+            assert_ne!(*x, b.fresh());
+            assert_ne!(*x, c.fresh());
         }
         // Successive tokens differ in about half their bits (no visible counter).
         let avg: u32 = a.windows(2).map(|w| (w[0] ^ w[1]).count_ones()).sum::<u32>() / 63;

@@ -18,7 +18,6 @@ use crate::kernel::Kernel;
 use crate::mem::user;
 use crate::proc::thread::decode_cookie;
 use crate::proc::{Message, State, NO_THREAD};
-use crate::sched::SLICE_TICKS;
 
 use super::NO_CHANNEL;
 
@@ -99,7 +98,7 @@ impl Kernel {
     /// empty channel.
     #[inline(never)]
     pub(crate) fn fast_reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> bool {
-        if self.ipc.trace || timeout != abi::FOREVER || buf % PAGE != 0 || user::check_range(buf, PAGE).is_err() {
+        if self.ipc.trace || timeout != abi::FOREVER || !buf.is_multiple_of(PAGE) || user::check_range(buf, PAGE).is_err() {
             return false;
         }
         let Some(ch) = self.fast_channel(token, rights::RECEIVE) else { return false };
@@ -148,17 +147,5 @@ impl Kernel {
         self.channels.slot(ch).receivers.push_back(&mut self.threads, s);
         self.run_next(c);
         true
-    }
-
-    /// Make the ready thread `t` current (the caller has just blocked).
-    #[inline(always)]
-    fn run_next(&mut self, t: crate::proc::Tid) {
-        let th = &mut self.threads[t as usize];
-        th.state = State::Running;
-        if th.slice == 0 {
-            th.slice = SLICE_TICKS;
-        }
-        self.current = t;
-        self.need_resched = false;
     }
 }

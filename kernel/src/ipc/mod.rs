@@ -83,7 +83,7 @@ impl Kernel {
 
     /// Give process `p` a new token for `cap`.
     pub fn mint(&mut self, p: usize, cap: Cap) -> Result<u64, Error> {
-        let token = self.tokens.next();
+        let token = self.tokens.fresh();
         let caps = self.procs[p].caps.as_mut().ok_or(Error::NotFound)?;
         caps.insert(token, cap).map_err(|_| Error::LimitReached)?;
         Ok(token)
@@ -249,7 +249,7 @@ impl Kernel {
         let t = self.current;
         // The window itself (mapped? holding an unanswered lent page?) is
         // checked at delivery, by the one page-table walk delivery needs.
-        if buf % PAGE != 0 || user::check_range(buf, PAGE).is_err() {
+        if !buf.is_multiple_of(PAGE) || user::check_range(buf, PAGE).is_err() {
             return Err(Error::BadAddress);
         }
         self.threads[t as usize].recv_buf = buf;
@@ -299,13 +299,7 @@ impl Kernel {
         }
         let prio = self.threads[t as usize].prio;
         if self.sched.highest().is_none_or(|h| h <= prio) {
-            let th = &mut self.threads[t as usize];
-            th.state = State::Running;
-            if th.slice == 0 {
-                th.slice = crate::sched::SLICE_TICKS;
-            }
-            self.current = t;
-            self.need_resched = false;
+            self.run_next(t);
         } else {
             self.make_runnable(t);
             self.schedule();
@@ -374,7 +368,7 @@ impl Kernel {
         // sender's own memory; a page lent to the sender, the boot image or
         // device memory is copied instead (a loan must never outlive the
         // lender's page, and the receiver must not get device memory).
-        if size == PAGE && buf % PAGE == 0 && flags & abi::send_flags::READ_ONLY == 0 {
+        if size == PAGE && buf.is_multiple_of(PAGE) && flags & abi::send_flags::READ_ONLY == 0 {
             let e = self.leaf_of(s, buf, false).map_or(0, |at| self.entry(at));
             let f = Flags::from_bits_retain(e & !ADDR_MASK);
             if f.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN) {
@@ -413,7 +407,7 @@ impl Kernel {
                 let copied = if sender_active {
                     crate::arch::read_user(&self.phys, &sspace, buf, window, size as usize)
                 } else {
-                    user::read_phys(&self.phys, &sspace, buf, window, size as usize).map_err(|_| ())
+                    user::read_phys(&self.phys, &sspace, buf, window, size as usize)
                 };
                 copied.map(|()| (false, 0)).map_err(|_| Fault::Sender(Error::BadAddress))
             }

@@ -105,8 +105,10 @@ impl PageTables {
         Ok(())
     }
 
-    /// The leaf entry for `va` if all tables above it exist.
+    /// The leaf entry for `va` if all tables above it exist. The entry
+    /// lives in physical memory, not in `self`, hence `&self` in, `&mut` out.
     #[inline]
+    #[allow(clippy::mut_from_ref)]
     pub fn leaf<'a>(&self, phys: &'a PhysMem, va: VirtAddr) -> Option<&'a mut PageTableEntry> {
         let at = self.leaf_addr(phys, va.as_u64())?;
         // SAFETY: `at` is the address of an entry inside a page-table frame

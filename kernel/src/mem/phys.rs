@@ -46,6 +46,7 @@ impl PhysMem {
     /// The caller must own the frame (or otherwise know nobody else is using
     /// it through another reference) for the lifetime of the slice.
     #[inline]
+    #[allow(clippy::mut_from_ref)]
     pub unsafe fn frame_mut(&self, frame: PhysFrame) -> &mut [u8; PAGE_SIZE as usize] {
         // SAFETY: the window covers every frame (constructor contract); the
         // caller guarantees exclusive use.

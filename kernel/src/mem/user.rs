@@ -167,12 +167,12 @@ pub fn for_each_frame(
     va: u64,
     len: usize,
     access: Access,
-    mut f: impl FnMut(usize, PhysAddr, usize) -> Result<(), ()>,
+    mut f: impl FnMut(usize, PhysAddr, usize) -> Result<(), BadAddress>,
 ) -> Result<(), BadAddress> {
     check_range(va, len as u64)?;
     for (at, off, n) in chunks(va, len) {
         let pa = resolve(phys, pt, at, access)?;
-        f(off, pa, n).map_err(|()| BadAddress)?;
+        f(off, pa, n)?;
     }
     Ok(())
 }

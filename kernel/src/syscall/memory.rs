@@ -11,7 +11,7 @@ use crate::mem::{user, PAGE_SIZE};
 
 /// Check a page-aligned, non-empty user range.
 fn page_range(va: u64, len: u64) -> Result<(), Error> {
-    if va % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 {
+    if !va.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 {
         return Err(Error::InvalidArgument);
     }
     user::check_range(va, len).map_err(|_| Error::BadAddress)
@@ -124,7 +124,7 @@ impl Kernel {
             return Err(Error::Incapable);
         }
         let size = cap.frames as u64 * PAGE_SIZE;
-        if offset % PAGE_SIZE != 0 || offset.checked_add(len).is_none_or(|end| end > size) {
+        if !offset.is_multiple_of(PAGE_SIZE) || offset.checked_add(len).is_none_or(|end| end > size) {
             return Err(Error::InvalidArgument);
         }
         let base = cap.base_frame as u64 * PAGE_SIZE + offset;
@@ -171,7 +171,7 @@ impl Kernel {
     /// A capability for part of a physical range, with at most `mask` rights.
     pub fn phys_derive(&mut self, p: usize, cap: Cap, offset: u64, len: u64, mask: u64) -> Result<u64, Error> {
         let size = cap.frames as u64 * PAGE_SIZE;
-        if offset % PAGE_SIZE != 0 || len % PAGE_SIZE != 0 || len == 0 || offset.checked_add(len).is_none_or(|e| e > size) {
+        if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 || offset.checked_add(len).is_none_or(|e| e > size) {
             return Err(Error::InvalidArgument);
         }
         let mut sub = cap.reduced(mask as u32);

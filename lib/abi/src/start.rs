@@ -55,7 +55,7 @@ pub fn build(
     out: &mut [u8],
 ) -> Result<(u64, usize), StartError> {
     let size = block_size(args, caps);
-    if size > out.len() || (size as u64) > stack_top || stack_top % 16 != 0 {
+    if size > out.len() || (size as u64) > stack_top || !stack_top.is_multiple_of(16) {
         return Err(StartError::TooBig);
     }
     let rsp = stack_top - size as u64;

@@ -31,9 +31,7 @@ impl Writer {
         self.next_ino = 0;
         self.entry(crate::TRAILER_NAME, 0, &[]);
         // Pad to 512 bytes like GNU cpio, so tools that read in blocks are happy.
-        while self.out.len() % 512 != 0 {
-            self.out.push(0);
-        }
+        self.out.resize(self.out.len().next_multiple_of(512), 0);
         self.out
     }
 

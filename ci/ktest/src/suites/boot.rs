@@ -79,18 +79,24 @@ fn sleep_waits() -> crate::harness::Outcome {
         let t0 = uptime_ms();
         sleep_ms(ms).ctx("sleep")?;
         let dt = uptime_ms() - t0;
-        ensure!(dt >= ms && dt < ms + 100, "sleep({ms}) took {dt} ms");
+        // At least as long as asked; the upper bound only catches a hang
+        // (TCG's clock follows a possibly busy host).
+        ensure!(dt >= ms && dt < ms + 2000, "sleep({ms}) took {dt} ms");
     }
     Ok(())
 }
 
 fn sleep_between_programs() -> crate::harness::Outcome {
+    // The spinner keeps the CPU for 300 ms (yielding only to its equals);
+    // the sleeper must wake after its 50 ms and end before the spinner.
     let t0 = uptime_ms();
     let busy = spawn("spinner", &["300", "9"], &[], 8)?;
     let sleeper = spawn("sleeper", &["50", "7"], &[], 8)?;
     expect_exit(&sleeper, Exit::Code(7), "sleeper")?;
     let woke = uptime_ms() - t0;
-    ensure!((50..250).contains(&woke), "sleeper ended after {woke} ms beside a busy program");
+    let spinner_still_running = busy.wait_timeout(0) == Err(abi::Error::Timeout);
+    ensure!(woke >= 50, "sleeper ended after only {woke} ms");
+    ensure!(spinner_still_running, "the sleeper only ended after the busy program ({woke} ms)");
     expect_exit(&busy, Exit::Code(9), "spinner")?;
     let all = uptime_ms() - t0;
     ensure!(all >= 300, "spinner ended after only {all} ms");

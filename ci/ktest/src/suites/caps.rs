@@ -75,7 +75,10 @@ fn honest_unaffected() -> Outcome {
     let good = spawn("honest", &["200"], &[], 8)?;
     let e = good.wait().ctx("honest")?;
     let Exit::Code(ms) = e else { return Err(alloc::format!("honest child ended {e:?}")) };
-    ensure!(ms < 50, "200 honest calls took {ms} ms while another process was penalised");
+    // Each refused call costs the offender at least a tick; if the penalty
+    // leaked to others, 200 calls would take 200 ms or more. Honest calls
+    // take well under one.
+    ensure!(ms < 200, "200 honest calls took {ms} ms while another process was penalised");
     let _ = bad.kill();
     let _ = bad.wait();
     Ok(())

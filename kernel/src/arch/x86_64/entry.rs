@@ -15,6 +15,8 @@ use core::arch::global_asm;
 use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::VirtAddr;
 
+use crate::kernel::OutOfMemory;
+use crate::mem::user::BadAddress;
 use crate::mem::{FrameAllocator, PageTables, PhysMem};
 use crate::proc::Tid;
 
@@ -91,14 +93,14 @@ pub fn user_copy_range() -> core::ops::Range<u64> {
 /// physical memory at `dst`, through the MMU. The range must lie in user
 /// space (checked by the caller, so kernel memory cannot be read this way);
 /// an unmapped page ends the copy with an error instead of a fault.
-pub fn read_user(phys: &PhysMem, _active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), ()> {
+pub fn read_user(phys: &PhysMem, _active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
     debug_assert!(crate::mem::user::check_range(va, len as u64).is_ok());
     // SAFETY: `dst..dst+len` is memory the caller owns (a receive window's
     // frame or a client's buffer frame); the source is user memory, and a
     // fault on it is turned into an error by the page-fault handler.
     match unsafe { user_copy_in(phys.ptr(dst), va, len) } {
         0 => Ok(()),
-        _ => Err(()),
+        _ => Err(BadAddress),
     }
 }
 
@@ -251,7 +253,7 @@ pub struct ThreadContext {
 
 impl ThreadContext {
     /// Give the thread slot its kernel stack (once; slots keep theirs).
-    fn ensure_stack(&mut self, tid: Tid, phys: &PhysMem, frames: &mut FrameAllocator, kernel: &mut PageTables) -> Result<(), ()> {
+    fn ensure_stack(&mut self, tid: Tid, phys: &PhysMem, frames: &mut FrameAllocator, kernel: &mut PageTables) -> Result<(), OutOfMemory> {
         if self.stack_top != 0 {
             return Ok(());
         }
@@ -259,8 +261,8 @@ impl ThreadContext {
         let flags = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE | Flags::GLOBAL;
         let mut va = base;
         while va < base + KSTACK_SIZE {
-            let f = frames.alloc().ok_or(())?;
-            kernel.map(phys, frames, VirtAddr::new(va), f, flags).map_err(|_| ())?;
+            let f = frames.alloc().ok_or(OutOfMemory)?;
+            kernel.map(phys, frames, VirtAddr::new(va), f, flags).map_err(|_| OutOfMemory)?;
             va += 4096;
         }
         self.stack_top = base + KSTACK_SIZE;
@@ -279,7 +281,7 @@ impl ThreadContext {
         entry: u64,
         stack: u64,
         args: [u64; 2],
-    ) -> Result<(), ()> {
+    ) -> Result<(), OutOfMemory> {
         self.ensure_stack(tid, phys, frames, kernel)?;
         let frame = TrapFrame {
             rip: entry,

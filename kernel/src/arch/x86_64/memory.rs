@@ -90,7 +90,7 @@ pub fn init(boot: &BootInfo) -> Memory {
     fa.reserve(bitmap_at..bitmap_at + bitmap_bytes);
     crate::info!(
         "memory: {} MiB usable, {} frames free; kernel {:#x}..{:#x}",
-        fa.free_frames() * 4096 >> 20,
+        (fa.free_frames() * 4096) >> 20,
         fa.free_frames(),
         kstart,
         kend

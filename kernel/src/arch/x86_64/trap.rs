@@ -283,7 +283,7 @@ fn backtrace(mut rbp: u64) {
     let phys = unsafe { PhysMem::new(DIRECT_MAP as *mut u8) };
     let _ = writeln!(Console, "backtrace:");
     for depth in 0..16 {
-        if rbp < DIRECT_MAP || rbp % 8 != 0 || pt.translate(&phys, VirtAddr::new(rbp)).is_none() {
+        if rbp < DIRECT_MAP || !rbp.is_multiple_of(8) || pt.translate(&phys, VirtAddr::new(rbp)).is_none() {
             break;
         }
         // SAFETY: `rbp` is mapped (checked) and 8-aligned, so the saved
