@@ -145,17 +145,7 @@ mod tests {
 
     #[test]
     fn boot_lines_match_a_real_boot_log() {
-        let log = [
-            "[info ] kernel 0.1.0 booting",
-            "[info ] memory map: 0x000000000000..0x00000009fc00 usable",
-            "[info ] memory: 252 MiB usable, 64658 frames free; kernel 0x100000..0x140000",
-            "[info ] started process 1 'system'",
-            "system: v0.1.0 started in user mode (CPL 3)",
-            "system: ramfs: 4 entries",
-            "system:   file   1149864 system",
-            "system:   file   1124848 ktest",
-            "system: ready",
-        ];
+        let log = crate::expect::tests::BOOT_LOG;
         for p in BOOT_LINES {
             let p = Pattern::new(p).unwrap();
             let hits = log.iter().filter(|l| p.is_match(l)).count();

@@ -179,7 +179,7 @@ impl Watch {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::checks::BOOT_LINES;
 
@@ -192,7 +192,8 @@ mod tests {
         Ok(w.verdict(end))
     }
 
-    const BOOT_LOG: &[&str] = &[
+    /// A real netboot log (the plain-boot checks use it too).
+    pub(crate) const BOOT_LOG: &[&str] = &[
         "[info ] kernel 0.1.0 booting",
         "[info ] command line: tftp://10.0.2.2/kernel.elf",
         "[info ] memory map: 0x000000000000..0x00000009fc00 usable",

@@ -77,11 +77,6 @@ impl FrameAllocator {
         self.free
     }
 
-    /// Frames managed (free or not).
-    pub fn total_frames(&self) -> usize {
-        self.frames
-    }
-
     /// Whether the frame is currently allocated or reserved.
     pub fn is_used(&self, frame: PhysFrame) -> bool {
         let f = (frame.start_address().as_u64() / PAGE_SIZE) as usize;

@@ -108,14 +108,10 @@ pub fn write(phys: &PhysMem, pt: &PageTables, va: u64, data: &[u8], access: Acce
     Ok(())
 }
 
-/// Copy `len` bytes from one address space to another (or the same).
-pub fn copy(phys: &PhysMem, src: (&PageTables, u64), dst: (&PageTables, u64), len: usize) -> Result<(), CopyError> {
-    copy_checked(phys, src, dst, len, Access::Write)
-}
-
-/// [`copy`] with the destination accessed as `access` ([`Access::Load`]
-/// for a loader filling another process's read-only pages).
-pub fn copy_checked(
+/// Copy `len` bytes from one address space to another (or the same), the
+/// destination accessed as `access` ([`Access::Load`] for a loader filling
+/// another process's read-only pages).
+pub fn copy(
     phys: &PhysMem,
     src: (&PageTables, u64),
     dst: (&PageTables, u64),
@@ -177,24 +173,6 @@ pub fn for_each_frame(
     Ok(())
 }
 
-/// Copy `len` bytes of physical memory at `src` to user memory at `va`,
-/// which must be writable (reply data going back to a sender).
-pub fn write_phys(phys: &PhysMem, pt: &PageTables, va: u64, src: PhysAddr, len: usize) -> Result<(), BadAddress> {
-    check_range(va, len as u64)?;
-    for (at, off, n) in chunks(va, len) {
-        let pa = resolve(phys, pt, at, Access::Write)?;
-        // SAFETY: as in `read_phys`, with the destination page writable.
-        unsafe { ptr::copy(phys.ptr::<u8>(src + off as u64), phys.ptr::<u8>(pa), n) };
-    }
-    Ok(())
-}
-
-/// Whether the page at `va` can be written by the user (for checking receive
-/// windows before a copy).
-pub fn writable(phys: &PhysMem, pt: &PageTables, va: u64) -> bool {
-    resolve(phys, pt, va, Access::Write).is_ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,7 +200,7 @@ mod tests {
         read(&phys, &a, 0x10f00, &mut back).unwrap();
         assert_eq!(back, data);
         // Copy to B with a different page offset, so the chunks differ.
-        copy(&phys, (&a, 0x10f00), (&b, 0x15010), 300).unwrap();
+        copy(&phys, (&a, 0x10f00), (&b, 0x15010), 300, Access::Write).unwrap();
         read(&phys, &b, 0x15010, &mut back).unwrap();
         assert_eq!(back, data);
         // Unmapped, read-only, out-of-range and overflowing addresses fail.
@@ -230,8 +208,8 @@ mod tests {
         assert_eq!(read(&phys, &a, 0x11f00, &mut back), Err(BadAddress));
         assert_eq!(read(&phys, &a, u64::MAX - 10, &mut back), Err(BadAddress));
         assert_eq!(read(&phys, &a, 0xffff_8000_0000_0000, &mut back[..1]), Err(BadAddress));
-        assert_eq!(copy(&phys, (&a, 0x10f00), (&b, 0x30000), 10), Err(CopyError::Destination));
-        assert_eq!(copy(&phys, (&a, 0x30000), (&b, 0x15000), 10), Err(CopyError::Source));
+        assert_eq!(copy(&phys, (&a, 0x10f00), (&b, 0x30000), 10, Access::Write), Err(CopyError::Destination));
+        assert_eq!(copy(&phys, (&a, 0x30000), (&b, 0x15000), 10, Access::Write), Err(CopyError::Source));
         let f = frames.alloc().unwrap();
         a.map(&phys, frames, VirtAddr::new(0x20000), f, Flags::USER_ACCESSIBLE | sw::OWNED).unwrap();
         assert_eq!(write(&phys, &a, 0x20000, &data, Access::Write), Err(BadAddress));

@@ -218,6 +218,6 @@ impl Kernel {
     /// destination pages' write permission (this is how loaders fill code).
     pub fn process_write(&mut self, p: usize, target: usize, dst: u64, src: u64, len: u64) -> Result<(), Error> {
         let (from, to) = (self.space(p), self.space(target));
-        user::copy_checked(&self.phys, (&from, src), (&to, dst), len as usize, user::Access::Load).map_err(|_| Error::BadAddress)
+        user::copy(&self.phys, (&from, src), (&to, dst), len as usize, user::Access::Load).map_err(|_| Error::BadAddress)
     }
 }
