@@ -71,10 +71,13 @@ pub struct Kernel {
     pub tokens: TokenGen,
     pub dma: Vec<DmaRegion>,
     pub ram: [(u64, u64); MAX_RAM_REGIONS],
+    /// Device registers the kernel itself drives (the local APIC, the I/O
+    /// APIC): device capabilities never map these.
+    pub kernel_mmio: [(u64, u64); 2],
     /// The thread that runs when the kernel returns.
     pub current: Tid,
     /// The address space loaded in the MMU (whose TLB entries may be live).
-    pub active_root: Option<PhysFrame>,
+    pub active_root: Option<u64>,
     /// Ticks since boot.
     pub now: u64,
     /// A thread of higher priority than `current` became ready.
@@ -127,6 +130,7 @@ impl Kernel {
             tokens: TokenGen::new(seed, 0),
             dma,
             ram: ram_regions,
+            kernel_mmio: [(0, 0); 2],
             current: IDLE_THREAD,
             active_root: None,
             now: 0,
@@ -145,6 +149,7 @@ impl Kernel {
         let idle = &mut k.threads[IDLE_THREAD as usize];
         idle.state = State::Running;
         idle.process = KERNEL_PROCESS as u8;
+        idle.root = kernel_pt.root().start_address().as_u64();
         idle.slice = SLICE_TICKS;
         Ok(k)
     }
@@ -160,12 +165,14 @@ impl Kernel {
     /// The page tables of process `p`.
     #[inline(always)]
     pub fn space(&self, p: usize) -> PageTables {
+        debug_assert!(p == KERNEL_PROCESS || self.procs[p].space.is_some(), "process {p} has no address space");
         self.procs[p].space.unwrap_or(self.kernel_pt)
     }
 
-    /// Whether `[start, end)` touches RAM.
+    /// Whether `[start, end)` touches RAM or device registers the kernel
+    /// drives: what a device capability may never map.
     pub fn overlaps_ram(&self, start: u64, end: u64) -> bool {
-        self.ram.iter().any(|&(s, e)| s < e && start < e && s < end)
+        self.ram.iter().chain(&self.kernel_mmio).any(|&(s, e)| s < e && start < e && s < end)
     }
 
     /// A pseudo-random number (for jitter, not for security).
@@ -178,23 +185,37 @@ impl Kernel {
 
     /// Physical address of the leaf entry for page `va` of thread `t`'s
     /// address space (`None` if no table holds it yet), remembered in the
-    /// thread's window or buffer cache (see [`crate::proc::LeafCache`]).
+    /// thread's window cache (`window`) or buffer cache (see
+    /// [`crate::proc::LeafCache`]; page 0 is never user memory, so an empty
+    /// cache never matches).
     #[inline(always)]
     pub fn leaf_of(&mut self, t: Tid, va: u64, window: bool) -> Option<PhysAddr> {
         let page = va & !(PAGE_SIZE - 1);
         let th = &self.threads[t as usize];
-        let c = if window { th.window } else { th.buffer };
-        if c.page == page && c.at != 0 {
+        let c = if window { &th.window } else { &th.buffer };
+        // (Page 0 marks an empty cache; it is never user memory either.)
+        if c.page == page && page != 0 {
             return Some(PhysAddr::new_truncate(c.at));
         }
-        let at = self.space(self.proc_of(t)).leaf_entry(&self.phys, page)?;
-        let fresh = crate::proc::LeafCache { page, at: at.as_u64() };
-        let th = &mut self.threads[t as usize];
-        if window {
-            th.window = fresh;
-        } else {
-            th.buffer = fresh;
+        self.leaf_of_slow(t, page, window)
+    }
+
+    /// The current leaf entry for page `va` of thread `t`'s space (0 if no
+    /// table holds one), through the thread's cache like [`Self::leaf_of`].
+    #[inline(always)]
+    pub fn entry_of(&mut self, t: Tid, va: u64, window: bool) -> u64 {
+        match self.leaf_of(t, va, window) {
+            Some(at) => self.entry(at),
+            None => 0,
         }
+    }
+
+    #[inline(never)]
+    fn leaf_of_slow(&mut self, t: Tid, page: u64, window: bool) -> Option<PhysAddr> {
+        let at = self.space(self.proc_of(t)).leaf_entry(&self.phys, page)?;
+        let th = &mut self.threads[t as usize];
+        let c = if window { &mut th.window } else { &mut th.buffer };
+        *c = crate::proc::LeafCache { page, at: at.as_u64() };
         Some(at)
     }
 
@@ -215,7 +236,7 @@ impl Kernel {
 
     /// Invalidate the TLB entry for `va` if `space` is the one loaded.
     pub fn flush_if_active(&self, space: PageTables, va: u64) {
-        if self.active_root == Some(space.root()) {
+        if self.active_root == Some(space.root().start_address().as_u64()) {
             crate::arch::flush_page(va);
         }
     }
@@ -313,13 +334,14 @@ impl Kernel {
 
     /// Record which thread's address space the MMU now holds; returns the
     /// root to load when it changes.
+    #[inline(always)]
     pub fn activate(&mut self, t: Tid) -> Option<PhysFrame> {
-        let root = self.space(self.proc_of(t)).root();
+        let root = self.threads[t as usize].root;
         if self.active_root == Some(root) {
             None
         } else {
             self.active_root = Some(root);
-            Some(root)
+            Some(PhysFrame::containing_address(PhysAddr::new_truncate(root)))
         }
     }
 
@@ -412,6 +434,7 @@ impl Kernel {
                 c.errors += 1;
                 self.ipc.in_flight -= 1;
                 self.complete(t, Err(Error::Timeout));
+                self.sender_left(obj);
             }
             State::RecvBlocked => {
                 let c = self.channels.slot(obj);
@@ -437,7 +460,8 @@ impl Kernel {
 
     /// Delay the caller after a bad token: 1 ms doubling per strike up to
     /// one second, ±25 % jitter, strikes halving every two quiet seconds.
-    /// Only the offender sleeps; honest processes never get here.
+    /// Only the offender sleeps. An honest process gets here only by using a
+    /// token of an object that is gone, and then pays a millisecond or two.
     pub fn penalize_current(&mut self) {
         let t = self.current;
         let p = self.proc_of(t);
@@ -492,11 +516,13 @@ impl Kernel {
             .skip(1)
             .find(|&i| matches!(self.threads[i as usize].state, State::Free | State::Dead) && i != self.current)
             .ok_or(Error::LimitReached)?;
+        let root = self.space(p).root().start_address().as_u64();
         let th = &mut self.threads[t as usize];
         th.arch
             .prepare_user(t, &self.phys, &mut self.frames, &mut self.kernel_pt, entry, stack, args)
             .map_err(|_| Error::NoMemory)?;
         th.process = p as u8;
+        th.root = root;
         th.base_prio = prio;
         th.prio = prio;
         th.slice = SLICE_TICKS;
@@ -522,6 +548,9 @@ impl Kernel {
             State::SendBlocked => {
                 self.channels.slot(obj).senders.remove(&mut self.threads, t);
                 self.ipc.in_flight -= 1;
+                // Dead before the boosts it caused are re-evaluated.
+                self.threads[t as usize].state = State::Dead;
+                self.sender_left(obj);
             }
             State::RecvBlocked => self.channels.slot(obj).receivers.remove(&mut self.threads, t),
             State::AwaitingReply => self.abort_message(t),
@@ -583,10 +612,10 @@ impl Kernel {
             r.owner_alive = false;
         }
         if let Some(space) = self.procs[p].space.take() {
-            if self.active_root == Some(space.root()) {
+            if self.active_root == Some(space.root().start_address().as_u64()) {
                 // Leave the tables before freeing them.
                 crate::arch::load_address_space(self.kernel_pt.root());
-                self.active_root = Some(self.kernel_pt.root());
+                self.active_root = Some(self.kernel_pt.root().start_address().as_u64());
             }
             let Kernel { phys, frames, dma, .. } = self;
             space.destroy_user(phys, frames, |frames, f, fl| release_leaf(frames, dma, f, fl));

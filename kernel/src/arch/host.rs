@@ -40,10 +40,10 @@ pub fn powered_off() -> Option<u64> {
     POWER_OFF.with(|p| *p.borrow())
 }
 
-/// Copy user bytes of the active address space (`space` on the host, which
-/// has no MMU for user addresses) to physical memory at `dst`.
-pub fn read_user(phys: &PhysMem, space: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
-    crate::mem::user::read_phys(phys, space, va, dst, len)
+/// Copy user bytes of the active address space (`active` on the host,
+/// which has no MMU for user addresses) to physical memory at `dst`.
+pub fn read_user(phys: &PhysMem, active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
+    crate::mem::user::read_phys(phys, active, va, dst, len)
 }
 
 /// What a new user thread would start with.

@@ -58,11 +58,6 @@ impl CapTable {
         self.live == 0
     }
 
-    /// Kernel bytes one table takes.
-    pub const fn bytes() -> usize {
-        SLOTS * core::mem::size_of::<Slot>()
-    }
-
     /// The capability behind `token`.
     #[inline]
     pub fn get(&self, token: u64) -> Option<&Cap> {
@@ -81,6 +76,13 @@ impl CapTable {
             i = (i + 1) % SLOTS;
         }
         None
+    }
+
+    /// Whether `token` would sit in its home slot (found at the first
+    /// probe). Minting prefers such tokens, so lookups rarely probe twice.
+    #[inline]
+    pub fn home_free(&self, token: u64) -> bool {
+        self.slots[token as usize % SLOTS].token <= DELETED
     }
 
     /// Add an entry under a token that is not in the table.

@@ -24,8 +24,8 @@ use super::NO_CHANNEL;
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
 impl Kernel {
-    /// The channel behind `token` in the current process if it grants
-    /// `need`: (index, generation). `None` leaves judging to the general path.
+    /// The index of the live channel behind `token` in the current process,
+    /// if it grants `need`. `None` leaves judging to the general path.
     #[inline(always)]
     fn fast_channel(&mut self, token: u64, need: u32) -> Option<u16> {
         let p = self.proc_of(self.current);
@@ -55,10 +55,10 @@ impl Kernel {
         if rprio < self.threads[t as usize].prio || self.sched.highest().is_some_and(|h| h > rprio) {
             return false;
         }
-        let sspace = self.space(self.proc_of(t));
         let rbuf = self.threads[r as usize].recv_buf;
         let Ok(route) = self.route(t, buf, size, flags, r, rbuf) else { return false };
-        let Ok((lent, displaced)) = self.carry(route, sspace, true, buf, size, r, rbuf) else { return false };
+        // The sender is the caller: its space is the one loaded.
+        let Ok((lent, displaced)) = self.carry(route, t, true, buf, size, r, rbuf) else { return false };
 
         // Nothing fails from here on.
         self.channels.slot(ch).receivers.pop_front(&mut self.threads);
@@ -109,12 +109,9 @@ impl Kernel {
         let s = self.current;
         let p = self.proc_of(s);
         let ct = &self.threads[c as usize];
-        if ct.state != State::AwaitingReply
-            || ct.msg.seq != seq
-            || ct.msg.server == NO_THREAD
-            || self.proc_of(ct.msg.server) != p
-            || reply_len > ct.msg.size as u64
-        {
+        // Only the thread that received the message answers here (a sibling
+        // answering may have to drop that thread's boost: general path).
+        if ct.state != State::AwaitingReply || ct.msg.seq != seq || ct.msg.server != s || reply_len > ct.msg.size as u64 {
             return false;
         }
         // The server keeps its priority (it was not boosted), and the

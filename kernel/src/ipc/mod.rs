@@ -26,7 +26,7 @@ use x86_64::{PhysAddr, VirtAddr};
 use crate::cap::Cap;
 use crate::kernel::Kernel;
 use crate::mem::paging::sw;
-use crate::mem::{user, PageTables};
+use crate::mem::user;
 use crate::proc::thread::decode_cookie;
 use crate::proc::{State, Tid, NO_THREAD};
 use crate::syscall::Outcome;
@@ -81,10 +81,19 @@ impl Kernel {
         }
     }
 
-    /// Give process `p` a new token for `cap`.
+    /// Give process `p` a new token for `cap`. Of the next few fresh
+    /// tokens it takes the first whose home slot in `p`'s table is free, so
+    /// that looking it up takes one probe (the table is at most 3/4 full, so
+    /// one usually comes within a few draws).
     pub fn mint(&mut self, p: usize, cap: Cap) -> Result<u64, Error> {
-        let token = self.tokens.fresh();
         let caps = self.procs[p].caps.as_mut().ok_or(Error::NotFound)?;
+        let mut token = self.tokens.fresh();
+        for _ in 0..64 {
+            if caps.home_free(token) {
+                break;
+            }
+            token = self.tokens.fresh();
+        }
         caps.insert(token, cap).map_err(|_| Error::LimitReached)?;
         Ok(token)
     }
@@ -312,7 +321,6 @@ impl Kernel {
         let m = self.threads[s as usize].msg;
         let rbuf = self.threads[r as usize].recv_buf;
         let (sp, rp) = (self.proc_of(s), self.proc_of(r));
-        let sspace = self.space(sp);
         let route = self.route(s, m.buf, m.size as u64, m.flags as u64, r, rbuf)?;
         // The capability goes before the data: it is the step that can fail
         // without anything to undo.
@@ -324,8 +332,8 @@ impl Kernel {
             };
             new_token = self.mint(rp, cap).map_err(Fault::Sender)?;
         }
-        let sender_active = self.active_root == Some(sspace.root());
-        let (lent, displaced) = match self.carry(route, sspace, sender_active, m.buf, m.size as u64, r, rbuf) {
+        let sender_loaded = self.active_root == Some(self.threads[s as usize].root);
+        let (lent, displaced) = match self.carry(route, s, sender_loaded, m.buf, m.size as u64, r, rbuf) {
             Ok(done) => done,
             Err(f) => {
                 if let Some(caps) = self.procs[rp].caps.as_mut() {
@@ -350,8 +358,8 @@ impl Kernel {
         Ok([cookie, m.tag, m.size as u64, new_token])
     }
 
-    /// How a message of `size` bytes at `buf` in `sspace` (sent with
-    /// `flags`) reaches the window `rbuf` of `rspace`. Checks only.
+    /// How a message of `size` bytes at `buf` of sender `s` (sent with
+    /// `flags`) reaches the window `rbuf` of receiver `r`. Checks only.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn route(&mut self, s: Tid, buf: u64, size: u64, flags: u64, r: Tid, rbuf: u64) -> Result<Route, Fault> {
@@ -359,19 +367,21 @@ impl Kernel {
         // is current) says whether the window is free and, for the copy
         // path, which frame to copy into. (No table for the window yet is
         // fine for a lent page: `carry` creates it.)
-        let window = self.leaf_of(r, rbuf, true).map_or(0, |at| self.entry(at));
+        let window = self.entry_of(r, rbuf, true);
         let wflags = Flags::from_bits_retain(window & !ADDR_MASK);
         if wflags.contains(sw::LOAN) {
             return Err(Fault::Receiver(Error::Busy));
         }
         // A page-sized, page-aligned message is lent if the page is the
-        // sender's own memory; a page lent to the sender, the boot image or
-        // device memory is copied instead (a loan must never outlive the
-        // lender's page, and the receiver must not get device memory).
+        // sender's own writable memory; anything else is copied: a page lent
+        // to the sender (a loan must never outlive the lender's page), the
+        // boot image or device memory (the receiver must not get those), a
+        // read-only page (the receiver may answer in place in its window).
         if size == PAGE && buf.is_multiple_of(PAGE) && flags & abi::send_flags::READ_ONLY == 0 {
-            let e = self.leaf_of(s, buf, false).map_or(0, |at| self.entry(at));
+            let e = self.entry_of(s, buf, false);
             let f = Flags::from_bits_retain(e & !ADDR_MASK);
-            if f.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN) {
+            let own_writable = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE;
+            if f.contains(own_writable) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN) {
                 return Ok(Route::Lend(PhysAddr::new_truncate(e & ADDR_MASK), f));
             }
         }
@@ -391,11 +401,12 @@ impl Kernel {
     /// its buffer is read through the MMU instead of by walking its tables.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
+    /// `sender_loaded`: the sender's address space is the one in the MMU.
     pub(super) fn carry(
         &mut self,
         route: Route,
-        sspace: PageTables,
-        sender_active: bool,
+        s: Tid,
+        sender_loaded: bool,
         buf: u64,
         size: u64,
         r: Tid,
@@ -404,15 +415,40 @@ impl Kernel {
         match route {
             Route::Empty => Ok((false, 0)),
             Route::Copy(window) => {
-                let copied = if sender_active {
-                    crate::arch::read_user(&self.phys, &sspace, buf, window, size as usize)
+                let sspace = self.space(self.proc_of(s));
+                // Through the MMU when the sender's space is loaded, the
+                // buffer is RAM (the rule the walking copy applies) and the
+                // receiver is another process (so source and destination
+                // cannot overlap); otherwise by walking, with memmove.
+                let mmu = sender_loaded && self.proc_of(s) != self.proc_of(r) && self.user_ram(s, buf, size, false);
+                let copied = if mmu {
+                    crate::arch::read_user(&self.phys, &sspace, buf, window, size as usize).is_ok()
                 } else {
-                    user::read_phys(&self.phys, &sspace, buf, window, size as usize)
+                    user::read_phys(&self.phys, &sspace, buf, window, size as usize).is_ok()
                 };
-                copied.map(|()| (false, 0)).map_err(|_| Fault::Sender(Error::BadAddress))
+                if copied {
+                    Ok((false, 0))
+                } else {
+                    Err(Fault::Sender(Error::BadAddress))
+                }
             }
             Route::Lend(page, f) => self.lend(page, f, r, rbuf).map(|old| (true, old)),
         }
+    }
+
+    /// Whether `[va, va + len)` of thread `t`'s space is present user RAM
+    /// (at most two pages: messages are at most a page). The first page's
+    /// entry comes through the thread's cache (`window` picks which).
+    #[inline(always)]
+    fn user_ram(&mut self, t: Tid, va: u64, len: u64, window: bool) -> bool {
+        const USER: u64 = Flags::PRESENT.bits() | Flags::USER_ACCESSIBLE.bits();
+        let ram = |e: u64| e & USER == USER && e & sw::RAM.bits() != 0;
+        let first = self.entry_of(t, va, window);
+        if va % PAGE + len <= PAGE {
+            return ram(first);
+        }
+        let last = (va + len - 1) & !(PAGE - 1);
+        ram(first) && ram(self.space(self.proc_of(t)).leaf_raw(&self.phys, last))
     }
 
     /// Reply data of a request from client `c` answered by the current
@@ -429,11 +465,22 @@ impl Kernel {
             return Ok(());
         }
         let (window, buf, len) = (m.recv_va, m.buf, reply_len as usize);
-        user::check_range(window, reply_len).map_err(|_| Error::BadAddress)?;
-        let sspace = self.space(p);
+        // The window was checked (page-aligned, in user space) when the
+        // message was received, and reply_len is at most the message size.
+        debug_assert!(user::check_range(window, reply_len).is_ok());
+        let (sspace, cp) = (self.space(p), self.proc_of(c));
+        // The source is the server's own window, read through the MMU on its
+        // behalf (whatever it mapped there, it could read itself); the same
+        // code serves both paths, so the outcome never depends on timing.
+        if cp == p {
+            // Same process: the buffers may overlap, so the walking memmove.
+            let cspace = self.space(cp);
+            return user::copy(&self.phys, (&sspace, window), (&cspace, buf), len, user::Access::Write)
+                .map_err(|_| Error::BadAddress);
+        }
         if buf % PAGE + reply_len <= PAGE {
             // The usual case, one page: its entry may be in the client's cache.
-            let pte = self.leaf_of(c, buf, false).map_or(0, |at| self.entry(at));
+            let pte = self.entry_of(c, buf, false);
             let f = Flags::from_bits_retain(pte & !ADDR_MASK);
             if !f.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE) || !f.intersects(sw::RAM) {
                 return Err(Error::BadAddress);
@@ -441,7 +488,7 @@ impl Kernel {
             let dst = PhysAddr::new_truncate((pte & ADDR_MASK) + buf % PAGE);
             return crate::arch::read_user(&self.phys, &sspace, window, dst, len).map_err(|_| Error::BadAddress);
         }
-        let cspace = self.space(self.proc_of(c));
+        let cspace = self.space(cp);
         user::for_each_frame(&self.phys, &cspace, buf, len, user::Access::Write, |off, dst, n| {
             crate::arch::read_user(&self.phys, &sspace, window + off as u64, dst, n)
         })
@@ -463,10 +510,8 @@ impl Kernel {
             }
         };
         let old = self.entry(at);
-        let mut flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::NO_EXECUTE | sw::LOAN;
-        if f.contains(Flags::WRITABLE) {
-            flags |= Flags::WRITABLE;
-        }
+        debug_assert!(f.contains(Flags::WRITABLE), "only writable pages are lent (see `route`)");
+        let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_EXECUTE | sw::LOAN;
         self.set_entry(at, (pa.as_u64() & ADDR_MASK) | flags.bits());
         self.flush_if_active(rspace, rva);
         Ok(old)
@@ -548,6 +593,10 @@ impl Kernel {
         if let Err(e) = self.give_back(c, p, reply_len) {
             status = Err(e);
             mine = Err(e);
+            // The client gets only the error, so not the capability either.
+            if let Some(caps) = self.procs[client_p].caps.as_mut() {
+                caps.remove(token);
+            }
         }
         self.unlend(c);
         if m.chan != NO_CHANNEL {
@@ -596,6 +645,20 @@ impl Kernel {
         }
     }
 
+    /// A sender left channel `ch`'s queue (timeout, death): the servers it
+    /// may have boosted fall back to what they still owe.
+    pub(crate) fn sender_left(&mut self, ch: u16) {
+        for c in crate::proc::tids() {
+            let th = &self.threads[c as usize];
+            if th.state == State::AwaitingReply && th.msg.chan == ch && th.msg.server != NO_THREAD {
+                let server = th.msg.server;
+                if self.threads[server as usize].prio != self.threads[server as usize].base_prio {
+                    self.unboost(server);
+                }
+            }
+        }
+    }
+
     /// Boost whoever is serving requests from channel `ch`.
     fn boost_servers(&mut self, ch: u16, prio: u8) {
         for s in crate::proc::tids() {
@@ -607,16 +670,21 @@ impl Kernel {
         }
     }
 
-    /// Drop `t` back to the highest of its base priority and the clients it
-    /// still holds requests from.
+    /// Drop `t` back to the highest of its base priority, the clients it
+    /// still holds requests from, and the senders queued behind those
+    /// requests (they are waiting for `t` too).
     fn unboost(&mut self, t: Tid) {
-        let held = self
-            .threads
-            .iter()
-            .filter(|th| th.state == State::AwaitingReply && th.msg.server == t)
-            .map(|th| th.prio)
-            .max()
-            .unwrap_or(0);
+        let mut held = 0;
+        for c in crate::proc::tids() {
+            let th = &self.threads[c as usize];
+            if th.state == State::AwaitingReply && th.msg.server == t {
+                held = held.max(th.prio);
+                if th.msg.chan != NO_CHANNEL {
+                    let queued = self.channels.slot(th.msg.chan).senders;
+                    held = queued.iter(&self.threads).map(|q| self.threads[q as usize].prio).fold(held, u8::max);
+                }
+            }
+        }
         let new = self.threads[t as usize].base_prio.max(held);
         if new == self.threads[t as usize].prio {
             return;

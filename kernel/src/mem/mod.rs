@@ -17,21 +17,6 @@ pub use phys::PhysMem;
 /// Bytes in a page / frame.
 pub const PAGE_SIZE: u64 = 4096;
 
-/// Round down to a page boundary.
-#[inline]
-pub const fn page_floor(x: u64) -> u64 {
-    x & !(PAGE_SIZE - 1)
-}
-
-/// Round up to a page boundary (saturating at the top of the address space).
-#[inline]
-pub const fn page_ceil(x: u64) -> u64 {
-    match x.checked_add(PAGE_SIZE - 1) {
-        Some(v) => v & !(PAGE_SIZE - 1),
-        None => !(PAGE_SIZE - 1),
-    }
-}
-
 /// Fake RAM for host tests: a page-aligned buffer and an allocator over it.
 #[cfg(test)]
 pub mod testing {

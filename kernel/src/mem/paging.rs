@@ -110,23 +110,17 @@ impl PageTables {
     #[inline]
     #[allow(clippy::mut_from_ref)]
     pub fn leaf<'a>(&self, phys: &'a PhysMem, va: VirtAddr) -> Option<&'a mut PageTableEntry> {
-        let at = self.leaf_addr(phys, va.as_u64())?;
+        let at = self.leaf_entry(phys, va.as_u64())?;
         // SAFETY: `at` is the address of an entry inside a page-table frame
-        // of these tables (see `leaf_addr`); entries are plain `u64`s.
+        // of these tables (see `leaf_entry`); entries are plain `u64`s.
         Some(unsafe { &mut *phys.ptr::<PageTableEntry>(at) })
     }
 
     /// Physical address of the leaf entry for `va`, if all tables above it
-    /// exist.
+    /// exist. Walks raw entries: this is on every IPC path, so it avoids the
+    /// checked accessors.
     #[inline(always)]
     pub fn leaf_entry(&self, phys: &PhysMem, va: u64) -> Option<PhysAddr> {
-        self.leaf_addr(phys, va)
-    }
-
-    /// Physical address of the leaf entry for `va`, walking raw entries:
-    /// this is on every IPC path, so it avoids the checked accessors.
-    #[inline(always)]
-    fn leaf_addr(&self, phys: &PhysMem, va: u64) -> Option<PhysAddr> {
         const PRESENT: u64 = Flags::PRESENT.bits();
         const HUGE: u64 = Flags::HUGE_PAGE.bits();
         let mut table = self.root.start_address().as_u64();
@@ -145,7 +139,7 @@ impl PageTables {
     /// The raw leaf entry for `va` (0 if no table holds one).
     #[inline(always)]
     pub fn leaf_raw(&self, phys: &PhysMem, va: u64) -> u64 {
-        match self.leaf_addr(phys, va) {
+        match self.leaf_entry(phys, va) {
             // SAFETY: as in `leaf`.
             Some(at) => unsafe { *phys.ptr::<u64>(at) },
             None => 0,

@@ -29,11 +29,6 @@ impl PhysMem {
         PhysMem { base }
     }
 
-    /// The window's base.
-    pub fn base(&self) -> *mut u8 {
-        self.base
-    }
-
     /// A pointer to the byte at `addr`.
     #[inline]
     pub fn ptr<T>(&self, addr: PhysAddr) -> *mut T {

@@ -1,12 +1,14 @@
 //! Reading and writing user memory.
 //!
-//! The kernel never dereferences a user pointer directly. Every access goes
-//! through the owning address space's page tables: the page must be present
-//! and user-accessible (and writable, for writes), and the bytes are then
-//! reached through the physical window. This works for any address space,
-//! not only the active one, which IPC needs (the receiver's buffer is copied
-//! into while the sender's tables are loaded), and a bad pointer is an
-//! error code, never a kernel fault.
+//! Accesses here go through the owning address space's page tables: the
+//! page must be present, user-accessible and RAM (and writable, for writes),
+//! and the bytes are then reached through the physical window. This works
+//! for any address space, not only the active one, which IPC needs (the
+//! receiver's buffer is written while the sender's tables are loaded), and a
+//! bad pointer is an error code, never a kernel fault. The one other way the
+//! kernel reads user memory is the IPC copy from the active address space
+//! through the MMU (`arch::read_user`), after the same checks, with a
+//! page-fault fixup for pages that vanish.
 
 use core::ptr;
 
@@ -43,8 +45,8 @@ pub enum Access {
     Read,
     /// Write where the user may write.
     Write,
-    /// Write as the loader of the process: also read-only pages, but only
-    /// the process's own memory (never a shared or lent frame).
+    /// Write as the loader of the process: also read-only pages if the
+    /// process owns them; otherwise only writable pages, never a lent one.
     Load,
 }
 

@@ -75,8 +75,9 @@ pub struct Message {
     pub flags: u8,
 }
 
-/// Where the leaf page-table entry for `page` lives (its physical address;
-/// 0 for none), remembered by IPC to skip a page-table walk per message.
+/// Where the leaf page-table entry for `page` lives (its physical address),
+/// remembered by IPC to skip a page-table walk per message; `page` 0 means
+/// empty.
 ///
 /// A live process's page tables are never freed or restructured: unmapping
 /// clears leaf entries and nothing else, and the tables go only with the
@@ -95,6 +96,9 @@ pub struct Thread {
     pub state: State,
     /// Index of the owning process.
     pub process: u8,
+    /// Physical address of its address space's top-level table (what a
+    /// switch to it loads into CR3), copied from the process at creation.
+    pub root: u64,
     /// Priority it was created with.
     pub base_prio: u8,
     /// Priority it runs at: at least `base_prio`, raised while it serves a

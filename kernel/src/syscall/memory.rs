@@ -155,6 +155,7 @@ impl Kernel {
                 // Undo the pages mapped so far (not counted yet for DMA).
                 for j in 0..i {
                     space.unmap(&self.phys, VirtAddr::new(va + j * PAGE_SIZE));
+                    self.flush_if_active(space, va + j * PAGE_SIZE);
                 }
                 return Err(match e {
                     MapError::NoMemory => Error::NoMemory,
@@ -217,6 +218,10 @@ impl Kernel {
     /// Copy `len` bytes from `src` in `p` to `dst` in `target`, whatever the
     /// destination pages' write permission (this is how loaders fill code).
     pub fn process_write(&mut self, p: usize, target: usize, dst: u64, src: u64, len: u64) -> Result<(), Error> {
+        // Copied without preemption: bounded like the map calls.
+        if len > abi::limits::MAP_MAX {
+            return Err(Error::InvalidArgument);
+        }
         let (from, to) = (self.space(p), self.space(target));
         user::copy(&self.phys, (&from, src), (&to, dst), len as usize, user::Access::Load).map_err(|_| Error::BadAddress)
     }

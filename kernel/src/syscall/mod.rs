@@ -35,7 +35,7 @@ impl Kernel {
     /// thread, then choose what runs next. The caller's results are in its
     /// `ret` when it next runs.
     #[inline]
-    pub fn syscall(&mut self, nr: u64, a: [u64; 6]) {
+    pub fn syscall(&mut self, nr: u64, a: &[u64; 6]) {
         // The two calls of every request first try the fast path, which
         // either does the whole job or nothing (see `ipc::fast`).
         let fast = match nr {
@@ -44,7 +44,7 @@ impl Kernel {
             _ => false,
         };
         if !fast {
-            self.syscall_general(nr, a);
+            self.syscall_general(nr, *a);
         }
     }
 
@@ -138,7 +138,11 @@ impl Kernel {
                 DONE
             }
             Syscall::Send => self.send(token, a1, a2, a3, a4, a5, None),
-            Syscall::SendCap => self.send(token, a1, a2, a3, abi::FOREVER, 0, Some((a4, a5 as u32))),
+            // A message carrying a capability is read-only for the kernel:
+            // copied, never lent, no reply data written back.
+            Syscall::SendCap => {
+                self.send(token, a1, a2, a3, abi::FOREVER, abi::send_flags::READ_ONLY, Some((a4, a5 as u32)))
+            }
             Syscall::Receive => self.receive(token, a1, a2),
             Syscall::Reply => {
                 let xfer = (a3 != 0).then_some((a3, a4 as u32));

@@ -45,7 +45,9 @@ impl Kernel {
         let cap = self.lookup(p, token, Some(CapKind::Process), rights::WAIT)?;
         let target = cap.object as usize;
         if self.procs[target].gen != cap.gen {
-            return Err(Error::NotFound); // ended long ago and the slot was reused
+            // Ended long ago and the slot was reused: a stale token.
+            self.strike = true;
+            return Err(Error::Incapable);
         }
         match self.procs[target].state {
             ProcState::Dead => {

@@ -70,6 +70,11 @@ impl R {
     }
 }
 
+/// A call that left the thread waiting in state `s`.
+pub fn blocked(s: State) -> R {
+    R::Blocked(s)
+}
+
 /// Decode a thread's `ret` registers; the error code must be a valid one.
 #[track_caller]
 pub fn decode(ret: [u64; 5]) -> R {
@@ -247,7 +252,7 @@ impl World {
     #[track_caller]
     pub fn sys_raw(&mut self, t: Tid, nr: u64, args: [u64; 6]) -> R {
         self.run_as(t);
-        self.k.syscall(nr, args);
+        self.k.syscall(nr, &args);
         self.check();
         self.status(t)
     }

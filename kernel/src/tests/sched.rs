@@ -261,3 +261,72 @@ fn a_dying_client_takes_its_boost_with_it() {
     w.kill(r.cp, abi::exit::KILLED, 0);
     assert_eq!(w.th(r.s).prio, 2, "the server kept the dead client's priority");
 }
+
+/// A sibling thread answers through the fast ReplyRecv path: the boosted
+/// receiving thread must drop the client's priority (as the general path does).
+#[test]
+fn a_sibling_answering_through_the_fast_path_drops_the_boost() {
+    let mut w = World::new();
+    let r = w.rig(2, 20);
+    let s2 = w.thread(r.sp, 2);
+    assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), blocked(State::RecvBlocked));
+    assert_eq!(w.send(r.c, r.send, 1, 0, 0, FOREVER), blocked(State::AwaitingReply));
+    let [cookie, ..] = w.status(r.s).ok();
+    assert_eq!(w.th(r.s).prio, 20, "boosted while serving");
+    // The sibling answers with ReplyRecv (fast path conditions hold).
+    let rr = Syscall::ReplyRecv;
+    assert_eq!(w.sys(s2, rr, [r.chan, cookie, 0, 0, WIN + PAGE, FOREVER]), blocked(State::RecvBlocked));
+    assert_eq!(w.status(r.c), R::Ok([0; 4]));
+    // r.s holds no request any more, yet:
+    assert!(w.k.threads.iter().all(|t| !(t.state == State::AwaitingReply && t.msg.server == r.s)));
+    assert_eq!(w.th(r.s).prio, 2, "boost leaked through the fast path (prio {})", w.th(r.s).prio);
+}
+
+/// The same with plain Reply (general path): the boost is dropped.
+#[test]
+fn a_sibling_answering_through_reply_drops_the_boost() {
+    let mut w = World::new();
+    let r = w.rig(2, 20);
+    let s2 = w.thread(r.sp, 2);
+    assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), blocked(State::RecvBlocked));
+    assert_eq!(w.send(r.c, r.send, 1, 0, 0, FOREVER), blocked(State::AwaitingReply));
+    let [cookie, ..] = w.status(r.s).ok();
+    assert_eq!(w.reply(s2, cookie, 0, 0), R::Ok([0; 4]));
+    assert_eq!(w.th(r.s).prio, 2);
+}
+
+/// A queued high-priority sender that times out must not leave the busy
+/// server boosted.
+#[test]
+fn a_queued_sender_that_times_out_takes_its_boost_with_it() {
+    let mut w = World::new();
+    let r = w.rig(2, 3);
+    let hi = w.thread(r.cp, 20);
+    // Low client's request is held by the server.
+    assert_eq!(w.send(r.c, r.send, 1, 0, 0, FOREVER), blocked(State::SendBlocked));
+    let [_cookie, ..] = w.take(r.s, r.chan);
+    // High-priority client queues with a 5 ms timeout: boosts the busy server.
+    assert_eq!(w.send(hi, r.send, 2, 0, 0, 5 * MS), blocked(State::SendBlocked));
+    assert_eq!(w.th(r.s).prio, 20);
+    w.tick(10);
+    assert_eq!(w.status(hi), R::Err(Error::Timeout));
+    // Back to the priority of the client it still serves (3), not 20.
+    assert_eq!(w.th(r.s).prio, 3, "boost outlived the timed-out sender (prio {})", w.th(r.s).prio);
+}
+
+/// A reply whose data cannot be written back must not leave the
+/// transferred capability in the client's table.
+#[test]
+fn failed_reply_does_not_leak_transferred_cap() {
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    w.write(r.cp, BUF, &[1; 16]);
+    assert_eq!(w.send(r.c, r.send, 1, 16, BUF, FOREVER), blocked(State::SendBlocked));
+    let [cookie, ..] = w.take(r.s, r.chan);
+    let before = w.k.procs[r.cp].caps.as_ref().unwrap().len();
+    w.k.unmap(r.cp, BUF, PAGE).unwrap();
+    let xfer = r.chan;
+    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, 16, xfer, rights::SEND as u64, 0]), R::Err(Error::BadAddress));
+    assert_eq!(w.status(r.c), R::Err(Error::BadAddress));
+    assert_eq!(w.k.procs[r.cp].caps.as_ref().unwrap().len(), before);
+}

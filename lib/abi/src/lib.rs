@@ -128,7 +128,8 @@ pub enum Syscall: u64 {
     Send = 12,
     /// `channel(SEND); tag, size, buf, cap, rights -> result, cap` send and
     /// carry a capability (the receiver gets its own token with at most
-    /// `rights`); waits forever.
+    /// `rights`); waits forever; the buffer is read-only (as with
+    /// [`send_flags::READ_ONLY`]).
     SendCap = 13,
     /// `channel(RECEIVE); buf, timeout -> cookie, tag, size, cap` wait for a
     /// message; `buf` must be a page-aligned 4 KiB window.

@@ -16,7 +16,7 @@
 
 use core::ops::Range;
 
-use elf::abi::{EM_X86_64, ET_EXEC, PF_R, PF_W, PF_X, PT_DYNAMIC, PT_INTERP, PT_LOAD};
+use elf::abi::{EM_X86_64, ET_EXEC, PF_W, PF_X, PT_DYNAMIC, PT_INTERP, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::file::Class;
 use elf::ElfBytes;
@@ -164,7 +164,6 @@ fn check_segment(
     if write && exec {
         return Err(LoadError::WriteExecute);
     }
-    let _readable = ph.p_flags & PF_R != 0; // every mapped page is readable on x86
     Ok(Segment {
         vaddr: ph.p_vaddr,
         memsz: ph.p_memsz,

@@ -4,6 +4,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::*;
+use elf::abi::PF_R;
 
 const R: u32 = PF_R;
 const RW: u32 = PF_R | PF_W;

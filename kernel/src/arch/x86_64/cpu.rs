@@ -9,6 +9,7 @@ use core::cell::UnsafeCell;
 
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
 use x86_64::instructions::tables::{lidt, load_tss};
+use x86_64::registers::control::Cr0Flags;
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
@@ -89,6 +90,16 @@ fn cpu() -> &'static mut Cpu {
 
 /// Load the GDT, TSS and IDT and program `syscall`.
 pub fn init() {
+    // No FPU state is saved or restored, so user programs must not have one:
+    // with EM set x87 and MMX instructions fault (#NM, #UD), and with
+    // CR4.OSFXSR clear so do SSE instructions (#UD). Nothing can then pass
+    // through the shared registers between processes.
+    // SAFETY: the kernel itself is built soft-float and uses no FPU.
+    unsafe {
+        x86_64::registers::control::Cr0::update(|f| {
+            *f |= Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR
+        })
+    };
     let c = cpu();
     for (i, slot) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK].iter().enumerate() {
         let top = c.ist[i].0.as_ptr() as u64 + IST_STACK as u64;

@@ -52,7 +52,8 @@ pub struct TrapFrame {
 }
 
 /// Registers saved on `syscall` entry, lowest address first. The dispatcher
-/// reads the call from it and writes the results back into it.
+/// reads the call from it; results go to the thread's `ret` and from there
+/// straight into registers.
 #[derive(Clone, Copy, Debug, Default)]
 #[repr(C)]
 pub struct SyscallFrame {
@@ -66,6 +67,15 @@ pub struct SyscallFrame {
     pub r11: u64,
     pub rcx: u64,
     pub rsp: u64,
+}
+
+impl SyscallFrame {
+    /// The token and five arguments (`rdi, rsi, rdx, r10, r8, r9`), in place.
+    #[inline(always)]
+    pub fn args(&self) -> &[u64; 6] {
+        // SAFETY: `repr(C)` with six consecutive `u64` fields from `rdi` on.
+        unsafe { &*(&self.rdi as *const u64 as *const [u64; 6]) }
+    }
 }
 
 /// Distance between interrupt stubs.
@@ -94,7 +104,11 @@ pub fn user_copy_range() -> core::ops::Range<u64> {
 /// space (checked by the caller, so kernel memory cannot be read this way);
 /// an unmapped page ends the copy with an error instead of a fault.
 pub fn read_user(phys: &PhysMem, _active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
-    debug_assert!(crate::mem::user::check_range(va, len as u64).is_ok());
+    // Callers check the whole range; this keeps the one rule that matters
+    // here, whatever they do: the copy never reaches above user space.
+    if va.checked_add(len as u64).is_none_or(|end| end > abi::USER_TOP) {
+        return Err(BadAddress);
+    }
     // SAFETY: `dst..dst+len` is memory the caller owns (a receive window's
     // frame or a client's buffer frame); the source is user memory, and a
     // fault on it is turned into an error by the page-fault handler.
@@ -186,13 +200,15 @@ syscall_entry:
     mov rdi, rsp
     cld
     call syscall_dispatch
-    pop rax
-    pop rdi
-    pop rsi
-    pop rdx
-    pop r10
-    pop r8
-    pop r9
+    /* rax points at [status, v0, v1, v2, v3]; the saved arguments go. */
+    add rsp, 56
+    mov rsi, [rax + 8]
+    mov rdx, [rax + 16]
+    mov r8, [rax + 24]
+    mov r9, [rax + 32]
+    mov rax, [rax]
+    xor edi, edi
+    xor r10d, r10d
     pop r11
     pop rcx
     pop rsp
@@ -261,8 +277,24 @@ impl ThreadContext {
         let flags = Flags::PRESENT | Flags::WRITABLE | Flags::NO_EXECUTE | Flags::GLOBAL;
         let mut va = base;
         while va < base + KSTACK_SIZE {
-            let f = frames.alloc().ok_or(OutOfMemory)?;
-            kernel.map(phys, frames, VirtAddr::new(va), f, flags).map_err(|_| OutOfMemory)?;
+            let mapped = frames.alloc().ok_or(OutOfMemory).and_then(|f| {
+                kernel.map(phys, frames, VirtAddr::new(va), f, flags).map_err(|_| {
+                    let _ = frames.free(f);
+                    OutOfMemory
+                })
+            });
+            if let Err(e) = mapped {
+                // Give back what this attempt mapped, so the slot stays clean
+                // for the next one.
+                let mut undo = base;
+                while undo < va {
+                    if let Some((f, _)) = kernel.unmap(phys, VirtAddr::new(undo)) {
+                        let _ = frames.free(f);
+                    }
+                    undo += 4096;
+                }
+                return Err(e);
+            }
             va += 4096;
         }
         self.stack_top = base + KSTACK_SIZE;

@@ -13,6 +13,8 @@ use crate::kernel::Kernel;
 use super::LAPIC_VA;
 
 pub const TIMER_VECTOR: u8 = 32;
+/// The I/O APIC's standard physical address.
+const IOAPIC: u64 = 0xfec0_0000;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
 const EOI: u64 = 0xb0;
@@ -70,6 +72,8 @@ pub fn init(k: &mut Kernel) -> u32 {
     k.kernel_pt
         .map(&k.phys, &mut k.frames, VirtAddr::new(LAPIC_VA), frame, flags)
         .expect("map the local APIC");
+    // The LAPIC and the I/O APIC (at its standard address) are the kernel's.
+    k.kernel_mmio = [(base, base + 4096), (IOAPIC, IOAPIC + 4096)];
     write(TPR, 0);
     write(SVR, 0x100 | SPURIOUS_VECTOR as u32);
     write(DIVIDE, 0x3); // divide by 16

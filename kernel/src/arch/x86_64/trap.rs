@@ -57,7 +57,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     };
     let per_ms = lapic::init(&mut k);
     k.threads[crate::kernel::IDLE_THREAD as usize].arch.stack_top = boot_stack_top();
-    k.active_root = Some(k.kernel_pt.root());
+    k.active_root = Some(k.kernel_pt.root().start_address().as_u64());
     install(k);
     start_system(&boot);
     lapic::start_timer(per_ms);
@@ -154,25 +154,21 @@ fn switch_to_current() {
     unsafe { switch_context(save, next_rsp) };
 }
 
-/// Called by `syscall_entry` on the thread's kernel stack.
+/// Called by `syscall_entry` on the thread's kernel stack. Returns where
+/// the thread's results are (status and four values), which the entry code
+/// loads into `rax, rsi, rdx, r8, r9`.
 #[no_mangle]
-extern "C" fn syscall_dispatch(f: &mut SyscallFrame) {
+extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
     {
         // SAFETY: dropped before the switch below.
         let k = unsafe { kernel() };
-        k.syscall(f.rax, [f.rdi, f.rsi, f.rdx, f.r10, f.r8, f.r9]);
+        k.syscall(f.rax, f.args());
     }
     switch_if_needed();
-    // SAFETY: this thread runs again, so it is `current`.
+    // SAFETY: this thread runs again, so it is `current`; the thread table
+    // lives forever and nothing runs between here and `sysret`.
     let k = unsafe { kernel() };
-    let r = k.threads[k.current as usize].ret;
-    f.rax = r[0];
-    f.rsi = r[1];
-    f.rdx = r[2];
-    f.r8 = r[3];
-    f.r9 = r[4];
-    f.rdi = 0;
-    f.r10 = 0;
+    &k.threads[k.current as usize].ret
 }
 
 /// Called by the interrupt stubs.
