@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what building and testing need on a fresh machine: the bare-metal
 # Rust target, QEMU (with the qboot BIOS and the iPXE ROMs for netboot) and
-# GNU cpio (host tests check our RAMFS image with it). Anything already
+# GNU cpio (host tests check our RAMFS image with it), and a C linker for
+# host builds (build scripts and proc macros link with `cc`). Anything already
 # present is left alone, so running this again costs a second.
 set -euo pipefail
 
@@ -16,13 +17,14 @@ command -v qemu-system-x86_64 >/dev/null || packages+=(qemu-system-x86)
 [ -f /usr/share/qemu/qboot.rom ] || packages+=(qemu-system-data)
 [ -f /usr/lib/ipxe/qemu/efi-e1000.rom ] || [ -f /usr/lib/ipxe/qemu/pxe-e1000.rom ] || packages+=(ipxe-qemu)
 command -v cpio >/dev/null || packages+=(cpio)
+command -v cc >/dev/null || packages+=(gcc libc6-dev)
 
 if [ ${#packages[@]} -gt 0 ]; then
     echo "setup: installing ${packages[*]}"
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     export DEBIAN_FRONTEND=noninteractive
-    $sudo apt-get install -y "${packages[@]}" >/dev/null ||
-        { $sudo apt-get update >/dev/null && $sudo apt-get install -y "${packages[@]}" >/dev/null; }
+    $sudo apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null ||
+        { $sudo apt-get update >/dev/null && $sudo apt-get install -y --no-install-recommends "${packages[@]}" >/dev/null; }
 fi
 echo "setup: ready ($(qemu-system-x86_64 --version | head -1), $(rustc --version))"

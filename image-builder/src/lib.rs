@@ -88,7 +88,7 @@ pub fn check_kernel(bytes: &[u8]) -> Result<KernelInfo, ImageError> {
 
 /// Check a user program as the loaders will.
 pub fn check_program(name: &str, bytes: &[u8]) -> Result<(), ImageError> {
-    elfload::Image::parse(bytes, 0x1000..0x0000_7fff_ffff_f000)
+    elfload::Image::parse(bytes, abi::USER_BOTTOM..abi::USER_TOP)
         .map(|_| ())
         .map_err(|e| ImageError(format!("{name}: {e:?}")))
 }

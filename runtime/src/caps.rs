@@ -5,7 +5,9 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use abi::start::InitCap;
 use abi::{cap_id, SyscallClass};
 
-const MAX: usize = 32;
+/// As many as a start block can name: a process holds at most
+/// `CAPS_PER_PROCESS` capabilities, and a spawner rarely passes more.
+const MAX: usize = 64;
 
 #[allow(clippy::declare_interior_mutable_const)]
 const ZERO: AtomicU64 = AtomicU64::new(0);
@@ -16,7 +18,11 @@ static COUNT: AtomicUsize = AtomicUsize::new(0);
 /// Remember the start capabilities (called once by `_start`).
 pub fn install(caps: impl Iterator<Item = InitCap>) {
     let mut n = 0;
-    for c in caps.take(MAX) {
+    for c in caps {
+        if n == MAX {
+            crate::println!("runtime: more than {MAX} start capabilities; the rest are ignored");
+            break;
+        }
         IDS[n].store(c.id, Ordering::Relaxed);
         TOKENS[n].store(c.token, Ordering::Relaxed);
         n += 1;
@@ -50,16 +56,19 @@ pub fn self_process() -> u64 {
 
 /// What a token is: `(kind, rights, object id, flavour)`.
 pub fn inspect(token: u64) -> Result<(abi::CapKind, u32, u64, u8), abi::Error> {
-    let r = crate::sys::call(abi::Syscall::CapInspect, token, [0; 5])?;
+    // SAFETY: capability syscalls touch no user memory.
+    let r = unsafe { crate::sys::call(abi::Syscall::CapInspect, token, [0; 5]) }?;
     Ok((abi::CapKind::from_raw(r[0]).ok_or(abi::Error::InvalidArgument)?, r[1] as u32, r[2], r[3] as u8))
 }
 
 /// A copy of `token` with only the rights in `mask`.
 pub fn derive(token: u64, mask: u32) -> Result<u64, abi::Error> {
-    crate::sys::call(abi::Syscall::CapDerive, token, [mask as u64, 0, 0, 0, 0]).map(|r| r[0])
+    // SAFETY: capability syscalls touch no user memory.
+    unsafe { crate::sys::call(abi::Syscall::CapDerive, token, [mask as u64, 0, 0, 0, 0]) }.map(|r| r[0])
 }
 
 /// Forget a capability.
 pub fn drop_cap(token: u64) -> Result<(), abi::Error> {
-    crate::sys::call(abi::Syscall::CapDrop, token, [0; 5]).map(|_| ())
+    // SAFETY: capability syscalls touch no user memory.
+    unsafe { crate::sys::call(abi::Syscall::CapDrop, token, [0; 5]) }.map(|_| ())
 }

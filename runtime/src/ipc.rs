@@ -2,9 +2,15 @@
 //!
 //! A server receives into a [`Window`]: a page-aligned 4 KiB slot of its
 //! address space. Small messages are copied into it; a page-aligned 4 KiB
-//! message is *lent*: the sender's page appears at the window until the
-//! reply. Reply data is written into the window and its first `len` bytes go
-//! back to the sender's buffer.
+//! message from a writable page is *lent*: the sender's page appears at the
+//! window until the reply. Reply data is written into the window and its
+//! first `len` bytes go back to the sender's buffer.
+//!
+//! The kernel changes the window behind the program's back (every receive
+//! writes it, every reply of a lent page unmaps it), so the window's bytes
+//! are reachable only through the [`Received`] message, which borrows the
+//! window mutably and ends with the reply: no slice can outlive the message
+//! it shows.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -16,29 +22,83 @@ use crate::sys::call;
 #[derive(Debug, PartialEq, Eq)]
 pub struct Channel(u64);
 
-/// A received message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Received {
-    /// Names the message in `reply`.
+/// A received message, holding its window until it is answered.
+#[derive(Debug)]
+pub struct Received<'w> {
+    /// Names the message in a reply.
     pub cookie: u64,
     pub tag: u64,
     /// Bytes in the window.
     pub size: usize,
     /// A capability that came with it (its token here), or 0.
     pub cap: u64,
+    window: &'w mut Window,
 }
 
-impl Received {
+/// What [`Channel::reply_recv`] answers: a message's cookie, result and
+/// reply length (taken from a [`Received`], which it ends).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    cookie: u64,
+    result: u64,
+    len: usize,
+}
+
+impl<'w> Received<'w> {
     #[inline]
-    fn from(r: [u64; 4]) -> Received {
-        Received { cookie: r[0], tag: r[1], size: r[2] as usize, cap: r[3] }
+    fn new(r: [u64; 4], window: &'w mut Window) -> Self {
+        Received { cookie: r[0], tag: r[1], size: r[2] as usize, cap: r[3], window }
+    }
+
+    /// The message's bytes.
+    #[inline]
+    pub fn data(&self) -> &[u8] {
+        // SAFETY: the window holds this message (copied in, or a lent page
+        // mapped there) until the reply, which consumes `self`; the `&mut`
+        // borrow of the window keeps any other access out.
+        unsafe { core::slice::from_raw_parts(self.window.addr as *const u8, self.size.min(PAGE_SIZE)) }
+    }
+
+    /// The whole window, to write the reply into (its first `len` bytes go
+    /// back with [`Self::reply`]).
+    #[inline]
+    pub fn window(&mut self) -> &mut [u8; PAGE_SIZE] {
+        // SAFETY: as in `data`. A message always sits in a writable page:
+        // copies need a writable window, and only writable pages are lent.
+        unsafe { &mut *(self.window.addr as *mut [u8; PAGE_SIZE]) }
+    }
+
+    /// Answer with `result` and the first `len` bytes of the window.
+    #[inline]
+    pub fn reply(self, result: u64, len: usize) -> Result<(), Error> {
+        reply(self.cookie, result, len)
+    }
+
+    /// [`Self::reply`] carrying capability `cap` with at most `rights`.
+    pub fn reply_cap(self, result: u64, len: usize, cap: u64, rights: u32) -> Result<(), Error> {
+        // SAFETY: the kernel reads the window `self` borrows, and may unmap
+        // a lent page there; `self` is consumed, so no slice of it survives.
+        unsafe { call(Syscall::Reply, self.cookie, [result, len as u64, cap, rights as u64, 0]) }.map(|_| ())
+    }
+
+    /// The answer for [`Channel::reply_recv`].
+    #[inline]
+    pub fn answer(self, result: u64, len: usize) -> Answer {
+        Answer { cookie: self.cookie, result, len }
+    }
+
+    /// Keep the message unanswered (its cookie can still be answered with
+    /// [`reply`]); frees the window for other use.
+    pub fn hold(self) -> u64 {
+        self.cookie
     }
 }
 
 impl Channel {
     /// A new channel owned by this process.
     pub fn create() -> Result<Channel, Error> {
-        call(Syscall::ChannelCreate, crate::class_token(SyscallClass::ChannelCreate), [0; 5]).map(|r| Channel(r[0]))
+        // SAFETY: touches no user memory.
+        unsafe { call(Syscall::ChannelCreate, crate::class_token(SyscallClass::ChannelCreate), [0; 5]) }.map(|r| Channel(r[0]))
     }
 
     /// Wrap a token received some other way.
@@ -54,14 +114,21 @@ impl Channel {
 
     /// Destroy the channel (every waiter gets `Closed`).
     pub fn destroy(self) -> Result<(), Error> {
-        call(Syscall::ChannelDestroy, self.0, [0; 5]).map(|_| ())
+        // SAFETY: touches no user memory.
+        unsafe { call(Syscall::ChannelDestroy, self.0, [0; 5]) }.map(|_| ())
     }
 
     /// The raw send: `size` bytes at `buf` with [`abi::send_flags`].
     /// Returns (result, cap).
+    ///
+    /// # Safety
+    /// Without `READ_ONLY` the receiver may write the buffer (a lent page,
+    /// or reply data): `buf..buf + size` must then be memory nothing else
+    /// reads or writes until this returns.
     #[inline]
-    pub fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64, flags: u64) -> Result<(u64, u64), Error> {
-        call(Syscall::Send, self.0, [tag, size as u64, buf as u64, timeout_ns, flags]).map(|r| (r[0], r[1]))
+    pub unsafe fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64, flags: u64) -> Result<(u64, u64), Error> {
+        // SAFETY: the caller's contract.
+        unsafe { call(Syscall::Send, self.0, [tag, size as u64, buf as u64, timeout_ns, flags]) }.map(|r| (r[0], r[1]))
     }
 
     /// Send `msg` and wait for the reply's result value. `msg` is only read
@@ -74,7 +141,8 @@ impl Channel {
     /// [`Self::send`] giving up after `timeout_ns` (0: only if a receiver waits).
     #[inline]
     pub fn send_timeout(&self, tag: u64, msg: &[u8], timeout_ns: u64) -> Result<u64, Error> {
-        self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns, abi::send_flags::READ_ONLY).map(|r| r.0)
+        // SAFETY: READ_ONLY: the kernel only reads `msg`.
+        unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns, abi::send_flags::READ_ONLY) }.map(|r| r.0)
     }
 
     /// Send the first `len` bytes of `buf`; reply data comes back into
@@ -83,56 +151,73 @@ impl Channel {
     #[inline]
     pub fn call(&self, tag: u64, buf: &mut [u8], len: usize) -> Result<u64, Error> {
         let len = len.min(buf.len());
-        self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, 0).map(|r| r.0)
+        // SAFETY: `buf` is borrowed mutably for the whole call.
+        unsafe { self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, 0) }.map(|r| r.0)
     }
 
-    /// Send `msg` carrying capability `cap` (the receiver gets at most
-    /// `rights`). Returns (result, capability from the reply).
+    /// [`Self::send`], taking the capability the reply may carry (its token
+    /// here, or 0): how a server hands a client a channel of its own.
+    pub fn send_get_cap(&self, tag: u64, msg: &[u8]) -> Result<(u64, u64), Error> {
+        // SAFETY: READ_ONLY: the kernel only reads `msg`.
+        unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), FOREVER, abi::send_flags::READ_ONLY) }
+    }
+
+    /// Send `msg` (read only) carrying capability `cap` (the receiver gets
+    /// at most `rights`). Returns (result, capability from the reply).
     pub fn send_cap(&self, tag: u64, msg: &[u8], cap: u64, rights: u32) -> Result<(u64, u64), Error> {
-        call(Syscall::SendCap, self.0, [tag, msg.len() as u64, msg.as_ptr() as u64, cap, rights as u64])
+        // SAFETY: SendCap only reads `msg` (it never lends nor writes back).
+        unsafe { call(Syscall::SendCap, self.0, [tag, msg.len() as u64, msg.as_ptr() as u64, cap, rights as u64]) }
             .map(|r| (r[0], r[1]))
     }
 
     /// Wait for a message in `window`.
     #[inline]
-    pub fn receive(&self, window: &Window, timeout_ns: u64) -> Result<Received, Error> {
-        call(Syscall::Receive, self.0, [window.addr, timeout_ns, 0, 0, 0]).map(Received::from)
+    pub fn receive<'w>(&self, window: &'w mut Window, timeout_ns: u64) -> Result<Received<'w>, Error> {
+        // SAFETY: the kernel writes the window (or maps a lent page there),
+        // which `window` borrows mutably for as long as the message lives.
+        let r = unsafe { call(Syscall::Receive, self.0, [window.addr, timeout_ns, 0, 0, 0]) }?;
+        Ok(Received::new(r, window))
     }
 
-    /// Reply (if `reply` is `Some((cookie, result, len))`) then receive:
-    /// one kernel entry per request in a server loop.
+    /// Answer (if `answer` is given) then receive: one kernel entry per
+    /// request in a server loop.
     #[inline]
-    pub fn reply_recv(&self, reply: Option<(u64, u64, usize)>, window: &Window, timeout_ns: u64) -> Result<Received, Error> {
-        let (cookie, result, len) = reply.unwrap_or((NO_REPLY, 0, 0));
-        call(Syscall::ReplyRecv, self.0, [cookie, result, len as u64, window.addr, timeout_ns]).map(Received::from)
+    pub fn reply_recv<'w>(&self, answer: Option<Answer>, window: &'w mut Window, timeout_ns: u64) -> Result<Received<'w>, Error> {
+        let a = answer.unwrap_or(Answer { cookie: NO_REPLY, result: 0, len: 0 });
+        // SAFETY: as in `receive`; the answered message was consumed into
+        // `answer`, so nothing still refers to its window.
+        let r = unsafe { call(Syscall::ReplyRecv, self.0, [a.cookie, a.result, a.len as u64, window.addr, timeout_ns]) }?;
+        Ok(Received::new(r, window))
     }
 
     /// Publish this channel as `name` (`PROVIDER::TYPE`).
     pub fn register(&self, name: &str) -> Result<(), Error> {
-        call(Syscall::NameRegister, self.0, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]).map(|_| ())
+        // SAFETY: the kernel only reads `name`.
+        unsafe { call(Syscall::NameRegister, self.0, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]) }.map(|_| ())
     }
 
     /// Withdraw a name of this channel.
     pub fn deregister(&self, name: &str) -> Result<(), Error> {
-        call(Syscall::NameDeregister, self.0, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]).map(|_| ())
+        // SAFETY: the kernel only reads `name`.
+        unsafe { call(Syscall::NameDeregister, self.0, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]) }.map(|_| ())
     }
 
     /// A send capability for the channel published as `name`.
     pub fn find(name: &str) -> Result<Channel, Error> {
-        call(Syscall::NameFind, crate::class_token(SyscallClass::Names), [name.as_ptr() as u64, name.len() as u64, 0, 0, 0])
+        // SAFETY: the kernel only reads `name`.
+        unsafe { call(Syscall::NameFind, crate::class_token(SyscallClass::Names), [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]) }
             .map(|r| Channel(r[0]))
     }
 }
 
-/// Answer message `cookie` with `result` and the first `len` bytes of the window.
+/// Answer message `cookie` (one kept with [`Received::hold`]) with `result`
+/// and the first `len` bytes of the window it arrived in.
 #[inline]
 pub fn reply(cookie: u64, result: u64, len: usize) -> Result<(), Error> {
-    call(Syscall::Reply, cookie, [result, len as u64, 0, 0, 0]).map(|_| ())
-}
-
-/// [`reply`] carrying capability `cap` with at most `rights`.
-pub fn reply_cap(cookie: u64, result: u64, len: usize, cap: u64, rights: u32) -> Result<(), Error> {
-    call(Syscall::Reply, cookie, [result, len as u64, cap, rights as u64, 0]).map(|_| ())
+    // SAFETY: the kernel reads the message's window and may unmap a lent
+    // page there. A held message has given up its `Received`, and no new
+    // one can use that window while a lent page sits there (`Busy`).
+    unsafe { call(Syscall::Reply, cookie, [result, len as u64, 0, 0, 0]) }.map(|_| ())
 }
 
 static NEXT_WINDOW: AtomicU64 = AtomicU64::new(abi::layout::IPC_WINDOWS);
@@ -159,26 +244,10 @@ impl Window {
         Window { addr: NEXT_WINDOW.fetch_add(2 * PAGE_SIZE as u64, Ordering::Relaxed) }
     }
 
+    /// Where the window is.
     #[inline]
     pub fn addr(&self) -> u64 {
         self.addr
-    }
-
-    /// The first `len` bytes of the window.
-    #[inline]
-    pub fn bytes(&self, len: usize) -> &[u8] {
-        // SAFETY: the window is 4 KiB of this process's address space; it is
-        // only read after a receive made it valid (backed or lent).
-        unsafe { core::slice::from_raw_parts(self.addr as *const u8, len.min(PAGE_SIZE)) }
-    }
-
-    /// The window for writing a reply.
-    #[allow(clippy::mut_from_ref)]
-    #[inline]
-    pub fn bytes_mut(&self, len: usize) -> &mut [u8] {
-        // SAFETY: as in `bytes`; the caller holds the message, so nothing
-        // else writes the window meanwhile.
-        unsafe { core::slice::from_raw_parts_mut(self.addr as *mut u8, len.min(PAGE_SIZE)) }
     }
 }
 
@@ -203,25 +272,29 @@ pub mod debug {
         crate::class_token(SyscallClass::DebugIpc)
     }
 
-    /// Ids of live channels (up to `out.len()`); returns the total count.
+    /// Ids of live channels, as many as fit in `out`: (total, written).
     pub fn list_channels(out: &mut [u64]) -> Result<(usize, usize), Error> {
-        call(Syscall::DebugIpc, token(), [op::LIST_CHANNELS, out.as_mut_ptr() as u64, out.len() as u64, 0, 0])
+        // SAFETY: the kernel writes at most `out.len()` ids into `out`.
+        unsafe { call(Syscall::DebugIpc, token(), [op::LIST_CHANNELS, out.as_mut_ptr() as u64, out.len() as u64, 0, 0]) }
             .map(|r| (r[0] as usize, r[1] as usize))
     }
 
     pub fn channel_stats(id: u64) -> Result<ChannelStats, Error> {
         let mut s = ChannelStats::default();
-        call(Syscall::DebugIpc, token(), [op::CHANNEL_STATS, id, &mut s as *mut _ as u64, 0, 0])?;
+        // SAFETY: the kernel writes one `ChannelStats` into `s`.
+        unsafe { call(Syscall::DebugIpc, token(), [op::CHANNEL_STATS, id, &mut s as *mut _ as u64, 0, 0]) }?;
         Ok(s)
     }
 
     pub fn trace(on: bool) -> Result<(), Error> {
-        call(Syscall::DebugIpc, token(), [op::TRACE, on as u64, 0, 0, 0]).map(|_| ())
+        // SAFETY: touches no user memory.
+        unsafe { call(Syscall::DebugIpc, token(), [op::TRACE, on as u64, 0, 0, 0]) }.map(|_| ())
     }
 
     pub fn totals() -> Result<IpcTotals, Error> {
         let mut t = IpcTotals::default();
-        call(Syscall::DebugIpc, token(), [op::TOTALS, &mut t as *mut _ as u64, 0, 0, 0])?;
+        // SAFETY: the kernel writes one `IpcTotals` into `t`.
+        unsafe { call(Syscall::DebugIpc, token(), [op::TOTALS, &mut t as *mut _ as u64, 0, 0, 0]) }?;
         Ok(t)
     }
 }

@@ -78,7 +78,8 @@ macro_rules! entry {
 
 /// End the process with `code`.
 pub fn exit(code: i32) -> ! {
-    let _ = sys::call(abi::Syscall::Exit, class_token(abi::SyscallClass::Thread), [code as u64, 0, 0, 0, 0]);
+    // SAFETY: Exit touches no memory.
+    let _ = unsafe { sys::call(abi::Syscall::Exit, class_token(abi::SyscallClass::Thread), [code as u64, 0, 0, 0, 0]) };
     // Without the Thread capability exit is refused; a fault ends us anyway.
     #[cfg(target_os = "none")]
     // SAFETY: `ud2` raises #UD, which ends this process; nothing else happens.
@@ -87,4 +88,26 @@ pub fn exit(code: i32) -> ! {
     }
     #[cfg(not(target_os = "none"))]
     panic!("exit({code}) outside the machine")
+}
+
+/// Ask the machine to power off, telling the host `code` (QEMU's debug
+/// exit device turns it into its exit status; a PC without it halts).
+/// Returns only if refused, which a program without the power class is.
+pub fn power_off(code: u64) -> Error {
+    // SAFETY: PowerOff touches no user memory.
+    match unsafe { sys::call(abi::Syscall::PowerOff, class_token(abi::SyscallClass::Power), [code, 0, 0, 0, 0]) } {
+        Err(e) => e,
+        // The kernel halts the machine instead of answering success.
+        Ok(_) => Error::InvalidArgument,
+    }
+}
+
+/// The privilege level the code runs at: 3 in user mode, as every program
+/// should (a test of the kernel's set-up, not something to branch on).
+#[cfg(target_arch = "x86_64")]
+pub fn privilege_level() -> u16 {
+    let cs: u16;
+    // SAFETY: reading CS has no side effects.
+    unsafe { core::arch::asm!("mov {0:x}, cs", out(reg) cs, options(nomem, nostack, preserves_flags)) };
+    cs & 3
 }

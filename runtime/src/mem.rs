@@ -8,12 +8,19 @@ use crate::sys::call;
 
 /// Map zeroed memory into this process.
 pub fn map_anon(va: u64, len: u64, flags: u64) -> Result<(), Error> {
-    call(Syscall::MapAnon, crate::caps::self_process(), [va, len, flags, 0, 0]).map(|_| ())
+    // SAFETY: only adds memory; a range already in use gives AlreadyExists,
+    // so nothing a Rust reference points to changes.
+    unsafe { call(Syscall::MapAnon, crate::caps::self_process(), [va, len, flags, 0, 0]) }.map(|_| ())
 }
 
 /// Unmap part of this process.
-pub fn unmap(va: u64, len: u64) -> Result<(), Error> {
-    call(Syscall::Unmap, crate::caps::self_process(), [va, len, 0, 0, 0]).map(|_| ())
+///
+/// # Safety
+/// Nothing in the range may be used again: no reference, stack, heap,
+/// static or window of this program may lie in it.
+pub unsafe fn unmap(va: u64, len: u64) -> Result<(), Error> {
+    // SAFETY: the caller's contract.
+    unsafe { call(Syscall::Unmap, crate::caps::self_process(), [va, len, 0, 0, 0]) }.map(|_| ())
 }
 
 static NEXT_VA: AtomicU64 = AtomicU64::new(abi::layout::USER_MAPPINGS);
@@ -32,23 +39,27 @@ pub struct PhysRange(pub u64);
 impl PhysRange {
     /// Map `len` bytes at `offset` of the range at `va`.
     pub fn map(&self, va: u64, offset: u64, len: u64, flags: u64) -> Result<(), Error> {
-        call(Syscall::MapPhys, self.0, [va, offset, len, flags, 0]).map(|_| ())
+        // SAFETY: mapping new memory or physical ranges affects no existing Rust reference (a used range gives AlreadyExists).
+        unsafe { call(Syscall::MapPhys, self.0, [va, offset, len, flags, 0]) }.map(|_| ())
     }
 
     /// A capability for `len` bytes at `offset`, with at most `rights`.
     pub fn derive(&self, offset: u64, len: u64, rights: u32) -> Result<PhysRange, Error> {
-        call(Syscall::PhysDerive, self.0, [offset, len, rights as u64, 0, 0]).map(|r| PhysRange(r[0]))
+        // SAFETY: mapping new memory or physical ranges affects no existing Rust reference (a used range gives AlreadyExists).
+        unsafe { call(Syscall::PhysDerive, self.0, [offset, len, rights as u64, 0, 0]) }.map(|r| PhysRange(r[0]))
     }
 
     /// (physical base, length in bytes).
     pub fn info(&self) -> Result<(u64, u64), Error> {
-        call(Syscall::PhysInfo, self.0, [0; 5]).map(|r| (r[0], r[1]))
+        // SAFETY: mapping new memory or physical ranges affects no existing Rust reference (a used range gives AlreadyExists).
+        unsafe { call(Syscall::PhysInfo, self.0, [0; 5]) }.map(|r| (r[0], r[1]))
     }
 }
 
 /// `pages` contiguous zeroed physical pages: (capability, physical address).
 pub fn dma_alloc(pages: u64) -> Result<(PhysRange, u64), Error> {
-    call(Syscall::DmaAlloc, crate::class_token(SyscallClass::Dma), [pages, 0, 0, 0, 0]).map(|r| (PhysRange(r[0]), r[1]))
+    // SAFETY: DmaAlloc touches no memory of ours.
+    unsafe { call(Syscall::DmaAlloc, crate::class_token(SyscallClass::Dma), [pages, 0, 0, 0, 0]) }.map(|r| (PhysRange(r[0]), r[1]))
 }
 
 #[cfg(target_os = "none")]
@@ -83,8 +94,20 @@ pub(crate) mod heap {
 
     impl UserHeap {
         fn with<R>(&self, f: impl FnOnce(&mut Heap, &mut u64) -> R) -> R {
+            let mut tries = 0u32;
             while self.lock.swap(true, Ordering::Acquire) {
-                core::hint::spin_loop();
+                tries += 1;
+                if tries < 64 {
+                    core::hint::spin_loop();
+                } else {
+                    // The holder may be a lower-priority thread of ours
+                    // that cannot run while we spin: step aside for it.
+                    // Sleeping lets any priority run; yielding is the
+                    // fallback for a program without the time class.
+                    if crate::time::sleep_ns(1).is_err() {
+                        let _ = crate::time::yield_now();
+                    }
+                }
             }
             // SAFETY: the lock gives exclusive access.
             let r = unsafe { f(&mut *self.heap.get(), &mut *self.end.get()) };
@@ -116,15 +139,18 @@ pub(crate) mod heap {
         }
     }
 
-    /// Map the first part of the heap.
+    /// Map the first part of the heap. A program that cannot get its heap
+    /// says so and stops, rather than fail on its first allocation.
     pub fn init() {
         let base = abi::layout::HEAP_BASE;
-        if super::map_anon(base, INITIAL, abi::map::READ | abi::map::WRITE).is_ok() {
-            HEAP.with(|heap, end| {
-                // SAFETY: the pages were just mapped for the heap.
-                unsafe { heap.init(base as *mut u8, INITIAL as usize) };
-                *end = base + INITIAL;
-            });
+        if let Err(e) = super::map_anon(base, INITIAL, abi::map::READ | abi::map::WRITE) {
+            crate::println!("runtime: cannot map the heap: {e:?}");
+            crate::exit(1);
         }
+        HEAP.with(|heap, end| {
+            // SAFETY: the pages were just mapped for the heap.
+            unsafe { heap.init(base as *mut u8, INITIAL as usize) };
+            *end = base + INITIAL;
+        });
     }
 }

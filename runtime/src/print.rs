@@ -7,11 +7,14 @@ use abi::{Syscall, SyscallClass};
 /// Write raw bytes to the console.
 pub fn write_bytes(bytes: &[u8]) {
     for chunk in bytes.chunks(abi::limits::PRINT_LEN) {
-        let _ = crate::sys::call(
+        // SAFETY: DebugPrint only reads `chunk`.
+        let _ = unsafe {
+            crate::sys::call(
             Syscall::DebugPrint,
             crate::class_token(SyscallClass::DebugPrint),
             [chunk.as_ptr() as u64, chunk.len() as u64, 0, 0, 0],
-        );
+        )
+        };
     }
 }
 

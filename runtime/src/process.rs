@@ -25,11 +25,14 @@ pub struct Process(u64);
 impl Process {
     /// An empty process.
     pub fn create(name: &str) -> Result<Process, Error> {
-        call(
-            Syscall::ProcessCreate,
-            crate::class_token(SyscallClass::ProcessCreate),
-            [name.as_ptr() as u64, name.len() as u64, 0, 0, 0],
-        )
+        // SAFETY: ProcessCreate only reads the name.
+        unsafe {
+            call(
+                Syscall::ProcessCreate,
+                crate::class_token(SyscallClass::ProcessCreate),
+                [name.as_ptr() as u64, name.len() as u64, 0, 0, 0],
+            )
+        }
         .map(|r| Process(r[0]))
     }
 
@@ -43,32 +46,46 @@ impl Process {
 
     /// Map zeroed memory into the process.
     pub fn map_anon(&self, va: u64, len: u64, flags: u64) -> Result<(), Error> {
-        call(Syscall::MapAnon, self.0, [va, len, flags, 0, 0]).map(|_| ())
+        // SAFETY: only adds memory (a range in use gives AlreadyExists).
+        unsafe { call(Syscall::MapAnon, self.0, [va, len, flags, 0, 0]) }.map(|_| ())
     }
 
-    /// Copy `data` to `va` in the process (read-only pages included).
-    pub fn write(&self, va: u64, data: &[u8]) -> Result<(), Error> {
-        call(Syscall::ProcessWrite, self.0, [va, data.as_ptr() as u64, data.len() as u64, 0, 0]).map(|_| ())
+    /// Copy `data` to `va` in the process (its own read-only pages included).
+    ///
+    /// # Safety
+    /// If the process is this one, nothing at `va..va + data.len()` may be
+    /// in use by the program (this is meant for loading other processes).
+    pub unsafe fn write(&self, va: u64, data: &[u8]) -> Result<(), Error> {
+        // SAFETY: the caller's contract; `data` is only read.
+        unsafe { call(Syscall::ProcessWrite, self.0, [va, data.as_ptr() as u64, data.len() as u64, 0, 0]) }.map(|_| ())
     }
 
     /// Start a thread at `entry` with stack pointer `stack`; returns its id.
-    pub fn start_thread(&self, entry: u64, stack: u64, args: [u64; 2], priority: u8) -> Result<u64, Error> {
-        call(Syscall::ThreadCreate, self.0, [entry, stack, args[0], args[1], priority as u64]).map(|r| r[0])
+    ///
+    /// # Safety
+    /// `entry` must be code of the process that can run on `stack` with
+    /// `args` in `rdi`/`rsi` without harming the rest of the program.
+    pub unsafe fn start_thread(&self, entry: u64, stack: u64, args: [u64; 2], priority: u8) -> Result<u64, Error> {
+        // SAFETY: the caller's contract.
+        unsafe { call(Syscall::ThreadCreate, self.0, [entry, stack, args[0], args[1], priority as u64]) }.map(|r| r[0])
     }
 
     /// Give the process a capability; returns its token there.
     pub fn grant(&self, token: u64, rights: u32) -> Result<u64, Error> {
-        call(Syscall::CapGrant, self.0, [token, rights as u64, 0, 0, 0]).map(|r| r[0])
+        // SAFETY: capability syscalls touch no memory.
+        unsafe { call(Syscall::CapGrant, self.0, [token, rights as u64, 0, 0, 0]) }.map(|r| r[0])
     }
 
     /// Wait for the end, up to `timeout_ns`.
     pub fn wait_timeout(&self, timeout_ns: u64) -> Result<Exit, Error> {
-        let r = call(Syscall::ProcessWait, self.0, [timeout_ns, 0, 0, 0, 0])?;
-        Ok(match r[0] {
-            exit::EXITED => Exit::Code(r[1] as i64),
-            exit::FAULTED => Exit::Fault(r[1]),
-            _ => Exit::Killed,
-        })
+        // SAFETY: ProcessWait touches no memory.
+        let r = unsafe { call(Syscall::ProcessWait, self.0, [timeout_ns, 0, 0, 0, 0]) }?;
+        match r[0] {
+            exit::EXITED => Ok(Exit::Code(r[1] as i64)),
+            exit::FAULTED => Ok(Exit::Fault(r[1])),
+            exit::KILLED => Ok(Exit::Killed),
+            _ => Err(Error::InvalidArgument),
+        }
     }
 
     /// Wait for the end.
@@ -78,7 +95,8 @@ impl Process {
 
     /// End the process.
     pub fn kill(&self) -> Result<(), Error> {
-        call(Syscall::ProcessKill, self.0, [0; 5]).map(|_| ())
+        // SAFETY: ProcessKill touches no memory of ours (ending this process ends the program).
+        unsafe { call(Syscall::ProcessKill, self.0, [0; 5]) }.map(|_| ())
     }
 }
 
@@ -154,15 +172,10 @@ impl<'a> Spawn<'a> {
     fn load(&self, p: &Process, elf: &elfload::Image) -> Result<(), SpawnError> {
         for seg in elf.segments() {
             let pages = seg.pages();
-            let mut flags = map::READ;
-            if seg.perms.write {
-                flags |= map::WRITE;
-            }
-            if seg.perms.exec {
-                flags |= map::EXEC;
-            }
-            p.map_anon(pages.start, pages.end - pages.start, flags)?;
-            p.write(seg.vaddr, &self.image[seg.file.clone()])?;
+            p.map_anon(pages.start, pages.end - pages.start, map::for_segment(seg.perms.write, seg.perms.exec))?;
+            // SAFETY: `p` is a new process that runs nothing yet; the
+            // segment lies in user space (checked by `parse`).
+            unsafe { p.write(seg.vaddr, &self.image[seg.file.clone()]) }?;
         }
         p.map_anon(layout::STACK_TOP - layout::STACK_SIZE, layout::STACK_SIZE, map::READ | map::WRITE)?;
         let mut caps = Vec::with_capacity(self.caps.len() + 1);
@@ -175,8 +188,13 @@ impl<'a> Spawn<'a> {
         let mut block = alloc::vec![0u8; abi::start::block_size(&self.args, &caps)];
         let (rsp, used) = abi::start::build(layout::STACK_TOP, &self.args, &caps, &mut block)
             .map_err(|_| SpawnError::Kernel(Error::TooLarge))?;
-        p.write(rsp, &block[..used])?;
-        p.start_thread(elf.entry, rsp, [0, 0], self.priority)?;
+        // SAFETY: the start block goes on the stack mapped just above, in a
+        // process that runs nothing yet; its first thread starts at the
+        // ELF entry (checked to be executable) on that stack.
+        unsafe {
+            p.write(rsp, &block[..used])?;
+            p.start_thread(elf.entry, rsp, [0, 0], self.priority)?;
+        }
         Ok(())
     }
 }
@@ -189,7 +207,10 @@ pub fn spawn_thread(f: fn(u64), arg: u64, priority: u8) -> Result<u64, Error> {
     // The entry is jumped to, not called: start 8 bytes below a 16-byte
     // boundary as if a return address had been pushed.
     let top = base + STACK - 8;
-    Process::from_token(crate::caps::self_process()).start_thread(thread_entry as *const () as u64, top, [f as usize as u64, arg], priority)
+    let me = Process::from_token(crate::caps::self_process());
+    // SAFETY: `thread_entry` is this program's code and the stack is fresh
+    // memory no one else uses.
+    unsafe { me.start_thread(thread_entry as *const () as u64, top, [f as usize as u64, arg], priority) }
 }
 
 extern "C" fn thread_entry(f: u64, arg: u64) -> ! {

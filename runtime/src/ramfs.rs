@@ -14,7 +14,12 @@ pub fn image() -> Result<&'static [u8], Error> {
     if len == 0 {
         let cap = PhysRange(crate::init_cap(cap_id::RAMFS).ok_or(Error::Incapable)?);
         let (_, size) = cap.info()?;
-        cap.map(layout::RAMFS_BASE, 0, size, map::READ)?;
+        match cap.map(layout::RAMFS_BASE, 0, size, map::READ) {
+            // Another of our threads mapped it first: RAMFS_BASE is kept
+            // for the image alone, so what is there is the image.
+            Ok(()) | Err(Error::AlreadyExists) => {}
+            Err(e) => return Err(e),
+        }
         LEN.store(size as usize, Ordering::Release);
         len = size as usize;
     }

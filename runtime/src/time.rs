@@ -10,7 +10,8 @@ fn token() -> u64 {
 
 /// Sleep at least `ns` nanoseconds (rounded up to the kernel tick).
 pub fn sleep_ns(ns: u64) -> Result<(), Error> {
-    call(Syscall::Sleep, token(), [ns, 0, 0, 0, 0]).map(|_| ())
+    // SAFETY: these syscalls touch no user memory.
+    unsafe { call(Syscall::Sleep, token(), [ns, 0, 0, 0, 0]) }.map(|_| ())
 }
 
 /// Sleep at least `ms` milliseconds.
@@ -20,12 +21,15 @@ pub fn sleep_ms(ms: u64) -> Result<(), Error> {
 
 /// Give the CPU to another ready thread of equal or higher priority.
 pub fn yield_now() -> Result<(), Error> {
-    call(Syscall::Yield, token(), [0; 5]).map(|_| ())
+    // SAFETY: these syscalls touch no user memory.
+    unsafe { call(Syscall::Yield, token(), [0; 5]) }.map(|_| ())
 }
 
-/// Nanoseconds since boot (kernel tick resolution).
+/// Nanoseconds since boot, in whole kernel ticks (`limits::TICK_NS`);
+/// 0 for a program without the thread class.
 pub fn uptime_ns() -> u64 {
-    call(Syscall::Uptime, token(), [0; 5]).map(|r| r[0]).unwrap_or(0)
+    // SAFETY: these syscalls touch no user memory.
+    unsafe { call(Syscall::Uptime, token(), [0; 5]) }.map(|r| r[0]).unwrap_or(0)
 }
 
 /// Milliseconds since boot.
@@ -35,7 +39,8 @@ pub fn uptime_ms() -> u64 {
 
 /// This thread's (base, effective) priority.
 pub fn priority() -> Result<(u8, u8), Error> {
-    call(Syscall::Priority, token(), [0; 5]).map(|r| (r[0] as u8, r[1] as u8))
+    // SAFETY: these syscalls touch no user memory.
+    unsafe { call(Syscall::Priority, token(), [0; 5]) }.map(|r| (r[0] as u8, r[1] as u8))
 }
 
 /// The time-stamp counter (guest instructions under `-icount`).
@@ -52,6 +57,7 @@ pub fn rdtsc() -> u64 {
 
 /// End this thread.
 pub fn thread_exit() -> ! {
-    let _ = call(Syscall::ThreadExit, token(), [0; 5]);
+    // SAFETY: these syscalls touch no user memory.
+    let _ = unsafe { call(Syscall::ThreadExit, token(), [0; 5]) };
     crate::exit(0)
 }

@@ -7,12 +7,12 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use abi::{cap_id, rights, Error, Syscall, SyscallClass, FOREVER};
-use runtime::ipc::{reply, Channel, Window};
+use runtime::ipc::{Channel, Window};
 use runtime::mem::PhysRange;
 use runtime::time::{priority, sleep_ms, uptime_ms, yield_now};
 use runtime::{init_cap, Args};
 
-use crate::harness::{num, Rng, CHAN, SHARED};
+use crate::harness::{num, Rng, CHAN, NEXT, SHARED};
 
 /// Message tags the server roles understand.
 pub mod tag {
@@ -26,11 +26,11 @@ pub mod tag {
     pub const PRIO: u64 = 4;
     /// Pipeline step on a `u64` in the first 8 bytes.
     pub const STEP: u64 = 5;
-    /// Keep the message (never reply).
-    pub const HOLD: u64 = 6;
-    /// Increment the first byte of the message in place.
+    /// Reply with a send capability for a channel served for this client.
+    pub const OPEN: u64 = 6;
+    /// (bench server) Increment the first byte of the message in place.
     pub const TOUCH: u64 = 7;
-    /// Send the message back unchanged (`reply_len` = size): pure IPC cost.
+    /// (bench server) Send the message back unchanged: pure IPC cost.
     pub const REFLECT: u64 = 8;
 }
 
@@ -45,9 +45,10 @@ pub fn run(args: Args) -> i32 {
             num(args.get(4)) as i32
         }
         "spinner" => {
+            // Never gives up the CPU: only preemption lets others run.
             let until = uptime_ms() + num(args.get(3));
             while uptime_ms() < until {
-                let _ = yield_now();
+                core::hint::spin_loop();
             }
             num(args.get(4)) as i32
         }
@@ -87,6 +88,10 @@ fn fault(kind: &str) -> i32 {
             "ud" => core::arch::asm!("ud2"),
             "gp" => core::arch::asm!("hlt"),
             "divide" => core::arch::asm!("xor edx, edx", "xor eax, eax", "xor ecx, ecx", "div ecx", out("eax") _, out("edx") _, out("ecx") _),
+            // The kernel saves no FPU or vector state, so it lets no
+            // program use them (rather than let state leak between them).
+            "x87" => core::arch::asm!("fld1", "fstp st(0)"),
+            "sse" => core::arch::asm!("xorps xmm0, xmm0", out("xmm0") _),
             "nx" => {
                 let data: alloc::boxed::Box<[u8; 16]> = alloc::boxed::Box::new([0xc3; 16]); // `ret`s on the heap
                 let f: extern "C" fn() = core::mem::transmute(data.as_ptr());
@@ -130,64 +135,85 @@ fn turns(who: u64, n: u64) -> i32 {
     0
 }
 
-/// A server on `CHAN`: `ECHO`, `PAGE`, `PRIO`, `STEP` (with `op`), `HOLD`,
-/// `TOUCH`, `EXIT`; other tags get `tag * 2`.
+/// A server on `CHAN`: `ECHO`, `PAGE`, `PRIO`, `STEP` (with `op`), `OPEN`,
+/// `EXIT`; other tags get `tag * 2`. Given a `NEXT` channel, a `STEP`
+/// passes its value on there and answers with what comes back, so servers
+/// chain: client -> A -> B -> C -> client.
 fn server(op: &str) -> i32 {
     let chan = chan();
-    let Ok(w) = Window::new() else { return 3 };
-    let mut pending: Option<(u64, u64, usize)> = None;
+    let next = init_cap(NEXT).map(Channel::from_token);
+    let Ok(mut w) = Window::new() else { return 3 };
+    let mut answer = None;
     loop {
-        let m = match chan.reply_recv(pending, &w, FOREVER) {
+        let answered = answer.is_some();
+        let mut m = match chan.reply_recv(answer.take(), &mut w, FOREVER) {
             Ok(m) => m,
-            // The client of the reply is gone: just receive.
-            Err(_) if pending.is_some() => {
-                pending = None;
-                continue;
-            }
+            // The client of the answer is gone (a stale cookie is refused
+            // before the receive): just receive.
+            Err(_) if answered => continue,
             Err(_) => return 4,
         };
-        pending = match m.tag {
+        let size = m.size;
+        answer = Some(match m.tag {
             tag::ECHO => {
-                let b = w.bytes_mut(m.size);
+                let b = &mut m.window()[..size];
                 let sum = b.iter().map(|&x| x as u64).sum();
                 b.iter_mut().for_each(|x| *x ^= 0xff);
-                Some((m.cookie, sum, m.size))
+                m.answer(sum, size)
             }
             tag::PAGE => {
-                let b = w.bytes_mut(4096);
-                let ok = m.size == 4096 && b.iter().enumerate().all(|(i, &x)| x == (i as u8) ^ 0x5a);
+                let b = m.window();
+                let ok = size == 4096 && b.iter().enumerate().all(|(i, &x)| x == (i as u8) ^ 0x5a);
                 b.iter_mut().enumerate().for_each(|(i, x)| *x = (i as u8) ^ 0xa5);
-                Some((m.cookie, ok as u64, 0))
+                m.answer(ok as u64, 0)
             }
             tag::PRIO => {
                 let (base, eff) = priority().unwrap_or((0, 0));
-                Some((m.cookie, (base as u64) << 8 | eff as u64, 0))
+                m.answer((base as u64) << 8 | eff as u64, 0)
             }
             tag::STEP => {
-                let b = w.bytes_mut(8);
-                let v = u64::from_le_bytes(b[..8].try_into().unwrap());
-                let r = match op {
+                let b = &mut m.window()[..8];
+                let v = u64::from_le_bytes((&*b).try_into().unwrap());
+                let mut r = match op {
                     "add1" => v + 1,
                     "mul3" => v * 3,
                     "sub5" => v.wrapping_sub(5),
                     _ => v,
                 };
-                b.copy_from_slice(&r.to_le_bytes());
-                Some((m.cookie, r, 8))
+                let mut out = r.to_le_bytes();
+                if let Some(next) = &next {
+                    r = next.call(tag::STEP, &mut out, 8).unwrap_or_else(|e| 1 << 63 | e as u64);
+                }
+                b.copy_from_slice(&out);
+                m.answer(r, 8)
             }
-            tag::HOLD => None,
-            tag::REFLECT => Some((m.cookie, 0, m.size)),
-            tag::TOUCH => {
-                let b = w.bytes_mut(1);
-                b[0] = b[0].wrapping_add(1);
-                Some((m.cookie, 0, 0))
-            }
-            tag::EXIT => {
-                let _ = reply(m.cookie, 0, 0);
+            tag::OPEN => {
+                let _ = open(m);
                 return 0;
             }
-            t => Some((m.cookie, t * 2, 0)),
-        };
+            tag::EXIT => {
+                let _ = m.reply(0, 0);
+                return 0;
+            }
+            t => m.answer(t * 2, 0),
+        });
+    }
+}
+
+/// The spec's channel delegation: answer `OPEN` with a send capability
+/// for a channel made for this client, then serve the client there alone
+/// (`tag * 3`) until its `EXIT`.
+fn open(m: runtime::ipc::Received) -> Result<(), Error> {
+    let own = Channel::create()?;
+    m.reply_cap(0, 0, own.token(), rights::SEND)?;
+    let mut w = Window::new()?;
+    loop {
+        let m = own.receive(&mut w, FOREVER)?;
+        if m.tag == tag::EXIT {
+            return m.reply(0, 0);
+        }
+        let t = m.tag;
+        m.reply(t * 3, 0)?;
     }
 }
 
@@ -196,22 +222,23 @@ fn server(op: &str) -> i32 {
 /// sent back unchanged.
 fn bench_server() -> i32 {
     let chan = chan();
-    let Ok(w) = Window::new() else { return 3 };
-    let Ok(mut m) = chan.receive(&w, FOREVER) else { return 4 };
+    let Ok(mut w) = Window::new() else { return 3 };
+    let Ok(mut m) = chan.receive(&mut w, FOREVER) else { return 4 };
     loop {
         let len = match m.tag {
             tag::EXIT => {
-                let _ = reply(m.cookie, 0, 0);
+                let _ = m.reply(0, 0);
                 return 0;
             }
             tag::TOUCH => {
-                let b = w.bytes_mut(1);
+                let b = m.window();
                 b[0] = b[0].wrapping_add(1);
                 0
             }
             _ => m.size,
         };
-        match chan.reply_recv(Some((m.cookie, 0, len)), &w, FOREVER) {
+        let a = m.answer(0, len);
+        match chan.reply_recv(Some(a), &mut w, FOREVER) {
             Ok(next) => m = next,
             Err(_) => return 5,
         }
@@ -221,10 +248,10 @@ fn bench_server() -> i32 {
 /// Receive a lent page into an unmapped window, reply, then touch the
 /// window: the kernel must have taken the page back, so this faults.
 fn lend_touch() -> i32 {
-    let w = Window::unmapped();
-    let Ok(m) = chan().receive(&w, FOREVER) else { return 3 };
-    let ok = w.bytes(4096).iter().enumerate().all(|(i, &x)| x == (i as u8) ^ 0x5a);
-    let _ = reply(m.cookie, ok as u64, 0);
+    let mut w = Window::unmapped();
+    let Ok(m) = chan().receive(&mut w, FOREVER) else { return 3 };
+    let ok = m.data().iter().enumerate().all(|(i, &x)| x == (i as u8) ^ 0x5a);
+    let _ = m.reply(ok as u64, 0);
     // SAFETY: deliberately reading a page that must no longer be mapped.
     let v = unsafe { core::ptr::read_volatile(w.addr() as *const u8) };
     core::hint::black_box(v);
@@ -238,8 +265,8 @@ fn owner() -> i32 {
     if chan().send_cap(0, &[], mine.token(), rights::SEND).is_err() {
         return 4;
     }
-    let Ok(w) = Window::new() else { return 5 };
-    let _held = mine.receive(&w, FOREVER);
+    let Ok(mut w) = Window::new() else { return 5 };
+    let _held = mine.receive(&mut w, FOREVER);
     loop {
         let _ = sleep_ms(1000);
     }
@@ -256,14 +283,15 @@ fn foreign() -> i32 {
 
 /// Receive a capability and report what it allows.
 fn delegate() -> i32 {
-    let Ok(w) = Window::new() else { return 3 };
-    let Ok(m) = chan().receive(&w, FOREVER) else { return 4 };
+    let (mut w, mut w2) = (Window::new(), Window::new());
+    let (Ok(w), Ok(w2)) = (w.as_mut(), w2.as_mut()) else { return 3 };
+    let Ok(m) = chan().receive(w, FOREVER) else { return 4 };
     let got = Channel::from_token(m.cap);
     let rights = runtime::caps::inspect(m.cap).map(|c| c.1 as u64).unwrap_or(0xff);
-    let recv_refused = (got.receive(&w, 0) == Err(Error::Incapable)) as u64;
+    let recv_refused = matches!(got.receive(w2, 0), Err(Error::Incapable)) as u64;
     // Nobody receives there, so a send with timeout 0 that is allowed ends in Timeout.
     let send_allowed = (got.send_timeout(1, &[], 0) == Err(Error::Timeout)) as u64;
-    let _ = reply(m.cookie, rights | recv_refused << 16 | send_allowed << 17, 0);
+    let _ = m.reply(rights | recv_refused << 16 | send_allowed << 17, 0);
     0
 }
 
@@ -275,7 +303,8 @@ fn noauth() -> i32 {
         wrong |= 1;
     }
     let msg = b"should not print\n";
-    if runtime::sys::call(Syscall::DebugPrint, 0x1234_5678, [msg.as_ptr() as u64, msg.len() as u64, 0, 0, 0]).is_ok() {
+    // SAFETY: DebugPrint only reads `msg`.
+    if unsafe { runtime::sys::call(Syscall::DebugPrint, 0x1234_5678, [msg.as_ptr() as u64, msg.len() as u64, 0, 0, 0]) }.is_ok() {
         wrong |= 2;
     }
     if Channel::find("SYSTEM::VFS").is_ok() {
@@ -328,7 +357,8 @@ fn unmapped_touch() -> i32 {
     }
     // SAFETY: mapped just above.
     unsafe { core::ptr::write_volatile(va as *mut u64, 5) };
-    if runtime::mem::unmap(va, 4096).is_err() {
+    // SAFETY: nothing refers to the page but the raw address `va`.
+    if unsafe { runtime::mem::unmap(va, 4096) }.is_err() {
         return 4;
     }
     // SAFETY: deliberately touching the page just unmapped.
@@ -439,7 +469,11 @@ fn fuzz(seed: u64) -> i32 {
             }
             _ => {}
         }
-        let (status, _) = runtime::sys::raw(nr, token, a);
+        // SAFETY: the addresses the fuzzer passes are in its sandbox (which
+        // no Rust value uses), its window (used by nothing else), below
+        // 8 KiB (never mapped), in kernel space, or random 64-bit values
+        // that all but never fall on our few mapped megabytes.
+        let (status, _) = unsafe { runtime::sys::raw(nr, token, a) };
         if status != 0 && Error::from_raw(status).is_none() {
             runtime::println!("fuzz: syscall {nr} returned unknown status {status}");
             return 5;

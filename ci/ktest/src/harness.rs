@@ -77,6 +77,8 @@ impl Suite {
 /// Capability ids the suites hand to children.
 pub const CHAN: u64 = cap_id::USER;
 pub const SHARED: u64 = cap_id::USER + 1;
+/// A channel a server passes work on to.
+pub const NEXT: u64 = cap_id::USER + 2;
 
 /// Start `ktest child <role> <args..>`, with every capability we hold plus
 /// `caps` (id, token, rights).
@@ -108,16 +110,39 @@ pub fn expect_exit(p: &Process, want: Exit, what: &str) -> Outcome {
     Ok(())
 }
 
-/// A channel whose RECEIVE end we keep, and a child serving it.
+/// A channel whose RECEIVE end we keep, and a child serving it. Dropping
+/// it kills the child and destroys the channel, so a failed case leaves
+/// nothing behind for the next.
 pub struct Served {
     pub chan: Channel,
     pub child: Process,
 }
 
+impl Drop for Served {
+    fn drop(&mut self) {
+        // Both fail harmlessly when the case already ended them.
+        let _ = self.child.kill();
+        let _ = self.child.wait_timeout(1_000_000_000);
+        let _ = core::mem::replace(&mut self.chan, Channel::from_token(0)).destroy();
+    }
+}
+
+/// Priority of servers started by [`serve`]: that of the suites (`system`
+/// starts ktest at 16), so a send hands the CPU straight to the server (the
+/// kernel's fast path) and its reply straight back, as in real use.
+pub const SERVER_PRIORITY: u8 = 16;
+
 /// Start a child serving `role` on a fresh channel.
 pub fn serve(role: &str, args: &[&str]) -> Result<Served, String> {
+    serve_with(role, args, &[])
+}
+
+/// [`serve`], handing the child `caps` as well.
+pub fn serve_with(role: &str, args: &[&str], caps: &[(u64, u64, u32)]) -> Result<Served, String> {
     let chan = Channel::create().ctx("channel")?;
-    let child = spawn(role, args, &[(CHAN, chan.token(), rights::RECEIVE | rights::SEND)], 8)?;
+    let mut all = alloc::vec![(CHAN, chan.token(), rights::RECEIVE | rights::SEND)];
+    all.extend_from_slice(caps);
+    let child = spawn(role, args, &all, SERVER_PRIORITY)?;
     Ok(Served { chan, child })
 }
 

@@ -11,6 +11,56 @@ use std::fmt;
 /// The QEMU arguments that make the guest TSC count guest instructions.
 pub const ICOUNT_ARGS: &[&str] = &["-icount", "shift=0,align=off,sleep=off"];
 
+/// The calibration line: TSC ticks per guest instruction, times 1000.
+/// Under `-icount shift=0` it must be exactly 1000, or the `tsc` figures
+/// are not instruction counts.
+pub const CALIBRATION: &str = "tsc_per_instruction_x1000";
+
+/// A figure the IPC work promised to stay within (issue #3), checked on
+/// the `-icount` run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Target {
+    pub name: &'static str,
+    pub max: f64,
+    pub what: &'static str,
+}
+
+pub const TARGETS: &[Target] = &[
+    Target { name: "ipc_rt_64", max: 800.0, what: "instructions per 64-byte round trip" },
+    Target { name: "ipc_rt_4k_lent_vs_64_x100", max: 125.0, what: "4 KiB round trip, % of the 64-byte one" },
+    Target { name: "ipc_channel_bytes", max: 128.0, what: "bytes of kernel memory per channel" },
+    Target { name: "ipc_message_bytes", max: 64.0, what: "bytes per in-flight message" },
+];
+
+/// Check the icount run really counted instructions.
+pub fn check_calibration(results: &[Bench]) -> Result<(), String> {
+    match results.iter().find(|b| b.name == CALIBRATION) {
+        None => Err(format!("no {CALIBRATION} line")),
+        Some(b) if b.value == "1000" => Ok(()),
+        Some(b) => Err(format!("{CALIBRATION} is {}, not 1000: the TSC does not count instructions", b.value)),
+    }
+}
+
+/// One line per target: the figure, the limit, and whether it is met
+/// (missing figures are reported as such). Returns (lines, all met).
+pub fn against_targets(results: &[Bench]) -> (Vec<String>, bool) {
+    let mut all = true;
+    let lines = TARGETS
+        .iter()
+        .map(|t| {
+            let got = results.iter().find(|b| b.name == t.name).and_then(|b| b.value.parse::<f64>().ok());
+            let verdict = match got {
+                Some(v) if v <= t.max => format!("{v} <= {} met", t.max),
+                Some(v) => format!("{v} > {} MISSED by {:.1}%", t.max, (v / t.max - 1.0) * 100.0),
+                None => "no figure".to_string(),
+            };
+            all &= matches!(got, Some(v) if v <= t.max);
+            format!("target {}: {} ({})", t.name, verdict, t.what)
+        })
+        .collect();
+    (lines, all)
+}
+
 /// One benchmark result, as printed by the guest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bench {
@@ -98,6 +148,33 @@ mod tests {
         for l in ["BENCH", "BENCH x", "BENCH x 12", "BENCH x fast instructions", "BENCH x NaN y", "BENCH x inf y"] {
             assert!(matches!(parse(l), Some(Err(_))), "{l:?}");
         }
+    }
+
+    fn benches(lines: &[&str]) -> Vec<Bench> {
+        collect(lines).0
+    }
+
+    #[test]
+    fn calibration_must_be_exact() {
+        assert!(check_calibration(&benches(&["BENCH tsc_per_instruction_x1000 1000 milli"])).is_ok());
+        assert!(check_calibration(&benches(&["BENCH tsc_per_instruction_x1000 1001 milli"])).is_err());
+        assert!(check_calibration(&benches(&["BENCH ipc_rt_64 700 tsc"])).is_err());
+    }
+
+    #[test]
+    fn targets_are_compared() {
+        let (lines, met) = against_targets(&benches(&[
+            "BENCH ipc_rt_64 799 tsc",
+            "BENCH ipc_rt_4k_lent_vs_64_x100 96 percent",
+            "BENCH ipc_channel_bytes 56 bytes",
+            "BENCH ipc_message_bytes 56 bytes",
+        ]));
+        assert!(met, "{lines:?}");
+        assert_eq!(lines[0], "target ipc_rt_64: 799 <= 800 met (instructions per 64-byte round trip)");
+        let (lines, met) = against_targets(&benches(&["BENCH ipc_rt_64 880 tsc"]));
+        assert!(!met);
+        assert_eq!(lines[0], "target ipc_rt_64: 880 > 800 MISSED by 10.0% (instructions per 64-byte round trip)");
+        assert!(lines[1].ends_with("no figure (4 KiB round trip, % of the 64-byte one)"), "{}", lines[1]);
     }
 
     #[test]

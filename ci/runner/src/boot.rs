@@ -32,7 +32,7 @@ pub fn run(ws: &Path, check: &Check, label: &str, extra: &[&str], verbose: bool)
         let why = format!("{} is missing; build the image with `cargo run -p image-builder`", needed.display());
         return not_run(label, why);
     }
-    let mut watch = match Watch::new(check.pass) {
+    let mut watch = match Watch::with_lines(check.pass, check.also) {
         Ok(w) => w,
         Err(e) => return not_run(label, format!("checks table: {e}")),
     };

@@ -23,8 +23,34 @@ pub const BOOT_LINES: &[&str] = &[
 /// Text that fails any check the moment a line contains it.
 pub const FATAL: &[&str] = &["KERNEL PANIC", "KERNEL FAULT"];
 
+/// What a kernel panic must print (`selftest=panic`): the message with its
+/// place, then return addresses in kernel text.
+pub const PANIC_LINES: &[&str] = &[
+    r"^KERNEL PANIC: panicked at kernel/src/\S+\.rs:\d+:\d+:",
+    r"^self-test: panic on request$",
+    r"^backtrace:$",
+    r"^  #0 0xffffffff80\w+$",
+];
+
+/// What a CPU exception in the kernel must print (`selftest=fault` reads
+/// an unmapped kernel address): vector, error code, RIP, RSP, CR2, then a
+/// backtrace.
+pub const FAULT_LINES: &[&str] = &[
+    r"KERNEL FAULT: page fault \(vector 14, error 0x0\) at rip 0xffffffff80\w+, rsp 0x\w+, cr2 0xffffc00000000000$",
+    r"^backtrace:$",
+    r"^  #0 0xffffffff80\w+$",
+];
+
 /// The in-guest suites `ci test` boots, each with `test=<suite>`.
 pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem"];
+
+/// Lines a suite's log must hold besides its results: what no case can
+/// check from inside the guest.
+pub const SUITE_LINES: &[(&str, &[&str])] = &[
+    // The monitoring case switches tracing on around one send; the trace
+    // goes to the kernel log only.
+    ("ipc", &[r"ipc: t\d+ send ch\d+ tag 0x2 size 0", r"ipc: t\d+ reply t\d+ result"]),
+];
 
 /// The benchmark suite; only `ci bench` (or `ci boot bench`) runs it.
 pub const BENCH_SUITE: &str = "bench";
@@ -53,6 +79,10 @@ pub enum Pass {
     /// The in-guest driver powered off with the pass code, reported
     /// `N passed, 0 failed` with N > 0, and printed no `FAIL` line.
     Suite,
+    /// The kernel stopped on purpose (a self-test): every pattern appeared
+    /// and QEMU exited with the panic status. The one pass where a fatal
+    /// line is the point rather than a failure.
+    Crash(&'static [&'static str]),
 }
 
 /// One boot check.
@@ -61,6 +91,8 @@ pub struct Check {
     pub name: String,
     pub boot: Boot,
     pub pass: Pass,
+    /// Further lines that must appear.
+    pub also: &'static [&'static str],
     pub timeout: Duration,
 }
 
@@ -70,6 +102,7 @@ impl Check {
             name: "plain".into(),
             boot: Boot::Direct { append: String::new() },
             pass: Pass::Lines(BOOT_LINES),
+            also: &[],
             timeout: PLAIN_TIMEOUT,
         }
     }
@@ -79,12 +112,23 @@ impl Check {
             name: suite.into(),
             boot: Boot::Direct { append: format!("test={suite}") },
             pass: Pass::Suite,
+            also: SUITE_LINES.iter().find(|(name, _)| *name == suite).map_or(&[], |(_, lines)| lines),
             timeout,
         }
     }
 
+    fn crash(what: &str, lines: &'static [&'static str]) -> Check {
+        Check {
+            name: what.into(),
+            boot: Boot::Direct { append: format!("selftest={what}") },
+            pass: Pass::Crash(lines),
+            also: &[],
+            timeout: PLAIN_TIMEOUT,
+        }
+    }
+
     fn netboot() -> Check {
-        Check { name: "netboot".into(), boot: Boot::Netboot, pass: Pass::Lines(BOOT_LINES), timeout: NETBOOT_TIMEOUT }
+        Check { name: "netboot".into(), boot: Boot::Netboot, pass: Pass::Lines(BOOT_LINES), also: &[], timeout: NETBOOT_TIMEOUT }
     }
 
     /// One line for `ci list`.
@@ -99,6 +143,9 @@ impl Check {
                 format!("benchmarks: direct boot with `{append}`; `ci bench` runs it under -icount and TCG")
             }
             (Boot::Direct { append }, Pass::Suite) => format!("in-guest suite: direct boot with `{append}`"),
+            (Boot::Direct { append }, Pass::Crash(_)) => {
+                format!("kernel self-test: direct boot with `{append}`; expect its report and the panic exit status")
+            }
         };
         format!("{:<8} {how} (timeout {} s)", self.name, self.timeout.as_secs())
     }
@@ -106,10 +153,12 @@ impl Check {
 
 /// The boot checks of `ci test`, in the order they run: the plain boot
 /// first (if it fails, nothing else will work either), then the suites,
-/// then netboot.
+/// the kernel's own failure reports, then netboot.
 pub fn test_checks() -> Vec<Check> {
     let mut v = vec![Check::plain()];
     v.extend(SUITES.iter().map(|s| Check::suite(s, SUITE_TIMEOUT)));
+    v.push(Check::crash("panic", PANIC_LINES));
+    v.push(Check::crash("fault", FAULT_LINES));
     v.push(Check::netboot());
     v
 }
@@ -138,8 +187,12 @@ mod tests {
 
     #[test]
     fn every_pattern_compiles() {
-        for p in BOOT_LINES {
+        let suite_lines = SUITE_LINES.iter().flat_map(|(_, l)| l.iter());
+        for p in BOOT_LINES.iter().chain(suite_lines).chain(PANIC_LINES).chain(FAULT_LINES) {
             Pattern::new(p).unwrap_or_else(|e| panic!("{e}"));
+        }
+        for (suite, _) in SUITE_LINES {
+            assert!(SUITES.contains(suite), "lines for unknown suite {suite}");
         }
     }
 
@@ -168,12 +221,13 @@ mod tests {
         let ipc = find("ipc").unwrap();
         assert_eq!(ipc.boot, Boot::Direct { append: "test=ipc".into() });
         assert_eq!(ipc.pass, Pass::Suite);
+        assert!(!ipc.also.is_empty(), "the ipc suite checks the trace lines");
         assert_eq!(ipc.timeout, SUITE_TIMEOUT);
         let bench = bench_check();
         assert_eq!(bench.boot, Boot::Direct { append: "test=bench".into() });
         assert_eq!(bench.timeout, BENCH_TIMEOUT);
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "netboot"]);
+        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "panic", "fault", "netboot"]);
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::checks::{Pass, FATAL};
 use crate::pattern::{Pattern, PatternError};
-use crate::qemu::{Control, End, EXIT_PASS};
+use crate::qemu::{Control, End, EXIT_PANIC, EXIT_PASS};
 
 /// How long to keep reading after a panic or fault line, for the backtrace
 /// that follows it (the kernel powers off right after, normally sooner).
@@ -25,8 +25,8 @@ pub enum Problem {
     Fatal(String),
     /// An expected pattern never matched.
     Missing(String),
-    /// QEMU did not exit with the pass status.
-    ExitStatus(End),
+    /// QEMU did not exit with the status the check wants.
+    ExitStatus { want: i32, got: End },
     /// No `N passed, M failed` line.
     NoResultLine,
     /// The result line reported failures.
@@ -43,7 +43,7 @@ impl fmt::Display for Problem {
             Problem::Launch(why) => write!(f, "QEMU did not start: {why}"),
             Problem::Fatal(line) => write!(f, "fatal line: {line}"),
             Problem::Missing(p) => write!(f, "expected line never appeared: `{p}`"),
-            Problem::ExitStatus(end) => write!(f, "expected QEMU exit status {EXIT_PASS}, got: {}", end.describe()),
+            Problem::ExitStatus { want, got } => write!(f, "expected QEMU exit status {want}, got: {}", got.describe()),
             Problem::NoResultLine => f.write_str("no `N passed, M failed` line"),
             Problem::CasesFailed { passed, failed } => write!(f, "{passed} passed, {failed} failed"),
             Problem::NothingRan => f.write_str("0 passed: no test case ran"),
@@ -112,12 +112,15 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Start watching for `pass`; fails only on a bad pattern in the table.
-    pub fn new(pass: Pass) -> Result<Watch, PatternError> {
-        let patterns = match pass {
-            Pass::Lines(list) => list.iter().map(|p| Pattern::new(p)).collect::<Result<Vec<_>, _>>()?,
-            Pass::Suite => Vec::new(),
+    /// Start watching for `pass`, also requiring the lines `also` (for a
+    /// suite: what only the serial log can show, such as the kernel's own
+    /// output). Fails only on a bad pattern in the tables.
+    pub fn with_lines(pass: Pass, also: &[&str]) -> Result<Watch, PatternError> {
+        let listed: &[&str] = match pass {
+            Pass::Lines(list) | Pass::Crash(list) => list,
+            Pass::Suite => &[],
         };
+        let patterns = listed.iter().chain(also).map(|p| Pattern::new(p)).collect::<Result<Vec<_>, _>>()?;
         let seen = vec![false; patterns.len()];
         Ok(Watch { pass, patterns, seen, fatal: Vec::new(), fail_lines: Vec::new(), result: None, failed_result: None })
     }
@@ -139,7 +142,9 @@ impl Watch {
                 self.failed_result = Some((passed, failed));
             }
         }
-        if !self.fatal.is_empty() {
+        // A crash check waits for the kernel's own power-off: its exit
+        // status is part of what is checked.
+        if !self.fatal.is_empty() && !matches!(self.pass, Pass::Crash(_)) {
             Control::StopAfter(FATAL_GRACE)
         } else if matches!(self.pass, Pass::Lines(_)) && self.seen.iter().all(|&s| s) {
             Control::Stop
@@ -158,11 +163,18 @@ impl Watch {
         if let End::Launch(why) = end {
             return Verdict { problems: vec![Problem::Launch(why.clone())], result_line: None };
         }
-        let mut problems: Vec<Problem> = self.fatal.iter().cloned().map(Problem::Fatal).collect();
+        let mut problems = Vec::new();
+        if let Pass::Crash(_) = self.pass {
+            if *end != End::Exited(EXIT_PANIC) {
+                problems.push(Problem::ExitStatus { want: EXIT_PANIC, got: end.clone() });
+            }
+        } else {
+            problems.extend(self.fatal.iter().cloned().map(Problem::Fatal));
+        }
         problems.extend(self.missing().into_iter().map(|p| Problem::Missing(p.to_string())));
         if self.pass == Pass::Suite {
             if *end != End::Exited(EXIT_PASS) {
-                problems.push(Problem::ExitStatus(end.clone()));
+                problems.push(Problem::ExitStatus { want: EXIT_PASS, got: end.clone() });
             }
             match (&self.result, self.failed_result) {
                 (None, _) => problems.push(Problem::NoResultLine),
@@ -185,7 +197,7 @@ pub(crate) mod tests {
 
     /// Judge a complete log in one go (what the runner does incrementally).
     fn evaluate<S: AsRef<str>>(pass: Pass, lines: &[S], end: &End) -> Result<Verdict, PatternError> {
-        let mut w = Watch::new(pass)?;
+        let mut w = Watch::with_lines(pass, &[])?;
         for l in lines {
             w.feed(l.as_ref());
         }
@@ -212,9 +224,52 @@ pub(crate) mod tests {
         v
     }
 
+    const PANIC_LOG: &[&str] = &[
+        "[info ] lapic: base 0xfee00000, timer 62714 counts/ms",
+        "KERNEL PANIC: panicked at kernel/src/arch/x86_64/trap.rs:113:26:",
+        "self-test: panic on request",
+        "backtrace:",
+        "  #0 0xffffffff8011b1ac",
+        "  #1 0xffffffff801184d6",
+        "[info ] power off (code 127)",
+    ];
+
+    #[test]
+    fn a_crash_check_wants_the_report_and_the_panic_status() {
+        let pass = Pass::Crash(crate::checks::PANIC_LINES);
+        let mut w = Watch::with_lines(pass, &[]).unwrap();
+        for l in PANIC_LOG {
+            assert_eq!(w.feed(l), Control::Continue, "a crash check waits for the power-off");
+        }
+        assert!(w.verdict(&End::Exited(EXIT_PANIC)).passed());
+        assert_eq!(w.verdict(&End::TimedOut).problems, [Problem::ExitStatus { want: EXIT_PANIC, got: End::TimedOut }]);
+        // Without the backtrace the report is incomplete.
+        let v = evaluate(pass, &PANIC_LOG[..3], &End::Exited(EXIT_PANIC)).unwrap();
+        assert_eq!(v.problems.len(), 2, "{:?}", v.problems);
+        // Elsewhere the same lines are a failure.
+        let v = evaluate(Pass::Lines(&[]), PANIC_LOG, &End::Exited(EXIT_PANIC)).unwrap();
+        assert_eq!(v.problems, [Problem::Fatal(PANIC_LOG[1].into())]);
+    }
+
+    #[test]
+    fn suites_can_require_lines() {
+        let also = [r"ipc: t\d+ send"];
+        let mut w = Watch::with_lines(Pass::Suite, &also).unwrap();
+        for l in suite_log(&["ok - a", "1 passed, 0 failed"]) {
+            assert_eq!(w.feed(&l), Control::Continue, "a suite runs to its end");
+        }
+        let v = w.verdict(&End::Exited(33));
+        assert_eq!(v.problems, [Problem::Missing(also[0].to_string())]);
+        let mut w = Watch::with_lines(Pass::Suite, &also).unwrap();
+        for l in suite_log(&["[info ] ipc: t2 send ch61 tag 0x2 size 0", "ok - a", "1 passed, 0 failed"]) {
+            w.feed(&l);
+        }
+        assert!(w.verdict(&End::Exited(33)).passed());
+    }
+
     #[test]
     fn all_lines_present_passes_and_stops_at_the_last() {
-        let mut w = Watch::new(Pass::Lines(BOOT_LINES)).unwrap();
+        let mut w = Watch::with_lines(Pass::Lines(BOOT_LINES), &[]).unwrap();
         let (last, rest) = BOOT_LOG.split_last().unwrap();
         for l in rest {
             assert_eq!(w.feed(l), Control::Continue, "{l}");
@@ -249,7 +304,7 @@ pub(crate) mod tests {
     fn a_panic_line_fails_even_with_every_line_present() {
         let mut log = BOOT_LOG.to_vec();
         log.insert(3, "[error] KERNEL PANIC: panicked at kernel/src/mem.rs:10:5: oops");
-        let mut w = Watch::new(Pass::Lines(BOOT_LINES)).unwrap();
+        let mut w = Watch::with_lines(Pass::Lines(BOOT_LINES), &[]).unwrap();
         let controls: Vec<Control> = log.iter().map(|l| w.feed(l)).collect();
         assert_eq!(controls[3], Control::StopAfter(FATAL_GRACE), "a panic ends the run soon");
         let v = w.verdict(&End::Exited(255));
@@ -288,7 +343,7 @@ pub(crate) mod tests {
         assert_eq!(
             v.problems,
             [
-                Problem::ExitStatus(End::Exited(35)),
+                Problem::ExitStatus { want: EXIT_PASS, got: End::Exited(35) },
                 Problem::CasesFailed { passed: 1, failed: 1 },
                 Problem::FailLines(vec!["FAIL - recv: timeout".into()]),
             ]
@@ -312,14 +367,14 @@ pub(crate) mod tests {
         let log = suite_log(&["ok - a", "1 passed, 0 failed"]);
         for end in [End::Exited(0), End::Exited(255), End::TimedOut, End::Stopped] {
             let v = evaluate(Pass::Suite, &log, &end).unwrap();
-            assert_eq!(v.problems, [Problem::ExitStatus(end)]);
+            assert_eq!(v.problems, [Problem::ExitStatus { want: EXIT_PASS, got: end }]);
         }
     }
 
     #[test]
     fn a_silent_timeout_fails_a_suite() {
         let v = evaluate::<&str>(Pass::Suite, &[], &End::TimedOut).unwrap();
-        assert_eq!(v.problems, [Problem::ExitStatus(End::TimedOut), Problem::NoResultLine]);
+        assert_eq!(v.problems, [Problem::ExitStatus { want: EXIT_PASS, got: End::TimedOut }, Problem::NoResultLine]);
     }
 
     #[test]

@@ -66,7 +66,7 @@ pub fn start_system(k: &mut Kernel, ramfs: &[u8], ramfs_phys: u64, cmdline: &str
         let passed = cmdline
             .split_ascii_whitespace()
             .skip(1) // the image name
-            .filter(|w| !w.starts_with("loglevel=") && !w.starts_with("init="));
+            .filter(|w| !["loglevel=", "init=", "selftest="].iter().any(|k| w.starts_with(k)));
         for w in passed.take(MAX_ARGS - 1) {
             args[argc] = w.as_bytes();
             argc += 1;

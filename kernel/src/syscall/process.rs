@@ -80,13 +80,7 @@ impl Kernel {
         })?;
         for seg in elf.segments() {
             let pages = seg.pages();
-            let mut flags = abi::map::READ;
-            if seg.perms.write {
-                flags |= abi::map::WRITE;
-            }
-            if seg.perms.exec {
-                flags |= abi::map::EXEC;
-            }
+            let flags = abi::map::for_segment(seg.perms.write, seg.perms.exec);
             self.map_anon(p, pages.start, pages.end - pages.start, flags)?;
             user::write(&self.phys, &self.space(p), seg.vaddr, &image[seg.file.clone()], user::Access::Load)
                 .map_err(|_| Error::BadAddress)?;

@@ -306,6 +306,13 @@ pub mod map {
     pub const READ: u64 = 1 << 0;
     pub const WRITE: u64 = 1 << 1;
     pub const EXEC: u64 = 1 << 2;
+
+    /// The flags for a loadable ELF segment: always readable, writable and
+    /// executable as its header says. The kernel (loading `system`) and the
+    /// runtime (spawning everything else) must agree on this.
+    pub const fn for_segment(write: bool, exec: bool) -> u64 {
+        READ | if write { WRITE } else { 0 } | if exec { EXEC } else { 0 }
+    }
 }
 
 /// How a process ended, as `ProcessWait` returns it in its first value.

@@ -10,7 +10,7 @@ const PASS: u64 = 0x10;
 const FAIL: u64 = 0x11;
 
 fn main(args: Args) -> i32 {
-    println!("system: v{} started in user mode (CPL {})", env!("CARGO_PKG_VERSION"), privilege_level());
+    println!("system: v{} started in user mode (CPL {})", env!("CARGO_PKG_VERSION"), runtime::privilege_level());
     let mut line = runtime::print::LineWriter::new();
     {
         use core::fmt::Write;
@@ -65,17 +65,9 @@ fn run_tests(archive: &cpio::Archive<'static>, suite: &str) -> ! {
             }
         },
     };
-    let _ = runtime::sys::call(abi::Syscall::PowerOff, runtime::class_token(abi::SyscallClass::Power), [outcome, 0, 0, 0, 0]);
-    println!("system: power-off refused");
+    let e = runtime::power_off(outcome);
+    println!("system: power-off refused: {e:?}");
     loop {
         let _ = runtime::time::sleep_ms(60_000);
     }
-}
-
-/// The privilege level the code runs at (3 in user mode).
-fn privilege_level() -> u16 {
-    let cs: u16;
-    // SAFETY: reading CS has no side effects.
-    unsafe { core::arch::asm!("mov {0:x}, cs", out(reg) cs, options(nomem, nostack)) };
-    cs & 3
 }

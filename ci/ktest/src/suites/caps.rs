@@ -52,12 +52,15 @@ fn stale() -> Outcome {
 fn foreign() -> Outcome {
     let ours = Channel::create().ctx("channel")?;
     let child = spawn("foreign", &[], &[(CHAN, ours.token(), rights::SEND)], 8)?;
-    let w = Window::new().ctx("window")?;
-    let m = ours.receive(&w, 5_000_000_000).ctx("receive")?;
-    let theirs = u64::from_le_bytes(w.bytes(8).try_into().unwrap());
-    runtime::ipc::reply(m.cookie, 0, 0).ctx("reply")?;
+    let mut w = Window::new().ctx("window")?;
+    let m = ours.receive(&mut w, 5_000_000_000).ctx("receive")?;
+    ensure!(m.size == 8, "child sent {} bytes", m.size);
+    let theirs = u64::from_le_bytes(m.data().try_into().unwrap());
+    m.reply(0, 0).ctx("reply")?;
     ensure!(theirs != 0, "child sent no token");
-    expect_err(Channel::from_token(theirs).send(1, &[]), Error::Incapable, "foreign token")?;
+    // Timeout 0: were the token wrongly accepted, the send would end in
+    // `Timeout` (nobody receives there) instead of blocking the suite.
+    expect_err(Channel::from_token(theirs).send_timeout(1, &[], 0), Error::Incapable, "foreign token")?;
     child.kill().ctx("kill")?;
     expect_exit(&child, Exit::Killed, "foreign child")?;
     ours.destroy().ctx("destroy")
@@ -103,8 +106,8 @@ fn rights_enforced() -> Outcome {
     let send_only = Channel::from_token(runtime::caps::derive(c.token(), rights::SEND).ctx("derive")?);
     let (kind, r, _, _) = runtime::caps::inspect(send_only.token()).ctx("inspect")?;
     ensure!(kind == CapKind::Channel && r == rights::SEND, "derived {kind:?} {r:#x}");
-    let w = Window::new().ctx("window")?;
-    expect_err(send_only.receive(&w, 0), Error::Incapable, "receive with send-only")?;
+    let mut w = Window::new().ctx("window")?;
+    expect_err(send_only.receive(&mut w, 0), Error::Incapable, "receive with send-only")?;
     let again = runtime::caps::derive(send_only.token(), rights::ALL).ctx("derive again")?;
     let (_, r2, _, _) = runtime::caps::inspect(again).ctx("inspect")?;
     ensure!(r2 == rights::SEND, "rights grew to {r2:#x}");

@@ -9,13 +9,13 @@ use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use abi::limits::{CHANNELS_PER_PROCESS, CHANNEL_QUEUE_DEPTH};
 use abi::{rights, Error, FOREVER};
-use runtime::ipc::{debug, reply, Channel, Page, Window};
+use runtime::ipc::{debug, Channel, Page, Window};
 use runtime::process::{spawn_thread, Exit};
 use runtime::time::{sleep_ms, uptime_ms};
 
 use crate::child::tag;
 use crate::ensure;
-use crate::harness::{channel_id, expect_err, expect_exit, serve, spawn, wait_until, Context, Outcome, Suite, CHAN};
+use crate::harness::{channel_id, expect_err, expect_exit, serve, serve_with, spawn, wait_until, Context, Outcome, Suite, CHAN, NEXT};
 
 pub fn run() -> i32 {
     let mut s = Suite::new("ipc");
@@ -33,7 +33,9 @@ pub fn run() -> i32 {
     s.case("per-process channel limit gives LimitReached", channel_limit);
     s.case("destroying a channel releases waiting receivers", destroy_releases_receivers);
     s.case("owner death releases queued (Closed) and in-flight (PeerDied) senders", owner_death);
-    s.case("pipeline client -> A -> B -> C -> client", pipeline);
+    s.case("pipeline: client calls A, B, C in turn", pipeline);
+    s.case("pipeline: client -> A -> B -> C -> client, each server calling the next", pipeline_chained);
+    s.case("delegation: a reply carries a channel served for this client alone", delegation_by_reply);
     s.case("priority inheritance: server runs at its client's priority", inheritance_visible);
     s.case("priority inheritance: boosted server beats a medium-priority hog", inheritance_beats_hog);
     s.case("monitoring: statistics, channel list, totals, trace switch", monitoring);
@@ -42,8 +44,7 @@ pub fn run() -> i32 {
 
 fn stop(served: crate::harness::Served) -> Outcome {
     served.chan.send(tag::EXIT, &[]).ctx("exit message")?;
-    expect_exit(&served.child, Exit::Code(0), "server")?;
-    served.chan.destroy().ctx("destroy")
+    expect_exit(&served.child, Exit::Code(0), "server")
 }
 
 fn round_trip() -> Outcome {
@@ -168,11 +169,11 @@ fn fifo_senders() -> Outcome {
         spawn_thread(sender, i, 16).ctx("thread")?;
         wait_until("sender to queue", || stats(chan.token()).waiting_senders == i + 1)?;
     }
-    let w = Window::new().ctx("window")?;
+    let mut w = Window::new().ctx("window")?;
     for i in 0..N {
-        let m = chan.receive(&w, FOREVER).ctx("receive")?;
+        let m = chan.receive(&mut w, FOREVER).ctx("receive")?;
         ensure!(m.tag == 100 + i, "message {i} has tag {}, expected {}", m.tag, 100 + i);
-        reply(m.cookie, i, 0).ctx("reply")?;
+        m.reply(i, 0).ctx("reply")?;
     }
     wait_until("senders to finish", || (0..N as usize).all(|i| RESULTS[i].load(Ordering::Acquire) == i as u64))?;
     chan.destroy().ctx("destroy")
@@ -182,16 +183,16 @@ fn fifo_senders() -> Outcome {
 /// number; stop on tag 999.
 fn receiver(r: u64) {
     let chan = Channel::from_token(TOKEN.load(Ordering::Acquire));
-    let Ok(w) = Window::new() else { return };
-    let mut pending = None;
-    while let Ok(m) = chan.reply_recv(pending, &w, FOREVER) {
+    let Ok(mut w) = Window::new() else { return };
+    let mut answer = None;
+    while let Ok(m) = chan.reply_recv(answer.take(), &mut w, FOREVER) {
         if m.tag == 999 {
-            let _ = reply(m.cookie, r, 0);
+            let _ = m.reply(r, 0);
             return;
         }
         let n = LOG_LEN.fetch_add(1, Ordering::AcqRel);
         LOG[n].store(r << 8 | m.tag, Ordering::Release);
-        pending = Some((m.cookie, r, 0));
+        answer = Some(m.answer(r, 0));
     }
 }
 
@@ -217,9 +218,9 @@ fn round_robin_receivers() -> Outcome {
 
 fn timeouts() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
-    let w = Window::new().ctx("window")?;
+    let mut w = Window::new().ctx("window")?;
     let t0 = uptime_ms();
-    expect_err(chan.receive(&w, 20_000_000), Error::Timeout, "receive 20 ms")?;
+    expect_err(chan.receive(&mut w, 20_000_000), Error::Timeout, "receive 20 ms")?;
     let dt = uptime_ms() - t0;
     // Not before the timeout; the upper bound only catches a hang.
     ensure!((20..2000).contains(&dt), "receive timed out after {dt} ms");
@@ -228,7 +229,7 @@ fn timeouts() -> Outcome {
     let dt = uptime_ms() - t0;
     ensure!((30..2000).contains(&dt), "send timed out after {dt} ms");
     let t0 = uptime_ms();
-    expect_err(chan.receive(&w, 0), Error::Timeout, "receive poll")?;
+    expect_err(chan.receive(&mut w, 0), Error::Timeout, "receive poll")?;
     expect_err(chan.send_timeout(1, &[], 0), Error::Timeout, "send poll")?;
     ensure!(uptime_ms() - t0 < 20, "polls blocked");
     chan.destroy().ctx("destroy")
@@ -279,7 +280,7 @@ fn channel_limit() -> Outcome {
 fn lone_receiver(i: u64) {
     let chan = Channel::from_token(TOKEN.load(Ordering::Acquire));
     let r = match Window::new() {
-        Ok(w) => chan.receive(&w, FOREVER).map(|m| m.tag),
+        Ok(mut w) => chan.receive(&mut w, FOREVER).map(|m| m.tag),
         Err(e) => Err(e),
     };
     RESULTS[i as usize].store(encode(r), Ordering::Release);
@@ -308,15 +309,16 @@ fn owner_death() -> Outcome {
     reset();
     let ours = Channel::create().ctx("channel")?;
     let child = spawn("owner", &[], &[(CHAN, ours.token(), rights::SEND)], 8)?;
-    let w = Window::new().ctx("window")?;
-    let m = ours.receive(&w, 5_000_000_000).ctx("the owner's capability")?;
-    ensure!(m.cap != 0, "no capability came with the message");
-    reply(m.cookie, 0, 0).ctx("reply")?;
-    TOKEN.store(m.cap, Ordering::Release);
+    let mut w = Window::new().ctx("window")?;
+    let m = ours.receive(&mut w, 5_000_000_000).ctx("the owner's capability")?;
+    let cap = m.cap;
+    ensure!(cap != 0, "no capability came with the message");
+    m.reply(0, 0).ctx("reply")?;
+    TOKEN.store(cap, Ordering::Release);
     spawn_thread(sender, 0, 16).ctx("thread")?;
-    wait_until("a request in flight", || stats(m.cap).in_flight == 1)?;
+    wait_until("a request in flight", || stats(cap).in_flight == 1)?;
     spawn_thread(sender, 1, 16).ctx("thread")?;
-    wait_until("a request queued", || stats(m.cap).waiting_senders == 1)?;
+    wait_until("a request queued", || stats(cap).waiting_senders == 1)?;
     child.kill().ctx("kill")?;
     wait_until("senders released", || RESULTS[0].load(Ordering::Acquire) != u64::MAX && RESULTS[1].load(Ordering::Acquire) != u64::MAX)?;
     let (a, b) = (RESULTS[0].load(Ordering::Acquire), RESULTS[1].load(Ordering::Acquire));
@@ -339,6 +341,40 @@ fn pipeline() -> Outcome {
     stop(a)?;
     stop(b)?;
     stop(c)
+}
+
+fn pipeline_chained() -> Outcome {
+    let c = serve("server", &["sub5"])?;
+    let b = serve_with("server", &["mul3"], &[(NEXT, c.chan.token(), rights::SEND)])?;
+    let a = serve_with("server", &["add1"], &[(NEXT, b.chan.token(), rights::SEND)])?;
+    let mut buf = 10u64.to_le_bytes();
+    let r = a.chan.call(tag::STEP, &mut buf, 8).ctx("A")?;
+    ensure!(r == 28, "result {r:#x}, expected (10 + 1) * 3 - 5 = 28");
+    ensure!(u64::from_le_bytes(buf) == 28, "data {}", u64::from_le_bytes(buf));
+    // Each hop was a send, a receive and a reply on its own channel.
+    for (name, sv) in [("A", &a), ("B", &b), ("C", &c)] {
+        let st = stats(sv.chan.token());
+        ensure!(st.sends == 1 && st.replies == 1, "{name}: {} sends, {} replies", st.sends, st.replies);
+    }
+    stop(a)?;
+    stop(b)?;
+    stop(c)
+}
+
+fn delegation_by_reply() -> Outcome {
+    let sv = serve("server", &[])?;
+    let (r, cap) = sv.chan.send_get_cap(tag::OPEN, &[]).ctx("open")?;
+    ensure!(r == 0 && cap != 0, "open gave result {r}, capability {cap:#x}");
+    let (kind, got, _, _) = runtime::caps::inspect(cap).ctx("inspect")?;
+    ensure!(kind == abi::CapKind::Channel && got == rights::SEND, "got {kind:?} with rights {got:#x}");
+    let own = Channel::from_token(cap);
+    let mut w = Window::new().ctx("window")?;
+    expect_err(own.receive(&mut w, 0), Error::Incapable, "receive on the delegated channel")?;
+    // The server now answers on the new channel only, in its own way.
+    let r = own.send(5, &[]).ctx("send on the delegated channel")?;
+    ensure!(r == 15, "result {r}, expected 5 * 3");
+    own.send(tag::EXIT, &[]).ctx("exit")?;
+    expect_exit(&sv.child, Exit::Code(0), "server")
 }
 
 /// Thread: send PRIO on TOKEN and record the answer.
@@ -380,9 +416,9 @@ fn hog(ms: u64) {
 /// Thread: serve one message on TOKEN.
 fn one_shot_server(_: u64) {
     let chan = Channel::from_token(TOKEN.load(Ordering::Acquire));
-    if let Ok(w) = Window::new() {
-        if let Ok(m) = chan.receive(&w, FOREVER) {
-            let _ = reply(m.cookie, 7, 0);
+    if let Ok(mut w) = Window::new() {
+        if let Ok(m) = chan.receive(&mut w, FOREVER) {
+            let _ = m.reply(7, 0);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Memory: anonymous mappings, W^X, physical ranges, DMA, process building.
 
 use abi::{cap_id, map, rights, Error};
-use runtime::mem::{dma_alloc, map_anon, reserve, unmap, PhysRange};
+use runtime::mem::{dma_alloc, map_anon, reserve, PhysRange};
 use runtime::process::{Exit, Process};
 
 use crate::ensure;
@@ -20,6 +20,13 @@ pub fn run() -> i32 {
     s.case("DMA memory is contiguous, zeroed and shareable", dma);
     s.case("building a process by hand, with its checks", process_primitives);
     s.finish()
+}
+
+/// Unmap a range one of the cases mapped.
+fn unmap(va: u64, len: u64) -> Result<(), abi::Error> {
+    // SAFETY: the cases reach their mappings through raw addresses and
+    // slices whose last use comes before the unmap.
+    unsafe { runtime::mem::unmap(va, len) }
 }
 
 fn anon() -> Outcome {
@@ -127,12 +134,16 @@ fn dma() -> Outcome {
 fn process_primitives() -> Outcome {
     let p = Process::create("ktest-manual").ctx("create")?;
     p.map_anon(0x40_0000, 4096, map::READ | map::EXEC).ctx("map code")?;
-    // `jmp $`: the thread spins until killed.
-    p.write(0x40_0000, &[0xeb, 0xfe]).ctx("write into read-only code")?;
-    expect_err(p.write(0x50_0000, &[1]), Error::BadAddress, "write to unmapped memory")?;
-    expect_err(p.start_thread(0xffff_ffff_8000_0000, 0x7000_0000, [0, 0], 1), Error::BadAddress, "kernel entry point")?;
-    expect_err(p.start_thread(0x40_0000, 0x7000_0000, [0, 0], 31), Error::InvalidArgument, "priority above ours")?;
-    p.start_thread(0x40_0000, 0x7000_0000, [0, 0], 1).ctx("start")?;
+    // SAFETY: `p` is a process of our own making with nothing but this
+    // page: its only code is the `jmp $` written here, which needs no stack.
+    unsafe {
+        // `jmp $`: the thread spins until killed.
+        p.write(0x40_0000, &[0xeb, 0xfe]).ctx("write into read-only code")?;
+        expect_err(p.write(0x50_0000, &[1]), Error::BadAddress, "write to unmapped memory")?;
+        expect_err(p.start_thread(0xffff_ffff_8000_0000, 0x7000_0000, [0, 0], 1), Error::BadAddress, "kernel entry point")?;
+        expect_err(p.start_thread(0x40_0000, 0x7000_0000, [0, 0], 31), Error::InvalidArgument, "priority above ours")?;
+        p.start_thread(0x40_0000, 0x7000_0000, [0, 0], 1).ctx("start")?;
+    }
     expect_err(p.wait_timeout(0), Error::Timeout, "poll a live process")?;
     p.kill().ctx("kill")?;
     ensure!(p.wait().ctx("wait")? == Exit::Killed, "not reported killed");

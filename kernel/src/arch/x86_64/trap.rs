@@ -59,6 +59,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     k.threads[crate::kernel::IDLE_THREAD as usize].arch.stack_top = boot_stack_top();
     k.active_root = Some(k.kernel_pt.root().start_address().as_u64());
     install(k);
+    self_test(crate::boot::init::kernel_option(boot.cmdline(), "selftest"));
     start_system(&boot);
     lapic::start_timer(per_ms);
     // SAFETY: no other reference to the kernel is live.
@@ -97,6 +98,27 @@ fn boot_stack_top() -> u64 {
     }
     // SAFETY: only the symbol's address is used.
     unsafe { &boot_stack_top as *const u8 as u64 }
+}
+
+/// Where `selftest=fault` reads: in the kernel half but in no mapping
+/// (between the direct map and the kernel stacks).
+const SELF_TEST_FAULT_VA: u64 = 0xffff_c000_0000_0000;
+
+/// `selftest=panic` and `selftest=fault` stop the boot the way a kernel bug
+/// would, so a boot test can check the report (message, registers,
+/// backtrace) and the power-off status a real failure gives.
+fn self_test(what: Option<&str>) {
+    match what {
+        None => {}
+        Some("panic") => panic!("self-test: panic on request"),
+        Some("fault") => {
+            // SAFETY: the read changes nothing: the address is in no
+            // mapping, so it faults, and the fault handler powers off.
+            let v = unsafe { core::ptr::read_volatile(SELF_TEST_FAULT_VA as *const u64) };
+            panic!("self-test: reading {SELF_TEST_FAULT_VA:#x} gave {v:#x} instead of a fault");
+        }
+        Some(other) => crate::warn!("unknown selftest={other} (known: panic, fault)"),
+    }
 }
 
 fn start_system(boot: &BootInfo) {
