@@ -57,6 +57,10 @@ impl Kernel {
         }
         let rbuf = self.threads[r as usize].recv_buf;
         let Ok(route) = self.route(t, buf, size, flags, r, rbuf) else { return false };
+        let rp = self.proc_of(r);
+        if self.procs[rp].unanswered != 0 {
+            self.displace(rp, rbuf);
+        }
         // The sender is the caller: its space is the one loaded.
         let Ok((lent, displaced)) = self.carry(route, t, true, buf, size, r, rbuf) else { return false };
 
@@ -76,7 +80,9 @@ impl Kernel {
             xfer_rights: 0,
             lent,
             flags: flags as u8,
+            displaced: false,
         };
+        self.procs[rp].unanswered += 1;
         th.state = State::AwaitingReply;
         let cookie = th.cookie(t);
         let c = self.channels.slot(ch);
@@ -110,10 +116,18 @@ impl Kernel {
         let p = self.proc_of(s);
         let ct = &self.threads[c as usize];
         // Only the thread that received the message answers here (a sibling
-        // answering may have to drop that thread's boost: general path).
-        if ct.state != State::AwaitingReply || ct.msg.seq != seq || ct.msg.server != s || reply_len > ct.msg.size as u64 {
+        // answering may have to drop that thread's boost: general path),
+        // and only from a window that still holds it.
+        if ct.state != State::AwaitingReply
+            || ct.msg.seq != seq
+            || ct.msg.server != s
+            || reply_len > ct.msg.size as u64
+            || ct.msg.displaced
+        {
             return false;
         }
+        let window = ct.msg.recv_va;
+        let sent = if ct.msg.flags as u64 & abi::send_flags::READ_ONLY != 0 { 0 } else { reply_len };
         // The server keeps its priority (it was not boosted), and the
         // client is at least as urgent as anything ready.
         let cprio = ct.prio;
@@ -121,7 +135,7 @@ impl Kernel {
         if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio) {
             return false;
         }
-        if self.give_back(c, p, reply_len).is_err() {
+        if self.give_back(c, p, window, reply_len).is_err() {
             return false;
         }
 
@@ -134,9 +148,10 @@ impl Kernel {
             rc.in_flight -= 1;
         }
         self.ipc.in_flight -= 1;
+        self.procs[p].unanswered -= 1;
         let ct = &mut self.threads[c as usize];
         ct.msg.server = NO_THREAD;
-        ct.ret = [0, result, 0, 0, 0];
+        ct.ret = [0, result, 0, sent, 0];
         let st = &mut self.threads[s as usize];
         st.recv_buf = buf;
         st.state = State::RecvBlocked;

@@ -12,6 +12,23 @@
 //! when the old entry is put back and the TLB entry invalidated. Whatever the
 //! path, the receiver cannot touch the sender's memory after replying.
 //!
+//! Send isolation: while a page is lent, the sender's own entry for it is
+//! not present, so the sender's other threads cannot change a request the
+//! server is decoding (no double fetch). A sibling that touches the page
+//! takes a page fault and the process is killed with a report; a syscall
+//! naming the page gets `BadAddress`. Every end of the loan ([`Kernel::unlend`]:
+//! reply, either side's death, `ProcessKill`) makes it present again.
+//!
+//! Replies: `Reply` names its source buffer (any of the server's memory; for
+//! a lent message the window itself means "nothing to copy"), so a message
+//! kept unanswered while others arrive ("held") is answered with exactly the
+//! bytes the server means. `ReplyRecv` takes reply data from the window,
+//! which is only allowed while the window still holds that message: every
+//! delivery at a window marks the unanswered messages that arrived there
+//! before as *displaced* (`Message::displaced`), and a reply taking data
+//! from a displaced message's window is refused with `InvalidArgument`
+//! before anything reaches the client. The client learns the reply length.
+//!
 //! A receiver serving a higher-priority sender runs at the sender's priority
 //! until it replies (priority inheritance), through chains of servers too.
 
@@ -173,6 +190,7 @@ impl Kernel {
         th.msg.chan = ch;
         th.msg.server = NO_THREAD;
         th.msg.lent = false;
+        th.msg.displaced = false;
         th.msg.flags = flags as u8;
         (th.msg.xfer_token, th.msg.xfer_rights) = match xfer {
             Some((tok, r)) => (tok, r as u8),
@@ -243,7 +261,7 @@ impl Kernel {
         if cookie == abi::NO_REPLY {
             return self.receive_on(ch, buf, timeout);
         }
-        let client = self.answer(cookie, result, reply_len, None)?;
+        let client = self.answer(cookie, result, None, reply_len, None)?;
         let received = self.receive_on(ch, buf, timeout);
         if received == Ok(Outcome::Blocked) {
             self.hand_off(client);
@@ -322,6 +340,9 @@ impl Kernel {
         let rbuf = self.threads[r as usize].recv_buf;
         let (sp, rp) = (self.proc_of(s), self.proc_of(r));
         let route = self.route(s, m.buf, m.size as u64, m.flags as u64, r, rbuf)?;
+        if self.procs[rp].unanswered != 0 {
+            self.displace(rp, rbuf);
+        }
         // The capability goes before the data: it is the step that can fail
         // without anything to undo.
         let mut new_token = 0;
@@ -348,6 +369,7 @@ impl Kernel {
         th.msg.recv_va = rbuf;
         th.msg.server = r;
         let cookie = th.cookie(s);
+        self.procs[rp].unanswered += 1;
         let c = self.channels.slot(m.chan);
         c.receives += 1;
         c.in_flight += 1;
@@ -381,7 +403,9 @@ impl Kernel {
             let e = self.entry_of(s, buf, false);
             let f = Flags::from_bits_retain(e & !ADDR_MASK);
             let own_writable = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE;
-            if f.contains(own_writable) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN) {
+            // (Not the window's own frame either: hiding the sender's entry
+            // would hide the message from the receiver too.)
+            if f.contains(own_writable) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN) && (e ^ window) & ADDR_MASK != 0 {
                 return Ok(Route::Lend(PhysAddr::new_truncate(e & ADDR_MASK), f));
             }
         }
@@ -432,7 +456,7 @@ impl Kernel {
                     Err(Fault::Sender(Error::BadAddress))
                 }
             }
-            Route::Lend(page, f) => self.lend(page, f, r, rbuf).map(|old| (true, old)),
+            Route::Lend(page, f) => self.lend(page, f, s, buf, r, rbuf).map(|old| (true, old)),
         }
     }
 
@@ -451,31 +475,49 @@ impl Kernel {
         ram(first) && ram(self.space(self.proc_of(t)).leaf_raw(&self.phys, last))
     }
 
+    /// Every unanswered message of process `p` that arrived at window `va`
+    /// no longer is in its window: a new delivery there is about to write
+    /// it. Only runs while `p` holds unanswered messages.
+    #[inline(never)]
+    pub(super) fn displace(&mut self, p: usize, va: u64) {
+        for t in crate::proc::tids() {
+            let th = &self.threads[t as usize];
+            let m = &th.msg;
+            if th.state == State::AwaitingReply && m.server != NO_THREAD && m.recv_va == va && self.proc_of(m.server) == p {
+                self.threads[t as usize].msg.displaced = true;
+            }
+        }
+    }
+
     /// Reply data of a request from client `c` answered by the current
-    /// thread's process `p`: the first `reply_len` bytes of the window go
-    /// back to the client's buffer, unless the page was lent (nothing to
-    /// copy) or the client sent read-only. The window is read through the
-    /// MMU (the server's space is loaded); the client's buffer is found by
-    /// walking its tables. A failed copy may have written part of the
-    /// client's buffer.
+    /// thread's process `p`: `reply_len` bytes at the server's `src` go back
+    /// to the client's buffer; nothing if the client sent read-only. For a
+    /// lent page the client's buffer is the page at the window: nothing to
+    /// copy when `src` is the window, else the bytes are copied there. `src`
+    /// was checked to be user memory. The source is read through the MMU (the
+    /// server's space is loaded); the client's buffer is found by walking its
+    /// tables. A failed copy may have written part of the client's buffer.
     #[inline(always)]
-    pub(super) fn give_back(&mut self, c: Tid, p: usize, reply_len: u64) -> Result<(), Error> {
+    pub(super) fn give_back(&mut self, c: Tid, p: usize, src: u64, reply_len: u64) -> Result<(), Error> {
         let m = &self.threads[c as usize].msg;
-        if m.lent || reply_len == 0 || m.flags as u64 & abi::send_flags::READ_ONLY != 0 {
+        if reply_len == 0 || m.flags as u64 & abi::send_flags::READ_ONLY != 0 || (m.lent && src == m.recv_va) {
             return Ok(());
         }
-        let (window, buf, len) = (m.recv_va, m.buf, reply_len as usize);
-        // The window was checked (page-aligned, in user space) when the
-        // message was received, and reply_len is at most the message size.
-        debug_assert!(user::check_range(window, reply_len).is_ok());
+        let (window, lent, buf, len) = (m.recv_va, m.lent, m.buf, reply_len as usize);
+        debug_assert!(user::check_range(src, reply_len).is_ok());
         let (sspace, cp) = (self.space(p), self.proc_of(c));
-        // The source is the server's own window, read through the MMU on its
+        if lent {
+            // The client's page sits at the window, in the server's space.
+            return user::copy(&self.phys, (&sspace, src), (&sspace, window), len, user::Access::Write)
+                .map_err(|_| Error::BadAddress);
+        }
+        // The source is the server's own memory, read through the MMU on its
         // behalf (whatever it mapped there, it could read itself); the same
         // code serves both paths, so the outcome never depends on timing.
         if cp == p {
             // Same process: the buffers may overlap, so the walking memmove.
             let cspace = self.space(cp);
-            return user::copy(&self.phys, (&sspace, window), (&cspace, buf), len, user::Access::Write)
+            return user::copy(&self.phys, (&sspace, src), (&cspace, buf), len, user::Access::Write)
                 .map_err(|_| Error::BadAddress);
         }
         if buf % PAGE + reply_len <= PAGE {
@@ -486,18 +528,20 @@ impl Kernel {
                 return Err(Error::BadAddress);
             }
             let dst = PhysAddr::new_truncate((pte & ADDR_MASK) + buf % PAGE);
-            return crate::arch::read_user(&self.phys, &sspace, window, dst, len).map_err(|_| Error::BadAddress);
+            return crate::arch::read_user(&self.phys, &sspace, src, dst, len).map_err(|_| Error::BadAddress);
         }
         let cspace = self.space(cp);
         user::for_each_frame(&self.phys, &cspace, buf, len, user::Access::Write, |off, dst, n| {
-            crate::arch::read_user(&self.phys, &sspace, window + off as u64, dst, n)
+            crate::arch::read_user(&self.phys, &sspace, src + off as u64, dst, n)
         })
         .map_err(|_| Error::BadAddress)
     }
 
-    /// Map the sender's page `pa` (with its flags `f`) at the receiver's
-    /// window; returns the displaced entry (raw) to put back at reply.
-    fn lend(&mut self, pa: PhysAddr, f: Flags, r: Tid, rva: u64) -> Result<u64, Fault> {
+    /// Map sender `s`'s page `pa` at `sva` (with its flags `f`) at the
+    /// receiver's window, and hide it from the sender (send isolation);
+    /// returns the displaced window entry (raw) to put back at reply.
+    #[allow(clippy::too_many_arguments)]
+    fn lend(&mut self, pa: PhysAddr, f: Flags, s: Tid, sva: u64, r: Tid, rva: u64) -> Result<u64, Fault> {
         let rspace = self.space(self.proc_of(r));
         let at = match self.leaf_of(r, rva, true) {
             Some(at) => at,
@@ -514,20 +558,35 @@ impl Kernel {
         let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_EXECUTE | sw::LOAN;
         self.set_entry(at, (pa.as_u64() & ADDR_MASK) | flags.bits());
         self.flush_if_active(rspace, rva);
+        // `route` found the sender's entry present, so its table exists.
+        if let Some(sat) = self.leaf_of(s, sva, false) {
+            let e = self.entry(sat);
+            self.set_entry(sat, e & !Flags::PRESENT.bits());
+            self.flush_if_active(self.space(self.proc_of(s)), sva);
+        }
         Ok(old)
     }
 
-    /// Put back the receiver's entry displaced by a lent page.
+    /// End the loan of `t`'s message, if its page is lent: put back the
+    /// receiver's entry displaced by the page and make the page present
+    /// again for its sender `t` (a not-present entry is never cached, so
+    /// that needs no flush). Every way a loan ends comes here.
     #[inline(always)]
     pub(super) fn unlend(&mut self, t: Tid) {
         let m = &self.threads[t as usize].msg;
         if !m.lent {
             return;
         }
-        let (server, window, displaced) = (m.server, m.recv_va, m.loan_pte);
+        let (server, window, displaced, buf) = (m.server, m.recv_va, m.loan_pte, m.buf);
         if let Some(at) = self.leaf_of(server, window, true) {
             self.set_entry(at, displaced);
             self.flush_if_active(self.space(self.proc_of(server)), window);
+        }
+        // The hidden entry cannot have changed: mapping refuses a non-empty
+        // entry, and unmapping a lent page is `Busy`.
+        if let Some(at) = self.leaf_of(t, buf, false) {
+            let e = self.entry(at);
+            self.set_entry(at, e | Flags::PRESENT.bits());
         }
         self.threads[t as usize].msg.lent = false;
     }
@@ -548,23 +607,28 @@ impl Kernel {
         self.ipc.in_flight -= 1;
         let server = self.threads[t as usize].msg.server;
         self.threads[t as usize].msg.server = NO_THREAD;
-        if server != NO_THREAD && self.threads[server as usize].prio != self.threads[server as usize].base_prio {
-            self.unboost(server);
+        if server != NO_THREAD {
+            let sp = self.proc_of(server);
+            self.procs[sp].unanswered -= 1;
+            if self.threads[server as usize].prio != self.threads[server as usize].base_prio {
+                self.unboost(server);
+            }
         }
     }
 
-    /// `Reply` from the current thread.
-    pub fn reply(&mut self, cookie: u64, result: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<(), Error> {
-        let client = self.answer(cookie, result, reply_len, xfer)?;
+    /// `Reply` from the current thread: `reply_len` bytes from its `buf`.
+    pub fn reply(&mut self, cookie: u64, result: u64, buf: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<(), Error> {
+        let client = self.answer(cookie, result, Some(buf), reply_len, xfer)?;
         self.make_runnable(client);
         Ok(())
     }
 
-    /// Answer message `cookie`: `reply_len` bytes of the window go back to
-    /// the sender's buffer (a lent page needs no copy), the lent page goes
-    /// back, the client's result is set. Returns the client, still blocked:
-    /// the caller decides how it runs next.
-    fn answer(&mut self, cookie: u64, result: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<Tid, Error> {
+    /// Answer message `cookie`: `reply_len` bytes at the server's `src`
+    /// (`None`: the message's window, which must still hold it) go back to
+    /// the sender's buffer, the lent page goes back, the client's result is
+    /// set. Returns the client, still blocked: the caller decides how it
+    /// runs next. Refusals before the copy leave the client waiting.
+    fn answer(&mut self, cookie: u64, result: u64, src: Option<u64>, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<Tid, Error> {
         let srv = self.current;
         let p = self.proc_of(srv);
         // A cookie names a thread and its message number; only the process
@@ -582,15 +646,26 @@ impl Kernel {
         if reply_len > m.size as u64 {
             return Err(Error::InvalidArgument);
         }
+        let src = src.unwrap_or(m.recv_va);
+        if reply_len != 0 {
+            // Never another message's bytes: not from a window that has
+            // since received a later message.
+            let from_window = src < m.recv_va + PAGE && m.recv_va < src.saturating_add(reply_len);
+            if m.displaced && from_window {
+                return Err(Error::InvalidArgument);
+            }
+            user::check_range(src, reply_len).map_err(|_| Error::BadAddress)?;
+        }
         let client_p = self.proc_of(c);
         let mut token = 0;
         if let Some((xt, r)) = xfer {
             let cap = self.lookup(p, xt, None, rights::DELEGATE)?;
             token = self.mint(client_p, cap.reduced(r))?;
         }
-        let mut status = Ok([result, token, 0, 0]);
+        let sent = if m.flags as u64 & abi::send_flags::READ_ONLY != 0 { 0 } else { reply_len };
+        let mut status = Ok([result, token, sent, 0]);
         let mut mine = Ok(c);
-        if let Err(e) = self.give_back(c, p, reply_len) {
+        if let Err(e) = self.give_back(c, p, src, reply_len) {
             status = Err(e);
             mine = Err(e);
             // The client gets only the error, so not the capability either.

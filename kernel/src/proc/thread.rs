@@ -69,10 +69,15 @@ pub struct Message {
     pub server: Tid,
     /// Rights the transferred capability keeps at most.
     pub xfer_rights: u8,
-    /// The sender's page is mapped into the receiver instead of copied.
+    /// The sender's page is mapped into the receiver instead of copied
+    /// (and the sender's own entry for it is not present until the loan ends).
     pub lent: bool,
     /// [`abi::send_flags`] of the send.
     pub flags: u8,
+    /// A later message was delivered at the same window while this one was
+    /// unanswered: the window no longer holds it, so no reply may take
+    /// data from there.
+    pub displaced: bool,
 }
 
 /// Where the leaf page-table entry for `page` lives (its physical address),
@@ -126,18 +131,27 @@ pub struct Thread {
     pub arch: ThreadContext,
 }
 
+/// Message cookies: bit 63 set (so no cookie is [`abi::NO_REPLY`]), the
+/// sender's message number in bits 16..48, the sender's thread in bits 0..8;
+/// every other bit is 0.
+const COOKIE_MARK: u64 = 1 << 63;
+const COOKIE_SEQ_SHIFT: u32 = 16;
+const COOKIE_BITS: u64 = COOKIE_MARK | (u32::MAX as u64) << COOKIE_SEQ_SHIFT | Tid::MAX as u64;
+
 impl Thread {
     /// A message cookie for the thread's current message.
     #[inline]
     pub fn cookie(&self, tid: Tid) -> u64 {
-        ((self.msg.seq as u64) << 16 | tid as u64) | 1 << 63
+        COOKIE_MARK | (self.msg.seq as u64) << COOKIE_SEQ_SHIFT | tid as u64
     }
 }
 
 /// Split a message cookie into thread and sequence number; `None` if it
-/// cannot name a thread.
+/// cannot name a thread or has any bit set that no cookie has (junk in the
+/// unused bits is refused, not ignored).
 #[inline]
 pub fn decode_cookie(cookie: u64) -> Option<(Tid, u32)> {
-    let t = cookie & 0xffff;
-    (cookie >> 63 == 1 && t < NO_THREAD as u64).then_some((t as Tid, ((cookie >> 16) & 0xffff_ffff) as u32))
+    let t = cookie & Tid::MAX as u64;
+    (cookie & !COOKIE_BITS == 0 && cookie & COOKIE_MARK != 0 && t < NO_THREAD as u64)
+        .then_some((t as Tid, (cookie >> COOKIE_SEQ_SHIFT) as u32))
 }

@@ -145,8 +145,8 @@ impl Kernel {
             }
             Syscall::Receive => self.receive(token, a1, a2),
             Syscall::Reply => {
-                let xfer = (a3 != 0).then_some((a3, a4 as u32));
-                self.reply(token, a1, a2, xfer)?;
+                let xfer = (a4 != 0).then_some((a4, a5 as u32));
+                self.reply(token, a1, a2, a3, xfer)?;
                 DONE
             }
             Syscall::ReplyRecv => self.reply_recv(token, a1, a2, a3, a4, a5),

@@ -147,7 +147,7 @@ fn send_cap_gives_the_receiver_its_own_token_with_reduced_rights() {
     w.rejected(r.s, Syscall::Receive, [theirs, WIN + PAGE, 0, 0, 0, 0]);
     // A capability back with the reply.
     let s_chan = r.chan;
-    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, 0, s_chan, rights::SEND as u64, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, WIN, 0, s_chan, rights::SEND as u64]), R::Ok([0; 4]));
     let [result, back, ..] = w.status(r.c).ok();
     assert_eq!(result, 0);
     assert_ne!(back, 0);

@@ -65,7 +65,7 @@ fn signature(s: Syscall) -> &'static [A] {
         Syscall::Send => &[CHAN, Any, Size, Addr, Timeout, SendFlags],
         Syscall::SendCap => &[CHAN, Any, Size, Addr, Tok(Want::Anything), Rights],
         Syscall::Receive => &[CHAN, Window, Timeout],
-        Syscall::Reply => &[Cookie, Any, ReplyLen, TokOr0, Rights],
+        Syscall::Reply => &[Cookie, Any, Addr, ReplyLen, TokOr0, Rights],
         Syscall::ReplyRecv => &[CHAN, Cookie, Any, ReplyLen, Window, Timeout],
         Syscall::NameRegister | Syscall::NameDeregister => &[CHAN, Name, NameLen],
         Syscall::NameFind => &[Tok(Want::Class(C::Names)), Name, NameLen],

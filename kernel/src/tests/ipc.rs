@@ -33,7 +33,7 @@ fn copy_round_trip_moves_data_both_ways() {
         let answer = pattern(9, 60);
         w.write(r.sp, WIN, &answer);
         assert_eq!(w.reply(r.s, cookie, 0x1234, 60), R::Ok([0; 4]));
-        assert_eq!(w.status(r.c), R::Ok([0x1234, 0, 0, 0]));
+        assert_eq!(w.status(r.c), R::Ok([0x1234, 0, 60, 0]), "the client must learn the reply length");
         assert_eq!(w.read(r.cp, BUF + 8, 60), answer, "reply bytes did not arrive");
         assert_eq!(w.read(r.cp, BUF + 68, 40), request[60..], "bytes past reply_len changed");
         assert_eq!(w.read(r.cp, BUF + 108, 60), [0xEE; 60], "bytes past the buffer changed");
@@ -195,6 +195,7 @@ fn lent_page_is_mapped_at_the_window_until_the_reply() {
     let l = lend(&mut w);
     let r = l.r;
     assert_eq!(w.frame(r.sp, WIN), Some(l.client_frame), "the window does not map the sender's page");
+    assert_eq!(w.frame(r.cp, BUF), None, "the sender can still reach its lent page");
     let f = w.flags(r.sp, WIN).unwrap();
     assert!(f.contains(sw::LOAN) && !f.contains(sw::OWNED), "lent entry marked {f:?}");
     assert!(f.contains(Flags::NO_EXECUTE | Flags::WRITABLE | Flags::USER_ACCESSIBLE), "{f:?}");
@@ -208,7 +209,7 @@ fn lent_page_is_mapped_at_the_window_until_the_reply() {
     assert_eq!(w.frame(r.sp, WIN), Some(l.window_frame), "the window's own page was not put back");
     assert!(w.flags(r.sp, WIN).unwrap().contains(sw::OWNED));
     assert_eq!(w.read(r.sp, WIN, 4096), l.own);
-    assert_eq!(w.status(r.c), R::Ok([9, 0, 0, 0]));
+    assert_eq!(w.status(r.c), R::Ok([9, 0, 4096, 0]));
     let back = w.read(r.cp, BUF, 4096);
     assert_eq!(back[..32], [0xCD; 32]);
     assert_eq!(back[32..], l.msg[32..]);
@@ -220,12 +221,13 @@ fn lending_to_the_running_receiver_flushes_its_window() {
     let mut w = World::new();
     let r = w.rig(5, 5);
     w.write(r.cp, BUF, &pattern(6, 4096));
+    let client_frame = w.frame(r.cp, BUF);
     assert_eq!(w.send(r.c, r.send, 1, 4096, BUF, FOREVER), blocked(State::SendBlocked));
     w.run_as(r.s);
     crate::arch::host::take_flushes();
     let [cookie, ..] = w.recv(r.s, r.chan, WIN, FOREVER).ok();
     assert!(crate::arch::host::take_flushes().contains(&WIN), "stale TLB entry for the window");
-    assert_eq!(w.frame(r.sp, WIN), w.frame(r.cp, BUF));
+    assert_eq!(w.frame(r.sp, WIN), client_frame);
     assert_eq!(w.reply(r.s, cookie, 0, 0), R::Ok([0; 4]));
 }
 
@@ -575,7 +577,7 @@ fn reply_recv_answers_then_takes_the_next_message() {
     let rr = Syscall::ReplyRecv;
     let [cookie2, tag, size, _] = w.sys(r.s, rr, [r.chan, cookie1, 7, 4, WIN, FOREVER]).ok();
     assert_eq!((tag, size), (2, 0));
-    assert_eq!(w.status(r.c), R::Ok([7, 0, 0, 0]));
+    assert_eq!(w.status(r.c), R::Ok([7, 0, 4, 0]));
     assert_eq!(w.read(r.cp, BUF, 4), b"abcd");
     // A bad cookie: no reply, no receive, no delay.
     assert_eq!(w.sys(r.s, rr, [r.chan, cookie1, 0, 0, WIN, FOREVER]), R::Err(Error::Incapable));
@@ -752,7 +754,7 @@ fn copy_trip(w: &mut World, r: &Rig, req: &[u8], answer: &[u8]) -> (Vec<u8>, Vec
     let seen = w.read(r.sp, WIN, req.len());
     w.write(r.sp, WIN, answer);
     assert_eq!(w.reply(r.s, cookie, 0, answer.len() as u64), R::Ok([0; 4]));
-    assert_eq!(w.status(r.c), R::Ok([0; 4]));
+    assert_eq!(w.status(r.c), R::Ok([0, 0, answer.len() as u64, 0]));
     (seen, w.read(r.cp, BUF, answer.len()))
 }
 
@@ -800,4 +802,230 @@ fn a_reused_thread_slot_does_not_inherit_cached_translations() {
     let r2 = Rig { sp: np, cp: r.cp, s: nt, c: r.c, chan, send };
     let (c, d) = (pattern(7, 64), pattern(8, 64));
     assert_eq!(copy_trip(&mut w, &r2, &c, &d), (c, d), "a new thread used its slot's old translation");
+}
+
+#[test]
+fn a_lent_page_is_out_of_its_senders_reach_until_every_kind_of_end() {
+    // Send isolation: while the page is lent, the sender's other threads
+    // cannot read or change it (no double fetch by the server), through the
+    // MMU or through the kernel; each way the loan ends gives it back.
+    for end in ["reply", "reply_recv", "server killed", "server thread exits", "channel destroyed then reply", "client killed"] {
+        let mut w = World::new();
+        let l = lend(&mut w);
+        let r = l.r;
+        let sib = w.thread(r.cp, 5);
+        let c_me = w.c(r.cp).me;
+        // Not present for the sender: a sibling's access faults.
+        let e = w.k.space(r.cp).leaf_raw(&w.k.phys, BUF);
+        assert_eq!(e & Flags::PRESENT.bits(), 0, "{end}: the lent page is present for its sender");
+        assert_eq!(e & 0x000f_ffff_ffff_f000, l.client_frame, "{end}: the hidden entry lost its frame");
+        assert_eq!(w.try_read(r.cp, BUF, 1), None);
+        // The kernel will not read or write it for the sender either.
+        let print = w.c(r.cp).print;
+        assert_eq!(w.sys(sib, Syscall::DebugPrint, [print, BUF, 8, 0, 0, 0]), R::Err(Error::BadAddress), "{end}");
+        let s2 = w.thread(r.sp, 5);
+        assert_eq!(w.recv(s2, r.chan, WIN + 2 * PAGE, FOREVER), blocked(State::RecvBlocked));
+        assert_eq!(w.send(sib, r.send, 2, 64, BUF, 0), R::Err(Error::BadAddress), "{end}: a sibling re-sent the lent page");
+        assert_eq!(w.send(sib, r.send, 2, 4096, BUF, 0), R::Err(Error::BadAddress), "{end}: a sibling re-lent the lent page");
+        assert_eq!(w.sys(sib, Syscall::ProcessWrite, [c_me, BUF, WIN, 8, 0, 0]), R::Err(Error::BadAddress), "{end}");
+        // Nor map over it, nor unmap it.
+        assert_eq!(w.sys(sib, Syscall::MapAnon, [c_me, BUF, PAGE, RW, 0, 0]), R::Err(Error::AlreadyExists), "{end}");
+        assert_eq!(w.sys(sib, Syscall::Unmap, [c_me, BUF, PAGE, 0, 0, 0]), R::Err(Error::Busy), "{end}");
+        let before_client_death = w.free();
+        match end {
+            "reply" => {
+                w.write(r.sp, WIN, &[0x42; 8]);
+                assert_eq!(w.reply(r.s, l.cookie, 5, 8), R::Ok([0; 4]));
+                assert_eq!(w.status(r.c), R::Ok([5, 0, 8, 0]));
+            }
+            "reply_recv" => {
+                w.write(r.sp, WIN, &[0x42; 8]);
+                let rr = [r.chan, l.cookie, 5, 8, WIN + PAGE, FOREVER];
+                assert_eq!(w.sys(r.s, Syscall::ReplyRecv, rr), blocked(State::RecvBlocked));
+                assert_eq!(w.status(r.c), R::Ok([5, 0, 8, 0]));
+            }
+            "server killed" => {
+                w.kill(r.sp, exit::KILLED, 0);
+                assert_eq!(w.status(r.c), R::Err(Error::PeerDied));
+            }
+            "server thread exits" => {
+                w.thread(r.sp, 5);
+                let class = w.c(r.sp).thread;
+                assert_eq!(w.sys(r.s, Syscall::ThreadExit, [class, 0, 0, 0, 0, 0]), R::Blocked(State::Dead));
+                assert_eq!(w.status(r.c), R::Err(Error::PeerDied));
+            }
+            "channel destroyed then reply" => {
+                assert_eq!(w.sys(r.s, Syscall::ChannelDestroy, [r.chan, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
+                assert_eq!(w.k.space(r.cp).leaf_raw(&w.k.phys, BUF) & Flags::PRESENT.bits(), 0, "the loan outlives a destroyed channel");
+                assert_eq!(w.reply(r.s, l.cookie, 1, 0), R::Ok([0; 4]));
+                assert_eq!(w.status(r.c), R::Ok([1, 0, 0, 0]));
+            }
+            "client killed" => {
+                let pk = w.proc_cap(r.sp, r.cp, rights::KILL);
+                assert_eq!(w.sys(r.s, Syscall::ProcessKill, [pk, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
+                // Its page came back to it first, so it was freed with it.
+                assert!(!w.used(l.client_frame), "client killed: its lent page leaked");
+                assert!(w.free() > before_client_death);
+                assert_eq!(w.frame(r.sp, WIN), Some(l.window_frame), "client killed: the window was not restored");
+                continue;
+            }
+            _ => unreachable!(),
+        }
+        assert_eq!(w.frame(r.cp, BUF), Some(l.client_frame), "{end}: the page did not come back to its sender");
+        assert!(w.flags(r.cp, BUF).unwrap().contains(Flags::WRITABLE | sw::OWNED), "{end}");
+        let back = w.read(r.cp, BUF, 4096);
+        if end.starts_with("reply") {
+            assert_eq!(back[..8], [0x42; 8], "{end}");
+            assert_eq!(back[8..], l.msg[8..], "{end}");
+        } else {
+            assert_eq!(back, l.msg, "{end}");
+        }
+        // The sibling may use it again.
+        assert_eq!(w.sys(sib, Syscall::DebugPrint, [print, BUF, 8, 0, 0, 0]), R::Ok([0; 4]), "{end}");
+    }
+}
+
+#[test]
+fn a_timed_out_send_never_hides_the_page() {
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    let frame = w.frame(r.cp, BUF);
+    assert_eq!(w.send(r.c, r.send, 1, 4096, BUF, 3 * MS), blocked(State::SendBlocked));
+    assert_eq!(w.frame(r.cp, BUF), frame, "a queued message already hid its page");
+    w.tick_until_ready(r.c);
+    assert_eq!(w.status(r.c), R::Err(Error::Timeout));
+    assert_eq!(w.frame(r.cp, BUF), frame);
+}
+
+#[test]
+fn a_page_that_is_the_receivers_window_is_copied_not_hidden() {
+    // Sender and receiver in one process, the buffer being the window: the
+    // page is the window's own frame, so hiding it would hide the message.
+    let mut w = World::new();
+    let sp = w.spawn("both");
+    let (s, c) = (w.thread(sp, 5), w.thread(sp, 5));
+    let chan = w.channel(s);
+    let msg = pattern(4, 4096);
+    w.write(sp, WIN, &msg);
+    assert_eq!(w.recv(s, chan, WIN, FOREVER), blocked(State::RecvBlocked));
+    assert_eq!(w.send(c, chan, 1, 4096, WIN, FOREVER), blocked(State::AwaitingReply));
+    let [cookie, ..] = w.status(s).ok();
+    assert!(!w.k.threads[c as usize].msg.lent);
+    assert_eq!(w.read(sp, WIN, 4096), msg);
+    assert_eq!(w.reply(s, cookie, 0, 16), R::Ok([0; 4]));
+    assert_eq!(w.status(c), R::Ok([0, 0, 16, 0]));
+}
+
+#[test]
+fn a_held_request_is_answered_with_the_bytes_named_never_the_next_clients() {
+    // The server holds client 1's request, receives client 2's in the same
+    // window, then answers client 1. Reply data from the window would be
+    // client 2's request: refused. Named from the server's own buffer, it
+    // is exactly what the server means.
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    let cp2 = w.spawn("client2");
+    let c2 = w.thread(cp2, 5);
+    let send2 = w.give(r.sp, r.chan, cp2, rights::SEND);
+    let (req1, req2) = (pattern(1, 64), pattern(2, 64));
+    w.write(r.cp, BUF, &req1);
+    w.write(cp2, BUF, &req2);
+    assert_eq!(w.send(r.c, r.send, 1, 64, BUF, FOREVER), blocked(State::SendBlocked));
+    assert_eq!(w.send(c2, send2, 2, 64, BUF, FOREVER), blocked(State::SendBlocked));
+    let [cookie1, ..] = w.take(r.s, r.chan);
+    assert_eq!(w.read(r.sp, WIN, 64), req1);
+    // Held: the window takes client 2's request.
+    let [cookie2, tag, ..] = w.take(r.s, r.chan);
+    assert_eq!(tag, 2);
+    assert_eq!(w.read(r.sp, WIN, 64), req2);
+    assert!(w.k.threads[r.c as usize].msg.displaced);
+    // From the window: refused, client 1 not answered, nothing received.
+    let rr = Syscall::ReplyRecv;
+    assert_eq!(w.sys(r.s, rr, [r.chan, cookie1, 7, 64, WIN + PAGE, FOREVER]), R::Err(Error::InvalidArgument));
+    assert_eq!(w.reply(r.s, cookie1, 7, 64), R::Err(Error::InvalidArgument));
+    assert_eq!(w.reply_from(r.s, cookie1, 7, WIN + 32, 64), R::Err(Error::InvalidArgument), "partly in the window");
+    assert_eq!(w.reply_from(r.s, cookie1, 7, WIN - 32, 64), R::Err(Error::InvalidArgument), "partly in the window");
+    assert_eq!(w.state(r.c), State::AwaitingReply, "a refused reply answered client 1");
+    assert_eq!(w.read(r.cp, BUF, 64), req1, "client 1 got bytes from a refused reply");
+    // A bad source is the server's error alone.
+    assert_eq!(w.reply_from(r.s, cookie1, 7, 0xffff_8000_0000_0000, 8), R::Err(Error::BadAddress));
+    assert_eq!(w.state(r.c), State::AwaitingReply);
+    // Named from its own buffer: exactly those bytes.
+    let answer1 = pattern(9, 40);
+    w.write(r.sp, BUF, &answer1);
+    assert_eq!(w.reply_from(r.s, cookie1, 7, BUF, 40), R::Ok([0; 4]));
+    assert_eq!(w.status(r.c), R::Ok([7, 0, 40, 0]));
+    assert_eq!(w.read(r.cp, BUF, 64), [&answer1[..], &req1[40..]].concat());
+    // Client 2's message is still the window's: ReplyRecv from it works.
+    w.write(r.sp, WIN, &[0x77; 16]);
+    assert_eq!(w.sys(r.s, rr, [r.chan, cookie2, 8, 16, WIN, FOREVER]), blocked(State::RecvBlocked));
+    assert_eq!(w.status(c2), R::Ok([8, 0, 16, 0]));
+    assert_eq!(w.read(cp2, BUF, 16), [0x77; 16]);
+}
+
+#[test]
+fn a_displaced_message_may_still_be_answered_without_data_or_through_the_fast_path_never() {
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    let c2 = w.thread(r.cp, 5);
+    w.write(r.cp, BUF, &[1; 16]);
+    w.write(r.cp, BUF + PAGE, &[2; 16]);
+    assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), blocked(State::RecvBlocked));
+    assert_eq!(w.send(r.c, r.send, 1, 16, BUF, FOREVER), blocked(State::AwaitingReply));
+    let [cookie1, ..] = w.status(r.s).ok();
+    // The second message reaches the waiting server by the fast path.
+    assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), blocked(State::RecvBlocked));
+    assert_eq!(w.send(c2, r.send, 2, 16, BUF + PAGE, FOREVER), blocked(State::AwaitingReply));
+    assert!(w.k.threads[r.c as usize].msg.displaced, "the fast path did not displace the held message");
+    let [cookie2, ..] = w.status(r.s).ok();
+    assert_eq!(w.reply(r.s, cookie2, 0, 0), R::Ok([0; 4]));
+    // No data: fine, through ReplyRecv (a displaced message takes the general path).
+    let rr = Syscall::ReplyRecv;
+    assert_eq!(w.sys(r.s, rr, [r.chan, cookie1, 4, 16, WIN, FOREVER]), R::Err(Error::InvalidArgument));
+    assert_eq!(w.sys(r.s, rr, [r.chan, cookie1, 4, 0, WIN, FOREVER]), blocked(State::RecvBlocked));
+    assert_eq!(w.status(r.c), R::Ok([4, 0, 0, 0]));
+    assert_eq!(w.read(r.cp, BUF, 16), [1; 16]);
+    // Another window is not displaced by the next message.
+    assert_eq!(w.send(r.c, r.send, 3, 16, BUF, FOREVER), blocked(State::AwaitingReply));
+    let [cookie3, ..] = w.status(r.s).ok();
+    assert_eq!(w.recv(r.s, r.chan, WIN + PAGE, FOREVER), blocked(State::RecvBlocked));
+    assert_eq!(w.send(c2, r.send, 4, 16, BUF + PAGE, FOREVER), blocked(State::AwaitingReply));
+    assert!(!w.k.threads[r.c as usize].msg.displaced);
+    let [cookie4, ..] = w.status(r.s).ok();
+    w.write(r.sp, WIN, &[5; 16]);
+    assert_eq!(w.reply(r.s, cookie3, 0, 16), R::Ok([0; 4]));
+    assert_eq!(w.read(r.cp, BUF, 16), [5; 16]);
+    assert_eq!(w.reply(r.s, cookie4, 0, 0), R::Ok([0; 4]));
+}
+
+#[test]
+fn a_reply_from_a_buffer_into_a_lent_page_copies_into_the_page() {
+    let mut w = World::new();
+    let l = lend(&mut w);
+    let r = l.r;
+    let answer = pattern(0x33, 100);
+    w.write(r.sp, BUF, &answer);
+    assert_eq!(w.reply_from(r.s, l.cookie, 2, BUF, 100), R::Ok([0; 4]));
+    assert_eq!(w.status(r.c), R::Ok([2, 0, 100, 0]));
+    let back = w.read(r.cp, BUF, 4096);
+    assert_eq!(back[..100], answer[..]);
+    assert_eq!(back[100..], l.msg[100..]);
+    assert_eq!(w.read(r.sp, WIN, 4096), l.own, "the window's own page was written");
+}
+
+#[test]
+fn cookies_with_junk_in_their_unused_bits_are_refused() {
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    assert_eq!(w.send(r.c, r.send, 1, 0, 0, FOREVER), blocked(State::SendBlocked));
+    let [cookie, ..] = w.take(r.s, r.chan);
+    for bit in [8, 12, 15, 48, 55, 62] {
+        let junk = cookie | 1 << bit;
+        // Refused like a forged cookie (Incapable), without the bad-token delay.
+        assert_eq!(w.reply(r.s, junk, 1, 0), R::Err(Error::Incapable), "bit {bit}");
+        assert_eq!(w.sys(r.s, Syscall::ReplyRecv, [r.chan, junk, 1, 0, WIN, 0]), R::Err(Error::Incapable), "bit {bit}");
+        assert_eq!(w.state(r.c), State::AwaitingReply, "a junk cookie (bit {bit}) answered the client");
+    }
+    assert_eq!(w.reply(r.s, cookie, 1, 0), R::Ok([0; 4]));
+    assert_eq!(w.status(r.c), R::Ok([1, 0, 0, 0]));
 }

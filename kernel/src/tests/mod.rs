@@ -335,9 +335,16 @@ impl World {
         self.sys(t, Syscall::Receive, [token, window, timeout, 0, 0, 0])
     }
 
+    /// `Reply` with `len` bytes from the window [`WIN`].
     #[track_caller]
     pub fn reply(&mut self, t: Tid, cookie: u64, result: u64, len: u64) -> R {
-        self.sys(t, Syscall::Reply, [cookie, result, len, 0, 0, 0])
+        self.reply_from(t, cookie, result, WIN, len)
+    }
+
+    /// `Reply` with `len` bytes from the server's `buf`.
+    #[track_caller]
+    pub fn reply_from(&mut self, t: Tid, cookie: u64, result: u64, buf: u64, len: u64) -> R {
+        self.sys(t, Syscall::Reply, [cookie, result, buf, len, 0, 0])
     }
 
     /// Server thread `s` takes the next message from `chan` into [`WIN`]
@@ -406,6 +413,7 @@ impl World {
         assert_eq!(k.threads[cur].state, State::Running, "current thread {cur} is not running");
         let (mut senders, mut receivers, mut in_flight) = (vec![0usize; CHANNELS], vec![0usize; CHANNELS], vec![0usize; CHANNELS]);
         let mut threads = vec![0usize; PROCESSES];
+        let mut unanswered = vec![0usize; PROCESSES];
         let (mut messages, mut timed) = (0u64, 0usize);
         let mut ready: Option<u8> = None;
         for (i, th) in k.threads.iter().enumerate() {
@@ -417,6 +425,15 @@ impl World {
                 }
                 State::AwaitingReply => {
                     messages += 1;
+                    if th.msg.server != NO_THREAD {
+                        unanswered[k.threads[th.msg.server as usize].process as usize] += 1;
+                    }
+                    if th.msg.lent {
+                        // Send isolation: the lender cannot reach its page.
+                        let space = k.procs[th.process as usize].space.unwrap();
+                        let e = space.leaf_raw(&k.phys, th.msg.buf);
+                        assert!(e != 0 && e & Flags::PRESENT.bits() == 0, "thread {i}: lent page present for its sender");
+                    }
                     if th.msg.chan != crate::ipc::NO_CHANNEL {
                         in_flight[th.msg.chan as usize] += 1;
                     }
@@ -467,10 +484,12 @@ impl World {
                 ProcState::Alive => {
                     assert_eq!(pr.threads as usize, threads[p], "process {p}: thread count");
                     assert_eq!(pr.channels as usize, owned[p], "process {p}: channel count");
+                    assert_eq!(pr.unanswered as usize, unanswered[p], "process {p}: unanswered messages");
                 }
                 _ => {
                     assert_eq!(threads[p], 0, "process {p} is gone but has threads");
                     assert_eq!(owned[p], 0, "process {p} is gone but owns channels");
+                    assert_eq!(unanswered[p], 0, "process {p} is gone but holds messages");
                 }
             }
         }

@@ -326,7 +326,7 @@ fn failed_reply_does_not_leak_transferred_cap() {
     let before = w.k.procs[r.cp].caps.as_ref().unwrap().len();
     w.k.unmap(r.cp, BUF, PAGE).unwrap();
     let xfer = r.chan;
-    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, 16, xfer, rights::SEND as u64, 0]), R::Err(Error::BadAddress));
+    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, WIN, 16, xfer, rights::SEND as u64]), R::Err(Error::BadAddress));
     assert_eq!(w.status(r.c), R::Err(Error::BadAddress));
     assert_eq!(w.k.procs[r.cp].caps.as_ref().unwrap().len(), before);
 }

@@ -123,22 +123,35 @@ pub enum Syscall: u64 {
     ChannelCreate = 10,
     /// `channel(DESTROY) ->` destroy; every waiter gets `Closed`.
     ChannelDestroy = 11,
-    /// `channel(SEND); tag, size, buf, timeout, flags -> result, cap` send
-    /// and wait for the reply ([`send_flags`]).
+    /// `channel(SEND); tag, size, buf, timeout, flags -> result, cap,
+    /// reply_len` send and wait for the reply ([`send_flags`]); `reply_len`
+    /// bytes of reply data were written to the start of `buf` (0 for a
+    /// read-only send). A lent page (page-aligned, 4 KiB, writable) is not
+    /// present in the sender's space until the reply: a sibling thread
+    /// touching it faults.
     Send = 12,
-    /// `channel(SEND); tag, size, buf, cap, rights -> result, cap` send and
-    /// carry a capability (the receiver gets its own token with at most
-    /// `rights`); waits forever; the buffer is read-only (as with
-    /// [`send_flags::READ_ONLY`]).
+    /// `channel(SEND); tag, size, buf, cap, rights -> result, cap, reply_len`
+    /// send and carry a capability (the receiver gets its own token with at
+    /// most `rights`); waits forever; the buffer is read-only (as with
+    /// [`send_flags::READ_ONLY`]), so `reply_len` is always 0.
     SendCap = 13,
     /// `channel(RECEIVE); buf, timeout -> cookie, tag, size, cap` wait for a
     /// message; `buf` must be a page-aligned 4 KiB window.
     Receive = 14,
-    /// `cookie; result, reply_len, cap, rights ->` answer a message, optionally
-    /// with `reply_len` bytes of the receive window and a capability.
+    /// `cookie; result, buf, reply_len, cap, rights ->` answer a message,
+    /// optionally with `reply_len` bytes read from the caller's `buf` (any
+    /// of its memory; for a lent page, `buf` = the window copies nothing)
+    /// and a capability. A cookie with junk in its unused bits, stale or
+    /// not received by this process: `Incapable` (without the bad-token
+    /// delay). `buf` overlapping the message's window after a later message
+    /// arrived there: `InvalidArgument`, and the client is not answered.
     Reply = 15,
     /// `channel(RECEIVE); cookie, result, reply_len, buf, timeout -> cookie,
-    /// tag, size, cap` reply (cookie 0: none) then receive.
+    /// tag, size, cap` reply (cookie 0: none) with `reply_len` bytes of the
+    /// message's window, then receive. Reply data only comes from a window
+    /// that still holds the message: if a later message arrived there,
+    /// `reply_len > 0` is refused with `InvalidArgument` (nothing is sent,
+    /// nothing received; answer it with [`Syscall::Reply`] instead).
     ReplyRecv = 16,
     /// `channel(DELEGATE); name_ptr, name_len ->` publish a name.
     NameRegister = 20,
