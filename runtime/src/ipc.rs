@@ -3,8 +3,17 @@
 //! A server receives into a [`Window`]: a page-aligned 4 KiB slot of its
 //! address space. Small messages are copied into it; a page-aligned 4 KiB
 //! message from a writable page is *lent*: the sender's page appears at the
-//! window until the reply. Reply data is written into the window and its
-//! first `len` bytes go back to the sender's buffer.
+//! window until the reply, and the sender's other threads cannot touch it
+//! meanwhile (the page is not present for them: touching it is a fault that
+//! ends the process). Reply data is written into the window and its first
+//! `len` bytes go back to the sender's buffer; the sender learns `len`
+//! ([`Reply::len`]).
+//!
+//! A message the server answers later is [`Received::hold`]: the window is
+//! free for the next message, and the [`Held`] message is answered with
+//! bytes the server names ([`Held::reply`]), never with whatever the window
+//! holds by then (the kernel refuses reply data from a window that has since
+//! received another message).
 //!
 //! The kernel changes the window behind the program's back (every receive
 //! writes it, every reply of a lent page unmaps it), so the window's bytes
@@ -21,6 +30,62 @@ use crate::sys::call;
 /// A capability for a channel.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Channel(u64);
+
+/// What a call gets back: the server's result, how many reply bytes it
+/// wrote to the start of the buffer, and a capability (its token here) or 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub result: u64,
+    pub len: usize,
+    pub cap: u64,
+}
+
+impl Reply {
+    #[inline]
+    fn new(r: [u64; 4]) -> Reply {
+        Reply { result: r[0], cap: r[1], len: r[2] as usize }
+    }
+}
+
+/// A message kept unanswered by [`Received::hold`]. Not `Copy`: it is
+/// answered once, with the bytes the server names.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a held message's sender waits until it is answered"]
+pub struct Held {
+    cookie: u64,
+}
+
+impl Held {
+    /// The message's cookie (for logs; replies go through `self`).
+    #[inline]
+    pub fn cookie(&self) -> u64 {
+        self.cookie
+    }
+
+    /// Answer with `result` and `data` (at most the message's size; copied
+    /// into the sender's buffer).
+    #[inline]
+    pub fn reply(self, result: u64, data: &[u8]) -> Result<(), Error> {
+        self.reply_cap(result, data, 0, 0)
+    }
+
+    /// [`Self::reply`] carrying capability `cap` with at most `rights`.
+    pub fn reply_cap(self, result: u64, data: &[u8], cap: u64, rights: u32) -> Result<(), Error> {
+        // SAFETY: the kernel only reads `data`.
+        unsafe { reply_from(self.cookie, result, data.as_ptr() as u64, data.len(), cap, rights) }
+    }
+}
+
+/// `Reply` with `len` bytes at `buf`.
+///
+/// # Safety
+/// `buf..buf + len` is read by the kernel; if it is a window holding a lent
+/// page, the reply unmaps that page, so no slice of it may survive.
+#[inline]
+unsafe fn reply_from(cookie: u64, result: u64, buf: u64, len: usize, cap: u64, rights: u32) -> Result<(), Error> {
+    // SAFETY: the caller's contract.
+    unsafe { call(Syscall::Reply, cookie, [result, buf, len as u64, cap, rights as u64]) }.map(|_| ())
+}
 
 /// A received message, holding its window until it is answered.
 #[derive(Debug)]
@@ -71,14 +136,14 @@ impl<'w> Received<'w> {
     /// Answer with `result` and the first `len` bytes of the window.
     #[inline]
     pub fn reply(self, result: u64, len: usize) -> Result<(), Error> {
-        reply(self.cookie, result, len)
+        self.reply_cap(result, len, 0, 0)
     }
 
     /// [`Self::reply`] carrying capability `cap` with at most `rights`.
     pub fn reply_cap(self, result: u64, len: usize, cap: u64, rights: u32) -> Result<(), Error> {
         // SAFETY: the kernel reads the window `self` borrows, and may unmap
         // a lent page there; `self` is consumed, so no slice of it survives.
-        unsafe { call(Syscall::Reply, self.cookie, [result, len as u64, cap, rights as u64, 0]) }.map(|_| ())
+        unsafe { reply_from(self.cookie, result, self.window.addr, len, cap, rights) }
     }
 
     /// The answer for [`Channel::reply_recv`].
@@ -87,10 +152,12 @@ impl<'w> Received<'w> {
         Answer { cookie: self.cookie, result, len }
     }
 
-    /// Keep the message unanswered (its cookie can still be answered with
-    /// [`reply`]); frees the window for other use.
-    pub fn hold(self) -> u64 {
-        self.cookie
+    /// Keep the message unanswered, to answer later with [`Held::reply`];
+    /// frees the window for the next message (except a lent page: the
+    /// window stays `Busy` until the held message is answered). Copy out
+    /// what the answer needs first: the window's bytes will not be its.
+    pub fn hold(self) -> Held {
+        Held { cookie: self.cookie }
     }
 }
 
@@ -119,16 +186,15 @@ impl Channel {
     }
 
     /// The raw send: `size` bytes at `buf` with [`abi::send_flags`].
-    /// Returns (result, cap).
     ///
     /// # Safety
     /// Without `READ_ONLY` the receiver may write the buffer (a lent page,
     /// or reply data): `buf..buf + size` must then be memory nothing else
     /// reads or writes until this returns.
     #[inline]
-    pub unsafe fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64, flags: u64) -> Result<(u64, u64), Error> {
+    pub unsafe fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64, flags: u64) -> Result<Reply, Error> {
         // SAFETY: the caller's contract.
-        unsafe { call(Syscall::Send, self.0, [tag, size as u64, buf as u64, timeout_ns, flags]) }.map(|r| (r[0], r[1]))
+        unsafe { call(Syscall::Send, self.0, [tag, size as u64, buf as u64, timeout_ns, flags]) }.map(Reply::new)
     }
 
     /// Send `msg` and wait for the reply's result value. `msg` is only read
@@ -142,32 +208,32 @@ impl Channel {
     #[inline]
     pub fn send_timeout(&self, tag: u64, msg: &[u8], timeout_ns: u64) -> Result<u64, Error> {
         // SAFETY: READ_ONLY: the kernel only reads `msg`.
-        unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns, abi::send_flags::READ_ONLY) }.map(|r| r.0)
+        unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns, abi::send_flags::READ_ONLY) }.map(|r| r.result)
     }
 
     /// Send the first `len` bytes of `buf`; reply data comes back into
-    /// `buf`. A page-aligned 4 KiB `buf` is lent to the server, not copied:
-    /// what the server writes there is what we see.
+    /// the start of `buf` (`Reply::len` bytes). A page-aligned 4 KiB `buf`
+    /// is lent to the server, not copied: what the server writes there is
+    /// what we see.
     #[inline]
-    pub fn call(&self, tag: u64, buf: &mut [u8], len: usize) -> Result<u64, Error> {
+    pub fn call(&self, tag: u64, buf: &mut [u8], len: usize) -> Result<Reply, Error> {
         let len = len.min(buf.len());
         // SAFETY: `buf` is borrowed mutably for the whole call.
-        unsafe { self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, 0) }.map(|r| r.0)
+        unsafe { self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, 0) }
     }
 
     /// [`Self::send`], taking the capability the reply may carry (its token
     /// here, or 0): how a server hands a client a channel of its own.
-    pub fn send_get_cap(&self, tag: u64, msg: &[u8]) -> Result<(u64, u64), Error> {
+    pub fn send_get_cap(&self, tag: u64, msg: &[u8]) -> Result<Reply, Error> {
         // SAFETY: READ_ONLY: the kernel only reads `msg`.
         unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), FOREVER, abi::send_flags::READ_ONLY) }
     }
 
     /// Send `msg` (read only) carrying capability `cap` (the receiver gets
-    /// at most `rights`). Returns (result, capability from the reply).
-    pub fn send_cap(&self, tag: u64, msg: &[u8], cap: u64, rights: u32) -> Result<(u64, u64), Error> {
+    /// at most `rights`); the reply may carry a capability back.
+    pub fn send_cap(&self, tag: u64, msg: &[u8], cap: u64, rights: u32) -> Result<Reply, Error> {
         // SAFETY: SendCap only reads `msg` (it never lends nor writes back).
-        unsafe { call(Syscall::SendCap, self.0, [tag, msg.len() as u64, msg.as_ptr() as u64, cap, rights as u64]) }
-            .map(|r| (r[0], r[1]))
+        unsafe { call(Syscall::SendCap, self.0, [tag, msg.len() as u64, msg.as_ptr() as u64, cap, rights as u64]) }.map(Reply::new)
     }
 
     /// Wait for a message in `window`.
@@ -208,16 +274,6 @@ impl Channel {
         unsafe { call(Syscall::NameFind, crate::class_token(SyscallClass::Names), [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]) }
             .map(|r| Channel(r[0]))
     }
-}
-
-/// Answer message `cookie` (one kept with [`Received::hold`]) with `result`
-/// and the first `len` bytes of the window it arrived in.
-#[inline]
-pub fn reply(cookie: u64, result: u64, len: usize) -> Result<(), Error> {
-    // SAFETY: the kernel reads the message's window and may unmap a lent
-    // page there. A held message has given up its `Received`, and no new
-    // one can use that window while a lent page sits there (`Busy`).
-    unsafe { call(Syscall::Reply, cookie, [result, len as u64, 0, 0, 0]) }.map(|_| ())
 }
 
 static NEXT_WINDOW: AtomicU64 = AtomicU64::new(abi::layout::IPC_WINDOWS);

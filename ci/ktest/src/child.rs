@@ -32,6 +32,8 @@ pub mod tag {
     pub const TOUCH: u64 = 7;
     /// (bench server) Send the message back unchanged: pure IPC cost.
     pub const REFLECT: u64 = 8;
+    /// (`hold-client`) A request the server holds while it takes others.
+    pub const HOLD: u64 = 9;
 }
 
 /// Where roles map a shared page.
@@ -56,6 +58,8 @@ pub fn run(args: Args) -> i32 {
         "server" => server(args.get(3).unwrap_or("")),
         "bench-server" => bench_server(),
         "lend-touch" => lend_touch(),
+        "lend-sibling" => lend_sibling(),
+        "hold-client" => hold_client(num(args.get(3)) as u8),
         "owner" => owner(),
         "foreign" => foreign(),
         "delegate" => delegate(),
@@ -182,7 +186,7 @@ fn server(op: &str) -> i32 {
                 };
                 let mut out = r.to_le_bytes();
                 if let Some(next) = &next {
-                    r = next.call(tag::STEP, &mut out, 8).unwrap_or_else(|e| 1 << 63 | e as u64);
+                    r = next.call(tag::STEP, &mut out, 8).map_or_else(|e| 1 << 63 | e as u64, |r| r.result);
                 }
                 b.copy_from_slice(&out);
                 m.answer(r, 8)
@@ -255,6 +259,66 @@ fn lend_touch() -> i32 {
     // SAFETY: deliberately reading a page that must no longer be mapped.
     let v = unsafe { core::ptr::read_volatile(w.addr() as *const u8) };
     core::hint::black_box(v);
+    0
+}
+
+/// Lend a page to the server on `CHAN` (which holds the request), while a
+/// sibling thread waits until the page is out of reach and then writes it.
+/// The write must fault and end this process: exit code 5 means the page
+/// stayed reachable during the loan, 6 that the call returned, 7 that the
+/// write went through.
+fn lend_sibling() -> i32 {
+    let page = alloc::boxed::Box::leak(alloc::boxed::Box::new(runtime::ipc::Page::zeroed()));
+    page.0.iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8) ^ 0x5a);
+    let addr = page.0.as_mut_ptr();
+    if runtime::process::spawn_thread(sibling_writes, addr as u64, 8).is_err() {
+        return 3;
+    }
+    // SAFETY: not sound on purpose: the sibling tries to write the buffer
+    // while it is lent, which the kernel must prevent (the process dies).
+    let _ = unsafe { chan().send_raw(tag::PAGE, addr, 4096, FOREVER, 0) };
+    6
+}
+
+/// [`lend_sibling`]'s other thread.
+fn sibling_writes(addr: u64) {
+    let me = runtime::process::Process::from_token(runtime::caps::self_process());
+    let start = uptime_ms();
+    // The kernel writing the page for us (the byte it already holds) fails
+    // once the page is lent: that is when the loan has begun.
+    loop {
+        // SAFETY: writes the byte the page holds already, through the kernel.
+        match unsafe { me.write(addr, &[0x5a]) } {
+            Err(Error::BadAddress) => break,
+            _ if uptime_ms() - start > 5000 => runtime::exit(5),
+            _ => {
+                let _ = sleep_ms(1);
+            }
+        }
+    }
+    // SAFETY: deliberately writing a page lent out: this must fault.
+    unsafe { core::ptr::write_volatile(addr as *mut u8, 0xee) };
+    runtime::exit(7);
+}
+
+/// Call `CHAN` with `HOLD` and 64 bytes of `id`; the server answers later
+/// with result `id` and 32 bytes of `!id`. Exit 0 if that is exactly what
+/// came back (10: error, 11: result, 12: length, 13: data).
+fn hold_client(id: u8) -> i32 {
+    let mut buf = [id; 64];
+    let r = match chan().call(tag::HOLD, &mut buf, 64) {
+        Ok(r) => r,
+        Err(_) => return 10,
+    };
+    if r.result != id as u64 {
+        return 11;
+    }
+    if r.len != 32 {
+        return 12;
+    }
+    if buf[..32] != [!id; 32] || buf[32..] != [id; 32] {
+        return 13;
+    }
     0
 }
 

@@ -42,7 +42,7 @@ pub const FAULT_LINES: &[&str] = &[
 ];
 
 /// The in-guest suites `ci test` boots, each with `test=<suite>`.
-pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem"];
+pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem", "hostile"];
 
 /// Lines a suite's log must hold besides its results: what no case can
 /// check from inside the guest.
@@ -50,6 +50,9 @@ pub const SUITE_LINES: &[(&str, &[&str])] = &[
     // The monitoring case switches tracing on around one send; the trace
     // goes to the kernel log only.
     ("ipc", &[r"ipc: t\d+ send ch\d+ tag 0x2 size 0", r"ipc: t\d+ reply t\d+ result"]),
+    // The sibling writing a lent page (not present for it): a user write
+    // to a not-present page (error 0x6), reported, and the process killed.
+    ("hostile", &[r"'ktest-child' thread \d+: page fault \(vector 14, error 0x6\)", r"'ktest-child' killed by fault \(vector 14\)"]),
 ];
 
 /// The benchmark suite; only `ci bench` (or `ci boot bench`) runs it.
@@ -228,6 +231,6 @@ mod tests {
         assert_eq!(bench.timeout, BENCH_TIMEOUT);
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "panic", "fault", "netboot"]);
+        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "panic", "fault", "netboot"]);
     }
 }

@@ -91,7 +91,7 @@ fn delegation() -> Outcome {
     let ours = Channel::create().ctx("channel")?;
     let target = Channel::create().ctx("target channel")?;
     let child = spawn("delegate", &[], &[(CHAN, ours.token(), rights::RECEIVE)], 8)?;
-    let (r, _) = ours.send_cap(0, &[], target.token(), rights::SEND).ctx("send_cap")?;
+    let r = ours.send_cap(0, &[], target.token(), rights::SEND).ctx("send_cap")?.result;
     let got_rights = (r & 0xffff) as u32;
     ensure!(got_rights == rights::SEND, "child got rights {got_rights:#x}");
     ensure!(r >> 16 & 1 == 1, "child could receive with a send-only capability");

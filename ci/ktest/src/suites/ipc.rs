@@ -25,6 +25,7 @@ pub fn run() -> i32 {
     s.case("receiver faults touching a lent page after reply", lent_page_revoked);
     s.case("unaligned data takes the copy path both ways", copy_path);
     s.case("a read-only send is copied and never written back", read_only_send);
+    s.case("a held request is answered with the bytes named, never the next client's", held_request);
     s.case("messages over 4 KiB are refused", too_large);
     s.case("senders are served in FIFO order", fifo_senders);
     s.case("waiting receivers take turns", round_robin_receivers);
@@ -52,6 +53,8 @@ fn round_trip() -> Outcome {
     let mut buf: [u8; 64] = core::array::from_fn(|i| i as u8 * 3);
     let sum: u64 = buf.iter().map(|&b| b as u64).sum();
     let r = sv.chan.call(tag::ECHO, &mut buf, 64).ctx("call")?;
+    ensure!(r.len == 64, "reply length {}, expected 64", r.len);
+    let r = r.result;
     ensure!(r == sum, "server saw sum {r}, sent {sum}");
     ensure!(buf.iter().enumerate().all(|(i, &b)| b == !(i as u8 * 3)), "reply data wrong: {:?}", &buf[..8]);
     stop(sv)
@@ -76,7 +79,7 @@ fn lent_page() -> Outcome {
     ensure!((page.0.as_ptr() as usize).is_multiple_of(4096), "page not aligned");
     // The server checks the pattern and overwrites it in its window, and
     // replies with reply_len 0: only a shared page can carry its writes back.
-    let ok = sv.chan.call(tag::PAGE, &mut page.0, 4096).ctx("call")?;
+    let ok = sv.chan.call(tag::PAGE, &mut page.0, 4096).ctx("call")?.result;
     ensure!(ok == 1, "server did not see our page");
     ensure!(page.0.iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0xa5), "server's writes not visible in our page");
     stop(sv)
@@ -86,7 +89,7 @@ fn lent_page_revoked() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
     let child = spawn("lend-touch", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 8)?;
     let mut page = pattern_page();
-    let ok = chan.call(tag::PAGE, &mut page.0, 4096).ctx("call")?;
+    let ok = chan.call(tag::PAGE, &mut page.0, 4096).ctx("call")?.result;
     ensure!(ok == 1, "receiver did not see the page");
     expect_exit(&child, Exit::Fault(14), "receiver touching the window after reply")?;
     chan.destroy().ctx("destroy")
@@ -100,6 +103,8 @@ fn copy_path() -> Outcome {
         buf.iter_mut().enumerate().for_each(|(i, b)| *b = (i * 7) as u8);
         let sum: u64 = buf.iter().map(|&b| b as u64).sum();
         let r = sv.chan.call(tag::ECHO, buf, len).ctx("call")?;
+        ensure!(r.len == len, "offset {offset} len {len}: reply length {}", r.len);
+        let r = r.result;
         ensure!(r == sum, "offset {offset} len {len}: server saw {r}, sent {sum}");
         ensure!(buf.iter().enumerate().all(|(i, &b)| b == !((i * 7) as u8)), "offset {offset} len {len}: reply wrong");
     }
@@ -118,6 +123,38 @@ fn read_only_send() -> Outcome {
     sv.chan.send(tag::ECHO, &small).ctx("echo")?;
     ensure!(small == [5u8; 32], "reply data written into a read-only buffer");
     stop(sv)
+}
+
+/// Two clients, one window: the server holds client 1's request, receives
+/// client 2's, then answers both. Reply data for client 1 taken from the
+/// window (now client 2's request) is refused before anything reaches
+/// client 1; named from the server's own bytes, it is exactly those. Each
+/// client checks result, reply length and data, and exits 0 if all match.
+fn held_request() -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let client = |id: &str| spawn("hold-client", &[id], &[(CHAN, chan.token(), rights::SEND)], 8);
+    let mut w = Window::new().ctx("window")?;
+    let window = w.addr();
+    let c1 = client("1")?;
+    let m1 = chan.receive(&mut w, 5_000_000_000).ctx("receive 1")?;
+    ensure!(m1.size == 64 && m1.data() == [1; 64], "request 1: {} bytes {:?}", m1.size, &m1.data()[..4]);
+    let held = m1.hold();
+    let cookie1 = held.cookie();
+    let c2 = client("2")?;
+    let mut m2 = chan.receive(&mut w, 5_000_000_000).ctx("receive 2")?;
+    ensure!(m2.size == 64 && m2.data() == [2; 64], "request 2: {} bytes {:?}", m2.size, &m2.data()[..4]);
+    // SAFETY (both): the kernel only reads the window, and refuses.
+    let from_window = unsafe { runtime::sys::call(abi::Syscall::ReplyRecv, chan.token(), [cookie1, 1, 32, window, 0]) };
+    expect_err(from_window, Error::InvalidArgument, "ReplyRecv of the held request from the window")?;
+    let named_window = unsafe { runtime::sys::call(abi::Syscall::Reply, cookie1, [1, window, 32, 0, 0]) };
+    expect_err(named_window, Error::InvalidArgument, "Reply of the held request from the window")?;
+    held.reply(1, &[!1; 32]).ctx("reply to the held request")?;
+    expect_exit(&c1, Exit::Code(0), "client 1 (0 = right result, length and data)")?;
+    // Client 2's request is still the window's own: answered from there.
+    m2.window()[..32].fill(!2);
+    m2.reply(2, 32).ctx("reply 2")?;
+    expect_exit(&c2, Exit::Code(0), "client 2 (0 = right result, length and data)")?;
+    chan.destroy().ctx("destroy")
 }
 
 fn too_large() -> Outcome {
@@ -333,9 +370,9 @@ fn pipeline() -> Outcome {
     let b = serve("server", &["mul3"])?;
     let c = serve("server", &["sub5"])?;
     let mut buf = 10u64.to_le_bytes();
-    let r1 = a.chan.call(tag::STEP, &mut buf, 8).ctx("A")?;
-    let r2 = b.chan.call(tag::STEP, &mut buf, 8).ctx("B")?;
-    let r3 = c.chan.call(tag::STEP, &mut buf, 8).ctx("C")?;
+    let r1 = a.chan.call(tag::STEP, &mut buf, 8).ctx("A")?.result;
+    let r2 = b.chan.call(tag::STEP, &mut buf, 8).ctx("B")?.result;
+    let r3 = c.chan.call(tag::STEP, &mut buf, 8).ctx("C")?.result;
     ensure!((r1, r2, r3) == (11, 33, 28), "results {r1}, {r2}, {r3}");
     ensure!(u64::from_le_bytes(buf) == 28, "data {}", u64::from_le_bytes(buf));
     stop(a)?;
@@ -348,7 +385,7 @@ fn pipeline_chained() -> Outcome {
     let b = serve_with("server", &["mul3"], &[(NEXT, c.chan.token(), rights::SEND)])?;
     let a = serve_with("server", &["add1"], &[(NEXT, b.chan.token(), rights::SEND)])?;
     let mut buf = 10u64.to_le_bytes();
-    let r = a.chan.call(tag::STEP, &mut buf, 8).ctx("A")?;
+    let r = a.chan.call(tag::STEP, &mut buf, 8).ctx("A")?.result;
     ensure!(r == 28, "result {r:#x}, expected (10 + 1) * 3 - 5 = 28");
     ensure!(u64::from_le_bytes(buf) == 28, "data {}", u64::from_le_bytes(buf));
     // Each hop was a send, a receive and a reply on its own channel.
@@ -363,7 +400,7 @@ fn pipeline_chained() -> Outcome {
 
 fn delegation_by_reply() -> Outcome {
     let sv = serve("server", &[])?;
-    let (r, cap) = sv.chan.send_get_cap(tag::OPEN, &[]).ctx("open")?;
+    let runtime::ipc::Reply { result: r, cap, .. } = sv.chan.send_get_cap(tag::OPEN, &[]).ctx("open")?;
     ensure!(r == 0 && cap != 0, "open gave result {r}, capability {cap:#x}");
     let (kind, got, _, _) = runtime::caps::inspect(cap).ctx("inspect")?;
     ensure!(kind == abi::CapKind::Channel && got == rights::SEND, "got {kind:?} with rights {got:#x}");

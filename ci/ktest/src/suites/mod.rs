@@ -3,6 +3,7 @@
 mod bench;
 mod boot;
 mod caps;
+mod hostile;
 mod ipc;
 mod mem;
 
@@ -12,6 +13,7 @@ pub fn run(suite: &str) -> i32 {
         "ipc" => ipc::run(),
         "caps" => caps::run(),
         "mem" => mem::run(),
+        "hostile" => hostile::run(),
         "bench" => bench::run(),
         other => {
             runtime::println!("ktest: no suite {other}");

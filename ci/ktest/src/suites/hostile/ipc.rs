@@ -1,0 +1,99 @@
+//! Hostile IPC: a client changing a request while the server holds it
+//! (send isolation), forged message cookies, reply data from kernel memory.
+
+use abi::{rights, Error, Syscall};
+use runtime::ipc::{Channel, Held, Window};
+use runtime::process::{Exit, Process};
+
+use crate::child::tag;
+use crate::ensure;
+use crate::harness::{expect_err, expect_exit, serve, spawn, Context, Outcome, Suite, CHAN};
+
+pub fn cases(s: &mut Suite) {
+    s.case("ipc: a sibling writing a page its thread lent faults, the process is killed", sibling_writes_lent_page);
+    s.case("ipc: a cookie with junk in its unused bits is refused (Incapable)", junk_cookie);
+    s.case("ipc: reply data named in kernel memory is refused (BadAddress)", kernel_reply_source);
+}
+
+const FIVE_S: u64 = 5_000_000_000;
+
+/// A well-behaved child still spawns, maps memory (its window) and answers
+/// an IPC call; so do we (map, call).
+fn system_goes_on() -> Outcome {
+    let va = runtime::mem::reserve(4096);
+    runtime::mem::map_anon(va, 4096, abi::map::READ | abi::map::WRITE).ctx("map")?;
+    // SAFETY: the page was just mapped read-write for us alone.
+    unsafe { core::ptr::write_volatile(va as *mut u64, 0x1234) };
+    let sv = serve("server", &[])?;
+    let mut buf = [7u8; 64];
+    let r = sv.chan.call(tag::ECHO, &mut buf, 64).ctx("call after the hostile case")?;
+    ensure!(r.len == 64 && buf == [!7; 64], "echo after the hostile case: len {}, {:?}", r.len, &buf[..4]);
+    sv.chan.send(tag::EXIT, &[]).ctx("exit message")?;
+    expect_exit(&sv.child, Exit::Code(0), "server after the hostile case")?;
+    // SAFETY: our own mapping, unused from here on.
+    unsafe { runtime::mem::unmap(va, 4096) }.ctx("unmap")
+}
+
+/// The `lend-sibling` child lends a page to us and its sibling thread then
+/// writes it: that must fault (vector 14), while we hold the request.
+fn sibling_writes_lent_page() -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let child = spawn("lend-sibling", &[], &[(CHAN, chan.token(), rights::SEND)], 8)?;
+    let mut w = Window::new().ctx("window")?;
+    let m = chan.receive(&mut w, FIVE_S).ctx("receive the lent page")?;
+    let seen = m.size == 4096 && m.data().iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0x5a);
+    let held = m.hold();
+    expect_exit(&child, Exit::Fault(14), "lender (5: page reachable during the loan, 7: write went through)")?;
+    ensure!(seen, "the lent request did not arrive intact");
+    // The lender is gone: its cookie is stale, and the loan ended with it.
+    expect_err(held.reply(0, &[]), Error::Incapable, "reply to the dead lender")?;
+    expect_err(chan.receive(&mut w, 0).map(|_| ()), Error::Timeout, "the window after the lender died")?;
+    chan.destroy().ctx("destroy")?;
+    system_goes_on()
+}
+
+/// A `hold-client` (id 3) whose request we hold; returns it and the message.
+fn held_client(chan: &Channel, w: &mut Window) -> Result<(Process, Held), alloc::string::String> {
+    let child = spawn("hold-client", &["3"], &[(CHAN, chan.token(), rights::SEND)], 8)?;
+    let m = chan.receive(w, FIVE_S).ctx("receive")?;
+    ensure!(m.tag == tag::HOLD && m.size == 64, "request: tag {} size {}", m.tag, m.size);
+    Ok((child, m.hold()))
+}
+
+/// `Reply` straight to the kernel: cookie, result, source, length.
+fn raw_reply(cookie: u64, result: u64, src: u64, len: u64) -> Result<[u64; 4], Error> {
+    // SAFETY: the kernel only reads `src`, which is not our memory anyway.
+    unsafe { runtime::sys::call(Syscall::Reply, cookie, [result, src, len, 0, 0]) }
+}
+
+fn junk_cookie() -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let mut w = Window::new().ctx("window")?;
+    let (child, held) = held_client(&chan, &mut w)?;
+    let answer = [!3u8; 32];
+    for bit in [8, 15, 48, 62] {
+        let junk = held.cookie() | 1 << bit;
+        expect_err(raw_reply(junk, 3, answer.as_ptr() as u64, 32), Error::Incapable, "cookie with a junk bit")?;
+        // SAFETY: a refused ReplyRecv receives nothing into the window.
+        let rr = unsafe { runtime::sys::call(Syscall::ReplyRecv, chan.token(), [junk, 3, 0, w.addr(), 0]) };
+        expect_err(rr, Error::Incapable, "ReplyRecv with a junk cookie")?;
+    }
+    // The genuine cookie still answers (the client checks it got exactly this).
+    held.reply(3, &answer).ctx("genuine reply")?;
+    expect_exit(&child, Exit::Code(0), "client (0 = answered once, with the right bytes)")?;
+    chan.destroy().ctx("destroy")?;
+    system_goes_on()
+}
+
+fn kernel_reply_source() -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let mut w = Window::new().ctx("window")?;
+    let (child, held) = held_client(&chan, &mut w)?;
+    for src in [0xffff_8000_0000_0000u64, 0xffff_ffff_8010_0000, abi::USER_TOP - 16] {
+        expect_err(raw_reply(held.cookie(), 3, src, 32), Error::BadAddress, "reply data from kernel memory")?;
+    }
+    held.reply(3, &[!3; 32]).ctx("genuine reply")?;
+    expect_exit(&child, Exit::Code(0), "client (0 = not answered by the refused replies)")?;
+    chan.destroy().ctx("destroy")?;
+    system_goes_on()
+}
