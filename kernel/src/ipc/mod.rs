@@ -61,8 +61,8 @@ pub(super) enum Route {
     Empty,
     /// Copy into the window, whose frame this is.
     Copy(PhysAddr),
-    /// Lend the sender's page (frame, flags).
-    Lend(PhysAddr, Flags),
+    /// Lend the sender's page (frame, flags, where the sender's entry is).
+    Lend(PhysAddr, Flags, PhysAddr),
 }
 
 /// Which side's memory made a delivery fail.
@@ -400,13 +400,16 @@ impl Kernel {
         // boot image or device memory (the receiver must not get those), a
         // read-only page (the receiver may answer in place in its window).
         if size == PAGE && buf.is_multiple_of(PAGE) && flags & abi::send_flags::READ_ONLY == 0 {
-            let e = self.entry_of(s, buf, false);
+            let at = self.leaf_of(s, buf, false);
+            let e = at.map_or(0, |at| self.entry(at));
             let f = Flags::from_bits_retain(e & !ADDR_MASK);
             let own_writable = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE;
             // (Not the window's own frame either: hiding the sender's entry
             // would hide the message from the receiver too.)
             if f.contains(own_writable) && f.intersects(sw::LENDABLE) && !f.contains(sw::LOAN) && (e ^ window) & ADDR_MASK != 0 {
-                return Ok(Route::Lend(PhysAddr::new_truncate(e & ADDR_MASK), f));
+                if let Some(at) = at {
+                    return Ok(Route::Lend(PhysAddr::new_truncate(e & ADDR_MASK), f, at));
+                }
             }
         }
         if size == 0 {
@@ -456,7 +459,7 @@ impl Kernel {
                     Err(Fault::Sender(Error::BadAddress))
                 }
             }
-            Route::Lend(page, f) => self.lend(page, f, s, buf, r, rbuf).map(|old| (true, old)),
+            Route::Lend(page, f, at) => self.lend(page, f, (at, sender_loaded.then_some(buf)), r, rbuf).map(|old| (true, old)),
         }
     }
 
@@ -537,11 +540,12 @@ impl Kernel {
         .map_err(|_| Error::BadAddress)
     }
 
-    /// Map sender `s`'s page `pa` at `sva` (with its flags `f`) at the
-    /// receiver's window, and hide it from the sender (send isolation);
-    /// returns the displaced window entry (raw) to put back at reply.
-    #[allow(clippy::too_many_arguments)]
-    fn lend(&mut self, pa: PhysAddr, f: Flags, s: Tid, sva: u64, r: Tid, rva: u64) -> Result<u64, Fault> {
+    /// Map the sender's page `pa` (with its flags `f`) at the receiver's
+    /// window, and hide it from the sender (send isolation): `sender` is
+    /// where the sender's entry is and, if its space is the one loaded, the
+    /// page's address (to flush). Returns the displaced window entry (raw)
+    /// to put back at reply.
+    fn lend(&mut self, pa: PhysAddr, f: Flags, sender: (PhysAddr, Option<u64>), r: Tid, rva: u64) -> Result<u64, Fault> {
         let rspace = self.space(self.proc_of(r));
         let at = match self.leaf_of(r, rva, true) {
             Some(at) => at,
@@ -558,11 +562,11 @@ impl Kernel {
         let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_EXECUTE | sw::LOAN;
         self.set_entry(at, (pa.as_u64() & ADDR_MASK) | flags.bits());
         self.flush_if_active(rspace, rva);
-        // `route` found the sender's entry present, so its table exists.
-        if let Some(sat) = self.leaf_of(s, sva, false) {
-            let e = self.entry(sat);
-            self.set_entry(sat, e & !Flags::PRESENT.bits());
-            self.flush_if_active(self.space(self.proc_of(s)), sva);
+        let (sat, loaded) = sender;
+        let e = self.entry(sat);
+        self.set_entry(sat, e & !Flags::PRESENT.bits());
+        if let Some(sva) = loaded {
+            crate::arch::flush_page(sva);
         }
         Ok(old)
     }

@@ -1029,3 +1029,26 @@ fn cookies_with_junk_in_their_unused_bits_are_refused() {
     assert_eq!(w.reply(r.s, cookie, 1, 0), R::Ok([0; 4]));
     assert_eq!(w.status(r.c), R::Ok([1, 0, 0, 0]));
 }
+
+#[test]
+fn lending_from_the_running_sender_flushes_its_page() {
+    // The sender's space is loaded while it sends: a TLB entry for the page
+    // would let a sibling scheduled next (no CR3 switch) still write it.
+    for same_process in [false, true] {
+        let mut w = World::new();
+        let r = w.rig(5, 5);
+        let (chan, send) = if same_process {
+            let own = w.channel(r.c);
+            (own, own)
+        } else {
+            (r.chan, r.send)
+        };
+        let s = if same_process { w.thread(r.cp, 5) } else { r.s };
+        assert_eq!(w.recv(s, chan, WIN, FOREVER), blocked(State::RecvBlocked));
+        w.run_as(r.c);
+        crate::arch::host::take_flushes();
+        assert_eq!(w.send(r.c, send, 1, 4096, BUF, FOREVER), blocked(State::AwaitingReply));
+        assert!(crate::arch::host::take_flushes().contains(&BUF), "same process {same_process}: the sender's TLB entry survived");
+        assert_eq!(w.frame(r.cp, BUF), None);
+    }
+}
