@@ -83,6 +83,11 @@ pub struct Kernel {
     /// A thread of higher priority than `current` became ready.
     pub need_resched: bool,
     pub ipc: IpcCounters,
+    /// Per process: messages delivered to its threads and not answered yet
+    /// (while there are none, a delivery cannot displace one from its
+    /// window). Here rather than in [`Process`], so that the IPC fast path
+    /// reaches it with one instruction.
+    pub unanswered: [u16; PROCESS_SLOTS],
     /// A token lookup failed during this syscall: delay the caller.
     pub(crate) strike: bool,
     rng: u64,
@@ -136,6 +141,7 @@ impl Kernel {
             now: 0,
             need_resched: false,
             ipc: IpcCounters::default(),
+            unanswered: [0; PROCESS_SLOTS],
             strike: false,
             rng: seed.iter().fold(0x9e37_79b9_7f4a_7c15, |a, s| a ^ s.rotate_left(13)) | 1,
         };

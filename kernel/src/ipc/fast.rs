@@ -58,7 +58,7 @@ impl Kernel {
         let rbuf = self.threads[r as usize].recv_buf;
         let Ok(route) = self.route(t, buf, size, flags, r, rbuf) else { return false };
         let rp = self.proc_of(r);
-        if self.procs[rp].unanswered != 0 {
+        if self.unanswered[rp] != 0 {
             self.displace(rp, rbuf);
         }
         // The sender is the caller: its space is the one loaded.
@@ -82,7 +82,7 @@ impl Kernel {
             flags: flags as u8,
             displaced: false,
         };
-        self.procs[rp].unanswered += 1;
+        self.unanswered[rp] += 1;
         th.state = State::AwaitingReply;
         let cookie = th.cookie(t);
         let c = self.channels.slot(ch);
@@ -148,7 +148,7 @@ impl Kernel {
             rc.in_flight -= 1;
         }
         self.ipc.in_flight -= 1;
-        self.procs[p].unanswered -= 1;
+        self.unanswered[p] -= 1;
         let ct = &mut self.threads[c as usize];
         ct.msg.server = NO_THREAD;
         ct.ret = [0, result, 0, sent, 0];

@@ -340,7 +340,7 @@ impl Kernel {
         let rbuf = self.threads[r as usize].recv_buf;
         let (sp, rp) = (self.proc_of(s), self.proc_of(r));
         let route = self.route(s, m.buf, m.size as u64, m.flags as u64, r, rbuf)?;
-        if self.procs[rp].unanswered != 0 {
+        if self.unanswered[rp] != 0 {
             self.displace(rp, rbuf);
         }
         // The capability goes before the data: it is the step that can fail
@@ -369,7 +369,7 @@ impl Kernel {
         th.msg.recv_va = rbuf;
         th.msg.server = r;
         let cookie = th.cookie(s);
-        self.procs[rp].unanswered += 1;
+        self.unanswered[rp] += 1;
         let c = self.channels.slot(m.chan);
         c.receives += 1;
         c.in_flight += 1;
@@ -613,7 +613,7 @@ impl Kernel {
         self.threads[t as usize].msg.server = NO_THREAD;
         if server != NO_THREAD {
             let sp = self.proc_of(server);
-            self.procs[sp].unanswered -= 1;
+            self.unanswered[sp] -= 1;
             if self.threads[server as usize].prio != self.threads[server as usize].base_prio {
                 self.unboost(server);
             }

@@ -33,9 +33,6 @@ pub struct Process {
     pub threads: u16,
     /// Channels owned.
     pub channels: u16,
-    /// Messages delivered to its threads and not answered yet (while there
-    /// are none, a delivery cannot displace one from its window).
-    pub unanswered: u16,
     /// Threads in `ProcessWait` for this process.
     pub waiters: Queue,
     /// How it ended ([`abi::exit`]) and the code or vector.

@@ -484,12 +484,13 @@ impl World {
                 ProcState::Alive => {
                     assert_eq!(pr.threads as usize, threads[p], "process {p}: thread count");
                     assert_eq!(pr.channels as usize, owned[p], "process {p}: channel count");
-                    assert_eq!(pr.unanswered as usize, unanswered[p], "process {p}: unanswered messages");
+                    assert_eq!(k.unanswered[p] as usize, unanswered[p], "process {p}: unanswered messages");
                 }
                 _ => {
                     assert_eq!(threads[p], 0, "process {p} is gone but has threads");
                     assert_eq!(owned[p], 0, "process {p} is gone but owns channels");
                     assert_eq!(unanswered[p], 0, "process {p} is gone but holds messages");
+                    assert_eq!(k.unanswered[p], 0, "process {p} is gone but counts messages");
                 }
             }
         }
