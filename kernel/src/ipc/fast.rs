@@ -57,14 +57,17 @@ impl Kernel {
         }
         let rbuf = self.threads[r as usize].recv_buf;
         let Ok(route) = self.route(t, buf, size, flags, r, rbuf) else { return false };
-        let rp = self.proc_of(r);
-        if self.unanswered[rp] != 0 {
-            self.displace(rp, rbuf);
-        }
         // The sender is the caller: its space is the one loaded.
         let Ok((lent, displaced)) = self.carry(route, t, true, buf, size, r, rbuf) else { return false };
 
-        // Nothing fails from here on.
+        // Nothing fails from here on. (A failed carry above may have written
+        // the window: the general path then displaces before its own try.)
+        let rp = self.proc_of(r);
+        let held = self.unanswered[rp];
+        if held != 0 {
+            self.displace(rp, rbuf);
+        }
+        self.unanswered[rp] = held + 1;
         self.channels.slot(ch).receivers.pop_front(&mut self.threads);
         let th = &mut self.threads[t as usize];
         th.msg = Message {
@@ -82,7 +85,6 @@ impl Kernel {
             flags: flags as u8,
             displaced: false,
         };
-        self.unanswered[rp] += 1;
         th.state = State::AwaitingReply;
         let cookie = th.cookie(t);
         let c = self.channels.slot(ch);
@@ -127,7 +129,6 @@ impl Kernel {
             return false;
         }
         let window = ct.msg.recv_va;
-        let sent = if ct.msg.flags as u64 & abi::send_flags::READ_ONLY != 0 { 0 } else { reply_len };
         // The server keeps its priority (it was not boosted), and the
         // client is at least as urgent as anything ready.
         let cprio = ct.prio;
@@ -150,6 +151,7 @@ impl Kernel {
         self.ipc.in_flight -= 1;
         self.unanswered[p] -= 1;
         let ct = &mut self.threads[c as usize];
+        let sent = if ct.msg.flags as u64 & abi::send_flags::READ_ONLY != 0 { 0 } else { reply_len };
         ct.msg.server = NO_THREAD;
         ct.ret = [0, result, 0, sent, 0];
         let st = &mut self.threads[s as usize];
