@@ -128,7 +128,6 @@ impl Kernel {
         {
             return false;
         }
-        let window = ct.msg.recv_va;
         // The server keeps its priority (it was not boosted), and the
         // client is at least as urgent as anything ready.
         let cprio = ct.prio;
@@ -136,7 +135,7 @@ impl Kernel {
         if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio) {
             return false;
         }
-        if self.give_back(c, p, window, reply_len).is_err() {
+        if self.give_back(c, p, None, reply_len).is_err() {
             return false;
         }
 

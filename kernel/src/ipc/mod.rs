@@ -493,20 +493,21 @@ impl Kernel {
     }
 
     /// Reply data of a request from client `c` answered by the current
-    /// thread's process `p`: `reply_len` bytes at the server's `src` go back
-    /// to the client's buffer; nothing if the client sent read-only. For a
-    /// lent page the client's buffer is the page at the window: nothing to
-    /// copy when `src` is the window, else the bytes are copied there. `src`
-    /// was checked to be user memory. The source is read through the MMU (the
+    /// thread's process `p`: `reply_len` bytes at the server's `src` (`None`:
+    /// the message's window) go back to the client's buffer; nothing if the
+    /// client sent read-only. For a lent page the client's buffer is the
+    /// page at the window: nothing to copy when `src` is the window, else
+    /// the bytes are copied there. `src` was checked to be user memory. The source is read through the MMU (the
     /// server's space is loaded); the client's buffer is found by walking its
     /// tables. A failed copy may have written part of the client's buffer.
     #[inline(always)]
-    pub(super) fn give_back(&mut self, c: Tid, p: usize, src: u64, reply_len: u64) -> Result<(), Error> {
+    pub(super) fn give_back(&mut self, c: Tid, p: usize, src: Option<u64>, reply_len: u64) -> Result<(), Error> {
         let m = &self.threads[c as usize].msg;
-        if reply_len == 0 || m.flags as u64 & abi::send_flags::READ_ONLY != 0 || (m.lent && src == m.recv_va) {
+        if reply_len == 0 || m.flags as u64 & abi::send_flags::READ_ONLY != 0 || (m.lent && src.is_none_or(|s| s == m.recv_va)) {
             return Ok(());
         }
         let (window, lent, buf, len) = (m.recv_va, m.lent, m.buf, reply_len as usize);
+        let src = src.unwrap_or(window);
         debug_assert!(user::check_range(src, reply_len).is_ok());
         let (sspace, cp) = (self.space(p), self.proc_of(c));
         if lent {
@@ -650,15 +651,15 @@ impl Kernel {
         if reply_len > m.size as u64 {
             return Err(Error::InvalidArgument);
         }
-        let src = src.unwrap_or(m.recv_va);
         if reply_len != 0 {
             // Never another message's bytes: not from a window that has
             // since received a later message.
-            let from_window = src < m.recv_va + PAGE && m.recv_va < src.saturating_add(reply_len);
+            let from = src.unwrap_or(m.recv_va);
+            let from_window = from < m.recv_va + PAGE && m.recv_va < from.saturating_add(reply_len);
             if m.displaced && from_window {
                 return Err(Error::InvalidArgument);
             }
-            user::check_range(src, reply_len).map_err(|_| Error::BadAddress)?;
+            user::check_range(from, reply_len).map_err(|_| Error::BadAddress)?;
         }
         let client_p = self.proc_of(c);
         let mut token = 0;

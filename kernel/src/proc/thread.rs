@@ -136,7 +136,7 @@ pub struct Thread {
 /// every other bit is 0.
 const COOKIE_MARK: u64 = 1 << 63;
 const COOKIE_SEQ_SHIFT: u32 = 16;
-const COOKIE_BITS: u64 = COOKIE_MARK | (u32::MAX as u64) << COOKIE_SEQ_SHIFT | Tid::MAX as u64;
+const COOKIE_VALUE: u64 = (u32::MAX as u64) << COOKIE_SEQ_SHIFT | Tid::MAX as u64;
 
 impl Thread {
     /// A message cookie for the thread's current message.
@@ -152,6 +152,6 @@ impl Thread {
 #[inline]
 pub fn decode_cookie(cookie: u64) -> Option<(Tid, u32)> {
     let t = cookie & Tid::MAX as u64;
-    (cookie & !COOKIE_BITS == 0 && cookie & COOKIE_MARK != 0 && t < NO_THREAD as u64)
+    (cookie & !COOKIE_VALUE == COOKIE_MARK && t < NO_THREAD as u64)
         .then_some((t as Tid, (cookie >> COOKIE_SEQ_SHIFT) as u32))
 }
