@@ -132,6 +132,13 @@ fn read_only_send() -> Outcome {
 /// client checks result, reply length and data, and exits 0 if all match.
 fn held_request() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
+    // The channel goes whatever happens (its clients then get Closed).
+    let outcome = held_request_on(&chan);
+    let destroyed = chan.destroy().ctx("destroy");
+    outcome.and(destroyed)
+}
+
+fn held_request_on(chan: &Channel) -> Outcome {
     let client = |id: &str| spawn("hold-client", &[id], &[(CHAN, chan.token(), rights::SEND)], 8);
     let mut w = Window::new().ctx("window")?;
     let window = w.addr();
@@ -153,8 +160,7 @@ fn held_request() -> Outcome {
     // Client 2's request is still the window's own: answered from there.
     m2.window()[..32].fill(!2);
     m2.reply(2, 32).ctx("reply 2")?;
-    expect_exit(&c2, Exit::Code(0), "client 2 (0 = right result, length and data)")?;
-    chan.destroy().ctx("destroy")
+    expect_exit(&c2, Exit::Code(0), "client 2 (0 = right result, length and data)")
 }
 
 fn too_large() -> Outcome {

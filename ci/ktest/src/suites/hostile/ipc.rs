@@ -10,9 +10,20 @@ use crate::ensure;
 use crate::harness::{expect_err, expect_exit, serve, spawn, Context, Outcome, Suite, CHAN};
 
 pub fn cases(s: &mut Suite) {
-    s.case("ipc: a sibling writing a page its thread lent faults, the process is killed", sibling_writes_lent_page);
-    s.case("ipc: a cookie with junk in its unused bits is refused (Incapable)", junk_cookie);
-    s.case("ipc: reply data named in kernel memory is refused (BadAddress)", kernel_reply_source);
+    s.case("ipc: a sibling writing a page its thread lent faults, the process is killed", || on_channel(sibling_writes_lent_page));
+    s.case("ipc: a cookie with junk in its unused bits is refused (Incapable)", || on_channel(junk_cookie));
+    s.case("ipc: reply data named in kernel memory is refused (BadAddress)", || on_channel(kernel_reply_source));
+}
+
+/// Run `case` on a fresh channel, destroyed whatever happens (its clients
+/// then get `Closed`), then check that the system goes on.
+fn on_channel(case: fn(&Channel) -> Outcome) -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let outcome = case(&chan);
+    let destroyed = chan.destroy().ctx("destroy");
+    outcome?;
+    destroyed?;
+    system_goes_on()
 }
 
 const FIVE_S: u64 = 5_000_000_000;
@@ -36,8 +47,7 @@ fn system_goes_on() -> Outcome {
 
 /// The `lend-sibling` child lends a page to us and its sibling thread then
 /// writes it: that must fault (vector 14), while we hold the request.
-fn sibling_writes_lent_page() -> Outcome {
-    let chan = Channel::create().ctx("channel")?;
+fn sibling_writes_lent_page(chan: &Channel) -> Outcome {
     let child = spawn("lend-sibling", &[], &[(CHAN, chan.token(), rights::SEND)], 8)?;
     let mut w = Window::new().ctx("window")?;
     let m = chan.receive(&mut w, FIVE_S).ctx("receive the lent page")?;
@@ -47,9 +57,7 @@ fn sibling_writes_lent_page() -> Outcome {
     ensure!(seen, "the lent request did not arrive intact");
     // The lender is gone: its cookie is stale, and the loan ended with it.
     expect_err(held.reply(0, &[]), Error::Incapable, "reply to the dead lender")?;
-    expect_err(chan.receive(&mut w, 0).map(|_| ()), Error::Timeout, "the window after the lender died")?;
-    chan.destroy().ctx("destroy")?;
-    system_goes_on()
+    expect_err(chan.receive(&mut w, 0).map(|_| ()), Error::Timeout, "the window after the lender died")
 }
 
 /// A `hold-client` (id 3) whose request we hold; returns it and the message.
@@ -66,10 +74,9 @@ fn raw_reply(cookie: u64, result: u64, src: u64, len: u64) -> Result<[u64; 4], E
     unsafe { runtime::sys::call(Syscall::Reply, cookie, [result, src, len, 0, 0]) }
 }
 
-fn junk_cookie() -> Outcome {
-    let chan = Channel::create().ctx("channel")?;
+fn junk_cookie(chan: &Channel) -> Outcome {
     let mut w = Window::new().ctx("window")?;
-    let (child, held) = held_client(&chan, &mut w)?;
+    let (child, held) = held_client(chan, &mut w)?;
     let answer = [!3u8; 32];
     for bit in [8, 15, 48, 62] {
         let junk = held.cookie() | 1 << bit;
@@ -80,20 +87,15 @@ fn junk_cookie() -> Outcome {
     }
     // The genuine cookie still answers (the client checks it got exactly this).
     held.reply(3, &answer).ctx("genuine reply")?;
-    expect_exit(&child, Exit::Code(0), "client (0 = answered once, with the right bytes)")?;
-    chan.destroy().ctx("destroy")?;
-    system_goes_on()
+    expect_exit(&child, Exit::Code(0), "client (0 = answered once, with the right bytes)")
 }
 
-fn kernel_reply_source() -> Outcome {
-    let chan = Channel::create().ctx("channel")?;
+fn kernel_reply_source(chan: &Channel) -> Outcome {
     let mut w = Window::new().ctx("window")?;
-    let (child, held) = held_client(&chan, &mut w)?;
+    let (child, held) = held_client(chan, &mut w)?;
     for src in [0xffff_8000_0000_0000u64, 0xffff_ffff_8010_0000, abi::USER_TOP - 16] {
         expect_err(raw_reply(held.cookie(), 3, src, 32), Error::BadAddress, "reply data from kernel memory")?;
     }
     held.reply(3, &[!3; 32]).ctx("genuine reply")?;
-    expect_exit(&child, Exit::Code(0), "client (0 = not answered by the refused replies)")?;
-    chan.destroy().ctx("destroy")?;
-    system_goes_on()
+    expect_exit(&child, Exit::Code(0), "client (0 = not answered by the refused replies)")
 }
