@@ -10,7 +10,9 @@
 //! nothing that matters, and the general path in `ipc/mod.rs` — which
 //! handles every case and is the reference — runs instead. Both paths move
 //! data with the same helpers (`route`, `carry`, `give_back`, `unlend`), so
-//! they cannot disagree about what reaches the other side.
+//! they cannot disagree about what reaches the other side; a delivery marks
+//! held messages at the same window with the same `displace`, and a
+//! displaced message is left to the general path.
 
 use abi::{rights, CapKind};
 
@@ -150,7 +152,7 @@ impl Kernel {
         self.ipc.in_flight -= 1;
         self.unanswered[p] -= 1;
         let ct = &mut self.threads[c as usize];
-        let sent = if ct.msg.flags as u64 & abi::send_flags::READ_ONLY != 0 { 0 } else { reply_len };
+        let sent = ct.msg.written_back(reply_len);
         ct.msg.server = NO_THREAD;
         ct.ret = [0, result, 0, sent, 0];
         let st = &mut self.threads[s as usize];

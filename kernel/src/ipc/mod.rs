@@ -667,8 +667,7 @@ impl Kernel {
             let cap = self.lookup(p, xt, None, rights::DELEGATE)?;
             token = self.mint(client_p, cap.reduced(r))?;
         }
-        let sent = if m.flags as u64 & abi::send_flags::READ_ONLY != 0 { 0 } else { reply_len };
-        let mut status = Ok([result, token, sent, 0]);
+        let mut status = Ok([result, token, m.written_back(reply_len), 0]);
         let mut mine = Ok(c);
         if let Err(e) = self.give_back(c, p, src, reply_len) {
             status = Err(e);

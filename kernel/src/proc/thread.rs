@@ -80,6 +80,20 @@ pub struct Message {
     pub displaced: bool,
 }
 
+impl Message {
+    /// Reply bytes that reach the sender's buffer for a reply of
+    /// `reply_len` bytes (what its `Send` returns): none after a read-only
+    /// send.
+    #[inline(always)]
+    pub fn written_back(&self, reply_len: u64) -> u64 {
+        if self.flags as u64 & abi::send_flags::READ_ONLY != 0 {
+            0
+        } else {
+            reply_len
+        }
+    }
+}
+
 /// Where the leaf page-table entry for `page` lives (its physical address),
 /// remembered by IPC to skip a page-table walk per message; `page` 0 means
 /// empty.
