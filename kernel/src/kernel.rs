@@ -175,10 +175,13 @@ impl Kernel {
         self.procs[p].space.unwrap_or(self.kernel_pt)
     }
 
-    /// Whether `[start, end)` touches RAM or device registers the kernel
-    /// drives: what a device capability may never map.
-    pub fn overlaps_ram(&self, start: u64, end: u64) -> bool {
-        self.ram.iter().chain(&self.kernel_mmio).any(|&(s, e)| s < e && start < e && s < end)
+    /// Whether `[start, end)` touches RAM, device registers the kernel
+    /// drives, or an address range that delivers interrupts
+    /// ([`abi::phys_flavor::INTERRUPT_WINDOWS`]): what a device capability
+    /// may never map.
+    pub fn off_limits_to_devices(&self, start: u64, end: u64) -> bool {
+        let windows = &abi::phys_flavor::INTERRUPT_WINDOWS;
+        self.ram.iter().chain(&self.kernel_mmio).chain(windows).any(|&(s, e)| s < e && start < e && s < end)
     }
 
     /// A pseudo-random number (for jitter, not for security).

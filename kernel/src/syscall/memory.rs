@@ -131,7 +131,7 @@ impl Kernel {
         let mut pte = user_flags(flags)?;
         match cap.flavor {
             phys_flavor::DEVICE => {
-                if self.overlaps_ram(base, base + len) {
+                if self.off_limits_to_devices(base, base + len) {
                     return Err(Error::InvalidArgument);
                 }
                 pte |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
@@ -215,14 +215,18 @@ impl Kernel {
         }
     }
 
-    /// Copy `len` bytes from `src` in `p` to `dst` in `target`, whatever the
-    /// destination pages' write permission (this is how loaders fill code).
+    /// Copy `len` bytes from `src` in `p` to `dst` in `target`. Until the
+    /// target has a thread, read-only and executable pages it owns can be
+    /// written too (this is how loaders fill code); once it runs, only pages
+    /// it could write itself, or a program could write code into its own (or
+    /// another running program's) executable pages and run it: W^X.
     pub fn process_write(&mut self, p: usize, target: usize, dst: u64, src: u64, len: u64) -> Result<(), Error> {
         // Copied without preemption: bounded like the map calls.
         if len > abi::limits::MAP_MAX {
             return Err(Error::InvalidArgument);
         }
+        let access = if self.procs[target].threads == 0 { user::Access::Load } else { user::Access::Write };
         let (from, to) = (self.space(p), self.space(target));
-        user::copy(&self.phys, (&from, src), (&to, dst), len as usize, user::Access::Load).map_err(|_| Error::BadAddress)
+        user::copy(&self.phys, (&from, src), (&to, dst), len as usize, access).map_err(|_| Error::BadAddress)
     }
 }

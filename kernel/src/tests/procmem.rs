@@ -22,7 +22,8 @@ fn boot_cap(w: &mut World, p: usize, base: u64, frames: u32) -> u64 {
     w.k.mint(p, cap).unwrap()
 }
 
-const DEV: u64 = 0xFEE0_0000;
+/// Device registers (a PCI BAR's usual place on q35, below the interrupt windows).
+const DEV: u64 = 0xFEB0_0000;
 const MAPS: u64 = abi::layout::USER_MAPPINGS;
 
 #[test]
@@ -306,7 +307,7 @@ fn map_phys_maps_device_memory_but_never_ram() {
     }
     assert_eq!(w.frame(p, MAPS + 2 * PAGE), None);
     // Half over an existing mapping: nothing of the new one stays.
-    assert_eq!(w.sys(t, mp, [dev, MAPS - PAGE, DEV + 0x10_0000, 2 * PAGE, map::READ, 0]), R::Err(Error::AlreadyExists));
+    assert_eq!(w.sys(t, mp, [dev, MAPS - PAGE, DEV + 0x8_0000, 2 * PAGE, map::READ, 0]), R::Err(Error::AlreadyExists));
     assert_eq!(w.frame(p, MAPS - PAGE), None);
     assert_eq!(w.frame(p, MAPS), Some(DEV));
     // A read-only range cannot be mapped writable.
@@ -320,6 +321,29 @@ fn map_phys_maps_device_memory_but_never_ram() {
     assert_eq!(w.free(), free, "unmapping device memory changed the free frames");
     w.kill(p, exit::KILLED, 0);
     assert_eq!(w.free(), before, "frames gained or lost through device mappings");
+}
+
+#[test]
+fn device_capabilities_never_map_the_interrupt_windows() {
+    let mut w = World::new();
+    let p = w.spawn("driver");
+    let t = w.thread(p, 5);
+    let dev = device_cap(&mut w, p);
+    let mp = Syscall::MapPhys;
+    for &(start, end) in &abi::phys_flavor::INTERRUPT_WINDOWS {
+        // First, last and a middle page, and ranges that straddle either edge.
+        for (offset, len) in [(start, PAGE), (end - PAGE, PAGE), (start + 0xf_f000, PAGE), (start - PAGE, 2 * PAGE), (end - PAGE, 2 * PAGE), (start - PAGE, end - start + 2 * PAGE)] {
+            assert_eq!(w.sys(t, mp, [dev, MAPS, offset, len, RW, 0]), R::Err(Error::InvalidArgument), "{offset:#x}+{len:#x}");
+            assert_eq!(w.frame(p, MAPS), None, "{offset:#x}: a refused map left a page");
+        }
+        // The pages right next to a window are ordinary device memory.
+        assert_eq!(w.sys(t, mp, [dev, MAPS, start - PAGE, PAGE, RW, 0]), R::Ok([0; 4]));
+        assert_eq!(w.sys(t, mp, [dev, MAPS + PAGE, end, PAGE, RW, 0]), R::Ok([0; 4]));
+        assert_eq!(w.sys(t, Syscall::Unmap, [w.c(p).me, MAPS, 2 * PAGE, 0, 0, 0]), R::Ok([0; 4]));
+    }
+    // The MSI page the issue named, through a narrowed capability too.
+    let sub = w.sys(t, Syscall::PhysDerive, [dev, 0xfeef_f000, PAGE, rights::ALL as u64, 0, 0]).ok()[0];
+    assert_eq!(w.sys(t, mp, [sub, MAPS, 0, PAGE, RW, 0]), R::Err(Error::InvalidArgument));
 }
 
 #[test]
@@ -413,6 +437,35 @@ fn process_write_cannot_write_through_read_only_mappings() {
     w.write(rig.sp, BUF, b"evil");
     w.sys(rig.s, Syscall::ProcessWrite, [server_me, WIN, BUF, 4, 0, 0]);
     assert_eq!(w.read(rig.cp, UNMAPPED, 4), [0; 4], "the client's read-only page was modified");
+}
+
+#[test]
+fn process_write_fills_code_only_before_the_target_starts() {
+    const CODE: u64 = 0x80_0000;
+    let mut w = World::new();
+    let loader = w.spawn("loader");
+    let t = w.thread(loader, 5);
+    let child = w.spawn("child");
+    let h = w.proc_cap(loader, child, rights::ALL);
+    w.k.map_anon(child, CODE, PAGE, map::READ | map::EXEC).unwrap();
+    w.k.map_anon(loader, CODE, PAGE, map::READ | map::EXEC).unwrap();
+    w.write(loader, BUF, b"\xeb\xfe");
+    let pw = Syscall::ProcessWrite;
+    // Not started: the loader fills its code.
+    assert_eq!(w.sys(t, pw, [h, CODE, BUF, 2, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.read(child, CODE, 2), b"\xeb\xfe");
+    // Started: its code is as read-only to others as to itself.
+    w.thread(child, 5);
+    w.write(loader, BUF, b"evil");
+    assert_eq!(w.sys(t, pw, [h, CODE, BUF, 4, 0, 0]), R::Err(Error::BadAddress));
+    assert_eq!(w.read(child, CODE, 4), b"\xeb\xfe\0\0", "a running program's code was rewritten");
+    // What it may write itself stays writable.
+    assert_eq!(w.sys(t, pw, [h, BUF + PAGE, BUF, 4, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.read(child, BUF + PAGE, 4), b"evil");
+    // A program cannot rewrite its own code either.
+    let me = w.c(loader).me;
+    assert_eq!(w.sys(t, pw, [me, CODE, BUF, 4, 0, 0]), R::Err(Error::BadAddress));
+    assert_eq!(w.read(loader, CODE, 4), [0; 4], "a program rewrote its own code");
 }
 
 #[test]

@@ -443,4 +443,19 @@ pub mod phys_flavor {
     pub const BOOT: u8 = 2;
     /// A DMA allocation: RAM, owned by the process that allocated it.
     pub const DMA: u8 = 3;
+
+    /// Physical ranges no device capability maps, whatever it names: a CPU
+    /// write anywhere in them raises an interrupt (or an INIT, a reset).
+    /// `[start, end)` pairs.
+    ///
+    /// - `0xfec0_0000..0xfed0_0000`: the I/O APICs' window (programming a
+    ///   redirection entry routes any pin to any vector, NMI or INIT).
+    /// - `0xfee0_0000..0xfef0_0000`: the interrupt (MSI) window; the local
+    ///   APIC's registers are one page of it, and a write to any other
+    ///   address in it is delivered to a CPU as a message-signalled interrupt.
+    ///
+    /// The kernel also keeps out the page the local APIC is actually at, in
+    /// case the firmware moved it. A bus-master device can still write these
+    /// addresses (and any RAM): only an IOMMU would stop that.
+    pub const INTERRUPT_WINDOWS: [(u64, u64); 2] = [(0xfec0_0000, 0xfed0_0000), (0xfee0_0000, 0xfef0_0000)];
 }
