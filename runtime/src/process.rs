@@ -50,7 +50,9 @@ impl Process {
         unsafe { call(Syscall::MapAnon, self.0, [va, len, flags, 0, 0]) }.map(|_| ())
     }
 
-    /// Copy `data` to `va` in the process (its own read-only pages included).
+    /// Copy `data` to `va` in the process: before it has a thread, its
+    /// read-only and executable pages too (a loader filling it); once it runs,
+    /// only pages it may write itself (W^X), else `BadAddress`.
     ///
     /// # Safety
     /// If the process is this one, nothing at `va..va + data.len()` may be

@@ -70,6 +70,10 @@ pub fn run(args: Args) -> i32 {
         "unmapped-touch" => unmapped_touch(),
         "ro-write" => ro_write(),
         "read-shared" => shared().map_or(3, |p| p[0].load(Ordering::Acquire) as i32),
+        other if other.starts_with("hostile-") => crate::suites::hostile::child(other, &args).unwrap_or_else(|| {
+            runtime::println!("ktest child: unknown role {other}");
+            2
+        }),
         other => {
             runtime::println!("ktest child: unknown role {other}");
             2

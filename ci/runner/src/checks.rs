@@ -41,8 +41,29 @@ pub const FAULT_LINES: &[&str] = &[
     r"^  #0 0xffffffff80\w+$",
 ];
 
+/// What SMAP must do to a kernel read of user memory outside `stac`/`clac`
+/// (`selftest=smap`): a protection fault on a present page (error 0x1).
+pub const SMAP_LINES: &[&str] = &[
+    r"^\[info \] cpu: smep on, smap on, umip on$",
+    r"KERNEL FAULT: page fault \(vector 14, error 0x1\) at rip 0xffffffff80\w+, rsp 0x\w+, cr2 0x400000$",
+    r"^backtrace:$",
+];
+
+/// What SMEP must do when the kernel jumps to a user page
+/// (`selftest=smep`): an instruction-fetch fault (error 0x11) at the page.
+pub const SMEP_LINES: &[&str] = &[
+    r"^\[info \] cpu: smep on, smap on, umip on$",
+    r"KERNEL FAULT: page fault \(vector 14, error 0x11\) at rip 0x400000, rsp 0x\w+, cr2 0x400000$",
+    r"^backtrace:$",
+];
+
 /// The in-guest suites `ci test` boots, each with `test=<suite>`.
 pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem", "hostile"];
+
+/// Kernel options a suite boots with besides `test=<suite>`. The hostile
+/// suite starts after the kernel sent itself interrupts on unused vectors
+/// (as a stray MSI would), so its cases also show the system goes on.
+pub const SUITE_OPTIONS: &[(&str, &str)] = &[("hostile", "selftest=irq")];
 
 /// Lines a suite's log must hold besides its results: what no case can
 /// check from inside the guest.
@@ -52,7 +73,18 @@ pub const SUITE_LINES: &[(&str, &[&str])] = &[
     ("ipc", &[r"ipc: t\d+ send ch\d+ tag 0x2 size 0", r"ipc: t\d+ reply t\d+ result"]),
     // The sibling writing a lent page (not present for it): a user write
     // to a not-present page (error 0x6), reported, and the process killed.
-    ("hostile", &[r"'ktest-child' thread \d+: page fault \(vector 14, error 0x6\)", r"'ktest-child' killed by fault \(vector 14\)"]),
+    // The CPU's guards are on, and each unexpected interrupt was logged.
+    (
+        "hostile",
+        &[
+            r"'ktest-child' thread \d+: page fault \(vector 14, error 0x6\)",
+            r"'ktest-child' killed by fault \(vector 14\)",
+            r"^\[info \] cpu: smep on, smap on, umip on$",
+            r"unexpected interrupt 64$",
+            r"unexpected interrupt 153$",
+            r"unexpected interrupt 254$",
+        ],
+    ),
 ];
 
 /// The benchmark suite; only `ci bench` (or `ci boot bench`) runs it.
@@ -113,7 +145,12 @@ impl Check {
     fn suite(suite: &str, timeout: Duration) -> Check {
         Check {
             name: suite.into(),
-            boot: Boot::Direct { append: format!("test={suite}") },
+            boot: Boot::Direct {
+                append: match SUITE_OPTIONS.iter().find(|(name, _)| *name == suite) {
+                    Some((_, options)) => format!("test={suite} {options}"),
+                    None => format!("test={suite}"),
+                },
+            },
             pass: Pass::Suite,
             also: SUITE_LINES.iter().find(|(name, _)| *name == suite).map_or(&[], |(_, lines)| lines),
             timeout,
@@ -162,6 +199,8 @@ pub fn test_checks() -> Vec<Check> {
     v.extend(SUITES.iter().map(|s| Check::suite(s, SUITE_TIMEOUT)));
     v.push(Check::crash("panic", PANIC_LINES));
     v.push(Check::crash("fault", FAULT_LINES));
+    v.push(Check::crash("smap", SMAP_LINES));
+    v.push(Check::crash("smep", SMEP_LINES));
     v.push(Check::netboot());
     v
 }
@@ -191,11 +230,11 @@ mod tests {
     #[test]
     fn every_pattern_compiles() {
         let suite_lines = SUITE_LINES.iter().flat_map(|(_, l)| l.iter());
-        for p in BOOT_LINES.iter().chain(suite_lines).chain(PANIC_LINES).chain(FAULT_LINES) {
+        for p in BOOT_LINES.iter().chain(suite_lines).chain(PANIC_LINES).chain(FAULT_LINES).chain(SMAP_LINES).chain(SMEP_LINES) {
             Pattern::new(p).unwrap_or_else(|e| panic!("{e}"));
         }
-        for (suite, _) in SUITE_LINES {
-            assert!(SUITES.contains(suite), "lines for unknown suite {suite}");
+        for suite in SUITE_LINES.iter().map(|(s, _)| s).chain(SUITE_OPTIONS.iter().map(|(s, _)| s)) {
+            assert!(SUITES.contains(suite), "lines or options for unknown suite {suite}");
         }
     }
 
@@ -231,6 +270,8 @@ mod tests {
         assert_eq!(bench.timeout, BENCH_TIMEOUT);
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "panic", "fault", "netboot"]);
+        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "panic", "fault", "smap", "smep", "netboot"]);
+        let hostile = find("hostile").unwrap();
+        assert_eq!(hostile.boot, Boot::Direct { append: "test=hostile selftest=irq".into() });
     }
 }

@@ -3,7 +3,7 @@
 mod bench;
 mod boot;
 mod caps;
-mod hostile;
+pub mod hostile;
 mod ipc;
 mod mem;
 

@@ -4,20 +4,27 @@
 //! user code, both 16 and 8 bytes above the selector base in STAR.
 //! Double fault, NMI and machine check run on their own stacks (IST), so
 //! they work even when the kernel stack is gone (a guard-page hit).
+//!
+//! Also here: the CPU's own guards against user programs, each turned on
+//! where CPUID reports it (SMEP: the kernel never runs user code; SMAP: it
+//! touches user memory only between `stac` and `clac`; UMIP: `sgdt`, `sidt`
+//! and friends fault in ring 3), and the data-segment selectors, which no
+//! instruction resets between programs, so the kernel keeps them per thread.
 
 use core::cell::UnsafeCell;
 
-use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
+use x86_64::instructions::segmentation::{Segment, CS, SS};
 use x86_64::instructions::tables::{lidt, load_tss};
-use x86_64::registers::control::Cr0Flags;
+use x86_64::registers::control::{Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
-use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable};
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::structures::DescriptorTablePointer;
-use x86_64::{PrivilegeLevel, VirtAddr};
+use x86_64::VirtAddr;
 
-use super::entry::{isr_stubs, syscall_entry, STUB_STRIDE, SYSCALL_KERNEL_RSP};
+use super::entry::{isr_stubs, smap_sites, syscall_entry, STUB_STRIDE, SYSCALL_KERNEL_RSP};
+use super::{DIRECT_MAP, KERNEL_VMA};
 
 pub const KERNEL_CS: u16 = 0x08;
 pub const KERNEL_SS: u16 = 0x10;
@@ -118,10 +125,12 @@ pub fn init() {
         c.gdt.load_unsafe();
         CS::set_reg(kcode);
         SS::set_reg(kdata);
-        DS::set_reg(SegmentSelector::new(0, PrivilegeLevel::Ring0));
-        ES::set_reg(SegmentSelector::new(0, PrivilegeLevel::Ring0));
+        // Null data segments (the boot stub left its own in FS and GS): the
+        // idle thread's saved selectors, and what every new thread starts with.
+        load_data_segments(0);
         load_tss(tss);
     }
+    protect();
 
     for v in 0..256u64 {
         let ist = match v {
@@ -164,4 +173,80 @@ pub fn set_kernel_stack(top: u64) {
     // SAFETY: read only by the syscall entry, which cannot run while the
     // kernel (interrupts off) is here.
     unsafe { SYSCALL_KERNEL_RSP = top };
+}
+
+/// Turn on SMEP, SMAP and UMIP where the CPU has them, and log which are on.
+/// Without SMAP, `stac`/`clac` do not exist (#UD): their sites become NOPs.
+fn protect() {
+    let (ebx, ecx) = match core::arch::x86_64::__cpuid(0).eax >= 7 {
+        true => {
+            let l = core::arch::x86_64::__cpuid_count(7, 0);
+            (l.ebx, l.ecx)
+        }
+        false => (0, 0),
+    };
+    let (smep, smap, umip) = (ebx & (1 << 7) != 0, ebx & (1 << 20) != 0, ecx & (1 << 2) != 0);
+    if !smap {
+        for site in smap_sites() {
+            patch_nop3(site);
+        }
+    }
+    let mut f = Cr4Flags::empty();
+    f.set(Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION, smep);
+    f.set(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION, smap);
+    f.set(Cr4Flags::USER_MODE_INSTRUCTION_PREVENTION, umip);
+    // SAFETY: the kernel never executes user pages (SMEP), touches user
+    // memory through user addresses only inside `user_copy_in` between
+    // `stac` and `clac` (SMAP), and does not use the UMIP instructions in
+    // ring 3; each bit is set only where CPUID reports the feature.
+    unsafe { Cr4::update(|c| *c |= f) };
+    let on = |b: bool| if b { "on" } else { "off (not supported)" };
+    crate::info!("cpu: smep {}, smap {}, umip {}", on(smep), on(smap), on(umip));
+}
+
+/// Overwrite the 3-byte instruction at kernel text address `va` (a `stac`
+/// or `clac`) with a 3-byte NOP, through the direct map (text is mapped
+/// read-only).
+fn patch_nop3(va: u64) {
+    let alias = DIRECT_MAP + (va - KERNEL_VMA);
+    // SAFETY: `va` is one of the `stac`/`clac` sites in kernel text (3
+    // bytes each), whose frame lies in RAM and so in the direct map. Single
+    // core, and none of the sites has run yet; the `cpuid` below serialises
+    // so the CPU fetches the new bytes.
+    unsafe {
+        core::ptr::copy_nonoverlapping([0x0f, 0x1f, 0x00].as_ptr(), alias as *mut u8, 3);
+        core::arch::x86_64::__cpuid(0);
+    }
+}
+
+/// The data-segment selectors DS, ES, FS, GS, packed 16 bits each.
+#[inline(always)]
+pub fn data_segments() -> u64 {
+    let (ds, es, fs, gs): (u64, u64, u64, u64);
+    // SAFETY: reading segment registers has no side effects.
+    unsafe {
+        core::arch::asm!(
+            "mov {0}, ds", "mov {1}, es", "mov {2}, fs", "mov {3}, gs",
+            out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs,
+            options(nomem, nostack, preserves_flags)
+        )
+    };
+    ds | es << 16 | fs << 32 | gs << 48
+}
+
+/// Load DS, ES, FS, GS from a value of [`data_segments`]. The kernel uses
+/// none of them (nor the FS/GS bases, which user code cannot set: CR4.FSGSBASE
+/// is off), so they only matter to the user program they belong to.
+#[inline(always)]
+pub fn load_data_segments(v: u64) {
+    // SAFETY: `v` is 0 or what `data_segments` read while a thread ran;
+    // selectors the CPU held are loadable again at CPL 0 (the GDT never
+    // changes), and the null selector always is.
+    unsafe {
+        core::arch::asm!(
+            "mov ds, {0:e}", "mov es, {1:e}", "mov fs, {2:e}", "mov gs, {3:e}",
+            in(reg) v & 0xffff, in(reg) (v >> 16) & 0xffff, in(reg) (v >> 32) & 0xffff, in(reg) v >> 48,
+            options(nostack, preserves_flags)
+        )
+    };
 }

@@ -92,6 +92,16 @@ extern "C" {
     fn user_copy_in(dst: *mut u8, src: u64, len: usize) -> u64;
     pub fn user_copy_in_end();
     pub fn user_copy_fault();
+    fn smap_site_entry();
+    fn smap_site_stac();
+    fn smap_site_clac();
+    fn smap_site_clac_fault();
+}
+
+/// Where the `stac`/`clac` instructions are (3 bytes each), to turn into
+/// NOPs on a CPU without SMAP.
+pub fn smap_sites() -> [u64; 4] {
+    [smap_site_entry as *const () as u64, smap_site_stac as *const () as u64, smap_site_clac as *const () as u64, smap_site_clac_fault as *const () as u64]
 }
 
 /// The instructions of the user copy that may fault.
@@ -145,6 +155,12 @@ isr_stubs:
     .endr
 
 interrupt_common:
+    /* User code may have set AC (popf); an interrupt gate keeps it, and a
+       switch from here would carry it into another thread's kernel code:
+       clear it, so SMAP holds in the kernel. */
+    .global smap_site_entry
+smap_site_entry:
+    clac
     push rax
     push rbx
     push rcx
@@ -216,9 +232,14 @@ syscall_entry:
 
     /* Copy rdx bytes from user address rsi to kernel address rdi; rax = 0,
        or 1 if the user address faulted (the page-fault handler resumes at
-       user_copy_fault). DF is clear: SFMASK clears it on entry. */
+       user_copy_fault). DF is clear: SFMASK clears it on entry. One
+       stac/clac pair around the whole copy (SMAP); the iretq after a fault
+       brings AC back set, so the fault exit clears it too. */
     .global user_copy_in
 user_copy_in:
+    .global smap_site_stac
+smap_site_stac:
+    stac
     mov rcx, rdx
     shr rcx, 3
     rep movsq
@@ -227,10 +248,16 @@ user_copy_in:
     rep movsb
     .global user_copy_in_end
 user_copy_in_end:
+    .global smap_site_clac
+smap_site_clac:
+    clac
     xor eax, eax
     ret
     .global user_copy_fault
 user_copy_fault:
+    .global smap_site_clac_fault
+smap_site_clac_fault:
+    clac
     mov eax, 1
     ret
 
@@ -265,6 +292,9 @@ const KSTACK_SLOT: u64 = 2 * KSTACK_SIZE;
 pub struct ThreadContext {
     pub rsp: u64,
     pub stack_top: u64,
+    /// The user's DS, ES, FS, GS while the thread is switched out
+    /// ([`super::cpu::data_segments`]).
+    pub segments: u64,
 }
 
 impl ThreadContext {
@@ -315,6 +345,8 @@ impl ThreadContext {
         args: [u64; 2],
     ) -> Result<(), OutOfMemory> {
         self.ensure_stack(tid, phys, frames, kernel)?;
+        // Null selectors, not those of the slot's previous thread.
+        self.segments = 0;
         let frame = TrapFrame {
             rip: entry,
             cs: USER_CS as u64,

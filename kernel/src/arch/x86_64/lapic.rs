@@ -40,6 +40,30 @@ pub fn eoi() {
     write(EOI, 0);
 }
 
+/// In-service register: 8 registers of 32 bits, 16 bytes apart.
+const ISR: u64 = 0x100;
+const ICR_LOW: u64 = 0x300;
+const ICR_HIGH: u64 = 0x310;
+/// ICR: destination shorthand "self", and the delivery-pending bit.
+const ICR_SELF: u32 = 1 << 18;
+const ICR_PENDING: u32 = 1 << 12;
+
+/// Whether the local APIC delivered `vector` and awaits its EOI (an
+/// exception or the LAPIC's own spurious interrupt sets no in-service bit).
+pub fn in_service(vector: u8) -> bool {
+    read(ISR + 0x10 * (vector as u64 / 32)) & (1 << (vector % 32)) != 0
+}
+
+/// Send ourselves a fixed interrupt on `vector` (a self-test: as a stray
+/// MSI would arrive). It is taken the next time interrupts are enabled.
+pub fn self_ipi(vector: u8) {
+    write(ICR_HIGH, 0);
+    write(ICR_LOW, ICR_SELF | vector as u32);
+    while read(ICR_LOW) & ICR_PENDING != 0 {
+        core::hint::spin_loop();
+    }
+}
+
 fn outb(port: u16, v: u8) {
     // SAFETY: legacy PIC and PIT ports; writes only reprogram those chips.
     unsafe { Port::new(port).write(v) }

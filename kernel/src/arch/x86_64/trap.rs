@@ -104,9 +104,19 @@ fn boot_stack_top() -> u64 {
 /// (between the direct map and the kernel stacks).
 const SELF_TEST_FAULT_VA: u64 = 0xffff_c000_0000_0000;
 
+/// Where `selftest=smap` and `selftest=smep` map a user page (in the
+/// kernel's own tables, which have no user half otherwise).
+const SELF_TEST_USER_VA: u64 = 0x40_0000;
+
+/// Vectors `selftest=irq` sends itself: no device or kernel uses them.
+const SELF_TEST_VECTORS: [u8; 3] = [64, 153, 254];
+
 /// `selftest=panic` and `selftest=fault` stop the boot the way a kernel bug
 /// would, so a boot test can check the report (message, registers,
-/// backtrace) and the power-off status a real failure gives.
+/// backtrace) and the power-off status a real failure gives. `selftest=smap`
+/// and `selftest=smep` read and run a user page from the kernel, which the
+/// CPU must stop (the same report). `selftest=irq` sends the kernel
+/// interrupts on vectors nothing uses, as a stray MSI would, and boots on.
 fn self_test(what: Option<&str>) {
     match what {
         None => {}
@@ -117,8 +127,43 @@ fn self_test(what: Option<&str>) {
             let v = unsafe { core::ptr::read_volatile(SELF_TEST_FAULT_VA as *const u64) };
             panic!("self-test: reading {SELF_TEST_FAULT_VA:#x} gave {v:#x} instead of a fault");
         }
-        Some(other) => crate::warn!("unknown selftest={other} (known: panic, fault)"),
+        Some("smap") => {
+            let va = self_test_user_page(0, x86_64::structures::paging::PageTableFlags::NO_EXECUTE);
+            // SAFETY: the page is mapped just above (a zeroed frame); under
+            // SMAP the read faults and the fault handler powers off.
+            let v = unsafe { core::ptr::read_volatile(va as *const u64) };
+            panic!("self-test: the kernel read user memory at {va:#x} ({v:#x}) without a fault: SMAP is off");
+        }
+        Some("smep") => {
+            let va = self_test_user_page(0xc3, x86_64::structures::paging::PageTableFlags::empty());
+            // SAFETY: the page holds `ret`s, so even without SMEP the call
+            // comes straight back; with SMEP the fetch faults.
+            let f: extern "C" fn() = unsafe { core::mem::transmute(va as *const ()) };
+            f();
+            panic!("self-test: the kernel ran user code at {va:#x} without a fault: SMEP is off");
+        }
+        Some("irq") => {
+            for v in SELF_TEST_VECTORS {
+                lapic::self_ipi(v);
+            }
+            crate::info!("self-test: sent interrupts on vectors {SELF_TEST_VECTORS:?} to ourselves");
+        }
+        Some(other) => crate::warn!("unknown selftest={other} (known: panic, fault, smap, smep, irq)"),
     }
+}
+
+/// Map a user page filled with `byte` at [`SELF_TEST_USER_VA`] in the
+/// kernel's tables (the active ones during boot).
+fn self_test_user_page(byte: u8, extra: x86_64::structures::paging::PageTableFlags) -> u64 {
+    use x86_64::structures::paging::PageTableFlags as Flags;
+    // SAFETY: no other reference to the kernel is live.
+    let k = unsafe { kernel() };
+    let frame = k.frames.alloc().expect("a frame for the self-test");
+    // SAFETY: the frame was just allocated, so nothing else uses it.
+    unsafe { core::ptr::write_bytes(k.phys.ptr::<u8>(frame.start_address()), byte, 4096) };
+    let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | extra;
+    k.kernel_pt.map(&k.phys, &mut k.frames, VirtAddr::new(SELF_TEST_USER_VA), frame, flags).expect("map the self-test page");
+    SELF_TEST_USER_VA
 }
 
 fn start_system(boot: &BootInfo) {
@@ -166,6 +211,13 @@ fn switch_to_current() {
     let root = k.activate(next);
     let next_rsp = k.threads[next as usize].arch.rsp;
     cpu::set_kernel_stack(k.threads[next as usize].arch.stack_top);
+    // Data-segment selectors are per thread: nothing else resets them.
+    let segments = cpu::data_segments();
+    k.threads[prev as usize].arch.segments = segments;
+    let want = k.threads[next as usize].arch.segments;
+    if want != segments {
+        cpu::load_data_segments(want);
+    }
     let save: *mut u64 = &mut k.threads[prev as usize].arch.rsp;
     if let Some(r) = root {
         super::load_address_space(r);
@@ -203,14 +255,24 @@ extern "C" fn interrupt_dispatch(f: &mut TrapFrame) {
             unsafe { kernel() }.tick();
             switch_if_needed();
         }
-        v if v == lapic::SPURIOUS_VECTOR as u64 => {}
         2 => crate::warn!("NMI at rip {:#x}", f.rip),
         0..=31 => exception(f),
-        v => {
-            lapic::eoi();
-            crate::warn!("unexpected interrupt {v}");
-        }
+        v => unexpected_interrupt(v as u8),
     }
+}
+
+/// An external interrupt nobody asked for (a stray MSI, a remapped PIC's
+/// spurious IRQ, the LAPIC's spurious vector): acknowledge it if the LAPIC
+/// has it in service, which an EOI for anything else would wrongly end (and
+/// a missing EOI would block every lower vector, the timer's too), log it,
+/// and go on with whatever was interrupted.
+fn unexpected_interrupt(v: u8) {
+    if lapic::in_service(v) {
+        lapic::eoi();
+    } else if v == lapic::SPURIOUS_VECTOR {
+        return; // the LAPIC's own: no EOI, nothing to report
+    }
+    crate::warn!("unexpected interrupt {v}");
 }
 
 const EXCEPTIONS: [&str; 32] = [

@@ -1,0 +1,194 @@
+//! Hostile programs against the machine: interrupts through device memory,
+//! rewriting code with ProcessWrite (W^X), segment selectors left behind
+//! for the next program, descriptor-table addresses read in ring 3 (UMIP).
+//! The kernel's own SMEP/SMAP checks and unexpected interrupts are boot
+//! self-tests (`selftest=smap|smep|irq`, run by the runner).
+
+use core::arch::asm;
+
+use abi::{cap_id, map, rights, Error};
+use runtime::mem::{reserve, PhysRange};
+use runtime::process::{Exit, Process};
+use runtime::time::yield_now;
+
+use super::goes_on;
+use crate::ensure;
+use crate::harness::{expect_err, expect_exit, spawn, Context, Outcome, Suite};
+
+pub fn cases(s: &mut Suite) {
+    s.case("arch: device memory never maps the interrupt windows (MSI, I/O APIC)", interrupt_windows);
+    s.case("arch: ProcessWrite into its own or a running program's code is refused", process_write_code);
+    s.case("arch: DS/ES/FS/GS set by one program are not seen by the next", segments);
+    s.case("arch: sgdt, sidt, sldt, smsw, str in ring 3 kill the program (UMIP)", umip);
+}
+
+/// Roles of this topic's children.
+pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
+    Some(match role {
+        "hostile-segs-set" => segs_set(),
+        "hostile-segs-read" => segs_read(),
+        "hostile-umip" => umip_child(args.get(3).unwrap_or("")),
+        _ => return None,
+    })
+}
+
+fn device_cap() -> Result<PhysRange, alloc::string::String> {
+    Ok(PhysRange(runtime::init_cap(cap_id::DEVICE_MEMORY).ctx("device memory capability")?))
+}
+
+fn interrupt_windows() -> Outcome {
+    let dev = device_cap()?;
+    let va = reserve(4 * 4096);
+    // The page the issue named (a write there was an MSI: vector 14 crashed
+    // the kernel, INIT reset the machine), the LAPIC, the I/O APIC, a page
+    // deep in each window, and ranges reaching in from outside.
+    for (base, len) in [
+        (0xfeef_f000u64, 4096u64),
+        (0xfee0_0000, 4096),
+        (0xfee8_0000, 4096),
+        (0xfec0_0000, 4096),
+        (0xfecf_f000, 4096),
+        (0xfedf_f000, 2 * 4096),
+        (0xfebf_f000, 2 * 4096),
+    ] {
+        let sub = dev.derive(base, len, rights::READ | rights::WRITE).ctx("derive")?;
+        let r = sub.map(va, 0, len, map::READ | map::WRITE);
+        if r.is_ok() {
+            // Never written: unmap at once.
+            // SAFETY: nothing uses the mapping.
+            let _ = unsafe { runtime::mem::unmap(va, len) };
+        }
+        expect_err(r, Error::InvalidArgument, &alloc::format!("map {base:#x}+{len:#x}"))?;
+        // The whole capability, at that offset, is refused the same way.
+        expect_err(dev.map(va, base, len, map::READ), Error::InvalidArgument, &alloc::format!("map {base:#x} via the full range"))?;
+    }
+    // Device memory right next to a window still works: the HPET (Intel's
+    // vendor id in its capability register) below the MSI window.
+    let hpet = dev.derive(0xfed0_0000, 4096, rights::READ).ctx("derive HPET")?;
+    hpet.map(va, 0, 4096, map::READ).ctx("map HPET")?;
+    // SAFETY: the HPET's registers are mapped read-only just above.
+    let id = unsafe { core::ptr::read_volatile(va as *const u32) };
+    // SAFETY: `id` was the last use.
+    unsafe { runtime::mem::unmap(va, 4096) }.ctx("unmap")?;
+    ensure!(id >> 16 == 0x8086, "HPET id {id:#x}");
+    goes_on()
+}
+
+fn process_write_code() -> Outcome {
+    let me = Process::from_token(runtime::caps::self_process());
+    // Our own text: the write would put back the byte that is there, so
+    // even a kernel that allowed it would change nothing.
+    let code = cases as *const () as u64;
+    // SAFETY: our own code is mapped readable.
+    let byte = [unsafe { core::ptr::read_volatile(code as *const u8) }];
+    // SAFETY (writes): only pages nothing uses, or refused ones.
+    expect_err(unsafe { me.write(code, &byte) }, Error::BadAddress, "write into our own code")?;
+    let data = reserve(4096);
+    runtime::mem::map_anon(data, 4096, map::READ | map::WRITE).ctx("map data")?;
+    unsafe { me.write(data, &[7]) }.ctx("write into our own data")?;
+    // SAFETY: mapped above.
+    ensure!(unsafe { core::ptr::read_volatile(data as *const u8) } == 7, "own data not written");
+    // SAFETY: not used again.
+    unsafe { runtime::mem::unmap(data, 4096) }.ctx("unmap")?;
+    // A running program (the same binary, so the same code address).
+    let other = spawn("sleeper", &["5000", "0"], &[], 8)?;
+    let r = unsafe { other.write(code, &byte) };
+    let _ = other.kill();
+    let _ = other.wait();
+    expect_err(r, Error::BadAddress, "write into a running program's code")?;
+    // A program not started yet: the loader fills its code.
+    let fresh = Process::create("ktest-fill").ctx("create")?;
+    fresh.map_anon(0x40_0000, 4096, map::READ | map::EXEC).ctx("map code")?;
+    let filled = unsafe { fresh.write(0x40_0000, &[0xeb, 0xfe]) };
+    let _ = fresh.kill();
+    filled.ctx("fill the code of a process before it starts")?;
+    goes_on()
+}
+
+/// Selectors the setter loads: user data (GDT entry 3, DPL 3) with each
+/// RPL, a different one per register so a mix-up shows.
+const SEGS: [u64; 4] = [0x1b, 0x18, 0x19, 0x1a];
+
+fn packed(s: [u64; 4]) -> u64 {
+    s[0] | s[1] << 16 | s[2] << 32 | s[3] << 48
+}
+
+fn segs() -> u64 {
+    let (ds, es, fs, gs): (u64, u64, u64, u64);
+    // SAFETY: reading segment registers has no side effects.
+    unsafe { asm!("mov {0}, ds", "mov {1}, es", "mov {2}, fs", "mov {3}, gs", out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs) };
+    packed([ds, es, fs, gs])
+}
+
+/// Load [`SEGS`], then yield many times: each time back, they must still be ours.
+fn segs_set() -> i32 {
+    // SAFETY: data selectors with DPL 3; in 64-bit mode they change no
+    // address this program uses (bases stay 0).
+    unsafe { asm!("mov ds, {0:e}", "mov es, {1:e}", "mov fs, {2:e}", "mov gs, {3:e}", in(reg) SEGS[0], in(reg) SEGS[1], in(reg) SEGS[2], in(reg) SEGS[3]) };
+    for _ in 0..20 {
+        let _ = yield_now();
+        let now = segs();
+        if now != packed(SEGS) {
+            runtime::println!("segs-set: came back with {now:#x}");
+            return 1;
+        }
+    }
+    0
+}
+
+/// Read the selectors now and after a few yields; 0 if all were null.
+fn segs_read() -> i32 {
+    let mut seen = segs();
+    for _ in 0..5 {
+        let _ = yield_now();
+        seen |= segs();
+    }
+    if seen != 0 {
+        runtime::println!("segs-read: saw selectors {seen:#x}");
+        return 1;
+    }
+    0
+}
+
+fn segments() -> Outcome {
+    // Same priority, below ours: once we wait, the setter runs first, loads
+    // its selectors and yields to the reader.
+    let setter = spawn("hostile-segs-set", &[], &[], 8)?;
+    let reader = spawn("hostile-segs-read", &[], &[], 8)?;
+    expect_exit(&reader, Exit::Code(0), "a program running after one that set DS/ES/FS/GS")?;
+    expect_exit(&setter, Exit::Code(0), "the setter, its selectors kept across switches")?;
+    ensure!(segs() == 0, "our own selectors are {:#x} after the setter ran", segs());
+    // A new program (perhaps in the setter's thread slot) starts null too.
+    let later = spawn("hostile-segs-read", &[], &[], 8)?;
+    expect_exit(&later, Exit::Code(0), "a program started after the setter ended")?;
+    goes_on()
+}
+
+fn umip() -> Outcome {
+    let has_umip = core::arch::x86_64::__cpuid_count(7, 0).ecx & (1 << 2) != 0;
+    ensure!(has_umip, "this CPU has no UMIP (QEMU's -cpu max has it, also under TCG)");
+    for insn in ["sgdt", "sidt", "sldt", "smsw", "str"] {
+        let p = spawn("hostile-umip", &[insn], &[], 8)?;
+        expect_exit(&p, Exit::Fault(13), insn)?;
+    }
+    goes_on()
+}
+
+/// Run one UMIP-protected instruction; returning means it did not fault.
+fn umip_child(insn: &str) -> i32 {
+    let mut buf = [0u8; 16];
+    let p = buf.as_mut_ptr();
+    // SAFETY: each stores at most 10 bytes into `buf` (or faults).
+    unsafe {
+        match insn {
+            "sgdt" => asm!("sgdt [{0}]", in(reg) p),
+            "sidt" => asm!("sidt [{0}]", in(reg) p),
+            "sldt" => asm!("sldt word ptr [{0}]", in(reg) p),
+            "smsw" => asm!("smsw word ptr [{0}]", in(reg) p),
+            "str" => asm!("str word ptr [{0}]", in(reg) p),
+            _ => return 2,
+        }
+    }
+    runtime::println!("umip child: {insn} gave {:x?}", &buf[..10]);
+    0
+}
