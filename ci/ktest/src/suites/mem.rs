@@ -73,7 +73,7 @@ fn bad_maps() -> Outcome {
     unmap(va, 2 * 4096).ctx("unmap")
 }
 
-fn device_cap() -> Result<PhysRange, alloc::string::String> {
+pub(super) fn device_cap() -> Result<PhysRange, alloc::string::String> {
     Ok(PhysRange(runtime::init_cap(cap_id::DEVICE_MEMORY).ctx("device memory capability")?))
 }
 

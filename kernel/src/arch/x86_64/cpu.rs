@@ -8,20 +8,19 @@
 //! Also here: the CPU's own guards against user programs, each turned on
 //! where CPUID reports it (SMEP: the kernel never runs user code; SMAP: it
 //! touches user memory only between `stac` and `clac`; UMIP: `sgdt`, `sidt`
-//! and friends fault in ring 3), and the data-segment selectors, which no
-//! instruction resets between programs, so the kernel keeps them per thread.
+//! and friends fault in ring 3).
 
 use core::cell::UnsafeCell;
 
-use x86_64::instructions::segmentation::{Segment, CS, SS};
+use x86_64::instructions::segmentation::{Segment, CS, DS, ES, FS, GS, SS};
 use x86_64::instructions::tables::{lidt, load_tss};
 use x86_64::registers::control::{Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
-use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable};
+use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::structures::DescriptorTablePointer;
-use x86_64::VirtAddr;
+use x86_64::{PrivilegeLevel, VirtAddr};
 
 use super::entry::{isr_stubs, smap_sites, syscall_entry, STUB_STRIDE, SYSCALL_KERNEL_RSP};
 use super::{DIRECT_MAP, KERNEL_VMA};
@@ -127,7 +126,11 @@ pub fn init() {
         SS::set_reg(kdata);
         // Null data segments (the boot stub left its own in FS and GS): the
         // idle thread's saved selectors, and what every new thread starts with.
-        load_data_segments(0);
+        let null = SegmentSelector::new(0, PrivilegeLevel::Ring0);
+        DS::set_reg(null);
+        ES::set_reg(null);
+        FS::set_reg(null);
+        GS::set_reg(null);
         load_tss(tss);
     }
     protect();
@@ -217,36 +220,4 @@ fn patch_nop3(va: u64) {
         core::ptr::copy_nonoverlapping([0x0f, 0x1f, 0x00].as_ptr(), alias as *mut u8, 3);
         core::arch::x86_64::__cpuid(0);
     }
-}
-
-/// The data-segment selectors DS, ES, FS, GS, packed 16 bits each.
-#[inline(always)]
-pub fn data_segments() -> u64 {
-    let (ds, es, fs, gs): (u64, u64, u64, u64);
-    // SAFETY: reading segment registers has no side effects.
-    unsafe {
-        core::arch::asm!(
-            "mov {0}, ds", "mov {1}, es", "mov {2}, fs", "mov {3}, gs",
-            out(reg) ds, out(reg) es, out(reg) fs, out(reg) gs,
-            options(nomem, nostack, preserves_flags)
-        )
-    };
-    ds | es << 16 | fs << 32 | gs << 48
-}
-
-/// Load DS, ES, FS, GS from a value of [`data_segments`]. The kernel uses
-/// none of them (nor the FS/GS bases, which user code cannot set: CR4.FSGSBASE
-/// is off), so they only matter to the user program they belong to.
-#[inline(always)]
-pub fn load_data_segments(v: u64) {
-    // SAFETY: `v` is 0 or what `data_segments` read while a thread ran;
-    // selectors the CPU held are loadable again at CPL 0 (the GDT never
-    // changes), and the null selector always is.
-    unsafe {
-        core::arch::asm!(
-            "mov ds, {0:e}", "mov es, {1:e}", "mov fs, {2:e}", "mov gs, {3:e}",
-            in(reg) v & 0xffff, in(reg) (v >> 16) & 0xffff, in(reg) (v >> 32) & 0xffff, in(reg) v >> 48,
-            options(nostack, preserves_flags)
-        )
-    };
 }

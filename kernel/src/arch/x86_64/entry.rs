@@ -86,9 +86,11 @@ extern "C" {
     pub fn isr_stubs();
     pub fn syscall_entry();
     fn interrupt_return();
-    /// Save callee-saved registers and the stack pointer into `*save`, load
-    /// `next` as the stack pointer, restore and return there.
-    pub fn switch_context(save: *mut u64, next: u64);
+    /// Save the data-segment selectors into `*save_segments` and load
+    /// `segments` (see [`ThreadContext::segments`]); save callee-saved
+    /// registers and the stack pointer into `*save`, load `next` as the
+    /// stack pointer, restore and return there.
+    pub fn switch_context(save: *mut u64, next: u64, save_segments: *mut u64, segments: u64);
     fn user_copy_in(dst: *mut u8, src: u64, len: usize) -> u64;
     pub fn user_copy_in_end();
     pub fn user_copy_fault();
@@ -261,8 +263,23 @@ smap_site_clac_fault:
     mov eax, 1
     ret
 
+    /* DS, ES, FS, GS belong to the thread (nothing else resets them
+       between programs). Usually both threads have all four null, which
+       one OR shows; otherwise save ours (packed DS | ES << 16 | FS << 32 |
+       GS << 48) and load the next thread's. */
     .global switch_context
 switch_context:
+    mov eax, ds
+    mov r8d, es
+    or eax, r8d
+    mov r8d, fs
+    or eax, r8d
+    mov r8d, gs
+    or eax, r8d
+    or rax, rcx
+    jnz 2f
+    mov qword ptr [rdx], 0
+1:
     push rbp
     push rbx
     push r12
@@ -278,6 +295,29 @@ switch_context:
     pop rbx
     pop rbp
     ret
+2:
+    mov rax, gs
+    shl rax, 16
+    mov r8, fs
+    or rax, r8
+    shl rax, 16
+    mov r8, es
+    or rax, r8
+    shl rax, 16
+    mov r8, ds
+    or rax, r8
+    mov [rdx], rax
+    cmp rax, rcx
+    je 1b
+    /* mov to a segment register takes the low 16 bits. */
+    mov ds, ecx
+    shr rcx, 16
+    mov es, ecx
+    shr rcx, 16
+    mov fs, ecx
+    shr rcx, 16
+    mov gs, ecx
+    jmp 1b
 
 "#
 );
@@ -292,8 +332,8 @@ const KSTACK_SLOT: u64 = 2 * KSTACK_SIZE;
 pub struct ThreadContext {
     pub rsp: u64,
     pub stack_top: u64,
-    /// The user's DS, ES, FS, GS while the thread is switched out
-    /// ([`super::cpu::data_segments`]).
+    /// The user's DS, ES, FS, GS while the thread is switched out, packed
+    /// 16 bits each from DS up (see `switch_context`); 0: all null.
     pub segments: u64,
 }
 

@@ -6,12 +6,13 @@
 
 use core::arch::asm;
 
-use abi::{cap_id, map, rights, Error};
-use runtime::mem::{reserve, PhysRange};
+use abi::{map, rights, Error};
+use runtime::mem::reserve;
 use runtime::process::{Exit, Process};
 use runtime::time::yield_now;
 
 use super::goes_on;
+use crate::suites::mem::device_cap;
 use crate::ensure;
 use crate::harness::{expect_err, expect_exit, spawn, Context, Outcome, Suite};
 
@@ -30,10 +31,6 @@ pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
         "hostile-umip" => umip_child(args.get(3).unwrap_or("")),
         _ => return None,
     })
-}
-
-fn device_cap() -> Result<PhysRange, alloc::string::String> {
-    Ok(PhysRange(runtime::init_cap(cap_id::DEVICE_MEMORY).ctx("device memory capability")?))
 }
 
 fn interrupt_windows() -> Outcome {
