@@ -7,8 +7,9 @@
 //! `iretq`s. `syscall` switches to the thread's kernel stack (never running
 //! on the user stack), saves only what the syscall convention needs, and
 //! returns with `sysretq`. A thread switch saves the callee-saved registers
-//! on the old kernel stack and resumes the new one where it stopped, so a
-//! blocked syscall simply continues when its thread runs again.
+//! and the data-segment selectors on the old kernel stack and resumes the
+//! new one where it stopped, so a blocked syscall simply continues when its
+//! thread runs again, and no program sees another's DS, ES, FS or GS.
 
 use core::arch::global_asm;
 
@@ -86,11 +87,10 @@ extern "C" {
     pub fn isr_stubs();
     pub fn syscall_entry();
     fn interrupt_return();
-    /// Save the data-segment selectors into `*save_segments` and load
-    /// `segments` (see [`ThreadContext::segments`]); save callee-saved
-    /// registers and the stack pointer into `*save`, load `next` as the
-    /// stack pointer, restore and return there.
-    pub fn switch_context(save: *mut u64, next: u64, save_segments: *mut u64, segments: u64);
+    /// Save the data-segment selectors and callee-saved registers on the
+    /// stack and the stack pointer into `*save`, load `next` as the stack
+    /// pointer, restore and return there.
+    pub fn switch_context(save: *mut u64, next: u64);
     fn user_copy_in(dst: *mut u8, src: u64, len: usize) -> u64;
     pub fn user_copy_in_end();
     pub fn user_copy_fault();
@@ -264,21 +264,30 @@ smap_site_clac_fault:
     ret
 
     /* DS, ES, FS, GS belong to the thread (nothing else resets them
-       between programs). Usually both threads have all four null, which
-       one OR shows; otherwise save ours (packed DS | ES << 16 | FS << 32 |
-       GS << 48) and load the next thread's. */
+       between programs): they are saved below the callee-saved registers,
+       packed as DS | ES << 16 | FS << 32 | GS << 48 (0 when all are null,
+       the usual case, which one OR shows), and the next thread's are loaded
+       if they differ. */
     .global switch_context
 switch_context:
     mov eax, ds
-    mov r8d, es
-    or eax, r8d
-    mov r8d, fs
-    or eax, r8d
-    mov r8d, gs
-    or eax, r8d
+    mov ecx, es
+    or eax, ecx
+    mov ecx, fs
+    or eax, ecx
+    mov ecx, gs
+    or eax, ecx
+    jz 1f
+    mov rax, gs
+    shl rax, 16
+    mov rcx, fs
     or rax, rcx
-    jnz 2f
-    mov qword ptr [rdx], 0
+    shl rax, 16
+    mov rcx, es
+    or rax, rcx
+    shl rax, 16
+    mov rcx, ds
+    or rax, rcx
 1:
     push rbp
     push rbx
@@ -286,8 +295,13 @@ switch_context:
     push r13
     push r14
     push r15
+    push rax
     mov [rdi], rsp
     mov rsp, rsi
+    pop rcx
+    cmp rcx, rax
+    jne 3f
+2:
     pop r15
     pop r14
     pop r13
@@ -295,20 +309,7 @@ switch_context:
     pop rbx
     pop rbp
     ret
-2:
-    mov rax, gs
-    shl rax, 16
-    mov r8, fs
-    or rax, r8
-    shl rax, 16
-    mov r8, es
-    or rax, r8
-    shl rax, 16
-    mov r8, ds
-    or rax, r8
-    mov [rdx], rax
-    cmp rax, rcx
-    je 1b
+3:
     /* mov to a segment register takes the low 16 bits. */
     mov ds, ecx
     shr rcx, 16
@@ -317,7 +318,7 @@ switch_context:
     mov fs, ecx
     shr rcx, 16
     mov gs, ecx
-    jmp 1b
+    jmp 2b
 
 "#
 );
@@ -332,9 +333,6 @@ const KSTACK_SLOT: u64 = 2 * KSTACK_SIZE;
 pub struct ThreadContext {
     pub rsp: u64,
     pub stack_top: u64,
-    /// The user's DS, ES, FS, GS while the thread is switched out, packed
-    /// 16 bits each from DS up (see `switch_context`); 0: all null.
-    pub segments: u64,
 }
 
 impl ThreadContext {
@@ -385,8 +383,6 @@ impl ThreadContext {
         args: [u64; 2],
     ) -> Result<(), OutOfMemory> {
         self.ensure_stack(tid, phys, frames, kernel)?;
-        // Null selectors, not those of the slot's previous thread.
-        self.segments = 0;
         let frame = TrapFrame {
             rip: entry,
             cs: USER_CS as u64,
@@ -398,18 +394,19 @@ impl ThreadContext {
             ..TrapFrame::default()
         };
         let frame_at = self.stack_top - core::mem::size_of::<TrapFrame>() as u64;
-        // The switch frame below it: six callee-saved registers, then the
-        // address `switch_context` returns to.
-        let switch_at = frame_at - 7 * 8;
+        // The switch frame below it: the data-segment selectors (0: null,
+        // not those of the slot's previous thread), six callee-saved
+        // registers, then the address `switch_context` returns to.
+        let switch_at = frame_at - 8 * 8;
         // SAFETY: the stack belongs to this thread slot, which is not running
         // (the kernel never prepares the running thread), and is mapped in
         // the shared kernel half of every address space.
         unsafe {
             (frame_at as *mut TrapFrame).write(frame);
-            for i in 0..6 {
+            for i in 0..7 {
                 ((switch_at + i * 8) as *mut u64).write(0);
             }
-            ((switch_at + 48) as *mut u64).write(interrupt_return as *const () as u64);
+            ((switch_at + 56) as *mut u64).write(interrupt_return as *const () as u64);
         }
         self.rsp = switch_at;
         Ok(())

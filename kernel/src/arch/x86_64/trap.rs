@@ -211,17 +211,14 @@ fn switch_to_current() {
     let root = k.activate(next);
     let next_rsp = k.threads[next as usize].arch.rsp;
     cpu::set_kernel_stack(k.threads[next as usize].arch.stack_top);
-    let want_segments = k.threads[next as usize].arch.segments;
-    let save_segments: *mut u64 = &mut k.threads[prev as usize].arch.segments;
     let save: *mut u64 = &mut k.threads[prev as usize].arch.rsp;
     if let Some(r) = root {
         super::load_address_space(r);
     }
     set_running(next);
     // SAFETY: `next_rsp` is where `next` stopped (or its prepared start
-    // frame); `save` and `save_segments` point into the thread table, which
-    // lives forever; `want_segments` is 0 or selectors `next` held.
-    unsafe { switch_context(save, next_rsp, save_segments, want_segments) };
+    // frame); `save` points into the thread table, which lives forever.
+    unsafe { switch_context(save, next_rsp) };
 }
 
 /// Called by `syscall_entry` on the thread's kernel stack. Returns where
