@@ -82,6 +82,12 @@ impl SyscallFrame {
 /// Distance between interrupt stubs.
 pub const STUB_STRIDE: u64 = 16;
 
+/// Exceptions for which the CPU pushes an error code (#DF, #TS, #NP, #SS,
+/// #GP, #PF, #AC, #CP, #VC, #SX), one bit per vector. An external
+/// interrupt on one of these vectors comes without one.
+pub const ERROR_CODE_VECTORS: u64 =
+    1 << 8 | 1 << 10 | 1 << 11 | 1 << 12 | 1 << 13 | 1 << 14 | 1 << 17 | 1 << 21 | 1 << 29 | 1 << 30;
+
 extern "C" {
     /// The first of 256 interrupt stubs, 16 bytes apart.
     pub fn isr_stubs();
@@ -147,7 +153,7 @@ isr_stubs:
     .set vec, 0
     .rept 256
     .balign 16
-    .if (vec == 8) || (vec == 10) || (vec == 11) || (vec == 12) || (vec == 13) || (vec == 14) || (vec == 17) || (vec == 21) || (vec == 29) || (vec == 30)
+    .if (vec < 32) && (({error_code_vectors} >> vec) & 1)
     .else
     push 0
     .endif
@@ -181,6 +187,8 @@ smap_site_entry:
     mov rdi, rsp
     cld
     call interrupt_dispatch
+    test eax, eax
+    jnz missing_error_code
     .global interrupt_return
 interrupt_return:
     pop r15
@@ -200,6 +208,18 @@ interrupt_return:
     pop rax
     add rsp, 16
     iretq
+
+    /* interrupt_dispatch returned 1: an external interrupt arrived on an
+       exception vector whose stub expects an error code, and the CPU pushed
+       none. Open the missing slot by moving the saved registers and the
+       vector down 8 bytes, so the common exit finds the CPU's frame. */
+missing_error_code:
+    mov rsi, rsp
+    sub rsp, 8
+    mov rdi, rsp
+    mov ecx, 16
+    rep movsq
+    jmp interrupt_return
 
     .global syscall_entry
 syscall_entry:
@@ -320,7 +340,8 @@ switch_context:
     mov gs, ecx
     jmp 2b
 
-"#
+"#,
+    error_code_vectors = const ERROR_CODE_VECTORS,
 );
 
 /// Size of a kernel stack and of the unmapped guard below it.

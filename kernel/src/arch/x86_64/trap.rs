@@ -108,8 +108,10 @@ const SELF_TEST_FAULT_VA: u64 = 0xffff_c000_0000_0000;
 /// kernel's own tables, which have no user half otherwise).
 const SELF_TEST_USER_VA: u64 = 0x40_0000;
 
-/// Vectors `selftest=irq` sends itself: no device or kernel uses them.
-const SELF_TEST_VECTORS: [u8; 3] = [64, 153, 254];
+/// Vectors `selftest=irq` sends itself: no device or kernel uses them, and
+/// exception vectors with an error code (#AC, #PF, #DF on its own stack)
+/// and without (#UD), which an external interrupt arrives without.
+const SELF_TEST_VECTORS: [u8; 7] = [64, 153, 254, 17, 14, 8, 6];
 
 /// `selftest=panic` and `selftest=fault` stop the boot the way a kernel bug
 /// would, so a boot test can check the report (message, registers,
@@ -238,9 +240,18 @@ extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
     &k.threads[k.current as usize].ret
 }
 
-/// Called by the interrupt stubs.
+/// Called by the interrupt stubs. Returns 1 if the CPU pushed no error code
+/// where the stub expected one (the exit path then repairs the frame).
 #[no_mangle]
-extern "C" fn interrupt_dispatch(f: &mut TrapFrame) {
+extern "C" fn interrupt_dispatch(f: &mut TrapFrame) -> u64 {
+    // An exception vector the local APIC has in service is an external
+    // interrupt (a stray MSI), not an exception: it has no error code, and
+    // for vectors whose exceptions have one, nothing above `vector` in `f`
+    // is what it says (its last field lies beyond the CPU's frame).
+    if f.vector < 32 && lapic::in_service(f.vector as u8) {
+        unexpected_interrupt(f.vector as u8);
+        return (super::entry::ERROR_CODE_VECTORS >> f.vector) & 1;
+    }
     match f.vector {
         v if v == lapic::TIMER_VECTOR as u64 => {
             lapic::eoi();
@@ -252,6 +263,7 @@ extern "C" fn interrupt_dispatch(f: &mut TrapFrame) {
         0..=31 => exception(f),
         v => unexpected_interrupt(v as u8),
     }
+    0
 }
 
 /// An external interrupt nobody asked for (a stray MSI, a remapped PIC's
