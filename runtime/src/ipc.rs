@@ -82,7 +82,7 @@ impl Held {
 /// `buf..buf + len` is read by the kernel; if it is a window holding a lent
 /// page, the reply unmaps that page, so no slice of it may survive.
 #[inline]
-unsafe fn reply_from(cookie: u64, result: u64, buf: u64, len: usize, cap: u64, rights: u32) -> Result<(), Error> {
+pub unsafe fn reply_from(cookie: u64, result: u64, buf: u64, len: usize, cap: u64, rights: u32) -> Result<(), Error> {
     // SAFETY: the caller's contract.
     unsafe { call(Syscall::Reply, cookie, [result, buf, len as u64, cap, rights as u64]) }.map(|_| ())
 }
@@ -107,6 +107,24 @@ pub struct Answer {
     cookie: u64,
     result: u64,
     len: usize,
+}
+
+/// A received message's numbers, without its window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub cookie: u64,
+    pub tag: u64,
+    pub size: usize,
+    pub cap: u64,
+}
+
+impl Answer {
+    /// The answer to message `cookie`: `result` and the first `len` bytes
+    /// of the window it arrived in.
+    #[inline]
+    pub const fn new(cookie: u64, result: u64, len: usize) -> Answer {
+        Answer { cookie, result, len }
+    }
 }
 
 impl<'w> Received<'w> {
@@ -144,6 +162,16 @@ impl<'w> Received<'w> {
         // SAFETY: the kernel reads the window `self` borrows, and may unmap
         // a lent page there; `self` is consumed, so no slice of it survives.
         unsafe { reply_from(self.cookie, result, self.window.addr, len, cap, rights) }
+    }
+
+    /// Split into the message's numbers and its window's bytes, for a
+    /// transport that owns the window and answers by cookie. The slice
+    /// borrows the window, so it ends before the window's next use.
+    #[inline]
+    pub fn into_parts(self) -> (Message, &'w mut [u8; PAGE_SIZE]) {
+        let m = Message { cookie: self.cookie, tag: self.tag, size: self.size, cap: self.cap };
+        // SAFETY: as in `window`; the borrow of the window moves to the slice.
+        (m, unsafe { &mut *(self.window.addr as *mut [u8; PAGE_SIZE]) })
     }
 
     /// The answer for [`Channel::reply_recv`].

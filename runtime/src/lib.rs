@@ -18,6 +18,7 @@ pub mod caps;
 pub mod ipc;
 pub mod mem;
 pub mod print;
+pub mod rpc;
 pub mod process;
 pub mod ramfs;
 pub mod sys;

@@ -1,0 +1,132 @@
+//! The framing shared by clients and the serve loop: operations, the
+//! result word, framing errors, and bounded decoding.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::MaxSize;
+
+/// Largest message (and reply) in bytes.
+pub const MAX_MESSAGE: usize = abi::MAX_MESSAGE;
+
+/// One operation of a protocol: its request struct.
+pub trait Op: Serialize + DeserializeOwned + MaxSize {
+    /// The tag that names it.
+    const OP: u64;
+    /// What a successful call returns.
+    type Reply: Serialize + DeserializeOwned + MaxSize;
+    /// The protocol's error enum.
+    type Error: ErrorCode;
+    /// Travels in one 4 KiB page, which is also the reply's data.
+    const PAGE: bool = false;
+    /// Bytes a message of this operation has: room for the request and for
+    /// the reply (a reply is at most as long as its message).
+    const MESSAGE: usize = if Self::PAGE {
+        MAX_MESSAGE
+    } else if Self::POSTCARD_MAX_SIZE > Self::Reply::POSTCARD_MAX_SIZE {
+        Self::POSTCARD_MAX_SIZE
+    } else {
+        Self::Reply::POSTCARD_MAX_SIZE
+    };
+}
+
+/// A protocol's request enum (made by [`crate::protocol!`]).
+pub trait Request: Sized {
+    /// Every operation number.
+    const OPS: &'static [u64];
+    /// Decode the message of operation `op`.
+    fn decode(op: u64, msg: &[u8]) -> Result<Self, WireError>;
+}
+
+/// A protocol's error enum (made by [`crate::error_codes!`]).
+pub trait ErrorCode: Copy + core::fmt::Debug {
+    fn code(self) -> u16;
+    fn from_code(code: u16) -> Option<Self>;
+}
+
+/// Errors of the framing itself, answered by the serve loop before any
+/// handler runs. Their status values lie above every protocol's codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// The body is not a valid encoding of the request.
+    Malformed = 0x1_0001,
+    /// The message ends inside the body.
+    Truncated = 0x1_0002,
+    /// The message is longer than the operation allows.
+    Oversized = 0x1_0003,
+    /// The tag names no operation of the protocol.
+    UnknownOperation = 0x1_0004,
+    /// A page operation did not come in exactly one 4 KiB page.
+    NeedsPage = 0x1_0005,
+    /// The reply does not fit in the message the client sent.
+    NoReplyRoom = 0x1_0006,
+}
+
+impl WireError {
+    pub const ALL: [WireError; 6] = [
+        WireError::Malformed,
+        WireError::Truncated,
+        WireError::Oversized,
+        WireError::UnknownOperation,
+        WireError::NeedsPage,
+        WireError::NoReplyRoom,
+    ];
+
+    #[inline]
+    pub fn status(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_status(s: u32) -> Option<WireError> {
+        WireError::ALL.into_iter().find(|w| w.status() == s)
+    }
+}
+
+/// Status of success.
+pub const OK: u32 = 0;
+
+/// The reply's result word: status and reply body length.
+#[inline]
+pub const fn result_word(status: u32, body_len: usize) -> u64 {
+    status as u64 | (body_len as u64) << 32
+}
+
+/// Split a result word into (status, body length).
+#[inline]
+pub const fn split_result(word: u64) -> (u32, usize) {
+    (word as u32, (word >> 32) as usize)
+}
+
+/// Decode operation `O` from a whole message.
+#[inline]
+pub fn decode<O: Op>(msg: &[u8]) -> Result<O, WireError> {
+    if O::PAGE {
+        if msg.len() != MAX_MESSAGE {
+            return Err(WireError::NeedsPage);
+        }
+    } else if msg.len() > O::MESSAGE {
+        return Err(WireError::Oversized);
+    }
+    // The rest of the message is room for the reply.
+    match postcard::take_from_bytes::<O>(msg) {
+        Ok((v, _)) => Ok(v),
+        Err(postcard::Error::DeserializeUnexpectedEnd) => Err(WireError::Truncated),
+        Err(_) => Err(WireError::Malformed),
+    }
+}
+
+/// Whether all operation numbers differ (for the compile-time check).
+pub const fn distinct(ops: &[u64]) -> bool {
+    let mut i = 0;
+    while i < ops.len() {
+        let mut j = i + 1;
+        while j < ops.len() {
+            if ops[i] == ops[j] {
+                return false;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
