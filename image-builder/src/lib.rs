@@ -140,6 +140,33 @@ pub fn data_files(dir: &Path) -> std::io::Result<Vec<RamfsFile>> {
     Ok(out)
 }
 
+/// Size of the generated test file (`test/data.bin`): 1 MiB, 256 pages.
+pub const TEST_FILE_SIZE: usize = 1 << 20;
+
+/// Files for the in-guest file tests: `test/data.bin` (pseudo-random
+/// bytes, a fresh seed per build) and `test/manifest`, which lists it and
+/// every file in `files` under `etc/` with its size and FNV-1a hash
+/// computed here, on the host ([`ramfs::manifest`]).
+pub fn test_files(files: &[RamfsFile], seed: u64) -> Vec<RamfsFile> {
+    let mut x = seed | 1;
+    let data: Vec<u8> = (0..TEST_FILE_SIZE)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let mut manifest = ramfs::manifest::line("test/data.bin", &data);
+    for f in files.iter().filter(|f| f.name.starts_with("etc/")) {
+        manifest += &ramfs::manifest::line(&f.name, &f.data);
+    }
+    vec![
+        RamfsFile { name: "test/data.bin".into(), perm: 0o644, data },
+        RamfsFile { name: ramfs::manifest::PATH.into(), perm: 0o644, data: manifest.into_bytes() },
+    ]
+}
+
 /// The iPXE script that netboots the image.
 pub fn ipxe_script() -> &'static str {
     "#!ipxe\necho Booting the microkernel over the network\nkernel kernel.elf\nmodule ramfs.img\nboot\n"

@@ -71,6 +71,9 @@ fn main() {
         files.push(RamfsFile { name: p.clone(), perm: 0o755, data });
     }
     files.extend(data_files(&ws.join("image-builder/data")).unwrap_or_else(|e| fail(format!("data files: {e}"))));
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    let tests = test_files(&files, seed);
+    files.extend(tests);
     let ramfs = pack_ramfs(&files);
 
     let out = image_dir(&ws);

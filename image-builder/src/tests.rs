@@ -115,3 +115,17 @@ fn qemu_args_name_the_image() {
     assert!(s.contains("isa-debug-exit"));
     assert!(ipxe_script().starts_with("#!ipxe\n"));
 }
+
+#[test]
+fn test_files_carry_a_manifest_of_host_hashes() {
+    let files = vec![RamfsFile { name: "etc/motd".into(), perm: 0o644, data: b"hi\n".to_vec() }];
+    let t = test_files(&files, 42);
+    assert_eq!(t[0].name, "test/data.bin");
+    assert_eq!(t[0].data.len(), TEST_FILE_SIZE);
+    let text = String::from_utf8(t[1].data.clone()).unwrap();
+    let lines: Vec<_> = ramfs::manifest::parse(&text).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!((lines[0].path, lines[0].size, lines[0].hash), ("test/data.bin", TEST_FILE_SIZE as u64, ramfs::manifest::fnv1a64(&t[0].data)));
+    assert_eq!((lines[1].path, lines[1].hash), ("etc/motd", ramfs::manifest::fnv1a64(b"hi\n")));
+    assert!(test_files(&files, 44)[0].data != t[0].data, "a new seed, new bytes");
+}

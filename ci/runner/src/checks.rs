@@ -17,6 +17,10 @@ pub const BOOT_LINES: &[&str] = &[
     r"system: ramfs: \d+ entries",
     r"system:   file +\d+ system",
     r"system:   file +\d+ ktest",
+    r"system: started vfs",
+    r"system: started ramfs",
+    r"vfs: serving SYSTEM::VFS",
+    r"ramfs: serving boot: \(\d+ objects\)",
     r"system: ready",
 ];
 

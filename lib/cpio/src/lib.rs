@@ -17,6 +17,8 @@ mod write;
 pub use write::Writer;
 
 const MAGIC: &[u8; 6] = b"070701";
+/// The "crc" variant: the same layout with a data checksum we do not check.
+const MAGIC_CRC: &[u8; 6] = b"070702";
 const HEADER_LEN: usize = 110;
 const TRAILER_NAME: &str = "TRAILER!!!";
 const TRAILER: &[u8] = TRAILER_NAME.as_bytes();
@@ -25,6 +27,8 @@ const TRAILER: &[u8] = TRAILER_NAME.as_bytes();
 pub const MODE_FILE: u32 = 0o100000;
 /// File-type bits of `mode` for a directory.
 pub const MODE_DIR: u32 = 0o040000;
+/// File-type bits of `mode` for a symbolic link.
+pub const MODE_SYMLINK: u32 = 0o120000;
 const MODE_TYPE_MASK: u32 = 0o170000;
 
 /// What is wrong with an archive.
@@ -51,12 +55,24 @@ pub struct Entry<'a> {
     pub mode: u32,
     /// File contents.
     pub data: &'a [u8],
+    /// Inode number, link count and device: hard links share
+    /// `(dev_major, dev_minor, ino)`, and GNU cpio stores their data with
+    /// the last one only.
+    pub ino: u32,
+    pub nlink: u32,
+    pub dev_major: u32,
+    pub dev_minor: u32,
 }
 
 impl Entry<'_> {
     /// A regular file (not a directory, link or device).
     pub fn is_file(&self) -> bool {
         self.mode & MODE_TYPE_MASK == MODE_FILE
+    }
+
+    /// A directory.
+    pub fn is_dir(&self) -> bool {
+        self.mode & MODE_TYPE_MASK == MODE_DIR
     }
 }
 
@@ -137,7 +153,7 @@ fn parse_at(bytes: &[u8], off: usize) -> Result<(Option<Entry<'_>>, usize), Erro
     } else {
         Error::Truncated
     })?;
-    if &header[..6] != MAGIC {
+    if &header[..6] != MAGIC && &header[..6] != MAGIC_CRC {
         return Err(Error::BadMagic);
     }
     let mode = hex_field(header, 1)?;
@@ -161,7 +177,15 @@ fn parse_at(bytes: &[u8], off: usize) -> Result<(Option<Entry<'_>>, usize), Erro
     if name_bytes == TRAILER {
         return Ok((None, data_end));
     }
-    let entry = Entry { name: normalise(name), mode, data };
+    let entry = Entry {
+        name: normalise(name),
+        mode,
+        data,
+        ino: hex_field(header, 0)?,
+        nlink: hex_field(header, 4)?,
+        dev_major: hex_field(header, 7)?,
+        dev_minor: hex_field(header, 8)?,
+    };
     Ok((Some(entry), align4(data_end)))
 }
 
@@ -207,6 +231,9 @@ mod tests {
         assert_eq!(f.data, b"hi\n");
         assert!(f.is_file());
         assert!(!a.find("d").unwrap().is_file());
+        assert!(a.find("d").unwrap().is_dir());
+        assert_eq!(a.find("d/b").unwrap().ino, 0);
+        assert_eq!(a.find("d/b").unwrap().nlink, 1);
         assert_eq!(a.find("./d/b").unwrap().data, b"x");
         assert!(a.find("nope").is_none());
     }
@@ -218,6 +245,9 @@ mod tests {
         for cut in 0..bytes.len() - 1 {
             assert!(Archive::new(&bytes[..cut]).is_err(), "cut at {cut}");
         }
+        let mut crc = bytes.clone();
+        crc[5] = b'2';
+        assert_eq!(Archive::new(&crc).unwrap().entries().count(), 3, "the crc variant reads too");
         let mut bad = bytes.clone();
         bad[0] = b'1';
         assert_eq!(Archive::new(&bad).unwrap_err(), Error::BadMagic);

@@ -176,3 +176,18 @@ pub fn serve<T: Transport, H: Handler>(transport: &mut T, handler: &mut H) -> Er
         }
     }
 }
+
+/// A server program's main loop: serve `chan` with `handler` on the
+/// kernel, logging as `who`; returns the exit code when the channel is gone.
+pub fn run_server<H: Handler>(who: &str, chan: crate::ipc::Channel, handler: &mut H) -> i32 {
+    let mut t = match super::ChannelTransport::new(chan) {
+        Ok(t) => t,
+        Err(e) => {
+            crate::println!("{who}: no window: {e:?}");
+            return 1;
+        }
+    };
+    let e = serve(&mut t, handler);
+    crate::println!("{who}: channel gone: {e:?}");
+    1
+}

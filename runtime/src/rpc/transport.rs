@@ -85,7 +85,15 @@ impl Transport for ChannelTransport {
 
     fn reply(&mut self, a: Answer) -> Result<(), Error> {
         match a.cap {
-            Some(g) => crate::ipc::reply_cap(a.id, a.result, a.len, g.token, g.rights),
+            Some(g) => match crate::ipc::reply_cap(a.id, a.result, a.len, g.token, g.rights) {
+                // The capability could not go (our token is stale, the
+                // client's table is full): the client still gets an answer.
+                Err(Error::LimitReached | Error::Incapable) => {
+                    let status = super::wire::result_word(super::WireError::Delegation.status(), 0);
+                    crate::ipc::reply(a.id, status, 0)
+                }
+                r => r,
+            },
             None => crate::ipc::reply(a.id, a.result, a.len),
         }
     }

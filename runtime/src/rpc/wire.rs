@@ -60,16 +60,19 @@ pub enum WireError {
     NeedsPage = 0x1_0005,
     /// The reply does not fit in the message the client sent.
     NoReplyRoom = 0x1_0006,
+    /// The kernel refused to pass the reply's capability on.
+    Delegation = 0x1_0007,
 }
 
 impl WireError {
-    pub const ALL: [WireError; 6] = [
+    pub const ALL: [WireError; 7] = [
         WireError::Malformed,
         WireError::Truncated,
         WireError::Oversized,
         WireError::UnknownOperation,
         WireError::NeedsPage,
         WireError::NoReplyRoom,
+        WireError::Delegation,
     ];
 
     #[inline]

@@ -33,12 +33,36 @@ fn main(args: Args) -> i32 {
         let kind = if e.is_file() { "file" } else { "dir " };
         println!("system:   {kind} {:>9} {}", e.data.len(), e.name);
     }
+    start_servers(&archive);
     if let Some(suite) = args.value("test") {
         run_tests(&archive, suite);
     }
     println!("system: ready");
     loop {
         let _ = runtime::time::sleep_ms(60_000);
+    }
+}
+
+/// The file servers, each its own process: VFS (SYSTEM::VFS) and RAMFS,
+/// which mounts the boot image as `boot:`. Until the process service and
+/// the boot configuration take this over, they start here with the
+/// runtime's ELF loader and every capability `system` holds.
+const SERVERS: &[&str] = &["vfs", "ramfs"];
+
+/// Priority of the servers: that of their clients (ktest runs at 16), so
+/// a call switches straight to the server and back.
+const SERVER_PRIORITY: u8 = 16;
+
+fn start_servers(archive: &cpio::Archive<'static>) {
+    for &name in SERVERS {
+        let started = match archive.find(name) {
+            None => Err("not in the RAMFS".into()),
+            Some(image) => Spawn::new(name, image.data).inherit_all().priority(SERVER_PRIORITY).start().map_err(|e| alloc::format!("{e:?}")),
+        };
+        match started {
+            Ok(_) => println!("system: started {name}"),
+            Err(e) => println!("system: cannot start {name}: {e}"),
+        }
     }
 }
 
