@@ -57,6 +57,7 @@ pub fn run(args: Args) -> i32 {
         "turns" => turns(num(args.get(3)), num(args.get(4))),
         "server" => server(args.get(3).unwrap_or("")),
         "bench-server" => bench_server(),
+        "rpc-server" => crate::rpc::server(args.get(3).unwrap_or("")),
         "lend-touch" => lend_touch(),
         "lend-sibling" => lend_sibling(),
         "hold-client" => hold_client(num(args.get(3)) as u8),

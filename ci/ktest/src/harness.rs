@@ -151,6 +151,11 @@ pub fn channel_id(token: u64) -> u64 {
     runtime::caps::inspect(token).map(|c| c.2).unwrap_or(0)
 }
 
+/// Messages received on the channel of `token` and not answered yet.
+pub fn channel_stats_in_flight(token: u64) -> u64 {
+    runtime::ipc::debug::channel_stats(channel_id(token)).map_or(0, |s| s.in_flight)
+}
+
 /// Sleep in 1 ms steps until `cond` holds (or fail after a while).
 /// Sleeping, not yielding, so threads of any priority get to run.
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) -> Outcome {

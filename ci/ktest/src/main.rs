@@ -17,6 +17,8 @@ mod child;
 #[cfg(target_os = "none")]
 mod harness;
 #[cfg(target_os = "none")]
+mod rpc;
+#[cfg(target_os = "none")]
 mod suites;
 
 #[cfg(target_os = "none")]

@@ -62,7 +62,7 @@ pub const SMEP_LINES: &[&str] = &[
 ];
 
 /// The in-guest suites `ci test` boots, each with `test=<suite>`.
-pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem", "hostile"];
+pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem", "hostile", "servers"];
 
 /// Kernel options a suite boots with besides `test=<suite>`. The hostile
 /// suite starts after the kernel sent itself interrupts on unused vectors

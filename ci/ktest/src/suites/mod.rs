@@ -6,6 +6,7 @@ mod caps;
 pub mod hostile;
 mod ipc;
 mod mem;
+mod servers;
 
 pub fn run(suite: &str) -> i32 {
     match suite {
@@ -14,6 +15,7 @@ pub fn run(suite: &str) -> i32 {
         "caps" => caps::run(),
         "mem" => mem::run(),
         "hostile" => hostile::run(),
+        "servers" => servers::run(),
         "bench" => bench::run(),
         other => {
             runtime::println!("ktest: no suite {other}");
