@@ -28,6 +28,8 @@ pub struct Target {
 pub const TARGETS: &[Target] = &[
     Target { name: "ipc_rt_64", max: 800.0, what: "instructions per 64-byte round trip" },
     Target { name: "ipc_rt_4k_lent_vs_64_x100", max: 125.0, what: "4 KiB round trip, % of the 64-byte one" },
+    Target { name: "serve_vs_raw_x100", max: 130.0, what: "postcard call through the serve loop, % of the raw round trip of the same size" },
+    Target { name: "file_read_page", max: 2000.0, what: "instructions per 4 KiB page read through VFS -> RAMFS" },
     Target { name: "ipc_channel_bytes", max: 128.0, what: "bytes of kernel memory per channel" },
     Target { name: "ipc_message_bytes", max: 64.0, what: "bytes per in-flight message" },
 ];

@@ -29,7 +29,7 @@ impl<E> From<Error> for CallError<E> {
 /// ([`Op::MESSAGE`]: room for the reply included).
 #[inline]
 pub fn encode_request<O: Op>(req: &O, buf: &mut [u8]) -> Result<usize, CallError<O::Error>> {
-    let used = postcard::to_slice(req, buf).map_err(|_| CallError::Wire(WireError::Oversized))?.len();
+    let used = super::wire::encode(req, buf).ok_or(CallError::Wire(WireError::Oversized))?;
     Ok(O::MESSAGE.max(used).min(buf.len()))
 }
 
@@ -81,7 +81,9 @@ impl Client {
     pub fn call_get_cap<O: Op>(&self, req: &O) -> Result<(O::Reply, u64), CallError<O::Error>> {
         // A buffer as small as the operation allows: no 4 KiB stack frame
         // for a small call.
-        if O::MESSAGE <= 128 {
+        if O::MESSAGE <= 16 {
+            self.call_in::<O, 16>(req)
+        } else if O::MESSAGE <= 128 {
             self.call_in::<O, 128>(req)
         } else if O::MESSAGE <= 1024 {
             self.call_in::<O, 1024>(req)

@@ -98,12 +98,9 @@ impl Call<'_> {
 
     fn ok_grant<R: Serialize>(self, v: &R, cap: Option<Grant>) -> Done {
         let room = self.size;
-        match postcard::to_slice(v, &mut self.window[..room]) {
-            Ok(body) => {
-                let n = body.len();
-                self.finish(result_word(OK, n), n, cap)
-            }
-            Err(_) => self.finish(result_word(WireError::NoReplyRoom.status(), 0), 0, None),
+        match super::wire::encode(v, &mut self.window[..room]) {
+            Some(n) => self.finish(result_word(OK, n), n, cap),
+            None => self.finish(result_word(WireError::NoReplyRoom.status(), 0), 0, None),
         }
     }
 
@@ -125,9 +122,9 @@ impl Call<'_> {
     pub fn complete<O: Op>(&mut self, held: Held, r: Result<O::Reply, O::Error>) {
         let mut data = alloc::vec![0u8; held.room];
         let result = match r {
-            Ok(v) => match postcard::to_slice(&v, &mut data) {
-                Ok(body) => result_word(OK, body.len()),
-                Err(_) => result_word(WireError::NoReplyRoom.status(), 0),
+            Ok(v) => match super::wire::encode(&v, &mut data) {
+                Some(n) => result_word(OK, n),
+                None => result_word(WireError::NoReplyRoom.status(), 0),
             },
             Err(e) => result_word(e.code() as u32, 0),
         };

@@ -118,6 +118,47 @@ pub fn decode<O: Op>(msg: &[u8]) -> Result<O, WireError> {
     }
 }
 
+/// postcard output into a slice. Short runs (varints, small fields) are
+/// copied byte by byte: a call to `memcpy` costs more than the copy.
+struct Out<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl postcard::ser_flavors::Flavor for Out<'_> {
+    type Output = usize;
+
+    #[inline]
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        *self.buf.get_mut(self.at).ok_or(postcard::Error::SerializeBufferFull)? = b;
+        self.at += 1;
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if data.len() <= 16 {
+            return data.iter().try_for_each(|&b| self.try_push(b));
+        }
+        let end = self.at + data.len();
+        self.buf.get_mut(self.at..end).ok_or(postcard::Error::SerializeBufferFull)?.copy_from_slice(data);
+        self.at = end;
+        Ok(())
+    }
+
+    #[inline]
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.at)
+    }
+}
+
+/// Encode `v` at the start of `buf`; returns the bytes used, or None if
+/// it does not fit.
+#[inline]
+pub fn encode<T: Serialize + ?Sized>(v: &T, buf: &mut [u8]) -> Option<usize> {
+    postcard::serialize_with_flavor(v, Out { buf, at: 0 }).ok()
+}
+
 /// Whether all operation numbers differ (for the compile-time check).
 pub const fn distinct(ops: &[u64]) -> bool {
     let mut i = 0;

@@ -27,6 +27,8 @@ pub fn run() -> i32 {
     s.case("null syscall", null_syscall);
     s.case("IPC round trips between two address spaces", round_trips);
     s.case("IPC kernel memory", memory);
+    s.case("serve loop against the raw round trip", serve_loop);
+    s.case("file read through VFS and RAMFS", file_read);
     s.finish()
 }
 
@@ -127,5 +129,74 @@ fn memory() -> Outcome {
     }
     ensure!(t.bytes_per_channel <= 128, "channel {} bytes > 128", t.bytes_per_channel);
     ensure!(t.bytes_per_message <= 64, "message {} bytes > 64", t.bytes_per_message);
+    Ok(())
+}
+
+/// A small postcard request and reply through `serve` against the raw
+/// round trip of the same message size.
+fn serve_loop() -> Outcome {
+    use crate::rpc::Add;
+    use runtime::rpc::{Client, Op};
+
+    let raw = Channel::create().ctx("channel")?;
+    let raw_server = spawn("bench-server", &[], &[(CHAN, raw.token(), rights::RECEIVE)], 16)?;
+    let size = <Add as Op>::MESSAGE;
+    let mut buf = [7u8; 64];
+    let t_raw = measure(ROUNDS, || raw.call(tag::REFLECT, &mut buf[..size], size).map(|_| ()).ctx("raw"))?;
+    raw.send(tag::EXIT, &[]).ctx("exit")?;
+    expect_exit(&raw_server, Exit::Code(0), "raw server")?;
+
+    let s = crate::harness::serve("rpc-server", &[])?;
+    let c = Client::new(Channel::from_token(s.chan.token()));
+    let mut i = 0u32;
+    let t = measure(ROUNDS, || {
+        i = i.wrapping_add(1);
+        match c.call(&Add { a: i, b: 1000 }) {
+            Ok(v) if v == i + 1000 => Ok(()),
+            other => Err(alloc::format!("add gave {other:?}")),
+        }
+    })?;
+    bench(&alloc::format!("ipc_rt_{size}"), t_raw, "tsc");
+    bench(&alloc::format!("serve_rt_{size}"), t, "tsc");
+    bench("serve_vs_raw_x100", t * 100 / t_raw.max(1), "percent");
+    Ok(())
+}
+
+/// A 1 MiB file read page by page through VFS -> RAMFS: the page is lent,
+/// RAMFS fills it in place.
+fn file_read() -> Outcome {
+    use ramfs::RamfsClient;
+    use vfs::VfsClient;
+
+    let (chan, path) = VfsClient::connect_wait(5_000).ctx("vfs")?.find("boot:test/data.bin").ctx("find")?;
+    let fs = RamfsClient::new(chan);
+    let info = fs.stat(&path).ctx("stat")?;
+    ensure!(info.size == 1 << 20, "test/data.bin is {} bytes", info.size);
+    let pages = info.size / 4096;
+    let mut page = Box::new(Page::zeroed());
+    let mut read_all = || -> Outcome {
+        for p in 0..pages {
+            fs.load(info.handle, p * 4096, &mut page).ctx("load")?;
+        }
+        Ok(())
+    };
+    read_all()?;
+    // Per page: the best of 5 whole-file reads.
+    let mut best = u64::MAX;
+    for _ in 0..5 {
+        let t0 = rdtsc();
+        read_all()?;
+        best = best.min((rdtsc() - t0) / pages);
+    }
+    bench("file_read_page", best, "tsc");
+    // Rate by the kernel clock.
+    let rounds = 8;
+    let t0 = uptime_ns();
+    for _ in 0..rounds {
+        read_all()?;
+    }
+    let ns = (uptime_ns() - t0).max(1);
+    let kib_s = rounds * info.size * 1_000_000_000 / ns / 1024;
+    bench("file_read_rate", kib_s * 10 / 1024, "MiB/s_x10");
     Ok(())
 }

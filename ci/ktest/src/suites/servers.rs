@@ -73,10 +73,7 @@ static HELD_TOKEN: AtomicU64 = AtomicU64::new(0);
 
 fn held_caller(_: u64) {
     let c = Client::new(Channel::from_token(HELD_TOKEN.load(Ordering::Acquire)));
-    let r = match c.call(&Hold) {
-        Ok(v) => v,
-        Err(_) => u64::MAX,
-    };
+    let r = c.call(&Hold).unwrap_or(u64::MAX);
     HELD_RESULT.store(r, Ordering::Release);
 }
 
