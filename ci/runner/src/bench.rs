@@ -168,6 +168,8 @@ mod tests {
         let (lines, met) = against_targets(&benches(&[
             "BENCH ipc_rt_64 799 tsc",
             "BENCH ipc_rt_4k_lent_vs_64_x100 96 percent",
+            "BENCH serve_vs_raw_x100 129 percent",
+            "BENCH file_read_page 1573 tsc",
             "BENCH ipc_channel_bytes 56 bytes",
             "BENCH ipc_message_bytes 56 bytes",
         ]));

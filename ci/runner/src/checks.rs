@@ -280,7 +280,7 @@ mod tests {
         assert_eq!(bench.timeout, BENCH_TIMEOUT);
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "panic", "fault", "smap", "smep", "netboot"]);
+        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "panic", "fault", "smap", "smep", "netboot"]);
         let hostile = find("hostile").unwrap();
         assert_eq!(hostile.boot, Boot::Direct { append: "test=hostile selftest=irq".into() });
     }

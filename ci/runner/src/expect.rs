@@ -215,7 +215,11 @@ pub(crate) mod tests {
         "system: ramfs: 4 entries",
         "system:   file   1149864 system",
         "system:   file   1124848 ktest",
+        "system: started vfs",
+        "system: started ramfs",
         "system: ready",
+        "vfs: serving SYSTEM::VFS",
+        "ramfs: serving boot: (10 objects)",
     ];
 
     fn suite_log(extra: &[&str]) -> Vec<String> {
