@@ -63,6 +63,20 @@ impl VfsClient {
         Ok((Channel::from_token(cap), path))
     }
 
+    /// [`Self::find`], waiting up to `ms` milliseconds for the prefix to be
+    /// mounted (a driver starting at the same time as its first client).
+    pub fn find_wait(&self, path: &str, ms: u64) -> Result<(Channel, PathBuf)> {
+        let start = runtime::time::uptime_ms();
+        loop {
+            match self.find(path) {
+                Err(CallError::Server(Error::UnknownPrefix)) if runtime::time::uptime_ms() - start < ms => {
+                    let _ = runtime::time::sleep_ms(1);
+                }
+                r => return r,
+            }
+        }
+    }
+
     /// The mounted prefixes.
     pub fn mounts(&self) -> Result<heapless::Vec<Prefix, MAX_MOUNTS>> {
         self.0.call(&Mounts)

@@ -168,7 +168,7 @@ fn file_read() -> Outcome {
     use ramfs::RamfsClient;
     use vfs::VfsClient;
 
-    let (chan, path) = VfsClient::connect_wait(5_000).ctx("vfs")?.find("boot:test/data.bin").ctx("find")?;
+    let (chan, path) = VfsClient::connect_wait(5_000).ctx("vfs")?.find_wait("boot:test/data.bin", 5_000).ctx("find")?;
     let fs = RamfsClient::new(chan);
     let info = fs.stat(&path).ctx("stat")?;
     ensure!(info.size == 1 << 20, "test/data.bin is {} bytes", info.size);

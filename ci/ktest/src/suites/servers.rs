@@ -52,7 +52,7 @@ fn vfs() -> Result<VfsClient, String> {
 
 /// A RAMFS client through VFS, and the path inside it.
 fn open(path: &str) -> Result<(RamfsClient, String), String> {
-    let (chan, rest) = vfs()?.find(path).ctx("vfs find")?;
+    let (chan, rest) = vfs()?.find_wait(path, 5_000).ctx("vfs find")?;
     Ok((RamfsClient::new(chan), String::from(rest.as_str())))
 }
 
@@ -121,6 +121,7 @@ fn pipeline() -> Outcome {
 
 fn vfs_find() -> Outcome {
     let v = vfs()?;
+    let _ = v.find_wait("boot:", 5_000);
     let mounts = v.mounts().ctx("mounts")?;
     ensure!(mounts.iter().any(|m| m == ramfs::PREFIX), "boot not mounted: {mounts:?}");
     let (chan, rest) = v.find("boot:/etc/motd").ctx("find")?;
@@ -286,7 +287,7 @@ fn bad_input_vfs() -> Outcome {
     // Registration without a capability, or with a foreign token.
     let r = v.client().call(&vp::Register { prefix: vp::Prefix::try_from("nocap").unwrap() });
     ensure!(r == Err(CallError::Server(vp::Error::NoCapability)), "no capability: {r:?}");
-    let (found, _) = v.find("boot:etc").ctx("still serving")?;
+    let (found, _) = v.find_wait("boot:etc", 5_000).ctx("still serving")?;
     let _ = runtime::caps::drop_cap(found.token());
     Ok(())
 }
