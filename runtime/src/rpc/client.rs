@@ -97,8 +97,9 @@ impl Client {
         let mut buf = [0u8; N];
         let len = encode_request(req, &mut buf)?;
         // SAFETY: `buf` is ours and borrowed for the whole call.
-        let (result, cap) = unsafe { self.chan.send_raw(O::OP, buf.as_mut_ptr(), len, FOREVER, 0) }?;
-        Ok((decode_reply::<O>(result, &buf)?, cap))
+        let r = unsafe { self.chan.send_raw(O::OP, buf.as_mut_ptr(), len, FOREVER, 0) }?;
+        // Only the bytes the kernel says the server wrote count.
+        Ok((decode_reply::<O>(r.result, &buf[..r.len.min(N)])?, r.cap))
     }
 
     /// Call `O` passing our capability `cap` (the server gets at most
@@ -106,15 +107,15 @@ impl Client {
     pub fn call_with_cap<O: Op>(&self, req: &O, cap: u64, rights: u32) -> Result<O::Reply, CallError<O::Error>> {
         let mut buf = [0u8; PAGE_SIZE];
         let len = encode_request(req, &mut buf)?;
-        let (result, _) = self.chan.send_cap(O::OP, &buf[..len], cap, rights)?;
-        decode_reply::<O>(result, &[])
+        let r = self.chan.send_cap(O::OP, &buf[..len], cap, rights)?;
+        decode_reply::<O>(r.result, &[])
     }
 
     /// Call page operation `O` in `page`, which the server fills in place.
     #[inline]
     pub fn call_page<O: Op>(&self, req: &O, page: &mut Page) -> Result<O::Reply, CallError<O::Error>> {
         encode_request(req, &mut page.0)?;
-        let result = self.chan.call(O::OP, &mut page.0, PAGE_SIZE)?;
-        decode_reply::<O>(result, &[])
+        let r = self.chan.call(O::OP, &mut page.0, PAGE_SIZE)?;
+        decode_reply::<O>(r.result, &[])
     }
 }

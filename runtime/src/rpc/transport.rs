@@ -84,28 +84,15 @@ impl Transport for ChannelTransport {
     }
 
     fn reply(&mut self, a: Answer) -> Result<(), Error> {
-        match a.cap {
-            Some(g) => match crate::ipc::reply_cap(a.id, a.result, a.len, g.token, g.rights) {
-                // The capability could not go (our token is stale, the
-                // client's table is full): the client still gets an answer.
-                Err(Error::LimitReached | Error::Incapable) => {
-                    let status = super::wire::result_word(super::WireError::Delegation.status(), 0);
-                    crate::ipc::reply(a.id, status, 0)
-                }
-                r => r,
-            },
-            None => crate::ipc::reply(a.id, a.result, a.len),
-        }
+        // SAFETY: the reply bytes are the start of the window, which holds
+        // this message; no slice of it is alive (the `Incoming` that
+        // borrowed it has ended).
+        unsafe { answer_from(a.id, a.result, self.window.addr(), a.len, a.cap) }
     }
 
     fn reply_held(&mut self, id: u64, result: u64, data: &[u8], cap: Option<Grant>) -> Result<(), Error> {
-        // Today's kernel answers a held message from the window it arrived
-        // in, so the data goes there first (the window is free: the current
-        // message was answered before this is called).
-        let page = self.window_page();
-        let len = data.len().min(PAGE_SIZE);
-        page[..len].copy_from_slice(&data[..len]);
-        self.reply(Answer { id, result, len, cap })
+        // SAFETY: `data` is the serve loop's own buffer, only read.
+        unsafe { answer_from(id, result, data.as_ptr() as u64, data.len(), cap) }
     }
 
     fn drop_cap(&mut self, token: u64) {
@@ -113,11 +100,22 @@ impl Transport for ChannelTransport {
     }
 }
 
-impl ChannelTransport {
-    fn window_page(&mut self) -> &mut [u8; PAGE_SIZE] {
-        // SAFETY: the window is our own mapped page (`Window::new`) and no
-        // message is in it between messages (a lent page was unmapped by
-        // its reply); `&mut self` keeps other users out.
-        unsafe { &mut *(self.window.addr() as *mut [u8; PAGE_SIZE]) }
+/// Answer message `id` with `len` bytes at `buf` and the capability, if
+/// any. If the kernel refuses to pass the capability on (our token is
+/// stale, the client's table is full), the client still gets an answer:
+/// the `Delegation` framing error.
+///
+/// # Safety
+/// As for [`crate::ipc::reply_from`].
+unsafe fn answer_from(id: u64, result: u64, buf: u64, len: usize, cap: Option<Grant>) -> Result<(), Error> {
+    let (token, rights) = cap.map_or((0, 0), |g| (g.token, g.rights));
+    // SAFETY: the caller's contract.
+    match unsafe { crate::ipc::reply_from(id, result, buf, len, token, rights) } {
+        Err(Error::LimitReached | Error::Incapable) if cap.is_some() => {
+            let status = super::wire::result_word(super::WireError::Delegation.status(), 0);
+            // SAFETY: no reply bytes.
+            unsafe { crate::ipc::reply_from(id, status, 0, 0, 0, 0) }
+        }
+        r => r,
     }
 }

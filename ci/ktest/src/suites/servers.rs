@@ -224,7 +224,7 @@ fn raw_status(chan: &Channel, tag: u64, bytes: &[u8]) -> Result<u32, String> {
     let mut buf = vec![0u8; bytes.len() + 8];
     buf[8..].copy_from_slice(bytes);
     let r = chan.call(tag, &mut buf[8..], bytes.len()).ctx("raw call")?;
-    Ok(split_result(r).0)
+    Ok(split_result(r.result).0)
 }
 
 fn expect_status(chan: &Channel, what: &str, tag: u64, bytes: &[u8], want: u32) -> Outcome {
@@ -258,7 +258,7 @@ fn bad_frames<R: runtime::rpc::Request>(chan: &Channel, malformed: (u64, &[u8]),
         let mut page = alloc::boxed::Box::new(Page::zeroed());
         page.0.copy_from_slice(&g);
         let r = chan.call(op, &mut page.0, 4096).ctx("lent garbage")?;
-        ensure!(split_result(r).0 != 0, "lent garbage to op {op} succeeded");
+        ensure!(split_result(r.result).0 != 0, "lent garbage to op {op} succeeded");
     }
     Ok(())
 }
