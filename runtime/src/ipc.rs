@@ -347,7 +347,7 @@ impl Page {
 
 /// IPC monitoring (needs the DebugIpc class).
 pub mod debug {
-    use abi::debug::{op, ChannelStats, IpcTotals};
+    use abi::debug::{op, ChannelStats, IpcTotals, KernelAccounting};
     use abi::{Error, Syscall, SyscallClass};
 
     use crate::sys::call;
@@ -380,5 +380,14 @@ pub mod debug {
         // SAFETY: the kernel writes one `IpcTotals` into `t`.
         unsafe { call(Syscall::DebugIpc, token(), [op::TOTALS, &mut t as *mut _ as u64, 0, 0, 0]) }?;
         Ok(t)
+    }
+
+    /// What the kernel has left of frames and of process, thread, channel,
+    /// name and DMA slots.
+    pub fn accounting() -> Result<KernelAccounting, Error> {
+        let mut a = KernelAccounting::default();
+        // SAFETY: the kernel writes one `KernelAccounting` into `a`.
+        unsafe { call(Syscall::DebugIpc, token(), [op::KERNEL_ACCOUNTING, &mut a as *mut _ as u64, 0, 0, 0]) }?;
+        Ok(a)
     }
 }

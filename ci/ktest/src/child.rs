@@ -12,7 +12,7 @@ use runtime::mem::PhysRange;
 use runtime::time::{priority, sleep_ms, uptime_ms, yield_now};
 use runtime::{init_cap, Args};
 
-use crate::harness::{num, Rng, CHAN, NEXT, SHARED};
+use crate::harness::{num, CHAN, NEXT, SHARED};
 
 /// Message tags the server roles understand.
 pub mod tag {
@@ -66,7 +66,7 @@ pub fn run(args: Args) -> i32 {
         "delegate" => delegate(),
         "noauth" => noauth(),
         "honest" => honest(num(args.get(3))),
-        "fuzz" => fuzz(num(args.get(3))),
+        "fuzz" => crate::suites::fuzz::worker(args),
         "strikes" => strikes(),
         "unmapped-touch" => unmapped_touch(),
         "ro-write" => ro_write(),
@@ -95,7 +95,28 @@ fn fault(kind: &str) -> i32 {
             "null" => core::ptr::write_volatile(core::ptr::null_mut::<u64>(), 1),
             "kernel" => core::ptr::write_volatile(0xffff_ffff_8010_0000 as *mut u64, 1),
             "ud" => core::arch::asm!("ud2"),
-            "gp" => core::arch::asm!("hlt"),
+            "gp" | "hlt" => core::arch::asm!("hlt"),
+            // Ring-0 instructions: each must raise #GP in ring 3.
+            "cli" => core::arch::asm!("cli"),
+            "in" => core::arch::asm!("in al, dx", out("al") _, in("dx") 0x3f8u16),
+            "out" => core::arch::asm!("out dx, al", in("al") 0u8, in("dx") 0x80u16),
+            "rdmsr" => core::arch::asm!("rdmsr", in("ecx") 0xc000_0080u32, out("eax") _, out("edx") _),
+            "wrmsr" => core::arch::asm!("wrmsr", in("ecx") 0xc000_0082u32, in("eax") 0u32, in("edx") 0u32),
+            "mov-cr3" => core::arch::asm!("mov cr3, {}", in(reg) 0u64),
+            "mov-cr0" => core::arch::asm!("mov cr0, {}", in(reg) 0u64),
+            "lgdt" => core::arch::asm!("lgdt [{}]", in(reg) &[0u64; 2]),
+            "lidt" => core::arch::asm!("lidt [{}]", in(reg) &[0u64; 2]),
+            "invlpg" => core::arch::asm!("invlpg [{}]", in(reg) 0x1000u64),
+            "wbinvd" => core::arch::asm!("wbinvd"),
+            // The SYSRET edge from the program's side: a jump to the first
+            // non-canonical address, and a syscall made with a
+            // non-canonical stack pointer (the kernel must not touch that
+            // stack; the program faults on its next push).
+            "jump-noncanonical" => core::arch::asm!("jmp {}", in(reg) 0x0000_8000_0000_0000u64),
+            "syscall-noncanonical-rsp" => core::arch::asm!(
+                "mov rsp, {}", "mov eax, 0xffff", "syscall", "push rax",
+                in(reg) 0x0000_8000_0000_0010u64, out("rax") _, out("rcx") _, out("r11") _,
+            ),
             "divide" => core::arch::asm!("xor edx, edx", "xor eax, eax", "xor ecx, ecx", "div ecx", out("eax") _, out("edx") _, out("ecx") _),
             // The kernel saves no FPU or vector state, so it lets no
             // program use them (rather than let state leak between them).
@@ -121,7 +142,7 @@ fn recurse(n: u64) -> u64 {
 }
 
 /// The shared page from capability `SHARED`, as atomics.
-fn shared() -> Option<&'static [AtomicU64; 512]> {
+pub(crate) fn shared() -> Option<&'static [AtomicU64; 512]> {
     let cap = PhysRange(init_cap(SHARED)?);
     cap.map(SHARED_VA, 0, 4096, abi::map::READ | abi::map::WRITE).ok()?;
     // SAFETY: the page is mapped read-write at SHARED_VA for the rest of the
@@ -457,99 +478,4 @@ fn honest(n: u64) -> i32 {
         let _ = yield_now();
     }
     (uptime_ms() - start) as i32
-}
-
-/// Random syscalls with mostly real capabilities; must end normally.
-///
-/// Each call gets a token of the kind its syscall expects (2 % garbage), so
-/// the fuzzer explores argument handling instead of spending its time in
-/// the bad-token delay.
-fn fuzz(seed: u64) -> i32 {
-    let mut rng = Rng(seed | 1);
-    let Ok(own) = Channel::create() else { return 3 };
-    let Ok(w) = Window::new() else { return 4 };
-    let sandbox = runtime::mem::reserve(64 << 20);
-    let proc_tok = runtime::caps::self_process();
-    let ramfs = init_cap(cap_id::RAMFS).unwrap_or(0);
-    let class = runtime::class_token;
-    // Calls that would end or cripple this process, flood the console, or
-    // leave processes behind are left out: the point is what the kernel
-    // does with bad arguments.
-    let excluded = [
-        Syscall::Exit, Syscall::ThreadExit, Syscall::ProcessKill, Syscall::PowerOff, Syscall::ChannelDestroy,
-        Syscall::CapDrop, Syscall::ThreadCreate, Syscall::DebugIpc, Syscall::DebugPrint, Syscall::ProcessCreate,
-        Syscall::SendCap,
-        // Our own process capability has no GRANT right: every grant
-        // would be a refused token.
-        Syscall::CapGrant,
-    ];
-    let (mut calls, mut refused) = (0, 0);
-    let start = uptime_ms();
-    while calls < 2000 {
-        let nr = rng.next() % 70;
-        let sys = Syscall::from_raw(nr);
-        if sys.is_some_and(|s| excluded.contains(&s)) {
-            continue;
-        }
-        let right_kind = match sys {
-            Some(Syscall::Yield | Syscall::Sleep | Syscall::Uptime | Syscall::Priority) => class(SyscallClass::Thread),
-            Some(Syscall::ChannelCreate) => class(SyscallClass::ChannelCreate),
-            Some(Syscall::NameFind) => class(SyscallClass::Names),
-            Some(Syscall::DmaAlloc) => class(SyscallClass::Dma),
-            Some(Syscall::Send | Syscall::Receive | Syscall::ReplyRecv | Syscall::NameRegister | Syscall::NameDeregister) => own.token(),
-            Some(Syscall::Reply) => rng.next(), // a cookie, not a token
-            Some(Syscall::MapPhys | Syscall::PhysDerive | Syscall::PhysInfo) => ramfs,
-            Some(_) => proc_tok,
-            None => rng.next(),
-        };
-        let token = if rng.next().is_multiple_of(200) { rng.next() } else { right_kind };
-        let mut a = [0u64; 5];
-        for x in a.iter_mut() {
-            *x = match rng.next() % 6 {
-                0 => rng.next(),
-                1 => rng.next() % 8192,
-                2 => sandbox + (rng.next() % (64 << 20)) / 4096 * 4096,
-                3 => w.addr(),
-                4 => 4096,
-                _ => 0xffff_8000_0000_0000 + rng.next() % (1 << 30),
-            };
-        }
-        // Keep waits short so the fuzzer makes progress.
-        match Syscall::from_raw(nr) {
-            Some(Syscall::Send) => a[3] %= 2_000_000,
-            Some(Syscall::Receive) => a[1] %= 2_000_000,
-            Some(Syscall::ReplyRecv) => a[4] %= 2_000_000,
-            Some(Syscall::ProcessWait) => a[0] %= 2_000_000,
-            Some(Syscall::Sleep) => a[0] %= 2_000_000,
-            Some(Syscall::DmaAlloc) => a[0] %= 8,
-            // Mostly hand over real capabilities, and ask only for the
-            // rights we hold, so few calls end in the bad-token delay.
-            Some(Syscall::MapPhys) if !rng.next().is_multiple_of(8) => a[3] &= abi::map::READ,
-            Some(Syscall::ProcessWrite) => {
-                a[0] = sandbox + a[0] % 4096;
-                a[2] %= 8192;
-            }
-            // Unmapping at random could take away our own code or stack.
-            Some(Syscall::Unmap) | Some(Syscall::MapAnon) => {
-                if a[0] < abi::USER_TOP && !(sandbox..sandbox + (64 << 20)).contains(&a[0]) {
-                    a[0] = sandbox + (a[0] % (64 << 20)) / 4096 * 4096;
-                }
-                a[1] %= 1 << 20;
-            }
-            _ => {}
-        }
-        // SAFETY: the addresses the fuzzer passes are in its sandbox (which
-        // no Rust value uses), its window (used by nothing else), below
-        // 8 KiB (never mapped), in kernel space, or random 64-bit values
-        // that all but never fall on our few mapped megabytes.
-        let (status, _) = unsafe { runtime::sys::raw(nr, token, a) };
-        if status != 0 && Error::from_raw(status).is_none() {
-            runtime::println!("fuzz: syscall {nr} returned unknown status {status}");
-            return 5;
-        }
-        refused += (status == Error::Incapable as u64) as u32;
-        calls += 1;
-    }
-    runtime::println!("ktest: fuzz seed {seed}: {calls} calls, {refused} refused as Incapable, {} ms", uptime_ms() - start);
-    0
 }

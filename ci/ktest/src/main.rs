@@ -15,6 +15,8 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod child;
 #[cfg(target_os = "none")]
+mod fuzzgen;
+#[cfg(target_os = "none")]
 mod harness;
 #[cfg(target_os = "none")]
 mod rpc;
@@ -28,7 +30,7 @@ runtime::entry!(main);
 fn main(args: runtime::Args) -> i32 {
     match args.get(1) {
         Some("child") => child::run(args),
-        Some(suite) => suites::run(suite),
+        Some(suite) => suites::run(suite, args),
         None => {
             runtime::println!("usage: ktest <suite> | ktest child <role>");
             2

@@ -69,6 +69,19 @@ pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem", "hostile", "servers"
 /// (as a stray MSI would), so its cases also show the system goes on.
 pub const SUITE_OPTIONS: &[(&str, &str)] = &[("hostile", "selftest=irq")];
 
+/// The syscall fuzzer's checks: (check, kernel command line, timeout).
+/// `fuzz` (bounded, part of `ci test`) and `fuzz-full` (the million calls,
+/// run on request: `cargo run -p ci -- boot fuzz-full`). Either takes
+/// `fuzz_seed=<seed>` after its name to repeat a run.
+pub const FUZZ_CHECKS: [(&str, &str, Duration); 2] = [
+    ("fuzz", "test=fuzz fuzz_calls=100000", SUITE_TIMEOUT),
+    ("fuzz-full", "test=fuzz fuzz_calls=1000000", Duration::from_secs(1200)),
+];
+
+/// What the fuzzer must print besides its results: the seed, so a failed
+/// run can be repeated.
+const FUZZ_LINES: &[&str] = &[r"^fuzz: seed \d+, \d+ calls"];
+
 /// Lines a suite's log must hold besides its results: what no case can
 /// check from inside the guest.
 pub const SUITE_LINES: &[(&str, &[&str])] = &[
@@ -85,6 +98,10 @@ pub const SUITE_LINES: &[(&str, &[&str])] = &[
         &[
             r"'ktest-child' thread \d+: page fault \(vector 14, error 0x6\)",
             r"'ktest-child' killed by fault \(vector 14\)",
+            // Ring-0 instructions (#GP), the thread returning past user
+            // space (#PF).
+            r"process \d+ 'ktest-child' killed by fault \(vector 13\)",
+            r"process \d+ 'ktest-edge' killed by fault \(vector 14\)",
             r"^\[info \] cpu: smep on, smap on, umip on$",
             r"unexpected interrupt 64$",
             r"unexpected interrupt 153$",
@@ -167,6 +184,11 @@ impl Check {
         }
     }
 
+    fn fuzz(i: usize) -> Check {
+        let (name, append, timeout) = FUZZ_CHECKS[i];
+        Check { name: name.into(), boot: Boot::Direct { append: append.into() }, pass: Pass::Suite, also: FUZZ_LINES, timeout }
+    }
+
     fn crash(what: &str, lines: &'static [&'static str]) -> Check {
         Check {
             name: what.into(),
@@ -197,7 +219,7 @@ impl Check {
                 format!("kernel self-test: direct boot with `{append}`; expect its report and the panic exit status")
             }
         };
-        format!("{:<8} {how} (timeout {} s)", self.name, self.timeout.as_secs())
+        format!("{:<9} {how} (timeout {} s)", self.name, self.timeout.as_secs())
     }
 }
 
@@ -207,6 +229,7 @@ impl Check {
 pub fn test_checks() -> Vec<Check> {
     let mut v = vec![Check::plain()];
     v.extend(SUITES.iter().map(|s| Check::suite(s, SUITE_TIMEOUT)));
+    v.push(Check::fuzz(0));
     v.push(Check::crash("panic", PANIC_LINES));
     v.push(Check::crash("fault", FAULT_LINES));
     v.push(Check::crash("smap", SMAP_LINES));
@@ -224,6 +247,7 @@ pub fn bench_check() -> Check {
 pub fn all_checks() -> Vec<Check> {
     let mut v = test_checks();
     v.push(bench_check());
+    v.push(Check::fuzz(1));
     v
 }
 
@@ -240,7 +264,7 @@ mod tests {
     #[test]
     fn every_pattern_compiles() {
         let suite_lines = SUITE_LINES.iter().flat_map(|(_, l)| l.iter());
-        for p in BOOT_LINES.iter().chain(suite_lines).chain(PANIC_LINES).chain(FAULT_LINES).chain(SMAP_LINES).chain(SMEP_LINES) {
+        for p in BOOT_LINES.iter().chain(suite_lines).chain(PANIC_LINES).chain(FAULT_LINES).chain(SMAP_LINES).chain(SMEP_LINES).chain(FUZZ_LINES) {
             Pattern::new(p).unwrap_or_else(|e| panic!("{e}"));
         }
         for suite in SUITE_LINES.iter().map(|(s, _)| s).chain(SUITE_OPTIONS.iter().map(|(s, _)| s)) {
@@ -280,8 +304,11 @@ mod tests {
         assert_eq!(bench.timeout, BENCH_TIMEOUT);
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "panic", "fault", "smap", "smep", "netboot"]);
+        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "fuzz", "panic", "fault", "smap", "smep", "netboot"]);
         let hostile = find("hostile").unwrap();
         assert_eq!(hostile.boot, Boot::Direct { append: "test=hostile selftest=irq".into() });
+        let full = find("fuzz-full").unwrap();
+        assert_eq!(full.boot, Boot::Direct { append: "test=fuzz fuzz_calls=1000000".into() });
+        assert!(test_checks().iter().all(|c| c.name != "fuzz-full"), "the million calls run on request only");
     }
 }

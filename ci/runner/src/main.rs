@@ -28,7 +28,10 @@ usage: cargo run -p ci -- <command> [options]
 
 commands:
   test            host tests, image build, every boot check, netboot
-  boot <name>     build the image, then run one check (see `list`)
+  boot <name> [key=value..]
+                  build the image, then run one check (see `list`); any
+                  key=value words go on the kernel command line (e.g.
+                  `boot fuzz fuzz_seed=42`)
   bench           build the image, boot the bench suite under -icount and TCG
   list            print the checks
   help            print this
@@ -40,7 +43,8 @@ options:
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Command {
     Test,
-    Boot(String),
+    /// A check, with extra kernel command-line arguments.
+    Boot(String, Vec<String>),
     Bench,
     List,
     Help,
@@ -68,7 +72,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     }
     let command = match words.as_slice() {
         ["test"] => Command::Test,
-        ["boot", name] => Command::Boot(name.to_string()),
+        ["boot", name, extra @ ..] if extra.iter().all(|w| w.contains('=')) => {
+            Command::Boot(name.to_string(), extra.iter().map(|w| w.to_string()).collect())
+        }
         ["boot"] => return Err("`boot` needs a check name (see `list`)".into()),
         ["bench"] => Command::Bench,
         ["list"] => Command::List,
@@ -78,7 +84,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
         [cmd, ..] => return Err(format!("unknown command `{cmd}`")),
     };
-    if !build && !matches!(command, Command::Boot(_) | Command::Bench | Command::Help) {
+    if !build && !matches!(command, Command::Boot(..) | Command::Bench | Command::Help) {
         return Err("--no-build only applies to `boot` and `bench`".into());
     }
     Ok(Options { command, build, verbose })
@@ -112,7 +118,7 @@ fn main() -> ExitCode {
             true
         }
         Command::Test => test(&ws, opts.verbose),
-        Command::Boot(name) => boot_one(&ws, &name, opts.build, opts.verbose),
+        Command::Boot(name, extra) => boot_one(&ws, &name, &extra, opts.build, opts.verbose),
         Command::Bench => bench(&ws, opts.build, opts.verbose),
     };
     if ok {
@@ -163,13 +169,22 @@ fn test(ws: &Path, verbose: bool) -> bool {
     outcomes.iter().all(|o| o.passed)
 }
 
-/// `ci boot <name>`.
-fn boot_one(ws: &Path, name: &str, build: bool, verbose: bool) -> bool {
-    let Some(check) = checks::find(name) else {
+/// `ci boot <name> [key=value..]`.
+fn boot_one(ws: &Path, name: &str, extra: &[String], build: bool, verbose: bool) -> bool {
+    let Some(mut check) = checks::find(name) else {
         let names: Vec<String> = checks::all_checks().into_iter().map(|c| c.name).collect();
         eprintln!("ci: no check `{name}`; the checks are: {}", names.join(", "));
         return false;
     };
+    if let checks::Boot::Direct { append } = &mut check.boot {
+        for word in extra {
+            append.push(' ');
+            append.push_str(word);
+        }
+    } else if !extra.is_empty() {
+        eprintln!("ci: `{name}` has no kernel command line to add {extra:?} to");
+        return false;
+    }
     if build && !build_step(ws).passed {
         return false;
     }
@@ -238,7 +253,9 @@ mod tests {
     fn commands_and_flags() {
         assert_eq!(parse("test").unwrap(), Options { command: Command::Test, build: true, verbose: false });
         let o = parse("boot netboot --no-build -v").unwrap();
-        assert_eq!(o, Options { command: Command::Boot("netboot".into()), build: false, verbose: true });
+        assert_eq!(o, Options { command: Command::Boot("netboot".into(), vec![]), build: false, verbose: true });
+        let o = parse("boot fuzz fuzz_seed=7 fuzz_calls=10").unwrap();
+        assert_eq!(o.command, Command::Boot("fuzz".into(), vec!["fuzz_seed=7".into(), "fuzz_calls=10".into()]));
         assert_eq!(parse("--no-build bench").unwrap().command, Command::Bench);
         assert_eq!(parse("").unwrap().command, Command::Help);
         assert_eq!(parse("test --help").unwrap().command, Command::Help);

@@ -1,18 +1,19 @@
 //! Console output and IPC monitoring.
 
-use abi::debug::{op, ChannelStats, IpcTotals};
+use abi::debug::{op, ChannelStats, IpcTotals, KernelAccounting};
 use abi::Error;
 
 use crate::ipc::channel::{channel_id, Channel};
 use crate::ipc::named::NameTable;
 use crate::kernel::Kernel;
 use crate::mem::user::{self, Access};
-use crate::proc::Message;
+use crate::proc::{Message, State};
 use crate::syscall::Outcome;
 
 /// The bytes of a `#[repr(C)]` struct made only of `u64` fields.
 fn as_bytes<T: Copy>(v: &T) -> &[u8] {
-    // SAFETY: used only for `ChannelStats` and `IpcTotals`, which are
+    // SAFETY: used only for `ChannelStats`, `IpcTotals` and
+    // `KernelAccounting`, which are
     // `repr(C)` with `u64` fields only, so every byte is initialised.
     unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }
 }
@@ -53,6 +54,22 @@ impl Kernel {
             bytes_per_name: per_name,
             bytes_in_use: channels * per_channel + self.ipc.in_flight * per_message + names * per_name,
             messages_total: self.ipc.delivered,
+        }
+    }
+
+    /// What is left of every resource the kernel hands out.
+    pub fn accounting(&self) -> KernelAccounting {
+        use crate::proc::ProcState;
+        let live_procs = self.procs[..abi::limits::PROCESSES].iter().filter(|p| p.state == ProcState::Alive).count();
+        let live_threads = self.threads.iter().filter(|t| !matches!(t.state, State::Free | State::Dead)).count();
+        let slots = |limit: usize, used: usize| limit.saturating_sub(used) as u64;
+        KernelAccounting {
+            free_frames: self.frames.free_frames() as u64,
+            free_processes: slots(abi::limits::PROCESSES, live_procs),
+            free_threads: slots(abi::limits::THREADS, live_threads),
+            free_channels: slots(abi::limits::CHANNELS, self.channels.live_count()),
+            free_names: slots(abi::limits::NAMES, self.names.len()),
+            free_dma: self.dma.iter().filter(|r| !r.live).count() as u64,
         }
     }
 
@@ -102,6 +119,11 @@ impl Kernel {
             op::TOTALS => {
                 let totals = self.ipc_totals();
                 user::write(&self.phys, &space, a, as_bytes(&totals), Access::Write).map_err(|_| Error::BadAddress)?;
+                Ok(Outcome::Done([0; 4]))
+            }
+            op::KERNEL_ACCOUNTING => {
+                let acc = self.accounting();
+                user::write(&self.phys, &space, a, as_bytes(&acc), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
             }
             _ => Err(Error::InvalidArgument),

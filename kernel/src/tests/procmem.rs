@@ -509,3 +509,39 @@ fn unmapping_a_huge_empty_range_is_quick() {
     assert!(took < std::time::Duration::from_millis(100), "unmapping nothing took {took:?}");
     assert_eq!(w.read(p, BUF, 4), b"kept");
 }
+
+#[test]
+fn kernel_accounting_counts_what_processes_hold_and_returns_after_they_end() {
+    let mut w = World::new();
+    let pp = w.spawn("parent");
+    let t = w.thread(pp, 5);
+    let before = w.k.accounting();
+    let c = w.spawn("holder");
+    let ct = w.thread(c, 5);
+    w.thread(c, 5);
+    let cc = w.c(c);
+    let [chan, ..] = w.sys(ct, Syscall::ChannelCreate, [cc.chan, 0, 0, 0, 0, 0]).ok();
+    w.write(c, BUF, b"ACCT::y");
+    assert_eq!(w.sys(ct, Syscall::NameRegister, [chan, BUF, 7, 0, 0, 0]), R::Ok([0; 4]));
+    assert!(matches!(w.sys(ct, Syscall::DmaAlloc, [cc.dma, 2, 0, 0, 0, 0]), R::Ok(_)));
+    assert_eq!(w.sys(ct, Syscall::MapAnon, [cc.me, MAPS, 3 * PAGE, map::READ | map::WRITE, 0, 0]), R::Ok([0; 4]));
+    let held = w.k.accounting();
+    assert_eq!(held.free_processes, before.free_processes - 1);
+    assert_eq!(held.free_threads, before.free_threads - 2);
+    assert_eq!(held.free_channels, before.free_channels - 1);
+    assert_eq!(held.free_names, before.free_names - 1);
+    assert_eq!(held.free_dma, before.free_dma - 1);
+    assert!(held.free_frames + 2 + 3 <= before.free_frames, "frames {} -> {}", before.free_frames, held.free_frames);
+    // The syscall reports the same figures.
+    let dbg = w.c(pp).debug_ipc;
+    assert_eq!(w.sys(t, Syscall::DebugIpc, [dbg, abi::debug::op::KERNEL_ACCOUNTING, BUF, 0, 0, 0]), R::Ok([0; 4]));
+    let raw = w.read(pp, BUF, 48);
+    let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
+    let now = w.k.accounting();
+    assert_eq!(
+        [word(0), word(1), word(2), word(3), word(4), word(5)],
+        [now.free_frames, now.free_processes, now.free_threads, now.free_channels, now.free_names, now.free_dma]
+    );
+    w.kill(c, exit::KILLED, 0);
+    assert_eq!(w.k.accounting(), before, "the ended process left something behind");
+}

@@ -13,6 +13,8 @@ pub mod op {
     pub const TRACE: u64 = 3;
     /// `buf ->`: write an [`super::IpcTotals`].
     pub const TOTALS: u64 = 4;
+    /// `buf ->`: write a [`super::KernelAccounting`].
+    pub const KERNEL_ACCOUNTING: u64 = 5;
 }
 
 /// Statistics of one channel.
@@ -59,4 +61,23 @@ pub struct IpcTotals {
     pub bytes_in_use: u64,
     /// Messages delivered since boot.
     pub messages_total: u64,
+}
+
+/// What the kernel has left of each resource it hands out: after programs
+/// end, these return to what they were before, or something leaked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct KernelAccounting {
+    /// Free physical frames.
+    pub free_frames: u64,
+    /// Process slots not held by a live process (dead ones are reusable).
+    pub free_processes: u64,
+    /// Thread slots not held by a live thread.
+    pub free_threads: u64,
+    /// Channel slots not in use.
+    pub free_channels: u64,
+    /// Name registrations still possible.
+    pub free_names: u64,
+    /// DMA region slots not in use.
+    pub free_dma: u64,
 }

@@ -197,16 +197,9 @@ fn names_die_with_channel() -> Outcome {
 }
 
 fn fuzz() -> Outcome {
+    // The `fuzz` suite's campaign, short: two seeds, two workers each.
     for seed in [1u64, 0xfeed] {
-        let s = alloc::format!("{seed}");
-        let p = spawn("fuzz", &[&s], &[], 8)?;
-        // Refused tokens cost the fuzzer escalating delays: allow it time.
-        let e = p.wait_timeout(60_000_000_000).ctx("fuzzer")?;
-        ensure!(e == Exit::Code(0), "fuzzer ended {e:?}");
+        crate::suites::fuzz::campaign(seed, 10_000, 2)?;
     }
-    // The kernel still does IPC.
-    let sv = crate::harness::serve("server", &[])?;
-    ensure!(sv.chan.send(21, &[]).ctx("send")? == 42, "server after fuzzing");
-    sv.chan.send(crate::child::tag::EXIT, &[]).ctx("exit")?;
-    expect_exit(&sv.child, Exit::Code(0), "server")
+    crate::suites::hostile::goes_on()
 }

@@ -85,7 +85,7 @@ fn lent_page() -> Outcome {
     stop(sv)
 }
 
-fn lent_page_revoked() -> Outcome {
+pub(crate) fn lent_page_revoked() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
     let child = spawn("lend-touch", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 8)?;
     let mut page = pattern_page();

@@ -3,12 +3,13 @@
 mod bench;
 mod boot;
 mod caps;
+pub mod fuzz;
 pub mod hostile;
-mod ipc;
+pub(crate) mod ipc;
 mod mem;
 mod servers;
 
-pub fn run(suite: &str) -> i32 {
+pub fn run(suite: &str, args: runtime::Args) -> i32 {
     match suite {
         "boot" => boot::run(),
         "ipc" => ipc::run(),
@@ -17,6 +18,7 @@ pub fn run(suite: &str) -> i32 {
         "hostile" => hostile::run(),
         "servers" => servers::run(),
         "bench" => bench::run(),
+        "fuzz" => fuzz::run(args),
         other => {
             runtime::println!("ktest: no suite {other}");
             2

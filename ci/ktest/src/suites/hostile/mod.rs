@@ -4,6 +4,7 @@
 //! IPC call). One topic file per area, each with its cases (and child roles).
 
 pub mod arch;
+mod base;
 mod ipc;
 
 use abi::{map, rights};
@@ -15,6 +16,7 @@ use crate::harness::{expect_exit, serve, spawn, Context, Outcome, Suite, CHAN};
 
 pub fn run() -> i32 {
     let mut s = Suite::new("hostile");
+    base::cases(&mut s);
     ipc::cases(&mut s);
     arch::cases(&mut s);
     s.finish()

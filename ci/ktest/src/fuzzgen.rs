@@ -1,0 +1,479 @@
+//! Random syscalls: the one generator behind every in-guest fuzzer (the
+//! `caps` suite's short run and the `fuzz` suite's hundred thousand or
+//! million calls).
+//!
+//! A [`Fuzzer`] makes one syscall per [`Fuzzer::step`]: a random number
+//! (mostly a real syscall, sometimes an unknown one), a token that is almost always of the
+//! kind the syscall wants (the right class, our channel, our process, a
+//! scratch process, a physical range, or one an earlier call gave us) and
+//! now and then forged, off by one, zero, stale or another process's, and
+//! arguments from classes that hit the kernel's checks: user addresses in
+//! a sandbox, the receive window, a valid name, null and low pages, kernel
+//! addresses, non-canonical ones, ranges straddling the top of user space,
+//! odd sizes and flags. Bad tokens are rare because each one costs the
+//! caller an escalating delay; the rest of the time the fuzzer explores
+//! argument handling. Fuzzers sharing a hub channel send each other
+//! messages (copied or lent pages) and answer what they receive at once,
+//! with forged cookies now and then and odd reply lengths.
+//!
+//! Left out, so the fuzzer keeps running: `Exit`, `ThreadExit`, `SendCap`
+//! (it waits for ever), and what the fuzzing processes hold no class for
+//! anyway (`DebugPrint`, `DebugIpc`, `PowerOff`). What it maps or unmaps in
+//! its own user space lies in the sandbox, and threads it starts go to the
+//! scratch process, so it cannot pull its own code or stack away.
+
+use alloc::vec::Vec;
+
+use abi::{Error, Syscall, SyscallClass};
+
+use crate::harness::Rng;
+
+/// Bytes of address space each fuzzer maps and unmaps in (small: several
+/// fuzzers map all of it at once).
+pub const SANDBOX_LEN: u64 = 4 << 20;
+/// One call in this many uses a bad token.
+const BAD_TOKEN_ONE_IN: u64 = 700;
+/// Tokens an earlier call gave us, at most.
+const POOL: usize = 24;
+/// DMA regions one fuzzer may hold (the system has 64).
+const MAX_DMA: usize = 4;
+
+/// Calls never made (see the module docs).
+const EXCLUDED: [Syscall; 6] =
+    [Syscall::Exit, Syscall::ThreadExit, Syscall::SendCap, Syscall::PowerOff, Syscall::DebugPrint, Syscall::DebugIpc];
+
+/// A valid channel name (and text around it) for the name syscalls.
+static NAME: &[u8] = b"FUZZ::ECHO FUZZ::ECHOES";
+
+/// What a token in the pool is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Got {
+    /// A channel we created (its only all-rights token).
+    Channel,
+    /// A DMA range we allocated.
+    Dma,
+    /// Anything else (derived, found): used only where any token will do.
+    Other,
+}
+
+/// What the fuzzer works with.
+pub struct Setup {
+    /// A channel of ours (all rights).
+    pub channel: u64,
+    /// Our receive window.
+    pub window: u64,
+    /// Start of `SANDBOX_LEN` bytes of reserved address space.
+    pub sandbox: u64,
+    /// Our own process (MAP, THREAD, WAIT, KILL).
+    pub me: u64,
+    /// An empty process we may do anything to (0 if none).
+    pub scratch: u64,
+    /// A read-only physical range (the RAMFS).
+    pub phys: u64,
+    /// A token that was ours and is stale now.
+    pub stale: u64,
+    /// A token of another process (worthless here).
+    pub foreign: u64,
+    /// A channel the fuzzers share (SEND and RECEIVE), where their
+    /// messages meet; 0 if none.
+    pub hub: u64,
+}
+
+/// A syscall that answered a status outside [`Error`].
+#[derive(Debug)]
+pub struct UnknownStatus {
+    pub nr: u64,
+    pub status: u64,
+}
+
+pub struct Fuzzer {
+    rng: Rng,
+    s: Setup,
+    pool: Vec<(u64, Got)>,
+    /// A message we received and have not answered: (cookie, size).
+    held: Option<(u64, u64)>,
+    pub calls: u64,
+    /// Calls made with a bad token on purpose.
+    pub bad_tokens: u64,
+    /// The status of the last call (0 = success, else an [`Error`]).
+    pub last_status: usize,
+}
+
+/// Statuses a call can end with: success and each [`Error`].
+pub const STATUSES: usize = 16;
+
+impl Fuzzer {
+    pub fn new(seed: u64, s: Setup) -> Fuzzer {
+        // xorshift must not start at 0; spread nearby seeds apart.
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        rng.next();
+        Fuzzer { rng, s, pool: Vec::new(), held: None, calls: 0, bad_tokens: 0, last_status: 0 }
+    }
+
+    /// The scratch process's token, 0 once it is gone.
+    pub fn scratch(&self) -> u64 {
+        self.s.scratch
+    }
+
+    fn r(&mut self) -> u64 {
+        self.rng.next()
+    }
+
+    fn one_in(&mut self, n: u64) -> bool {
+        self.r().is_multiple_of(n)
+    }
+
+    /// An address from one of the classes the kernel must tell apart.
+    fn addr(&mut self) -> u64 {
+        let r = self.r();
+        match self.r() % 11 {
+            0 => self.s.sandbox + r % SANDBOX_LEN / 4096 * 4096,
+            1 => self.s.sandbox + r % SANDBOX_LEN,
+            2 => self.s.window,
+            3 => NAME.as_ptr() as u64 + r % 8,
+            4 => r % 8192, // null and the low pages, never mapped
+            5 => 0xffff_8000_0000_0000 + r % (1 << 30), // the kernel's view of RAM
+            6 => 0xffff_ffff_8000_0000 + r % (16 << 20), // kernel image
+            7 => 0x0000_8000_0000_0000 + r % (1 << 30), // just past the canonical hole's start
+            8 => abi::USER_TOP - r % 8192, // straddling the end of user space
+            9 => abi::USER_TOP - 4096, // the last user page
+            _ => r,
+        }
+    }
+
+    /// A page of ours for a message: the window, or one of the sandbox
+    /// (mapped or not).
+    fn page(&mut self) -> u64 {
+        if self.one_in(2) {
+            self.s.window
+        } else {
+            self.s.sandbox + self.r() % SANDBOX_LEN / 4096 * 4096
+        }
+    }
+
+    /// A size or count from the classes where checks sit.
+    fn size(&mut self) -> u64 {
+        let r = self.r();
+        match self.r() % 11 {
+            0 => 0,
+            1 => 1,
+            2 => r % 64,
+            3 => r % 8192,
+            4 => 4096,
+            5 => 4097,
+            6 => 1 << 20,
+            7 => 1 << 30,
+            8 => (1 << 30) + 1,
+            9 => u64::MAX,
+            _ => r,
+        }
+    }
+
+    fn arg(&mut self) -> u64 {
+        match self.r() % 5 {
+            0 | 1 => self.addr(),
+            2 => self.size(),
+            3 => self.r() % 16, // flags, rights, small numbers
+            _ => self.r(),
+        }
+    }
+
+    /// A token that must be refused: forged, zero, off by one, stale or foreign.
+    fn bad_token(&mut self) -> u64 {
+        self.bad_tokens += 1;
+        match self.r() % 6 {
+            0 => self.r(),
+            1 => 0,
+            2 => self.s.channel.wrapping_add(1),
+            3 => self.s.channel ^ 1 << (self.r() % 64),
+            4 => self.s.stale,
+            _ => self.s.foreign,
+        }
+    }
+
+    fn pick(&mut self, want: impl Fn(Got) -> bool) -> Option<usize> {
+        let n = self.pool.iter().filter(|(_, g)| want(*g)).count();
+        if n == 0 {
+            return None;
+        }
+        let k = (self.r() % n as u64) as usize;
+        self.pool.iter().enumerate().filter(|(_, (_, g))| want(*g)).nth(k).map(|(i, _)| i)
+    }
+
+    /// A process token: ours or the scratch process's; only the scratch
+    /// process's when `others` says the call must not touch us (`None`
+    /// once the scratch process is gone).
+    fn process(&mut self, others: bool) -> Option<u64> {
+        if self.s.scratch != 0 && (others || self.one_in(2)) {
+            Some(self.s.scratch)
+        } else if others {
+            None
+        } else {
+            Some(self.s.me)
+        }
+    }
+
+    /// Keep the user addresses of a map or unmap in the sandbox (and the
+    /// range within it), so that the fuzzer never unmaps its own code or
+    /// stack and never maps more than the sandbox's worth; kernel and
+    /// non-canonical addresses stay as they are.
+    fn confine(&mut self, addr: &mut u64, len: &mut u64) {
+        let end = self.s.sandbox + SANDBOX_LEN;
+        if *addr < abi::USER_TOP && !(self.s.sandbox..end).contains(addr) {
+            *addr = self.s.sandbox + *addr % SANDBOX_LEN;
+        }
+        if (self.s.sandbox..end).contains(addr) {
+            *len %= end - *addr + 1;
+        }
+    }
+
+    /// Make one random syscall.
+    pub fn step(&mut self) -> Result<(), UnknownStatus> {
+        if let Some((cookie, size)) = self.held {
+            return self.answer(cookie, size);
+        }
+        // Mostly real syscalls; a quarter any number below 70 (most of
+        // which are unknown), now and then a huge one.
+        let nr = match self.r() % 16 {
+            0 => self.r(),
+            1..=4 => self.r() % 70,
+            _ => loop {
+                let n = self.r() % 62;
+                if Syscall::from_raw(n).is_some() {
+                    break n;
+                }
+            },
+        };
+        let sys = Syscall::from_raw(nr);
+        if sys.is_some_and(|s| EXCLUDED.contains(&s)) {
+            return Ok(());
+        }
+        let mut a = [0u64; 5];
+        for x in a.iter_mut() {
+            *x = self.arg();
+        }
+        // Index into the pool of a token this call uses up.
+        let mut consumed = None;
+        let class = runtime::class_token;
+        let token = match sys {
+            Some(Syscall::Yield | Syscall::Sleep | Syscall::Uptime | Syscall::Priority) => class(SyscallClass::Thread),
+            Some(Syscall::ChannelCreate) => class(SyscallClass::ChannelCreate),
+            Some(Syscall::NameFind) => class(SyscallClass::Names),
+            Some(Syscall::DmaAlloc) => class(SyscallClass::Dma),
+            Some(Syscall::ProcessCreate) => class(SyscallClass::ProcessCreate),
+            Some(Syscall::ChannelDestroy) => match self.pick(|g| g == Got::Channel) {
+                Some(i) => {
+                    consumed = Some(i);
+                    self.pool[i].0
+                }
+                None => return Ok(()), // never our own channel
+            },
+            Some(Syscall::Send | Syscall::Receive | Syscall::ReplyRecv) if self.s.hub != 0 && !self.one_in(4) => self.s.hub,
+            Some(Syscall::Send | Syscall::Receive | Syscall::ReplyRecv | Syscall::NameRegister | Syscall::NameDeregister) => {
+                match self.pick(|g| g == Got::Channel) {
+                    Some(i) if self.one_in(4) => self.pool[i].0,
+                    _ => self.s.channel,
+                }
+            }
+            Some(Syscall::Reply) => match self.r() % 3 {
+                // A cookie, not a token: refused without delay.
+                0 => 0,
+                1 => self.r() % 4096,
+                _ => self.r(),
+            },
+            Some(Syscall::MapPhys | Syscall::PhysDerive | Syscall::PhysInfo) => match self.pick(|g| g == Got::Dma) {
+                Some(i) if self.one_in(2) => self.pool[i].0,
+                _ => self.s.phys,
+            },
+            Some(Syscall::CapInspect | Syscall::CapDerive) => match self.pick(|_| true) {
+                Some(i) if self.one_in(2) => self.pool[i].0,
+                _ => self.s.channel,
+            },
+            Some(Syscall::CapDrop) => match self.pick(|g| g == Got::Other) {
+                Some(i) => {
+                    consumed = Some(i);
+                    self.pool[i].0
+                }
+                None => return Ok(()),
+            },
+            Some(Syscall::CapGrant) => {
+                // Tokens we hold with DELEGATE.
+                a[0] = match self.pick(|g| matches!(g, Got::Channel | Got::Dma)) {
+                    Some(i) if self.one_in(2) => self.pool[i].0,
+                    _ => self.s.channel,
+                };
+                match self.process(true) {
+                    Some(t) => t,
+                    None => return Ok(()),
+                }
+            }
+            Some(Syscall::ThreadCreate | Syscall::ProcessKill) => match self.process(true) {
+                Some(t) => t,
+                None => return Ok(()),
+            },
+            Some(Syscall::MapAnon | Syscall::Unmap | Syscall::ProcessWrite | Syscall::ProcessWait) => {
+                self.process(false).unwrap_or(self.s.me)
+            }
+            _ => self.r(),
+        };
+        if sys == Some(Syscall::DmaAlloc) && self.pool.iter().filter(|(_, g)| *g == Got::Dma).count() >= MAX_DMA {
+            return Ok(());
+        }
+        let token = if self.one_in(BAD_TOKEN_ONE_IN) { self.bad_token() } else { token };
+        self.shape(sys, token, &mut a);
+        let (status, r) = self.issue(nr, token, a)?;
+        if status == 0 && matches!(sys, Some(Syscall::Receive | Syscall::ReplyRecv)) {
+            self.held = Some((r[0], r[2]));
+        }
+        if token == self.s.scratch && (status == Error::NotFound as u64 || status == Error::Incapable as u64) {
+            // The scratch process died (a thread we started there faulted,
+            // or we killed it), and its slot may be reused, which makes the
+            // token stale: every further use would be a bad token.
+            self.s.scratch = 0;
+        }
+        if status == 0 {
+            self.keep(sys, r[0], consumed);
+        }
+        Ok(())
+    }
+
+    /// Make the call; count it and check its status is an [`Error`].
+    fn issue(&mut self, nr: u64, token: u64, a: [u64; 5]) -> Result<(u64, [u64; 4]), UnknownStatus> {
+        // SAFETY: the addresses the fuzzer can pass are in its sandbox (which
+        // no Rust value uses, and the only place it maps or unmaps in its own
+        // space), its window (used by nothing else), a static name it only
+        // reads, unmapped low pages, kernel or non-canonical addresses, the
+        // top of user space (nothing of ours lives there), or random values
+        // that all but never fall on our few mapped megabytes.
+        let (status, r) = unsafe { runtime::sys::raw(nr, token, a) };
+        self.calls += 1;
+        if status != 0 && Error::from_raw(status).is_none() {
+            return Err(UnknownStatus { nr, status });
+        }
+        self.last_status = (status as usize).min(STATUSES - 1);
+        Ok((status, r))
+    }
+
+    /// Answer the message we hold (its sender waits for us; were we to
+    /// wait for someone in turn, the fuzzers could end up all waiting for
+    /// each other): now and then first with a forged cookie, then with the
+    /// real one by `Reply`, or by `ReplyRecv`, which may hand us the next.
+    fn answer(&mut self, cookie: u64, size: u64) -> Result<(), UnknownStatus> {
+        if self.one_in(8) {
+            let forged = [cookie.wrapping_add(1), cookie ^ 1 << 16, cookie.wrapping_sub(1 << 16), self.r()];
+            let f = forged[(self.r() % 4) as usize];
+            let result = self.r();
+            self.issue(Syscall::Reply as u64, f, [result, 0, 0, 0, 0])?;
+            return Ok(());
+        }
+        // Mostly a reply length that fits the message, sometimes not.
+        let len = if self.one_in(8) { self.size() } else { self.r() % (size + 1) };
+        let result = self.r();
+        let (status, r) = if self.one_in(2) {
+            // The reply data: the window (where a copied message sits, or a
+            // lent page), a page of ours, or a bad address.
+            let buf = if self.one_in(2) { self.page() } else { self.addr() };
+            self.issue(Syscall::Reply as u64, cookie, [result, buf, len, 0, 0])?
+        } else {
+            let chan = if self.s.hub != 0 && self.one_in(2) { self.s.hub } else { self.s.channel };
+            let window = if self.one_in(2) { self.page() } else { self.addr() };
+            self.issue(Syscall::ReplyRecv as u64, chan, [cookie, result, len, window, 0])?
+        };
+        self.held = match status {
+            // Too long a reply, or reply data from a window that holds a
+            // later message: the message is still ours to answer.
+            s if s == Error::InvalidArgument as u64 => Some((cookie, size)),
+            0 if r[0] != 0 => Some((r[0], r[2])),
+            _ => None,
+        };
+        Ok(())
+    }
+
+    /// Bound what would stall or harm the fuzzer itself.
+    fn shape(&mut self, sys: Option<Syscall>, token: u64, a: &mut [u64; 5]) {
+        let (on_me, token_is_phys) = (token == self.s.me, token == self.s.phys);
+        // Waits: mostly polls, otherwise up to 2 ms.
+        let wait = if self.one_in(4) { self.r() % 2_000_000 } else { 0 };
+        match sys {
+            // Half the messages well formed (so some get through: copied,
+            // or a page lent), half anything.
+            Some(Syscall::Send) => {
+                if self.one_in(2) {
+                    let page = self.one_in(2);
+                    a[1] = if page { 4096 } else { self.r() % 4097 };
+                    a[2] = if page || self.one_in(2) { self.page() } else { self.s.window + self.r() % 4096 };
+                    a[4] = if self.one_in(4) { abi::send_flags::READ_ONLY } else { 0 };
+                }
+                a[3] = wait;
+            }
+            Some(Syscall::Receive) => {
+                if self.one_in(2) {
+                    a[0] = self.page();
+                }
+                a[1] = wait;
+            }
+            Some(Syscall::ReplyRecv) => {
+                if self.one_in(2) {
+                    a[3] = self.page();
+                }
+                a[4] = wait;
+            }
+            Some(Syscall::ProcessWait | Syscall::Sleep) => a[0] = wait,
+            Some(Syscall::DmaAlloc) if !self.one_in(8) => a[0] %= 8,
+            Some(Syscall::ProcessWrite) => {
+                if on_me {
+                    a[0] = self.s.sandbox + a[0] % SANDBOX_LEN;
+                }
+                a[2] %= 1 << 16;
+            }
+            // In the scratch process too: it must not take all memory.
+            Some(Syscall::MapAnon | Syscall::Unmap) => {
+                let (mut addr, mut len) = (a[0], a[1]);
+                self.confine(&mut addr, &mut len);
+                (a[0], a[1]) = (addr, len);
+            }
+            Some(Syscall::MapPhys) => {
+                // The RAMFS range is read-only: asking it for more is a bad token.
+                if token_is_phys && !self.one_in(64) {
+                    a[3] &= !abi::map::WRITE;
+                }
+                let (mut addr, mut len) = (a[0], a[2]);
+                self.confine(&mut addr, &mut len);
+                (a[0], a[2]) = (addr, len);
+            }
+            _ => {}
+        }
+    }
+
+    /// Remember a token a call gave us; undo what would leak past us.
+    fn keep(&mut self, sys: Option<Syscall>, token: u64, consumed: Option<usize>) {
+        if let Some(i) = consumed {
+            self.pool.swap_remove(i);
+            return;
+        }
+        let got = match sys {
+            Some(Syscall::ChannelCreate) => Got::Channel,
+            Some(Syscall::DmaAlloc) => Got::Dma,
+            // (Sub-ranges get random rights: using one where a right is
+            // missing would cost a bad-token delay, so they only go where
+            // any token will do.)
+            Some(Syscall::CapDerive | Syscall::NameFind | Syscall::PhysDerive) => Got::Other,
+            Some(Syscall::ProcessCreate) => {
+                // An empty process outlives its creator: end it now.
+                // SAFETY: ProcessKill of another process touches no memory of ours.
+                let _ = unsafe { runtime::sys::call(Syscall::ProcessKill, token, [0; 5]) };
+                return;
+            }
+            _ => return,
+        };
+        if self.pool.iter().any(|&(t, _)| t == token) {
+            // `NameFind` hands out the token we already hold.
+        } else if self.pool.len() < POOL || got == Got::Dma {
+            // (DMA regions are few: `MAX_DMA` bounds them.)
+            self.pool.push((token, got));
+        } else if got == Got::Channel {
+            // SAFETY: destroying a channel touches no memory of ours.
+            let _ = unsafe { runtime::sys::call(Syscall::ChannelDestroy, token, [0; 5]) };
+        }
+    }
+}
