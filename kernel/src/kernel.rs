@@ -21,7 +21,8 @@ use crate::ipc::channel::ChannelTable;
 use crate::ipc::named::NameTable;
 use crate::mem::paging::sw;
 use crate::mem::{FrameAllocator, PageTables, PhysMem, PAGE_SIZE};
-use crate::proc::{tids, ProcState, Process, State, Thread, Tid, NO_THREAD, PROCESS_SLOTS, THREAD_SLOTS};
+use crate::proc::quota::{self, carve_cost};
+use crate::proc::{tids, Account, ProcState, Process, Resource, State, Thread, Tid, NO_THREAD, PROCESS_SLOTS, THREAD_SLOTS};
 use crate::sched::{Scheduler, SLICE_TICKS};
 
 /// Physical RAM ranges (device capabilities may never map these).
@@ -31,6 +32,15 @@ pub const MAX_RAM_REGIONS: usize = 32;
 pub const KERNEL_PROCESS: usize = 0;
 /// Thread index of the idle thread.
 pub const IDLE_THREAD: Tid = 0;
+
+/// Pages a long syscall handles between two interrupt windows
+/// ([`crate::arch::interrupt_window`]): well under a millisecond of work,
+/// so no tick waits long and none is lost.
+pub const WINDOW_PAGES: u64 = 64;
+
+/// Pages an empty process needs at least: its top-level page table and its
+/// capability table.
+pub const PROCESS_PAGES: u64 = 1 + crate::cap::table::PAGES;
 
 /// A contiguous DMA allocation.
 #[derive(Clone, Copy, Debug, Default)]
@@ -323,6 +333,7 @@ impl Kernel {
     /// After a syscall or interrupt: pick a new `current` if this one
     /// stopped or a higher priority is ready.
     pub fn reschedule(&mut self) {
+        self.catch_up_ticks();
         if self.threads[self.current as usize].state != State::Running {
             self.schedule();
         } else if self.need_resched {
@@ -430,6 +441,16 @@ impl Kernel {
         self.reschedule();
     }
 
+    /// Run the timer ticks that arrived while a long syscall let interrupts
+    /// in at a safe point ([`crate::arch::interrupt_window`]): there they
+    /// are only counted, and here, with the kernel's state whole again,
+    /// they take effect, so the clock loses none.
+    fn catch_up_ticks(&mut self) {
+        for _ in 0..crate::arch::take_late_ticks() {
+            self.tick();
+        }
+    }
+
     /// A timed wait of `t` ran out.
     fn expire(&mut self, t: Tid) {
         let th = &self.threads[t as usize];
@@ -489,18 +510,61 @@ impl Kernel {
 
     // ----- processes and threads -----------------------------------------------
 
-    /// A new, empty process named `name`: `(index, generation)`.
+    /// A new, empty process named `name` that gets the whole machine (the
+    /// kernel makes `system` this way): `(index, generation)`.
     pub fn create_process(&mut self, name: &[u8]) -> Result<(usize, u32), Error> {
+        use abi::limits;
+        let machine = abi::quota::Quota {
+            threads: limits::THREADS as u64 - 1,
+            pages: self.frames.free_frames() as u64,
+            channels: limits::CHANNELS as u64,
+            caps: limits::CAPS_PER_PROCESS as u64,
+            processes: limits::PROCESSES as u64 - 1,
+        };
+        self.new_process(name, machine, None)
+    }
+
+    /// A new, empty process created by `parent` with quota `want` (a field
+    /// of [`abi::quota::REST`]: all `parent` has left), carved out of
+    /// `parent`'s own (see [`crate::proc::quota`]).
+    pub fn create_child(&mut self, parent: usize, name: &[u8], want: &abi::quota::Quota) -> Result<(usize, u32), Error> {
+        let pr = &self.procs[parent];
+        let mut q = *want;
+        for r in Resource::ALL {
+            let most = if r.carved() { pr.room(r) } else { quota::get(&pr.acct.limit, r) };
+            let f = quota::get_mut(&mut q, r);
+            if *f == abi::quota::REST {
+                // The child's own slot comes out of the processes too.
+                *f = if r == Resource::Processes { most.saturating_sub(1) } else { most };
+            }
+        }
+        let cost = carve_cost(&q);
+        if q.caps > pr.acct.limit.caps || Resource::ALL.iter().any(|&r| r.carved() && quota::get(&cost, r) > pr.room(r)) {
+            return Err(Error::LimitReached);
+        }
+        let made = self.new_process(name, q, Some((parent as u8, pr.gen)))?;
+        self.procs[parent].acct.carve(&cost);
+        Ok(made)
+    }
+
+    /// A process slot with an empty address space and capability table,
+    /// charged to its own page quota.
+    fn new_process(&mut self, name: &[u8], limit: abi::quota::Quota, creator: Option<(u8, u32)>) -> Result<(usize, u32), Error> {
         let usable = &self.procs[..abi::limits::PROCESSES];
         let slot = usable
             .iter()
             .position(|p| p.state == ProcState::Free)
             .or_else(|| usable.iter().position(|p| p.state == ProcState::Dead))
             .ok_or(Error::LimitReached)?;
+        if limit.pages < PROCESS_PAGES {
+            return Err(Error::LimitReached);
+        }
+        let before = self.frames.free_frames();
         let space = PageTables::new_user(&self.phys, &mut self.frames, &self.kernel_pt).ok_or(Error::NoMemory)?;
-        let Some(caps) = crate::cap::CapTable::new() else {
+        let pages = (before - self.frames.free_frames()) as u64 + crate::cap::table::PAGES;
+        let Some(caps) = crate::cap::CapTable::new().filter(|_| pages <= limit.pages) else {
             space.destroy_user(&self.phys, &mut self.frames, |_, _, _| {});
-            return Err(Error::NoMemory);
+            return Err(if pages > limit.pages { Error::LimitReached } else { Error::NoMemory });
         };
         let gen = self.procs[slot].gen.wrapping_add(1);
         self.procs[slot] = Process {
@@ -508,6 +572,7 @@ impl Kernel {
             gen,
             space: Some(space),
             caps: Some(caps),
+            acct: Account { limit, pages, creator, ..Account::default() },
             ..Process::default()
         };
         self.procs[slot].set_name(name);
@@ -518,6 +583,9 @@ impl Kernel {
     pub fn create_thread(&mut self, p: usize, entry: u64, stack: u64, args: [u64; 2], prio: u8) -> Result<Tid, Error> {
         if self.procs[p].state != ProcState::Alive {
             return Err(Error::NotFound);
+        }
+        if self.procs[p].room(Resource::Threads) == 0 {
+            return Err(Error::LimitReached);
         }
         // A dead thread's slot is reusable: the CPU left its stack when it
         // died (threads are only created from syscalls of live threads).
@@ -594,13 +662,78 @@ impl Kernel {
     }
 
     /// End process `p` (exit, fault or kill): release everything it holds and
-    /// everyone waiting on it. Safe to call on the current process.
+    /// everyone waiting on it, then every process this leaves unreachable
+    /// ([`Self::reap_orphans`]). Safe to call on the current process.
     pub fn end_process(&mut self, p: usize, how: u64, code: u64) {
         if p == KERNEL_PROCESS || self.procs[p].state != ProcState::Alive {
             return;
         }
+        self.end_one(p, how, code);
+        self.reap_orphans();
+    }
+
+    /// End every child process (one made by `ProcessCreate`) that has no
+    /// thread and that no process with threads can reach through process
+    /// capabilities, directly or through other such processes: nobody can
+    /// ever start it, so it would hold its slot, tables and quota for good.
+    /// Processes the kernel made (`system`) are always reachable.
+    pub fn reap_orphans(&mut self) {
+        let mut reach = [false; PROCESS_SLOTS];
+        let mut work: Vec<usize> = Vec::new();
+        for (i, pr) in self.procs.iter().enumerate() {
+            if pr.state == ProcState::Alive && (i == KERNEL_PROCESS || pr.threads > 0 || pr.acct.creator.is_none()) {
+                reach[i] = true;
+                work.push(i);
+            }
+        }
+        while let Some(q) = work.pop() {
+            let Some(caps) = self.procs[q].caps.as_ref() else { continue };
+            for cap in caps.iter().filter(|c| c.kind == abi::CapKind::Process) {
+                let o = cap.object as usize;
+                let held = self.procs.get(o).is_some_and(|t| t.state == ProcState::Alive && t.gen == cap.gen);
+                if held && !reach[o] {
+                    reach[o] = true;
+                    work.push(o);
+                }
+            }
+        }
+        for (i, reached) in reach.iter().enumerate() {
+            if !reached && self.procs[i].state == ProcState::Alive {
+                crate::info!("process {i} '{}' has no threads and no holder: reclaimed", self.procs[i].name());
+                self.end_one(i, exit::KILLED, 0);
+            }
+        }
+    }
+
+    /// Give `p`'s quota back to its creator; its live children's quotas
+    /// now come out of that creator's budget (they were inside `p`'s).
+    fn return_quota(&mut self, p: usize) {
+        let up = self.procs[p].acct.creator.filter(|&(c, gen)| {
+            let c = &self.procs[c as usize];
+            c.state == ProcState::Alive && c.gen == gen
+        });
+        let me = Some((p as u8, self.procs[p].gen));
+        for c in 0..PROCESS_SLOTS {
+            if self.procs[c].state == ProcState::Alive && self.procs[c].acct.creator == me {
+                self.procs[c].acct.creator = up;
+                if let Some((u, _)) = up {
+                    let cost = carve_cost(&self.procs[c].acct.limit);
+                    self.procs[u as usize].acct.carve(&cost);
+                }
+            }
+        }
+        if let Some((u, _)) = up {
+            let cost = carve_cost(&self.procs[p].acct.limit);
+            self.procs[u as usize].acct.uncarve(&cost);
+        }
+        self.procs[p].acct.carved = Default::default();
+    }
+
+    /// [`Self::end_process`] without the reaping.
+    fn end_one(&mut self, p: usize, how: u64, code: u64) {
         self.procs[p].state = ProcState::Dead;
         self.procs[p].exit = (how, code);
+        self.return_quota(p);
         // Its threads stop, undoing their messages in flight.
         for t in tids() {
             if self.proc_of(t) == p && !matches!(self.threads[t as usize].state, State::Free | State::Dead) {
@@ -627,8 +760,16 @@ impl Kernel {
                 self.active_root = Some(self.kernel_pt.root().start_address().as_u64());
             }
             let Kernel { phys, frames, dma, .. } = self;
-            space.destroy_user(phys, frames, |frames, f, fl| release_leaf(frames, dma, f, fl));
+            let mut n = 0u64;
+            space.destroy_user(phys, frames, |frames, f, fl| {
+                release_leaf(frames, dma, f, fl);
+                n += 1;
+                if n.is_multiple_of(WINDOW_PAGES) {
+                    crate::arch::interrupt_window();
+                }
+            });
         }
+        self.procs[p].acct.pages = 0;
         self.free_unused_dma();
         self.procs[p].caps = None;
         while let Some(w) = self.procs[p].waiters.pop_front(&mut self.threads) {
@@ -667,18 +808,21 @@ fn boxed_array<T, const N: usize>(f: impl FnMut() -> T) -> Result<Box<[T; N]>, O
     v.into_boxed_slice().try_into().map_err(|_| OutOfMemory)
 }
 
-/// What unmapping a user page releases, by its software bits.
-pub fn release_leaf(frames: &mut FrameAllocator, dma: &mut [DmaRegion], f: PhysFrame, fl: Flags) {
+/// What unmapping a user page releases, by its software bits; whether it
+/// was a frame the process owned (counted in its page quota).
+pub fn release_leaf(frames: &mut FrameAllocator, dma: &mut [DmaRegion], f: PhysFrame, fl: Flags) -> bool {
     if fl.contains(sw::LOAN) {
         // Lent by an IPC sender: the sender still owns it.
     } else if fl.contains(sw::OWNED) {
         if frames.free(f).is_err() {
             crate::error!("user frame {:#x} was not allocated", f.start_address().as_u64());
         }
+        return true;
     } else if fl.contains(sw::DMA) {
         let n = (f.start_address().as_u64() / PAGE_SIZE) as u32;
         if let Some(r) = dma.iter_mut().find(|r| r.live && (r.base_frame..r.base_frame + r.frames).contains(&n)) {
             r.maps -= 1;
         }
     }
+    false
 }

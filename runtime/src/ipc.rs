@@ -347,7 +347,7 @@ impl Page {
 
 /// IPC monitoring (needs the DebugIpc class).
 pub mod debug {
-    use abi::debug::{op, ChannelStats, IpcTotals, KernelAccounting};
+    use abi::debug::{op, ChannelStats, IpcTotals, KernelAccounting, QuotaUse};
     use abi::{Error, Syscall, SyscallClass};
 
     use crate::sys::call;
@@ -389,5 +389,13 @@ pub mod debug {
         // SAFETY: the kernel writes one `KernelAccounting` into `a`.
         unsafe { call(Syscall::DebugIpc, token(), [op::KERNEL_ACCOUNTING, &mut a as *mut _ as u64, 0, 0, 0]) }?;
         Ok(a)
+    }
+
+    /// Our quota and what we use of it.
+    pub fn quota_use() -> Result<QuotaUse, Error> {
+        let mut q = QuotaUse::default();
+        // SAFETY: the kernel writes one `QuotaUse` into `q`.
+        unsafe { call(Syscall::DebugIpc, token(), [op::QUOTA, &mut q as *mut _ as u64, 0, 0, 0]) }?;
+        Ok(q)
     }
 }

@@ -2,6 +2,7 @@
 
 use alloc::vec::Vec;
 
+use abi::quota::Quota;
 use abi::start::InitCap;
 use abi::{exit, layout, map, Error, Syscall, SyscallClass, FOREVER};
 
@@ -23,14 +24,20 @@ pub enum Exit {
 pub struct Process(u64);
 
 impl Process {
-    /// An empty process.
+    /// An empty process with [`Quota::DEFAULT`].
     pub fn create(name: &str) -> Result<Process, Error> {
-        // SAFETY: ProcessCreate only reads the name.
+        Process::create_with(name, &Quota::DEFAULT)
+    }
+
+    /// An empty process with `quota`, carved out of ours ([`abi::quota`]).
+    pub fn create_with(name: &str, quota: &Quota) -> Result<Process, Error> {
+        let q = quota.to_bytes();
+        // SAFETY: ProcessCreate only reads the name and the quota.
         unsafe {
             call(
                 Syscall::ProcessCreate,
                 crate::class_token(SyscallClass::ProcessCreate),
-                [name.as_ptr() as u64, name.len() as u64, 0, 0, 0],
+                [name.as_ptr() as u64, name.len() as u64, q.as_ptr() as u64, 0, 0],
             )
         }
         .map(|r| Process(r[0]))
@@ -123,11 +130,12 @@ pub struct Spawn<'a> {
     /// (id, our token, rights to give)
     caps: Vec<(u64, u64, u32)>,
     priority: u8,
+    quota: Quota,
 }
 
 impl<'a> Spawn<'a> {
     pub fn new(name: &'a str, image: &'a [u8]) -> Self {
-        Spawn { name, image, args: alloc::vec![name.as_bytes()], caps: Vec::new(), priority: 8 }
+        Spawn { name, image, args: alloc::vec![name.as_bytes()], caps: Vec::new(), priority: 8, quota: Quota::DEFAULT }
     }
 
     /// Add an argument.
@@ -157,11 +165,17 @@ impl<'a> Spawn<'a> {
         self
     }
 
+    /// Give the program `q` instead of [`Quota::DEFAULT`].
+    pub fn quota(mut self, q: Quota) -> Self {
+        self.quota = q;
+        self
+    }
+
     /// Create the process, load the image, hand over the capabilities and
     /// start its first thread.
     pub fn start(self) -> Result<Process, SpawnError> {
         let elf = elfload::Image::parse(self.image, abi::USER_BOTTOM..abi::USER_TOP).map_err(SpawnError::Elf)?;
-        let p = Process::create(self.name)?;
+        let p = Process::create_with(self.name, &self.quota)?;
         match self.load(&p, &elf) {
             Ok(()) => Ok(p),
             Err(e) => {

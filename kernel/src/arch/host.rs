@@ -3,7 +3,7 @@
 //! registers instead of building a kernel stack.
 
 extern crate std;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::vec::Vec;
 
 use crate::kernel::OutOfMemory;
@@ -14,6 +14,33 @@ use crate::proc::Tid;
 std::thread_local! {
     static FLUSHES: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
     static POWER_OFF: RefCell<Option<u64>> = const { RefCell::new(None) };
+    static WINDOWS: Cell<u64> = const { Cell::new(0) };
+    static TICK_PER_WINDOW: Cell<bool> = const { Cell::new(false) };
+    static LATE_TICKS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A long syscall lets interrupts in: counted, and (if a test asked for it
+/// with [`tick_in_windows`]) a timer tick arrives in each.
+pub fn interrupt_window() {
+    WINDOWS.with(|w| w.set(w.get() + 1));
+    if TICK_PER_WINDOW.with(|t| t.get()) {
+        LATE_TICKS.with(|l| l.set(l.get() + 1));
+    }
+}
+
+/// Ticks that arrived in windows since the last call.
+pub fn take_late_ticks() -> u64 {
+    LATE_TICKS.with(|l| l.take())
+}
+
+/// Make every interrupt window see one timer tick (or none).
+pub fn tick_in_windows(on: bool) {
+    TICK_PER_WINDOW.with(|t| t.set(on));
+}
+
+/// Interrupt windows opened on this test thread since the last call.
+pub fn take_windows() -> u64 {
+    WINDOWS.with(|w| w.take())
 }
 
 pub fn console_write(bytes: &[u8]) {

@@ -15,6 +15,10 @@ use super::Cap;
 pub const SLOTS: usize = 128;
 const _: () = assert!(SLOTS * 3 / 4 >= abi::limits::CAPS_PER_PROCESS);
 
+/// Frames of kernel memory one table takes, rounded up: what creating a
+/// process charges to its page quota for it.
+pub const PAGES: u64 = (SLOTS * core::mem::size_of::<Slot>()).div_ceil(abi::PAGE_SIZE) as u64;
+
 /// Slot markers: tokens are never 0 or 1 (see [`super::token`]).
 const EMPTY: u64 = 0;
 const DELETED: u64 = 1;
@@ -139,6 +143,11 @@ impl CapTable {
     /// A token whose capability satisfies `pred`, if any.
     pub fn find(&self, mut pred: impl FnMut(&Cap) -> bool) -> Option<u64> {
         self.slots.iter().find(|s| s.token > DELETED && pred(&s.cap)).map(|s| s.token)
+    }
+
+    /// Every capability in the table.
+    pub fn iter(&self) -> impl Iterator<Item = &Cap> {
+        self.slots.iter().filter(|s| s.token > DELETED).map(|s| &s.cap)
     }
 
     /// Rebuild without deleted markers.

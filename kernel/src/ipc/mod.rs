@@ -103,6 +103,9 @@ impl Kernel {
     /// that looking it up takes one probe (the table is at most 3/4 full, so
     /// one usually comes within a few draws).
     pub fn mint(&mut self, p: usize, cap: Cap) -> Result<u64, Error> {
+        if self.procs[p].room(crate::proc::Resource::Caps) == 0 {
+            return Err(Error::LimitReached);
+        }
         let caps = self.procs[p].caps.as_mut().ok_or(Error::NotFound)?;
         let mut token = self.tokens.fresh();
         for _ in 0..64 {

@@ -2,8 +2,10 @@
 
 pub mod process;
 pub mod queue;
+pub mod quota;
 pub mod thread;
 
 pub use process::{ProcState, Process, PROCESS_SLOTS};
 pub use queue::Queue;
+pub use quota::{Account, Resource};
 pub use thread::{tids, Message, State, Thread, ThreadTable, Tid, LeafCache, NO_THREAD, THREAD_SLOTS};

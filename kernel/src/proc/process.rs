@@ -3,6 +3,7 @@
 use crate::cap::CapTable;
 use crate::mem::PageTables;
 
+use super::quota::{Account, Resource};
 use super::Queue;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -40,11 +41,29 @@ pub struct Process {
     /// Bad-token strikes, for the escalating delay, and when the last was.
     pub strikes: u32,
     pub last_strike: u64,
+    /// Its quota and what it spends on children ([`super::quota`]).
+    pub acct: Account,
 }
 
 impl Process {
     pub fn name(&self) -> &str {
         core::str::from_utf8(&self.name[..self.name_len as usize]).unwrap_or("?")
+    }
+
+    /// What the process uses of `r` itself (not counting its children).
+    pub fn used(&self, r: Resource) -> u64 {
+        match r {
+            Resource::Threads => self.threads as u64,
+            Resource::Pages => self.acct.pages,
+            Resource::Channels => self.channels as u64,
+            Resource::Caps => self.caps.as_ref().map_or(0, |c| c.len() as u64),
+            Resource::Processes => 0,
+        }
+    }
+
+    /// How much more of `r` the process may take.
+    pub fn room(&self, r: Resource) -> u64 {
+        self.acct.room(r, self.used(r))
     }
 
     pub fn set_name(&mut self, name: &[u8]) {

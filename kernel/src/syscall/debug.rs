@@ -1,6 +1,6 @@
 //! Console output and IPC monitoring.
 
-use abi::debug::{op, ChannelStats, IpcTotals, KernelAccounting};
+use abi::debug::{op, ChannelStats, IpcTotals, KernelAccounting, QuotaUse};
 use abi::Error;
 
 use crate::ipc::channel::{channel_id, Channel};
@@ -12,8 +12,8 @@ use crate::syscall::Outcome;
 
 /// The bytes of a `#[repr(C)]` struct made only of `u64` fields.
 fn as_bytes<T: Copy>(v: &T) -> &[u8] {
-    // SAFETY: used only for `ChannelStats`, `IpcTotals` and
-    // `KernelAccounting`, which are
+    // SAFETY: used only for `ChannelStats`, `IpcTotals`,
+    // `KernelAccounting` and `QuotaUse`, which are
     // `repr(C)` with `u64` fields only, so every byte is initialised.
     unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }
 }
@@ -73,6 +73,17 @@ impl Kernel {
         }
     }
 
+    /// Process `p`'s quota and what it uses of it.
+    pub fn quota_use(&self, p: usize) -> QuotaUse {
+        use crate::proc::{quota, Resource};
+        let pr = &self.procs[p];
+        let mut used = pr.acct.carved;
+        for r in Resource::ALL {
+            *quota::get_mut(&mut used, r) += pr.used(r);
+        }
+        QuotaUse { limit: pr.acct.limit, used }
+    }
+
     /// `DebugIpc`.
     pub(super) fn debug_ipc(&mut self, p: usize, which: u64, a: u64, b: u64) -> Result<Outcome, Error> {
         let space = self.space(p);
@@ -124,6 +135,11 @@ impl Kernel {
             op::KERNEL_ACCOUNTING => {
                 let acc = self.accounting();
                 user::write(&self.phys, &space, a, as_bytes(&acc), Access::Write).map_err(|_| Error::BadAddress)?;
+                Ok(Outcome::Done([0; 4]))
+            }
+            op::QUOTA => {
+                let q = self.quota_use(p);
+                user::write(&self.phys, &space, a, as_bytes(&q), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
             }
             _ => Err(Error::InvalidArgument),

@@ -5,9 +5,10 @@ use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::cap::Cap;
-use crate::kernel::{release_leaf, Kernel};
+use crate::kernel::{release_leaf, Kernel, WINDOW_PAGES};
 use crate::mem::paging::{sw, MapError};
 use crate::mem::{user, PAGE_SIZE};
+use crate::proc::Resource;
 
 /// Check a page-aligned, non-empty user range.
 fn page_range(va: u64, len: u64) -> Result<(), Error> {
@@ -17,8 +18,9 @@ fn page_range(va: u64, len: u64) -> Result<(), Error> {
     user::check_range(va, len).map_err(|_| Error::BadAddress)
 }
 
-/// [`page_range`], for calls that touch every page of it: bounded so one
-/// call cannot keep the (non-preemptible) kernel busy for long.
+/// [`page_range`], for calls that touch every page of it. They let pending
+/// interrupts in every [`WINDOW_PAGES`] pages; the bound keeps one call's
+/// total work (and the caller's wait) reasonable.
 fn map_range(va: u64, len: u64) -> Result<(), Error> {
     if len > abi::limits::MAP_MAX {
         return Err(Error::InvalidArgument);
@@ -45,33 +47,52 @@ fn user_flags(flags: u64) -> Result<Flags, Error> {
 }
 
 impl Kernel {
-    /// Map zeroed memory into process `p`. All or nothing.
+    /// Map zeroed memory into process `p`. All or nothing. Each page, and
+    /// the page tables it needs, count against `p`'s page quota.
     pub fn map_anon(&mut self, p: usize, va: u64, len: u64, flags: u64) -> Result<(), Error> {
         map_range(va, len)?;
         let flags = user_flags(flags)? | sw::OWNED;
         let mut space = self.space(p);
         let mut at = va;
         while at < va + len {
-            let result = match self.frames.alloc() {
+            let result = self.charged(p, at, 1, |k| match k.frames.alloc() {
                 None => Err(Error::NoMemory),
                 Some(f) => {
-                    self.phys.zero(f);
-                    space.map(&self.phys, &mut self.frames, VirtAddr::new(at), f, flags).map_err(|e| {
-                        let _ = self.frames.free(f);
+                    k.phys.zero(f);
+                    space.map(&k.phys, &mut k.frames, VirtAddr::new(at), f, flags).map_err(|e| {
+                        let _ = k.frames.free(f);
                         match e {
                             MapError::AlreadyMapped | MapError::HugePage => Error::AlreadyExists,
                             MapError::NoMemory => Error::NoMemory,
                         }
                     })
                 }
-            };
+            });
             if let Err(e) = result {
                 self.unmap_pages(p, va, at - va);
                 return Err(e);
             }
             at += PAGE_SIZE;
+            if ((at - va) / PAGE_SIZE).is_multiple_of(WINDOW_PAGES) {
+                crate::arch::interrupt_window();
+            }
         }
         Ok(())
+    }
+
+    /// Map one page at `va` in `p` with `map`, which allocates `leaf`
+    /// frames itself, if `p`'s page quota has room for them and for any
+    /// page tables the page may need; `p` is charged the frames it took
+    /// (tables included, even if `map` fails after making them).
+    fn charged(&mut self, p: usize, va: u64, leaf: u64, map: impl FnOnce(&mut Self) -> Result<(), Error>) -> Result<(), Error> {
+        let tables = if self.space(p).leaf_entry(&self.phys, va).is_some() { 0 } else { 3 };
+        if self.procs[p].room(Resource::Pages) < leaf + tables {
+            return Err(Error::LimitReached);
+        }
+        let before = self.frames.free_frames();
+        let result = map(self);
+        self.procs[p].acct.pages += before.saturating_sub(self.frames.free_frames()) as u64;
+        result
     }
 
     /// Unmap a range of process `p`. Fails with `Busy`, changing nothing, if
@@ -81,11 +102,16 @@ impl Kernel {
         let space = self.space(p);
         let end = va + len;
         let mut at = va;
+        let mut n = 0u64;
         while let Some(page) = space.next_mapped(&self.phys, at, end) {
             if space.translate_4k(&self.phys, VirtAddr::new(page)).is_some_and(|(_, f)| f.contains(sw::LOAN)) {
                 return Err(Error::Busy);
             }
             at = page + PAGE_SIZE;
+            n += 1;
+            if n.is_multiple_of(WINDOW_PAGES) {
+                crate::arch::interrupt_window();
+            }
         }
         let lent_out = self.threads.iter().any(|th| {
             th.process as usize == p && th.msg.lent && th.msg.server != crate::proc::NO_THREAD && (va..end).contains(&th.msg.buf)
@@ -97,18 +123,26 @@ impl Kernel {
         Ok(())
     }
 
-    /// Unmap whatever is mapped in the range and release it.
+    /// Unmap whatever is mapped in the range and release it (page tables
+    /// stay, and stay charged).
     fn unmap_pages(&mut self, p: usize, va: u64, len: u64) {
         let mut space = self.space(p);
         let end = va + len;
         let mut at = va;
+        let (mut n, mut owned) = (0u64, 0u64);
         while let Some(page) = space.next_mapped(&self.phys, at, end) {
             if let Some((f, fl)) = space.unmap(&self.phys, VirtAddr::new(page)) {
-                release_leaf(&mut self.frames, &mut self.dma, f, fl);
+                owned += release_leaf(&mut self.frames, &mut self.dma, f, fl) as u64;
                 self.flush_if_active(space, page);
             }
             at = page + PAGE_SIZE;
+            n += 1;
+            if n.is_multiple_of(WINDOW_PAGES) {
+                crate::arch::interrupt_window();
+            }
         }
+        let pages = &mut self.procs[p].acct.pages;
+        *pages = pages.saturating_sub(owned);
         self.free_unused_dma();
     }
 
@@ -151,16 +185,23 @@ impl Kernel {
         let pages = len / PAGE_SIZE;
         for i in 0..pages {
             let frame = PhysFrame::containing_address(PhysAddr::new(base + i * PAGE_SIZE));
-            if let Err(e) = space.map(&self.phys, &mut self.frames, VirtAddr::new(va + i * PAGE_SIZE), frame, pte) {
+            let at = va + i * PAGE_SIZE;
+            let mapped = self.charged(p, at, 0, |k| {
+                space.map(&k.phys, &mut k.frames, VirtAddr::new(at), frame, pte).map_err(|e| match e {
+                    MapError::NoMemory => Error::NoMemory,
+                    _ => Error::AlreadyExists,
+                })
+            });
+            if let Err(e) = mapped {
                 // Undo the pages mapped so far (not counted yet for DMA).
                 for j in 0..i {
                     space.unmap(&self.phys, VirtAddr::new(va + j * PAGE_SIZE));
                     self.flush_if_active(space, va + j * PAGE_SIZE);
                 }
-                return Err(match e {
-                    MapError::NoMemory => Error::NoMemory,
-                    _ => Error::AlreadyExists,
-                });
+                return Err(e);
+            }
+            if (i + 1).is_multiple_of(WINDOW_PAGES) {
+                crate::arch::interrupt_window();
             }
         }
         if cap.flavor == phys_flavor::DMA {
@@ -187,11 +228,19 @@ impl Kernel {
             return Err(Error::InvalidArgument);
         }
         let slot = self.dma.iter().position(|r| !r.live).ok_or(Error::LimitReached)?;
+        // Charged to the allocator until it ends, wherever the region is mapped.
+        if self.procs[p].room(Resource::Pages) < pages {
+            return Err(Error::LimitReached);
+        }
         let first = self.frames.alloc_contiguous(pages as usize, 1).ok_or(Error::NoMemory)?;
         for i in 0..pages {
             let f = PhysFrame::containing_address(first.start_address() + i * PAGE_SIZE);
             self.phys.zero(f);
+            if (i + 1).is_multiple_of(WINDOW_PAGES) {
+                crate::arch::interrupt_window();
+            }
         }
+        self.procs[p].acct.pages += pages;
         let base_frame = (first.start_address().as_u64() / PAGE_SIZE) as u32;
         let r = &mut self.dma[slot];
         r.live = true;
@@ -220,13 +269,27 @@ impl Kernel {
     /// written too (this is how loaders fill code); once it runs, only pages
     /// it could write itself, or a program could write code into its own (or
     /// another running program's) executable pages and run it: W^X.
+    /// Copied [`WINDOW_PAGES`] pages at a time, with an interrupt window
+    /// between; a bad address part way leaves the part before it written.
     pub fn process_write(&mut self, p: usize, target: usize, dst: u64, src: u64, len: u64) -> Result<(), Error> {
-        // Copied without preemption: bounded like the map calls.
         if len > abi::limits::MAP_MAX {
             return Err(Error::InvalidArgument);
         }
+        if user::check_range(src, len).is_err() || user::check_range(dst, len).is_err() {
+            return Err(Error::BadAddress);
+        }
         let access = if self.procs[target].threads == 0 { user::Access::Load } else { user::Access::Write };
         let (from, to) = (self.space(p), self.space(target));
-        user::copy(&self.phys, (&from, src), (&to, dst), len as usize, access).map_err(|_| Error::BadAddress)
+        let chunk = WINDOW_PAGES * PAGE_SIZE;
+        let mut done = 0;
+        loop {
+            let n = (len - done).min(chunk);
+            user::copy(&self.phys, (&from, src + done), (&to, dst + done), n as usize, access).map_err(|_| Error::BadAddress)?;
+            done += n;
+            if done == len {
+                return Ok(());
+            }
+            crate::arch::interrupt_window();
+        }
     }
 }

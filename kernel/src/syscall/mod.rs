@@ -127,6 +127,9 @@ impl Kernel {
             }
             Syscall::ChannelCreate => {
                 self.class(p, token, SyscallClass::ChannelCreate)?;
+                if self.procs[p].room(crate::proc::Resource::Channels) == 0 {
+                    return Err(Error::LimitReached);
+                }
                 done(self.channel_create(p)?)
             }
             Syscall::ChannelDestroy => {
@@ -181,9 +184,13 @@ impl Kernel {
                 done(self.mint(p, cap.reduced(a1 as u32))?)
             }
             Syscall::CapDrop => {
-                self.lookup(p, token, None, 0)?;
+                let cap = self.lookup(p, token, None, 0)?;
                 if let Some(caps) = self.procs[p].caps.as_mut() {
                     caps.remove(token);
+                }
+                if cap.kind == CapKind::Process {
+                    // Perhaps the last hold on a process nobody started.
+                    self.reap_orphans();
                 }
                 DONE
             }
@@ -233,7 +240,7 @@ impl Kernel {
             }
             Syscall::ProcessCreate => {
                 self.class(p, token, SyscallClass::ProcessCreate)?;
-                self.process_create(p, a1, a2)
+                self.process_create(p, a1, a2, a3)
             }
             Syscall::ProcessWrite => {
                 let target = self.process_of(p, token, rights::MAP)?;

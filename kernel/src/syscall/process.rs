@@ -9,15 +9,18 @@ use crate::proc::{ProcState, State, Tid};
 use crate::syscall::Outcome;
 
 impl Kernel {
-    /// `ProcessCreate`: an empty process and a token for it with every right.
-    pub(super) fn process_create(&mut self, p: usize, name_ptr: u64, name_len: u64) -> Result<Outcome, Error> {
+    /// `ProcessCreate`: an empty process with the quota at `quota_ptr`
+    /// (carved out of `p`'s) and a token for it with every right.
+    pub(super) fn process_create(&mut self, p: usize, name_ptr: u64, name_len: u64, quota_ptr: u64) -> Result<Outcome, Error> {
         let mut name = [0u8; abi::limits::PROCESS_NAME_LEN];
         if name_len as usize > name.len() {
             return Err(Error::InvalidArgument);
         }
         let name = &mut name[..name_len as usize];
         user::read(&self.phys, &self.space(p), name_ptr, name).map_err(|_| Error::BadAddress)?;
-        let (child, gen) = self.create_process(name)?;
+        let mut quota = [0u8; 40];
+        user::read(&self.phys, &self.space(p), quota_ptr, &mut quota).map_err(|_| Error::BadAddress)?;
+        let (child, gen) = self.create_child(p, name, &abi::quota::Quota::from_bytes(&quota))?;
         match self.mint(p, Cap::object(CapKind::Process, child as u32, gen, rights::ALL)) {
             Ok(token) => Ok(Outcome::Done([token, child as u64, 0, 0])),
             Err(e) => {

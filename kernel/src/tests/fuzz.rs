@@ -34,6 +34,8 @@ enum A {
     Rights,
     MapFlags,
     Small,
+    /// Where a quota for `ProcessCreate` is (usually one written at [`QUOTAS`]).
+    QuotaPtr,
     Prio,
     SendFlags,
     ReplyLen,
@@ -78,7 +80,7 @@ fn signature(s: Syscall) -> &'static [A] {
         Syscall::PhysDerive => &[PHYS, PageLen, PageLen, Rights],
         Syscall::PhysInfo => &[PHYS],
         Syscall::DmaAlloc => &[Tok(Want::Class(C::Dma)), Small],
-        Syscall::ProcessCreate => &[Tok(Want::Class(C::ProcessCreate)), Name, Small],
+        Syscall::ProcessCreate => &[Tok(Want::Class(C::ProcessCreate)), Name, Small, QuotaPtr],
         Syscall::ProcessWrite => &[PROC, Addr, Addr, Size],
         Syscall::ThreadCreate => &[PROC, Addr, Addr, Any, Any, Prio],
         Syscall::ProcessWait => &[PROC, Timeout],
@@ -91,6 +93,14 @@ fn signature(s: Syscall) -> &'static [A] {
 /// Channel names written into every fuzzed process at [`NAMES`].
 const NAMES: u64 = BUF + 0x800;
 const NAME_COUNT: u64 = 4;
+/// Quotas for `ProcessCreate` written into every fuzzed process: a small
+/// one, one asking for everything left, and one asking too much.
+const QUOTAS: u64 = BUF + 0x900;
+const QUOTA_CHOICES: [abi::quota::Quota; 3] = [
+    abi::quota::Quota { threads: 4, pages: 64, channels: 4, caps: 16, processes: 2 },
+    abi::quota::Quota::REST,
+    abi::quota::Quota { threads: 1 << 20, pages: 1 << 40, channels: 1, caps: 1, processes: 1 },
+];
 
 struct Fuzz {
     w: World,
@@ -164,6 +174,9 @@ impl Fuzz {
         }
         for i in 0..NAME_COUNT {
             self.w.write(p, NAMES + 16 * i, std::format!("FZ::n{i}").as_bytes());
+        }
+        for (i, q) in QUOTA_CHOICES.iter().enumerate() {
+            self.w.write(p, QUOTAS + 64 * i as u64, &q.to_bytes());
         }
         let mut boot = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::DELEGATE);
         boot.flavor = phys_flavor::BOOT;
@@ -308,6 +321,7 @@ impl Fuzz {
             }
             A::MapFlags => r.pick(&[RW, abi::map::READ, abi::map::READ | abi::map::EXEC, 7, 8]),
             A::Small => r.below(6),
+            A::QuotaPtr => r.pick(&[QUOTAS, QUOTAS, QUOTAS + 64, QUOTAS + 128, UNMAPPED, 0]),
             A::Prio => r.below(10),
             A::SendFlags => r.pick(&[0, 0, 0, abi::send_flags::READ_ONLY, 2]),
             A::ReplyLen => r.pick(&[0, 0, 0, 8, 4096]),

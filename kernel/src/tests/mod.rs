@@ -12,6 +12,7 @@ mod caps;
 mod fuzz;
 mod ipc;
 mod procmem;
+mod quota;
 mod sched;
 
 extern crate std;
@@ -45,6 +46,8 @@ pub const FOREVER: u64 = abi::FOREVER;
 /// One tick in nanoseconds (timeouts are given in nanoseconds).
 pub const MS: u64 = abi::limits::TICK_NS;
 pub const RW: u64 = abi::map::READ | abi::map::WRITE;
+/// A small quota for children made through `ProcessCreate` in tests.
+pub const SMALL: abi::quota::Quota = abi::quota::Quota { threads: 4, pages: 64, channels: 4, caps: 16, processes: 0 };
 /// A token no process holds.
 pub const BOGUS: u64 = 0x5eed_0bad_c0de_f00d;
 

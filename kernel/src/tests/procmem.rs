@@ -119,7 +119,8 @@ fn process_table_full_gives_limit_reached_and_slots_are_reused_safely() {
     let t = w.thread(p, 5);
     let c = w.c(p);
     w.write(p, BUF, b"child");
-    let create = [c.spawn, BUF, 5, 0, 0, 0];
+    w.write(p, BUF + 64, &abi::quota::Quota { pages: 8, ..SMALL }.to_bytes());
+    let create = [c.spawn, BUF, 5, BUF + 64, 0, 0];
     let mut children = Vec::new();
     loop {
         match w.sys(t, Syscall::ProcessCreate, create) {
@@ -130,7 +131,7 @@ fn process_table_full_gives_limit_reached_and_slots_are_reused_safely() {
         assert!(children.len() < abi::limits::PROCESSES, "no process limit");
     }
     assert_eq!(children.len(), abi::limits::PROCESSES - 2, "kernel and spawner take one slot each");
-    assert_eq!(w.sys(t, Syscall::ProcessCreate, [c.spawn, BUF, 17, 0, 0, 0]), R::Err(Error::InvalidArgument));
+    assert_eq!(w.sys(t, Syscall::ProcessCreate, [c.spawn, BUF, 17, BUF + 64, 0, 0]), R::Err(Error::InvalidArgument));
     // A child's slot is reused after it ends; the old token stays dead.
     let (old, idx) = children[10];
     assert_eq!(w.sys(t, Syscall::ProcessKill, [old, 0, 0, 0, 0, 0]), R::Ok([0; 4]));

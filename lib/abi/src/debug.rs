@@ -15,6 +15,9 @@ pub mod op {
     pub const TOTALS: u64 = 4;
     /// `buf ->`: write a [`super::KernelAccounting`].
     pub const KERNEL_ACCOUNTING: u64 = 5;
+    /// `buf ->`: write a [`super::QuotaUse`]: the caller's quota and what
+    /// it uses of it.
+    pub const QUOTA: u64 = 6;
 }
 
 /// Statistics of one channel.
@@ -80,4 +83,13 @@ pub struct KernelAccounting {
     pub free_names: u64,
     /// DMA region slots not in use.
     pub free_dma: u64,
+}
+
+/// A process's quota and what it uses of it (its children's quotas
+/// included, see [`crate::quota`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct QuotaUse {
+    pub limit: crate::quota::Quota,
+    pub used: crate::quota::Quota,
 }

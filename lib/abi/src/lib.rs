@@ -17,6 +17,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod debug;
+pub mod quota;
 pub mod start;
 
 /// Size of a page, and of the largest message.
@@ -182,7 +183,9 @@ pub enum Syscall: u64 {
     PhysInfo = 44,
     /// `Dma class; pages -> token, phys_addr` contiguous zeroed physical pages.
     DmaAlloc = 45,
-    /// `ProcessCreate class; name_ptr, name_len -> token` empty process.
+    /// `ProcessCreate class; name_ptr, name_len, quota_ptr -> token, index`
+    /// empty process with the [`quota::Quota`] at `quota_ptr`, carved out of
+    /// the caller's own.
     ProcessCreate = 50,
     /// `process(MAP); dst, src, len ->` copy bytes into the process.
     ProcessWrite = 51,

@@ -82,7 +82,7 @@ fn run_tests(archive: &cpio::Archive<'static>, suite: &str, args: Args) -> ! {
             println!("system: no ktest in the RAMFS");
             FAIL
         }
-        Some(image) => match test_args(Spawn::new("ktest", image.data).arg(suite), args).inherit_all().priority(16).start() {
+        Some(image) => match test_args(Spawn::new("ktest", image.data).arg(suite), args).inherit_all().priority(16).quota(abi::quota::Quota::REST).start() {
             Err(e) => {
                 println!("system: cannot start ktest: {e:?}");
                 FAIL

@@ -255,9 +255,12 @@ extern "C" fn interrupt_dispatch(f: &mut TrapFrame) -> u64 {
     match f.vector {
         v if v == lapic::TIMER_VECTOR as u64 => {
             lapic::eoi();
-            // SAFETY: dropped before the switch.
-            unsafe { kernel() }.tick();
-            switch_if_needed();
+            // In a long syscall's interrupt window the tick is only counted.
+            if !super::window::count_if_in_window() {
+                // SAFETY: dropped before the switch.
+                unsafe { kernel() }.tick();
+                switch_if_needed();
+            }
         }
         2 => crate::warn!("NMI at rip {:#x}", f.rip),
         0..=31 => exception(f),

@@ -1,0 +1,53 @@
+//! Interrupt windows: how a long syscall lets the timer in.
+//!
+//! The kernel runs with interrupts off and has one global state, so an
+//! interrupt handler cannot run kernel code while a syscall is half done.
+//! A syscall that works through many pages (mapping, unmapping, copying,
+//! tearing down an address space) calls [`interrupt_window`] every few
+//! dozen pages instead: interrupts are enabled for one instruction, a
+//! pending timer interrupt is taken and only *counted* (see
+//! `trap::interrupt_dispatch`), and [`take_late_ticks`] hands the count to
+//! the kernel once its state is whole again (`Kernel::reschedule`), which
+//! then runs those ticks. So interrupts wait at most one window's work and
+//! the clock loses no tick, though the syscall itself is not preempted.
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Set while a window is open: the timer handler only counts.
+static IN_WINDOW: AtomicBool = AtomicBool::new(false);
+/// Ticks that arrived in windows and have not run yet.
+static LATE_TICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Let pending interrupts in, at a point where the kernel's state may be
+/// half changed (so no handler may touch it).
+#[inline]
+pub fn interrupt_window() {
+    IN_WINDOW.store(true, Ordering::SeqCst);
+    // SAFETY: interrupts are enabled for the one instruction after `sti`
+    // (its interrupt shadow ends there); the handlers that can run then do
+    // not touch the kernel's state while `IN_WINDOW` is set (the timer only
+    // counts, the spurious vector does nothing), and the interrupt uses
+    // this thread's kernel stack, which has room for one frame.
+    unsafe { core::arch::asm!("sti", "nop", "cli") };
+    IN_WINDOW.store(false, Ordering::SeqCst);
+}
+
+/// In the timer handler: whether the tick must only be counted.
+pub fn count_if_in_window() -> bool {
+    if IN_WINDOW.load(Ordering::SeqCst) {
+        LATE_TICKS.fetch_add(1, Ordering::SeqCst);
+        true
+    } else {
+        false
+    }
+}
+
+/// The ticks counted in windows since the last call.
+#[inline(always)]
+pub fn take_late_ticks() -> u64 {
+    if LATE_TICKS.load(Ordering::Relaxed) == 0 {
+        0
+    } else {
+        LATE_TICKS.swap(0, Ordering::SeqCst)
+    }
+}
