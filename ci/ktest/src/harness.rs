@@ -3,6 +3,7 @@
 use alloc::format;
 use alloc::string::String;
 
+use abi::quota::Quota;
 use abi::{cap_id, rights, Error};
 use runtime::ipc::Channel;
 use runtime::process::{Exit, Process, Spawn};
@@ -88,9 +89,14 @@ pub fn spawn(role: &str, args: &[&str], caps: &[(u64, u64, u32)], priority: u8) 
 
 /// As [`spawn`], choosing whether the child inherits our capabilities.
 pub fn spawn_with(role: &str, args: &[&str], caps: &[(u64, u64, u32)], priority: u8, inherit: bool) -> Result<Process, String> {
+    spawn_quota(role, args, caps, priority, inherit, Quota::DEFAULT)
+}
+
+/// As [`spawn_with`], giving the child `quota`.
+pub fn spawn_quota(role: &str, args: &[&str], caps: &[(u64, u64, u32)], priority: u8, inherit: bool, quota: Quota) -> Result<Process, String> {
     let archive = runtime::ramfs::archive().ctx("ramfs")?;
     let image = archive.find("ktest").ctx("ktest image")?;
-    let mut s = Spawn::new("ktest-child", image.data).arg("child").arg(role).priority(priority);
+    let mut s = Spawn::new("ktest-child", image.data).arg("child").arg(role).priority(priority).quota(quota);
     for a in args {
         s = s.arg(a);
     }

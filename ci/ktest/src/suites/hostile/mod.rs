@@ -6,6 +6,7 @@
 pub mod arch;
 mod base;
 mod ipc;
+pub mod quota;
 
 use abi::{map, rights};
 use runtime::process::Exit;
@@ -19,6 +20,7 @@ pub fn run() -> i32 {
     base::cases(&mut s);
     ipc::cases(&mut s);
     arch::cases(&mut s);
+    quota::cases(&mut s);
     s.finish()
 }
 
@@ -27,7 +29,7 @@ pub fn run() -> i32 {
 pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
     match role {
         "hostile-well-behaved" => Some(well_behaved()),
-        _ => arch::child(role, args),
+        _ => arch::child(role, args).or_else(|| quota::child(role, args)),
     }
 }
 

@@ -1,0 +1,367 @@
+//! Quotas, orphaned processes and long syscalls: a child that takes every
+//! thread or all the RAM it can, one that leaves processes behind, and
+//! syscalls that work through a hundred megabytes while the clock must keep
+//! ticking.
+
+use abi::debug::Resources;
+use abi::quota::Quota;
+use abi::{cap_id, map, rights, Error, SyscallClass};
+use runtime::ipc::debug::resources;
+use runtime::ipc::{Channel, Window};
+use runtime::process::{spawn_thread, Exit, Process};
+use runtime::time::{rdtsc, sleep_ms, uptime_ms};
+use runtime::Args;
+
+use super::goes_on;
+use crate::ensure;
+use crate::harness::{expect_err, expect_exit, spawn_quota, Context, Outcome, Suite, CHAN};
+
+pub fn cases(s: &mut Suite) {
+    s.case(
+        "quota: a thread bomb stops at its thread quota with LimitReached",
+        thread_bomb,
+    );
+    s.case(
+        "quota: a map bomb stops at its page quota, RAM stays for others",
+        map_bomb,
+    );
+    s.case(
+        "quota: ProcessCreate refuses quotas above the creator's and bad pointers",
+        bad_quotas,
+    );
+    s.case(
+        "quota: twenty never-started orphans come back when their creator exits",
+        orphans,
+    );
+    s.case(
+        "quota: mapping, copying and tearing down 128 MiB keep the timer ticking",
+        long_syscalls,
+    );
+}
+
+/// Roles (`ktest child hostile-quota-...`); `None` for others.
+pub fn child(role: &str, args: &Args) -> Option<i32> {
+    match role {
+        "hostile-quota-threads" => Some(threads_child()),
+        "hostile-quota-map" => Some(map_child()),
+        "hostile-quota-orphans" => Some(orphans_child(crate::harness::num(args.get(3)))),
+        _ => None,
+    }
+}
+
+/// Only the Thread class (the spawner adds our own process).
+fn thread_class() -> [(u64, u64, u32); 1] {
+    let c = SyscallClass::Thread;
+    [(cap_id::class(c), runtime::class_token(c), rights::USE)]
+}
+
+/// Exit code for "stopped by `e` after `n`".
+fn code(e: Error, n: u64) -> i32 {
+    (n * 100 + e as u64) as i32
+}
+
+fn park(_: u64) {
+    loop {
+        let _ = sleep_ms(1_000_000);
+    }
+}
+
+fn threads_child() -> i32 {
+    let mut n = 0;
+    loop {
+        match spawn_thread(park, 0, 1) {
+            Ok(_) => n += 1,
+            Err(e) => return code(e, n),
+        }
+    }
+}
+
+fn thread_bomb() -> Outcome {
+    let before = resources().ctx("resources")?;
+    let q = Quota {
+        threads: 5,
+        ..Quota::DEFAULT
+    };
+    let p = spawn_quota("hostile-quota-threads", &[], &thread_class(), 8, false, q)?;
+    // Its own thread and four more.
+    expect_exit(
+        &p,
+        Exit::Code(code(Error::LimitReached, 4) as i64),
+        "thread bomb",
+    )?;
+    let after = resources().ctx("resources")?;
+    ensure!(
+        after.free_threads == before.free_threads,
+        "threads free: {} before, {} after",
+        before.free_threads,
+        after.free_threads
+    );
+    goes_on()
+}
+
+/// Pages the map bomb maps per call.
+const CHUNK: u64 = 16;
+
+fn map_child() -> i32 {
+    let chan = Channel::from_token(runtime::init_cap(CHAN).unwrap_or(0));
+    let base = runtime::mem::reserve(1 << 30);
+    let mut n = 0;
+    let err = loop {
+        match runtime::mem::map_anon(
+            base + n * CHUNK * 4096,
+            CHUNK * 4096,
+            map::READ | map::WRITE,
+        ) {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+    };
+    // Tell the parent while we still hold everything, then go.
+    let _ = chan.send(err as u64, &n.to_le_bytes());
+    0
+}
+
+fn map_bomb() -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let q = Quota {
+        pages: 2048,
+        ..Quota::DEFAULT
+    };
+    let mut caps = alloc::vec![(CHAN, chan.token(), rights::SEND)];
+    caps.extend_from_slice(&thread_class());
+    let p = spawn_quota("hostile-quota-map", &[], &caps, 8, false, q)?;
+    let mut w = Window::new().ctx("window")?;
+    let m = chan
+        .receive(&mut w, 10_000_000_000)
+        .ctx("the bomb's report")?;
+    let (err, chunks) = (
+        m.tag,
+        u64::from_le_bytes(m.data()[..8].try_into().unwrap_or([0; 8])),
+    );
+    let checked = (|| {
+        ensure!(
+            err == Error::LimitReached as u64,
+            "stopped by error {err}, expected LimitReached"
+        );
+        ensure!(
+            chunks * CHUNK <= 2048 && chunks * CHUNK >= 1024,
+            "mapped {} pages under a 2048-page quota",
+            chunks * CHUNK
+        );
+        // The rest of the RAM is there for others: 64 MiB for us now.
+        let len = 64 << 20;
+        let va = runtime::mem::reserve(len);
+        runtime::mem::map_anon(va, len, map::READ | map::WRITE)
+            .ctx("64 MiB while the bomb holds its quota")?;
+        // SAFETY: mapped just above, used by nothing.
+        unsafe { runtime::mem::unmap(va, len) }.ctx("unmap")
+    })();
+    m.reply(0, 0).ctx("reply")?;
+    checked?;
+    expect_exit(&p, Exit::Code(0), "map bomb")?;
+    chan.destroy().ctx("destroy")?;
+    goes_on()
+}
+
+fn bad_quotas() -> Outcome {
+    let mine = resources().ctx("resources")?;
+    let too_many = Quota {
+        threads: mine.limit.threads + 1,
+        ..Quota::DEFAULT
+    };
+    expect_err(
+        Process::create_with("greedy", &too_many),
+        Error::LimitReached,
+        "more threads than we have",
+    )?;
+    let too_many = Quota {
+        caps: mine.limit.caps + 1,
+        ..Quota::DEFAULT
+    };
+    expect_err(
+        Process::create_with("greedy", &too_many),
+        Error::LimitReached,
+        "more capabilities than ours",
+    )?;
+    let empty = Quota {
+        pages: 1,
+        ..Quota::DEFAULT
+    };
+    expect_err(
+        Process::create_with("tiny", &empty),
+        Error::LimitReached,
+        "no room for its own tables",
+    )?;
+    let name = "bad";
+    // SAFETY: the kernel reads the name and fails on the quota pointer.
+    let r = unsafe {
+        runtime::sys::call(
+            abi::Syscall::ProcessCreate,
+            runtime::class_token(SyscallClass::ProcessCreate),
+            [name.as_ptr() as u64, 3, 0xffff_8000_0000_0000, 0, 0],
+        )
+    };
+    expect_err(r, Error::BadAddress, "quota in kernel memory")?;
+    let after = resources().ctx("resources")?;
+    ensure!(
+        after.used == mine.used,
+        "refused creations changed our use: {:?} -> {:?}",
+        mine.used,
+        after.used
+    );
+    goes_on()
+}
+
+/// A process's worth and nothing more.
+const TINY: Quota = Quota {
+    threads: 0,
+    pages: 4,
+    channels: 0,
+    caps: 4,
+    processes: 0,
+};
+
+fn orphans_child(n: u64) -> i32 {
+    let mut made = alloc::vec::Vec::new();
+    for _ in 0..n {
+        match Process::create_with("orphan", &TINY) {
+            Ok(p) => made.push(p),
+            Err(e) => return code(e, made.len() as u64),
+        }
+    }
+    // One more is over the quota.
+    match Process::create_with("orphan", &TINY) {
+        Err(Error::LimitReached) => {}
+        _ => return 1,
+    }
+    // Exit and leave them all behind, never started.
+    core::mem::forget(made);
+    0
+}
+
+fn orphan_run() -> Result<Resources, alloc::string::String> {
+    let q = Quota {
+        processes: 20,
+        ..Quota::DEFAULT
+    };
+    let caps = [(
+        cap_id::class(SyscallClass::ProcessCreate),
+        runtime::class_token(SyscallClass::ProcessCreate),
+        rights::USE,
+    )];
+    let mut all = alloc::vec::Vec::from(caps);
+    all.extend_from_slice(&thread_class());
+    let p = spawn_quota("hostile-quota-orphans", &["20"], &all, 8, false, q)?;
+    expect_exit(&p, Exit::Code(0), "orphan maker")?;
+    runtime::caps::drop_cap(p.token()).ctx("drop")?;
+    resources().ctx("resources")
+}
+
+fn orphans() -> Outcome {
+    // A first run warms up our own heap; the second must leave the kernel's
+    // books exactly as they were.
+    orphan_run()?;
+    let before = resources().ctx("resources")?;
+    let after = orphan_run()?;
+    ensure!(
+        after.free_processes == before.free_processes,
+        "process slots: {} free before, {} after",
+        before.free_processes,
+        after.free_processes
+    );
+    ensure!(
+        after.free_frames == before.free_frames,
+        "frames: {} free before, {} after",
+        before.free_frames,
+        after.free_frames
+    );
+    ensure!(
+        after.free_threads == before.free_threads,
+        "thread slots: {} free before, {} after",
+        before.free_threads,
+        after.free_threads
+    );
+    ensure!(
+        after.free_channels == before.free_channels,
+        "channels: {} free before, {} after",
+        before.free_channels,
+        after.free_channels
+    );
+    ensure!(
+        after.used == before.used,
+        "our quota use: {:?} before, {:?} after",
+        before.used,
+        after.used
+    );
+    goes_on()
+}
+
+/// TSC cycles per timer tick (1 ms), measured over a sleep.
+fn tsc_per_tick() -> u64 {
+    let (t0, u0) = (rdtsc(), uptime_ms());
+    let _ = sleep_ms(50);
+    let (t1, u1) = (rdtsc(), uptime_ms());
+    (t1 - t0) / (u1 - u0).max(1)
+}
+
+/// One round: a child with a quota that large gets 128 MiB mapped, 16 MiB
+/// written, and is torn down. Four long syscalls.
+fn big_round(src: u64) -> Outcome {
+    let q = Quota {
+        pages: BIG / 4096 + 1024,
+        ..Quota::DEFAULT
+    };
+    let p = Process::create_with("big", &q).ctx("create")?;
+    p.map_anon(0x1000_0000, BIG, map::READ | map::WRITE)
+        .ctx("map 128 MiB")?;
+    // SAFETY: `p` runs nothing; the source is our own mapped memory.
+    unsafe {
+        p.write(
+            0x1000_0000,
+            core::slice::from_raw_parts(src as *const u8, COPY as usize),
+        )
+    }
+    .ctx("write 16 MiB")?;
+    p.kill().ctx("kill (tears down 128 MiB)")?;
+    runtime::caps::drop_cap(p.token()).ctx("drop")
+}
+
+const BIG: u64 = 128 << 20;
+const COPY: u64 = 16 << 20;
+
+/// Timer ticks against the TSC while long syscalls run. Without interrupt
+/// windows a syscall lets at most one tick in however long it runs. Under
+/// TCG the host also loses ticks (a periodic LAPIC timer skips the periods
+/// QEMU was not running for, e.g. while the host faults in fresh guest RAM
+/// or runs something else), so the check asks for a third of them: the
+/// loop runs until lost ticks would leave fewer than a fortieth.
+fn long_syscalls() -> Outcome {
+    let per_tick = tsc_per_tick();
+    let src = runtime::mem::reserve(COPY);
+    runtime::mem::map_anon(src, COPY, map::READ | map::WRITE).ctx("copy source")?;
+    // The first round has QEMU fault in the guest RAM it touches.
+    big_round(src)?;
+    let (t0, u0) = (rdtsc(), uptime_ms());
+    let (mut calls, mut rounds) = (0, 0);
+    while rounds < 2 || (rdtsc() - t0) / per_tick < 40 * calls {
+        ensure!(
+            rounds < 20,
+            "{rounds} rounds took only {} ms",
+            (rdtsc() - t0) / per_tick
+        );
+        big_round(src)?;
+        calls += 4;
+        rounds += 1;
+    }
+    let (t1, u1) = (rdtsc(), uptime_ms());
+    // SAFETY: mapped above, used by nothing now.
+    unsafe { runtime::mem::unmap(src, COPY) }.ctx("unmap")?;
+    let expected = (t1 - t0) / per_tick;
+    let seen = u1 - u0;
+    runtime::println!("ktest: {seen} ticks in {expected} ms (by the TSC) of {calls} long syscalls");
+    ensure!(
+        seen * 3 >= expected,
+        "{seen} ticks in {expected} ms of {calls} long syscalls"
+    );
+    goes_on()
+}
