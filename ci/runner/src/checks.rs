@@ -82,6 +82,12 @@ pub const FUZZ_CHECKS: [(&str, &str, Duration); 2] = [
 /// run can be repeated.
 const FUZZ_LINES: &[&str] = &[r"^fuzz: seed \d+, \d+ calls"];
 
+/// In-guest suites that run under `-icount` (the guest TSC and the timer
+/// both count guest instructions, so timing checks are exact whatever the
+/// host is doing): `ticks` compares the kernel's tick count with the TSC
+/// across long syscalls.
+pub const ICOUNT_SUITES: &[&str] = &["ticks"];
+
 /// Lines a suite's log must hold besides its results: what no case can
 /// check from inside the guest.
 pub const SUITE_LINES: &[(&str, &[&str])] = &[
@@ -156,6 +162,8 @@ pub struct Check {
     /// Further lines that must appear.
     pub also: &'static [&'static str],
     pub timeout: Duration,
+    /// Extra QEMU arguments.
+    pub qemu: &'static [&'static str],
 }
 
 impl Check {
@@ -166,6 +174,7 @@ impl Check {
             pass: Pass::Lines(BOOT_LINES),
             also: &[],
             timeout: PLAIN_TIMEOUT,
+            qemu: &[],
         }
     }
 
@@ -181,12 +190,13 @@ impl Check {
             pass: Pass::Suite,
             also: SUITE_LINES.iter().find(|(name, _)| *name == suite).map_or(&[], |(_, lines)| lines),
             timeout,
+            qemu: if ICOUNT_SUITES.contains(&suite) { crate::bench::ICOUNT_ARGS } else { &[] },
         }
     }
 
     fn fuzz(i: usize) -> Check {
         let (name, append, timeout) = FUZZ_CHECKS[i];
-        Check { name: name.into(), boot: Boot::Direct { append: append.into() }, pass: Pass::Suite, also: FUZZ_LINES, timeout }
+        Check { name: name.into(), boot: Boot::Direct { append: append.into() }, pass: Pass::Suite, also: FUZZ_LINES, timeout, qemu: &[] }
     }
 
     fn crash(what: &str, lines: &'static [&'static str]) -> Check {
@@ -196,11 +206,19 @@ impl Check {
             pass: Pass::Crash(lines),
             also: &[],
             timeout: PLAIN_TIMEOUT,
+            qemu: &[],
         }
     }
 
     fn netboot() -> Check {
-        Check { name: "netboot".into(), boot: Boot::Netboot, pass: Pass::Lines(BOOT_LINES), also: &[], timeout: NETBOOT_TIMEOUT }
+        Check {
+            name: "netboot".into(),
+            boot: Boot::Netboot,
+            pass: Pass::Lines(BOOT_LINES),
+            also: &[],
+            timeout: NETBOOT_TIMEOUT,
+            qemu: &[],
+        }
     }
 
     /// One line for `ci list`.
@@ -213,6 +231,9 @@ impl Check {
             (Boot::Direct { append }, Pass::Lines(_)) => format!("direct boot with `{append}`; expect the boot lines"),
             (Boot::Direct { append }, Pass::Suite) if self.name == BENCH_SUITE => {
                 format!("benchmarks: direct boot with `{append}`; `ci bench` runs it under -icount and TCG")
+            }
+            (Boot::Direct { append }, Pass::Suite) if !self.qemu.is_empty() => {
+                format!("in-guest suite: direct boot with `{append}` and `{}`", self.qemu.join(" "))
             }
             (Boot::Direct { append }, Pass::Suite) => format!("in-guest suite: direct boot with `{append}`"),
             (Boot::Direct { append }, Pass::Crash(_)) => {
@@ -228,7 +249,7 @@ impl Check {
 /// the kernel's own failure reports, then netboot.
 pub fn test_checks() -> Vec<Check> {
     let mut v = vec![Check::plain()];
-    v.extend(SUITES.iter().map(|s| Check::suite(s, SUITE_TIMEOUT)));
+    v.extend(SUITES.iter().chain(ICOUNT_SUITES).map(|s| Check::suite(s, SUITE_TIMEOUT)));
     v.push(Check::fuzz(0));
     v.push(Check::crash("panic", PANIC_LINES));
     v.push(Check::crash("fault", FAULT_LINES));
@@ -304,11 +325,12 @@ mod tests {
         assert_eq!(bench.timeout, BENCH_TIMEOUT);
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "fuzz", "panic", "fault", "smap", "smep", "netboot"]);
+        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "ticks", "fuzz", "panic", "fault", "smap", "smep", "netboot"]);
         let hostile = find("hostile").unwrap();
         assert_eq!(hostile.boot, Boot::Direct { append: "test=hostile selftest=irq".into() });
         let full = find("fuzz-full").unwrap();
         assert_eq!(full.boot, Boot::Direct { append: "test=fuzz fuzz_calls=1000000".into() });
         assert!(test_checks().iter().all(|c| c.name != "fuzz-full"), "the million calls run on request only");
+        assert_eq!(find("ticks").unwrap().qemu, crate::bench::ICOUNT_ARGS, "ticks runs under -icount");
     }
 }

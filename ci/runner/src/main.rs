@@ -158,7 +158,7 @@ fn test(ws: &Path, verbose: bool) -> bool {
     outcomes.push(image);
     for check in checks::test_checks() {
         if image_ok {
-            outcomes.push(boot::run(ws, &check, &check.name, &[], verbose).outcome);
+            outcomes.push(boot::run(ws, &check, &check.name, check.qemu, verbose).outcome);
         } else {
             let o = Outcome::fail(&check.name, Default::default(), vec!["not run: the image did not build".into()]);
             println!("{}: not run (no image)", o.summary_line());
@@ -188,7 +188,7 @@ fn boot_one(ws: &Path, name: &str, extra: &[String], build: bool, verbose: bool)
     if build && !build_step(ws).passed {
         return false;
     }
-    boot::run(ws, &check, &check.name, &[], verbose).outcome.passed
+    boot::run(ws, &check, &check.name, check.qemu, verbose).outcome.passed
 }
 
 /// `ci bench`: the bench suite under `-icount` (instruction counts) and

@@ -17,6 +17,7 @@ pub fn run(suite: &str, args: runtime::Args) -> i32 {
         "mem" => mem::run(),
         "hostile" => hostile::run(),
         "servers" => servers::run(),
+        "ticks" => hostile::quota::ticks(),
         "bench" => bench::run(),
         "fuzz" => fuzz::run(args),
         other => {
