@@ -333,7 +333,6 @@ impl Kernel {
     /// After a syscall or interrupt: pick a new `current` if this one
     /// stopped or a higher priority is ready.
     pub fn reschedule(&mut self) {
-        self.catch_up_ticks();
         if self.threads[self.current as usize].state != State::Running {
             self.schedule();
         } else if self.need_resched {
@@ -421,6 +420,7 @@ impl Kernel {
 
     /// One timer tick: wake expired timers, charge the time slice.
     pub fn tick(&mut self) {
+        self.catch_up_ticks();
         self.now += 1;
         while self.timers != NO_THREAD && self.threads[self.timers as usize].deadline <= self.now {
             let t = self.timers;
@@ -444,9 +444,21 @@ impl Kernel {
     /// Run the timer ticks that arrived while a long syscall let interrupts
     /// in at a safe point ([`crate::arch::interrupt_window`]): there they
     /// are only counted, and here, with the kernel's state whole again,
-    /// they take effect, so the clock loses none.
-    fn catch_up_ticks(&mut self) {
-        for _ in 0..crate::arch::take_late_ticks() {
+    /// they take effect, so the clock loses none. Called at the end of
+    /// every general-path syscall (the only ones that open windows) and at
+    /// each tick (for windows opened while ending a faulting process).
+    #[inline(always)]
+    pub(crate) fn catch_up_ticks(&mut self) {
+        let late = crate::arch::take_late_ticks();
+        if late != 0 {
+            self.run_late_ticks(late);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn run_late_ticks(&mut self, n: u64) {
+        for _ in 0..n {
             self.tick();
         }
     }

@@ -65,6 +65,7 @@ impl Kernel {
             }
             Err(e) => self.threads[t as usize].ret = [e as u64, 0, 0, 0, 0],
         }
+        self.catch_up_ticks();
         self.reschedule();
     }
 

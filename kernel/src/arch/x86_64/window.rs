@@ -7,8 +7,8 @@
 //! dozen pages instead: interrupts are enabled for one instruction, a
 //! pending timer interrupt is taken and only *counted* (see
 //! `trap::interrupt_dispatch`), and [`take_late_ticks`] hands the count to
-//! the kernel once its state is whole again (`Kernel::reschedule`), which
-//! then runs those ticks. So interrupts wait at most one window's work and
+//! the kernel once its state is whole again (`Kernel::catch_up_ticks`, at
+//! the end of the syscall and at every tick), which then runs those ticks. So interrupts wait at most one window's work and
 //! the clock loses no tick, though the syscall itself is not preempted.
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
