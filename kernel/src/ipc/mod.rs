@@ -554,10 +554,13 @@ impl Kernel {
         let at = match self.leaf_of(r, rva, true) {
             Some(at) => at,
             None => {
-                // First use of this window: make its page table.
+                // First use of this window: make its page table, charged to
+                // the receiver's page quota.
                 let mut rs = rspace;
-                rs.leaf_or_create(&self.phys, &mut self.frames, VirtAddr::new(rva))
-                    .map_err(|_| Fault::Receiver(Error::NoMemory))?;
+                self.charged(self.proc_of(r), rva, 0, |k| {
+                    rs.leaf_or_create(&k.phys, &mut k.frames, VirtAddr::new(rva)).map(|_| ()).map_err(|_| Error::NoMemory)
+                })
+                .map_err(Fault::Receiver)?;
                 self.leaf_of(r, rva, true).ok_or(Fault::Receiver(Error::NoMemory))?
             }
         };

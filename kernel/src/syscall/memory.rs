@@ -84,7 +84,7 @@ impl Kernel {
     /// frames itself, if `p`'s page quota has room for them and for any
     /// page tables the page may need; `p` is charged the frames it took
     /// (tables included, even if `map` fails after making them).
-    fn charged(&mut self, p: usize, va: u64, leaf: u64, map: impl FnOnce(&mut Self) -> Result<(), Error>) -> Result<(), Error> {
+    pub(crate) fn charged(&mut self, p: usize, va: u64, leaf: u64, map: impl FnOnce(&mut Self) -> Result<(), Error>) -> Result<(), Error> {
         let tables = if self.space(p).leaf_entry(&self.phys, va).is_some() { 0 } else { 3 };
         if self.procs[p].room(Resource::Pages) < leaf + tables {
             return Err(Error::LimitReached);

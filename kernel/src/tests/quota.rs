@@ -243,3 +243,35 @@ fn long_syscalls_let_the_timer_in_and_lose_no_tick() {
     assert!(crate::arch::host::take_windows() >= 16);
     crate::arch::host::tick_in_windows(false);
 }
+
+#[test]
+fn page_tables_made_for_a_receive_window_count_against_the_receiver() {
+    let mut w = World::new();
+    let (p, t) = parent(&mut w);
+    let (kid, k) = create(&mut w, t, &Quota { pages: crate::kernel::PROCESS_PAGES + 9, ..SMALL }).unwrap();
+    let ks = start(&mut w, t, kid).ok()[0] as Tid;
+    let class = w.give(p, w.c(p).chan, k, rights::USE);
+    w.caps[k] = Some(Caps { chan: class, ..Caps::default() });
+    let chan = w.channel(ks);
+    let send = w.give(k, chan, p, rights::SEND);
+    w.write(p, BUF, &pattern(1, 4096));
+    // Each window in its own 512 GiB: three new tables for each lent page.
+    let mut lent = 0;
+    for i in 1..10u64 {
+        assert_eq!(w.recv(ks, chan, i << 39, FOREVER), blocked(State::RecvBlocked));
+        match w.send(t, send, 1, 4096, BUF, FOREVER) {
+            R::Blocked(State::AwaitingReply) => {
+                let [cookie, ..] = w.status(ks).ok();
+                assert_eq!(w.reply(ks, cookie, 0, 0), R::Ok([0; 4]));
+                lent += 1;
+            }
+            other => {
+                assert_eq!(other, blocked(State::SendBlocked));
+                assert_eq!(w.status(ks), R::Err(Error::LimitReached));
+                break;
+            }
+        }
+    }
+    assert_eq!(lent, 3);
+    assert_eq!(w.k.procs[k].acct.pages, w.k.procs[k].acct.limit.pages);
+}
