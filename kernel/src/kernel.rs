@@ -33,8 +33,8 @@ pub const KERNEL_PROCESS: usize = 0;
 /// Thread index of the idle thread.
 pub const IDLE_THREAD: Tid = 0;
 
-/// Pages a long syscall handles between two interrupt windows
-/// ([`crate::arch::interrupt_window`]): well under a millisecond of work,
+/// Pages a long syscall handles between two tick windows
+/// ([`crate::arch::tick_window`]): well under a millisecond of work,
 /// so no tick waits long and none is lost.
 pub const WINDOW_PAGES: u64 = 64;
 
@@ -442,7 +442,7 @@ impl Kernel {
     }
 
     /// Run the timer ticks that arrived while a long syscall let interrupts
-    /// in at a safe point ([`crate::arch::interrupt_window`]): there they
+    /// in at a safe point ([`crate::arch::tick_window`]): there they
     /// are only counted, and here, with the kernel's state whole again,
     /// they take effect, so the clock loses none. Called at the end of
     /// every general-path syscall (the only ones that open windows) and at
@@ -777,7 +777,7 @@ impl Kernel {
                 release_leaf(frames, dma, f, fl);
                 n += 1;
                 if n.is_multiple_of(WINDOW_PAGES) {
-                    crate::arch::interrupt_window();
+                    crate::arch::tick_window();
                 }
             });
         }

@@ -21,7 +21,7 @@ std::thread_local! {
 
 /// A long syscall lets interrupts in: counted, and (if a test asked for it
 /// with [`tick_in_windows`]) a timer tick arrives in each.
-pub fn interrupt_window() {
+pub fn tick_window() {
     WINDOWS.with(|w| w.set(w.get() + 1));
     if TICK_PER_WINDOW.with(|t| t.get()) {
         LATE_TICKS.with(|l| l.set(l.get() + 1));
@@ -33,12 +33,12 @@ pub fn take_late_ticks() -> u64 {
     LATE_TICKS.with(|l| l.take())
 }
 
-/// Make every interrupt window see one timer tick (or none).
+/// Make every tick window see one timer tick (or none).
 pub fn tick_in_windows(on: bool) {
     TICK_PER_WINDOW.with(|t| t.set(on));
 }
 
-/// Interrupt windows opened on this test thread since the last call.
+/// Tick windows opened on this test thread since the last call.
 pub fn take_windows() -> u64 {
     WINDOWS.with(|w| w.take())
 }

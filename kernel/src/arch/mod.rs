@@ -8,7 +8,7 @@
 //! `console_write`, `flush_page`, `load_address_space`, `power_off`,
 //! `read_user` (copy from the active address space: through the MMU on x86,
 //! by walking its tables on the host), `ThreadContext`, and
-//! `interrupt_window` / `take_late_ticks` (let pending timer ticks in during
+//! `tick_window` / `take_late_ticks` (let pending timer ticks in during
 //! a long syscall and run them afterwards; the host fakes a tick per window
 //! when a test asks it to).
 
@@ -16,12 +16,12 @@
 pub mod x86_64;
 #[cfg(target_os = "none")]
 pub use self::x86_64::{
-    console_write, flush_page, interrupt_window, load_address_space, power_off, read_user, take_late_ticks, ThreadContext,
+    console_write, flush_page, tick_window, load_address_space, power_off, read_user, take_late_ticks, ThreadContext,
 };
 
 #[cfg(not(target_os = "none"))]
 pub mod host;
 #[cfg(not(target_os = "none"))]
 pub use host::{
-    console_write, flush_page, interrupt_window, load_address_space, power_off, read_user, take_late_ticks, ThreadContext,
+    console_write, flush_page, tick_window, load_address_space, power_off, read_user, take_late_ticks, ThreadContext,
 };

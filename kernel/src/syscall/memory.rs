@@ -74,7 +74,7 @@ impl Kernel {
             }
             at += PAGE_SIZE;
             if ((at - va) / PAGE_SIZE).is_multiple_of(WINDOW_PAGES) {
-                crate::arch::interrupt_window();
+                crate::arch::tick_window();
             }
         }
         Ok(())
@@ -110,7 +110,7 @@ impl Kernel {
             at = page + PAGE_SIZE;
             n += 1;
             if n.is_multiple_of(WINDOW_PAGES) {
-                crate::arch::interrupt_window();
+                crate::arch::tick_window();
             }
         }
         let lent_out = self.threads.iter().any(|th| {
@@ -138,7 +138,7 @@ impl Kernel {
             at = page + PAGE_SIZE;
             n += 1;
             if n.is_multiple_of(WINDOW_PAGES) {
-                crate::arch::interrupt_window();
+                crate::arch::tick_window();
             }
         }
         let pages = &mut self.procs[p].acct.pages;
@@ -201,7 +201,7 @@ impl Kernel {
                 return Err(e);
             }
             if (i + 1).is_multiple_of(WINDOW_PAGES) {
-                crate::arch::interrupt_window();
+                crate::arch::tick_window();
             }
         }
         if cap.flavor == phys_flavor::DMA {
@@ -237,7 +237,7 @@ impl Kernel {
             let f = PhysFrame::containing_address(first.start_address() + i * PAGE_SIZE);
             self.phys.zero(f);
             if (i + 1).is_multiple_of(WINDOW_PAGES) {
-                crate::arch::interrupt_window();
+                crate::arch::tick_window();
             }
         }
         self.procs[p].acct.pages += pages;
@@ -269,7 +269,7 @@ impl Kernel {
     /// written too (this is how loaders fill code); once it runs, only pages
     /// it could write itself, or a program could write code into its own (or
     /// another running program's) executable pages and run it: W^X.
-    /// Copied [`WINDOW_PAGES`] pages at a time, with an interrupt window
+    /// Copied [`WINDOW_PAGES`] pages at a time, with a tick window
     /// between; a bad address part way leaves the part before it written.
     pub fn process_write(&mut self, p: usize, target: usize, dst: u64, src: u64, len: u64) -> Result<(), Error> {
         if len > abi::limits::MAP_MAX {
@@ -289,7 +289,7 @@ impl Kernel {
             if done == len {
                 return Ok(());
             }
-            crate::arch::interrupt_window();
+            crate::arch::tick_window();
         }
     }
 }

@@ -25,7 +25,7 @@ use crate::proc::Tid;
 
 pub use entry::{read_user, ThreadContext};
 pub use trap::kmain;
-pub use window::{interrupt_window, take_late_ticks};
+pub use window::{tick_window, take_late_ticks};
 
 /// Where all physical memory is mapped (the direct map).
 pub const DIRECT_MAP: u64 = 0xffff_8000_0000_0000;

@@ -255,7 +255,7 @@ extern "C" fn interrupt_dispatch(f: &mut TrapFrame) -> u64 {
     match f.vector {
         v if v == lapic::TIMER_VECTOR as u64 => {
             lapic::eoi();
-            // In a long syscall's interrupt window the tick is only counted.
+            // In a long syscall's tick window the tick is only counted.
             if !super::window::count_if_in_window() {
                 // SAFETY: dropped before the switch.
                 unsafe { kernel() }.tick();

@@ -1,15 +1,18 @@
-//! Interrupt windows: how a long syscall lets the timer in.
+//! Tick windows: how a long syscall lets the timer in.
 //!
 //! The kernel runs with interrupts off and has one global state, so an
 //! interrupt handler cannot run kernel code while a syscall is half done.
 //! A syscall that works through many pages (mapping, unmapping, copying,
-//! tearing down an address space) calls [`interrupt_window`] every few
+//! tearing down an address space) calls [`tick_window`] every few
 //! dozen pages instead: interrupts are enabled for one instruction, a
 //! pending timer interrupt is taken and only *counted* (see
 //! `trap::interrupt_dispatch`), and [`take_late_ticks`] hands the count to
 //! the kernel once its state is whole again (`Kernel::catch_up_ticks`, at
-//! the end of the syscall and at every tick), which then runs those ticks. So interrupts wait at most one window's work and
-//! the clock loses no tick, though the syscall itself is not preempted.
+//! the end of the syscall and at every tick), which then runs those ticks.
+//! So interrupts wait at most one window's work and the clock loses no
+//! tick, though the syscall itself is not preempted. (Not to be confused
+//! with the physical "interrupt windows" of `abi::phys_flavor`, the MSI and
+//! I/O APIC ranges.)
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -21,7 +24,7 @@ static LATE_TICKS: AtomicU64 = AtomicU64::new(0);
 /// Let pending interrupts in, at a point where the kernel's state may be
 /// half changed (so no handler may touch it).
 #[inline]
-pub fn interrupt_window() {
+pub fn tick_window() {
     IN_WINDOW.store(true, Ordering::SeqCst);
     // SAFETY: interrupts are enabled for the one instruction after `sti`
     // (its interrupt shadow ends there); the handlers that can run then do

@@ -347,7 +347,7 @@ fn big_round(src: u64) -> Outcome {
 const BIG: u64 = 1 << 30;
 const COPY: u64 = 64 << 20;
 
-/// Timer ticks against the TSC while long syscalls run. Without interrupt
+/// Timer ticks against the TSC while long syscalls run. Without tick
 /// windows a syscall lets at most one tick in however long it runs (the
 /// LAPIC keeps one pending); with them, every tick counts. Exact under
 /// `-icount`; under plain TCG the host loses ticks of its own (a periodic
