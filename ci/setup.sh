@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install what building and testing need on a fresh machine: the bare-metal
 # Rust target, QEMU (with the qboot BIOS and the iPXE ROMs for netboot) and
-# GNU cpio (host tests check our RAMFS image with it), and a C linker for
-# host builds (build scripts and proc macros link with `cc`). Anything already
+# GNU cpio (host tests check our RAMFS image with it), a C linker for
+# host builds (build scripts and proc macros link with `cc`), and for the
+# boot media GRUB (BIOS and UEFI), xorriso and mtools, and OVMF (UEFI
+# firmware for the media checks). Anything already
 # present is left alone, so running this again costs a second.
 set -euo pipefail
 
@@ -18,6 +20,12 @@ command -v qemu-system-x86_64 >/dev/null || packages+=(qemu-system-x86)
 [ -f /usr/lib/ipxe/qemu/efi-e1000.rom ] || [ -f /usr/lib/ipxe/qemu/pxe-e1000.rom ] || packages+=(ipxe-qemu)
 command -v cpio >/dev/null || packages+=(cpio)
 command -v cc >/dev/null || packages+=(gcc libc6-dev)
+command -v grub-mkrescue >/dev/null || packages+=(grub-common)
+[ -d /usr/lib/grub/i386-pc ] || packages+=(grub-pc-bin)
+[ -d /usr/lib/grub/x86_64-efi ] || packages+=(grub-efi-amd64-bin)
+command -v xorriso >/dev/null || packages+=(xorriso)
+command -v mformat >/dev/null || packages+=(mtools)
+[ -f /usr/share/OVMF/OVMF_CODE_4M.fd ] || packages+=(ovmf)
 
 if [ ${#packages[@]} -gt 0 ]; then
     echo "setup: installing ${packages[*]}"

@@ -1,7 +1,9 @@
 //! Building the boot image: compile, check, pack.
 //!
 //! The kernel must be a multiboot kernel QEMU's `-kernel` and iPXE can
-//! load: a multiboot header with the address fields in the first 8 KiB, and
+//! load: a multiboot header with the address fields in the first 8 KiB (and
+//! for GRUB a multiboot-2 header with address and entry tags in the first
+//! 32 KiB, describing the same load), and
 //! every loaded segment at the same distance between file offset and
 //! physical address (the loader copies the file as one block). Programs
 //! must pass the same ELF checks the loaders apply at run time. Programs and
@@ -14,6 +16,8 @@ use std::path::{Path, PathBuf};
 use elf::abi::PT_LOAD;
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
+
+pub mod media;
 
 /// The bare-metal target everything is built for.
 pub const TARGET: &str = "x86_64-unknown-none";
@@ -83,7 +87,45 @@ pub fn check_kernel(bytes: &[u8]) -> Result<KernelInfo, ImageError> {
             return err("multiboot header_addr does not match the ELF layout");
         }
     }
+    check_multiboot2(bytes, delta)?;
     Ok(KernelInfo { entry, load_addr })
+}
+
+const MB2_MAGIC: u32 = 0xE852_50D6;
+
+/// Check the multiboot-2 header GRUB loads the kernel by: in the first
+/// 32 KiB, 8-byte aligned, checksum right, with an address tag that agrees
+/// with the ELF layout and an entry tag.
+fn check_multiboot2(bytes: &[u8], delta: Option<u64>) -> Result<(), ImageError> {
+    let limit = bytes.len().min(32768);
+    let w = |o: usize| bytes.get(o..o + 4).map_or(0, |b| u32::from_le_bytes(b.try_into().unwrap()));
+    let header = (0..limit.saturating_sub(16)).step_by(8).find(|&i| {
+        w(i) == MB2_MAGIC && w(i).wrapping_add(w(i + 4)).wrapping_add(w(i + 8)).wrapping_add(w(i + 12)) == 0
+    });
+    let Some(h) = header else { return err("no multiboot2 header in the first 32 KiB") };
+    let end = h + w(h + 8) as usize;
+    let (mut at, mut address, mut entry) = (h + 16, false, false);
+    while at + 8 <= end.min(bytes.len()) {
+        let (kind, size) = (w(at) & 0xffff, w(at + 4) as usize);
+        match kind {
+            0 => break,
+            2 => {
+                if let Some(d) = delta {
+                    if (w(at + 8) as u64).wrapping_sub(h as u64) != d {
+                        return err("multiboot2 header_addr does not match the ELF layout");
+                    }
+                }
+                address = true;
+            }
+            3 => entry = true,
+            _ => {}
+        }
+        at += size.max(8).next_multiple_of(8);
+    }
+    if !(address && entry) {
+        return err("multiboot2 header lacks the address or entry tag");
+    }
+    Ok(())
 }
 
 /// Check a user program as the loaders will.

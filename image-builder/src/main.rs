@@ -1,6 +1,7 @@
 //! `cargo run -p image-builder`: build the kernel and every program for the
 //! bare-metal target, check them, pack the RAMFS, and write
-//! `target/image/{kernel.elf, ramfs.img, tftp/}`.
+//! `target/image/{kernel.elf, ramfs.img, tftp/}`, and with GRUB's tools
+//! also `kernel.iso` and `uefi-net/` (see `media`).
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -88,12 +89,22 @@ fn main() {
     write(tftp.join("ramfs.img"), &ramfs);
     write(tftp.join("boot.ipxe"), ipxe_script().as_bytes());
 
-    println!("image-builder: kernel.elf {:>9} bytes (multiboot, loads at {:#x}, entry {:#x})", kernel.len(), info.load_addr, info.entry);
+    let iso = media::build_iso(&out, &kernel, &ramfs);
+    let net = media::build_uefi_net(&out, &kernel, &ramfs);
+
+    println!("image-builder: kernel.elf {:>9} bytes (multiboot 1 and 2, loads at {:#x}, entry {:#x})", kernel.len(), info.load_addr, info.entry);
     for f in &files {
         println!("image-builder:   ramfs {:>9} bytes  {}", f.data.len(), f.name);
     }
     println!("image-builder: ramfs.img  {:>9} bytes (cpio newc, {} files)", ramfs.len(), files.len());
     println!("image-builder: wrote {} and {}", out.display(), tftp.display());
+    println!("{}", media::describe("hybrid ISO (BIOS+UEFI, CD or USB stick)", &iso));
+    println!("{}", media::describe("UEFI network boot folder", &net));
+    if iso.is_err() || net.is_err() {
+        // The tools are there but failed: that is a broken build, unlike a
+        // missing package, which only leaves the media out.
+        exit(1);
+    }
     let rel = Path::new("target/image");
     println!("boot it with:\n  timeout 60 qemu-system-x86_64 {}", qemu_args(rel, "").join(" "));
 }

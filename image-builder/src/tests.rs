@@ -28,8 +28,36 @@ fn kernel_like(segs: &[(u64, u64, u64)], mb: Option<(usize, u32, u32)>) -> Vec<u
         for (i, w) in words.iter().enumerate() {
             v[at + 4 * i..at + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
         }
+        mb2(&mut v, at + 0x40, header_addr + 0x40, true);
     }
     v
+}
+
+/// A multiboot-2 header at `at`: address tag (if `address`), entry tag, end.
+fn mb2(v: &mut [u8], at: usize, header_addr: u32, address: bool) {
+    let mut words = vec![0xE852_50D6, 0, 0, 0];
+    if address {
+        words.extend([2, 24, header_addr, 0x100000, 0, 0]);
+    }
+    words.extend([3, 12, 0x100020, 0, 0, 8]);
+    let len = 4 * words.len() as u32;
+    words[2] = len;
+    words[3] = 0u32.wrapping_sub(0xE852_50D6).wrapping_sub(len);
+    for (i, w) in words.iter().enumerate() {
+        v[at + 4 * i..at + 4 * i + 4].copy_from_slice(&w.to_le_bytes());
+    }
+}
+
+#[test]
+fn a_kernel_without_a_usable_multiboot2_header_is_refused() {
+    let seg = [(0x100000, 0x1000, 0x100)];
+    let mut k = kernel_like(&seg, Some((0x1000, MB_AOUT_KLUDGE, 0x100000)));
+    mb2(&mut k, 0x1040, 0x100040, false);
+    assert!(check_kernel(&k).unwrap_err().0.contains("address or entry tag"));
+    mb2(&mut k, 0x1040, 0x100048, true);
+    assert!(check_kernel(&k).unwrap_err().0.contains("multiboot2 header_addr"));
+    k[0x1040 + 12] ^= 1;
+    assert!(check_kernel(&k).unwrap_err().0.contains("no multiboot2 header"));
 }
 
 #[test]
@@ -128,4 +156,23 @@ fn test_files_carry_a_manifest_of_host_hashes() {
     assert_eq!((lines[0].path, lines[0].size, lines[0].hash), ("test/data.bin", TEST_FILE_SIZE as u64, ramfs::manifest::fnv1a64(&t[0].data)));
     assert_eq!((lines[1].path, lines[1].hash), ("etc/motd", ramfs::manifest::fnv1a64(b"hi\n")));
     assert!(test_files(&files, 44)[0].data != t[0].data, "a new seed, new bytes");
+}
+
+#[test]
+fn the_grub_menu_boots_multiboot2_with_an_entry_per_suite() {
+    use media::*;
+    let iso = grub_cfg(Layout::Iso);
+    assert!(iso.contains("terminal_output serial console"), "the menu must be on the serial port");
+    assert!(iso.contains("menuentry \"microkernel\" --id normal {\n    echo \"loading /boot/kernel.elf\"\n    multiboot2 /boot/kernel.elf\n    module2 /boot/ramfs.img ramfs.img\n"));
+    for suite in TEST_SUITES {
+        let id = test_entry(suite);
+        let args = suite_args(suite);
+        let wanted = format!("--id {id} {{\n    echo \"loading /boot/kernel.elf {args}\"\n    multiboot2 /boot/kernel.elf {args}\n");
+        assert!(iso.contains(&wanted), "no entry for {suite}:\n{iso}");
+    }
+    assert!(iso.contains("multiboot2 /boot/kernel.elf test=hostile selftest=irq\n"), "suite options go on the entry too");
+    assert!(iso.contains("regexp --set 1:entry '^microkernel-entry=(.+)$' \"$oem\""), "{iso}");
+    let net = grub_cfg(Layout::Network);
+    assert!(net.contains("multiboot2 /kernel.elf test=ipc\n") && net.contains("module2 /ramfs.img ramfs.img\n"));
+    assert!(!net.contains("/boot/kernel.elf"));
 }

@@ -8,7 +8,15 @@
 
 use std::path::Path;
 
-use crate::checks::Boot;
+use crate::checks::{Boot, Firmware, Medium};
+
+/// OVMF's code and variable store (Debian's `ovmf` package). The variables
+/// are opened with `snapshot=on`, so no run changes the installed file.
+pub const OVMF_CODE: &str = "/usr/share/OVMF/OVMF_CODE_4M.fd";
+pub const OVMF_VARS: &str = "/usr/share/OVMF/OVMF_VARS_4M.fd";
+/// The CPU of the media checks: QEMU's default model, with no RDRAND or
+/// RDSEED, so the token key must come from the other sources.
+pub const MEDIA_CPU: &str = "qemu64";
 
 /// The options (each followed by one value) that make QEMU load the image
 /// itself, or that select a firmware without iPXE.
@@ -19,7 +27,69 @@ pub fn for_boot(boot: &Boot, image_dir: &Path) -> Vec<String> {
     match boot {
         Boot::Direct { append } => image_builder::qemu_args(image_dir, append),
         Boot::Netboot => netboot_args(image_builder::qemu_args(image_dir, ""), &image_dir.join("tftp")),
+        Boot::Media { firmware, medium, suite } => {
+            let mut a = media_args(image_builder::qemu_args(image_dir, ""), image_dir, *firmware, *medium);
+            if let Some(suite) = suite {
+                let entry = image_builder::media::test_entry(suite);
+                a.extend(["-smbios".into(), format!("type=11,value={}{entry}", image_builder::media::ENTRY_OEM_PREFIX)]);
+            }
+            a
+        }
     }
+}
+
+/// `p` as an absolute path, escaped for a QEMU option value.
+fn absolute(p: &Path) -> String {
+    let p = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    // QEMU option values escape a comma by doubling it.
+    p.display().to_string().replace(',', ",,")
+}
+
+/// Turn direct-boot `base` arguments into a boot from GRUB's media: no
+/// `-kernel`, the media CPU, the firmware, and the medium.
+pub fn media_args(base: Vec<String>, image_dir: &Path, firmware: Firmware, medium: Medium) -> Vec<String> {
+    let mut a = drop_options(base, DIRECT_ONLY);
+    if let Some(i) = a.iter().position(|x| x == "-cpu") {
+        if let Some(v) = a.get_mut(i + 1) {
+            *v = MEDIA_CPU.into();
+        }
+    }
+    if firmware == Firmware::Ovmf {
+        a.extend([
+            "-drive".to_string(),
+            format!("if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"),
+            "-drive".into(),
+            format!("if=pflash,format=raw,unit=1,snapshot=on,file={OVMF_VARS}"),
+            // OVMF's EFI_RNG_PROTOCOL needs RDRAND or this device; the media
+            // CPU has no RDRAND.
+            "-device".into(),
+            "virtio-rng-pci".into(),
+        ]);
+    }
+    let iso = absolute(&image_dir.join(image_builder::media::ISO));
+    let more: Vec<String> = match medium {
+        Medium::Cdrom => vec!["-cdrom".into(), iso],
+        Medium::UsbStick => vec![
+            "-drive".into(),
+            format!("if=none,id=stick,format=raw,snapshot=on,file={iso}"),
+            "-device".into(),
+            "qemu-xhci".into(),
+            "-device".into(),
+            "usb-storage,drive=stick,bootindex=0".into(),
+        ],
+        Medium::Network => vec![
+            "-netdev".into(),
+            format!(
+                "user,id=n0,tftp={},bootfile={}",
+                absolute(&image_dir.join(image_builder::media::UEFI_NET)),
+                image_builder::media::UEFI_NET_LOADER
+            ),
+            "-device".into(),
+            "virtio-net-pci,netdev=n0".into(),
+        ],
+    };
+    a.extend(more);
+    a
 }
 
 /// Turn direct-boot `base` arguments into a network boot: SeaBIOS (QEMU's
@@ -27,9 +97,7 @@ pub fn for_boot(boot: &Boot, image_dir: &Path) -> Vec<String> {
 /// from QEMU's built-in TFTP server serving `tftp_dir`.
 pub fn netboot_args(base: Vec<String>, tftp_dir: &Path) -> Vec<String> {
     let mut a = drop_options(base, DIRECT_ONLY);
-    let dir = std::path::absolute(tftp_dir).unwrap_or_else(|_| tftp_dir.to_path_buf());
-    // QEMU option values escape a comma by doubling it.
-    let dir = dir.display().to_string().replace(',', ",,");
+    let dir = absolute(tftp_dir);
     a.extend(
         [
             "-boot".to_string(),
@@ -115,6 +183,31 @@ mod tests {
         let tftp = netdev.strip_prefix("user,id=n0,tftp=").unwrap().strip_suffix(",bootfile=boot.ipxe").unwrap();
         assert!(tftp.starts_with('/'), "{tftp}");
         assert!(tftp.ends_with("/rel/odd,,dir"), "{tftp}");
+    }
+
+    #[test]
+    fn media_boots_grub_under_the_firmware_on_a_cpu_without_rdrand() {
+        let dir = PathBuf::from("/img");
+        let uefi_cd = for_boot(&Boot::Media { firmware: Firmware::Ovmf, medium: Medium::Cdrom, suite: None }, &dir);
+        for flag in DIRECT_ONLY {
+            assert!(!uefi_cd.iter().any(|x| x == flag), "{flag} must not be passed: {uefi_cd:?}");
+        }
+        assert_eq!(values(&uefi_cd, "-cpu"), ["qemu64"]);
+        assert_eq!(values(&uefi_cd, "-cdrom"), ["/img/kernel.iso"]);
+        let drives = values(&uefi_cd, "-drive");
+        assert!(drives[0].contains("readonly=on") && drives[0].ends_with(OVMF_CODE), "{drives:?}");
+        assert!(drives[1].contains("snapshot=on") && drives[1].ends_with(OVMF_VARS), "{drives:?}");
+        assert!(values(&uefi_cd, "-device").contains(&"virtio-rng-pci"));
+        let usb = for_boot(&Boot::Media { firmware: Firmware::SeaBios, medium: Medium::UsbStick, suite: None }, &dir);
+        assert!(!usb.iter().any(|x| x.contains("OVMF")), "SeaBIOS is QEMU's default firmware");
+        assert_eq!(values(&usb, "-drive"), ["if=none,id=stick,format=raw,snapshot=on,file=/img/kernel.iso"]);
+        assert!(values(&usb, "-device").contains(&"usb-storage,drive=stick,bootindex=0"));
+        let net = for_boot(&Boot::Media { firmware: Firmware::Ovmf, medium: Medium::Network, suite: None }, &dir);
+        assert_eq!(values(&net, "-netdev"), ["user,id=n0,tftp=/img/uefi-net,bootfile=boot/grub/x86_64-efi/core.efi"]);
+        assert_eq!(values(&net, "-serial"), ["stdio"]);
+        assert!(values(&net, "-smbios").is_empty());
+        let test = for_boot(&Boot::Media { firmware: Firmware::SeaBios, medium: Medium::Cdrom, suite: Some("ipc") }, &dir);
+        assert_eq!(values(&test, "-smbios"), ["type=11,value=microkernel-entry=test-ipc"]);
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::args;
-use crate::checks::{Boot, Check};
+use image_builder::media;
+use crate::checks::{Boot, Check, Firmware, Medium};
 use crate::expect::{Verdict, Watch};
 use crate::qemu::{self, End, Run};
 use crate::report::{indent, Outcome};
@@ -27,10 +28,18 @@ pub fn run(ws: &Path, check: &Check, label: &str, extra: &[&str], verbose: bool)
     let needed = match check.boot {
         Boot::Direct { .. } => dir.join("kernel.elf"),
         Boot::Netboot => dir.join("tftp").join("boot.ipxe"),
+        Boot::Media { medium: Medium::Network, .. } => dir.join(media::UEFI_NET).join(media::UEFI_NET_LOADER),
+        Boot::Media { .. } => dir.join(media::ISO),
     };
     if !needed.is_file() {
-        let why = format!("{} is missing; build the image with `cargo run -p image-builder`", needed.display());
+        let why = format!(
+            "{} is missing; build the image with `cargo run -p image-builder` (GRUB's media need `ci/setup.sh` first)",
+            needed.display()
+        );
         return not_run(label, why);
+    }
+    if matches!(check.boot, Boot::Media { firmware: Firmware::Ovmf, .. }) && !Path::new(args::OVMF_CODE).is_file() {
+        return not_run(label, format!("{} is missing; install the `ovmf` package (ci/setup.sh does)", args::OVMF_CODE));
     }
     let mut watch = match Watch::with_lines(check.pass, check.also) {
         Ok(w) => w,

@@ -21,8 +21,28 @@ pub const BOOT_LINES: &[&str] = &[
     r"system: started ramfs",
     r"vfs: serving SYSTEM::VFS",
     r"ramfs: serving boot: \(\d+ objects\)",
+    // The RSDP the kernel handed over, and the root table it points to,
+    // both checked (signature and checksums) by `system`.
+    r"system: acpi: RSDP revision \d+ \(.*\) at 0x\w+, checksum ok$",
+    r"system: acpi: \wSDT at 0x\w+, \d+ bytes, checksum ok$",
     r"system: ready",
 ];
+
+/// What a boot from GRUB's media under SeaBIOS must print besides the boot
+/// lines: the multiboot-2 handover from a BIOS, and (the media checks run
+/// on `-cpu qemu64`, which has no RDRAND/RDSEED) a token key from the
+/// other sources, named in the log.
+pub const BIOS_MEDIA_LINES: &[&str] = &[r"loader: Multiboot2, firmware BIOS,", TOKEN_SOURCES];
+/// The same under OVMF: UEFI, entered at the kernel's EFI entry, which
+/// took randomness from the firmware (OVMF's EFI_RNG_PROTOCOL over the
+/// virtio-rng device the checks add) and exited boot services itself.
+pub const UEFI_MEDIA_LINES: &[&str] = &[
+    r"loader: Multiboot2, firmware UEFI,",
+    r"efi: the kernel exited boot services \(\d+ bytes of memory map\); 32 random bytes from EFI_RNG_PROTOCOL$",
+    r"\[info \] capability tokens keyed from EFI RNG\+TSC jitter\+RTC\+memory map\+TSC$",
+];
+/// The token-key line without a hardware RNG: every other source used.
+pub const TOKEN_SOURCES: &str = r"\[info \] capability tokens keyed from TSC jitter\+RTC\+memory map\+TSC$";
 
 /// Text that fails any check the moment a line contains it.
 pub const FATAL: &[&str] = &["KERNEL PANIC", "KERNEL FAULT"];
@@ -61,13 +81,13 @@ pub const SMEP_LINES: &[&str] = &[
     r"^backtrace:$",
 ];
 
-/// The in-guest suites `ci test` boots, each with `test=<suite>`.
-pub const SUITES: &[&str] = &["boot", "ipc", "caps", "mem", "hostile", "servers"];
+/// The in-guest suites `ci test` boots, each with `test=<suite>` (the
+/// boot media have a menu entry for each).
+pub const SUITES: &[&str] = image_builder::media::TEST_SUITES;
 
-/// Kernel options a suite boots with besides `test=<suite>`. The hostile
-/// suite starts after the kernel sent itself interrupts on unused vectors
-/// (as a stray MSI would), so its cases also show the system goes on.
-pub const SUITE_OPTIONS: &[(&str, &str)] = &[("hostile", "selftest=irq")];
+/// Kernel options a suite boots with besides `test=<suite>` (the boot
+/// media's menu entries use them too).
+pub const SUITE_OPTIONS: &[(&str, &str)] = image_builder::media::SUITE_OPTIONS;
 
 /// The syscall fuzzer's checks: (check, kernel command line, timeout).
 /// `fuzz` (bounded, part of `ci test`) and `fuzz-full` (the million calls,
@@ -129,6 +149,10 @@ pub const BENCH_SUITE: &str = "bench";
 pub const PLAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const SUITE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const NETBOOT_TIMEOUT: Duration = Duration::from_secs(90);
+/// SeaBIOS with GRUB's menu (3 s) in front of the kernel.
+pub const BIOS_MEDIA_TIMEOUT: Duration = Duration::from_secs(90);
+/// OVMF takes tens of seconds under TCG on a shared machine.
+pub const UEFI_MEDIA_TIMEOUT: Duration = Duration::from_secs(180);
 pub const BENCH_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How the machine is started.
@@ -139,6 +163,29 @@ pub enum Boot {
     Direct { append: String },
     /// The firmware's iPXE fetches the image over TFTP.
     Netboot,
+    /// GRUB's boot media (`image_builder::media`) under a real firmware;
+    /// with a suite, an SMBIOS OEM string picks that suite's menu entry.
+    Media { firmware: Firmware, medium: Medium, suite: Option<&'static str> },
+}
+
+/// The firmware a media check runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Firmware {
+    /// QEMU's default BIOS.
+    SeaBios,
+    /// UEFI (Debian's `ovmf` package).
+    Ovmf,
+}
+
+/// How the firmware reaches GRUB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Medium {
+    /// The hybrid ISO as a CD.
+    Cdrom,
+    /// The same file as a USB stick's whole disk (what `dd` writes).
+    UsbStick,
+    /// GRUB's EFI network image over QEMU's TFTP (`uefi-net/`).
+    Network,
 }
 
 /// What counts as a pass.
@@ -184,12 +231,7 @@ impl Check {
     fn suite(suite: &str, timeout: Duration) -> Check {
         Check {
             name: suite.into(),
-            boot: Boot::Direct {
-                append: match SUITE_OPTIONS.iter().find(|(name, _)| *name == suite) {
-                    Some((_, options)) => format!("test={suite} {options}"),
-                    None => format!("test={suite}"),
-                },
-            },
+            boot: Boot::Direct { append: image_builder::media::suite_args(suite) },
             pass: Pass::Suite,
             also: SUITE_LINES.iter().find(|(name, _)| *name == suite).map_or(&[], |(_, lines)| lines),
             timeout,
@@ -224,10 +266,43 @@ impl Check {
         }
     }
 
+    fn media(name: &str, firmware: Firmware, medium: Medium) -> Check {
+        let (also, timeout) = match firmware {
+            Firmware::SeaBios => (BIOS_MEDIA_LINES, BIOS_MEDIA_TIMEOUT),
+            Firmware::Ovmf => (UEFI_MEDIA_LINES, UEFI_MEDIA_TIMEOUT),
+        };
+        Check {
+            name: name.into(),
+            boot: Boot::Media { firmware, medium, suite: None },
+            pass: Pass::Lines(BOOT_LINES),
+            also,
+            timeout,
+            qemu: &[],
+        }
+    }
+
+    /// The ISO's menu entry for `suite`, as on a real machine.
+    fn media_suite(name: &str, suite: &'static str) -> Check {
+        Check {
+            name: name.into(),
+            boot: Boot::Media { firmware: Firmware::SeaBios, medium: Medium::Cdrom, suite: Some(suite) },
+            pass: Pass::Suite,
+            also: BIOS_MEDIA_LINES,
+            timeout: BIOS_MEDIA_TIMEOUT,
+            qemu: &[],
+        }
+    }
+
     /// One line for `ci list`.
     pub fn describe(&self) -> String {
         let how = match (&self.boot, self.pass) {
             (Boot::Netboot, _) => "iPXE over TFTP from target/image/tftp; expect the boot lines".to_string(),
+            (Boot::Media { firmware, medium, suite: None }, _) => {
+                format!("GRUB, multiboot 2: {medium:?} under {firmware:?}, -cpu qemu64; expect the boot lines")
+            }
+            (Boot::Media { firmware, medium, suite: Some(suite) }, _) => {
+                format!("GRUB, multiboot 2: {medium:?} under {firmware:?}, menu entry of the {suite} suite")
+            }
             (Boot::Direct { append }, Pass::Lines(_)) if append.is_empty() => {
                 "direct boot, empty command line; expect the boot lines".to_string()
             }
@@ -243,13 +318,14 @@ impl Check {
                 format!("kernel self-test: direct boot with `{append}`; expect its report and the panic exit status")
             }
         };
-        format!("{:<9} {how} (timeout {} s)", self.name, self.timeout.as_secs())
+        format!("{:<12} {how} (timeout {} s)", self.name, self.timeout.as_secs())
     }
 }
 
 /// The boot checks of `ci test`, in the order they run: the plain boot
 /// first (if it fails, nothing else will work either), then the suites,
-/// the kernel's own failure reports, then netboot.
+/// the kernel's own failure reports, then netboot, then GRUB's media
+/// (each firmware path once: the OVMF boots are the slow ones).
 pub fn test_checks() -> Vec<Check> {
     let mut v = vec![Check::plain()];
     v.extend(SUITES.iter().chain(ICOUNT_SUITES).map(|s| Check::suite(s, SUITE_TIMEOUT)));
@@ -259,6 +335,11 @@ pub fn test_checks() -> Vec<Check> {
     v.push(Check::crash("smap", SMAP_LINES));
     v.push(Check::crash("smep", SMEP_LINES));
     v.push(Check::netboot());
+    v.push(Check::media("iso-bios", Firmware::SeaBios, Medium::Cdrom));
+    v.push(Check::media_suite("iso-test", "boot"));
+    v.push(Check::media("usb-bios", Firmware::SeaBios, Medium::UsbStick));
+    v.push(Check::media("iso-uefi", Firmware::Ovmf, Medium::Cdrom));
+    v.push(Check::media("netboot-uefi", Firmware::Ovmf, Medium::Network));
     v
 }
 
@@ -288,7 +369,8 @@ mod tests {
     #[test]
     fn every_pattern_compiles() {
         let suite_lines = SUITE_LINES.iter().flat_map(|(_, l)| l.iter());
-        for p in BOOT_LINES.iter().chain(suite_lines).chain(PANIC_LINES).chain(FAULT_LINES).chain(SMAP_LINES).chain(SMEP_LINES).chain(FUZZ_LINES) {
+        let media = BIOS_MEDIA_LINES.iter().chain(UEFI_MEDIA_LINES);
+        for p in BOOT_LINES.iter().chain(suite_lines).chain(PANIC_LINES).chain(FAULT_LINES).chain(SMAP_LINES).chain(SMEP_LINES).chain(FUZZ_LINES).chain(media) {
             Pattern::new(p).unwrap_or_else(|e| panic!("{e}"));
         }
         for suite in SUITE_LINES.iter().map(|(s, _)| s).chain(SUITE_OPTIONS.iter().map(|(s, _)| s)) {
@@ -328,7 +410,10 @@ mod tests {
         assert_eq!(bench.timeout, BENCH_TIMEOUT);
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
-        assert_eq!(names, ["plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "ticks", "fuzz", "panic", "fault", "smap", "smep", "netboot"]);
+        assert_eq!(names, [
+                "plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "ticks", "fuzz", "panic", "fault", "smap", "smep",
+                "netboot", "iso-bios", "iso-test", "usb-bios", "iso-uefi", "netboot-uefi"
+            ]);
         let hostile = find("hostile").unwrap();
         assert_eq!(hostile.boot, Boot::Direct { append: "test=hostile selftest=irq".into() });
         let full = find("fuzz-full").unwrap();
@@ -336,5 +421,27 @@ mod tests {
         assert!(test_checks().iter().all(|c| c.name != "fuzz-full"), "the million calls run on request only");
         assert!(find("ticks").unwrap().qemu.starts_with(crate::bench::ICOUNT_ARGS), "ticks runs under -icount");
         assert!(ipc.qemu.is_empty());
+    }
+
+    #[test]
+    fn media_lines_match_real_logs_and_tell_the_firmware_apart() {
+        let bios = "[info ] loader: Multiboot2, firmware BIOS, 9 memory-map entries";
+        let uefi = "[info ] loader: Multiboot2, firmware UEFI, 18 memory-map entries";
+        let direct = "[info ] loader: Multiboot1, firmware BIOS, 7 memory-map entries";
+        let tokens = "[info ] capability tokens keyed from TSC jitter+RTC+memory map+TSC";
+        let m = |p: &str, l: &str| Pattern::new(p).unwrap().is_match(l);
+        assert!(m(BIOS_MEDIA_LINES[0], bios) && !m(BIOS_MEDIA_LINES[0], uefi) && !m(BIOS_MEDIA_LINES[0], direct));
+        assert!(m(UEFI_MEDIA_LINES[0], uefi) && !m(UEFI_MEDIA_LINES[0], bios));
+        let efi = "[info ] efi: the kernel exited boot services (6144 bytes of memory map); 32 random bytes from EFI_RNG_PROTOCOL";
+        assert!(m(UEFI_MEDIA_LINES[1], efi));
+        assert!(!m(UEFI_MEDIA_LINES[1], &efi.replace("32 random", "0 random")), "no firmware randomness must fail");
+        assert!(m(UEFI_MEDIA_LINES[2], "[info ] capability tokens keyed from EFI RNG+TSC jitter+RTC+memory map+TSC"));
+        assert!(m(TOKEN_SOURCES, tokens));
+        // A key from fewer sources, or the old TSC-only fallback, fails.
+        assert!(!m(TOKEN_SOURCES, "[info ] capability tokens keyed from TSC jitter+memory map+TSC"));
+        assert!(!m(TOKEN_SOURCES, "[warn ] capability tokens keyed from TSC only: guessable on this machine"));
+        let iso = find("iso-uefi").unwrap();
+        assert_eq!(iso.boot, Boot::Media { firmware: Firmware::Ovmf, medium: Medium::Cdrom, suite: None });
+        assert_eq!(iso.also, UEFI_MEDIA_LINES);
     }
 }

@@ -215,6 +215,8 @@ pub(crate) mod tests {
         "system: ramfs: 4 entries",
         "system:   file   1149864 system",
         "system:   file   1124848 ktest",
+        "system: acpi: RSDP revision 0 (BOCHS ) at 0xd17000, checksum ok",
+        "system: acpi: RSDT at 0xffe22e1, 56 bytes, checksum ok",
         "system: started vfs",
         "system: started ramfs",
         "system: ready",

@@ -2,9 +2,12 @@
 //!
 //! `system` receives every syscall class (with the right to delegate), a
 //! capability for its own process, the RAMFS image as a read-only physical
-//! range, and all device memory (ranges that are not RAM) to hand to
-//! drivers. Its arguments are the words of the kernel command line after
-//! the image name, minus the kernel's own options.
+//! range, all device memory (ranges that are not RAM) to hand to drivers,
+//! and, when the firmware provided one, a read-only page holding a copy of
+//! the ACPI RSDP (`cap_id::ACPI_RSDP`; at offset 0 of the page), which is
+//! how DEVMAN finds the ACPI tables on UEFI machines with no BIOS area.
+//! Its arguments are the words of the kernel command line after the image
+//! name, minus the kernel's own options.
 
 use abi::start::InitCap;
 use abi::{cap_id, phys_flavor, rights, CapKind, SyscallClass};
@@ -26,20 +29,41 @@ pub enum InitError {
     Kernel(abi::Error),
 }
 
+/// A page holding `bytes` (the RSDP copy), as a read-only boot range.
+fn rsdp_page(k: &mut Kernel, bytes: &[u8]) -> Result<Cap, abi::Error> {
+    let frame = k.frames.alloc().ok_or(abi::Error::NoMemory)?;
+    k.phys.zero(frame);
+    // SAFETY: the frame was just allocated and nothing else refers to it;
+    // it is never freed (boot ranges are not owned by any process).
+    unsafe { k.phys.frame_mut(frame)[..bytes.len()].copy_from_slice(bytes) };
+    let mut cap = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::DELEGATE);
+    cap.flavor = phys_flavor::BOOT;
+    cap.base_frame = (frame.start_address().as_u64() / PAGE_SIZE) as u32;
+    cap.frames = 1;
+    Ok(cap)
+}
+
 /// Kernel options on the command line (not passed to `system`).
 pub fn kernel_option<'a>(cmdline: &'a str, key: &str) -> Option<&'a str> {
     cmdline.split_ascii_whitespace().find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
-/// Load and start the init program; returns its process index.
-pub fn start_system(k: &mut Kernel, ramfs: &[u8], ramfs_phys: u64, cmdline: &str) -> Result<usize, InitError> {
+/// Load and start the init program with the command line's `arguments`
+/// (the image name already removed); returns its process index.
+pub fn start_system(
+    k: &mut Kernel,
+    ramfs: &[u8],
+    ramfs_phys: u64,
+    arguments: &str,
+    rsdp: Option<&[u8]>,
+) -> Result<usize, InitError> {
     let archive = cpio::Archive::new(ramfs).map_err(InitError::BadImage)?;
-    let name = kernel_option(cmdline, "init").unwrap_or("system");
+    let name = kernel_option(arguments, "init").unwrap_or("system");
     let file = archive.find(name).filter(|f| f.is_file()).ok_or(InitError::NotFound)?;
     let (p, gen) = k.create_process(name.as_bytes()).map_err(InitError::Kernel)?;
     let started = (|| {
         let entry = k.load_elf(p, file.data)?;
-        let mut caps = [InitCap { id: 0, token: 0 }; 12];
+        let mut caps = [InitCap { id: 0, token: 0 }; 16];
         let mut n = 0;
         let mut give = |k: &mut Kernel, id: u64, cap: Cap| -> Result<(), abi::Error> {
             caps[n] = InitCap { id, token: k.mint(p, cap)? };
@@ -59,13 +83,16 @@ pub fn start_system(k: &mut Kernel, ramfs: &[u8], ramfs_phys: u64, cmdline: &str
         device.flavor = phys_flavor::DEVICE;
         device.frames = u32::MAX;
         give(k, cap_id::DEVICE_MEMORY, device)?;
+        if let Some(bytes) = rsdp {
+            let cap = rsdp_page(k, bytes)?;
+            give(k, cap_id::ACPI_RSDP, cap)?;
+        }
 
         let mut args: [&[u8]; MAX_ARGS] = [b""; MAX_ARGS];
         args[0] = name.as_bytes();
         let mut argc = 1;
-        let passed = cmdline
+        let passed = arguments
             .split_ascii_whitespace()
-            .skip(1) // the image name
             .filter(|w| !["loglevel=", "init=", "selftest="].iter().any(|k| w.starts_with(k)));
         for w in passed.take(MAX_ARGS - 1) {
             args[argc] = w.as_bytes();

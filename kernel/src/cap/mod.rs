@@ -7,6 +7,7 @@
 //! counter ([`token`]), so they never repeat and never collide, and without
 //! the boot-time key they cannot be predicted.
 
+pub mod entropy;
 pub mod table;
 pub mod token;
 

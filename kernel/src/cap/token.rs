@@ -2,8 +2,9 @@
 //!
 //! A token is `E_k(counter)`, where `E` is a 64-bit block cipher (a six-round
 //! Feistel network whose round function is SipHash-2-4) and `k` is a key drawn
-//! at boot from hardware entropy (RDSEED, RDRAND where CPUID reports them)
-//! mixed with the TSC. Because `E_k` is a permutation and the counter only
+//! at boot from every entropy source the machine has (RDSEED and RDRAND
+//! where CPUID reports them, TSC jitter, the RTC, the loader's data: see
+//! [`super::entropy`]). Because `E_k` is a permutation and the counter only
 //! grows, tokens never repeat; because `k` is secret, seeing some tokens says
 //! nothing useful about the others. The counter carries the CPU number in its
 //! top byte, so each core can mint without coordination. The counter
@@ -19,7 +20,7 @@ pub struct TokenGen {
 const ROUNDS: u64 = 6;
 
 impl TokenGen {
-    /// A generator keyed from `seed` material (hardware entropy and TSC).
+    /// A generator keyed from `seed` material (an entropy pool's output).
     pub fn new(seed: &[u64], cpu: u8) -> Self {
         let mut k0 = 0x736f_6d65_7073_6575u64;
         let mut k1 = 0x646f_7261_6e64_6f6du64;
@@ -62,7 +63,7 @@ impl TokenGen {
 }
 
 /// SipHash-2-4 of one 64-bit word.
-fn siphash24(key: [u64; 2], m: u64) -> u64 {
+pub(crate) fn siphash24(key: [u64; 2], m: u64) -> u64 {
     let mut v = [
         key[0] ^ 0x736f_6d65_7073_6575,
         key[1] ^ 0x646f_7261_6e64_6f6d,

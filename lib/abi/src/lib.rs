@@ -353,6 +353,11 @@ pub mod cap_id {
     pub const RAMFS: u64 = 0x101;
     /// Device memory (physical range covering everything that is not RAM).
     pub const DEVICE_MEMORY: u64 = 0x102;
+    /// A copy of the ACPI RSDP the firmware handed over (physical range of
+    /// one page, read-only; the RSDP is at offset 0, 20 or 36 bytes as its
+    /// revision says). Absent when the firmware gave none. The tables it
+    /// points to are reached through [`DEVICE_MEMORY`] (they are not RAM).
+    pub const ACPI_RSDP: u64 = 0x103;
     /// First identifier free for spawners.
     pub const USER: u64 = 0x1000;
 

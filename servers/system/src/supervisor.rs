@@ -33,6 +33,7 @@ fn main(args: Args) -> i32 {
         let kind = if e.is_file() { "file" } else { "dir " };
         println!("system:   {kind} {:>9} {}", e.data.len(), e.name);
     }
+    crate::acpi::report();
     start_servers(&archive);
     if let Some(suite) = args.value("test") {
         run_tests(&archive, suite, args);

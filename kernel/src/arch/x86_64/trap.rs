@@ -7,7 +7,7 @@ use core::panic::PanicInfo;
 use x86_64::registers::control::{Cr2, Cr3};
 use x86_64::VirtAddr;
 
-use crate::boot::multiboot::BootInfo;
+use crate::boot::multiboot::{BootInfo, Firmware, RsdpFrom};
 use crate::kernel::Kernel;
 use crate::log::{Console, Level};
 use crate::mem::{PageTables, PhysMem};
@@ -25,12 +25,12 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     serial::init();
     crate::info!("kernel {} booting", env!("CARGO_PKG_VERSION"));
     let mut early_read = |addr: u64, buf: &mut [u8]| {
-        // SAFETY: the boot tables map the first GiB at the direct-map base;
-        // multiboot structures are in low memory (checked below).
-        assert!(addr + buf.len() as u64 <= 1 << 30, "multiboot data above 1 GiB");
+        // SAFETY: the boot tables map the first 4 GiB at the direct-map
+        // base; multiboot structures are below 4 GiB (checked here).
+        assert!(addr.checked_add(buf.len() as u64).is_some_and(|e| e <= 1 << 32), "multiboot data above 4 GiB");
         unsafe { core::ptr::copy_nonoverlapping((DIRECT_MAP + addr) as *const u8, buf.as_mut_ptr(), buf.len()) };
     };
-    let boot = match BootInfo::parse(magic, info as u64, &mut early_read) {
+    let boot = match BootInfo::parse(magic, info as u64, &mut early_read, super::boot::own_efi_map()) {
         Ok(b) => b,
         Err(e) => panic!("cannot use the boot information: {e:?}"),
     };
@@ -38,6 +38,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         crate::log::set_level(l);
     }
     crate::info!("command line: {}", boot.cmdline());
+    log_firmware(&boot);
     for r in boot.regions() {
         crate::info!(
             "memory map: {:#014x}..{:#014x} {}",
@@ -48,10 +49,14 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     let mem = memory::init(&boot);
     cpu::init();
-    let (seed, source) = random::seed();
-    crate::info!("capability tokens keyed from {source}");
+    let pool = random::gather(&boot);
+    if pool.is_strong() {
+        crate::info!("capability tokens keyed from {}", pool.sources());
+    } else {
+        crate::warn!("capability tokens keyed from {} only: guessable on this machine", pool.sources());
+    }
     let ram: heapless_ram::Ram = heapless_ram::collect(&boot);
-    let mut k = match Kernel::new(mem.phys, mem.frames, mem.kernel_pt, ram.as_slice(), &seed) {
+    let mut k = match Kernel::new(mem.phys, mem.frames, mem.kernel_pt, ram.as_slice(), &pool.seed()) {
         Ok(k) => k,
         Err(_) => panic!("no memory for the kernel tables"),
     };
@@ -69,6 +74,33 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     idle()
 }
 
+/// Say how the kernel was loaded and where the ACPI RSDP came from.
+fn log_firmware(boot: &BootInfo) {
+    let firmware = match boot.firmware {
+        Firmware::Bios => "BIOS",
+        Firmware::Uefi { .. } => "UEFI",
+    };
+    crate::info!("loader: {:?}, firmware {firmware}, {} memory-map entries", boot.loader, boot.raw_regions);
+    if let Some(map) = super::boot::own_efi_map() {
+        crate::info!(
+            "efi: the kernel exited boot services ({} bytes of memory map); {} random bytes from EFI_RNG_PROTOCOL",
+            map.size,
+            super::boot::efi_random().len()
+        );
+    }
+    match boot.rsdp.as_ref().map(|r| (r.from, acpi::Rsdp::parse(&r.bytes))) {
+        Some((from, Ok(r))) => match from {
+            RsdpFrom::Loader => {
+                crate::info!("acpi: RSDP revision {} from the loader, RSDT {:#x}, XSDT {:#x}", r.revision, r.rsdt, r.xsdt)
+            }
+            RsdpFrom::BiosScan(at) => {
+                crate::info!("acpi: RSDP revision {} at {at:#x}, RSDT {:#x}, XSDT {:#x}", r.revision, r.rsdt, r.xsdt)
+            }
+        },
+        _ => crate::warn!("acpi: no RSDP handed over or found"),
+    }
+}
+
 /// A fixed list of RAM ranges, so no allocation is needed before the kernel exists.
 mod heapless_ram {
     use crate::boot::multiboot::BootInfo;
@@ -84,10 +116,7 @@ mod heapless_ram {
 
     pub fn collect(boot: &BootInfo) -> Ram {
         let mut r = Ram([(0, 0); MAX_RAM_REGIONS], 0);
-        for reg in boot.regions().iter().filter(|r| r.usable()).take(MAX_RAM_REGIONS) {
-            r.0[r.1] = (reg.start, reg.end());
-            r.1 += 1;
-        }
+        r.1 = boot.ram_ranges(&mut r.0);
         r
     }
 }
@@ -180,7 +209,8 @@ fn start_system(boot: &BootInfo) {
         core::slice::from_raw_parts((DIRECT_MAP + module.start) as *const u8, (module.end - module.start) as usize)
     };
     crate::info!("ramfs: {} bytes at {:#x} ({})", ramfs.len(), module.start, module.cmdline());
-    match crate::boot::init::start_system(k, ramfs, module.start, boot.cmdline()) {
+    let rsdp = boot.rsdp.as_ref().map(|r| &r.bytes[..]);
+    match crate::boot::init::start_system(k, ramfs, module.start, boot.arguments(), rsdp) {
         Ok(p) => crate::info!("started process {p} '{}'", k.procs[p].name()),
         Err(e) => panic!("cannot start the first program: {e:?}"),
     }
