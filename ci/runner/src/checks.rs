@@ -85,9 +85,6 @@ pub const SMEP_LINES: &[&str] = &[
 /// boot media have a menu entry for each).
 pub const SUITES: &[&str] = image_builder::media::TEST_SUITES;
 
-/// Kernel options a suite boots with besides `test=<suite>` (the boot
-/// media's menu entries use them too).
-pub const SUITE_OPTIONS: &[(&str, &str)] = image_builder::media::SUITE_OPTIONS;
 
 /// The syscall fuzzer's checks: (check, kernel command line, timeout).
 /// `fuzz` (bounded, part of `ci test`) and `fuzz-full` (the million calls,
@@ -373,7 +370,7 @@ mod tests {
         for p in BOOT_LINES.iter().chain(suite_lines).chain(PANIC_LINES).chain(FAULT_LINES).chain(SMAP_LINES).chain(SMEP_LINES).chain(FUZZ_LINES).chain(media) {
             Pattern::new(p).unwrap_or_else(|e| panic!("{e}"));
         }
-        for suite in SUITE_LINES.iter().map(|(s, _)| s).chain(SUITE_OPTIONS.iter().map(|(s, _)| s)) {
+        for suite in SUITE_LINES.iter().map(|(s, _)| s).chain(image_builder::media::SUITE_OPTIONS.iter().map(|(s, _)| s)) {
             assert!(SUITES.contains(suite), "lines or options for unknown suite {suite}");
         }
     }

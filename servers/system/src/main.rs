@@ -14,6 +14,7 @@
 #[cfg(target_os = "none")]
 extern crate alloc;
 
+#[cfg(target_os = "none")]
 mod acpi;
 #[cfg(target_os = "none")]
 mod supervisor;
