@@ -58,7 +58,7 @@ fn main(args: Args) -> i32 {
         println!("system: cannot serve SYSTEM::PROCESS: {e:?}");
     }
     if let Some(suite) = args.value("test") {
-        run_tests(&archive, suite);
+        run_tests(&archive, suite, args);
     }
     println!("system: ready");
     loop {
@@ -147,14 +147,23 @@ fn ktest_quota() -> Quota {
     }
 }
 
+/// Pass the command line's other `key=value` arguments (e.g. `fuzz_seed=`)
+/// on to `ktest`, after the suite.
+fn test_args<'a>(mut s: Spawn<'a>, args: Args) -> Spawn<'a> {
+    for a in args.iter().skip(1).filter(|a| a.contains('=') && !a.starts_with("test=")) {
+        s = s.arg(a);
+    }
+    s
+}
+
 /// Run `ktest <suite>`, report, and power off with the outcome.
-fn run_tests(archive: &cpio::Archive<'static>, suite: &str) -> ! {
+fn run_tests(archive: &cpio::Archive<'static>, suite: &str, args: Args) -> ! {
     let outcome = match archive.find("ktest") {
         None => {
             println!("system: no ktest in the RAMFS");
             FAIL
         }
-        Some(image) => match Spawn::new("ktest", image.data).arg(suite).inherit_all().priority(16).quota(ktest_quota()).start() {
+        Some(image) => match test_args(Spawn::new("ktest", image.data).arg(suite), args).inherit_all().priority(16).quota(ktest_quota()).start() {
             Err(e) => {
                 println!("system: cannot start ktest: {e:?}");
                 FAIL
