@@ -129,10 +129,16 @@ fn is_up(e: &Entry) -> bool {
     named && mounted
 }
 
-/// What `SYSTEM::PROCESS` keeps back while the tests run: room for the
-/// programs the tests ask it to start (each gets [`Quota::DEFAULT`]) and
-/// for loading them.
-const RESERVE: Quota = Quota { threads: 48, pages: 8 * 4096, channels: 16, caps: 0, processes: 12 };
+/// What `SYSTEM::PROCESS` keeps back while the tests run: room for four
+/// programs the tests ask it to start at once (each gets
+/// [`Quota::DEFAULT`], carved out of `system`'s) and for loading them.
+const RESERVE: Quota = Quota {
+    threads: 4 * Quota::DEFAULT.threads + 8,
+    pages: 5 * Quota::DEFAULT.pages,
+    channels: 4 * Quota::DEFAULT.channels + 8,
+    caps: 0,
+    processes: 4 * (Quota::DEFAULT.processes + 1) + 1,
+};
 
 /// `ktest` gets everything `system` has left but [`RESERVE`].
 fn ktest_quota() -> Quota {
