@@ -9,7 +9,7 @@ use runtime::process::{Exit, Spawn};
 use runtime::{println, Args};
 use system::config::{self, Entry};
 use system::policy::Policy;
-use system::service::{Service, Spec};
+use system::service::{Service, Spec, CHILD_QUOTA};
 
 use crate::host::{SystemFiles, Machine};
 
@@ -130,14 +130,14 @@ fn is_up(e: &Entry) -> bool {
 }
 
 /// What `SYSTEM::PROCESS` keeps back while the tests run: room for four
-/// programs the tests ask it to start at once (each gets
-/// [`Quota::DEFAULT`], carved out of `system`'s) and for loading them.
+/// programs the tests ask it to start at once (each gets [`CHILD_QUOTA`],
+/// carved out of `system`'s) and for loading them.
 const RESERVE: Quota = Quota {
-    threads: 4 * Quota::DEFAULT.threads + 8,
-    pages: 5 * Quota::DEFAULT.pages,
-    channels: 4 * Quota::DEFAULT.channels + 8,
+    threads: 4 * CHILD_QUOTA.threads + 8,
+    pages: 5 * CHILD_QUOTA.pages,
+    channels: 4 * CHILD_QUOTA.channels + 8,
     caps: 0,
-    processes: 4 * (Quota::DEFAULT.processes + 1) + 1,
+    processes: 4 * (CHILD_QUOTA.processes + 1) + 1,
 };
 
 /// `ktest` gets everything `system` has left but [`RESERVE`].

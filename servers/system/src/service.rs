@@ -80,6 +80,12 @@ struct Staged {
     rights: u32,
 }
 
+/// The quota every program `system` starts gets, carved out of
+/// `system`'s own: enough for a server of a few MiB with a few threads and
+/// channels; it cannot start processes of its own (it asks
+/// `SYSTEM::PROCESS`).
+pub const CHILD_QUOTA: Quota = Quota { threads: 8, pages: 2048, channels: 16, caps: abi::limits::CAPS_PER_PROCESS as u64, processes: 0 };
+
 /// Most children watched at once.
 pub const MAX_CHILDREN: usize = 48;
 
@@ -272,7 +278,7 @@ impl<H: Host, F: Files> Service<H, F> {
             caps: &spec.caps,
             stack_size: spec.stack_size,
             priority: spec.priority,
-            quota: Quota::DEFAULT,
+            quota: CHILD_QUOTA,
         };
         Ok(runtime::process::build(&mut self.host, &plan)?)
     }

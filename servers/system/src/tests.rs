@@ -35,6 +35,7 @@ struct FakeProc {
     start_block: Vec<u8>,
     priority: u8,
     exit: Option<Exit>,
+    quota: abi::quota::Quota,
 }
 
 #[derive(Default)]
@@ -66,8 +67,8 @@ impl FakeHost {
 
 impl Builder for FakeHost {
     type Proc = usize;
-    fn create(&mut self, name: &str, _quota: &abi::quota::Quota) -> Result<usize, abi::Error> {
-        self.procs.push(FakeProc { name: name.to_string(), alive: true, ..Default::default() });
+    fn create(&mut self, name: &str, quota: &abi::quota::Quota) -> Result<usize, abi::Error> {
+        self.procs.push(FakeProc { name: name.to_string(), alive: true, quota: *quota, ..Default::default() });
         let i = self.procs.len() - 1;
         self.held.insert(10_000 + i as u64, rights::ALL);
         Ok(i)
@@ -199,6 +200,7 @@ fn spawn_delegates_capabilities_and_arguments() {
     assert!(p.started && p.alive);
     assert_eq!(p.name, "prog");
     assert_eq!(p.priority, 9);
+    assert_eq!(p.quota, crate::service::CHILD_QUOTA, "carved out of system's");
     // The process's own capability first, then the delegated one with the rights asked.
     assert_eq!(p.grants.len(), 2);
     assert_eq!(p.grants[1].1, rights::SEND);
