@@ -11,13 +11,17 @@
 //! the capability that maps it covers nothing else.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use elf::abi::PT_LOAD;
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
 
 pub mod media;
+mod paths;
+mod strip;
+pub use paths::{debug_dir, image_dir, target_dir, target_dir_from, TARGET_DIR_VAR};
+pub use strip::strip_program;
 
 /// The bare-metal target everything is built for.
 pub const TARGET: &str = "x86_64-unknown-none";
@@ -234,11 +238,6 @@ pub fn test_files(files: &[RamfsFile], seed: u64) -> Vec<RamfsFile> {
 /// The iPXE script that netboots the image.
 pub fn ipxe_script() -> &'static str {
     "#!ipxe\necho Booting the microkernel over the network\nkernel kernel.elf\nmodule ramfs.img\nboot\n"
-}
-
-/// Where the built image lives.
-pub fn image_dir(workspace: &Path) -> PathBuf {
-    workspace.join("target").join("image")
 }
 
 /// QEMU arguments that boot the image in `dir` (serial on stdio, no

@@ -1,7 +1,9 @@
 //! `cargo run -p image-builder`: build the kernel and every program for the
-//! bare-metal target, check them, pack the RAMFS, and write
-//! `target/image/{kernel.elf, ramfs.img, tftp/}`, and with GRUB's tools
-//! also `kernel.iso` and `uefi-net/` (see `media`).
+//! bare-metal target, check them, pack the RAMFS with the programs
+//! stripped, and write `<target>/image/{kernel.elf, ramfs.img, tftp/}`, the
+//! unstripped programs in `<target>/image/debug/` (`<target>` is
+//! `CARGO_TARGET_DIR` or `target/`), and with GRUB's tools also
+//! `kernel.iso` and `uefi-net/` (see `media`).
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -53,6 +55,10 @@ fn main() {
     for p in &progs {
         cmd.args(["-p", p]);
     }
+    // The same target directory, absolute, whatever the build's own
+    // working directory.
+    let target = target_dir(&ws);
+    cmd.env(TARGET_DIR_VAR, &target);
     // A RUSTFLAGS variable would replace the target's flags from
     // .cargo/config.toml (static relocation model, frame pointers).
     cmd.env_remove("RUSTFLAGS");
@@ -62,13 +68,20 @@ fn main() {
         Ok(s) => fail(format!("cargo build failed ({s})")),
         Err(e) => fail(format!("cannot run cargo: {e}")),
     }
-    let bin = ws.join("target").join(TARGET).join("release");
+    let bin = target.join(TARGET).join("release");
     let kernel = std::fs::read(bin.join("kernel")).unwrap_or_else(|e| fail(format!("kernel binary: {e}")));
     let info = check_kernel(&kernel).unwrap_or_else(|e| fail(format!("kernel image: {e}")));
+    let out = image_dir(&ws);
+    let debug = debug_dir(&out);
+    std::fs::create_dir_all(&debug).unwrap_or_else(|e| fail(format!("{}: {e}", debug.display())));
     let mut files = Vec::new();
+    let mut unstripped = Vec::new();
     for p in &progs {
-        let data = std::fs::read(bin.join(p)).unwrap_or_else(|e| fail(format!("{p}: {e}")));
+        let full = std::fs::read(bin.join(p)).unwrap_or_else(|e| fail(format!("{p}: {e}")));
+        let data = strip_program(p, &full).unwrap_or_else(|e| fail(e));
         check_program(p, &data).unwrap_or_else(|e| fail(e));
+        std::fs::write(debug.join(p), &full).unwrap_or_else(|e| fail(format!("{}: {e}", debug.join(p).display())));
+        unstripped.push(full.len());
         files.push(RamfsFile { name: p.clone(), perm: 0o755, data });
     }
     let conf = std::fs::read(ws.join(BOOT_CONFIG)).unwrap_or_else(|e| fail(format!("{BOOT_CONFIG}: {e}")));
@@ -80,7 +93,6 @@ fn main() {
     files.extend(tests);
     let ramfs = pack_ramfs(&files);
 
-    let out = image_dir(&ws);
     let tftp = out.join("tftp");
     std::fs::create_dir_all(&tftp).unwrap_or_else(|e| fail(format!("{}: {e}", tftp.display())));
     let write = |path: PathBuf, data: &[u8]| {
@@ -96,10 +108,19 @@ fn main() {
     let net = media::build_uefi_net(&out, &kernel, &ramfs);
 
     println!("image-builder: kernel.elf {:>9} bytes (multiboot 1 and 2, loads at {:#x}, entry {:#x})", kernel.len(), info.load_addr, info.entry);
-    for f in &files {
-        println!("image-builder:   ramfs {:>9} bytes  {}", f.data.len(), f.name);
+    for (i, f) in files.iter().enumerate() {
+        match unstripped.get(i) {
+            Some(full) => println!("image-builder:   ramfs {:>9} bytes  {} (stripped from {full})", f.data.len(), f.name),
+            None => println!("image-builder:   ramfs {:>9} bytes  {}", f.data.len(), f.name),
+        }
     }
     println!("image-builder: ramfs.img  {:>9} bytes (cpio newc, {} files)", ramfs.len(), files.len());
+    let programs: usize = files.iter().take(unstripped.len()).map(|f| f.data.len()).sum();
+    println!(
+        "image-builder: programs {programs} bytes stripped, {} unstripped (kept in {})",
+        unstripped.iter().sum::<usize>(),
+        debug.display()
+    );
     println!("image-builder: wrote {} and {}", out.display(), tftp.display());
     println!("{}", media::describe("hybrid ISO (BIOS+UEFI, CD or USB stick)", &iso));
     println!("{}", media::describe("UEFI network boot folder", &net));
@@ -108,6 +129,6 @@ fn main() {
         // missing package, which only leaves the media out.
         exit(1);
     }
-    let rel = Path::new("target/image");
-    println!("boot it with:\n  timeout 60 qemu-system-x86_64 {}", qemu_args(rel, "").join(" "));
+    let shown = out.strip_prefix(&ws).unwrap_or(&out);
+    println!("boot it with:\n  timeout 60 qemu-system-x86_64 {}", qemu_args(shown, "").join(" "));
 }

@@ -1,4 +1,6 @@
 use super::*;
+use elf::endian::LittleEndian;
+use elf::ElfBytes;
 
 /// An ELF64 executable with the given (paddr, offset, filesz) PT_LOADs,
 /// and optionally a multiboot header at file offset `mb_at`.
@@ -190,4 +192,69 @@ fn the_grub_menu_boots_multiboot2_with_an_entry_per_suite() {
     let net = grub_cfg(Layout::Network);
     assert!(net.contains("multiboot2 /kernel.elf test=ipc\n") && net.contains("module2 /ramfs.img ramfs.img\n"));
     assert!(!net.contains("/boot/kernel.elf"));
+}
+
+#[test]
+fn target_dir_follows_cargo_target_dir() {
+    use std::ffi::OsStr;
+    let ws = Path::new("/ws");
+    assert_eq!(target_dir_from(ws, None), Path::new("/ws/target"));
+    assert_eq!(target_dir_from(ws, Some(OsStr::new(""))), Path::new("/ws/target"));
+    assert_eq!(target_dir_from(ws, Some(OsStr::new("/tmp/tdir"))), Path::new("/tmp/tdir"));
+    assert_eq!(target_dir_from(ws, Some(OsStr::new("out/t"))), Path::new("/ws/out/t"), "relative to the workspace root");
+    assert_eq!(debug_dir(Path::new("/tmp/tdir/image")), Path::new("/tmp/tdir/image/debug"));
+}
+
+/// (type, vaddr, memsz, flags, file bytes) of every program header, and the
+/// entry point: everything a loader uses. The ELF header's section-header
+/// fields (in the first segment when it maps the header) read as zero:
+/// stripping sets them, and nothing reads them once loaded.
+fn loaded(bytes: &[u8]) -> (u64, Vec<(u32, u64, u64, u32, Vec<u8>)>) {
+    let mut bytes = bytes.to_vec();
+    bytes[0x28..0x30].fill(0);
+    bytes[0x3c..0x40].fill(0);
+    let bytes = &bytes[..];
+    let f = ElfBytes::<LittleEndian>::minimal_parse(bytes).unwrap();
+    let segs = f.segments().unwrap().iter().map(|p| {
+        let data = bytes[p.p_offset as usize..(p.p_offset + p.p_filesz) as usize].to_vec();
+        (p.p_type, p.p_vaddr, p.p_memsz, p.p_flags, data)
+    });
+    (f.ehdr.e_entry, segs.collect())
+}
+
+#[test]
+fn stripping_a_real_elf_keeps_every_loaded_byte() {
+    // This test binary: a real linked ELF with debug info and symbols.
+    let exe = std::env::current_exe().unwrap();
+    let full = std::fs::read(&exe).unwrap();
+    let stripped = strip_program("self", &full).unwrap();
+    assert!(stripped.len() < full.len(), "{} !< {}", stripped.len(), full.len());
+    assert_eq!(loaded(&stripped), loaded(&full));
+    // Not one byte moves: the stripped file is a prefix of the original
+    // but for the section-header fields of the ELF header.
+    let changed: Vec<usize> = (0..stripped.len()).filter(|&i| stripped[i] != full[i]).collect();
+    assert!(!changed.is_empty() && changed.iter().all(|i| (0x28..0x30).contains(i) || (0x3c..0x40).contains(i)), "{changed:?}");
+    let f = ElfBytes::<LittleEndian>::minimal_parse(&stripped).unwrap();
+    assert_eq!((f.ehdr.e_shoff, f.ehdr.e_shnum), (0, 0), "no section headers left");
+    assert!(f.section_headers().is_none());
+    // The stripped copy still runs (Linux reads only what a loader reads).
+    let copy = std::env::temp_dir().join(format!("stripped-test-{}", std::process::id()));
+    std::fs::write(&copy, &stripped).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = std::process::Command::new(&copy).args(["--list", "stripping_a_real_elf"]).output().unwrap();
+    std::fs::remove_file(&copy).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("stripping_a_real_elf_keeps_every_loaded_byte: test"));
+}
+
+#[test]
+fn stripping_cuts_after_the_last_segment() {
+    let k = kernel_like(&[(0x100000, 0x1000, 0x100), (0x101000, 0x2000, 0x180)], None);
+    let s = strip_program("k", &k).unwrap();
+    assert_eq!(s.len(), 0x2180);
+    assert_eq!(loaded(&s), loaded(&k));
+    let past_end = kernel_like(&[(0x100000, 0x2f00, 0x200)], None);
+    assert!(strip_program("k", &past_end).unwrap_err().0.contains("past the end"));
+    assert!(strip_program("k", b"not an elf").unwrap_err().0.contains("not ELF"));
 }

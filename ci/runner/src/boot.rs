@@ -6,13 +6,15 @@ use std::path::{Path, PathBuf};
 
 use crate::args;
 use image_builder::media;
-use crate::checks::{Boot, Check, Firmware, Medium};
-use crate::expect::{Verdict, Watch};
+use crate::checks::{self, Boot, Check, Firmware, Medium};
+use crate::expect::{Problem, Verdict, Watch};
 use crate::qemu::{self, End, Run};
+use crate::pattern::Pattern;
 use crate::report::{indent, Outcome};
+use crate::symbolize::Symbolizer;
 
-/// Where each run's log goes, relative to the workspace root.
-pub const LOG_DIR: &str = "target/ci-logs";
+/// Where each run's log goes, inside the target directory.
+pub const LOG_DIR: &str = "ci-logs";
 
 /// A finished boot check.
 pub struct Booted {
@@ -46,14 +48,17 @@ pub fn run(ws: &Path, check: &Check, label: &str, extra: &[&str], verbose: bool)
         Err(e) => return not_run(label, format!("checks table: {e}")),
     };
     let qemu_args = args::with_extra(args::for_boot(&check.boot, &dir), extra);
+    let mut sym = Symbolizer::new(ws, &dir);
     let run = qemu::run(&qemu_args, check.timeout, |line| {
         if verbose {
-            println!("  | {line}");
+            println!("  | {}", sym.annotate(line));
         }
         watch.feed(line)
     });
-    let verdict = watch.verdict(&run.end);
-    let log = write_log(ws, label, &qemu_args, &run, &verdict);
+    let mut verdict = watch.verdict(&run.end);
+    let shown = sym.annotate_all(&run.lines);
+    verdict.problems.extend(missing_symbolized(&check.name, &shown));
+    let log = write_log(ws, label, &qemu_args, &run, &shown, &verdict);
 
     let outcome = if verdict.passed() {
         Outcome::pass(label, run.elapsed, verdict.result_line.clone())
@@ -64,9 +69,22 @@ pub fn run(ws: &Path, check: &Check, label: &str, extra: &[&str], verbose: bool)
     };
     println!("{}", outcome.summary_line());
     if !verdict.passed() {
-        print!("{}", failure_details(check, &qemu_args, &run, &verdict, log.as_deref()));
+        print!("{}", failure_details(check, &qemu_args, &run, &shown, &verdict, log.as_deref()));
     }
     Booted { outcome, lines: run.lines }
+}
+
+/// The check's [`checks::SYMBOLIZED_LINES`] that no symbolized line
+/// matches.
+fn missing_symbolized(check: &str, shown: &[String]) -> Vec<Problem> {
+    let wanted = checks::SYMBOLIZED_LINES.iter().filter(|(name, _)| *name == check).flat_map(|(_, lines)| lines.iter());
+    wanted
+        .filter_map(|p| match Pattern::new(p) {
+            Ok(pat) if shown.iter().any(|l| pat.is_match(l)) => None,
+            Ok(_) => Some(Problem::Missing(format!("{p} (in the symbolized log)"))),
+            Err(e) => Some(Problem::Missing(e.to_string())),
+        })
+        .collect()
 }
 
 fn not_run(label: &str, why: String) -> Booted {
@@ -82,7 +100,7 @@ fn command_line(qemu_args: &[String]) -> String {
 }
 
 /// Everything needed to debug a failed check without re-running it.
-fn failure_details(check: &Check, qemu_args: &[String], run: &Run, verdict: &Verdict, log: Option<&Path>) -> String {
+fn failure_details(check: &Check, qemu_args: &[String], run: &Run, shown: &[String], verdict: &Verdict, log: Option<&Path>) -> String {
     let mut s = String::new();
     for p in &verdict.problems {
         let _ = writeln!(s, "  - {p}");
@@ -99,7 +117,7 @@ fn failure_details(check: &Check, qemu_args: &[String], run: &Run, verdict: &Ver
     let _ = writeln!(s, "  command: {}", command_line(qemu_args));
     let saved = log.map(|p| format!("; saved in {}", p.display())).unwrap_or_default();
     let _ = writeln!(s, "  serial log ({} lines{saved}):", run.lines.len());
-    for l in &run.lines {
+    for l in shown {
         let _ = writeln!(s, "  | {l}");
     }
     if !run.stderr.trim().is_empty() {
@@ -109,13 +127,13 @@ fn failure_details(check: &Check, qemu_args: &[String], run: &Run, verdict: &Ver
     s
 }
 
-/// Write `target/ci-logs/<label>.log`; a failure to write is a warning, not
-/// a failed check.
-fn write_log(ws: &Path, label: &str, qemu_args: &[String], run: &Run, verdict: &Verdict) -> Option<PathBuf> {
-    let dir = ws.join(LOG_DIR);
+/// Write `<target>/ci-logs/<label>.log` (the serial lines as `shown`,
+/// symbolized); a failure to write is a warning, not a failed check.
+fn write_log(ws: &Path, label: &str, qemu_args: &[String], run: &Run, shown: &[String], verdict: &Verdict) -> Option<PathBuf> {
+    let dir = image_builder::target_dir(ws).join(LOG_DIR);
     let path = dir.join(format!("{label}.log"));
     let mut text = format!("# {}\n", command_line(qemu_args));
-    for l in &run.lines {
+    for l in shown {
         text.push_str(l);
         text.push('\n');
     }

@@ -82,6 +82,16 @@ pub const SMEP_LINES: &[&str] = &[
     r"^backtrace:$",
 ];
 
+/// Lines that must appear once the log is symbolized (a ` [function at
+/// file:line]` note after each address, see [`crate::symbolize`]): the
+/// kernel's reports name the self-test that stopped it, and a killed
+/// program's report names the test child's code.
+pub const SYMBOLIZED_LINES: &[(&str, &[&str])] = &[
+    ("panic", &[r"^  #\d+ 0x\w+ \[.*kernel::arch::x86_64::trap::self_test at kernel/src/arch/x86_64/trap\.rs:\d+"]),
+    ("fault", &[r"KERNEL FAULT: .* \[.*kernel::arch::x86_64::trap::self_test at kernel/src/arch/x86_64/trap\.rs:\d+"]),
+    ("boot", &[r"fault: process \d+ 'ktest-child' thread \d+: invalid opcode .* \[ktest::child::fault at ci/ktest/src/child\.rs:\d+"]),
+];
+
 /// The in-guest suites `ci test` boots, each with `test=<suite>` (the
 /// boot media have a menu entry for each).
 pub const SUITES: &[&str] = image_builder::media::TEST_SUITES;
@@ -383,6 +393,30 @@ mod tests {
         }
         for suite in SUITE_LINES.iter().map(|(s, _)| s).chain(image_builder::media::SUITE_OPTIONS.iter().map(|(s, _)| s)) {
             assert!(SUITES.contains(suite), "lines or options for unknown suite {suite}");
+        }
+        for (check, lines) in SYMBOLIZED_LINES {
+            assert!(find(check).is_some(), "symbolized lines for unknown check {check}");
+            for p in lines.iter() {
+                Pattern::new(p).unwrap_or_else(|e| panic!("{e}"));
+            }
+        }
+    }
+
+    #[test]
+    fn symbolized_lines_match_real_symbolized_reports() {
+        // From symbolized logs of the panic, fault and boot checks.
+        let lines = [
+            "  #1 0xffffffff801192e1 [kernel::arch::x86_64::trap::self_test at kernel/src/arch/x86_64/trap.rs:125, inlined into kmain at kernel/src/arch/x86_64/trap.rs:62]",
+            "[error] KERNEL FAULT: page fault (vector 14, error 0x0) at rip 0xffffffff80118b95, rsp 0xffffffff801419b0, cr2 0xffffc00000000000 [core::ptr::read_volatile at /rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/ptr/mod.rs:2091, inlined into kernel::arch::x86_64::trap::self_test at kernel/src/arch/x86_64/trap.rs:129, inlined into kmain at kernel/src/arch/x86_64/trap.rs:62]",
+            "[warn ] fault: process 7 'ktest-child' thread 5: invalid opcode (vector 6, error 0x0) at rip 0x2439ce, rsp 0x7feffffffd90 [ktest::child::fault at ci/ktest/src/child.rs:97, inlined into ktest::child::run at ci/ktest/src/child.rs:44]",
+        ];
+        for ((check, patterns), line) in SYMBOLIZED_LINES.iter().zip(lines) {
+            for p in patterns.iter() {
+                let p = Pattern::new(p).unwrap();
+                assert!(p.is_match(line), "{check}: `{}` should match {line}", p.source());
+                let bare = line.split(" [").next().unwrap();
+                assert!(!p.is_match(bare), "{check}: `{}` must need the symbols", p.source());
+            }
         }
     }
 

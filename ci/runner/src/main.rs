@@ -16,6 +16,7 @@ mod expect;
 mod pattern;
 mod qemu;
 mod report;
+mod symbolize;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -33,11 +34,15 @@ commands:
                   key=value words go on the kernel command line (e.g.
                   `boot fuzz fuzz_seed=42`)
   bench           build the image, boot the bench suite under -icount and TCG
+  symbolize <log> print a saved serial log with ` [function at file:line]`
+                  after every fault report and backtrace address (from the
+                  ELFs of the image as it is now)
   list            print the checks
   help            print this
 
 options:
-  --no-build      (boot, bench) use the image in target/image as it is
+  --no-build      (boot, bench) use the image in <target>/image as it is
+                  (<target>: $CARGO_TARGET_DIR, else target/)
   -v, --verbose   print serial output as it arrives";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +51,8 @@ enum Command {
     /// A check, with extra kernel command-line arguments.
     Boot(String, Vec<String>),
     Bench,
+    /// Print a saved log, symbolized.
+    Symbolize(String),
     List,
     Help,
 }
@@ -77,9 +84,11 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         }
         ["boot"] => return Err("`boot` needs a check name (see `list`)".into()),
         ["bench"] => Command::Bench,
+        ["symbolize", log] => Command::Symbolize(log.to_string()),
+        ["symbolize"] => return Err("`symbolize` needs a log file".into()),
         ["list"] => Command::List,
         ["help", ..] | [] => Command::Help,
-        [cmd, ..] if ["test", "boot", "bench", "list"].contains(cmd) => {
+        [cmd, ..] if ["test", "boot", "bench", "list", "symbolize"].contains(cmd) => {
             return Err(format!("too many arguments for `{cmd}`"))
         }
         [cmd, ..] => return Err(format!("unknown command `{cmd}`")),
@@ -120,6 +129,7 @@ fn main() -> ExitCode {
         Command::Test => test(&ws, opts.verbose),
         Command::Boot(name, extra) => boot_one(&ws, &name, &extra, opts.build, opts.verbose),
         Command::Bench => bench(&ws, opts.build, opts.verbose),
+        Command::Symbolize(log) => symbolize_log(&ws, &log),
     };
     if ok {
         ExitCode::SUCCESS
@@ -189,6 +199,22 @@ fn boot_one(ws: &Path, name: &str, extra: &[String], build: bool, verbose: bool)
         return false;
     }
     boot::run(ws, &check, &check.name, check.qemu, verbose).outcome.passed
+}
+
+/// `ci symbolize <log>`.
+fn symbolize_log(ws: &Path, log: &str) -> bool {
+    let text = match std::fs::read_to_string(log) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ci: {log}: {e}");
+            return false;
+        }
+    };
+    let mut sym = symbolize::Symbolizer::new(ws, &image_builder::image_dir(ws));
+    for line in text.lines() {
+        println!("{}", sym.annotate(line));
+    }
+    true
 }
 
 /// `ci bench`: the bench suite under `-icount` (instruction counts) and
@@ -291,11 +317,12 @@ mod tests {
         assert_eq!(parse("--no-build bench").unwrap().command, Command::Bench);
         assert_eq!(parse("").unwrap().command, Command::Help);
         assert_eq!(parse("test --help").unwrap().command, Command::Help);
+        assert_eq!(parse("symbolize x.log").unwrap().command, Command::Symbolize("x.log".into()));
     }
 
     #[test]
     fn bad_command_lines_are_rejected() {
-        for bad in ["frobnicate", "boot", "boot a b", "test extra", "list --no-build", "test --fast"] {
+        for bad in ["frobnicate", "boot", "boot a b", "test extra", "list --no-build", "test --fast", "symbolize", "symbolize a b", "symbolize a --no-build"] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }
