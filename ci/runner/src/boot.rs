@@ -81,7 +81,7 @@ fn missing_symbolized(check: &str, shown: &[String]) -> Vec<Problem> {
     wanted
         .filter_map(|p| match Pattern::new(p) {
             Ok(pat) if shown.iter().any(|l| pat.is_match(l)) => None,
-            Ok(_) => Some(Problem::Missing(format!("{p} (in the symbolized log)"))),
+            Ok(_) => Some(Problem::Missing(p.to_string())),
             Err(e) => Some(Problem::Missing(e.to_string())),
         })
         .collect()

@@ -12,6 +12,8 @@
 //! in the unstripped copy the image builder keeps in `<image>/debug/`, found
 //! by the process name in the report: the program of that name, else the
 //! name up to its last `-` (`ktest-child` is a process of `ktest`), and so on.
+//! An address no function or symbol covers (a jump to nowhere) gets no
+//! note.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

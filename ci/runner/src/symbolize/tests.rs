@@ -81,6 +81,8 @@ fn a_saved_log_is_symbolized_against_a_real_elf() {
         format!("[warn ] fault: process 3 'ktest-child' thread 3: invalid opcode (vector 6, error 0x0) at rip {addr:#x}, rsp 0x7feffffffda0"),
         format!("[warn ] fault: process 4 'nobody' thread 3: invalid opcode (vector 6, error 0x0) at rip {addr:#x}, rsp 0x7feffffffda0"),
         "system: ready".into(),
+        "[warn ] fault: process 5 'ktest-edge' thread 3: page fault (vector 14, error 0x15) at rip 0x7ffffffff000, rsp 0x7feffffffd88".into(),
+        "  #3 0xffffffff80101028".into(),
     ]
     .into();
     let mut sym = Symbolizer::new(&ws, &image);
@@ -94,8 +96,14 @@ fn a_saved_log_is_symbolized_against_a_real_elf() {
         assert_eq!(line, KNOWN_LINE, "{}", out[i]);
     }
     assert_eq!(out[1], log[1]);
+    // A return address is looked up one byte back, in the call: one at
+    // the function's first byte returns into whatever precedes it.
+    let before = sym.annotate(&format!("  #1 {addr:#018x}"));
+    assert!(!before.contains("a_known_function"), "{before}");
     assert_eq!(out[4], log[4], "no program for that process");
     assert_eq!(out[5], log[5]);
+    assert_eq!(out[6], log[6], "not in the program's code");
+    assert_eq!(out[7], log[7], "not in the kernel's code");
     assert_eq!(sym.annotate_all(&out), out, "symbolizing twice changes nothing");
     // Without the ELFs nothing is added.
     std::fs::remove_dir_all(&image).unwrap();
