@@ -21,7 +21,7 @@ pub mod media;
 mod paths;
 mod strip;
 pub use paths::{debug_dir, image_dir, target_dir, target_dir_from, TARGET_DIR_VAR};
-pub use strip::strip_program;
+pub use strip::{check_packed, strip_program};
 
 /// The bare-metal target everything is built for.
 pub const TARGET: &str = "x86_64-unknown-none";

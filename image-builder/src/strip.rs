@@ -11,6 +11,8 @@
 //! that runs is exactly the code that was linked, and the unstripped file
 //! (kept beside the image) describes it.
 
+use std::path::Path;
+
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
 
@@ -45,4 +47,29 @@ pub fn strip_program(name: &str, bytes: &[u8]) -> Result<Vec<u8>, ImageError> {
     out[E_SHNUM..E_SHNUM + 2].fill(0);
     out[E_SHSTRNDX..E_SHSTRNDX + 2].fill(0);
     Ok(out)
+}
+
+/// Check a built image folder: every program in its RAMFS (an executable
+/// file) is exactly the stripped form of the unstripped copy kept in
+/// `debug/`, and that copy is larger. Returns the programs' (name, packed
+/// size, unstripped size). The ci runner runs this after each image build.
+pub fn check_packed(image_dir: &Path) -> Result<Vec<(String, usize, usize)>, ImageError> {
+    let io = |what: &Path, e: std::io::Error| ImageError(format!("{}: {e}", what.display()));
+    let ramfs_path = image_dir.join("ramfs.img");
+    let ramfs = std::fs::read(&ramfs_path).map_err(|e| io(&ramfs_path, e))?;
+    let archive = cpio::Archive::new(&ramfs).map_err(|e| ImageError(format!("{}: {e:?}", ramfs_path.display())))?;
+    let debug = crate::debug_dir(image_dir);
+    let mut programs = Vec::new();
+    for entry in archive.entries().filter(|e| e.is_file() && e.mode & 0o111 != 0) {
+        let path = debug.join(entry.name);
+        let full = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        if strip_program(entry.name, &full)? != entry.data || entry.data.len() >= full.len() {
+            return Err(ImageError(format!("{} in the RAMFS is not {} stripped", entry.name, path.display())));
+        }
+        programs.push((entry.name.to_string(), entry.data.len(), full.len()));
+    }
+    if programs.is_empty() {
+        return Err(ImageError(format!("{} holds no programs", ramfs_path.display())));
+    }
+    Ok(programs)
 }

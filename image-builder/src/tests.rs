@@ -258,3 +258,28 @@ fn stripping_cuts_after_the_last_segment() {
     assert!(strip_program("k", &past_end).unwrap_err().0.contains("past the end"));
     assert!(strip_program("k", b"not an elf").unwrap_err().0.contains("not ELF"));
 }
+
+#[test]
+fn a_packed_image_must_hold_the_stripped_programs() {
+    let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+    let image = std::env::temp_dir().join(format!("packed-test-{}", std::process::id()));
+    std::fs::create_dir_all(debug_dir(&image)).unwrap();
+    std::fs::write(debug_dir(&image).join("prog"), &exe).unwrap();
+    let pack = |data: Vec<u8>| {
+        let files = [
+            RamfsFile { name: "prog".into(), perm: 0o755, data },
+            RamfsFile { name: "etc/motd".into(), perm: 0o644, data: b"hi".to_vec() },
+        ];
+        std::fs::write(image.join("ramfs.img"), pack_ramfs(&files)).unwrap();
+        check_packed(&image)
+    };
+    let stripped = strip_program("prog", &exe).unwrap();
+    assert_eq!(pack(stripped.clone()), Ok(vec![("prog".to_string(), stripped.len(), exe.len())]));
+    assert!(pack(exe.clone()).unwrap_err().0.contains("is not"), "packed unstripped");
+    let mut changed = stripped.clone();
+    *changed.last_mut().unwrap() ^= 1;
+    assert!(pack(changed).unwrap_err().0.contains("is not"), "packed something else");
+    std::fs::remove_file(debug_dir(&image).join("prog")).unwrap();
+    assert!(pack(stripped).unwrap_err().0.contains("prog"), "no unstripped copy");
+    std::fs::remove_dir_all(&image).unwrap();
+}

@@ -153,8 +153,14 @@ fn cargo_step(name: &str, what: &str, step: impl FnOnce() -> Result<(), String>)
     outcome
 }
 
+/// Build the image, then check that its RAMFS holds the programs stripped
+/// (with the unstripped copies beside it).
 fn build_step(ws: &Path) -> Outcome {
-    cargo_step("image", "cargo run -p image-builder", || cargo::build_image(ws))
+    cargo_step("image", "cargo run -p image-builder", || {
+        cargo::build_image(ws)?;
+        let dir = image_builder::image_dir(ws);
+        image_builder::check_packed(&dir).map(|_| ()).map_err(|e| format!("image check: {e}"))
+    })
 }
 
 /// `ci test`: everything, in order; a failing step does not stop the
