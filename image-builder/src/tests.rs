@@ -269,6 +269,8 @@ fn a_packed_image_must_hold_the_stripped_programs() {
         let files = [
             RamfsFile { name: "prog".into(), perm: 0o755, data },
             RamfsFile { name: "etc/motd".into(), perm: 0o644, data: b"hi".to_vec() },
+            // A fixture the builder made: executable, with no debug copy.
+            RamfsFile { name: "test/fixture".into(), perm: 0o755, data: b"\x7fELF".to_vec() },
         ];
         std::fs::write(image.join("ramfs.img"), pack_ramfs(&files)).unwrap();
         check_packed(&image)
