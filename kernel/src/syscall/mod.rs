@@ -266,7 +266,7 @@ impl Kernel {
             }
             Syscall::DebugIpc => {
                 self.class(p, token, SyscallClass::DebugIpc)?;
-                self.debug_ipc(p, a1, a2, a3)
+                self.debug_ipc(p, a1, a2, a3, a4)
             }
             Syscall::IoPortIn => {
                 let port = self.io_port(p, token, rights::READ, a1)?;
