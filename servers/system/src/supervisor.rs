@@ -38,6 +38,7 @@ fn main(args: Args) -> i32 {
     if let Some(suite) = args.value("test") {
         run_tests(&archive, suite, args);
     }
+    start_shell(&archive);
     println!("system: ready");
     loop {
         let _ = runtime::time::sleep_ms(60_000);
@@ -74,6 +75,21 @@ fn test_args<'a>(mut s: Spawn<'a>, args: Args) -> Spawn<'a> {
         s = s.arg(a);
     }
     s
+}
+
+/// The serial shell (only at a normal boot: with `test=` the console
+/// belongs to the test driver). It gets every capability `system` holds,
+/// COM1's ports among them, so it can drive every server.
+fn start_shell(archive: &cpio::Archive<'static>) {
+    const PRIORITY: u8 = 8;
+    let started = match archive.find("shell") {
+        None => Err("not in the RAMFS".into()),
+        Some(image) => Spawn::new("shell", image.data).inherit_all().priority(PRIORITY).start().map_err(|e| alloc::format!("{e:?}")),
+    };
+    match started {
+        Ok(_) => println!("system: started shell"),
+        Err(e) => println!("system: cannot start shell: {e}"),
+    }
 }
 
 /// Run `ktest <suite>`, report, and power off with the outcome.
