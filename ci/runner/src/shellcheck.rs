@@ -211,6 +211,23 @@ fn line_editing(s: &mut Session, f: &Facts) -> Case {
     ensure(out == f.motd.lines().collect::<Vec<_>>(), || format!("history: {out:?}"))
 }
 
+/// `mem` reports the kernel's free frames, and they go down while a
+/// program holds memory and come back when it ends.
+fn mem(s: &mut Session, _: &Facts) -> Case {
+    let free = |out: &[String]| -> Result<u64, String> {
+        out.iter()
+            .find_map(|l| l.strip_prefix("free memory: ")?.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| format!("no `free memory:` line in {out:?}"))
+    };
+    let before = free(&s.command(b"mem", STEP)?)?;
+    let out = s.command(b"run boot:/ktest child sleeper 600000 0 &", STEP)?;
+    let pid = job_line(&out, "ktest started")?;
+    let during = free(&s.command(b"mem", STEP)?)?;
+    s.command(format!("kill {pid}").as_bytes(), STEP)?;
+    let after = free(&s.command(b"mem", STEP)?)?;
+    ensure(during < before && after == before, || format!("free frames {before} -> {during} (running) -> {after} (killed)"))
+}
+
 const CASES: &[(&str, fn(&mut Session, &Facts) -> Case)] = &[
     ("help lists every command", help),
     ("ls boot:/ lists the packed files", ls),
@@ -219,6 +236,7 @@ const CASES: &[(&str, fn(&mut Session, &Facts) -> Case)] = &[
     ("run shows the output and exit code", run_output_and_code),
     ("ps lists a background program and kill ends it", ps_and_kill),
     ("channels shows named channels with rising counters", channels),
+    ("mem shows free frames going and coming back with a program", mem),
     ("bad commands get one error line and a prompt", bad_input),
     ("a 10 KiB line gets one error line and a prompt", long_line),
     ("backspace, Ctrl-U, Ctrl-C and history", line_editing),

@@ -363,9 +363,18 @@ fn stats() {
 }
 
 fn mem() {
-    match debug::totals() {
-        Ok(t) => println!("kernel IPC memory: {} bytes in use", t.bytes_in_use),
-        Err(e) => println!("mem: the IPC monitor refused: {e:?}"),
+    match debug::accounting() {
+        Ok(a) => {
+            let page = abi::PAGE_SIZE as u64;
+            println!("free memory: {} frames ({} KiB)", a.free_frames, a.free_frames * page / 1024);
+            println!(
+                "free slots: processes {}  threads {}  channels {}  names {}  DMA regions {}",
+                a.free_processes, a.free_threads, a.free_channels, a.free_names, a.free_dma
+            );
+        }
+        Err(e) => println!("mem: the kernel's accounting refused: {e:?}"),
     }
-    println!("mem: free frames: not reported by this kernel yet (needs the KERNEL_ACCOUNTING monitor op)");
+    if let Ok(t) = debug::totals() {
+        println!("kernel IPC memory: {} bytes in use", t.bytes_in_use);
+    }
 }
