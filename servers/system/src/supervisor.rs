@@ -1,5 +1,6 @@
 //! What `system` does at boot.
 
+use abi::quota::Quota;
 use runtime::process::{Exit, Spawn};
 use runtime::{println, Args};
 
@@ -79,12 +80,17 @@ fn test_args<'a>(mut s: Spawn<'a>, args: Args) -> Spawn<'a> {
 
 /// The serial shell (only at a normal boot: with `test=` the console
 /// belongs to the test driver). It gets every capability `system` holds,
-/// COM1's ports among them, so it can drive every server.
+/// COM1's ports among them, so it can drive every server, and a quota
+/// with room for a few programs it starts (each with the runtime's default
+/// quota, carved out of the shell's) besides itself.
 fn start_shell(archive: &cpio::Archive<'static>) {
     const PRIORITY: u8 = 8;
+    const QUOTA: Quota = Quota { threads: 64, pages: 6 * Quota::DEFAULT.pages, channels: 64, processes: 8, ..Quota::DEFAULT };
     let started = match archive.find("shell") {
         None => Err("not in the RAMFS".into()),
-        Some(image) => Spawn::new("shell", image.data).inherit_all().priority(PRIORITY).start().map_err(|e| alloc::format!("{e:?}")),
+        Some(image) => {
+            Spawn::new("shell", image.data).inherit_all().priority(PRIORITY).quota(QUOTA).start().map_err(|e| alloc::format!("{e:?}"))
+        }
     };
     match started {
         Ok(_) => println!("system: started shell"),
