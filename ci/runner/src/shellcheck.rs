@@ -228,6 +228,21 @@ fn mem(s: &mut Session, _: &Facts) -> Case {
     ensure(during < before && after == before, || format!("free frames {before} -> {during} (running) -> {after} (killed)"))
 }
 
+/// `top` redraws the channel table every second until a key comes.
+fn top(s: &mut Session, _: &Facts) -> Case {
+    const TITLE: &str = "refreshed every second; any key quits)";
+    s.send(b"top\r")?;
+    let start = Instant::now();
+    s.until(TITLE, STEP)?;
+    let table = s.until(TITLE, STEP)?;
+    let gap = start.elapsed();
+    ensure(table.contains("SYSTEM::VFS"), || format!("no channel table between refreshes: {table:?}"))?;
+    ensure(gap >= Duration::from_millis(900), || format!("refreshed after {gap:?}"))?;
+    s.send(b"q")?;
+    let rest = s.until_prompt(STEP)?;
+    ensure(rest.matches(TITLE).count() <= 1, || format!("still refreshing after the key: {rest:?}"))
+}
+
 const CASES: &[(&str, fn(&mut Session, &Facts) -> Case)] = &[
     ("help lists every command", help),
     ("ls boot:/ lists the packed files", ls),
@@ -237,6 +252,7 @@ const CASES: &[(&str, fn(&mut Session, &Facts) -> Case)] = &[
     ("ps lists a background program and kill ends it", ps_and_kill),
     ("channels shows named channels with rising counters", channels),
     ("mem shows free frames going and coming back with a program", mem),
+    ("top refreshes every second and any key quits", top),
     ("bad commands get one error line and a prompt", bad_input),
     ("a 10 KiB line gets one error line and a prompt", long_line),
     ("backspace, Ctrl-U, Ctrl-C and history", line_editing),
