@@ -135,7 +135,29 @@ pub fn check_program(name: &str, bytes: &[u8]) -> Result<(), ImageError> {
         .map_err(|e| ImageError(format!("{name}: {e:?}")))
 }
 
+/// Where the boot configuration lives in the repository.
+pub const BOOT_CONFIG: &str = "servers/system/boot.conf";
+
+/// Check the boot configuration against the programs the RAMFS will hold
+/// (so a typo fails the build, not the boot) and make its RAMFS file.
+pub fn boot_config(bytes: &[u8], programs: &[String]) -> Result<RamfsFile, ImageError> {
+    let names: Vec<&str> = programs.iter().map(|s| s.as_str()).collect();
+    system::config::check(bytes, &names).map_err(|e| ImageError(format!("{BOOT_CONFIG}: {e}")))?;
+    Ok(RamfsFile { name: system::config::RAMFS_PATH.to_string(), perm: 0o644, data: bytes.to_vec() })
+}
+
+/// An executable for the in-guest tests that passes every ELF check but
+/// has a segment exactly where a program's stack goes, so loading it fails
+/// after the process exists (the `process` suite checks that such a spawn
+/// leaves nothing behind).
+pub fn stack_clash_file() -> RamfsFile {
+    let at = abi::layout::STACK_TOP - 4096;
+    let data = elfload::tiny_executable(at, elf::abi::PF_R | elf::abi::PF_X).to_vec();
+    RamfsFile { name: "test/stack-clash".into(), perm: 0o755, data }
+}
+
 /// A file for the RAMFS.
+#[derive(Debug)]
 pub struct RamfsFile {
     pub name: String,
     pub perm: u32,

@@ -71,6 +71,9 @@ fn main() {
         check_program(p, &data).unwrap_or_else(|e| fail(e));
         files.push(RamfsFile { name: p.clone(), perm: 0o755, data });
     }
+    let conf = std::fs::read(ws.join(BOOT_CONFIG)).unwrap_or_else(|e| fail(format!("{BOOT_CONFIG}: {e}")));
+    files.push(boot_config(&conf, &progs).unwrap_or_else(|e| fail(e)));
+    files.push(stack_clash_file());
     files.extend(data_files(&ws.join("image-builder/data")).unwrap_or_else(|e| fail(format!("data files: {e}"))));
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
     let tests = test_files(&files, seed);

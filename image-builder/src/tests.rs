@@ -145,6 +145,21 @@ fn qemu_args_name_the_image() {
 }
 
 #[test]
+fn the_boot_configuration_is_checked_against_the_programs() {
+    let progs = vec!["system".to_string(), "vfs".to_string()];
+    let f = boot_config(b"vfs boot:/vfs bootstrap\n", &progs).unwrap();
+    assert_eq!(f.name, "etc/boot.conf");
+    let e = boot_config(b"vfs boot:/vfs bootstrap\nramfs boot:/ramfs\n", &progs).unwrap_err();
+    assert!(e.0.contains("line 2") && e.0.contains("NoSuchFile"), "{e}");
+    let e = boot_config(b"vfs boot:/vfs bootstrap caps=thraed\n", &progs).unwrap_err();
+    assert!(e.0.contains("UnknownCap"), "{e}");
+    // The repository's own file names only programs that exist.
+    let ws = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let servers: Vec<String> = std::fs::read_dir(ws.join("servers")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).chain(EXTRA_PROGRAMS.iter().map(|s| s.to_string())).collect();
+    boot_config(&std::fs::read(ws.join(BOOT_CONFIG)).unwrap(), &servers).unwrap();
+}
+
+#[test]
 fn test_files_carry_a_manifest_of_host_hashes() {
     let files = vec![RamfsFile { name: "etc/motd".into(), perm: 0o644, data: b"hi\n".to_vec() }];
     let t = test_files(&files, 42);

@@ -114,12 +114,127 @@ impl Process {
 pub enum SpawnError {
     Elf(elfload::LoadError),
     Kernel(Error),
+    /// The stack size is 0, not page-aligned, or larger than [`MAX_STACK`].
+    StackSize,
 }
 
 impl From<Error> for SpawnError {
     fn from(e: Error) -> Self {
         SpawnError::Kernel(e)
     }
+}
+
+/// Largest first-thread stack a spawner may ask for.
+pub const MAX_STACK: u64 = 64 * 1024 * 1024;
+
+/// The kernel operations that building a process takes. [`Kernel`] makes
+/// the real syscalls; host tests use a fake that records what was built,
+/// so the loading order and the clean-up after a failure are tested on
+/// Linux.
+pub trait Builder {
+    /// A process being built.
+    type Proc;
+    fn create(&mut self, name: &str, quota: &Quota) -> Result<Self::Proc, Error>;
+    /// The process's token in the caller.
+    fn token(&self, p: &Self::Proc) -> u64;
+    fn map_anon(&mut self, p: &Self::Proc, va: u64, len: u64, flags: u64) -> Result<(), Error>;
+    fn write(&mut self, p: &Self::Proc, va: u64, data: &[u8]) -> Result<(), Error>;
+    /// Give `p` the caller's capability `token` with at most `rights`.
+    fn grant(&mut self, p: &Self::Proc, token: u64, rights: u32) -> Result<u64, Error>;
+    fn start(&mut self, p: &Self::Proc, entry: u64, rsp: u64, priority: u8) -> Result<(), Error>;
+    /// End a process that could not be built: the kernel frees its
+    /// memory and capabilities with it.
+    fn discard(&mut self, p: Self::Proc);
+}
+
+/// The real kernel.
+pub struct Kernel;
+
+impl Builder for Kernel {
+    type Proc = Process;
+    fn create(&mut self, name: &str, quota: &Quota) -> Result<Process, Error> {
+        Process::create_with(name, quota)
+    }
+    fn token(&self, p: &Process) -> u64 {
+        p.token()
+    }
+    fn map_anon(&mut self, p: &Process, va: u64, len: u64, flags: u64) -> Result<(), Error> {
+        p.map_anon(va, len, flags)
+    }
+    fn write(&mut self, p: &Process, va: u64, data: &[u8]) -> Result<(), Error> {
+        // SAFETY: `build` writes only into processes it created, which run
+        // nothing until `start`.
+        unsafe { p.write(va, data) }
+    }
+    fn grant(&mut self, p: &Process, token: u64, rights: u32) -> Result<u64, Error> {
+        p.grant(token, rights)
+    }
+    fn start(&mut self, p: &Process, entry: u64, rsp: u64, priority: u8) -> Result<(), Error> {
+        // SAFETY: `build` passes the ELF entry (checked to be executable)
+        // and the start block it wrote at the top of the fresh stack.
+        unsafe { p.start_thread(entry, rsp, [0, 0], priority) }.map(|_| ())
+    }
+    fn discard(&mut self, p: Process) {
+        let _ = p.kill();
+        let _ = p.wait_timeout(0);
+        let _ = crate::caps::drop_cap(p.token());
+    }
+}
+
+/// What to build: the program, its arguments, the capabilities to hand
+/// over as `(id, token in the caller, rights)`, its stack, priority and
+/// quota (carved out of ours).
+pub struct Plan<'a> {
+    pub name: &'a str,
+    pub image: &'a [u8],
+    pub args: &'a [&'a [u8]],
+    pub caps: &'a [(u64, u64, u32)],
+    pub stack_size: u64,
+    pub priority: u8,
+    pub quota: Quota,
+}
+
+/// Create the process, load the image, hand over the capabilities and
+/// start its first thread. On any failure the half-built process is
+/// discarded, so nothing is left behind.
+pub fn build<B: Builder>(b: &mut B, plan: &Plan) -> Result<B::Proc, SpawnError> {
+    if plan.stack_size == 0 || plan.stack_size % abi::PAGE_SIZE as u64 != 0 || plan.stack_size > MAX_STACK {
+        return Err(SpawnError::StackSize);
+    }
+    let elf = elfload::Image::parse(plan.image, abi::USER_BOTTOM..abi::USER_TOP).map_err(SpawnError::Elf)?;
+    let p = b.create(plan.name, &plan.quota)?;
+    match load(b, &p, &elf, plan) {
+        Ok(()) => Ok(p),
+        Err(e) => {
+            b.discard(p);
+            Err(e)
+        }
+    }
+}
+
+fn load<B: Builder>(b: &mut B, p: &B::Proc, elf: &elfload::Image, plan: &Plan) -> Result<(), SpawnError> {
+    for seg in elf.segments() {
+        let pages = seg.pages();
+        b.map_anon(p, pages.start, pages.end - pages.start, map::for_segment(seg.perms.write, seg.perms.exec))?;
+        b.write(p, seg.vaddr, &plan.image[seg.file.clone()])?;
+    }
+    b.map_anon(p, layout::STACK_TOP - plan.stack_size, plan.stack_size, map::READ | map::WRITE)?;
+    let mut caps = Vec::with_capacity(plan.caps.len() + 1);
+    // Every program can act on itself.
+    let own = b.grant(p, b.token(p), abi::rights::MAP | abi::rights::THREAD | abi::rights::WAIT | abi::rights::KILL)?;
+    caps.push(InitCap { id: abi::cap_id::SELF_PROCESS, token: own });
+    for &(id, token, rights) in plan.caps {
+        caps.push(InitCap { id, token: b.grant(p, token, rights)? });
+    }
+    let mut block = alloc::vec![0u8; abi::start::block_size(plan.args, &caps)];
+    let (rsp, used) =
+        abi::start::build(layout::STACK_TOP, plan.args, &caps, &mut block).map_err(|_| SpawnError::Kernel(Error::TooLarge))?;
+    if used as u64 > plan.stack_size {
+        return Err(SpawnError::StackSize);
+    }
+    b.write(p, rsp, &block[..used])?;
+    b.start(p, elf.entry, rsp, plan.priority)?;
+    Ok(())
 }
 
 /// Builds and starts a process from an ELF image.
@@ -131,11 +246,12 @@ pub struct Spawn<'a> {
     caps: Vec<(u64, u64, u32)>,
     priority: u8,
     quota: Quota,
+    stack_size: u64,
 }
 
 impl<'a> Spawn<'a> {
     pub fn new(name: &'a str, image: &'a [u8]) -> Self {
-        Spawn { name, image, args: alloc::vec![name.as_bytes()], caps: Vec::new(), priority: 8, quota: Quota::DEFAULT }
+        Spawn { name, image, args: alloc::vec![name.as_bytes()], caps: Vec::new(), priority: 8, quota: Quota::DEFAULT, stack_size: layout::STACK_SIZE }
     }
 
     /// Add an argument.
@@ -171,47 +287,24 @@ impl<'a> Spawn<'a> {
         self
     }
 
-    /// Create the process, load the image, hand over the capabilities and
-    /// start its first thread.
-    pub fn start(self) -> Result<Process, SpawnError> {
-        let elf = elfload::Image::parse(self.image, abi::USER_BOTTOM..abi::USER_TOP).map_err(SpawnError::Elf)?;
-        let p = Process::create_with(self.name, &self.quota)?;
-        match self.load(&p, &elf) {
-            Ok(()) => Ok(p),
-            Err(e) => {
-                let _ = p.kill();
-                Err(e)
-            }
-        }
+    /// The first thread's stack size in bytes (page-aligned).
+    pub fn stack_size(mut self, bytes: u64) -> Self {
+        self.stack_size = bytes;
+        self
     }
 
-    fn load(&self, p: &Process, elf: &elfload::Image) -> Result<(), SpawnError> {
-        for seg in elf.segments() {
-            let pages = seg.pages();
-            p.map_anon(pages.start, pages.end - pages.start, map::for_segment(seg.perms.write, seg.perms.exec))?;
-            // SAFETY: `p` is a new process that runs nothing yet; the
-            // segment lies in user space (checked by `parse`).
-            unsafe { p.write(seg.vaddr, &self.image[seg.file.clone()]) }?;
-        }
-        p.map_anon(layout::STACK_TOP - layout::STACK_SIZE, layout::STACK_SIZE, map::READ | map::WRITE)?;
-        let mut caps = Vec::with_capacity(self.caps.len() + 1);
-        // Every program can act on itself.
-        let own = p.grant(p.token(), abi::rights::MAP | abi::rights::THREAD | abi::rights::WAIT | abi::rights::KILL)?;
-        caps.push(InitCap { id: abi::cap_id::SELF_PROCESS, token: own });
-        for &(id, token, rights) in &self.caps {
-            caps.push(InitCap { id, token: p.grant(token, rights)? });
-        }
-        let mut block = alloc::vec![0u8; abi::start::block_size(&self.args, &caps)];
-        let (rsp, used) = abi::start::build(layout::STACK_TOP, &self.args, &caps, &mut block)
-            .map_err(|_| SpawnError::Kernel(Error::TooLarge))?;
-        // SAFETY: the start block goes on the stack mapped just above, in a
-        // process that runs nothing yet; its first thread starts at the
-        // ELF entry (checked to be executable) on that stack.
-        unsafe {
-            p.write(rsp, &block[..used])?;
-            p.start_thread(elf.entry, rsp, [0, 0], self.priority)?;
-        }
-        Ok(())
+    /// Build and start the process ([`build`] with the real kernel).
+    pub fn start(self) -> Result<Process, SpawnError> {
+        let plan = Plan {
+            name: self.name,
+            image: self.image,
+            args: &self.args,
+            caps: &self.caps,
+            stack_size: self.stack_size,
+            priority: self.priority,
+            quota: self.quota,
+        };
+        build(&mut Kernel, &plan)
     }
 }
 

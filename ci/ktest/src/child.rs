@@ -34,6 +34,8 @@ pub mod tag {
     pub const REFLECT: u64 = 8;
     /// (`hold-client`) A request the server holds while it takes others.
     pub const HOLD: u64 = 9;
+    /// Fault (null write) while the caller waits: it gets `PeerDied`.
+    pub const CRASH: u64 = 10;
 }
 
 /// Where roles map a shared page.
@@ -55,7 +57,9 @@ pub fn run(args: Args) -> i32 {
             num(args.get(4)) as i32
         }
         "turns" => turns(num(args.get(3)), num(args.get(4))),
-        "server" => server(args.get(3).unwrap_or("")),
+        "server" => server(chan(), args.get(3).unwrap_or("")),
+        "named" => named(args.get(3).unwrap_or("")),
+        "report" => report(args),
         "bench-server" => bench_server(),
         "rpc-server" => crate::rpc::server(args.get(3).unwrap_or("")),
         "lend-touch" => lend_touch(),
@@ -169,8 +173,38 @@ fn turns(who: u64, n: u64) -> i32 {
 /// `EXIT`; other tags get `tag * 2`. Given a `NEXT` channel, a `STEP`
 /// passes its value on there and answers with what comes back, so servers
 /// chain: client -> A -> B -> C -> client.
-fn server(op: &str) -> i32 {
-    let chan = chan();
+/// Serve [`server`] on a channel of our own registered as `name` (the
+/// supervision tests restart it and find it again by name).
+fn named(name: &str) -> i32 {
+    let Ok(chan) = Channel::create() else { return 3 };
+    if chan.register(name).is_err() {
+        return 5;
+    }
+    server(chan, "")
+}
+
+/// Tell the parent (on `CHAN`) what we were started with:
+/// `args=a|b|...;caps=id:kind:rights,...` (ids and rights in hex).
+fn report(args: Args) -> i32 {
+    use core::fmt::Write;
+    let mut text = alloc::string::String::from("args=");
+    let all: alloc::vec::Vec<&str> = args.iter().collect();
+    text.push_str(&all.join("|"));
+    text.push_str(";caps=");
+    for c in runtime::caps::all() {
+        let (kind, r, _, _) = match runtime::caps::inspect(c.token) {
+            Ok(i) => i,
+            Err(_) => return 6,
+        };
+        let _ = write!(text, "{:x}:{}:{:x},", c.id, kind.name(), r);
+    }
+    match chan().send(0, text.as_bytes()) {
+        Ok(_) => 0,
+        Err(_) => 7,
+    }
+}
+
+fn server(chan: Channel, op: &str) -> i32 {
     let next = init_cap(NEXT).map(Channel::from_token);
     let Ok(mut w) = Window::new() else { return 3 };
     let mut answer = None;
@@ -224,6 +258,11 @@ fn server(op: &str) -> i32 {
             tag::EXIT => {
                 let _ = m.reply(0, 0);
                 return 0;
+            }
+            tag::CRASH => {
+                // SAFETY: deliberately faults; the kernel ends the process.
+                unsafe { core::ptr::write_volatile(core::ptr::null_mut::<u64>(), 1) };
+                return 8;
             }
             t => m.answer(t * 2, 0),
         });

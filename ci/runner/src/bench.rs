@@ -34,6 +34,19 @@ pub const TARGETS: &[Target] = &[
     Target { name: "ipc_message_bytes", max: 64.0, what: "bytes per in-flight message" },
 ];
 
+/// The line `system` prints when every boot server is up.
+pub const BOOT_UP: &str = "system: boot servers up:";
+/// Boot target: from QEMU's launch to [`BOOT_UP`] under plain TCG.
+pub const BOOT_TARGET_MS: u64 = 500;
+/// Plain boots timed; the median is reported.
+pub const BOOT_RUNS: usize = 5;
+
+/// The median of some durations in milliseconds (`None` if there are none).
+pub fn median_ms(mut ms: Vec<u64>) -> Option<u64> {
+    ms.sort_unstable();
+    ms.get(ms.len() / 2).copied()
+}
+
 /// Check the icount run really counted instructions.
 pub fn check_calibration(results: &[Bench]) -> Result<(), String> {
     match results.iter().find(|b| b.name == CALIBRATION) {
@@ -116,6 +129,17 @@ pub fn collect<S: AsRef<str>>(lines: &[S]) -> (Vec<Bench>, Vec<Malformed>) {
         }
     }
     (good, bad)
+}
+
+#[cfg(test)]
+mod boot_tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_the_middle_value() {
+        assert_eq!(median_ms(vec![300, 100, 200, 900, 250]), Some(250));
+        assert_eq!(median_ms(vec![]), None);
+    }
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub const BOOT_LINES: &[&str] = &[
     // both checked (signature and checksums) by `system`.
     r"system: acpi: RSDP revision \d+ \(.*\) at 0x\w+, checksum ok$",
     r"system: acpi: \wSDT at 0x\w+, \d+ bytes, checksum ok$",
+    r"system: boot servers up: vfs ramfs shell in \d+ ms",
     r"system: ready",
     // The boot ends at the serial shell's prompt.
     r"system: started shell",
@@ -139,6 +140,16 @@ pub const SUITE_LINES: &[(&str, &[&str])] = &[
             r"unexpected interrupt 14$",
             r"unexpected interrupt 8$",
             r"unexpected interrupt 6$",
+        ],
+    ),
+    // `system` logs every end and restart of a child, and a held server.
+    (
+        "process",
+        &[
+            r"system: named \(pid \d+\) ended: killed",
+            r"system: named \(pid \d+\) ended: fault \(vector 14\)",
+            r"system: restarted named as pid \d+ \(restart 2\)",
+            r"system: crasher held: ended \d+ times in a row",
         ],
     ),
 ];
@@ -411,7 +422,7 @@ mod tests {
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
         assert_eq!(names, [
-                "plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "ticks", "fuzz", "panic", "fault", "smap", "smep",
+                "plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "process", "ticks", "fuzz", "panic", "fault", "smap", "smep",
                 "netboot", "iso-bios", "iso-test", "usb-bios", "iso-uefi", "netboot-uefi"
             ]);
         let hostile = find("hostile").unwrap();

@@ -217,12 +217,13 @@ pub(crate) mod tests {
         "system:   file   1124848 ktest",
         "system: acpi: RSDP revision 0 (BOCHS ) at 0xd17000, checksum ok",
         "system: acpi: RSDT at 0xffe22e1, 56 bytes, checksum ok",
-        "system: started vfs",
-        "system: started ramfs",
-        "system: started shell",
-        "system: ready",
+        "system: started vfs (pid 2) from boot:/vfs (boot module)",
+        "system: started ramfs (pid 3) from boot:/ramfs (boot module)",
         "vfs: serving SYSTEM::VFS",
         "ramfs: serving boot: (10 objects)",
+        "system: boot servers up: vfs ramfs shell in 28 ms",
+        "system: started shell (pid 4) from boot:/shell",
+        "system: ready",
         "shell: ready; type help for the commands",
     ];
 

@@ -239,6 +239,17 @@ fn bench(ws: &Path, build: bool, verbose: bool) -> bool {
         }
         results.extend(good.into_iter().map(|b| b.tagged(mode)));
     }
+    match boot_time(ws) {
+        Some(ms) => {
+            results.push(format!("BENCH tcg boot_to_servers_up {ms} ms"));
+            let met = if ms < bench::BOOT_TARGET_MS { "met" } else { "MISSED" };
+            targets.push(format!("target boot_to_servers_up: {ms} < {} {met} (ms from QEMU launch to `{}`, median of {})", bench::BOOT_TARGET_MS, bench::BOOT_UP, bench::BOOT_RUNS));
+        }
+        None => {
+            println!("ci: bench FAILED: the plain boot never printed `{}`", bench::BOOT_UP);
+            all_passed = false;
+        }
+    }
     for line in &results {
         println!("{line}");
     }
@@ -251,6 +262,27 @@ fn bench(ws: &Path, build: bool, verbose: bool) -> bool {
         println!("ci: bench FAILED (see above); the BENCH lines printed may be incomplete");
     }
     all_passed
+}
+
+/// Milliseconds from launching QEMU (plain TCG, the README's boot) to the
+/// line saying every boot server is up: the median of a few boots.
+fn boot_time(ws: &Path) -> Option<u64> {
+    let dir = image_builder::image_dir(ws);
+    let args = args::for_boot(&checks::Boot::Direct { append: String::new() }, &dir);
+    let mut times = Vec::new();
+    for _ in 0..bench::BOOT_RUNS {
+        let start = std::time::Instant::now();
+        let mut at = None;
+        qemu::run(&args, checks::PLAIN_TIMEOUT, |line| {
+            if line.contains(bench::BOOT_UP) {
+                at = Some(start.elapsed().as_millis() as u64);
+                return qemu::Control::Stop;
+            }
+            qemu::Control::Continue
+        });
+        times.push(at?);
+    }
+    bench::median_ms(times)
 }
 
 #[cfg(test)]

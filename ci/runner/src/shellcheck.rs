@@ -94,7 +94,7 @@ fn help(s: &mut Session, _: &Facts) -> Case {
     let out = s.command(b"help", STEP)?;
     for name in [
         "ls", "cat", "stat", "sha256", "hexdump", "run", "ps", "kill", "channels", "top", "stats", "trace", "devices",
-        "disks", "readsector", "uptime", "mem", "poweroff",
+        "disks", "readsector", "uptime", "mem", "poweroff", "exit",
     ] {
         let listed = out.iter().any(|l| l.strip_prefix("  ").and_then(|l| l.split_whitespace().next()) == Some(name));
         ensure(listed, || format!("`{name}` not in help: {out:?}"))?;
@@ -243,6 +243,24 @@ fn top(s: &mut Session, _: &Facts) -> Case {
     ensure(rest.matches(TITLE).count() <= 1, || format!("still refreshing after the key: {rest:?}"))
 }
 
+/// `exit` ends the shell; `system` (boot.conf: `restart`) starts a new one,
+/// which answers.
+fn restart(s: &mut Session, _: &Facts) -> Case {
+    s.send(b"exit\r")?;
+    s.until("shell: exiting", STEP)?;
+    s.until("system: shell (pid", STEP)?;
+    // The new shell and `system`'s report of the restart come in either order.
+    let seen = s.until("system: restarted shell as pid", STEP)?;
+    if !seen.contains("shell: ready") {
+        s.until("shell: ready", STEP)?;
+    }
+    // Line up with the prompts again: everything before this answer is read.
+    s.send(b"sync-after-restart\r")?;
+    s.until("sync-after-restart: unknown command (try help)\n> ", STEP)?;
+    let out = s.command(b"uptime", STEP)?;
+    ensure(out.len() == 1 && out[0].starts_with("up "), || format!("the new shell: {out:?}"))
+}
+
 const CASES: &[(&str, fn(&mut Session, &Facts) -> Case)] = &[
     ("help lists every command", help),
     ("ls boot:/ lists the packed files", ls),
@@ -256,6 +274,7 @@ const CASES: &[(&str, fn(&mut Session, &Facts) -> Case)] = &[
     ("bad commands get one error line and a prompt", bad_input),
     ("a 10 KiB line gets one error line and a prompt", long_line),
     ("backspace, Ctrl-U, Ctrl-C and history", line_editing),
+    ("exit ends the shell and system starts a new one", restart),
 ];
 
 /// Boot, run every case, power off.

@@ -17,7 +17,7 @@ use crate::kernel::Kernel;
 use crate::mem::PAGE_SIZE;
 
 /// Priority of `system`; what it starts runs at this or lower.
-pub const INIT_PRIORITY: u8 = 16;
+pub const INIT_PRIORITY: u8 = abi::limits::INIT_PRIORITY;
 /// Most arguments passed on.
 const MAX_ARGS: usize = 16;
 

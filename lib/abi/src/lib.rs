@@ -63,6 +63,9 @@ pub mod limits {
     /// Highest thread priority (lowest is 0, which only the idle thread uses
     /// in practice).
     pub const MAX_PRIORITY: u8 = 31;
+    /// Priority the kernel starts `system` at; what it starts runs at this
+    /// or lower (a thread starts threads up to its own base priority).
+    pub const INIT_PRIORITY: u8 = 16;
     /// Scheduler tick in nanoseconds: sleeps and timeouts round up to it.
     pub const TICK_NS: u64 = 1_000_000;
 }

@@ -172,5 +172,38 @@ fn check_segment(
     })
 }
 
+/// Size of [`tiny_executable`]'s output.
+pub const TINY_SIZE: usize = 128;
+
+/// The smallest executable the rules accept: one segment of `flags`
+/// (`PF_*`) holding the whole file at `vaddr`, entry just past the headers,
+/// the rest `int3`. For tests and fixtures (the image builder packs one
+/// whose segment lies where a program's stack goes).
+pub fn tiny_executable(vaddr: u64, flags: u32) -> [u8; TINY_SIZE] {
+    let mut v = [0xccu8; TINY_SIZE];
+    let mut at = 0;
+    let mut put = |bytes: &[u8]| {
+        v[at..at + bytes.len()].copy_from_slice(bytes);
+        at += bytes.len();
+    };
+    put(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    put(&ET_EXEC.to_le_bytes());
+    put(&EM_X86_64.to_le_bytes());
+    put(&1u32.to_le_bytes());
+    put(&(vaddr + 120).to_le_bytes()); // entry
+    put(&64u64.to_le_bytes()); // program headers
+    put(&0u64.to_le_bytes()); // no section headers
+    put(&0u32.to_le_bytes());
+    for h in [64u16, 56, 1, 64, 0, 0] {
+        put(&h.to_le_bytes());
+    }
+    put(&PT_LOAD.to_le_bytes());
+    put(&flags.to_le_bytes());
+    for x in [0, vaddr, vaddr, TINY_SIZE as u64, TINY_SIZE as u64, PAGE] {
+        put(&x.to_le_bytes());
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests;

@@ -144,3 +144,11 @@ fn garbage_never_panics() {
         }
     }
 }
+
+#[test]
+fn the_tiny_executable_passes_the_rules() {
+    let img = Image::parse(&tiny_executable(0x40_0000, PF_R | PF_X), 0x1000..0x7fff_ffff_f000).unwrap();
+    assert_eq!(img.entry, 0x40_0000 + 120);
+    assert_eq!(img.segments().count(), 1);
+    assert_eq!(Image::parse(&tiny_executable(0x40_0000, PF_R | PF_W | PF_X), 0x1000..0x7fff_ffff_f000).unwrap_err(), LoadError::WriteExecute);
+}

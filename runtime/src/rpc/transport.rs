@@ -56,12 +56,20 @@ pub trait Transport {
 pub struct ChannelTransport {
     chan: Channel,
     window: Window,
+    timeout_ns: u64,
 }
 
 impl ChannelTransport {
     /// Serve `chan` (which needs RECEIVE) through a fresh window.
     pub fn new(chan: Channel) -> Result<ChannelTransport, Error> {
-        Ok(ChannelTransport { chan, window: Window::new()? })
+        Ok(ChannelTransport { chan, window: Window::new()?, timeout_ns: FOREVER })
+    }
+
+    /// Give up waiting for a message after `ns` (the serve loop then
+    /// returns `Timeout`, and can be called again): for a server with
+    /// work of its own between requests.
+    pub fn set_timeout(&mut self, ns: u64) {
+        self.timeout_ns = ns;
     }
 
     pub fn channel(&self) -> &Channel {
@@ -79,7 +87,7 @@ impl Transport for ChannelTransport {
             }
             a => a.map(|a| IpcAnswer::new(a.id, a.result, a.len)),
         };
-        let (m, window) = self.chan.reply_recv(plain, &mut self.window, FOREVER)?.into_parts();
+        let (m, window) = self.chan.reply_recv(plain, &mut self.window, self.timeout_ns)?.into_parts();
         Ok(Incoming { id: m.cookie, tag: m.tag, size: m.size, cap: m.cap, window })
     }
 

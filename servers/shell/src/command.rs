@@ -41,6 +41,7 @@ pub const COMMANDS: &[Help] = &[
     h("uptime", "", "time since boot"),
     h("mem", "", "kernel memory"),
     h("poweroff", "", "stop the machine"),
+    h("exit", "", "end this shell (system starts a new one)"),
 ];
 
 /// A parsed command line.
@@ -67,6 +68,7 @@ pub enum Command<'a> {
     Uptime,
     Mem,
     PowerOff,
+    Exit,
 }
 
 /// Why a line is not a command.
@@ -162,6 +164,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, ParseError<'_>> {
         ("uptime", 0) => Command::Uptime,
         ("mem", 0) => Command::Mem,
         ("poweroff", 0) => Command::PowerOff,
+        ("exit", 0) => Command::Exit,
         _ => return usage,
     };
     Ok(cmd)
@@ -201,6 +204,8 @@ mod tests {
         assert_eq!(parse("uptime"), Ok(Command::Uptime));
         assert_eq!(parse("mem"), Ok(Command::Mem));
         assert_eq!(parse("poweroff"), Ok(Command::PowerOff));
+        assert_eq!(parse("exit"), Ok(Command::Exit));
+        assert_eq!(parse("exit 1"), Err(ParseError::Usage(help_of("exit"))));
     }
 
     #[test]

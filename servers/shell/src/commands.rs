@@ -67,6 +67,10 @@ impl Shell {
                 println!("up {}.{:03} s", ms / 1000, ms % 1000);
             }
             Command::Mem => mem(),
+            Command::Exit => {
+                println!("shell: exiting");
+                runtime::exit(0);
+            }
             Command::PowerOff => {
                 println!("poweroff: stopping the machine");
                 let e = runtime::power_off(0);
@@ -177,27 +181,17 @@ impl Shell {
     }
 
     fn run(&mut self, path: &str, args: &[&str], background: bool, uart: &mut dyn SerialInput) {
-        let mut image = Vec::new();
-        let read = self.files.open(path).and_then(|f| {
-            f.read(0, u64::MAX, |_, b| {
-                image.extend_from_slice(b);
-                true
-            })
-        });
-        if let Err(e) = read {
-            println!("run: {}: {e}", shown(path));
-            return;
-        }
         let name = path.rsplit(['/', ':']).next().filter(|n| !n.is_empty()).unwrap_or("program");
-        let name: String = name.chars().take(abi::limits::NAME_LEN.min(16)).collect();
-        let job = match jobs::start(&name, &image, args, background) {
+        let name: String = name.chars().take(16).collect();
+        let mut argv = alloc::vec![name.as_str()];
+        argv.extend_from_slice(args);
+        let job = match jobs::start(path, &argv, background) {
             Ok(j) => j,
             Err(e) => {
                 println!("run: {}: {e}", shown(path));
                 return;
             }
         };
-        drop(image);
         if background {
             println!("[{}] {} started", job.pid, job.name);
             self.jobs.0.push(job);

@@ -1,16 +1,19 @@
 //! Programs started from the shell: `run`, `ps`, `kill`.
 //!
-//! The shell loads the program's ELF through VFS and starts it with the
-//! runtime's loader, giving it only what a command-line program needs:
-//! console output, its own threads and sleeps, channels and name lookups
-//! (so it can talk to the servers). Process ids are the kernel's process
-//! numbers.
+//! `run` asks `SYSTEM::PROCESS` to start the program (it loads it through
+//! VFS), handing on only what a command-line program needs: console output,
+//! its own threads and sleeps, channels and name look-ups (so it can talk
+//! to the servers). The reply's process capability (WAIT, KILL) is what
+//! `ps` polls and `kill` uses. Process ids are the kernel's process numbers.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use abi::{cap_id, rights, SyscallClass};
-use runtime::process::{Exit, Process, Spawn};
+use runtime::process::{Exit, Process};
+use runtime::rpc::CallError;
+use system::client::{Cap, ProcessClient, SpawnArgs, SpawnError};
+use system::protocol::ProcessError;
 
 /// One program started from the shell, not yet reported as ended.
 pub struct Job {
@@ -27,22 +30,32 @@ pub const PRIORITY: u8 = 8;
 const CLASSES: &[SyscallClass] =
     &[SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Names];
 
-/// Start `image` as `name` with `args`.
-pub fn start(name: &str, image: &[u8], args: &[&str], background: bool) -> Result<Job, String> {
-    let mut spawn = Spawn::new(name, image).priority(PRIORITY);
-    for a in args {
-        spawn = spawn.arg(a);
+/// Why `SYSTEM::PROCESS` did not start it, as the shell says it.
+fn spawn_error(e: SpawnError) -> String {
+    match e {
+        SpawnError::Call(CallError::Server(e)) => match e {
+            ProcessError::BadPath => "bad path (programs are boot:/<file>)".into(),
+            ProcessError::NotFound => "not found".into(),
+            ProcessError::NotElf | ProcessError::BadSegment => "not a program".into(),
+            ProcessError::TooManyArgs => "too many arguments".into(),
+            other => alloc::format!("SYSTEM::PROCESS refused: {other:?}"),
+        },
+        SpawnError::Call(CallError::Ipc(abi::Error::PeerDied | abi::Error::Closed)) => "SYSTEM::PROCESS died".into(),
+        SpawnError::TooLarge => "the path and arguments are too long".into(),
+        other => alloc::format!("cannot start: {other:?}"),
     }
-    for &c in CLASSES {
-        spawn = spawn.cap(cap_id::class(c), runtime::class_token(c), rights::USE);
-    }
-    let process = spawn.start().map_err(|e| match e {
-        runtime::process::SpawnError::Elf(e) => alloc::format!("not a program ({e:?})"),
-        runtime::process::SpawnError::Kernel(e) => alloc::format!("cannot start: {e:?}"),
-    })?;
-    // The kernel's process number is the low half of the capability's object id.
-    let pid = runtime::caps::inspect(process.token()).map(|(_, _, id, _)| id & 0xffff_ffff).unwrap_or(0);
-    Ok(Job { pid, name: String::from(name), process, background })
+}
+
+/// Start `path` with `args` (the program's name first).
+pub fn start(path: &str, args: &[&str], background: bool) -> Result<Job, String> {
+    let server = ProcessClient::find().map_err(|_| String::from("SYSTEM::PROCESS not running"))?;
+    let caps: Vec<Cap> =
+        CLASSES.iter().map(|&c| Cap { id: cap_id::class(c), token: runtime::class_token(c), rights: rights::USE }).collect();
+    let spawned = server.spawn(&SpawnArgs { path, args, caps: &caps, stack_size: 0, priority: PRIORITY, restart: false });
+    // The connection is made again next time (SYSTEM::PROCESS may restart).
+    let _ = runtime::caps::drop_cap(server.client().channel().token());
+    let s = spawned.map_err(spawn_error)?;
+    Ok(Job { pid: s.pid, name: String::from(args.first().copied().unwrap_or("program")), process: s.process, background })
 }
 
 /// How an ended program is reported.

@@ -1,13 +1,12 @@
 //! `system`: the first user program, started by the kernel.
 //!
-//! It proves the boot worked (banner from ring 3, the RAMFS it was handed),
-//! then either waits (normal boot) or, with `test=<suite>` on the kernel
-//! command line, runs the in-guest test driver `ktest` with every
-//! capability it holds and powers the machine off with the outcome:
-//! QEMU then exits with 33 for success and 35 for failure.
-//!
-//! Process spawning as a service (`SYSTEM::PROCESS`) comes with the next
-//! issues; today `system` only spawns what the command line asks for.
+//! It prints its banner and the RAMFS listing, starts the boot servers of
+//! `etc/boot.conf` ([`system::config`]) and says when they are all up,
+//! then serves `SYSTEM::PROCESS` and supervises its children on a thread
+//! of its own ([`serve`]). With `test=<suite>` on the kernel command line
+//! it also runs the in-guest test driver `ktest` with every capability it
+//! holds and powers the machine off with the outcome: QEMU then exits with
+//! 33 for success and 35 for failure.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -17,7 +16,11 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod acpi;
 #[cfg(target_os = "none")]
-mod supervisor;
+mod boot;
+#[cfg(target_os = "none")]
+mod host;
+#[cfg(target_os = "none")]
+mod serve;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

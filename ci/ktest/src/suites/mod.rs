@@ -7,6 +7,7 @@ pub mod fuzz;
 pub mod hostile;
 pub(crate) mod ipc;
 mod mem;
+mod process;
 mod servers;
 
 pub fn run(suite: &str, args: runtime::Args) -> i32 {
@@ -16,6 +17,7 @@ pub fn run(suite: &str, args: runtime::Args) -> i32 {
         "caps" => caps::run(),
         "mem" => mem::run(),
         "hostile" => hostile::run(),
+        "process" => process::run(),
         "servers" => servers::run(),
         "ticks" => hostile::quota::ticks(),
         "bench" => bench::run(),

@@ -1,0 +1,110 @@
+//! The typed client of `SYSTEM::PROCESS`.
+//!
+//! [`ProcessClient::spawn`] stages each capability (one `SendCap` each, see
+//! [`crate::protocol`]), then sends the spawn; if staging fails part-way it
+//! releases what it staged, so a failed spawn leaves nothing in `system`.
+
+use abi::{rights, Error};
+use heapless::Vec as HVec;
+use runtime::ipc::Channel;
+use runtime::process::Process;
+use runtime::rpc::{CallError, Client};
+
+use crate::protocol::{self, Delegate, ProcessError, Release, SpawnRequest, Stage, Status, StatusRequest, NAME};
+
+/// A capability to hand to the child: our `token`, found there under
+/// `id`, with `rights`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cap {
+    pub id: u64,
+    pub token: u64,
+    pub rights: u32,
+}
+
+/// What to start.
+#[derive(Clone, Copy, Debug)]
+pub struct SpawnArgs<'a> {
+    /// `boot:/<file>`.
+    pub path: &'a str,
+    /// The program name first.
+    pub args: &'a [&'a str],
+    pub caps: &'a [Cap],
+    /// 0: the default.
+    pub stack_size: u64,
+    pub priority: u8,
+    pub restart: bool,
+}
+
+/// A started program.
+#[derive(Debug)]
+pub struct Spawned {
+    pub pid: u64,
+    /// With WAIT and KILL.
+    pub process: Process,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpawnError {
+    /// `system` (or the framing) refused.
+    Call(CallError<ProcessError>),
+    /// The kernel refused to send capability `caps[i]`: we do not hold
+    /// it, or may not delegate it.
+    NotHeld(usize),
+    /// The path, arguments or capabilities do not fit in a request.
+    TooLarge,
+}
+
+impl From<CallError<ProcessError>> for SpawnError {
+    fn from(e: CallError<ProcessError>) -> Self {
+        SpawnError::Call(e)
+    }
+}
+
+/// A connection to `SYSTEM::PROCESS`.
+pub struct ProcessClient {
+    client: Client,
+}
+
+impl ProcessClient {
+    /// Find the server by name.
+    pub fn find() -> Result<ProcessClient, Error> {
+        Channel::find(NAME).map(|c| ProcessClient { client: Client::new(c) })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Start a program.
+    pub fn spawn(&self, a: &SpawnArgs) -> Result<Spawned, SpawnError> {
+        let mut req = SpawnRequest {
+            path: a.path.try_into().map_err(|_| SpawnError::TooLarge)?,
+            args: protocol::pack_args(a.args).ok_or(SpawnError::TooLarge)?,
+            caps: HVec::new(),
+            stack_size: a.stack_size,
+            priority: a.priority,
+            restart: a.restart,
+        };
+        for (i, c) in a.caps.iter().enumerate() {
+            let staged = req.caps.push(Delegate { id: c.id, ticket: c.token }).map_err(|_| SpawnError::TooLarge).and_then(|()| {
+                self.client.call_with_cap(&Stage { ticket: c.token, rights: c.rights }, c.token, c.rights | rights::DELEGATE).map_err(|e| match e {
+                    CallError::Ipc(Error::Incapable) => SpawnError::NotHeld(i),
+                    e => SpawnError::Call(e),
+                })
+            });
+            if let Err(e) = staged {
+                let tickets = req.caps.iter().take(i).map(|d| d.ticket).collect();
+                let _ = self.client.call(&Release { tickets });
+                return Err(e);
+            }
+        }
+        let (s, cap) = self.client.call_get_cap(&req)?;
+        Ok(Spawned { pid: s.pid, process: Process::from_token(cap) })
+    }
+
+    /// How a supervised program is doing.
+    pub fn status(&self, name: &str) -> Result<Status, CallError<ProcessError>> {
+        let name = name.try_into().map_err(|_| CallError::Server(ProcessError::NotSupervised))?;
+        self.client.call(&StatusRequest { name })
+    }
+}
