@@ -370,6 +370,14 @@ pub mod debug {
         Ok(s)
     }
 
+    /// The name channel `id` is registered under, written into `out`:
+    /// its full length (0: no name).
+    pub fn channel_name(id: u64, out: &mut [u8]) -> Result<usize, Error> {
+        // SAFETY: the kernel writes at most `out.len()` bytes into `out`.
+        unsafe { call(Syscall::DebugIpc, token(), [op::CHANNEL_NAME, id, out.as_mut_ptr() as u64, out.len() as u64, 0]) }
+            .map(|r| r[0] as usize)
+    }
+
     pub fn trace(on: bool) -> Result<(), Error> {
         // SAFETY: touches no user memory.
         unsafe { call(Syscall::DebugIpc, token(), [op::TRACE, on as u64, 0, 0, 0]) }.map(|_| ())

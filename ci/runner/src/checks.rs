@@ -25,8 +25,11 @@ pub const BOOT_LINES: &[&str] = &[
     // both checked (signature and checksums) by `system`.
     r"system: acpi: RSDP revision \d+ \(.*\) at 0x\w+, checksum ok$",
     r"system: acpi: \wSDT at 0x\w+, \d+ bytes, checksum ok$",
-    r"system: boot servers up: vfs ramfs in \d+ ms",
+    r"system: boot servers up: vfs ramfs shell in \d+ ms",
     r"system: ready",
+    // The boot ends at the serial shell's prompt.
+    r"system: started shell",
+    r"shell: ready; type help for the commands",
 ];
 
 /// What a boot from GRUB's media under SeaBIOS must print besides the boot

@@ -16,6 +16,8 @@ mod expect;
 mod pattern;
 mod qemu;
 mod report;
+mod session;
+mod shellcheck;
 mod symbolize;
 
 use std::path::Path;
@@ -124,6 +126,7 @@ fn main() -> ExitCode {
             for c in checks::all_checks() {
                 println!("{}", c.describe());
             }
+            println!("{}", shellcheck::describe());
             true
         }
         Command::Test => test(&ws, opts.verbose),
@@ -181,14 +184,23 @@ fn test(ws: &Path, verbose: bool) -> bool {
             outcomes.push(o);
         }
     }
+    if image_ok {
+        outcomes.push(shellcheck::run(ws, verbose));
+    } else {
+        outcomes.push(Outcome::fail(shellcheck::NAME, Default::default(), vec!["not run: the image did not build".into()]));
+    }
     println!("{}", report::tally(&outcomes));
     outcomes.iter().all(|o| o.passed)
 }
 
 /// `ci boot <name> [key=value..]`.
 fn boot_one(ws: &Path, name: &str, extra: &[String], build: bool, verbose: bool) -> bool {
+    if name == shellcheck::NAME {
+        return (!build || build_step(ws).passed) && shellcheck::run(ws, verbose).passed;
+    }
     let Some(mut check) = checks::find(name) else {
-        let names: Vec<String> = checks::all_checks().into_iter().map(|c| c.name).collect();
+        let mut names: Vec<String> = checks::all_checks().into_iter().map(|c| c.name).collect();
+        names.push(shellcheck::NAME.into());
         eprintln!("ci: no check `{name}`; the checks are: {}", names.join(", "));
         return false;
     };

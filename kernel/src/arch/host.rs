@@ -17,6 +17,7 @@ std::thread_local! {
     static WINDOWS: Cell<u64> = const { Cell::new(0) };
     static TICK_PER_WINDOW: Cell<bool> = const { Cell::new(false) };
     static LATE_TICKS: Cell<u64> = const { Cell::new(0) };
+    static PORTS: RefCell<Vec<(u16, u8)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A long syscall lets interrupts in: counted, and (if a test asked for it
@@ -41,6 +42,21 @@ pub fn tick_in_windows(on: bool) {
 /// Tick windows opened on this test thread since the last call.
 pub fn take_windows() -> u64 {
     WINDOWS.with(|w| w.take())
+}
+
+/// A fake I/O port: reads return the low byte of the port number plus one
+/// (so a test sees which port was read), writes are recorded.
+pub fn port_in(port: u16) -> u8 {
+    (port as u8).wrapping_add(1)
+}
+
+pub fn port_out(port: u16, value: u8) {
+    PORTS.with(|p| p.borrow_mut().push((port, value)));
+}
+
+/// Port writes on this test thread since the last call.
+pub fn take_port_writes() -> Vec<(u16, u8)> {
+    PORTS.with(|p| core::mem::take(&mut *p.borrow_mut()))
 }
 
 pub fn console_write(bytes: &[u8]) {

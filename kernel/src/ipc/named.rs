@@ -126,6 +126,14 @@ impl NameTable {
     }
 
     /// The channel published under `name`.
+    /// The name channel `(chan, gen)` is registered under, if any.
+    pub fn name_of(&self, chan: u16, gen: u32) -> Option<&[u8]> {
+        self.slots.iter().find_map(|s| match s {
+            Slot::Full(e) if e.chan == chan && e.gen == gen => Some(e.name()),
+            _ => None,
+        })
+    }
+
     pub fn find(&self, name: &[u8]) -> Option<(u16, u32)> {
         match self.slots[self.position(name)?] {
             Slot::Full(e) => Some((e.chan, e.gen)),

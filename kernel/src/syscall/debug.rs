@@ -85,7 +85,7 @@ impl Kernel {
     }
 
     /// `DebugIpc`.
-    pub(super) fn debug_ipc(&mut self, p: usize, which: u64, a: u64, b: u64) -> Result<Outcome, Error> {
+    pub(super) fn debug_ipc(&mut self, p: usize, which: u64, a: u64, b: u64, c: u64) -> Result<Outcome, Error> {
         let space = self.space(p);
         match which {
             op::LIST_CHANNELS => {
@@ -121,6 +121,15 @@ impl Kernel {
                 };
                 user::write(&self.phys, &space, buf, as_bytes(&stats), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
+            }
+            op::CHANNEL_NAME => {
+                let (id, buf, max) = (a, b, c);
+                let (index, gen) = ((id & 0xffff) as u16, (id >> 32) as u32);
+                self.channels.get(index as u32, gen).ok_or(Error::NotFound)?;
+                let name = self.names.name_of(index, gen).unwrap_or(&[]);
+                let n = name.len().min(max as usize);
+                user::write(&self.phys, &space, buf, &name[..n], Access::Write).map_err(|_| Error::BadAddress)?;
+                Ok(Outcome::Done([name.len() as u64, 0, 0, 0]))
             }
             op::TRACE => {
                 self.ipc.trace = a != 0;

@@ -7,6 +7,7 @@
 //! (see [`Kernel::penalize_current`]).
 
 mod debug;
+mod ioport;
 mod memory;
 mod process;
 
@@ -206,6 +207,7 @@ impl Kernel {
                     CapKind::Channel => crate::ipc::channel::channel_id(cap.object as u16, cap.gen),
                     CapKind::Process => (cap.gen as u64) << 32 | cap.object as u64,
                     CapKind::Phys => cap.base_frame as u64 * abi::PAGE_SIZE as u64,
+                    CapKind::IoPort => cap.base_frame as u64,
                     CapKind::Class => cap.object as u64,
                 };
                 Ok(Outcome::Done([cap.kind as u64, cap.rights as u64, id, cap.flavor as u64]))
@@ -264,7 +266,17 @@ impl Kernel {
             }
             Syscall::DebugIpc => {
                 self.class(p, token, SyscallClass::DebugIpc)?;
-                self.debug_ipc(p, a1, a2, a3)
+                self.debug_ipc(p, a1, a2, a3, a4)
+            }
+            Syscall::IoPortIn => {
+                let port = self.io_port(p, token, rights::READ, a1)?;
+                done(crate::arch::port_in(port) as u64)
+            }
+            Syscall::IoPortOut => {
+                let port = self.io_port(p, token, rights::WRITE, a1)?;
+                let value = u8::try_from(a2).map_err(|_| Error::InvalidArgument)?;
+                crate::arch::port_out(port, value);
+                DONE
             }
             Syscall::PowerOff => {
                 self.class(p, token, SyscallClass::Power)?;

@@ -87,6 +87,7 @@ fn signature(s: Syscall) -> &'static [A] {
         Syscall::ProcessKill => &[PROC],
         Syscall::DebugIpc => &[Tok(Want::Class(C::DebugIpc)), Small, Addr, Any],
         Syscall::PowerOff => &[Tok(Want::Class(C::Power)), Any],
+        Syscall::IoPortIn | Syscall::IoPortOut => &[Tok(Want::Kind(CapKind::IoPort)), Any, Any],
     }
 }
 

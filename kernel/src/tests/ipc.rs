@@ -1052,3 +1052,29 @@ fn lending_from_the_running_sender_flushes_its_page() {
         assert_eq!(w.frame(r.cp, BUF), None);
     }
 }
+
+#[test]
+fn the_monitor_reports_a_channel_s_registered_name() {
+    use abi::debug::op::CHANNEL_NAME;
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    let dbg = w.c(r.sp).debug_ipc;
+    let id = w.sys(r.s, Syscall::CapInspect, [r.chan, 0, 0, 0, 0, 0]).ok()[2];
+    // Not registered: length 0, nothing written.
+    w.write(r.sp, BUF, &[0xaa; 16]);
+    assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id, BUF, 16, 0]), R::Ok([0; 4]));
+    assert_eq!(w.read(r.sp, BUF, 16), [0xaa; 16]);
+    w.write(r.sp, BUF + 100, b"SHELL::MONITOR");
+    assert_eq!(w.sys(r.s, Syscall::NameRegister, [r.chan, BUF + 100, 14, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id, BUF, 16, 0]), R::Ok([14, 0, 0, 0]));
+    assert_eq!(w.read(r.sp, BUF, 14), b"SHELL::MONITOR");
+    // A short buffer gets the start, and the full length.
+    w.write(r.sp, BUF, &[0; 16]);
+    assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id, BUF, 5, 0]), R::Ok([14, 0, 0, 0]));
+    assert_eq!(w.read(r.sp, BUF, 6), b"SHELL\0");
+    // Bad buffer, unknown channel, stale channel.
+    assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id, UNMAPPED, 16, 0]), R::Err(Error::BadAddress));
+    assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id ^ (1 << 40), BUF, 16, 0]), R::Err(Error::NotFound));
+    assert_eq!(w.sys(r.s, Syscall::ChannelDestroy, [r.chan, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id, BUF, 16, 0]), R::Err(Error::NotFound));
+}

@@ -10,6 +10,7 @@
 
 mod caps;
 mod fuzz;
+mod ioport;
 mod ipc;
 mod procmem;
 mod quota;

@@ -18,6 +18,9 @@ pub mod op {
     /// `buf ->`: write a [`super::QuotaUse`]: the caller's quota and what
     /// it uses of it.
     pub const QUOTA: u64 = 6;
+    /// `channel_id, buf, max -> len`: write up to `max` bytes of the name
+    /// the channel is registered under; `len` is the full length (0: none).
+    pub const CHANNEL_NAME: u64 = 7;
 }
 
 /// Statistics of one channel.

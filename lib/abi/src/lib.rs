@@ -203,6 +203,12 @@ pub enum Syscall: u64 {
     DebugIpc = 60,
     /// `Power class; code ->` stop the machine (QEMU exits with `code*2+1`).
     PowerOff = 61,
+    /// `ioport(READ); port -> value` read one byte from an I/O port inside
+    /// the capability's range (see [`ioport`]).
+    IoPortIn = 75,
+    /// `ioport(WRITE); port, value ->` write one byte to an I/O port inside
+    /// the capability's range.
+    IoPortOut = 76,
 }
 }
 
@@ -266,6 +272,8 @@ pub enum CapKind: u64 {
     Process = 3,
     /// A range of physical memory (device registers, the boot RAMFS, DMA).
     Phys = 4,
+    /// A range of I/O ports (the serial console's UART), see [`ioport`].
+    IoPort = 6,
 }
 }
 
@@ -311,9 +319,9 @@ pub mod rights {
     /// Processes: give the process capabilities.
     pub const GRANT: u32 = 1 << 5;
 
-    /// Physical ranges: map readable.
+    /// Physical ranges: map readable. I/O ports: read (`IoPortIn`).
     pub const READ: u32 = 1 << 1;
-    /// Physical ranges: map writable.
+    /// Physical ranges: map writable. I/O ports: write (`IoPortOut`).
     pub const WRITE: u32 = 1 << 2;
 
     /// Every right.
@@ -361,6 +369,8 @@ pub mod cap_id {
     /// revision says). Absent when the firmware gave none. The tables it
     /// points to are reached through [`DEVICE_MEMORY`] (they are not RAM).
     pub const ACPI_RSDP: u64 = 0x103;
+    /// COM1's I/O ports ([`super::ioport::COM1`], read and write).
+    pub const COM1: u64 = 0x104;
     /// First identifier free for spawners.
     pub const USER: u64 = 0x1000;
 
@@ -368,6 +378,38 @@ pub mod cap_id {
     pub const fn class(c: super::SyscallClass) -> u64 {
         CLASS_BASE + c as u64
     }
+}
+
+/// I/O-port capabilities: one byte in or out per `IoPortIn`/`IoPortOut`,
+/// only at ports inside the capability's range (READ to read, WRITE to
+/// write). The kernel hands `system` one for COM1 so that a single program
+/// (the shell) can read the console; the kernel keeps writing its own log
+/// to COM1's data register, so a holder should only read RBR/LSR and write
+/// THR (interleaving is then at byte granularity, as with two writers on
+/// one terminal).
+pub mod ioport {
+    /// A range of I/O ports: `[base, base + len)`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct Range {
+        pub base: u16,
+        pub len: u16,
+    }
+
+    impl Range {
+        /// Whether `port` lies in the range.
+        pub const fn contains(&self, port: u64) -> bool {
+            port >= self.base as u64 && port < self.base as u64 + self.len as u64
+        }
+    }
+
+    /// The first serial port's eight registers.
+    pub const COM1: Range = Range { base: 0x3f8, len: 8 };
+    /// COM1's receive buffer (read) / transmit holding (write) register.
+    pub const COM1_DATA: u16 = 0x3f8;
+    /// COM1's line status register.
+    pub const COM1_LSR: u16 = 0x3fd;
+    /// LSR bit: a received byte is waiting in RBR.
+    pub const LSR_DATA_READY: u8 = 1 << 0;
 }
 
 /// A sender-side message-cookie's reply marker: `ReplyRecv` with this cookie

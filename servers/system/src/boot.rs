@@ -52,7 +52,7 @@ fn main(args: Args) -> i32 {
     match archive.find(config::RAMFS_PATH).map(|f| config::parse(core::str::from_utf8(f.data).unwrap_or("\u{fffd}"))) {
         None => println!("system: no {}: no boot servers", config::RAMFS_PATH),
         Some(Err(e)) => println!("system: {e}"),
-        Some(Ok(entries)) => start_boot_servers(&mut svc, &entries),
+        Some(Ok(entries)) => start_boot_servers(&mut svc, &entries, args.value("test").is_some()),
     }
     if let Err(e) = crate::serve::start(svc) {
         println!("system: cannot serve SYSTEM::PROCESS: {e:?}");
@@ -83,9 +83,18 @@ fn caps_for(e: &Entry) -> Vec<(u64, u64, u32)> {
 /// Start each boot server in order; the bootstrap ones (VFS and its file
 /// system) come straight from the boot module. Then wait until every named
 /// service is found and say so, with the time since the machine started.
-fn start_boot_servers(svc: &mut Svc, entries: &[Entry]) {
+/// When the tests run (`testing`), the `console` servers (the shell) stay
+/// off: the serial line is the tests'.
+fn start_boot_servers(svc: &mut Svc, entries: &[Entry], testing: bool) {
+    let entries: Vec<&Entry> = entries.iter().filter(|e| !(testing && e.console)).collect();
     let mut started: Vec<&Entry> = Vec::new();
-    for e in entries {
+    let start = runtime::time::uptime_ms();
+    let mut missing: Vec<&Entry> = Vec::new();
+    for e in entries.iter().copied() {
+        // The first server loaded through VFS needs the file system up.
+        if !e.bootstrap && started.iter().all(|s| s.bootstrap) {
+            wait_up(&mut missing, start);
+        }
         let mut argv = alloc::vec![e.name.clone()];
         argv.extend(e.args.iter().cloned());
         let spec = Spec { path: e.path.clone(), args: argv, caps: caps_for(e), stack_size: e.stack, priority: e.priority, bootstrap: e.bootstrap };
@@ -93,24 +102,31 @@ fn start_boot_servers(svc: &mut Svc, entries: &[Entry]) {
             Ok((pid, _)) => {
                 println!("system: started {} (pid {pid}) from {}{}", e.name, e.path, if e.bootstrap { " (boot module)" } else { "" });
                 started.push(e);
+                if e.service.is_some() || e.mount.is_some() {
+                    missing.push(e);
+                }
             }
             Err(err) => println!("system: cannot start {}: {err:?}", e.name),
         }
     }
-    let start = runtime::time::uptime_ms();
-    let mut missing: Vec<&Entry> = started.iter().copied().filter(|e| e.service.is_some() || e.mount.is_some()).collect();
-    while !missing.is_empty() && runtime::time::uptime_ms() - start < UP_TIMEOUT_MS {
-        missing.retain(|e| !is_up(e));
-        if !missing.is_empty() {
-            let _ = runtime::time::sleep_ms(1);
-        }
-    }
+    wait_up(&mut missing, start);
     let names: Vec<&str> = started.iter().map(|e| e.name.as_str()).collect();
     if missing.is_empty() && started.len() == entries.len() {
         println!("system: boot servers up: {} in {} ms", names.join(" "), runtime::time::uptime_ms());
     } else {
         let m: Vec<&str> = missing.iter().map(|e| e.name.as_str()).collect();
         println!("system: boot incomplete: {} of {} started, not up: {}", started.len(), entries.len(), m.join(" "));
+    }
+}
+
+/// Wait (until [`UP_TIMEOUT_MS`] after `start`) for the servers in
+/// `missing` to be up; those still down stay in it.
+fn wait_up(missing: &mut Vec<&Entry>, start: u64) {
+    while !missing.is_empty() && runtime::time::uptime_ms() - start < UP_TIMEOUT_MS {
+        missing.retain(|e| !is_up(e));
+        if !missing.is_empty() {
+            let _ = runtime::time::sleep_ms(1);
+        }
     }
 }
 

@@ -14,9 +14,11 @@
 //! `service=PROVIDER::TYPE` (the name the server registers: it counts as up
 //! when the name can be found), `mount=PREFIX` (the file system it mounts
 //! with VFS: up when VFS finds a driver for `PREFIX:`). Flags: `restart` (restart it when it ends,
-//! with back-off) and `bootstrap` (load it from the boot module directly:
+//! with back-off), `bootstrap` (load it from the boot module directly:
 //! the servers that make up the file system, which must come first,
-//! before VFS exists; every later server is loaded through VFS).
+//! before VFS exists; every later server is loaded through VFS) and
+//! `console` (only at a normal boot: not when `test=` runs the tests,
+//! whose console it is).
 //!
 //! The image builder parses and [`check`]s the file, so a typo fails the
 //! build; `system` parses the same bytes from the RAMFS at boot.
@@ -44,6 +46,8 @@ pub enum CapName {
     Ramfs,
     /// Device memory.
     DeviceMemory,
+    /// COM1's I/O ports (the serial console's input, for the shell).
+    Com1,
 }
 
 impl CapName {
@@ -58,6 +62,7 @@ impl CapName {
         ("power", CapName::Class(SyscallClass::Power)),
         ("ramfs", CapName::Ramfs),
         ("device_memory", CapName::DeviceMemory),
+        ("com1", CapName::Com1),
     ];
 
     pub fn parse(s: &str) -> Option<CapName> {
@@ -74,6 +79,7 @@ impl CapName {
             CapName::Class(c) => cap_id::class(c),
             CapName::Ramfs => cap_id::RAMFS,
             CapName::DeviceMemory => cap_id::DEVICE_MEMORY,
+            CapName::Com1 => cap_id::COM1,
         }
     }
 }
@@ -94,6 +100,9 @@ pub struct Entry {
     pub mount: Option<String>,
     pub restart: bool,
     pub bootstrap: bool,
+    /// Started only at a normal boot, not when the machine runs the tests
+    /// (`test=`): the serial console is theirs then.
+    pub console: bool,
     /// Arguments after the program name.
     pub args: Vec<String>,
 }
@@ -162,6 +171,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ConfigError> {
             mount: None,
             restart: false,
             bootstrap: false,
+            console: false,
             args: Vec::new(),
         };
         while let Some(w) = words.next() {
@@ -172,6 +182,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ConfigError> {
             match w.split_once('=') {
                 None if w == "restart" => e.restart = true,
                 None if w == "bootstrap" => e.bootstrap = true,
+                None if w == "console" => e.console = true,
                 None => return Err(err(ErrorKind::UnknownKey(w.to_string()))),
                 Some(("priority", v)) => {
                     e.priority = v.parse().ok().filter(|p| (1..=abi::limits::INIT_PRIORITY).contains(p)).ok_or(err(ErrorKind::BadValue(w.to_string())))?

@@ -376,12 +376,13 @@ const SAMPLE: &str = "\
 vfs    boot:/vfs    priority=12 bootstrap service=SYSTEM::VFS caps=debug_print,thread,channel_create,names
 ramfs  boot:/ramfs  bootstrap restart caps=ramfs,thread stack=64 mount=boot -- --verbose x=1
 echo   boot:/echo   # loaded through VFS
+shell  boot:/shell  console restart caps=com1,debug_print
 ";
 
 #[test]
 fn the_sample_configuration_parses() {
-    let e = config::check(SAMPLE.as_bytes(), &["vfs", "ramfs", "echo"]).unwrap();
-    assert_eq!(e.len(), 3);
+    let e = config::check(SAMPLE.as_bytes(), &["vfs", "ramfs", "echo", "shell"]).unwrap();
+    assert_eq!(e.len(), 4);
     assert_eq!(e[0].name, "vfs");
     assert_eq!(e[0].priority, 12);
     assert_eq!(e[0].service.as_deref(), Some("SYSTEM::VFS"));
@@ -393,6 +394,10 @@ fn the_sample_configuration_parses() {
     assert!(e[1].restart);
     assert_eq!(e[1].mount.as_deref(), Some("boot"));
     assert_eq!((e[2].priority, e[2].bootstrap, e[2].file()), (8, false, "echo"));
+    assert!(e.iter().take(3).all(|e| !e.console));
+    assert!(e[3].console && e[3].restart);
+    assert_eq!(e[3].caps, vec![CapName::Com1, CapName::Class(abi::SyscallClass::DebugPrint)]);
+    assert_eq!(CapName::Com1.id(), abi::cap_id::COM1);
 }
 
 #[test]

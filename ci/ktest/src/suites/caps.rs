@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use abi::{cap_id, rights, CapKind, Error, SyscallClass};
+use abi::{cap_id, rights, CapKind, Error, Syscall, SyscallClass};
 use runtime::ipc::{Channel, Window};
 use runtime::process::{Exit, Process};
 
@@ -26,6 +26,7 @@ pub fn run() -> i32 {
     s.case("names: forced SDBM collision keeps two names apart", sdbm_collision);
     s.case("names die with their channel", names_die_with_channel);
     s.case("random syscalls from a fuzzer leave the kernel working", fuzz);
+    s.case("I/O ports: COM1's range only, byte-wide, with the right", io_ports);
     s.finish()
 }
 
@@ -202,4 +203,33 @@ fn fuzz() -> Outcome {
         crate::suites::fuzz::campaign(seed, 10_000, 2)?;
     }
     crate::suites::hostile::goes_on()
+}
+
+/// COM1's capability (which `system` hands on to us): the scratch register
+/// (0x3ff, harmless) written and read back; ports outside the range, wide
+/// values and a read-only copy refused.
+fn io_ports() -> Outcome {
+    use abi::ioport::COM1;
+    let com1 = runtime::caps::init_cap(cap_id::COM1).ok_or("no COM1 capability")?;
+    let io = |nr: Syscall, token: u64, port: u64, value: u64| {
+        // SAFETY: I/O-port syscalls touch no memory of ours.
+        unsafe { runtime::sys::call(nr, token, [port, value, 0, 0, 0]) }.map(|r| r[0])
+    };
+    let scratch = COM1.base as u64 + 7;
+    for v in [0x5a, 0xa5] {
+        io(Syscall::IoPortOut, com1, scratch, v).ctx("write the scratch register")?;
+        let got = io(Syscall::IoPortIn, com1, scratch, 0).ctx("read the scratch register")?;
+        ensure!(got == v, "scratch register read {got:#x} after writing {v:#x}");
+    }
+    let lsr = io(Syscall::IoPortIn, com1, abi::ioport::COM1_LSR as u64, 0).ctx("read LSR")?;
+    ensure!(lsr & 0x60 != 0, "LSR {lsr:#x}: transmitter never idle?");
+    for port in [COM1.base as u64 - 1, COM1.base as u64 + 8, 0x20, 0xcf8, 0x64, 1 << 16 | 0x3f8] {
+        expect_err(io(Syscall::IoPortIn, com1, port, 0), Error::InvalidArgument, "in outside the range")?;
+        expect_err(io(Syscall::IoPortOut, com1, port, 0), Error::InvalidArgument, "out outside the range")?;
+    }
+    expect_err(io(Syscall::IoPortOut, com1, scratch, 0x100), Error::InvalidArgument, "a value wider than a byte")?;
+    let read_only = runtime::caps::derive(com1, rights::READ).ctx("derive")?;
+    ensure!(io(Syscall::IoPortIn, read_only, scratch, 0) == Ok(0xa5), "read-only copy cannot read");
+    expect_err(io(Syscall::IoPortOut, read_only, scratch, 0), Error::Incapable, "write through a read-only copy")?;
+    runtime::caps::drop_cap(read_only).ctx("drop")
 }

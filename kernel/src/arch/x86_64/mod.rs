@@ -41,6 +41,21 @@ pub fn console_write(bytes: &[u8]) {
     serial::write(bytes);
 }
 
+/// Read one byte from I/O port `port` (for `IoPortIn`: the caller checked
+/// the port against an I/O-port capability).
+pub fn port_in(port: u16) -> u8 {
+    // SAFETY: the only ports reached here are inside an I/O-port capability
+    // the kernel minted (COM1's registers); reading them has no effect on
+    // memory. RBR reads consume a received byte, which is the point.
+    unsafe { x86_64::instructions::port::Port::<u8>::new(port).read() }
+}
+
+/// Write one byte to I/O port `port` (for `IoPortOut`, checked likewise).
+pub fn port_out(port: u16, value: u8) {
+    // SAFETY: as for `port_in`: a UART register write cannot touch memory.
+    unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(value) };
+}
+
 /// Drop the TLB entry for `va` in the active address space.
 pub fn flush_page(va: u64) {
     x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));

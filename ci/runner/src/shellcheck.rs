@@ -1,0 +1,375 @@
+//! The `shell` check: boot normally and use the serial shell the way a
+//! person would, through [`crate::session`], checking each answer against
+//! what the host knows about the image (the packed files, their bytes, a
+//! SHA-256 computed here with `sha256sum`).
+//!
+//! Each case prints `ok - <case>` or `FAIL - <case>: <why>`; the check
+//! passes when every case does and `poweroff` ends QEMU.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::qemu::{End, QEMU};
+use crate::report::Outcome;
+use crate::session::Session;
+
+/// The check's name for `ci boot` and `ci list`.
+pub const NAME: &str = "shell";
+/// The whole session (boot included).
+pub const TIMEOUT: Duration = Duration::from_secs(180);
+/// One command's answer.
+const STEP: Duration = Duration::from_secs(30);
+/// What the shell prints before each line (`shell::PROMPT`).
+const PROMPT: &str = "> ";
+/// Longest line the shell keeps (`shell::editor::MAX_LINE`).
+const MAX_LINE: usize = 256;
+/// QEMU's exit status after the guest's `poweroff` (code 0: 0 * 2 + 1).
+const POWEROFF_STATUS: i32 = 1;
+
+/// One line for `ci list`.
+pub fn describe() -> String {
+    format!(
+        "{NAME:<8} normal boot; type commands into the serial shell and check the answers, then poweroff (timeout {} s)",
+        TIMEOUT.as_secs()
+    )
+}
+
+/// What the host knows about the packed image.
+struct Facts {
+    /// Top-level entries of the RAMFS: (name, is_dir, size).
+    top: Vec<(String, bool, usize)>,
+    motd: String,
+    data_sha256: String,
+}
+
+fn facts(image_dir: &Path) -> Result<Facts, String> {
+    let bytes = std::fs::read(image_dir.join("ramfs.img")).map_err(|e| format!("ramfs.img: {e}"))?;
+    let archive = cpio::Archive::new(&bytes).map_err(|e| format!("ramfs.img: {e:?}"))?;
+    let top = archive
+        .entries()
+        .filter(|e| !e.name.contains('/') && e.name != ".")
+        .map(|e| (e.name.to_string(), e.is_dir(), e.data.len()))
+        .collect();
+    let file = |name: &str| archive.find(name).map(|e| e.data.to_vec()).ok_or(format!("{name} is not in the image"));
+    let motd = String::from_utf8(file("etc/motd")?).map_err(|_| "etc/motd is not text")?;
+    Ok(Facts { top, motd, data_sha256: sha256sum(&file("test/data.bin")?)? })
+}
+
+/// The host's `sha256sum` of `data`.
+fn sha256sum(data: &[u8]) -> Result<String, String> {
+    use std::io::Write;
+    let mut child = Command::new("sha256sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("sha256sum: {e}"))?;
+    child.stdin.take().ok_or("sha256sum stdin")?.write_all(data).map_err(|e| format!("sha256sum: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("sha256sum: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let hash = text.split_whitespace().next().unwrap_or("");
+    if hash.len() == 64 {
+        Ok(hash.to_string())
+    } else {
+        Err(format!("sha256sum printed {text:?}"))
+    }
+}
+
+type Case = Result<(), String>;
+
+fn ensure(cond: bool, why: impl FnOnce() -> String) -> Case {
+    if cond {
+        Ok(())
+    } else {
+        Err(why())
+    }
+}
+
+/// Exactly one output line, equal to `want`.
+fn one_line(got: &[String], want: &str) -> Case {
+    ensure(got.len() == 1 && got[0] == want, || format!("want exactly [{want:?}], got {got:?}"))
+}
+
+fn help(s: &mut Session, _: &Facts) -> Case {
+    let out = s.command(b"help", STEP)?;
+    for name in [
+        "ls", "cat", "stat", "sha256", "hexdump", "run", "ps", "kill", "channels", "top", "stats", "trace", "devices",
+        "disks", "readsector", "uptime", "mem", "poweroff", "exit",
+    ] {
+        let listed = out.iter().any(|l| l.strip_prefix("  ").and_then(|l| l.split_whitespace().next()) == Some(name));
+        ensure(listed, || format!("`{name}` not in help: {out:?}"))?;
+    }
+    Ok(())
+}
+
+fn ls(s: &mut Session, f: &Facts) -> Case {
+    let out = s.command(b"ls boot:/", STEP)?;
+    ensure(out.len() == f.top.len(), || format!("{} lines for {} packed entries: {out:?}", out.len(), f.top.len()))?;
+    for (name, dir, size) in &f.top {
+        let want: Vec<String> = if *dir { vec!["dir".into(), "0".into(), name.clone()] } else { vec!["file".into(), size.to_string(), name.clone()] };
+        let found = out.iter().any(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>() == want);
+        ensure(found, || format!("no line `{}` in {out:?}", want.join(" ")))?;
+    }
+    Ok(())
+}
+
+fn cat(s: &mut Session, f: &Facts) -> Case {
+    let out = s.command(b"cat boot:/etc/motd", STEP)?;
+    let want: Vec<&str> = f.motd.lines().collect();
+    ensure(out == want, || format!("want {want:?}, got {out:?}"))
+}
+
+fn sha256(s: &mut Session, f: &Facts) -> Case {
+    let out = s.command(b"sha256 boot:/test/data.bin", STEP)?;
+    one_line(&out, &format!("{}  boot:/test/data.bin", f.data_sha256))
+}
+
+/// `[pid] name <rest>`: the pid.
+fn job_line(out: &[String], rest: &str) -> Result<u64, String> {
+    out.iter()
+        .find_map(|l| {
+            let (pid, tail) = l.strip_prefix('[')?.split_once("] ")?;
+            (tail == rest).then(|| pid.parse().ok()).flatten()
+        })
+        .ok_or_else(|| format!("no `[pid] {rest}` line in {out:?}"))
+}
+
+fn run_output_and_code(s: &mut Session, _: &Facts) -> Case {
+    // ktest without arguments prints its usage and exits with 2.
+    let out = s.command(b"run boot:/ktest", STEP)?;
+    ensure(out.iter().any(|l| l == "usage: ktest <suite> | ktest child <role>"), || format!("no usage line: {out:?}"))?;
+    job_line(&out, "ktest exited with code 2")?;
+    let out = s.command(b"run boot:/ktest child sleeper 300 7", STEP)?;
+    job_line(&out, "ktest exited with code 7").map(|_| ())
+}
+
+fn ps_and_kill(s: &mut Session, _: &Facts) -> Case {
+    let out = s.command(b"run boot:/ktest child sleeper 600000 0 &", STEP)?;
+    let pid = job_line(&out, "ktest started")?;
+    let out = s.command(b"ps", STEP)?;
+    let row = |l: &String| l.split_whitespace().collect::<Vec<_>>() == [pid.to_string().as_str(), "ktest", "running"];
+    ensure(out.iter().any(row), || format!("ps does not list {pid}: {out:?}"))?;
+    let out = s.command(format!("kill {pid}").as_bytes(), STEP)?;
+    ensure(out.iter().any(|l| *l == format!("[{pid}] ktest killed")), || format!("kill: {out:?}"))?;
+    let out = s.command(b"ps", STEP)?;
+    one_line(&out, "ps: no programs running")?;
+    let out = s.command(format!("kill {pid}").as_bytes(), STEP)?;
+    one_line(&out, &format!("kill: {pid}: no such program (see ps)"))
+}
+
+/// The `sends` column of `name`'s row in a `channels` table.
+fn sends(out: &[String], name: &str) -> Result<u64, String> {
+    let header: Vec<&str> = out.first().ok_or("no channels table")?.split_whitespace().collect();
+    let col = header.iter().position(|h| *h == "SENDS").ok_or_else(|| format!("no SENDS column: {header:?}"))?;
+    let row = out.iter().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|r| r.get(2) == Some(&name));
+    let row = row.ok_or_else(|| format!("no {name} row: {out:?}"))?;
+    row.get(col).and_then(|v| v.parse().ok()).ok_or_else(|| format!("bad row {row:?}"))
+}
+
+fn channels(s: &mut Session, _: &Facts) -> Case {
+    let before = sends(&s.command(b"channels", STEP)?, "SYSTEM::VFS")?;
+    // Two look-ups through VFS.
+    s.command(b"stat boot:/etc/motd", STEP)?;
+    s.command(b"stat boot:/test", STEP)?;
+    let out = s.command(b"channels", STEP)?;
+    let after = sends(&out, "SYSTEM::VFS")?;
+    ensure(after >= before + 2, || format!("SYSTEM::VFS sends went {before} -> {after}"))?;
+    ensure(out.last().is_some_and(|l| l.ends_with(" channels")), || format!("no count line: {out:?}"))
+}
+
+fn bad_input(s: &mut Session, _: &Facts) -> Case {
+    one_line(&s.command(b"frobnicate --now", STEP)?, "frobnicate: unknown command (try help)")?;
+    one_line(&s.command(b"cat boot:/nope", STEP)?, "cat: boot:/nope: not found")?;
+    one_line(&s.command(b"cat nope", STEP)?, "cat: nope: bad path (want PREFIX:/PATH, e.g. boot:/etc/motd)")?;
+    one_line(&s.command(b"kill me", STEP)?, "kill: not a number: me")?;
+    one_line(&s.command(b"ls boot:/etc/motd", STEP)?, "ls: boot:/etc/motd: not a directory")?;
+    one_line(&s.command(b"devices", STEP)?, "devices: DEVMAN not running")?;
+    // Control bytes and escape sequences in the middle of a line are dropped.
+    one_line(&s.command(b"\x01\x02frob\x1b[Cnicate\x07", STEP)?, "frobnicate: unknown command (try help)")
+}
+
+fn long_line(s: &mut Session, _: &Facts) -> Case {
+    let line = vec![b'x'; 10 * 1024];
+    one_line(&s.command(&line, STEP)?, &format!("shell: line too long ({} bytes, at most {MAX_LINE})", line.len()))?;
+    let out = s.command(b"uptime", STEP)?;
+    ensure(out.len() == 1 && out[0].starts_with("up "), || format!("after the long line: {out:?}"))
+}
+
+fn line_editing(s: &mut Session, f: &Facts) -> Case {
+    // Backspace (DEL and BS) fixes a typo.
+    let out = s.command(b"cax\x7ft boot:/etc/motdd\x08", STEP)?;
+    ensure(out == f.motd.lines().collect::<Vec<_>>(), || format!("after backspace: {out:?}"))?;
+    // Ctrl-U erases the line so far.
+    let out = s.command(b"cat boot:/etc/motd\x15uptime", STEP)?;
+    ensure(out.len() == 1 && out[0].starts_with("up "), || format!("after Ctrl-U: {out:?}"))?;
+    // Ctrl-C abandons the line: nothing runs, a new prompt comes.
+    s.send(b"poweroff\x03")?;
+    let text = s.until_prompt(STEP)?;
+    ensure(text.ends_with("^C\n") && !text.contains("stopping"), || format!("after Ctrl-C: {text:?}"))?;
+    // Up arrow twice: the line before the last (uptime, then the cat).
+    let out = s.command(b"\x1b[A\x1b[A", STEP)?;
+    ensure(out == f.motd.lines().collect::<Vec<_>>(), || format!("history: {out:?}"))
+}
+
+/// `mem` reports the kernel's free frames, and they go down while a
+/// program holds memory and come back when it ends.
+fn mem(s: &mut Session, _: &Facts) -> Case {
+    let free = |out: &[String]| -> Result<u64, String> {
+        out.iter()
+            .find_map(|l| l.strip_prefix("free memory: ")?.split_whitespace().next()?.parse().ok())
+            .ok_or_else(|| format!("no `free memory:` line in {out:?}"))
+    };
+    let before = free(&s.command(b"mem", STEP)?)?;
+    let out = s.command(b"run boot:/ktest child sleeper 600000 0 &", STEP)?;
+    let pid = job_line(&out, "ktest started")?;
+    let during = free(&s.command(b"mem", STEP)?)?;
+    s.command(format!("kill {pid}").as_bytes(), STEP)?;
+    let after = free(&s.command(b"mem", STEP)?)?;
+    ensure(during < before && after == before, || format!("free frames {before} -> {during} (running) -> {after} (killed)"))
+}
+
+/// `top` redraws the channel table every second until a key comes.
+fn top(s: &mut Session, _: &Facts) -> Case {
+    const TITLE: &str = "refreshed every second; any key quits)";
+    s.send(b"top\r")?;
+    let start = Instant::now();
+    s.until(TITLE, STEP)?;
+    let table = s.until(TITLE, STEP)?;
+    let gap = start.elapsed();
+    ensure(table.contains("SYSTEM::VFS"), || format!("no channel table between refreshes: {table:?}"))?;
+    ensure(gap >= Duration::from_millis(900), || format!("refreshed after {gap:?}"))?;
+    s.send(b"q")?;
+    let rest = s.until_prompt(STEP)?;
+    ensure(rest.matches(TITLE).count() <= 1, || format!("still refreshing after the key: {rest:?}"))
+}
+
+/// `exit` ends the shell; `system` (boot.conf: `restart`) starts a new one,
+/// which answers.
+fn restart(s: &mut Session, _: &Facts) -> Case {
+    s.send(b"exit\r")?;
+    s.until("shell: exiting", STEP)?;
+    s.until("system: shell (pid", STEP)?;
+    // The new shell and `system`'s report of the restart come in either order.
+    let seen = s.until("system: restarted shell as pid", STEP)?;
+    if !seen.contains("shell: ready") {
+        s.until("shell: ready", STEP)?;
+    }
+    // Line up with the prompts again: everything before this answer is read.
+    s.send(b"sync-after-restart\r")?;
+    s.until("sync-after-restart: unknown command (try help)\n> ", STEP)?;
+    let out = s.command(b"uptime", STEP)?;
+    ensure(out.len() == 1 && out[0].starts_with("up "), || format!("the new shell: {out:?}"))
+}
+
+const CASES: &[(&str, fn(&mut Session, &Facts) -> Case)] = &[
+    ("help lists every command", help),
+    ("ls boot:/ lists the packed files", ls),
+    ("cat prints a text file", cat),
+    ("sha256 equals sha256sum on the host", sha256),
+    ("run shows the output and exit code", run_output_and_code),
+    ("ps lists a background program and kill ends it", ps_and_kill),
+    ("channels shows named channels with rising counters", channels),
+    ("mem shows free frames going and coming back with a program", mem),
+    ("top refreshes every second and any key quits", top),
+    ("bad commands get one error line and a prompt", bad_input),
+    ("a 10 KiB line gets one error line and a prompt", long_line),
+    ("backspace, Ctrl-U, Ctrl-C and history", line_editing),
+    ("exit ends the shell and system starts a new one", restart),
+];
+
+/// Boot, run every case, power off.
+pub fn run(ws: &Path, verbose: bool) -> Outcome {
+    let start = Instant::now();
+    let dir = image_builder::image_dir(ws);
+    let fail = |why: String| {
+        let o = Outcome::fail(NAME, start.elapsed(), vec![why.clone()]);
+        println!("{}\n  {why}", o.summary_line());
+        o
+    };
+    let facts = match facts(&dir) {
+        Ok(f) => f,
+        Err(e) => return fail(format!("cannot read the image: {e}")),
+    };
+    let args = image_builder::qemu_args(&dir, "");
+    let mut s = match Session::start(QEMU, &args, TIMEOUT, PROMPT) {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let mut lines = Vec::new();
+    let booted = s.until("system: ready", STEP * 2).and_then(|_| s.until("shell: ready", STEP)).and_then(|_| s.until_prompt(STEP));
+    let mut failed = 0;
+    if let Err(e) = booted {
+        lines.push(format!("FAIL - a prompt after boot: {e}"));
+        failed += 1;
+    } else {
+        lines.push("ok - a prompt after boot".to_string());
+        for (name, case) in CASES {
+            let line = match case(&mut s, &facts) {
+                Ok(()) => format!("ok - {name}"),
+                Err(e) => {
+                    failed += 1;
+                    format!("FAIL - {name}: {e}")
+                }
+            };
+            if verbose {
+                println!("  {line}");
+            }
+            lines.push(line);
+        }
+        let _ = s.send(b"poweroff\r");
+    }
+    let (end, text) = s.finish(STEP);
+    if end == End::Exited(POWEROFF_STATUS) {
+        lines.push("ok - poweroff ends the machine".into());
+    } else {
+        failed += 1;
+        lines.push(format!("FAIL - poweroff ends the machine: {}", end.describe()));
+    }
+    let passed = lines.len() - failed;
+    let result = format!("{passed} passed, {failed} failed");
+    let log = ws.join(crate::boot::LOG_DIR).join(format!("{NAME}.log"));
+    let _ = std::fs::create_dir_all(log.parent().unwrap_or(ws));
+    let _ = std::fs::write(&log, format!("{text}\n# cases:\n{}\n{result}\n", lines.join("\n")));
+    let outcome = if failed == 0 {
+        Outcome::pass(NAME, start.elapsed(), Some(result))
+    } else {
+        let mut reasons: Vec<String> = lines.iter().filter(|l| l.starts_with("FAIL")).cloned().collect();
+        reasons.push(format!("serial log: {}", log.display()));
+        Outcome::fail(NAME, start.elapsed(), reasons)
+    };
+    println!("{}", outcome.summary_line());
+    for r in &outcome.reasons {
+        println!("  {r}");
+    }
+    outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn job_lines_and_channel_columns_are_read_exactly() {
+        let out = strings(&["usage", "[12] ktest exited with code 7"]);
+        assert_eq!(job_line(&out, "ktest exited with code 7"), Ok(12));
+        assert!(job_line(&out, "ktest exited with code 2").is_err());
+        let table = strings(&[
+            "CHANNEL OWNER NAME                    SENDS  RECVS REPLIES ERRORS PEAK SEND-W RECV-W",
+            "      0     2 SYSTEM::VFS                 4      4       4      0    0      0      1",
+            "      1     3 -                         260    260     260      0    0      0      1",
+        ]);
+        assert_eq!(sends(&table, "SYSTEM::VFS"), Ok(4));
+        assert!(sends(&table, "SYSTEM::NOPE").is_err());
+        assert_eq!(one_line(&strings(&["a"]), "a"), Ok(()));
+        assert!(one_line(&strings(&["a", "b"]), "a").is_err());
+    }
+
+    #[test]
+    fn the_host_hash_is_sha256sum() {
+        assert_eq!(sha256sum(b"abc").unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}
