@@ -19,6 +19,7 @@ pub struct PhysMem {
 // SAFETY: `PhysMem` is a plain address; the kernel is single-threaded and the
 // host tests give each kernel its own buffer.
 unsafe impl Send for PhysMem {}
+// SAFETY: as for `Send`: sharing the address shares no Rust-visible state.
 unsafe impl Sync for PhysMem {}
 
 impl PhysMem {

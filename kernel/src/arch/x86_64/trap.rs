@@ -25,9 +25,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     serial::init();
     crate::info!("kernel {} booting", env!("CARGO_PKG_VERSION"));
     let mut early_read = |addr: u64, buf: &mut [u8]| {
-        // SAFETY: the boot tables map the first 4 GiB at the direct-map
-        // base; multiboot structures are below 4 GiB (checked here).
         assert!(addr.checked_add(buf.len() as u64).is_some_and(|e| e <= 1 << 32), "multiboot data above 4 GiB");
+        // SAFETY: the boot tables map the first 4 GiB at the direct-map
+        // base, and the range lies below (checked above).
         unsafe { core::ptr::copy_nonoverlapping((DIRECT_MAP + addr) as *const u8, buf.as_mut_ptr(), buf.len()) };
     };
     let boot = match BootInfo::parse(magic, info as u64, &mut early_read, super::boot::own_efi_map()) {
