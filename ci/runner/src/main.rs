@@ -29,7 +29,7 @@ const USAGE: &str = "\
 usage: cargo run -p ci -- <command> [options]
 
 commands:
-  test            host tests, image build, every boot check, netboot
+  test            host tests, clippy, image build, every boot check, netboot
   boot <name> [key=value..]
                   build the image, then run one check (see `list`); any
                   key=value words go on the kernel command line (e.g.
@@ -146,6 +146,17 @@ fn cargo_step(name: &str, what: &str, step: impl FnOnce() -> Result<(), String>)
     outcome
 }
 
+/// `clippy`, or a pass with a note saying it was skipped when clippy is
+/// not installed (`rustup component add clippy` needs the network).
+fn clippy_step(ws: &Path) -> Outcome {
+    if !cargo::has_clippy(ws) {
+        let o = Outcome::pass("clippy", Default::default(), Some("SKIPPED: cargo clippy is not installed (run `rustup component add clippy`)".into()));
+        println!("{}", o.summary_line());
+        return o;
+    }
+    cargo_step("clippy", "cargo clippy, host and bare-metal, -D warnings", || cargo::clippy(ws))
+}
+
 fn build_step(ws: &Path) -> Outcome {
     cargo_step("image", "cargo run -p image-builder", || cargo::build_image(ws))
 }
@@ -156,6 +167,7 @@ fn test(ws: &Path, verbose: bool) -> bool {
     let mut outcomes = vec![cargo_step("host-tests", "cargo test --workspace", || {
         cargo::run(ws, &["test", "--workspace"])
     })];
+    outcomes.push(clippy_step(ws));
     let image = build_step(ws);
     let image_ok = image.passed;
     outcomes.push(image);
