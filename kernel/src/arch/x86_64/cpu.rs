@@ -172,7 +172,9 @@ pub fn init() {
 
 /// Make `top` the stack the CPU switches to on entry from user mode.
 pub fn set_kernel_stack(top: u64) {
-    cpu().tss.privilege_stack_table[0] = VirtAddr::new(top);
+    // (`new_truncate`: kernel stack tops are canonical by construction, and
+    // this is on every thread switch.)
+    cpu().tss.privilege_stack_table[0] = VirtAddr::new_truncate(top);
     // SAFETY: read only by the syscall entry, which cannot run while the
     // kernel (interrupts off) is here.
     unsafe { SYSCALL_KERNEL_RSP = top };
