@@ -42,7 +42,7 @@ use x86_64::{PhysAddr, VirtAddr};
 
 use crate::cap::Cap;
 use crate::kernel::Kernel;
-use crate::mem::paging::sw;
+use crate::mem::paging::{sw, LeafAt};
 use crate::mem::user;
 use crate::proc::thread::decode_cookie;
 use crate::proc::{State, Tid, NO_THREAD};
@@ -62,7 +62,7 @@ pub(super) enum Route {
     /// Copy into the window, whose frame this is.
     Copy(PhysAddr),
     /// Lend the sender's page (frame, flags, where the sender's entry is).
-    Lend(PhysAddr, Flags, PhysAddr),
+    Lend(PhysAddr, Flags, LeafAt),
 }
 
 /// Which side's memory made a delivery fail.
@@ -549,7 +549,7 @@ impl Kernel {
     /// where the sender's entry is and, if its space is the one loaded, the
     /// page's address (to flush). Returns the displaced window entry (raw)
     /// to put back at reply.
-    fn lend(&mut self, pa: PhysAddr, f: Flags, sender: (PhysAddr, Option<u64>), r: Tid, rva: u64) -> Result<u64, Fault> {
+    fn lend(&mut self, pa: PhysAddr, f: Flags, sender: (LeafAt, Option<u64>), r: Tid, rva: u64) -> Result<u64, Fault> {
         let rspace = self.space(self.proc_of(r));
         let at = match self.leaf_of(r, rva, true) {
             Some(at) => at,

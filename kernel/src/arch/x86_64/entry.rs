@@ -59,25 +59,15 @@ pub struct TrapFrame {
 #[repr(C)]
 pub struct SyscallFrame {
     pub rax: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub r10: u64,
-    pub r8: u64,
-    pub r9: u64,
+    /// The token and five arguments: `rdi, rsi, rdx, r10, r8, r9`.
+    pub args: [u64; 6],
     pub r11: u64,
     pub rcx: u64,
     pub rsp: u64,
 }
 
-impl SyscallFrame {
-    /// The token and five arguments (`rdi, rsi, rdx, r10, r8, r9`), in place.
-    #[inline(always)]
-    pub fn args(&self) -> &[u64; 6] {
-        // SAFETY: `repr(C)` with six consecutive `u64` fields from `rdi` on.
-        unsafe { &*(&self.rdi as *const u64 as *const [u64; 6]) }
-    }
-}
+// `syscall_entry` pushes exactly these ten registers, in this order.
+const _: () = assert!(size_of::<SyscallFrame>() == 10 * 8 && core::mem::offset_of!(SyscallFrame, args) == 8);
 
 /// Distance between interrupt stubs.
 pub const STUB_STRIDE: u64 = 16;

@@ -303,7 +303,7 @@ impl Switch {
 /// loads into `rax, rsi, rdx, r8, r9`.
 #[no_mangle]
 extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
-    run_then_switch(|k| k.syscall(f.rax, f.args()));
+    run_then_switch(|k| k.syscall(f.rax, &f.args));
     // This thread runs again (maybe after others did), so the results are
     // its own (see `Switch::prepare`).
     running_results()
@@ -431,7 +431,9 @@ impl Write for Buf<'_> {
 /// frame is mapped before reading it.
 fn backtrace(mut rbp: u64) {
     let (root, _) = Cr3::read();
-    let pt = PageTables::from_root(root);
+    // SAFETY: CR3 holds the active top-level table, and the direct map
+    // covers all RAM, where every page table is.
+    let pt = unsafe { PageTables::from_root(root) };
     // SAFETY: the direct map covers all RAM, including page tables.
     let phys = unsafe { PhysMem::new(DIRECT_MAP as *mut u8) };
     let _ = writeln!(Console, "backtrace:");
