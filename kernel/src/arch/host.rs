@@ -85,8 +85,12 @@ pub fn powered_off() -> Option<u64> {
 
 /// Copy user bytes of the active address space (`active` on the host,
 /// which has no MMU for user addresses) to physical memory at `dst`.
-pub fn read_user(phys: &PhysMem, active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
-    crate::mem::user::read_phys(phys, active, va, dst, len)
+///
+/// # Safety
+/// As for [`crate::mem::user::read_phys`].
+pub unsafe fn read_user(phys: &PhysMem, active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
+    // SAFETY: the same contract.
+    unsafe { crate::mem::user::read_phys(phys, active, va, dst, len) }
 }
 
 /// What a new user thread would start with.

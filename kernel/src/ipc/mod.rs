@@ -452,9 +452,12 @@ impl Kernel {
                 // cannot overlap); otherwise by walking, with memmove.
                 let mmu = sender_loaded && self.proc_of(s) != self.proc_of(r) && self.user_ram(s, buf, size, false);
                 let copied = if mmu {
-                    crate::arch::read_user(&self.phys, &sspace, buf, window, size as usize).is_ok()
+                    // SAFETY: `window` is the receiver's window frame from
+                    // `route`: user RAM the kernel holds no reference into.
+                    unsafe { crate::arch::read_user(&self.phys, &sspace, buf, window, size as usize) }.is_ok()
                 } else {
-                    user::read_phys(&self.phys, &sspace, buf, window, size as usize).is_ok()
+                    // SAFETY: as above.
+                    unsafe { user::read_phys(&self.phys, &sspace, buf, window, size as usize) }.is_ok()
                 };
                 if copied {
                     Ok((false, 0))
@@ -535,11 +538,16 @@ impl Kernel {
                 return Err(Error::BadAddress);
             }
             let dst = PhysAddr::new_truncate((pte & ADDR_MASK) + buf % PAGE);
-            return crate::arch::read_user(&self.phys, &sspace, src, dst, len).map_err(|_| Error::BadAddress);
+            // SAFETY: `dst..dst + len` lies in the client's buffer page,
+            // checked above to be user RAM; the kernel holds no reference
+            // into it.
+            return unsafe { crate::arch::read_user(&self.phys, &sspace, src, dst, len) }.map_err(|_| Error::BadAddress);
         }
         let cspace = self.space(cp);
         user::for_each_frame(&self.phys, &cspace, buf, len, user::Access::Write, |off, dst, n| {
-            crate::arch::read_user(&self.phys, &sspace, src + off as u64, dst, n)
+            // SAFETY: `dst..dst + n` lies in one writable user RAM page of the
+            // client, found by walking its tables; no reference covers it.
+            unsafe { crate::arch::read_user(&self.phys, &sspace, src + off as u64, dst, n) }
         })
         .map_err(|_| Error::BadAddress)
     }

@@ -121,14 +121,16 @@ impl PageTables {
     /// An empty top level (used once for the kernel's own tables).
     pub fn new_empty(phys: &PhysMem, frames: &mut FrameAllocator) -> Option<Self> {
         let root = frames.alloc()?;
-        phys.zero(root);
+        // SAFETY: just allocated, so nobody else uses it.
+        unsafe { phys.zero(root) };
         Some(PageTables { root })
     }
 
     /// A new user address space: empty lower half, kernel upper half shared.
     pub fn new_user(phys: &PhysMem, frames: &mut FrameAllocator, kernel: &PageTables) -> Option<Self> {
         let root = frames.alloc()?;
-        phys.zero(root);
+        // SAFETY: just allocated, so nobody else uses it.
+        unsafe { phys.zero(root) };
         // SAFETY: `root` was just allocated, so nothing else references
         // it; the kernel's top level is another frame, only read here.
         let (new, k) = unsafe { (table(phys, root), table(phys, kernel.root)) };
@@ -147,7 +149,8 @@ impl PageTables {
         for i in 256..512 {
             if top[i].is_unused() {
                 let t = frames.alloc().ok_or(MapError::NoMemory)?;
-                phys.zero(t);
+                // SAFETY: just allocated, so nobody else uses it.
+                unsafe { phys.zero(t) };
                 top[i].set_addr(t.start_address(), KERNEL_TABLE);
             }
         }
@@ -193,7 +196,8 @@ impl PageTables {
             let e = unsafe { &mut table(phys, frame)[index(va, level)] };
             if e.is_unused() {
                 let new = frames.alloc().ok_or(MapError::NoMemory)?;
-                phys.zero(new);
+                // SAFETY: just allocated, so nobody else uses it.
+                unsafe { phys.zero(new) };
                 e.set_addr(new.start_address(), table_flags);
             } else if e.flags().contains(Flags::HUGE_PAGE) {
                 return Err(MapError::HugePage);
@@ -237,7 +241,8 @@ impl PageTables {
             let e = &mut t[index(va, level)];
             if e.is_unused() {
                 let new = frames.alloc().ok_or(MapError::NoMemory)?;
-                phys.zero(new);
+                // SAFETY: just allocated, so nobody else uses it.
+                unsafe { phys.zero(new) };
                 e.set_addr(new.start_address(), KERNEL_TABLE);
             }
             // SAFETY: see the walk's first step.
