@@ -15,7 +15,7 @@
 //! to user mode (`sysret`, `iret`), and checks that it did before each
 //! switch: no thread ever leaves the kernel with the cell lent.
 //!
-//! The check costs one compare and two byte stores per kernel entry.
+//! The check costs a decrement, a branch and a byte store per kernel entry.
 
 use core::cell::{Cell, UnsafeCell};
 use core::mem::MaybeUninit;
@@ -79,7 +79,7 @@ impl<T> KernelCell<T> {
             self.refuse();
         }
         let _lent = Release(&self.state);
-        // SAFETY: `FREE` means installed and nothing lent; the state is
+        // SAFETY: the state was `FREE` (installed, nothing lent) and is
         // `LENT` until `_lent` drops after `f`, so this is the only
         // reference, and it cannot escape `f` (its lifetime is the call's).
         f(unsafe { (*self.value.get()).assume_init_mut() })
