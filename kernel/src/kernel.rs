@@ -767,7 +767,8 @@ impl Kernel {
         if let Some(space) = self.procs[p].space.take() {
             if self.active_root == Some(space.root().start_address().as_u64()) {
                 // Leave the tables before freeing them.
-                crate::arch::load_address_space(self.kernel_pt.root());
+                // SAFETY: the kernel's own tables map the kernel half.
+                unsafe { crate::arch::load_address_space(self.kernel_pt.root()) };
                 self.active_root = Some(self.kernel_pt.root().start_address().as_u64());
             }
             let Kernel { phys, frames, dma, .. } = self;

@@ -67,7 +67,9 @@ pub fn flush_page(va: u64) {
     FLUSHES.with(|f| f.borrow_mut().push(va));
 }
 
-pub fn load_address_space(_root: x86_64::structures::paging::PhysFrame) {}
+/// # Safety
+/// None on the host; the contract is the bare-metal one.
+pub unsafe fn load_address_space(_root: x86_64::structures::paging::PhysFrame) {}
 
 pub fn power_off(code: u64) {
     POWER_OFF.with(|p| *p.borrow_mut() = Some(code));

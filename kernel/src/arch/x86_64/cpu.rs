@@ -178,7 +178,11 @@ pub fn init() {
 }
 
 /// Make `top` the stack the CPU switches to on entry from user mode.
-pub fn set_kernel_stack(top: u64) {
+///
+/// # Safety
+/// `top` must be the top of a mapped kernel stack that nothing else uses
+/// until the CPU leaves it (the next thread's own stack).
+pub unsafe fn set_kernel_stack(top: u64) {
     // (`new_truncate`: kernel stack tops are canonical by construction, and
     // this is on every thread switch.)
     // SAFETY: the reference lives for this statement only.

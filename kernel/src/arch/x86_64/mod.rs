@@ -64,10 +64,14 @@ pub fn flush_page(va: u64) {
 }
 
 /// Load the address space whose top-level table is `root`.
-pub fn load_address_space(root: PhysFrame) {
+///
+/// # Safety
+/// `root` must be a top-level table that maps the kernel half (code, data,
+/// stacks, the direct map) as the running one does: every address space
+/// the kernel makes does.
+pub unsafe fn load_address_space(root: PhysFrame) {
     use x86_64::registers::control::{Cr3, Cr3Flags};
-    // SAFETY: every root handed out by the kernel maps the kernel half
-    // identically, so the code running now stays mapped.
+    // SAFETY: the code and data running now stay mapped (the contract).
     unsafe { Cr3::write(root, Cr3Flags::empty()) };
 }
 

@@ -268,7 +268,8 @@ impl Switch {
         let next = k.current;
         let root = k.activate(next);
         let t = &k.threads[next as usize].arch;
-        cpu::set_kernel_stack(t.stack_top);
+        // SAFETY: `next`'s own kernel stack, mapped while its slot lives.
+        unsafe { cpu::set_kernel_stack(t.stack_top) };
         let next_rsp = t.rsp;
         // Raw pointers into the thread table, which is a heap block that
         // lives (and stays put) forever. Only `switch_context` writes
@@ -288,7 +289,9 @@ impl Switch {
         // reference the other's work invalidated.
         assert!(!KERNEL.is_lent(), "thread switch inside a kernel scope");
         if let Some(r) = self.root {
-            super::load_address_space(r);
+            // SAFETY: a thread's address space, which shares the kernel
+            // half.
+            unsafe { super::load_address_space(r) };
         }
         set_running(self.next, self.results);
         // SAFETY: `next_rsp` is where `next` stopped (or its prepared start
