@@ -191,3 +191,21 @@ fn the_grub_menu_boots_multiboot2_with_an_entry_per_suite() {
     assert!(net.contains("multiboot2 /kernel.elf test=ipc\n") && net.contains("module2 /ramfs.img ramfs.img\n"));
     assert!(!net.contains("/boot/kernel.elf"));
 }
+
+#[test]
+fn bare_metal_crates_are_the_kernel_runtime_servers_and_extras() {
+    let dir = std::env::temp_dir().join(format!("ib-crates-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for s in ["zeta", "alpha"] {
+        std::fs::create_dir_all(dir.join("servers").join(s)).unwrap();
+        std::fs::write(dir.join("servers").join(s).join("Cargo.toml"), "").unwrap();
+    }
+    // A folder without a manifest is not a crate.
+    std::fs::create_dir_all(dir.join("servers/notes")).unwrap();
+    let got = bare_metal_crates(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut want = vec!["kernel", "runtime", "alpha", "zeta"];
+    want.extend(EXTRA_PROGRAMS);
+    assert_eq!(got, want);
+    assert!(bare_metal_crates(Path::new("/nonexistent/ws")).is_err());
+}
