@@ -2,8 +2,8 @@
 # Install what building and testing need on a fresh machine: the bare-metal
 # Rust target, QEMU (with the qboot BIOS and the iPXE ROMs for netboot) and
 # GNU cpio (host tests check our RAMFS image with it), a C linker for
-# host builds (build scripts and proc macros link with `cc`), and for the
-# boot media GRUB (BIOS and UEFI), xorriso and mtools, and OVMF (UEFI
+# host builds (build scripts and proc macros link with `cc`), clippy, and for
+# the boot media GRUB (BIOS and UEFI), xorriso and mtools, and OVMF (UEFI
 # firmware for the media checks). Anything already
 # present is left alone, so running this again costs a second.
 set -euo pipefail
@@ -12,6 +12,13 @@ target=x86_64-unknown-none
 if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
     echo "setup: adding the $target Rust target"
     rustup target add "$target"
+fi
+
+# Clippy is a rustup component: adding it needs the network, so a machine
+# without one keeps going and `ci test` reports the lint check as skipped.
+if ! cargo clippy --version >/dev/null 2>&1; then
+    echo "setup: adding clippy"
+    rustup component add clippy || echo "setup: warning: cannot add clippy (offline?); the clippy check will be skipped"
 fi
 
 packages=()

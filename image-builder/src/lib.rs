@@ -30,6 +30,27 @@ pub const TARGET: &str = "x86_64-unknown-none";
 /// test driver.
 pub const EXTRA_PROGRAMS: &[&str] = &["ktest"];
 
+/// Every crate under `servers/` of workspace `ws` (sorted), then the extra
+/// programs: what goes into the RAMFS.
+pub fn programs(ws: &Path) -> Result<Vec<String>, String> {
+    let mut v: Vec<String> = std::fs::read_dir(ws.join("servers"))
+        .map_err(|e| format!("cannot list servers/: {e}"))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v.extend(EXTRA_PROGRAMS.iter().map(|s| s.to_string()));
+    Ok(v)
+}
+
+/// Every crate built for [`TARGET`]: the kernel, the runtime and the programs.
+pub fn bare_metal_crates(ws: &Path) -> Result<Vec<String>, String> {
+    let mut v = vec!["kernel".to_string(), "runtime".to_string()];
+    v.extend(programs(ws)?);
+    Ok(v)
+}
+
 /// What was wrong with the kernel image.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ImageError(pub String);

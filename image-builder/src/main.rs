@@ -32,23 +32,10 @@ fn check_target() {
     }
 }
 
-/// Every crate under `servers/` plus the extra programs.
-fn programs(ws: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(ws.join("servers"))
-        .unwrap_or_else(|e| fail(format!("cannot list servers/: {e}")))
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("Cargo.toml").exists())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v.extend(EXTRA_PROGRAMS.iter().map(|s| s.to_string()));
-    v
-}
-
 fn main() {
     let ws = workspace();
     check_target();
-    let progs = programs(&ws);
+    let progs = programs(&ws).unwrap_or_else(|e| fail(e));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&ws).args(["build", "--release", "--target", TARGET, "-p", "kernel"]);

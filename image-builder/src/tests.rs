@@ -285,3 +285,21 @@ fn a_packed_image_must_hold_the_stripped_programs() {
     assert!(pack(stripped).unwrap_err().0.contains("prog"), "no unstripped copy");
     std::fs::remove_dir_all(&image).unwrap();
 }
+
+#[test]
+fn bare_metal_crates_are_the_kernel_runtime_servers_and_extras() {
+    let dir = std::env::temp_dir().join(format!("ib-crates-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    for s in ["zeta", "alpha"] {
+        std::fs::create_dir_all(dir.join("servers").join(s)).unwrap();
+        std::fs::write(dir.join("servers").join(s).join("Cargo.toml"), "").unwrap();
+    }
+    // A folder without a manifest is not a crate.
+    std::fs::create_dir_all(dir.join("servers/notes")).unwrap();
+    let got = bare_metal_crates(&dir).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut want = vec!["kernel", "runtime", "alpha", "zeta"];
+    want.extend(EXTRA_PROGRAMS);
+    assert_eq!(got, want);
+    assert!(bare_metal_crates(Path::new("/nonexistent/ws")).is_err());
+}

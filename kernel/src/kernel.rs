@@ -19,7 +19,7 @@ use x86_64::PhysAddr;
 use crate::cap::TokenGen;
 use crate::ipc::channel::ChannelTable;
 use crate::ipc::named::NameTable;
-use crate::mem::paging::sw;
+use crate::mem::paging::{sw, LeafAt};
 use crate::mem::{FrameAllocator, PageTables, PhysMem, PAGE_SIZE};
 use crate::proc::quota::{self, carve_cost};
 use crate::proc::{tids, Account, ProcState, Process, Resource, State, Thread, Tid, NO_THREAD, PROCESS_SLOTS, THREAD_SLOTS};
@@ -208,13 +208,15 @@ impl Kernel {
     /// [`crate::proc::LeafCache`]; page 0 is never user memory, so an empty
     /// cache never matches).
     #[inline(always)]
-    pub fn leaf_of(&mut self, t: Tid, va: u64, window: bool) -> Option<PhysAddr> {
+    pub fn leaf_of(&mut self, t: Tid, va: u64, window: bool) -> Option<LeafAt> {
         let page = va & !(PAGE_SIZE - 1);
         let th = &self.threads[t as usize];
         let c = if window { &th.window } else { &th.buffer };
         // (Page 0 marks an empty cache; it is never user memory either.)
         if c.page == page && page != 0 {
-            return Some(PhysAddr::new_truncate(c.at));
+            // SAFETY: a filled cache holds a walk's result for this
+            // thread's tables, which live as long as it (see `LeafCache`).
+            return Some(unsafe { LeafAt::remembered(c.at) });
         }
         self.leaf_of_slow(t, page, window)
     }
@@ -230,27 +232,24 @@ impl Kernel {
     }
 
     #[inline(never)]
-    fn leaf_of_slow(&mut self, t: Tid, page: u64, window: bool) -> Option<PhysAddr> {
+    fn leaf_of_slow(&mut self, t: Tid, page: u64, window: bool) -> Option<LeafAt> {
         let at = self.space(self.proc_of(t)).leaf_entry(&self.phys, page)?;
         let th = &mut self.threads[t as usize];
         let c = if window { &mut th.window } else { &mut th.buffer };
-        *c = crate::proc::LeafCache { page, at: at.as_u64() };
+        *c = crate::proc::LeafCache { page, at: at.addr().as_u64() };
         Some(at)
     }
 
     /// The page-table entry at `at` (from [`Self::leaf_of`]).
     #[inline(always)]
-    pub fn entry(&self, at: PhysAddr) -> u64 {
-        // SAFETY: `at` addresses an entry in a page-table frame of a live
-        // process (see `LeafCache`).
-        unsafe { *self.phys.ptr::<u64>(at) }
+    pub fn entry(&self, at: LeafAt) -> u64 {
+        at.read(&self.phys)
     }
 
     /// Set the page-table entry at `at`.
     #[inline(always)]
-    pub fn set_entry(&mut self, at: PhysAddr, value: u64) {
-        // SAFETY: as in `entry`; the kernel is the only writer.
-        unsafe { *self.phys.ptr::<u64>(at) = value }
+    pub fn set_entry(&mut self, at: LeafAt, value: u64) {
+        at.write(&self.phys, value)
     }
 
     /// Invalidate the TLB entry for `va` if `space` is the one loaded.
@@ -768,7 +767,8 @@ impl Kernel {
         if let Some(space) = self.procs[p].space.take() {
             if self.active_root == Some(space.root().start_address().as_u64()) {
                 // Leave the tables before freeing them.
-                crate::arch::load_address_space(self.kernel_pt.root());
+                // SAFETY: the kernel's own tables map the kernel half.
+                unsafe { crate::arch::load_address_space(self.kernel_pt.root()) };
                 self.active_root = Some(self.kernel_pt.root().start_address().as_u64());
             }
             let Kernel { phys, frames, dma, .. } = self;

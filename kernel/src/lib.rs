@@ -11,6 +11,7 @@ extern crate alloc;
 pub mod log;
 
 pub mod arch;
+pub mod global;
 pub mod cap;
 pub mod ipc;
 pub mod kernel;

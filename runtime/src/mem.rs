@@ -116,6 +116,8 @@ pub(crate) mod heap {
         }
     }
 
+    // SAFETY: every allocation comes from `linked_list_allocator` under the
+    // lock, which hands out disjoint blocks of the requested layout.
     unsafe impl GlobalAlloc for UserHeap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             self.with(|heap, end| {

@@ -198,7 +198,7 @@ pub struct Plan<'a> {
 /// start its first thread. On any failure the half-built process is
 /// discarded, so nothing is left behind.
 pub fn build<B: Builder>(b: &mut B, plan: &Plan) -> Result<B::Proc, SpawnError> {
-    if plan.stack_size == 0 || plan.stack_size % abi::PAGE_SIZE as u64 != 0 || plan.stack_size > MAX_STACK {
+    if plan.stack_size == 0 || !plan.stack_size.is_multiple_of(abi::PAGE_SIZE as u64) || plan.stack_size > MAX_STACK {
         return Err(SpawnError::StackSize);
     }
     let elf = elfload::Image::parse(plan.image, abi::USER_BOTTOM..abi::USER_TOP).map_err(SpawnError::Elf)?;

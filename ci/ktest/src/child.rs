@@ -92,7 +92,7 @@ fn chan() -> Channel {
 
 /// Fault on purpose; returning means the fault did not happen.
 fn fault(kind: &str) -> i32 {
-    // SAFETY (all arms): these are deliberate faults; the kernel must end
+    // SAFETY: (all arms) these are deliberate faults; the kernel must end
     // this process. Nothing after them runs if the kernel is right.
     unsafe {
         match kind {

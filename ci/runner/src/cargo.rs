@@ -37,6 +37,28 @@ pub fn run(ws: &Path, args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Whether `cargo clippy` is installed (`ci/setup.sh` adds it where rustup can).
+pub fn has_clippy(ws: &Path) -> bool {
+    Command::new(cargo_program())
+        .current_dir(ws)
+        .args(["clippy", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The lints, warnings denied: the host build of every crate and target,
+/// then every bare-metal crate for the bare-metal target.
+pub fn clippy(ws: &Path) -> Result<(), String> {
+    run(ws, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    let crates = image_builder::bare_metal_crates(ws)?;
+    let mut args = vec!["clippy", "--target", image_builder::TARGET];
+    for c in &crates {
+        args.extend(["-p", c.as_str()]);
+    }
+    args.extend(["--", "-D", "warnings"]);
+    run(ws, &args)
+}
+
 /// Build the boot image.
 pub fn build_image(ws: &Path) -> Result<(), String> {
     run(ws, &["run", "-p", "image-builder"])

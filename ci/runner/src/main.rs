@@ -30,7 +30,7 @@ const USAGE: &str = "\
 usage: cargo run -p ci -- <command> [options]
 
 commands:
-  test            host tests, image build, every boot check, netboot
+  test            host tests, clippy, image build, every boot check, netboot
   boot <name> [key=value..]
                   build the image, then run one check (see `list`); any
                   key=value words go on the kernel command line (e.g.
@@ -156,6 +156,17 @@ fn cargo_step(name: &str, what: &str, step: impl FnOnce() -> Result<(), String>)
     outcome
 }
 
+/// `clippy`, or a pass with a note saying it was skipped when clippy is
+/// not installed (`rustup component add clippy` needs the network).
+fn clippy_step(ws: &Path) -> Outcome {
+    if !cargo::has_clippy(ws) {
+        let o = Outcome::pass("clippy", Default::default(), Some("SKIPPED: cargo clippy is not installed (run `rustup component add clippy`)".into()));
+        println!("{}", o.summary_line());
+        return o;
+    }
+    cargo_step("clippy", "cargo clippy, host and bare-metal, -D warnings", || cargo::clippy(ws))
+}
+
 /// Build the image, then check that its RAMFS holds the programs stripped
 /// (with the unstripped copies beside it).
 fn build_step(ws: &Path) -> Outcome {
@@ -172,6 +183,7 @@ fn test(ws: &Path, verbose: bool) -> bool {
     let mut outcomes = vec![cargo_step("host-tests", "cargo test --workspace", || {
         cargo::run(ws, &["test", "--workspace"])
     })];
+    outcomes.push(clippy_step(ws));
     let image = build_step(ws);
     let image_ok = image.passed;
     outcomes.push(image);

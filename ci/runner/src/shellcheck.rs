@@ -261,7 +261,10 @@ fn restart(s: &mut Session, _: &Facts) -> Case {
     ensure(out.len() == 1 && out[0].starts_with("up "), || format!("the new shell: {out:?}"))
 }
 
-const CASES: &[(&str, fn(&mut Session, &Facts) -> Case)] = &[
+/// One shell case: it drives the session and checks against the image's facts.
+type CaseFn = fn(&mut Session, &Facts) -> Case;
+
+const CASES: &[(&str, CaseFn)] = &[
     ("help lists every command", help),
     ("ls boot:/ lists the packed files", ls),
     ("cat prints a text file", cat),

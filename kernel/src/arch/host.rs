@@ -67,7 +67,9 @@ pub fn flush_page(va: u64) {
     FLUSHES.with(|f| f.borrow_mut().push(va));
 }
 
-pub fn load_address_space(_root: x86_64::structures::paging::PhysFrame) {}
+/// # Safety
+/// None on the host; the contract is the bare-metal one.
+pub unsafe fn load_address_space(_root: x86_64::structures::paging::PhysFrame) {}
 
 pub fn power_off(code: u64) {
     POWER_OFF.with(|p| *p.borrow_mut() = Some(code));
@@ -85,8 +87,12 @@ pub fn powered_off() -> Option<u64> {
 
 /// Copy user bytes of the active address space (`active` on the host,
 /// which has no MMU for user addresses) to physical memory at `dst`.
-pub fn read_user(phys: &PhysMem, active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
-    crate::mem::user::read_phys(phys, active, va, dst, len)
+///
+/// # Safety
+/// As for [`crate::mem::user::read_phys`].
+pub unsafe fn read_user(phys: &PhysMem, active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
+    // SAFETY: the same contract.
+    unsafe { crate::mem::user::read_phys(phys, active, va, dst, len) }
 }
 
 /// What a new user thread would start with.

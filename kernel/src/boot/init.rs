@@ -32,10 +32,12 @@ pub enum InitError {
 /// A page holding `bytes` (the RSDP copy), as a read-only boot range.
 fn rsdp_page(k: &mut Kernel, bytes: &[u8]) -> Result<Cap, abi::Error> {
     let frame = k.frames.alloc().ok_or(abi::Error::NoMemory)?;
-    k.phys.zero(frame);
     // SAFETY: the frame was just allocated and nothing else refers to it;
     // it is never freed (boot ranges are not owned by any process).
-    unsafe { k.phys.frame_mut(frame)[..bytes.len()].copy_from_slice(bytes) };
+    unsafe {
+        k.phys.zero(frame);
+        k.phys.frame_mut(frame)[..bytes.len()].copy_from_slice(bytes);
+    }
     let mut cap = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::DELEGATE);
     cap.flavor = phys_flavor::BOOT;
     cap.base_frame = (frame.start_address().as_u64() / PAGE_SIZE) as u32;

@@ -42,7 +42,7 @@ use x86_64::{PhysAddr, VirtAddr};
 
 use crate::cap::Cap;
 use crate::kernel::Kernel;
-use crate::mem::paging::sw;
+use crate::mem::paging::{sw, LeafAt};
 use crate::mem::user;
 use crate::proc::thread::decode_cookie;
 use crate::proc::{State, Tid, NO_THREAD};
@@ -62,7 +62,7 @@ pub(super) enum Route {
     /// Copy into the window, whose frame this is.
     Copy(PhysAddr),
     /// Lend the sender's page (frame, flags, where the sender's entry is).
-    Lend(PhysAddr, Flags, PhysAddr),
+    Lend(PhysAddr, Flags, LeafAt),
 }
 
 /// Which side's memory made a delivery fail.
@@ -452,9 +452,12 @@ impl Kernel {
                 // cannot overlap); otherwise by walking, with memmove.
                 let mmu = sender_loaded && self.proc_of(s) != self.proc_of(r) && self.user_ram(s, buf, size, false);
                 let copied = if mmu {
-                    crate::arch::read_user(&self.phys, &sspace, buf, window, size as usize).is_ok()
+                    // SAFETY: `window` is the receiver's window frame from
+                    // `route`: user RAM the kernel holds no reference into.
+                    unsafe { crate::arch::read_user(&self.phys, &sspace, buf, window, size as usize) }.is_ok()
                 } else {
-                    user::read_phys(&self.phys, &sspace, buf, window, size as usize).is_ok()
+                    // SAFETY: as above.
+                    unsafe { user::read_phys(&self.phys, &sspace, buf, window, size as usize) }.is_ok()
                 };
                 if copied {
                     Ok((false, 0))
@@ -535,11 +538,16 @@ impl Kernel {
                 return Err(Error::BadAddress);
             }
             let dst = PhysAddr::new_truncate((pte & ADDR_MASK) + buf % PAGE);
-            return crate::arch::read_user(&self.phys, &sspace, src, dst, len).map_err(|_| Error::BadAddress);
+            // SAFETY: `dst..dst + len` lies in the client's buffer page,
+            // checked above to be user RAM; the kernel holds no reference
+            // into it.
+            return unsafe { crate::arch::read_user(&self.phys, &sspace, src, dst, len) }.map_err(|_| Error::BadAddress);
         }
         let cspace = self.space(cp);
         user::for_each_frame(&self.phys, &cspace, buf, len, user::Access::Write, |off, dst, n| {
-            crate::arch::read_user(&self.phys, &sspace, src + off as u64, dst, n)
+            // SAFETY: `dst..dst + n` lies in one writable user RAM page of the
+            // client, found by walking its tables; no reference covers it.
+            unsafe { crate::arch::read_user(&self.phys, &sspace, src + off as u64, dst, n) }
         })
         .map_err(|_| Error::BadAddress)
     }
@@ -549,7 +557,7 @@ impl Kernel {
     /// where the sender's entry is and, if its space is the one loaded, the
     /// page's address (to flush). Returns the displaced window entry (raw)
     /// to put back at reply.
-    fn lend(&mut self, pa: PhysAddr, f: Flags, sender: (PhysAddr, Option<u64>), r: Tid, rva: u64) -> Result<u64, Fault> {
+    fn lend(&mut self, pa: PhysAddr, f: Flags, sender: (LeafAt, Option<u64>), r: Tid, rva: u64) -> Result<u64, Fault> {
         let rspace = self.space(self.proc_of(r));
         let at = match self.leaf_of(r, rva, true) {
             Some(at) => at,

@@ -54,6 +54,49 @@ fn index(va: u64, level: u32) -> usize {
     ((va >> (12 + 9 * (level - 1))) & 511) as usize
 }
 
+/// Where a leaf (4 KiB level) page-table entry lives: the physical address
+/// of one `u64` inside a page-table frame. Only a table walk makes one
+/// (or, unsafely, the IPC leaf cache that keeps walk results), so code that
+/// reads or writes an entry through it cannot be handed an arbitrary
+/// address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeafAt(PhysAddr);
+
+impl LeafAt {
+    /// The entry's physical address.
+    #[inline(always)]
+    pub fn addr(self) -> PhysAddr {
+        self.0
+    }
+
+    /// A location remembered from [`Self::addr`].
+    ///
+    /// # Safety
+    /// `at` must be the address of a `LeafAt` from a walk of tables that
+    /// are still page tables (see `crate::proc::LeafCache`: a live
+    /// process's tables are never freed), in the same physical memory.
+    #[inline(always)]
+    pub unsafe fn remembered(at: u64) -> LeafAt {
+        LeafAt(PhysAddr::new_truncate(at))
+    }
+
+    /// The entry's value.
+    #[inline(always)]
+    pub fn read(self, phys: &PhysMem) -> u64 {
+        // SAFETY: the address is an entry inside a page-table frame (only
+        // walks make a `LeafAt`); entries are plain `u64`s, and the kernel
+        // holds no reference into page tables across calls.
+        unsafe { *phys.ptr::<u64>(self.0) }
+    }
+
+    /// Overwrite the entry.
+    #[inline(always)]
+    pub fn write(self, phys: &PhysMem, value: u64) {
+        // SAFETY: as in `read`.
+        unsafe { *phys.ptr::<u64>(self.0) = value }
+    }
+}
+
 /// A set of page tables, named by its top-level frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageTables {
@@ -62,7 +105,11 @@ pub struct PageTables {
 
 impl PageTables {
     /// Page tables whose top level is `root`.
-    pub fn from_root(root: PhysFrame) -> Self {
+    ///
+    /// # Safety
+    /// `root` must be a top-level page-table frame whose tables all lie in
+    /// the physical memory later passed to the methods: they walk it.
+    pub unsafe fn from_root(root: PhysFrame) -> Self {
         PageTables { root }
     }
 
@@ -74,16 +121,19 @@ impl PageTables {
     /// An empty top level (used once for the kernel's own tables).
     pub fn new_empty(phys: &PhysMem, frames: &mut FrameAllocator) -> Option<Self> {
         let root = frames.alloc()?;
-        phys.zero(root);
+        // SAFETY: just allocated, so nobody else uses it.
+        unsafe { phys.zero(root) };
         Some(PageTables { root })
     }
 
     /// A new user address space: empty lower half, kernel upper half shared.
     pub fn new_user(phys: &PhysMem, frames: &mut FrameAllocator, kernel: &PageTables) -> Option<Self> {
         let root = frames.alloc()?;
-        phys.zero(root);
-        let new = table(phys, root);
-        let k = table(phys, kernel.root);
+        // SAFETY: just allocated, so nobody else uses it.
+        unsafe { phys.zero(root) };
+        // SAFETY: `root` was just allocated, so nothing else references
+        // it; the kernel's top level is another frame, only read here.
+        let (new, k) = unsafe { (table(phys, root), table(phys, kernel.root)) };
         for i in 256..512 {
             new[i] = k[i].clone();
         }
@@ -94,33 +144,24 @@ impl PageTables {
     /// later kernel mappings never need a new top-level entry (which user
     /// address spaces made earlier would not see).
     pub fn populate_kernel_half(&mut self, phys: &PhysMem, frames: &mut FrameAllocator) -> Result<(), MapError> {
-        let top = table(phys, self.root);
+        // SAFETY: our top level; nothing else references it meanwhile.
+        let top = unsafe { table(phys, self.root) };
         for i in 256..512 {
             if top[i].is_unused() {
                 let t = frames.alloc().ok_or(MapError::NoMemory)?;
-                phys.zero(t);
+                // SAFETY: just allocated, so nobody else uses it.
+                unsafe { phys.zero(t) };
                 top[i].set_addr(t.start_address(), KERNEL_TABLE);
             }
         }
         Ok(())
     }
 
-    /// The leaf entry for `va` if all tables above it exist. The entry
-    /// lives in physical memory, not in `self`, hence `&self` in, `&mut` out.
-    #[inline]
-    #[allow(clippy::mut_from_ref)]
-    pub fn leaf<'a>(&self, phys: &'a PhysMem, va: VirtAddr) -> Option<&'a mut PageTableEntry> {
-        let at = self.leaf_entry(phys, va.as_u64())?;
-        // SAFETY: `at` is the address of an entry inside a page-table frame
-        // of these tables (see `leaf_entry`); entries are plain `u64`s.
-        Some(unsafe { &mut *phys.ptr::<PageTableEntry>(at) })
-    }
-
-    /// Physical address of the leaf entry for `va`, if all tables above it
-    /// exist. Walks raw entries: this is on every IPC path, so it avoids the
+    /// Where the leaf entry for `va` is, if all tables above it exist.
+    /// Walks raw entries: this is on every IPC path, so it avoids the
     /// checked accessors.
     #[inline(always)]
-    pub fn leaf_entry(&self, phys: &PhysMem, va: u64) -> Option<PhysAddr> {
+    pub fn leaf_entry(&self, phys: &PhysMem, va: u64) -> Option<LeafAt> {
         const PRESENT: u64 = Flags::PRESENT.bits();
         const HUGE: u64 = Flags::HUGE_PAGE.bits();
         let mut table = self.root.start_address().as_u64();
@@ -133,41 +174,37 @@ impl PageTables {
             }
             table = e & ADDR_MASK;
         }
-        Some(PhysAddr::new_truncate(table + ((va >> 12) & 511) * 8))
+        Some(LeafAt(PhysAddr::new_truncate(table + ((va >> 12) & 511) * 8)))
     }
 
     /// The raw leaf entry for `va` (0 if no table holds one).
     #[inline(always)]
     pub fn leaf_raw(&self, phys: &PhysMem, va: u64) -> u64 {
         match self.leaf_entry(phys, va) {
-            // SAFETY: as in `leaf`.
-            Some(at) => unsafe { *phys.ptr::<u64>(at) },
+            Some(at) => at.read(phys),
             None => 0,
         }
     }
 
-    /// The leaf entry for `va`, creating missing tables.
-    pub fn leaf_or_create<'a>(
-        &mut self,
-        phys: &'a PhysMem,
-        frames: &mut FrameAllocator,
-        va: VirtAddr,
-    ) -> Result<&'a mut PageTableEntry, MapError> {
+    /// Where the leaf entry for `va` is, creating missing tables.
+    pub fn leaf_or_create(&mut self, phys: &PhysMem, frames: &mut FrameAllocator, va: VirtAddr) -> Result<LeafAt, MapError> {
         let va = va.as_u64();
         let table_flags = if va < 1 << 47 { USER_TABLE } else { KERNEL_TABLE };
-        let mut t = table(phys, self.root);
+        let mut frame = self.root;
         for level in (2..=4).rev() {
-            let e = &mut t[index(va, level)];
+            // SAFETY: a table of these tables, referenced only in this step.
+            let e = unsafe { &mut table(phys, frame)[index(va, level)] };
             if e.is_unused() {
                 let new = frames.alloc().ok_or(MapError::NoMemory)?;
-                phys.zero(new);
+                // SAFETY: just allocated, so nobody else uses it.
+                unsafe { phys.zero(new) };
                 e.set_addr(new.start_address(), table_flags);
             } else if e.flags().contains(Flags::HUGE_PAGE) {
                 return Err(MapError::HugePage);
             }
-            t = table(phys, PhysFrame::containing_address(e.addr()));
+            frame = PhysFrame::containing_address(e.addr());
         }
-        Ok(&mut t[index(va, 1)])
+        Ok(LeafAt(frame.start_address() + index(va, 1) as u64 * 8))
     }
 
     /// Map one 4 KiB page.
@@ -179,11 +216,11 @@ impl PageTables {
         frame: PhysFrame,
         flags: Flags,
     ) -> Result<(), MapError> {
-        let e = self.leaf_or_create(phys, frames, va)?;
-        if !e.is_unused() {
+        let at = self.leaf_or_create(phys, frames, va)?;
+        if at.read(phys) != 0 {
             return Err(MapError::AlreadyMapped);
         }
-        e.set_addr(frame.start_address(), flags | Flags::PRESENT);
+        at.write(phys, frame.start_address().as_u64() | (flags | Flags::PRESENT).bits());
         Ok(())
     }
 
@@ -197,15 +234,19 @@ impl PageTables {
         flags: Flags,
     ) -> Result<(), MapError> {
         let va = va.as_u64();
-        let mut t = table(phys, self.root);
+        // SAFETY: (here and in the loop) each table of the walk is
+        // referenced only until the next one is reached.
+        let mut t = unsafe { table(phys, self.root) };
         for level in (3..=4).rev() {
             let e = &mut t[index(va, level)];
             if e.is_unused() {
                 let new = frames.alloc().ok_or(MapError::NoMemory)?;
-                phys.zero(new);
+                // SAFETY: just allocated, so nobody else uses it.
+                unsafe { phys.zero(new) };
                 e.set_addr(new.start_address(), KERNEL_TABLE);
             }
-            t = table(phys, PhysFrame::containing_address(e.addr()));
+            // SAFETY: see the walk's first step.
+            t = unsafe { table(phys, PhysFrame::containing_address(e.addr())) };
         }
         let e = &mut t[index(va, 2)];
         if !e.is_unused() {
@@ -217,13 +258,13 @@ impl PageTables {
 
     /// Remove the mapping of one page; returns what was there.
     pub fn unmap(&mut self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysFrame, Flags)> {
-        let e = self.leaf(phys, va)?;
-        if e.is_unused() {
+        let at = self.leaf_entry(phys, va.as_u64())?;
+        let e = at.read(phys);
+        if e == 0 {
             return None;
         }
-        let old = (PhysFrame::containing_address(e.addr()), e.flags());
-        e.set_unused();
-        Some(old)
+        at.write(phys, 0);
+        Some((PhysFrame::containing_address(PhysAddr::new_truncate(e & ADDR_MASK)), Flags::from_bits_truncate(e)))
     }
 
     /// The first page in `[from, end)` with a present 4 KiB mapping. Absent
@@ -232,7 +273,9 @@ impl PageTables {
     pub fn next_mapped(&self, phys: &PhysMem, from: u64, end: u64) -> Option<u64> {
         let mut va = from & !0xfff;
         'outer: while va < end {
-            let mut t = table(phys, self.root);
+            // SAFETY: (here and in the loop) each table of the walk is
+            // referenced only until the next one is reached.
+            let mut t = unsafe { table(phys, self.root) };
             for level in (2..=4).rev() {
                 let e = &t[index(va, level)];
                 let f = e.flags();
@@ -241,7 +284,8 @@ impl PageTables {
                     va = (va & !(span - 1)).checked_add(span)?;
                     continue 'outer;
                 }
-                t = table(phys, PhysFrame::containing_address(e.addr()));
+                // SAFETY: see the walk's first step.
+            t = unsafe { table(phys, PhysFrame::containing_address(e.addr())) };
             }
             if t[index(va, 1)].flags().contains(Flags::PRESENT) {
                 return Some(va);
@@ -263,7 +307,9 @@ impl PageTables {
     /// Physical address and flags of the page containing `va` (4 KiB or huge).
     pub fn translate(&self, phys: &PhysMem, va: VirtAddr) -> Option<(PhysAddr, Flags)> {
         let va = va.as_u64();
-        let mut t = table(phys, self.root);
+        // SAFETY: (here and in the loop) each table of the walk is
+        // referenced only until the next one is reached.
+        let mut t = unsafe { table(phys, self.root) };
         for level in (1..=4).rev() {
             let e = &t[index(va, level)];
             let f = e.flags();
@@ -275,7 +321,8 @@ impl PageTables {
                 let pa = (e.addr().as_u64() & ADDR_MASK & !(span - 1)) + (va & (span - 1));
                 return Some((PhysAddr::new(pa), f));
             }
-            t = table(phys, PhysFrame::containing_address(e.addr()));
+            // SAFETY: see the walk's first step.
+            t = unsafe { table(phys, PhysFrame::containing_address(e.addr())) };
         }
         None
     }
@@ -289,14 +336,20 @@ impl PageTables {
         frames: &mut FrameAllocator,
         mut leaf: impl FnMut(&mut FrameAllocator, PhysFrame, Flags),
     ) {
-        let top = table(phys, self.root);
+        // SAFETY: (all four levels) the tables form a tree, so each
+        // reference here is to a different frame; they are only read, and
+        // `leaf` gets frames, not references into them.
+        let top = unsafe { table(phys, self.root) };
         for i4 in 0..256 {
             let Some(pdpt) = child(&top[i4]) else { continue };
             for i3 in 0..512 {
-                let Some(pd) = child(&table(phys, pdpt)[i3]) else { continue };
+                // SAFETY: see above.
+                let Some(pd) = child(unsafe { &table(phys, pdpt)[i3] }) else { continue };
                 for i2 in 0..512 {
-                    let Some(pt) = child(&table(phys, pd)[i2]) else { continue };
-                    for e in table(phys, pt).iter() {
+                    // SAFETY: see above.
+                    let Some(pt) = child(unsafe { &table(phys, pd)[i2] }) else { continue };
+                    // SAFETY: see above.
+                    for e in unsafe { table(phys, pt) }.iter() {
                         if e.flags().contains(Flags::PRESENT) {
                             leaf(frames, PhysFrame::containing_address(e.addr()), e.flags());
                         }
@@ -326,12 +379,15 @@ fn free_table(frames: &mut FrameAllocator, t: PhysFrame) {
 }
 
 /// The page table stored in `frame`.
+///
+/// # Safety
+/// `frame` must be a page-table frame in `phys`, and no other reference to
+/// that table may be live while the returned one is used.
 #[inline]
 #[allow(clippy::mut_from_ref)]
-fn table(phys: &PhysMem, frame: PhysFrame) -> &mut PageTable {
-    // SAFETY: page-table frames are allocated for and owned by page tables;
-    // the kernel is single-threaded, so no other reference to this table is
-    // live while the returned one is used.
+unsafe fn table(phys: &PhysMem, frame: PhysFrame) -> &mut PageTable {
+    // SAFETY: page-table frames are allocated for and owned by page tables,
+    // inside the window; the caller rules out other references.
     unsafe { &mut *phys.ptr::<PageTable>(frame.start_address()) }
 }
 

@@ -19,6 +19,7 @@ pub struct PhysMem {
 // SAFETY: `PhysMem` is a plain address; the kernel is single-threaded and the
 // host tests give each kernel its own buffer.
 unsafe impl Send for PhysMem {}
+// SAFETY: as for `Send`: sharing the address shares no Rust-visible state.
 unsafe impl Sync for PhysMem {}
 
 impl PhysMem {
@@ -49,9 +50,12 @@ impl PhysMem {
     }
 
     /// Fill a frame with zeros.
-    pub fn zero(&self, frame: PhysFrame) {
-        // SAFETY: used only on frames just taken from the allocator, which no
-        // one else references.
+    ///
+    /// # Safety
+    /// As for [`Self::frame_mut`]: nobody else uses the frame (say, it was
+    /// just taken from the allocator).
+    pub unsafe fn zero(&self, frame: PhysFrame) {
+        // SAFETY: the caller guarantees exclusive use.
         unsafe { self.frame_mut(frame).fill(0) };
     }
 }

@@ -140,16 +140,19 @@ pub fn copy(
     Ok(())
 }
 
-/// Copy `len` user bytes at `va` to physical memory at `dst`. The caller
-/// owns `dst..dst + len` (a receive window's frame): the IPC copy path, one
-/// page-table walk per source page.
-pub fn read_phys(phys: &PhysMem, pt: &PageTables, va: u64, dst: PhysAddr, len: usize) -> Result<(), BadAddress> {
+/// Copy `len` user bytes at `va` to physical memory at `dst`: the IPC copy
+/// path, one page-table walk per source page.
+///
+/// # Safety
+/// `dst..dst + len` must be RAM in `phys`'s window that no reference covers
+/// (a receive window's frame, found through a page table).
+pub unsafe fn read_phys(phys: &PhysMem, pt: &PageTables, va: u64, dst: PhysAddr, len: usize) -> Result<(), BadAddress> {
     check_range(va, len as u64)?;
     for (at, off, n) in chunks(va, len) {
         let pa = resolve(phys, pt, at, Access::Read)?;
         // SAFETY: the source lies in one present user page; the destination
-        // is memory the caller owns. They may be the same frame (a process
-        // sending to itself), hence `copy`.
+        // is memory the caller vouches for. They may be the same frame (a
+        // process sending to itself), hence `copy`.
         unsafe { ptr::copy(phys.ptr::<u8>(pa), phys.ptr::<u8>(dst + off as u64), n) };
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! Console output and IPC monitoring.
 
 use abi::debug::{op, ChannelStats, IpcTotals, KernelAccounting, QuotaUse};
-use abi::Error;
+use abi::{Error, Plain};
 
 use crate::ipc::channel::{channel_id, Channel};
 use crate::ipc::named::NameTable;
@@ -9,14 +9,6 @@ use crate::kernel::Kernel;
 use crate::mem::user::{self, Access};
 use crate::proc::{Message, State};
 use crate::syscall::Outcome;
-
-/// The bytes of a `#[repr(C)]` struct made only of `u64` fields.
-fn as_bytes<T: Copy>(v: &T) -> &[u8] {
-    // SAFETY: used only for `ChannelStats`, `IpcTotals`,
-    // `KernelAccounting` and `QuotaUse`, which are
-    // `repr(C)` with `u64` fields only, so every byte is initialised.
-    unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }
-}
 
 impl Kernel {
     /// `DebugPrint`: copy the text in and write it to the console.
@@ -119,7 +111,7 @@ impl Kernel {
                     waiting_receivers: c.receivers.len() as u64,
                     in_flight: c.in_flight as u64,
                 };
-                user::write(&self.phys, &space, buf, as_bytes(&stats), Access::Write).map_err(|_| Error::BadAddress)?;
+                user::write(&self.phys, &space, buf, stats.as_bytes(), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
             }
             op::CHANNEL_NAME => {
@@ -138,17 +130,17 @@ impl Kernel {
             }
             op::TOTALS => {
                 let totals = self.ipc_totals();
-                user::write(&self.phys, &space, a, as_bytes(&totals), Access::Write).map_err(|_| Error::BadAddress)?;
+                user::write(&self.phys, &space, a, totals.as_bytes(), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
             }
             op::KERNEL_ACCOUNTING => {
                 let acc = self.accounting();
-                user::write(&self.phys, &space, a, as_bytes(&acc), Access::Write).map_err(|_| Error::BadAddress)?;
+                user::write(&self.phys, &space, a, acc.as_bytes(), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
             }
             op::QUOTA => {
                 let q = self.quota_use(p);
-                user::write(&self.phys, &space, a, as_bytes(&q), Access::Write).map_err(|_| Error::BadAddress)?;
+                user::write(&self.phys, &space, a, q.as_bytes(), Access::Write).map_err(|_| Error::BadAddress)?;
                 Ok(Outcome::Done([0; 4]))
             }
             _ => Err(Error::InvalidArgument),

@@ -58,7 +58,8 @@ impl Kernel {
             let result = self.charged(p, at, 1, |k| match k.frames.alloc() {
                 None => Err(Error::NoMemory),
                 Some(f) => {
-                    k.phys.zero(f);
+                    // SAFETY: just allocated, so nobody else uses it.
+                    unsafe { k.phys.zero(f) };
                     space.map(&k.phys, &mut k.frames, VirtAddr::new(at), f, flags).map_err(|e| {
                         let _ = k.frames.free(f);
                         match e {
@@ -235,7 +236,8 @@ impl Kernel {
         let first = self.frames.alloc_contiguous(pages as usize, 1).ok_or(Error::NoMemory)?;
         for i in 0..pages {
             let f = PhysFrame::containing_address(first.start_address() + i * PAGE_SIZE);
-            self.phys.zero(f);
+            // SAFETY: just allocated, so nobody else uses it.
+            unsafe { self.phys.zero(f) };
             if (i + 1).is_multiple_of(WINDOW_PAGES) {
                 crate::arch::tick_window();
             }

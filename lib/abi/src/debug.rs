@@ -96,3 +96,38 @@ pub struct QuotaUse {
     pub limit: crate::quota::Quota,
     pub used: crate::quota::Quota,
 }
+
+crate::plain!(ChannelStats {
+    id: u64,
+    owner: u64,
+    sends: u64,
+    receives: u64,
+    replies: u64,
+    errors: u64,
+    peak_depth: u64,
+    waiting_senders: u64,
+    waiting_receivers: u64,
+    in_flight: u64,
+});
+
+crate::plain!(IpcTotals {
+    channels: u64,
+    in_flight: u64,
+    names: u64,
+    bytes_per_channel: u64,
+    bytes_per_message: u64,
+    bytes_per_name: u64,
+    bytes_in_use: u64,
+    messages_total: u64,
+});
+
+crate::plain!(KernelAccounting {
+    free_frames: u64,
+    free_processes: u64,
+    free_threads: u64,
+    free_channels: u64,
+    free_names: u64,
+    free_dma: u64,
+});
+
+crate::plain!(QuotaUse { limit: crate::quota::Quota, used: crate::quota::Quota });

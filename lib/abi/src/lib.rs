@@ -17,8 +17,11 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod debug;
+mod plain;
 pub mod quota;
 pub mod start;
+
+pub use plain::Plain;
 
 /// Size of a page, and of the largest message.
 pub const PAGE_SIZE: usize = 4096;

@@ -29,6 +29,7 @@ pub struct Quota {
     /// Processes it may create (each child also takes one of these while it lives).
     pub processes: u64,
 }
+crate::plain!(Quota { threads: u64, pages: u64, channels: u64, caps: u64, processes: u64 });
 
 impl Quota {
     /// Everything the creator has left.

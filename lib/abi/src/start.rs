@@ -26,6 +26,7 @@ pub struct InitCap {
     /// The token, valid in the new process only.
     pub token: u64,
 }
+crate::plain!(InitCap { id: u64, token: u64 });
 
 /// Why a start block could not be built or read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

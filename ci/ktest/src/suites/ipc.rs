@@ -150,9 +150,10 @@ fn held_request_on(chan: &Channel) -> Outcome {
     let c2 = client("2")?;
     let mut m2 = chan.receive(&mut w, 5_000_000_000).ctx("receive 2")?;
     ensure!(m2.size == 64 && m2.data() == [2; 64], "request 2: {} bytes {:?}", m2.size, &m2.data()[..4]);
-    // SAFETY (both): the kernel only reads the window, and refuses.
+    // SAFETY: the kernel only reads the window, and refuses.
     let from_window = unsafe { runtime::sys::call(abi::Syscall::ReplyRecv, chan.token(), [cookie1, 1, 32, window, 0]) };
     expect_err(from_window, Error::InvalidArgument, "ReplyRecv of the held request from the window")?;
+    // SAFETY: as above.
     let named_window = unsafe { runtime::sys::call(abi::Syscall::Reply, cookie1, [1, window, 32, 0, 0]) };
     expect_err(named_window, Error::InvalidArgument, "Reply of the held request from the window")?;
     held.reply(1, &[!1; 32]).ctx("reply to the held request")?;

@@ -89,8 +89,13 @@ impl Gate {
     }
 }
 
-fn cpu() -> &'static mut Cpu {
-    // SAFETY: single core; callers do not hold two of these at once.
+/// The per-CPU tables.
+///
+/// # Safety
+/// No other reference from `cpu` may be live while the returned one is used
+/// (single core: callers use it and drop it before returning).
+unsafe fn cpu() -> &'static mut Cpu {
+    // SAFETY: single core; the caller rules out a second reference.
     unsafe { &mut *CPU.0.get() }
 }
 
@@ -106,7 +111,9 @@ pub fn init() {
             *f |= Cr0Flags::EMULATE_COPROCESSOR | Cr0Flags::MONITOR_COPROCESSOR | Cr0Flags::NUMERIC_ERROR
         })
     };
-    let c = cpu();
+    // SAFETY: the only reference: `init` runs once, before anything else
+    // uses the tables.
+    let c = unsafe { cpu() };
     for (i, slot) in [IST_DOUBLE_FAULT, IST_NMI, IST_MACHINE_CHECK].iter().enumerate() {
         let top = c.ist[i].0.as_ptr() as u64 + IST_STACK as u64;
         c.tss.interrupt_stack_table[*slot as usize - 1] = VirtAddr::new(top);
@@ -171,8 +178,15 @@ pub fn init() {
 }
 
 /// Make `top` the stack the CPU switches to on entry from user mode.
-pub fn set_kernel_stack(top: u64) {
-    cpu().tss.privilege_stack_table[0] = VirtAddr::new(top);
+///
+/// # Safety
+/// `top` must be the top of a mapped kernel stack that nothing else uses
+/// until the CPU leaves it (the next thread's own stack).
+pub unsafe fn set_kernel_stack(top: u64) {
+    // (`new_truncate`: kernel stack tops are canonical by construction, and
+    // this is on every thread switch.)
+    // SAFETY: the reference lives for this statement only.
+    unsafe { cpu() }.tss.privilege_stack_table[0] = VirtAddr::new_truncate(top);
     // SAFETY: read only by the syscall entry, which cannot run while the
     // kernel (interrupts off) is here.
     unsafe { SYSCALL_KERNEL_RSP = top };

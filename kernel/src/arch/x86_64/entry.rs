@@ -59,25 +59,15 @@ pub struct TrapFrame {
 #[repr(C)]
 pub struct SyscallFrame {
     pub rax: u64,
-    pub rdi: u64,
-    pub rsi: u64,
-    pub rdx: u64,
-    pub r10: u64,
-    pub r8: u64,
-    pub r9: u64,
+    /// The token and five arguments: `rdi, rsi, rdx, r10, r8, r9`.
+    pub args: [u64; 6],
     pub r11: u64,
     pub rcx: u64,
     pub rsp: u64,
 }
 
-impl SyscallFrame {
-    /// The token and five arguments (`rdi, rsi, rdx, r10, r8, r9`), in place.
-    #[inline(always)]
-    pub fn args(&self) -> &[u64; 6] {
-        // SAFETY: `repr(C)` with six consecutive `u64` fields from `rdi` on.
-        unsafe { &*(&self.rdi as *const u64 as *const [u64; 6]) }
-    }
-}
+// `syscall_entry` pushes exactly these ten registers, in this order.
+const _: () = assert!(size_of::<SyscallFrame>() == 10 * 8 && core::mem::offset_of!(SyscallFrame, args) == 8);
 
 /// Distance between interrupt stubs.
 pub const STUB_STRIDE: u64 = 16;
@@ -121,15 +111,20 @@ pub fn user_copy_range() -> core::ops::Range<u64> {
 /// physical memory at `dst`, through the MMU. The range must lie in user
 /// space (checked by the caller, so kernel memory cannot be read this way);
 /// an unmapped page ends the copy with an error instead of a fault.
-pub fn read_user(phys: &PhysMem, _active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
+///
+/// # Safety
+/// `dst..dst + len` must be RAM in `phys`'s window that no reference covers
+/// (a receive window's or a client buffer's frame, found through a page
+/// table).
+pub unsafe fn read_user(phys: &PhysMem, _active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
     // Callers check the whole range; this keeps the one rule that matters
     // here, whatever they do: the copy never reaches above user space.
     if va.checked_add(len as u64).is_none_or(|end| end > abi::USER_TOP) {
         return Err(BadAddress);
     }
-    // SAFETY: `dst..dst+len` is memory the caller owns (a receive window's
-    // frame or a client's buffer frame); the source is user memory, and a
-    // fault on it is turned into an error by the page-fault handler.
+    // SAFETY: `dst..dst+len` is memory no reference covers (the caller's
+    // contract); the source is user memory, and a fault on it is turned
+    // into an error by the page-fault handler.
     match unsafe { user_copy_in(phys.ptr(dst), va, len) } {
         0 => Ok(()),
         _ => Err(BadAddress),

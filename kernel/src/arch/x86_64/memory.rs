@@ -155,6 +155,8 @@ unsafe impl Sync for KernelHeap {}
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap(UnsafeCell::new(Heap::empty()));
 
+// SAFETY: the blocks come from `linked_list_allocator`, which hands out
+// disjoint memory of the requested layout; access is exclusive (see above).
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: exclusive access (single core, interrupts off).

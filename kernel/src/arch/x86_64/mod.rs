@@ -3,7 +3,9 @@
 //!
 //! The kernel is single-core for now: one global [`Kernel`], entered only
 //! with interrupts disabled (syscalls mask IF; the idle loop is the only code
-//! that runs with IF set), so no locks are needed.
+//! that runs with IF set), so no locks are needed. Entry paths reach it only
+//! through [`with_kernel`], one scope at a time (a nested use panics; see
+//! [`crate::global`]), and switch threads only after their scope ends.
 
 mod boot;
 mod cpu;
@@ -16,10 +18,10 @@ mod trap;
 mod window;
 
 use core::cell::UnsafeCell;
-use core::mem::MaybeUninit;
 
 use x86_64::structures::paging::PhysFrame;
 
+use crate::global::KernelCell;
 use crate::kernel::Kernel;
 use crate::proc::Tid;
 
@@ -62,10 +64,14 @@ pub fn flush_page(va: u64) {
 }
 
 /// Load the address space whose top-level table is `root`.
-pub fn load_address_space(root: PhysFrame) {
+///
+/// # Safety
+/// `root` must be a top-level table that maps the kernel half (code, data,
+/// stacks, the direct map) as the running one does: every address space
+/// the kernel makes does.
+pub unsafe fn load_address_space(root: PhysFrame) {
     use x86_64::registers::control::{Cr3, Cr3Flags};
-    // SAFETY: every root handed out by the kernel maps the kernel half
-    // identically, so the code running now stays mapped.
+    // SAFETY: the code and data running now stay mapped (the contract).
     unsafe { Cr3::write(root, Cr3Flags::empty()) };
 }
 
@@ -88,40 +94,47 @@ pub fn halt_forever() -> ! {
 }
 
 /// The one kernel instance.
-struct Global(UnsafeCell<MaybeUninit<Kernel>>);
-// SAFETY: single core, and the kernel runs with interrupts disabled except
-// in the idle loop, which holds no reference into it.
-unsafe impl Sync for Global {}
-static KERNEL: Global = Global(UnsafeCell::new(MaybeUninit::uninit()));
+static KERNEL: KernelCell<Kernel> = KernelCell::new();
 
-/// The thread whose stack the CPU is on.
-static RUNNING: Global2 = Global2(UnsafeCell::new(crate::kernel::IDLE_THREAD));
-struct Global2(UnsafeCell<Tid>);
-// SAFETY: as for `KERNEL`.
+/// What the CPU runs: the thread whose stack it is on, and where that
+/// thread's syscall results are (its `ret` in the thread table), which the
+/// syscall exit reads without entering the kernel again.
+#[derive(Clone, Copy)]
+struct Running {
+    tid: Tid,
+    results: *const [u64; 5],
+}
+
+static RUNNING: Global2 =
+    Global2(UnsafeCell::new(Running { tid: crate::kernel::IDLE_THREAD, results: core::ptr::null() }));
+struct Global2(UnsafeCell<Running>);
+// SAFETY: single core, and the kernel runs with interrupts disabled except
+// in the idle loop, which does not touch it; the pointer is only carried.
 unsafe impl Sync for Global2 {}
 
-/// The kernel.
-///
-/// # Safety
-/// Only after `install`, and no two returned references may be used at the
-/// same time (callers take it, use it, and drop it before switching).
-#[allow(clippy::mut_from_ref)]
-pub(crate) unsafe fn kernel() -> &'static mut Kernel {
-    // SAFETY: initialised by `install` before any caller runs (contract).
-    unsafe { (*KERNEL.0.get()).assume_init_mut() }
+/// Run `f` with the kernel (see [`KernelCell::with`]: a nested call panics).
+/// Never switch threads or leave the kernel inside `f`.
+#[inline(always)]
+fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
+    KERNEL.with(f)
 }
 
 fn install(k: Kernel) {
-    // SAFETY: called once during boot, before anything reads `KERNEL`.
-    unsafe { (*KERNEL.0.get()).write(k) };
+    KERNEL.install(k);
 }
 
 fn running() -> Tid {
     // SAFETY: see `Global2`.
-    unsafe { *RUNNING.0.get() }
+    unsafe { (*RUNNING.0.get()).tid }
 }
 
-fn set_running(t: Tid) {
+/// Where the running thread's syscall results are.
+fn running_results() -> *const [u64; 5] {
     // SAFETY: see `Global2`.
-    unsafe { *RUNNING.0.get() = t };
+    unsafe { (*RUNNING.0.get()).results }
+}
+
+fn set_running(tid: Tid, results: *const [u64; 5]) {
+    // SAFETY: see `Global2`.
+    unsafe { *RUNNING.0.get() = Running { tid, results } };
 }

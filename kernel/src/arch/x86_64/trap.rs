@@ -11,9 +11,12 @@ use crate::boot::multiboot::{BootInfo, Firmware, RsdpFrom};
 use crate::kernel::Kernel;
 use crate::log::{Console, Level};
 use crate::mem::{PageTables, PhysMem};
+use crate::proc::Tid;
 
 use super::entry::{switch_context, SyscallFrame, TrapFrame};
-use super::{cpu, install, kernel, lapic, memory, random, running, serial, set_running, DIRECT_MAP};
+use super::{
+    cpu, install, lapic, memory, random, running, running_results, serial, set_running, with_kernel, DIRECT_MAP, KERNEL,
+};
 
 /// QEMU exit code (`code * 2 + 1`) after a kernel panic or fatal fault.
 const PANIC_EXIT: u64 = 0x7f;
@@ -25,9 +28,9 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     serial::init();
     crate::info!("kernel {} booting", env!("CARGO_PKG_VERSION"));
     let mut early_read = |addr: u64, buf: &mut [u8]| {
-        // SAFETY: the boot tables map the first 4 GiB at the direct-map
-        // base; multiboot structures are below 4 GiB (checked here).
         assert!(addr.checked_add(buf.len() as u64).is_some_and(|e| e <= 1 << 32), "multiboot data above 4 GiB");
+        // SAFETY: the boot tables map the first 4 GiB at the direct-map
+        // base, and the range lies below (checked above).
         unsafe { core::ptr::copy_nonoverlapping((DIRECT_MAP + addr) as *const u8, buf.as_mut_ptr(), buf.len()) };
     };
     let boot = match BootInfo::parse(magic, info as u64, &mut early_read, super::boot::own_efi_map()) {
@@ -67,10 +70,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     self_test(crate::boot::init::kernel_option(boot.cmdline(), "selftest"));
     start_system(&boot);
     lapic::start_timer(per_ms);
-    // SAFETY: no other reference to the kernel is live.
-    let k = unsafe { kernel() };
-    k.schedule();
-    switch_if_needed();
+    run_then_switch(|k| k.schedule());
     idle()
 }
 
@@ -187,19 +187,17 @@ fn self_test(what: Option<&str>) {
 /// kernel's tables (the active ones during boot).
 fn self_test_user_page(byte: u8, extra: x86_64::structures::paging::PageTableFlags) -> u64 {
     use x86_64::structures::paging::PageTableFlags as Flags;
-    // SAFETY: no other reference to the kernel is live.
-    let k = unsafe { kernel() };
-    let frame = k.frames.alloc().expect("a frame for the self-test");
-    // SAFETY: the frame was just allocated, so nothing else uses it.
-    unsafe { core::ptr::write_bytes(k.phys.ptr::<u8>(frame.start_address()), byte, 4096) };
-    let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | extra;
-    k.kernel_pt.map(&k.phys, &mut k.frames, VirtAddr::new(SELF_TEST_USER_VA), frame, flags).expect("map the self-test page");
+    with_kernel(|k| {
+        let frame = k.frames.alloc().expect("a frame for the self-test");
+        // SAFETY: the frame was just allocated, so nothing else uses it.
+        unsafe { core::ptr::write_bytes(k.phys.ptr::<u8>(frame.start_address()), byte, 4096) };
+        let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | extra;
+        k.kernel_pt.map(&k.phys, &mut k.frames, VirtAddr::new(SELF_TEST_USER_VA), frame, flags).expect("map the self-test page");
+    });
     SELF_TEST_USER_VA
 }
 
 fn start_system(boot: &BootInfo) {
-    // SAFETY: no other reference to the kernel is live.
-    let k = unsafe { kernel() };
     let Some(module) = boot.modules().first() else {
         panic!("no RAMFS module: boot with -initrd ramfs.img (or iPXE `module ramfs.img`)");
     };
@@ -210,10 +208,10 @@ fn start_system(boot: &BootInfo) {
     };
     crate::info!("ramfs: {} bytes at {:#x} ({})", ramfs.len(), module.start, module.cmdline());
     let rsdp = boot.rsdp.as_ref().map(|r| &r.bytes[..]);
-    match crate::boot::init::start_system(k, ramfs, module.start, boot.arguments(), rsdp) {
+    with_kernel(|k| match crate::boot::init::start_system(k, ramfs, module.start, boot.arguments(), rsdp) {
         Ok(p) => crate::info!("started process {p} '{}'", k.procs[p].name()),
         Err(e) => panic!("cannot start the first program: {e:?}"),
-    }
+    });
 }
 
 /// The idle thread: wait for interrupts with interrupts enabled.
@@ -224,33 +222,83 @@ fn idle() -> ! {
     }
 }
 
-/// Switch to `current` if the CPU is on another thread. Returns when the
-/// calling thread is switched back to.
+/// Run `f` with the kernel, then, with its scope over, switch to `current`
+/// if that is another thread (returning once this thread runs again).
+///
+/// This is how every entry path uses the kernel: the scope always ends
+/// before the stack switch, so no thread leaves the kernel (to another
+/// thread's stack, or to user mode by `sysret` or `iret`) with it lent.
 #[inline(always)]
-fn switch_if_needed() {
-    // SAFETY: the reference is dropped before the check returns.
-    if running() != unsafe { kernel() }.current {
-        switch_to_current();
+fn run_then_switch<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
+    let (r, switch) = with_kernel(|k| {
+        let r = f(k);
+        let prev = running();
+        if prev == k.current {
+            return (r, None);
+        }
+        // Off the straight line: a syscall that switches pays one jump
+        // more, one that does not (the common case outside IPC) one less.
+        core::hint::cold_path();
+        (r, Some(Switch::prepare(k, prev)))
+    });
+    if let Some(s) = switch {
+        s.run();
     }
+    r
 }
 
-/// Switch from the running thread to `current`.
-#[inline(never)]
-fn switch_to_current() {
-    // SAFETY: the reference is dropped before the stack switch.
-    let k = unsafe { kernel() };
-    let (prev, next) = (running(), k.current);
-    let root = k.activate(next);
-    let next_rsp = k.threads[next as usize].arch.rsp;
-    cpu::set_kernel_stack(k.threads[next as usize].arch.stack_top);
-    let save: *mut u64 = &mut k.threads[prev as usize].arch.rsp;
-    if let Some(r) = root {
-        super::load_address_space(r);
+/// A thread switch, worked out inside a kernel scope and carried out after
+/// it (all in registers: this is on the IPC fast path).
+struct Switch {
+    next: Tid,
+    next_rsp: u64,
+    root: Option<x86_64::structures::paging::PhysFrame>,
+    /// Where `next`'s syscall results are.
+    results: *const [u64; 5],
+    /// Where the running thread's stack pointer goes.
+    save: *mut u64,
+}
+
+impl Switch {
+    /// Make `current` the running thread in the kernel's books (its
+    /// address space the active one, its stack the one entries use) and
+    /// note what the CPU must do.
+    #[inline(always)]
+    fn prepare(k: &mut Kernel, prev: Tid) -> Switch {
+        let next = k.current;
+        let root = k.activate(next);
+        let t = &k.threads[next as usize].arch;
+        // SAFETY: `next`'s own kernel stack, mapped while its slot lives.
+        unsafe { cpu::set_kernel_stack(t.stack_top) };
+        let next_rsp = t.rsp;
+        // Raw pointers into the thread table, which is a heap block that
+        // lives (and stays put) forever. Only `switch_context` writes
+        // `save`, and only the syscall exit reads `results`, both when no
+        // reference into the kernel is live.
+        let results = &raw const k.threads[next as usize].ret;
+        let save = &raw mut k.threads[prev as usize].arch.rsp;
+        Switch { next, next_rsp, root, results, save }
     }
-    set_running(next);
-    // SAFETY: `next_rsp` is where `next` stopped (or its prepared start
-    // frame); `save` points into the thread table, which lives forever.
-    unsafe { switch_context(save, next_rsp) };
+
+    /// Switch from the running thread to `next`. Returns when the calling
+    /// thread is switched back to.
+    #[inline(always)]
+    fn run(self) {
+        // A thread must never leave with the kernel lent: the next one
+        // would find it busy, and this one would resume holding a
+        // reference the other's work invalidated.
+        assert!(!KERNEL.is_lent(), "thread switch inside a kernel scope");
+        if let Some(r) = self.root {
+            // SAFETY: a thread's address space, which shares the kernel
+            // half.
+            unsafe { super::load_address_space(r) };
+        }
+        set_running(self.next, self.results);
+        // SAFETY: `next_rsp` is where `next` stopped (or its prepared start
+        // frame); `save` points into the thread table (see `prepare`), and
+        // no reference into the kernel is live (checked above).
+        unsafe { switch_context(self.save, self.next_rsp) };
+    }
 }
 
 /// Called by `syscall_entry` on the thread's kernel stack. Returns where
@@ -258,16 +306,10 @@ fn switch_to_current() {
 /// loads into `rax, rsi, rdx, r8, r9`.
 #[no_mangle]
 extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
-    {
-        // SAFETY: dropped before the switch below.
-        let k = unsafe { kernel() };
-        k.syscall(f.rax, f.args());
-    }
-    switch_if_needed();
-    // SAFETY: this thread runs again, so it is `current`; the thread table
-    // lives forever and nothing runs between here and `sysret`.
-    let k = unsafe { kernel() };
-    &k.threads[k.current as usize].ret
+    run_then_switch(|k| k.syscall(f.rax, &f.args));
+    // This thread runs again (maybe after others did), so the results are
+    // its own (see `Switch::prepare`).
+    running_results()
 }
 
 /// Called by the interrupt stubs. Returns 1 if the CPU pushed no error code
@@ -285,11 +327,10 @@ extern "C" fn interrupt_dispatch(f: &mut TrapFrame) -> u64 {
     match f.vector {
         v if v == lapic::TIMER_VECTOR as u64 => {
             lapic::eoi();
-            // In a long syscall's tick window the tick is only counted.
+            // In a long syscall's tick window the tick is only counted (the
+            // kernel is lent to that syscall: taking it here would panic).
             if !super::window::count_if_in_window() {
-                // SAFETY: dropped before the switch.
-                unsafe { kernel() }.tick();
-                switch_if_needed();
+                run_then_switch(|k| k.tick());
             }
         }
         2 => crate::warn!("NMI at rip {:#x}", f.rip),
@@ -338,9 +379,7 @@ fn exception(f: &mut TrapFrame) {
     let cr2 = Cr2::read_raw();
     if f.cs & 3 == 3 {
         // A user program faulted: report it, end its process, run something else.
-        {
-            // SAFETY: dropped before the switch.
-            let k = unsafe { kernel() };
+        run_then_switch(|k| {
             let t = k.current;
             let p = k.proc_of(t);
             let mut detail = [0u8; 64];
@@ -360,8 +399,7 @@ fn exception(f: &mut TrapFrame) {
             );
             k.end_process(p, abi::exit::FAULTED, v as u64);
             k.reschedule();
-        }
-        switch_if_needed();
+        });
         unreachable!("a thread of a dead process was resumed");
     }
     // A user page missing under `read_user`: resume at its error exit.
@@ -396,7 +434,9 @@ impl Write for Buf<'_> {
 /// frame is mapped before reading it.
 fn backtrace(mut rbp: u64) {
     let (root, _) = Cr3::read();
-    let pt = PageTables::from_root(root);
+    // SAFETY: CR3 holds the active top-level table, and the direct map
+    // covers all RAM, where every page table is.
+    let pt = unsafe { PageTables::from_root(root) };
     // SAFETY: the direct map covers all RAM, including page tables.
     let phys = unsafe { PhysMem::new(DIRECT_MAP as *mut u8) };
     let _ = writeln!(Console, "backtrace:");

@@ -78,10 +78,11 @@ fn process_write_code() -> Outcome {
     let code = cases as *const () as u64;
     // SAFETY: our own code is mapped readable.
     let byte = [unsafe { core::ptr::read_volatile(code as *const u8) }];
-    // SAFETY (writes): only pages nothing uses, or refused ones.
+    // SAFETY: the kernel refuses it (and the byte is the one there).
     expect_err(unsafe { me.write(code, &byte) }, Error::BadAddress, "write into our own code")?;
     let data = reserve(4096);
     runtime::mem::map_anon(data, 4096, map::READ | map::WRITE).ctx("map data")?;
+    // SAFETY: a page just mapped, which nothing else uses.
     unsafe { me.write(data, &[7]) }.ctx("write into our own data")?;
     // SAFETY: mapped above.
     ensure!(unsafe { core::ptr::read_volatile(data as *const u8) } == 7, "own data not written");
@@ -89,6 +90,7 @@ fn process_write_code() -> Outcome {
     unsafe { runtime::mem::unmap(data, 4096) }.ctx("unmap")?;
     // A running program (the same binary, so the same code address).
     let other = spawn("sleeper", &["5000", "0"], &[], 8)?;
+    // SAFETY: another process's page (and refused).
     let r = unsafe { other.write(code, &byte) };
     let _ = other.kill();
     let _ = other.wait();
@@ -96,6 +98,7 @@ fn process_write_code() -> Outcome {
     // A program not started yet: the loader fills its code.
     let fresh = Process::create("ktest-fill").ctx("create")?;
     fresh.map_anon(0x40_0000, 4096, map::READ | map::EXEC).ctx("map code")?;
+    // SAFETY: another process's page, not running yet.
     let filled = unsafe { fresh.write(0x40_0000, &[0xeb, 0xfe]) };
     let _ = fresh.kill();
     filled.ctx("fill the code of a process before it starts")?;
