@@ -205,11 +205,14 @@ fn target_dir_follows_cargo_target_dir() {
     assert_eq!(debug_dir(Path::new("/tmp/tdir/image")), Path::new("/tmp/tdir/image/debug"));
 }
 
-/// (type, vaddr, memsz, flags, file bytes) of every program header, and the
+/// A program header as a loader sees it: (type, vaddr, memsz, flags, file bytes).
+type Segment = (u32, u64, u64, u32, Vec<u8>);
+
+/// Every program header as a [`Segment`], and the
 /// entry point: everything a loader uses. The ELF header's section-header
 /// fields (in the first segment when it maps the header) read as zero:
 /// stripping sets them, and nothing reads them once loaded.
-fn loaded(bytes: &[u8]) -> (u64, Vec<(u32, u64, u64, u32, Vec<u8>)>) {
+fn loaded(bytes: &[u8]) -> (u64, Vec<Segment>) {
     let mut bytes = bytes.to_vec();
     bytes[0x28..0x30].fill(0);
     bytes[0x3c..0x40].fill(0);

@@ -200,7 +200,7 @@ fn names_die_with_channel() -> Outcome {
 fn fuzz() -> Outcome {
     // The `fuzz` suite's campaign, short: two seeds, two workers each.
     for seed in [1u64, 0xfeed] {
-        crate::suites::fuzz::campaign(seed, 10_000, 2)?;
+        crate::suites::fuzz::campaign(seed, 10_000, 2, 0)?;
     }
     crate::suites::hostile::goes_on()
 }
