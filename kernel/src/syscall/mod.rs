@@ -38,12 +38,19 @@ impl Kernel {
     #[inline]
     pub fn syscall(&mut self, nr: u64, a: &[u64; 6]) {
         // The two calls of every request first try the fast path, which
-        // either does the whole job or nothing (see `ipc::fast`).
+        // either does the whole job or nothing (see `ipc::fast`). Host tests
+        // can turn it off, to compare it with the general path alone.
+        #[cfg(test)]
+        if crate::tests::general_only() {
+            return self.syscall_general(nr, *a);
+        }
         let fast = match nr {
             n if n == Syscall::Send as u64 => self.fast_send(a[0], a[1], a[2], a[3], a[5]),
             n if n == Syscall::ReplyRecv as u64 => self.fast_reply_recv(a[0], a[1], a[2], a[3], a[4], a[5]),
             _ => false,
         };
+        #[cfg(test)]
+        crate::tests::count_fast(fast);
         if !fast {
             self.syscall_general(nr, *a);
         }

@@ -9,6 +9,7 @@
 //! ([`World::check`]), so every test also checks those.
 
 mod caps;
+mod fastpath;
 mod fuzz;
 mod ioport;
 mod ipc;
@@ -31,6 +32,29 @@ use crate::kernel::{Kernel, IDLE_THREAD};
 use crate::mem::testing::{FakeRam, FakeRamMemory};
 use crate::mem::{user, PageTables, PAGE_SIZE};
 use crate::proc::{ProcState, State, Thread, Tid, NO_THREAD};
+
+std::thread_local! {
+    /// Set by [`World::sys_raw`] for a world whose kernel must not take the
+    /// IPC fast path (read by `Kernel::syscall`).
+    static GENERAL_ONLY: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+    /// Syscalls the fast path finished on this test thread.
+    static FAST_TAKEN: core::cell::Cell<u64> = const { core::cell::Cell::new(0) };
+}
+
+/// Whether the current syscall must skip the fast path.
+pub(crate) fn general_only() -> bool {
+    GENERAL_ONLY.with(|g| g.get())
+}
+
+/// Note whether the fast path finished a syscall.
+pub(crate) fn count_fast(taken: bool) {
+    FAST_TAKEN.with(|n| n.set(n.get() + taken as u64));
+}
+
+/// Syscalls the fast path has finished on this test thread so far.
+pub fn fast_taken() -> u64 {
+    FAST_TAKEN.with(|n| n.get())
+}
 
 pub const PAGE: u64 = PAGE_SIZE;
 /// Frames of fake RAM in a default world (16 MiB, all of it RAM).
@@ -120,6 +144,8 @@ pub struct Rig {
 pub struct World {
     pub k: Kernel,
     pub caps: Vec<Option<Caps>>,
+    /// Run every syscall through the general path only (no IPC fast path).
+    pub general_only: bool,
     /// Declared after `k`, so the memory outlives the kernel that uses it.
     _ram: FakeRamMemory,
 }
@@ -141,7 +167,7 @@ impl World {
         let mut kpt = PageTables::new_empty(&phys, &mut fa).expect("kernel tables");
         kpt.populate_kernel_half(&phys, &mut fa).expect("kernel half");
         let k = Kernel::new(phys, fa, kpt, ram, &[1, 2, 3]).expect("kernel");
-        World { k, caps: vec![None; crate::proc::PROCESS_SLOTS], _ram: mem }
+        World { k, caps: vec![None; crate::proc::PROCESS_SLOTS], general_only: false, _ram: mem }
     }
 
     // ----- processes and threads -------------------------------------------
@@ -256,7 +282,9 @@ impl World {
     #[track_caller]
     pub fn sys_raw(&mut self, t: Tid, nr: u64, args: [u64; 6]) -> R {
         self.run_as(t);
+        GENERAL_ONLY.with(|g| g.set(self.general_only));
         self.k.syscall(nr, &args);
+        GENERAL_ONLY.with(|g| g.set(false));
         self.check();
         self.status(t)
     }
