@@ -28,14 +28,72 @@ pub mod tag {
     pub const STEP: u64 = 5;
     /// Reply with a send capability for a channel served for this client.
     pub const OPEN: u64 = 6;
-    /// (bench server) Increment the first byte of the message in place.
-    pub const TOUCH: u64 = 7;
-    /// (bench server) Send the message back unchanged: pure IPC cost.
-    pub const REFLECT: u64 = 8;
+    /// (bench server) Add one to the message's sequence words in place
+    /// ([`super::seq`]), reply with the whole message and result
+    /// `(tag >> 8) + 1`: the least a server can do that shows it read the
+    /// request and answered it.
+    pub const BUMP: u64 = 7;
+    /// Reply with every byte plus one (`reply_len` = size); result = the
+    /// FNV-1a hash of the request ([`super::fnv1a`]).
+    pub const SWEEP: u64 = 8;
     /// (`hold-client`) A request the server holds while it takes others.
     pub const HOLD: u64 = 9;
     /// Fault (null write) while the caller waits: it gets `PeerDied`.
     pub const CRASH: u64 = 10;
+}
+
+/// The benchmark's sequence words: the first 8 bytes of a message, and
+/// its last 8 when it has 16 or more. A client writes a number there, the
+/// bench server adds one to each, the client checks: so a request or reply
+/// that misses its first or last bytes is caught at every size.
+pub mod seq {
+    // Straight-line code: this runs on both sides of every measured call.
+
+    #[inline(always)]
+    fn get(b: &[u8], at: usize) -> u64 {
+        u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+    }
+
+    #[inline(always)]
+    fn set(b: &mut [u8], at: usize, v: u64) {
+        b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// Write `n` into the sequence words of `b`.
+    #[inline(always)]
+    pub fn put(b: &mut [u8], n: u64) {
+        let len = b.len();
+        if len >= 8 {
+            set(b, 0, n);
+        }
+        if len >= 16 {
+            set(b, len - 8, n);
+        }
+    }
+
+    /// Whether every sequence word of `b` holds `n`.
+    #[inline(always)]
+    pub fn holds(b: &[u8], n: u64) -> bool {
+        let len = b.len();
+        (len < 8 || get(b, 0) == n) && (len < 16 || get(b, len - 8) == n)
+    }
+
+    /// Add one to every sequence word of `b`.
+    #[inline(always)]
+    pub fn bump(b: &mut [u8]) {
+        let len = b.len();
+        if len >= 8 {
+            set(b, 0, get(b, 0).wrapping_add(1));
+        }
+        if len >= 16 {
+            set(b, len - 8, get(b, len - 8).wrapping_add(1));
+        }
+    }
+}
+
+/// FNV-1a (64-bit) of `bytes`: what a `SWEEP` server answers.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    ramfs::manifest::fnv1a64(bytes)
 }
 
 /// Where roles map a shared page.
@@ -61,6 +119,7 @@ pub fn run(args: Args) -> i32 {
         "named" => named(args.get(3).unwrap_or("")),
         "report" => report(args),
         "bench-server" => bench_server(),
+        "fair-client" => fair_client(),
         "rpc-server" => crate::rpc::server(args.get(3).unwrap_or("")),
         "lend-touch" => lend_touch(),
         "lend-sibling" => lend_sibling(),
@@ -225,6 +284,12 @@ fn server(chan: Channel, op: &str) -> i32 {
                 b.iter_mut().for_each(|x| *x ^= 0xff);
                 m.answer(sum, size)
             }
+            tag::SWEEP => {
+                let b = &mut m.window()[..size];
+                let hash = fnv1a(b);
+                b.iter_mut().for_each(|x| *x = x.wrapping_add(1));
+                m.answer(hash, size)
+            }
             tag::PAGE => {
                 let b = m.window();
                 let ok = size == 4096 && b.iter().enumerate().all(|(i, &x)| x == (i as u8) ^ 0x5a);
@@ -286,32 +351,47 @@ fn open(m: runtime::ipc::Received) -> Result<(), Error> {
     }
 }
 
-/// The benchmark's server: the tightest loop the runtime allows. `TOUCH`
-/// increments the first byte in place, `EXIT` ends it, anything else is
-/// sent back unchanged.
+/// The benchmark's server: the tightest loop the runtime allows that
+/// still reads every request and answers it with something that depends on
+/// it (`BUMP`, also for anything else); `EXIT` ends it.
 fn bench_server() -> i32 {
     let chan = chan();
     let Ok(mut w) = Window::new() else { return 3 };
     let Ok(mut m) = chan.receive(&mut w, FOREVER) else { return 4 };
     loop {
-        let len = match m.tag {
-            tag::EXIT => {
-                let _ = m.reply(0, 0);
-                return 0;
-            }
-            tag::TOUCH => {
-                let b = m.window();
-                b[0] = b[0].wrapping_add(1);
-                0
-            }
-            _ => m.size,
-        };
-        let a = m.answer(0, len);
+        if m.tag == tag::EXIT {
+            let _ = m.reply(0, 0);
+            return 0;
+        }
+        let (size, n) = (m.size, m.tag >> 8);
+        seq::bump(&mut m.window()[..size]);
+        let a = m.answer(n + 1, size);
         match chan.reply_recv(Some(a), &mut w, FOREVER) {
             Ok(next) => m = next,
             Err(_) => return 5,
         }
     }
+}
+
+/// One of the benchmark's equal clients: wait at the gate (`NEXT`), whose
+/// answer is when the run ends (uptime, ms), then make checked 64-byte
+/// `BUMP` calls to the bench server on `CHAN` until then. Exits with the
+/// number of calls, or -1 when a reply was wrong, -2 when a call failed.
+fn fair_client() -> i32 {
+    let chan = chan();
+    let Some(gate) = init_cap(NEXT).map(Channel::from_token) else { return -3 };
+    let Ok(end) = gate.send(0, &[]) else { return -4 };
+    let mut buf = [0u8; 64];
+    let mut n = 0u64;
+    while uptime_ms() < end {
+        seq::put(&mut buf, n);
+        match chan.call(tag::BUMP | n << 8, &mut buf, 64) {
+            Ok(r) if r.result == n + 1 && r.len == 64 && seq::holds(&buf, n + 1) => n += 1,
+            Ok(_) => return -1,
+            Err(_) => return -2,
+        }
+    }
+    n.min(i32::MAX as u64) as i32
 }
 
 /// Receive a lent page into an unmapped window, reply, then touch the

@@ -6,17 +6,19 @@
 //! kernel's clock and are meaningful under plain TCG.
 
 use alloc::boxed::Box;
+use alloc::format;
 use alloc::vec;
+use alloc::vec::Vec;
 
 use abi::rights;
-use runtime::ipc::{debug, Channel, Page};
+use runtime::ipc::{debug, Channel, Page, Window};
 use runtime::println;
 use runtime::process::Exit;
-use runtime::time::{rdtsc, uptime_ns};
+use runtime::time::{rdtsc, uptime_ms, uptime_ns};
 
-use crate::child::tag;
+use crate::child::{seq, tag};
 use crate::ensure;
-use crate::harness::{expect_exit, spawn, Context, Outcome, Suite, CHAN};
+use crate::harness::{expect_exit, spawn, spawn_quota, Context, Outcome, Suite, CHAN, NEXT};
 
 const WARMUP: u64 = 500;
 const ROUNDS: u64 = 20_000;
@@ -25,7 +27,9 @@ pub fn run() -> i32 {
     let mut s = Suite::new("bench");
     s.case("TSC calibration", calibration);
     s.case("null syscall", null_syscall);
-    s.case("IPC round trips between two address spaces", round_trips);
+    s.case("IPC round trips between two address spaces, sizes 0 to 4096, every reply checked", round_trips);
+    s.case("fairness: 8 equal clients calling one server for a second", || fairness(8));
+    s.case("fairness: 32 equal clients calling one server for a second", || fairness(32));
     s.case("IPC kernel memory", memory);
     s.case("serve loop against the raw round trip", serve_loop);
     s.case("file read through VFS and RAMFS", file_read);
@@ -73,45 +77,136 @@ fn null_syscall() -> Outcome {
     Ok(())
 }
 
+/// One checked round trip of `buf.len()` bytes through the bench server:
+/// call `n` goes out in the tag and the sequence words (`child::seq`), and
+/// `n + 1` must come back in the result and in both words, with the whole
+/// length. A kernel that skipped a copy, or a part of one, fails here.
+#[inline(always)]
+fn bump_call(chan: &Channel, buf: &mut [u8], n: &mut u64) -> Outcome {
+    *n += 1;
+    let len = buf.len();
+    seq::put(buf, *n);
+    match chan.call(tag::BUMP | *n << 8, buf, len) {
+        Ok(r) if r.result == *n + 1 && r.len == len && seq::holds(buf, *n + 1) => Ok(()),
+        other => wrong_reply(len, *n, other),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_reply(len: usize, n: u64, got: Result<runtime::ipc::Reply, abi::Error>) -> Outcome {
+    match got {
+        Ok(r) => Err(format!("{len}-byte call {n}: result {} ({} bytes back), or sequence words not {}", r.result, r.len, n + 1)),
+        Err(e) => Err(format!("{len}-byte call {n}: {e:?}")),
+    }
+}
+
+/// Copied sizes of the sweep (0 is the tag-only call); 4096 is also sent
+/// lent and copied below.
+const SWEEP: [usize; 7] = [0, 8, 64, 256, 1024, 2048, 4095];
+
 fn round_trips() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
     // Same priority as us: each side hands the CPU straight to the other.
     let server = spawn("bench-server", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 16)?;
+    let mut n = 0;
 
-    let t = measure(ROUNDS, || chan.send(9, &[]).map(|_| ()).ctx("tag-only"))?;
-    bench("ipc_rt_tag", t, "tsc");
+    // Copied both ways, from an unaligned buffer (so never lent).
+    let mut v = vec![0u8; 8192];
+    let mut rt64 = 0;
+    for size in SWEEP {
+        let rounds = if size <= 256 { ROUNDS } else { ROUNDS / 4 };
+        let t = measure(rounds, || bump_call(&chan, &mut v[8..8 + size], &mut n))?;
+        match size {
+            0 => bench("ipc_rt_tag", t, "tsc"),
+            64 => {
+                rt64 = t;
+                bench("ipc_rt_64", t, "tsc");
+            }
+            _ => bench(&format!("ipc_rt_{size}"), t, "tsc"),
+        }
+    }
 
-    // 64 bytes to the server and 64 bytes back (reply_len 64), copied.
-    let mut small = [1u8; 64];
-    let t = measure(ROUNDS, || chan.call(tag::REFLECT, &mut small, 64).map(|_| ()).ctx("64 B"))?;
-    bench("ipc_rt_64", t, "tsc");
-    let rt64 = t;
-
-    // A page-aligned page, lent both ways: the server touches it in place.
+    // A page-aligned page, lent both ways: the server bumps it in place.
     let mut page = Box::new(Page::zeroed());
-    let before = page.0[0];
-    let t = measure(ROUNDS, || chan.call(tag::TOUCH, &mut page.0, 4096).map(|_| ()).ctx("4 KiB lent"))?;
+    let t = measure(ROUNDS, || bump_call(&chan, &mut page.0, &mut n))?;
     bench("ipc_rt_4k_lent", t, "tsc");
     bench("ipc_rt_4k_lent_vs_64_x100", t * 100 / rt64.max(1), "percent");
-    let calls = WARMUP + 5 * (ROUNDS / 5);
-    ensure!(page.0[0] == before.wrapping_add(calls as u8), "the server's writes did not all reach the lent page");
 
     // The same 4 KiB from an unaligned buffer: copied there and back.
-    let mut v = vec![0u8; 8192];
-    let t = measure(ROUNDS / 4, || chan.call(tag::REFLECT, &mut v[8..8 + 4096], 4096).map(|_| ()).ctx("4 KiB copied"))?;
+    let t = measure(ROUNDS / 4, || bump_call(&chan, &mut v[8..8 + 4096], &mut n))?;
     bench("ipc_rt_4k_copy", t, "tsc");
 
     // Round trips per second by the kernel clock.
-    let n = ROUNDS * 2;
+    let rounds = ROUNDS * 2;
+    let mut small = [0u8; 64];
     let t0 = uptime_ns();
-    for _ in 0..n {
-        chan.call(tag::REFLECT, &mut small, 64).ctx("64 B")?;
+    for _ in 0..rounds {
+        bump_call(&chan, &mut small, &mut n)?;
     }
     let ns = (uptime_ns() - t0).max(1);
-    bench("ipc_rt_64_rate", n * 1_000_000_000 / ns, "roundtrips/s");
+    bench("ipc_rt_64_rate", rounds * 1_000_000_000 / ns, "roundtrips/s");
 
     chan.send(tag::EXIT, &[]).ctx("exit")?;
     expect_exit(&server, Exit::Code(0), "server")
+}
+
+/// `clients` processes at the server's priority make checked 64-byte calls
+/// to one bench server for one second, released together by a gate; each
+/// one's share is its calls against the mean (fair = 100).
+fn fairness(clients: usize) -> Outcome {
+    let chan = Channel::create().ctx("channel")?;
+    let gate = Channel::create().ctx("gate")?;
+    let server = spawn("bench-server", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 16)?;
+    let mut kids = Vec::new();
+    let caps = [(CHAN, chan.token(), rights::SEND), (NEXT, gate.token(), rights::SEND)];
+    let r = (|| {
+        for _ in 0..clients {
+            kids.push(spawn_quota("fair-client", &[], &caps, 16, true, CLIENT_QUOTA)?);
+        }
+        race(clients, &gate, &kids)
+    })();
+    // Whatever happened, nothing of this case outlives it.
+    for k in &kids {
+        let _ = k.kill();
+    }
+    let calls = r.inspect_err(|_| {
+        let _ = server.kill();
+    })?;
+    chan.send(tag::EXIT, &[]).ctx("exit")?;
+    expect_exit(&server, Exit::Code(0), "server")?;
+    let total: u64 = calls.iter().sum();
+    let share = |c: u64| c * 100 * clients as u64 / total.max(1);
+    bench(&format!("fair_{clients}_min_x100"), share(*calls.iter().min().unwrap_or(&0)), "percent");
+    bench(&format!("fair_{clients}_max_x100"), share(*calls.iter().max().unwrap_or(&0)), "percent");
+    bench(&format!("fair_{clients}_calls"), total, "calls/s");
+    Ok(())
+}
+
+/// What a fairness client needs (the ktest image, its heap and stack),
+/// small enough for 32 of them.
+const CLIENT_QUOTA: abi::quota::Quota = abi::quota::Quota { threads: 2, pages: 1024, channels: 4, caps: abi::limits::CAPS_PER_PROCESS as u64, processes: 0 };
+
+/// Open the gate for every client at once, then collect their call counts.
+fn race(clients: usize, gate: &Channel, kids: &[runtime::process::Process]) -> Result<Vec<u64>, alloc::string::String> {
+    // Every client waits at the gate; then all learn the same end.
+    let mut w = Window::new().ctx("window")?;
+    let mut waiting = Vec::new();
+    for _ in 0..clients {
+        waiting.push(gate.receive(&mut w, 30 * 1_000_000_000).ctx("gate")?.hold());
+    }
+    let end = uptime_ms() + 1000;
+    for h in waiting {
+        h.reply(end, &[]).ctx("open the gate")?;
+    }
+    let mut calls = Vec::new();
+    for k in kids {
+        match k.wait_timeout(30 * 1_000_000_000).ctx("client")? {
+            Exit::Code(c) if c > 0 => calls.push(c as u64),
+            other => return Err(format!("a client ended {other:?}")),
+        }
+    }
+    Ok(calls)
 }
 
 fn memory() -> Outcome {
@@ -142,7 +237,8 @@ fn serve_loop() -> Outcome {
     let raw_server = spawn("bench-server", &[], &[(CHAN, raw.token(), rights::RECEIVE)], 16)?;
     let size = <Add as Op>::MESSAGE;
     let mut buf = [7u8; 64];
-    let t_raw = measure(ROUNDS, || raw.call(tag::REFLECT, &mut buf[..size], size).map(|_| ()).ctx("raw"))?;
+    let mut n = 0;
+    let t_raw = measure(ROUNDS, || bump_call(&raw, &mut buf[..size], &mut n))?;
     raw.send(tag::EXIT, &[]).ctx("exit")?;
     expect_exit(&raw_server, Exit::Code(0), "raw server")?;
 

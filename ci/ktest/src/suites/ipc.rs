@@ -20,6 +20,7 @@ use crate::harness::{channel_id, expect_err, expect_exit, serve, serve_with, spa
 pub fn run() -> i32 {
     let mut s = Suite::new("ipc");
     s.case("round trip with 64 bytes of data both ways", round_trip);
+    s.case("steady state: 200 calls at each size 0..4096 (copied and lent), every byte checked both ways", steady_state);
     s.case("tag-only message", tag_only);
     s.case("4 KiB page-aligned message is lent, not copied", lent_page);
     s.case("receiver faults touching a lent page after reply", lent_page_revoked);
@@ -57,6 +58,32 @@ fn round_trip() -> Outcome {
     let r = r.result;
     ensure!(r == sum, "server saw sum {r}, sent {sum}");
     ensure!(buf.iter().enumerate().all(|(i, &b)| b == !(i as u8 * 3)), "reply data wrong: {:?}", &buf[..8]);
+    stop(sv)
+}
+
+/// Many calls to a server that is already waiting, the case both fast
+/// paths (`Send` to a waiting receiver, `ReplyRecv` with nobody queued)
+/// take, at every size the benchmark sweeps. The request changes every
+/// call, so a copy skipped or cut short shows as a stale or wrong byte: the
+/// server answers the FNV-1a hash of what it got and sends back every byte
+/// plus one, and both are checked in full.
+fn steady_state() -> Outcome {
+    let sv = serve("server", &[])?;
+    let mut v = vec![0u8; 8192];
+    let mut page = Box::new(Page::zeroed());
+    for (size, lent) in [0, 8, 64, 256, 1024, 2048, 4095, 4096].map(|s| (s, false)).into_iter().chain([(4096, true)]) {
+        let buf = if lent { &mut page.0[..] } else { &mut v[8..8 + size] };
+        for i in 0..200u32 {
+            buf.iter_mut().enumerate().for_each(|(j, b)| *b = (j as u32).wrapping_mul(7).wrapping_add(i * 13) as u8);
+            let hash = crate::child::fnv1a(buf);
+            let r = sv.chan.call(tag::SWEEP, buf, size).map_err(|e| alloc::format!("{size}-byte call {i}: {e:?}"))?;
+            let what = if lent { "lent" } else { "copied" };
+            ensure!(r.result == hash, "{size} bytes {what}, call {i}: the server got other bytes (hash {:#x}, sent {hash:#x})", r.result);
+            ensure!(r.len == size, "{size} bytes {what}, call {i}: {} bytes came back", r.len);
+            let bad = buf.iter().enumerate().position(|(j, &b)| b != (j as u32).wrapping_mul(7).wrapping_add(i * 13).wrapping_add(1) as u8);
+            ensure!(bad.is_none(), "{size} bytes {what}, call {i}: reply byte {} wrong", bad.unwrap_or(0));
+        }
+    }
     stop(sv)
 }
 
