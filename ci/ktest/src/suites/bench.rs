@@ -101,6 +101,13 @@ fn wrong_reply(len: usize, n: u64, got: Result<runtime::ipc::Reply, abi::Error>)
     }
 }
 
+/// A place a debugger can stop at: `trace_mark(0)` starts the ten traced
+/// round trips, `trace_mark(1)` ends them.
+#[inline(never)]
+fn trace_mark(which: u64) {
+    core::hint::black_box(which);
+}
+
 /// Copied sizes of the sweep (0 is the tag-only call); 4096 is also sent
 /// lent and copied below.
 const SWEEP: [usize; 7] = [0, 8, 64, 256, 1024, 2048, 4095];
@@ -126,6 +133,14 @@ fn round_trips() -> Outcome {
             _ => bench(&format!("ipc_rt_{size}"), t, "tsc"),
         }
     }
+
+    // Ten more 64-byte calls between two marks, for single-stepping under
+    // a debugger (the README's breakdown of the round trip).
+    trace_mark(0);
+    for _ in 0..10 {
+        bump_call(&chan, &mut v[8..8 + 64], &mut n)?;
+    }
+    trace_mark(1);
 
     // A page-aligned page, lent both ways: the server bumps it in place.
     let mut page = Box::new(Page::zeroed());

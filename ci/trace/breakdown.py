@@ -1,0 +1,165 @@
+#!/usr/bin/env python3
+"""Where the instructions of the 64-byte round trip go.
+
+Boots `test=bench` under QEMU (TCG) with its gdbstub, stops at the bench
+suite's first `trace_mark`, single-steps every instruction (kernel and both
+processes) up to the second one (ten checked 64-byte round trips), then
+names each instruction by the innermost and outermost function its address
+belongs to (DWARF, inlining included: `llvm-addr2line -i`) and sums them by
+group. QEMU's single step counts each iteration of a `rep movs` as one
+instruction, as `-icount` does, and keeps interrupts off while stepping.
+
+Usage (after `cargo run -p image-builder`): python3 ci/trace/breakdown.py [--detail]
+Needs gdb and llvm-addr2line. Takes about half a minute.
+"""
+import collections, json, os, re, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+KERNEL = os.path.join(ROOT, "target/image/kernel.elf")
+KTEST = os.path.join(ROOT, "target/x86_64-unknown-none/release/ktest")
+ROUNDS = 10  # the calls between the two marks (ci/ktest/src/suites/bench.rs)
+PORT = 12345
+
+GDB_SCRIPT = r'''
+import gdb
+gdb.execute("set pagination off")
+gdb.execute("set architecture i386:x86-64")
+gdb.execute("target remote :%(port)d")
+gdb.execute("hbreak *%(mark)#x")
+gdb.execute("continue")
+gdb.execute("delete")
+pcs, first = [], True
+while len(pcs) < 100000:
+    pc = int(gdb.parse_and_eval("$pc")) & 0xffffffffffffffff
+    if pc == %(mark)#x and not first:
+        break
+    first = False
+    pcs.append(pc)
+    gdb.execute("stepi", to_string=True)
+open("%(out)s", "w").write("\n".join("%%x" %% p for p in pcs))
+gdb.execute("kill")
+'''
+
+
+def symbol(elf, name):
+    for line in subprocess.run(["nm", "-C", elf], capture_output=True, text=True, check=True).stdout.splitlines():
+        if line.endswith(" " + name):
+            return int(line.split()[0], 16)
+    sys.exit(f"no {name} in {elf}")
+
+
+def trace():
+    mark = symbol(KTEST, "ktest::suites::bench::trace_mark")
+    tmp = tempfile.mkdtemp()
+    out = os.path.join(tmp, "pcs")
+    script = os.path.join(tmp, "step.py")
+    open(script, "w").write(GDB_SCRIPT % {"port": PORT, "mark": mark, "out": out})
+    qemu = subprocess.Popen(
+        ["timeout", "600", "qemu-system-x86_64", "-machine", "q35", "-cpu", "max", "-accel", "tcg", "-m", "256M",
+         "-bios", "/usr/share/qemu/qboot.rom", "-serial", "file:" + os.path.join(tmp, "serial"), "-display", "none",
+         "-no-reboot", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-kernel", KERNEL,
+         "-initrd", os.path.join(ROOT, "target/image/ramfs.img"), "-append", "test=bench", "-gdb", f"tcp::{PORT}", "-S"])
+    try:
+        subprocess.run(["timeout", "600", "gdb", "-q", "-batch", "-x", script], check=True, capture_output=True)
+    finally:
+        qemu.kill()
+    return [int(l, 16) for l in open(out).read().split()]
+
+
+def symbolise(pcs):
+    names = {}
+    for elf, addrs in ((KERNEL, [a for a in set(pcs) if a >> 63]), (KTEST, [a for a in set(pcs) if not a >> 63])):
+        out = subprocess.run(["llvm-addr2line", "--output-style=JSON", "-f", "-i", "-C", "-e", elf] + ["%#x" % a for a in addrs],
+                             capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            for j in json.loads(line) if line.startswith("[") else [json.loads(line)]:
+                names[int(j["Address"], 16)] = [(re.sub(r"::h[0-9a-f]{16}$", "", s["FunctionName"]), s["FileName"].split("/")[-1], s["Line"]) for s in j["Symbol"]]
+    return names
+
+
+SWITCH = "thread switch (run queue, channel queues, CR3, kernel stack, callee-saved registers)"
+COPY = "copy: the 64 bytes each way (rep movs under stac/clac, client buffer walk, checks)"
+# Checked on the inlined frames from the outside in: the first match names the instruction.
+RULES = [
+    (r"fast_channel|CapTable.*::get|ChannelTable::get|decode_cookie", "capability lookup (token -> cap -> live channel) and cookie decoding"),
+    (r"give_back|read_user|carry", COPY),
+    (r"route|leaf_of|entry_of|user_ram|check_range|Kernel::space|Kernel::entry$|unlend", "window and buffer checks (page-table entries, user ranges)"),
+    (r"run_next|switch_to_current|switch_if_needed|activate|Scheduler::highest|Queue.*::", SWITCH),
+]
+FAST_RS = open(os.path.join(ROOT, "kernel/src/ipc/fast.rs")).read().splitlines()
+
+
+def fast_line(n):
+    """What line `n` of ipc/fast.rs is: a guard (a test that may send the
+    call to the general path), a frame line (signature, closing brace, or no
+    line at all: prologue, epilogue, spills), or work."""
+    text = FAST_RS[n - 1].strip() if 0 < n <= len(FAST_RS) else ""
+    if not text or text.startswith(("pub(crate) fn", "}")):
+        return "frame"
+    if text.startswith(("if ", "|| ", "let Some(", "let Ok(", "let rprio", "let cprio", "let rbuf", "let ct ", "let st ", "let s ", "let p ", "let t ")) or "return false" in text:
+        return "guard"
+    return "work"
+
+
+def group(pc, frames, asm):
+    outer = frames[-1][0] if frames else "?"
+    if not pc >> 63:
+        who = "client" if "bench::" in outer else "server"
+        if any(re.search(r"runtime::|abi::Error", f[0]) for f in frames):
+            return f"user, {who}: syscall stubs (runtime::ipc, raw syscall, result decoding)"
+        return "user, client: loop, sequence words, reply check" if who == "client" else "user, server: loop and BUMP"
+    if outer == "syscall_entry":
+        return "entry/exit: syscall entry and sysret (assembly)"
+    if outer in ("smap_site_stac", "smap_site_clac"):
+        return "SMAP: stac/clac" if asm.get(pc, "").startswith(("stac", "clac")) else COPY
+    if outer == "switch_context":
+        return "selectors: DS/ES/FS/GS read, OR, compare (switch_context)" if re.match(r"(mov\s+%[defg]s|or |je |pop\s+%rcx|cmp |jne )", asm.get(pc, "")) else SWITCH
+    for f in reversed(frames[:-1]):
+        for pat, name in RULES:
+            if re.search(pat, f[0]):
+                return name
+    if re.search(r"run_next|switch_to_current|switch_if_needed|Queue.*::", outer):
+        return SWITCH
+    if outer == "syscall_dispatch":
+        return "entry/exit: syscall_dispatch and Kernel::syscall (Rust side, fast-path choice)"
+    if "fast::" in outer:
+        kind = fast_line(frames[0][2] if frames[0][1] == "fast.rs" else 0)
+        if kind == "guard":
+            return "fast-path guards (arguments, states, priorities)"
+        if kind == "frame":
+            return "fast_send/fast_reply_recv prologue, epilogue, spills (no source line)"
+        return "bookkeeping: message record, counters, states, cookie, ret registers"
+    return "other: " + outer
+
+
+def disassembly(pcs):
+    asm = {}
+    lo, hi = min(a for a in pcs if a >> 63), max(a for a in pcs if a >> 63)
+    for line in subprocess.run(["objdump", "-d", "--no-show-raw-insn", f"--start-address={lo:#x}", f"--stop-address={hi + 16:#x}", KERNEL],
+                               capture_output=True, text=True).stdout.splitlines():
+        m = re.match(r"\s*([0-9a-f]+):\s+(.*)", line)
+        if m:
+            asm[int(m.group(1), 16)] = m.group(2).strip()
+    return asm
+
+
+def main():
+    pcs = trace()
+    names = symbolise(pcs)
+    asm = disassembly(pcs)
+    groups, detail = collections.Counter(), collections.defaultdict(collections.Counter)
+    for pc in pcs:
+        frames = names.get(pc) or [("?", "", 0)]
+        g = group(pc, frames, asm)
+        groups[g] += 1
+        detail[g][frames[0][0] if len(frames) == 1 else frames[-1][0].split("::")[-1] + " > " + frames[0][0]] += 1
+    for g, n in groups.most_common():
+        print(f"{n / ROUNDS:6.1f}  {g}")
+        if "--detail" in sys.argv:
+            for d, k in detail[g].most_common(8):
+                print(f"          {k / ROUNDS:6.1f} {d[:110]}")
+    print(f"{len(pcs) / ROUNDS:6.1f}  per round trip ({len(pcs)} instructions stepped over {ROUNDS} round trips)")
+
+
+if __name__ == "__main__":
+    main()
