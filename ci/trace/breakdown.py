@@ -80,11 +80,13 @@ def symbolise(pcs):
 SWITCH = "thread switch (run queue, channel queues, CR3, kernel stack, callee-saved registers)"
 COPY = "copy: the 64 bytes each way (rep movs under stac/clac, client buffer walk, checks)"
 # Checked on the inlined frames from the outside in: the first match names the instruction.
+DISPATCH = "entry/exit: syscall_dispatch, the kernel cell's scope, Kernel::syscall (Rust side, fast-path choice)"
 RULES = [
+    (r"KernelCell|Kernel.*::syscall$|run_then_switch", DISPATCH),
     (r"fast_channel|CapTable.*::get|ChannelTable::get|decode_cookie", "capability lookup (token -> cap -> live channel) and cookie decoding"),
     (r"give_back|read_user|carry", COPY),
     (r"route|leaf_of|entry_of|user_ram|check_range|Kernel::space|Kernel::entry$|unlend", "window and buffer checks (page-table entries, user ranges)"),
-    (r"run_next|switch_to_current|switch_if_needed|activate|Scheduler::highest|Queue.*::", SWITCH),
+    (r"run_next|switch_to_current|switch_if_needed|activate|Scheduler::highest|Queue.*::|Switch::|set_kernel_stack|load_address_space", SWITCH),
 ]
 FAST_RS = open(os.path.join(ROOT, "kernel/src/ipc/fast.rs")).read().splitlines()
 
@@ -114,14 +116,20 @@ def group(pc, frames, asm):
         return "SMAP: stac/clac" if asm.get(pc, "").startswith(("stac", "clac")) else COPY
     if outer == "switch_context":
         return "selectors: DS/ES/FS/GS read, OR, compare (switch_context)" if re.match(r"(mov\s+%[defg]s|or |je |pop\s+%rcx|cmp |jne )", asm.get(pc, "")) else SWITCH
+    # The entry's own frames wrap everything a syscall does: they name an
+    # instruction only when nothing inside them does.
+    found = None
     for f in reversed(frames[:-1]):
-        for pat, name in RULES:
-            if re.search(pat, f[0]):
-                return name
+        name = next((n for pat, n in RULES if re.search(pat, f[0])), None)
+        if name and name != DISPATCH:
+            return name
+        found = found or name
+    if found:
+        return found
     if re.search(r"run_next|switch_to_current|switch_if_needed|Queue.*::", outer):
         return SWITCH
     if outer == "syscall_dispatch":
-        return "entry/exit: syscall_dispatch and Kernel::syscall (Rust side, fast-path choice)"
+        return DISPATCH
     if "fast::" in outer:
         kind = fast_line(frames[0][2] if frames[0][1] == "fast.rs" else 0)
         if kind == "guard":
