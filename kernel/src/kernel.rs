@@ -80,6 +80,8 @@ pub struct Kernel {
     pub timers: Tid,
     pub tokens: TokenGen,
     pub dma: Vec<DmaRegion>,
+    /// Interrupts delivered to user space.
+    pub irqs: crate::irq::IrqTable,
     pub ram: [(u64, u64); MAX_RAM_REGIONS],
     /// Device registers the kernel itself drives (the local APIC, the I/O
     /// APIC): device capabilities never map these.
@@ -144,6 +146,7 @@ impl Kernel {
             timers: NO_THREAD,
             tokens: TokenGen::new(seed, 0),
             dma,
+            irqs: Default::default(),
             ram: ram_regions,
             kernel_mmio: [(0, 0); 2],
             current: IDLE_THREAD,
@@ -761,6 +764,7 @@ impl Kernel {
                 self.destroy_channel(c);
             }
         }
+        self.irq_release(p);
         for r in self.dma.iter_mut().filter(|r| r.live && r.owner as usize == p) {
             r.owner_alive = false;
         }

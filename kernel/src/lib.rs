@@ -14,6 +14,7 @@ pub mod arch;
 pub mod global;
 pub mod cap;
 pub mod ipc;
+pub mod irq;
 pub mod kernel;
 pub mod mem;
 pub mod proc;

@@ -21,6 +21,9 @@ pub struct Channel {
     pub receivers: Queue,
     /// Messages received but not replied to.
     pub in_flight: u16,
+    /// Interrupt events waiting for a receiver, one bit per IRQ slot
+    /// (see [`crate::irq`]).
+    pub irq_pending: u32,
     /// Most senders ever queued at once.
     pub peak: u16,
     /// Next free slot while on the free list.

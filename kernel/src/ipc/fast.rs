@@ -112,7 +112,8 @@ impl Kernel {
             return false;
         }
         let Some(ch) = self.fast_channel(token, rights::RECEIVE) else { return false };
-        if !self.channels.slot(ch).senders.is_empty() {
+        let c = self.channels.slot(ch);
+        if !c.senders.is_empty() || c.irq_pending != 0 {
             return false;
         }
         let Some((c, seq)) = decode_cookie(cookie) else { return false };

@@ -283,6 +283,9 @@ impl Kernel {
             return Err(Error::BadAddress);
         }
         self.threads[t as usize].recv_buf = buf;
+        if let Some(ev) = self.irq_take_event(ch) {
+            return Ok(Outcome::Done(ev));
+        }
         while let Some(s) = self.channels.slot(ch).senders.pop_front(&mut self.threads) {
             match self.deliver(s, t) {
                 Ok(values) => {

@@ -216,6 +216,7 @@ impl Kernel {
                     CapKind::Phys => cap.base_frame as u64 * abi::PAGE_SIZE as u64,
                     CapKind::IoPort => cap.base_frame as u64,
                     CapKind::Class => cap.object as u64,
+                    CapKind::Irq => abi::irq::FIRST_VECTOR as u64 + cap.object as u64,
                 };
                 Ok(Outcome::Done([cap.kind as u64, cap.rights as u64, id, cap.flavor as u64]))
             }
@@ -288,6 +289,18 @@ impl Kernel {
             Syscall::PowerOff => {
                 self.class(p, token, SyscallClass::Power)?;
                 crate::arch::power_off(a1);
+                DONE
+            }
+            Syscall::IrqMsi => {
+                self.class(p, token, SyscallClass::Irq)?;
+                Ok(Outcome::Done(self.irq_msi(p)?))
+            }
+            Syscall::IrqBind => {
+                self.irq_bind(p, token, a1, a2)?;
+                DONE
+            }
+            Syscall::IrqAck => {
+                self.irq_ack(p, token)?;
                 DONE
             }
         }

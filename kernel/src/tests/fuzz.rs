@@ -88,6 +88,9 @@ fn signature(s: Syscall) -> &'static [A] {
         Syscall::DebugIpc => &[Tok(Want::Class(C::DebugIpc)), Small, Addr, Any],
         Syscall::PowerOff => &[Tok(Want::Class(C::Power)), Any],
         Syscall::IoPortIn | Syscall::IoPortOut => &[Tok(Want::Kind(CapKind::IoPort)), Any, Any],
+        Syscall::IrqMsi => &[Tok(Want::Class(C::Irq))],
+        Syscall::IrqBind => &[Tok(Want::Kind(CapKind::Irq)), CHAN, Any],
+        Syscall::IrqAck => &[Tok(Want::Kind(CapKind::Irq))],
     }
 }
 

@@ -13,6 +13,7 @@ mod fastpath;
 mod fuzz;
 mod ioport;
 mod ipc;
+mod irq;
 mod procmem;
 mod quota;
 mod sched;
@@ -124,6 +125,7 @@ pub struct Caps {
     pub spawn: u64,
     pub debug_ipc: u64,
     pub power: u64,
+    pub irq: u64,
     /// Its own process, every right.
     pub me: u64,
 }
@@ -192,6 +194,7 @@ impl World {
             spawn: class(SyscallClass::ProcessCreate),
             debug_ipc: class(SyscallClass::DebugIpc),
             power: class(SyscallClass::Power),
+            irq: class(SyscallClass::Irq),
             me: 0,
         };
         caps.me = self.k.mint(p, Cap::object(CapKind::Process, p as u32, gen, rights::ALL)).unwrap();

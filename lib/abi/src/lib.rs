@@ -206,6 +206,19 @@ pub enum Syscall: u64 {
     DebugIpc = 60,
     /// `Power class; code ->` stop the machine (QEMU exits with `code*2+1`).
     PowerOff = 61,
+    /// `Irq class -> token, msi_address, msi_data` allocate an MSI vector:
+    /// an IRQ capability (all rights) and the address/data pair to program
+    /// into a PCI function's MSI capability. See [`irq`].
+    IrqMsi = 70,
+    /// `irq(BIND); channel(RECEIVE), badge ->` deliver this interrupt as an
+    /// event on the channel (a `Receive` there returns cookie 0, tag
+    /// [`irq::EVENT_TAG`], size 0 and `badge` in the capability slot).
+    /// Bound by a live process already: `Busy`. Unmasks the interrupt.
+    IrqBind = 71,
+    /// `irq(BIND) ->` the event was handled: unmask (an interrupt that came
+    /// while masked is delivered again now). Not bound by the caller:
+    /// `InvalidArgument`.
+    IrqAck = 72,
     /// `ioport(READ); port -> value` read one byte from an I/O port inside
     /// the capability's range (see [`ioport`]).
     IoPortIn = 75,
@@ -275,6 +288,8 @@ pub enum CapKind: u64 {
     Process = 3,
     /// A range of physical memory (device registers, the boot RAMFS, DMA).
     Phys = 4,
+    /// One interrupt (an MSI vector), see [`irq`].
+    Irq = 5,
     /// A range of I/O ports (the serial console's UART), see [`ioport`].
     IoPort = 6,
 }
@@ -293,6 +308,8 @@ pub enum SyscallClass: u64 {
     ProcessCreate = 6,
     DebugIpc = 7,
     Power = 8,
+    /// The authority over interrupts: allocate IRQ capabilities.
+    Irq = 9,
 }
 }
 
@@ -321,6 +338,9 @@ pub mod rights {
     pub const KILL: u32 = 1 << 4;
     /// Processes: give the process capabilities.
     pub const GRANT: u32 = 1 << 5;
+
+    /// IRQ capabilities: bind to a channel, acknowledge.
+    pub const BIND: u32 = 1 << 1;
 
     /// Physical ranges: map readable. I/O ports: read (`IoPortIn`).
     pub const READ: u32 = 1 << 1;
@@ -489,6 +509,32 @@ pub mod layout {
     pub const IPC_WINDOWS: u64 = 0x0000_3000_0000_0000;
     /// Mappings the program asks for itself (device memory, DMA, tests).
     pub const USER_MAPPINGS: u64 = 0x0000_4000_0000_0000;
+}
+
+/// Interrupts delivered to user space.
+///
+/// A holder of the [`SyscallClass::Irq`] class allocates an MSI vector
+/// ([`Syscall::IrqMsi`]) and gets an IRQ capability it can delegate; the
+/// driver binds it to a channel of its own ([`Syscall::IrqBind`]). When the
+/// interrupt fires the kernel masks it and marks it pending on the channel;
+/// the next `Receive` there returns the event (cookie 0, nothing to reply)
+/// before any queued message. [`Syscall::IrqAck`] unmasks it. The binding
+/// ends when the binder dies or the channel is destroyed; the vector is
+/// freed when the process that allocated it dies.
+pub mod irq {
+    /// The tag of an interrupt event (no message uses it: tags of real
+    /// messages are the sender's choice, but a real message also has a
+    /// non-zero cookie).
+    pub const EVENT_TAG: u64 = 0xffff_ffff_ffff_ff01;
+    /// The first CPU vector used for MSI.
+    pub const FIRST_VECTOR: u8 = 0x40;
+    /// MSI vectors the kernel hands out.
+    pub const VECTORS: usize = 32;
+    /// The MSI address for the boot CPU's local APIC (fixed delivery,
+    /// physical destination), with its APIC id in bits 19:12.
+    pub const fn msi_address(apic_id: u8) -> u64 {
+        0xfee0_0000 | (apic_id as u64) << 12
+    }
 }
 
 /// Flavours of physical-range capabilities (what `CapInspect` reports).

@@ -17,6 +17,7 @@ pub const TIMER_VECTOR: u8 = 32;
 const IOAPIC: u64 = 0xfec0_0000;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 
+const APIC_ID: u64 = 0x20;
 const EOI: u64 = 0xb0;
 const SVR: u64 = 0xf0;
 const LVT_TIMER: u64 = 0x320;
@@ -98,6 +99,7 @@ pub fn init(k: &mut Kernel) -> u32 {
         .expect("map the local APIC");
     // The LAPIC and the I/O APIC (at its standard address) are the kernel's.
     k.kernel_mmio = [(base, base + 4096), (IOAPIC, IOAPIC + 4096)];
+    k.irqs.apic_id = (read(APIC_ID) >> 24) as u8;
     write(TPR, 0);
     write(SVR, 0x100 | SPURIOUS_VECTOR as u32);
     write(DIVIDE, 0x3); // divide by 16

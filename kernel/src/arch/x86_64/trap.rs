@@ -333,6 +333,16 @@ extern "C" fn interrupt_dispatch(f: &mut TrapFrame) -> u64 {
                 run_then_switch(|k| k.tick());
             }
         }
+        v if crate::irq::IrqTable::slot_of_vector(v).is_some() => {
+            lapic::eoi();
+            {
+                // SAFETY: dropped before the switch.
+                let k = unsafe { kernel() };
+                k.irq_fire(crate::irq::IrqTable::slot_of_vector(v).unwrap_or(usize::MAX));
+                k.reschedule();
+            }
+            switch_if_needed();
+        }
         2 => crate::warn!("NMI at rip {:#x}", f.rip),
         0..=31 => exception(f),
         v => unexpected_interrupt(v as u8),
