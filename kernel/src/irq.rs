@@ -21,6 +21,10 @@ use crate::kernel::Kernel;
 
 /// Interrupt slots (one per MSI vector).
 pub const SLOTS: usize = irq::VECTORS;
+/// Where MSI slots that fired inside a tick window are noted in the
+/// late-tick word (`arch::take_late_ticks`), above the tick count.
+pub const LATE_SHIFT: u32 = 32;
+const _: () = assert!(LATE_SHIFT as usize + SLOTS <= 64);
 const _: () = assert!(SLOTS <= 32, "pending masks are u32");
 
 /// Where a slot's events go.
@@ -71,7 +75,11 @@ impl Kernel {
     pub fn irq_msi(&mut self, p: usize) -> Result<[u64; 4], Error> {
         let slot = self.irqs.slots.iter().position(|s| !s.live).ok_or(Error::LimitReached)?;
         let gen = self.irqs.slots[slot].gen.wrapping_add(1);
-        let token = self.mint(p, Cap::object(CapKind::Irq, slot as u32, gen, rights::ALL))?;
+        let mut cap = Cap::object(CapKind::Irq, slot as u32, gen, rights::ALL);
+        // `CapInspect` reports it, so a driver given the capability can
+        // program the MSI address itself.
+        cap.flavor = self.irqs.apic_id;
+        let token = self.mint(p, cap)?;
         self.irqs.slots[slot] = IrqSlot { live: true, gen, owner: p as u16, ..IrqSlot::default() };
         let vector = irq::FIRST_VECTOR as u64 + slot as u64;
         Ok([token, irq::msi_address(self.irqs.apic_id), vector, 0])

@@ -459,8 +459,14 @@ impl Kernel {
 
     #[cold]
     #[inline(never)]
-    fn run_late_ticks(&mut self, n: u64) {
-        for _ in 0..n {
+    fn run_late_ticks(&mut self, late: u64) {
+        let irqs = late >> crate::irq::LATE_SHIFT;
+        for s in 0..crate::irq::SLOTS {
+            if irqs & (1 << s) != 0 {
+                self.irq_fire(s);
+            }
+        }
+        for _ in 0..late & ((1 << crate::irq::LATE_SHIFT) - 1) {
             self.tick();
         }
     }

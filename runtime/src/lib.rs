@@ -16,6 +16,7 @@ extern crate alloc;
 
 pub mod caps;
 pub mod ipc;
+pub mod irq;
 pub mod mem;
 pub mod print;
 pub mod rpc;

@@ -210,6 +210,7 @@ pub enum Syscall: u64 {
     /// an IRQ capability (all rights) and the address/data pair to program
     /// into a PCI function's MSI capability. See [`irq`].
     IrqMsi = 70,
+    /// (`CapInspect` on an IRQ capability: id = vector, flavour = APIC id.)
     /// `irq(BIND); channel(RECEIVE), badge ->` deliver this interrupt as an
     /// event on the channel (a `Receive` there returns cookie 0, tag
     /// [`irq::EVENT_TAG`], size 0 and `badge` in the capability slot).

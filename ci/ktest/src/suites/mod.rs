@@ -4,6 +4,7 @@ mod bench;
 mod boot;
 mod caps;
 pub mod fuzz;
+mod disk;
 pub mod hostile;
 pub(crate) mod ipc;
 mod mem;
@@ -22,6 +23,7 @@ pub fn run(suite: &str, args: runtime::Args) -> i32 {
         "ticks" => hostile::quota::ticks(),
         "bench" => bench::run(),
         "fuzz" => fuzz::run(args),
+        "disk" | "disk-cdrom" | "disk-none" => disk::run(suite),
         other => {
             runtime::println!("ktest: no suite {other}");
             2

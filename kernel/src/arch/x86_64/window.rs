@@ -18,7 +18,9 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Set while a window is open: the timer handler only counts.
 static IN_WINDOW: AtomicBool = AtomicBool::new(false);
-/// Ticks that arrived in windows and have not run yet.
+/// Ticks that arrived in windows and have not run yet (low bits), and the
+/// MSI slots that fired there (from bit [`crate::irq::LATE_SHIFT`] up):
+/// one word, so the check at the end of a syscall stays one load.
 static LATE_TICKS: AtomicU64 = AtomicU64::new(0);
 
 /// Let pending interrupts in, at a point where the kernel's state may be
@@ -45,7 +47,19 @@ pub fn count_if_in_window() -> bool {
     }
 }
 
-/// The ticks counted in windows since the last call.
+/// In the MSI handler: whether slot `s` fired inside a window, where it is
+/// only noted (the kernel delivers it once its state is whole again).
+pub fn defer_irq_if_in_window(s: usize) -> bool {
+    if IN_WINDOW.load(Ordering::SeqCst) {
+        LATE_TICKS.fetch_or(1 << (crate::irq::LATE_SHIFT as usize + s), Ordering::SeqCst);
+        true
+    } else {
+        false
+    }
+}
+
+/// The ticks counted (and the MSI slots noted) in windows since the last
+/// call, encoded as in `LATE_TICKS`.
 #[inline(always)]
 pub fn take_late_ticks() -> u64 {
     if LATE_TICKS.load(Ordering::Relaxed) == 0 {

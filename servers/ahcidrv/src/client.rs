@@ -1,0 +1,91 @@
+//! The typed client of the storage protocol.
+
+use abi::Error;
+use alloc::boxed::Box;
+use runtime::ipc::{Channel, Page};
+
+use crate::proto::{DiskInfo, Request, StorageError, ERR, OK, SECTOR, TAG, WRITE_DATA};
+
+/// Why a call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientError {
+    /// The IPC itself failed (driver gone: `PeerDied`, `Closed`...).
+    Ipc(Error),
+    /// The driver refused or the device failed.
+    Storage(StorageError),
+    /// The reply is not what the protocol says.
+    BadReply,
+}
+
+/// One disk of an `ahcidrv`, through a channel found by name.
+pub struct Disk {
+    chan: Channel,
+    disk: u8,
+    page: Box<Page>,
+}
+
+impl Disk {
+    /// Disk `n` (`AHCI::DISK<n>`).
+    pub fn open(n: u8) -> Result<Disk, ClientError> {
+        let chan = Channel::find(&crate::disk_name(n)).map_err(ClientError::Ipc)?;
+        Ok(Disk::on(chan, n))
+    }
+
+    /// Disk `n` of the driver behind `chan`.
+    pub fn on(chan: Channel, n: u8) -> Disk {
+        Disk { chan, disk: n, page: Box::new(Page::zeroed()) }
+    }
+
+    /// Send `req` in the lent page and decode the result.
+    fn call(&mut self, req: Request) -> Result<usize, ClientError> {
+        req.encode(&mut self.page.0);
+        // The whole page goes, so it is lent and read data lands in place.
+        let r = self.chan.call(TAG, &mut self.page.0, abi::PAGE_SIZE).map_err(ClientError::Ipc)?;
+        match r.result {
+            OK => Ok(r.len),
+            ERR => Err(ClientError::Storage(
+                postcard::from_bytes(&self.page.0[..r.len]).map_err(|_| ClientError::BadReply)?,
+            )),
+            _ => Err(ClientError::BadReply),
+        }
+    }
+
+    /// Model, serial, capacity.
+    pub fn info(&mut self) -> Result<DiskInfo, ClientError> {
+        let n = self.call(Request::Info { disk: self.disk })?;
+        postcard::from_bytes(&self.page.0[..n]).map_err(|_| ClientError::BadReply)
+    }
+
+    /// `count` sectors from `lba`: the bytes, in this client's page.
+    pub fn read(&mut self, lba: u64, count: u32) -> Result<&[u8], ClientError> {
+        let n = self.call(Request::Read { disk: self.disk, lba, count })?;
+        if n != count as usize * SECTOR {
+            return Err(ClientError::BadReply);
+        }
+        Ok(&self.page.0[..n])
+    }
+
+    /// Write `data` (whole sectors) at `lba`.
+    pub fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), ClientError> {
+        if data.len() % SECTOR != 0 {
+            return Err(ClientError::Storage(StorageError::BadRequest));
+        }
+        let room = abi::PAGE_SIZE - WRITE_DATA;
+        let n = data.len().min(room);
+        self.page.0[WRITE_DATA..WRITE_DATA + n].copy_from_slice(&data[..n]);
+        let count = if data.len() > room { u32::MAX } else { (data.len() / SECTOR) as u32 };
+        self.call(Request::Write { disk: self.disk, lba, count }).map(|_| ())
+    }
+
+    /// Write the device's cache to the medium.
+    pub fn flush(&mut self) -> Result<(), ClientError> {
+        self.call(Request::Flush { disk: self.disk }).map(|_| ())
+    }
+
+    /// Send raw bytes (for tests of bad input): the result and reply length.
+    pub fn raw(&mut self, tag: u64, msg: &[u8]) -> Result<(u64, usize), ClientError> {
+        let mut buf = alloc::vec::Vec::from(msg);
+        let r = self.chan.call(tag, &mut buf, msg.len()).map_err(ClientError::Ipc)?;
+        Ok((r.result, r.len))
+    }
+}
