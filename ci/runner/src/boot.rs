@@ -15,6 +15,8 @@ use crate::symbolize::Symbolizer;
 
 /// Where each run's log goes, inside the target directory.
 pub const LOG_DIR: &str = "ci-logs";
+/// Where the disk checks' images go, inside the target directory.
+pub const DISK_DIR: &str = "ci-disks";
 
 /// A finished boot check.
 pub struct Booted {
@@ -47,7 +49,12 @@ pub fn run(ws: &Path, check: &Check, label: &str, extra: &[&str], verbose: bool)
         Ok(w) => w,
         Err(e) => return not_run(label, format!("checks table: {e}")),
     };
-    let qemu_args = args::with_extra(args::for_boot(&check.boot, &dir), extra);
+    let disks = match crate::disk::prepare(&image_builder::target_dir(ws).join(DISK_DIR), &check.name) {
+        Ok(d) => d,
+        Err(e) => return not_run(label, format!("disk images: {e}")),
+    };
+    let mut qemu_args = args::with_extra(args::for_boot(&check.boot, &dir), extra);
+    qemu_args.extend(disks.iter().flat_map(|d| d.qemu_args.iter().cloned()));
     let mut sym = Symbolizer::new(ws, &dir);
     let run = qemu::run(&qemu_args, check.timeout, |line| {
         if verbose {
@@ -56,6 +63,9 @@ pub fn run(ws: &Path, check: &Check, label: &str, extra: &[&str], verbose: bool)
         watch.feed(line)
     });
     let mut verdict = watch.verdict(&run.end);
+    if let Some(d) = &disks {
+        verdict.problems.extend(d.verify(&run.lines).into_iter().map(Problem::Disk));
+    }
     let shown = sym.annotate_all(&run.lines);
     verdict.problems.extend(missing_symbolized(&check.name, &shown));
     let log = write_log(ws, label, &qemu_args, &run, &shown, &verdict);

@@ -99,6 +99,10 @@ pub const SYMBOLIZED_LINES: &[(&str, &[&str])] = &[
 /// boot media have a menu entry for each).
 pub const SUITES: &[&str] = image_builder::media::TEST_SUITES;
 
+/// The AHCI suites: booted with the disk images the runner makes
+/// ([`crate::disk`]), so they are not on the boot media's menu.
+pub const DISK_SUITES: &[&str] = &["disk", "disk-cdrom", "disk-none"];
+
 
 /// The syscall fuzzer's checks: (check, kernel command line, timeout).
 /// `fuzz` (bounded, part of `ci test`) and `fuzz-full` (the million calls,
@@ -349,7 +353,7 @@ impl Check {
 /// (each firmware path once: the OVMF boots are the slow ones).
 pub fn test_checks() -> Vec<Check> {
     let mut v = vec![Check::plain()];
-    v.extend(SUITES.iter().chain(ICOUNT_SUITES).map(|s| Check::suite(s, SUITE_TIMEOUT)));
+    v.extend(SUITES.iter().chain(DISK_SUITES).chain(ICOUNT_SUITES).map(|s| Check::suite(s, SUITE_TIMEOUT)));
     v.push(Check::fuzz(0));
     v.push(Check::crash("panic", PANIC_LINES));
     v.push(Check::crash("fault", FAULT_LINES));
@@ -456,8 +460,8 @@ mod tests {
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
         assert_eq!(names, [
-                "plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "process", "ticks", "fuzz", "panic", "fault", "smap", "smep",
-                "netboot", "iso-bios", "iso-test", "usb-bios", "iso-uefi", "netboot-uefi"
+                "plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "process", "disk", "disk-cdrom", "disk-none", "ticks",
+                "fuzz", "panic", "fault", "smap", "smep", "netboot", "iso-bios", "iso-test", "usb-bios", "iso-uefi", "netboot-uefi"
             ]);
         let hostile = find("hostile").unwrap();
         assert_eq!(hostile.boot, Boot::Direct { append: "test=hostile selftest=irq".into() });

@@ -35,6 +35,9 @@ pub enum Problem {
     NothingRan,
     /// The guest printed `FAIL` lines.
     FailLines(Vec<String>),
+    /// The disk images or the guest's report of them are wrong
+    /// ([`crate::disk`]).
+    Disk(String),
 }
 
 impl fmt::Display for Problem {
@@ -48,6 +51,7 @@ impl fmt::Display for Problem {
             Problem::CasesFailed { passed, failed } => write!(f, "{passed} passed, {failed} failed"),
             Problem::NothingRan => f.write_str("0 passed: no test case ran"),
             Problem::FailLines(lines) => write!(f, "{} `FAIL` line(s)", lines.len()),
+            Problem::Disk(why) => write!(f, "disk: {why}"),
         }
     }
 }

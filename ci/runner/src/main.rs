@@ -12,6 +12,7 @@ mod bench;
 mod boot;
 mod cargo;
 mod checks;
+mod disk;
 mod expect;
 mod pattern;
 mod qemu;
