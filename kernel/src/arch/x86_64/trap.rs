@@ -137,7 +137,8 @@ const SELF_TEST_FAULT_VA: u64 = 0xffff_c000_0000_0000;
 /// kernel's own tables, which have no user half otherwise).
 const SELF_TEST_USER_VA: u64 = 0x40_0000;
 
-/// Vectors `selftest=irq` sends itself: no device or kernel uses them, and
+/// Vectors `selftest=irq` sends itself: no device or kernel uses them (64,
+/// the first MSI vector, is not handed out yet when the self-test runs), and
 /// exception vectors with an error code (#AC, #PF, #DF on its own stack)
 /// and without (#UD), which an external interrupt arrives without.
 const SELF_TEST_VECTORS: [u8; 7] = [64, 153, 254, 17, 14, 8, 6];
