@@ -25,7 +25,7 @@ pub const SLOTS: usize = irq::VECTORS;
 /// late-tick word (`arch::take_late_ticks`), above the tick count.
 pub const LATE_SHIFT: u32 = 32;
 const _: () = assert!(LATE_SHIFT as usize + SLOTS <= 64);
-const _: () = assert!(SLOTS <= 32, "pending masks are u32");
+const _: () = assert!(SLOTS <= 16, "pending masks are u16");
 
 /// Where a slot's events go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,7 +23,7 @@ pub struct Channel {
     pub in_flight: u16,
     /// Interrupt events waiting for a receiver, one bit per IRQ slot
     /// (see [`crate::irq`]).
-    pub irq_pending: u32,
+    pub irq_pending: u16,
     /// Most senders ever queued at once.
     pub peak: u16,
     /// Next free slot while on the free list.

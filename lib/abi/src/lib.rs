@@ -530,7 +530,7 @@ pub mod irq {
     /// The first CPU vector used for MSI.
     pub const FIRST_VECTOR: u8 = 0x40;
     /// MSI vectors the kernel hands out.
-    pub const VECTORS: usize = 32;
+    pub const VECTORS: usize = 16;
     /// The MSI address for the boot CPU's local APIC (fixed delivery,
     /// physical destination), with its APIC id in bits 19:12.
     pub const fn msi_address(apic_id: u8) -> u64 {
