@@ -60,10 +60,10 @@ pub enum PrdError {
 
 /// A PRDT entry for `len` bytes at physical `addr`, interrupting on completion.
 pub fn prd(addr: u64, len: usize) -> Result<[u32; 4], PrdError> {
-    if len == 0 || len % 2 != 0 || len > 4 << 20 {
+    if len == 0 || !len.is_multiple_of(2) || len > 4 << 20 {
         return Err(PrdError::BadLength);
     }
-    if addr % 2 != 0 {
+    if !addr.is_multiple_of(2) {
         return Err(PrdError::Misaligned);
     }
     Ok([addr as u32, (addr >> 32) as u32, 0, (len as u32 - 1) | 1 << 31])

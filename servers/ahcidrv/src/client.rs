@@ -67,7 +67,7 @@ impl Disk {
 
     /// Write `data` (whole sectors) at `lba`.
     pub fn write(&mut self, lba: u64, data: &[u8]) -> Result<(), ClientError> {
-        if data.len() % SECTOR != 0 {
+        if !data.len().is_multiple_of(SECTOR) {
             return Err(ClientError::Storage(StorageError::BadRequest));
         }
         let room = abi::PAGE_SIZE - WRITE_DATA;

@@ -32,7 +32,7 @@ fn main(_args: runtime::Args) -> i32 {
             d.id.model,
             d.id.serial,
             d.id.sectors,
-            d.id.sectors * d.id.sector_size as u64 >> 20
+            (d.id.sectors * d.id.sector_size as u64) >> 20
         );
     }
     let chan = match Channel::create() {

@@ -47,13 +47,13 @@ fn pattern(disk: u8, lba: u64, i: usize) -> u8 {
 }
 
 /// The controller's capabilities, as a spawner hands them over.
-struct Hba {
+pub(super) struct Hba {
     abar: PhysRange,
     config: PhysRange,
     irq: Irq,
 }
 
-fn hba_caps() -> Result<Hba, alloc::string::String> {
+pub(super) fn hba_caps() -> Result<Hba, alloc::string::String> {
     let device = PhysRange(runtime::init_cap(cap_id::DEVICE_MEMORY).ctx("device memory capability")?);
     let config = device.derive(AHCI_CONFIG, 4096, rights::READ | rights::WRITE | rights::DELEGATE).ctx("config page")?;
     let va = reserve(4096);
@@ -76,7 +76,7 @@ fn hba_caps() -> Result<Hba, alloc::string::String> {
     Ok(Hba { abar, config, irq })
 }
 
-fn start_driver(h: &Hba) -> Result<Process, alloc::string::String> {
+pub(super) fn start_driver(h: &Hba) -> Result<Process, alloc::string::String> {
     let archive = runtime::ramfs::archive().ctx("ramfs")?;
     let image = archive.find("ahcidrv").ctx("ahcidrv image")?;
     let mut s = Spawn::new("ahcidrv", image.data).priority(10);
@@ -185,7 +185,8 @@ fn bad_requests(n: u8) -> Outcome {
     let sectors = d.info().map_err(|e| format!("{e:?}"))?.sectors;
     let st = |e| Err(ClientError::Storage(e));
     let mut other = Disk::on(Channel::find(&ahcidrv::disk_name(n)).ctx("find")?, 9);
-    let cases: [(&str, Result<(), ClientError>, Result<(), ClientError>); 6] = [
+    type Got = Result<(), ClientError>;
+    let cases: [(&str, Got, Got); 6] = [
         ("past the end", d.read(sectors, 1).map(|_| ()), st(StorageError::OutOfRange)),
         ("straddling the end", d.read(sectors - 1, 2).map(|_| ()), st(StorageError::OutOfRange)),
         ("zero sectors", d.read(0, 0).map(|_| ()), st(StorageError::ZeroCount)),
