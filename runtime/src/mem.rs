@@ -56,6 +56,13 @@ impl PhysRange {
     }
 }
 
+/// The physical address behind `va`, which must be in one of our DMA
+/// regions or in a page lent to us (at a receive window, until the reply).
+pub fn dma_addr(va: u64) -> Result<u64, Error> {
+    // SAFETY: DmaAddr touches no memory of ours.
+    unsafe { call(Syscall::DmaAddr, crate::class_token(SyscallClass::Dma), [va, 0, 0, 0, 0]) }.map(|r| r[0])
+}
+
 /// `pages` contiguous zeroed physical pages: (capability, physical address).
 pub fn dma_alloc(pages: u64) -> Result<(PhysRange, u64), Error> {
     // SAFETY: DmaAlloc touches no memory of ours.

@@ -224,6 +224,26 @@ impl Kernel {
     }
 
     /// Contiguous zeroed frames for DMA, owned by `p`: (token, address).
+    /// `DmaAddr`: the frame behind process `p`'s page at `va`, if it is a
+    /// DMA page or a page lent to it. The caller can already write such a
+    /// page; telling it where the page is only lets it point a device
+    /// there (which no IOMMU restrains anyway, see the README's limits).
+    /// A lent page stops being the caller's at the reply: a device still
+    /// writing it then is the driver's bug, as any stray DMA is.
+    pub fn dma_addr(&mut self, p: usize, va: u64) -> Result<u64, Error> {
+        if user::check_range(va, 1).is_err() {
+            return Err(Error::BadAddress);
+        }
+        let page = va & !(PAGE_SIZE - 1);
+        let at = self.space(p).leaf_entry(&self.phys, page).ok_or(Error::BadAddress)?;
+        let e = self.entry(at);
+        let flags = Flags::from_bits_retain(e);
+        if !flags.contains(Flags::PRESENT) || !flags.intersects(sw::DMA | sw::LOAN) {
+            return Err(Error::BadAddress);
+        }
+        Ok((e & 0x000f_ffff_ffff_f000) + (va & (PAGE_SIZE - 1)))
+    }
+
     pub fn dma_alloc(&mut self, p: usize, pages: u64) -> Result<(u64, u64), Error> {
         if pages == 0 || pages > abi::limits::DMA_MAX_PAGES {
             return Err(Error::InvalidArgument);

@@ -249,6 +249,10 @@ impl Kernel {
                 let (token, addr) = self.dma_alloc(p, a1)?;
                 Ok(Outcome::Done([token, addr, 0, 0]))
             }
+            Syscall::DmaAddr => {
+                self.class(p, token, SyscallClass::Dma)?;
+                done(self.dma_addr(p, a1)?)
+            }
             Syscall::ProcessCreate => {
                 self.class(p, token, SyscallClass::ProcessCreate)?;
                 self.process_create(p, a1, a2, a3)

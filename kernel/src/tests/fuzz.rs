@@ -80,6 +80,7 @@ fn signature(s: Syscall) -> &'static [A] {
         Syscall::PhysDerive => &[PHYS, PageLen, PageLen, Rights],
         Syscall::PhysInfo => &[PHYS],
         Syscall::DmaAlloc => &[Tok(Want::Class(C::Dma)), Small],
+        Syscall::DmaAddr => &[Tok(Want::Class(C::Dma)), Addr],
         Syscall::ProcessCreate => &[Tok(Want::Class(C::ProcessCreate)), Name, Small, QuotaPtr],
         Syscall::ProcessWrite => &[PROC, Addr, Addr, Size],
         Syscall::ThreadCreate => &[PROC, Addr, Addr, Any, Any, Prio],

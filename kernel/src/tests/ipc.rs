@@ -1078,3 +1078,28 @@ fn the_monitor_reports_a_channel_s_registered_name() {
     assert_eq!(w.sys(r.s, Syscall::ChannelDestroy, [r.chan, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id, BUF, 16, 0]), R::Err(Error::NotFound));
 }
+
+#[test]
+fn dma_addr_names_lent_and_dma_pages_only() {
+    let mut w = World::new();
+    let l = lend(&mut w);
+    let r = l.r;
+    let dma = w.c(r.sp).dma;
+    w.run_as(r.s);
+    // The lent page: the sender's frame, while the loan lasts.
+    assert_eq!(w.sys(r.s, Syscall::DmaAddr, [dma, WIN + 8, 0, 0, 0, 0]), R::Ok([l.client_frame + 8, 0, 0, 0]));
+    // Its own anonymous memory, unmapped and kernel addresses: refused.
+    assert_eq!(w.sys(r.s, Syscall::DmaAddr, [dma, BUF, 0, 0, 0, 0]), R::Err(Error::BadAddress));
+    assert_eq!(w.sys(r.s, Syscall::DmaAddr, [dma, UNMAPPED, 0, 0, 0, 0]), R::Err(Error::BadAddress));
+    assert_eq!(w.sys(r.s, Syscall::DmaAddr, [dma, 0xffff_8000_0000_0000, 0, 0, 0, 0]), R::Err(Error::BadAddress));
+    assert_eq!(w.reply(r.s, l.cookie, 0, 0), R::Ok([0; 4]));
+    // After the reply the window holds the server's own page again.
+    assert_eq!(w.sys(r.s, Syscall::DmaAddr, [dma, WIN, 0, 0, 0, 0]), R::Err(Error::BadAddress), "a returned loan is still named");
+    // A DMA region it mapped: its frames.
+    let [range, addr, ..] = w.sys(r.s, Syscall::DmaAlloc, [dma, 2, 0, 0, 0, 0]).ok();
+    const AT: u64 = 0x50_0000;
+    assert_eq!(w.sys(r.s, Syscall::MapPhys, [range, AT, 0, 2 * PAGE, RW, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.s, Syscall::DmaAddr, [dma, AT + PAGE + 3, 0, 0, 0, 0]), R::Ok([addr + PAGE + 3, 0, 0, 0]));
+    // Not the Dma class: refused.
+    w.rejected(r.s, Syscall::DmaAddr, [w.c(r.sp).thread, AT, 0, 0, 0, 0]);
+}

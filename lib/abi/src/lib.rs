@@ -189,6 +189,12 @@ pub enum Syscall: u64 {
     PhysInfo = 44,
     /// `Dma class; pages -> token, phys_addr` contiguous zeroed physical pages.
     DmaAlloc = 45,
+    /// `Dma class; va -> phys_addr` the physical address of the caller's
+    /// page at `va`, only for a page of its own DMA regions or a page lent
+    /// to it by an IPC sender (mapped at a receive window now): memory the
+    /// caller may already write, so a driver can point a device at a
+    /// client's lent page instead of copying. Any other page: `BadAddress`.
+    DmaAddr = 46,
     /// `ProcessCreate class; name_ptr, name_len, quota_ptr -> token, index`
     /// empty process with the [`quota::Quota`] at `quota_ptr`, carved out of
     /// the caller's own.

@@ -4,11 +4,11 @@
 //! Registers are reached through the `volatile` crate over the mapped ABAR
 //! and configuration-space pages. Each disk port has one DMA page for its
 //! command list, received FISes and command table ([`crate::ata`] offsets)
-//! and one DMA page of data. Reads land in that data page and are copied
-//! into the client's lent page (a bounce buffer: the kernel does not tell
-//! a driver the physical address of a lent page); writes are copied out of
-//! it. One command is in flight at a time; its completion is the MSI event
-//! on the driver's private IRQ channel, with a timeout.
+//! and one DMA page of data. A client's lent page is read into and written
+//! from directly (`DmaAddr` tells the driver where it is); a copied message
+//! goes through the data page instead. One command is in flight at a time;
+//! its completion is the MSI event on the driver's private IRQ channel,
+//! with a timeout.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
@@ -116,14 +116,22 @@ impl DmaPage {
 pub struct Disk {
     pub port: u8,
     pub id: Identity,
+    /// Transfers that went straight to or from a client's lent page.
+    pub direct: u64,
     cmd: DmaPage,
     data: DmaPage,
 }
 
 impl Disk {
-    /// The data page (read results, write source).
+    /// The data page (read results, write source) when the client's
+    /// message is not a lent page.
     pub fn data(&mut self) -> &mut [u8; PAGE_SIZE] {
         self.data.bytes()
+    }
+
+    /// The data page's physical address.
+    pub fn data_pa(&self) -> u64 {
+        self.data.pa
     }
 }
 
@@ -247,7 +255,7 @@ impl Hba {
         let ghc = hba.regs.r(GHC);
         hba.regs.w(GHC, ghc | GHC_IE);
         for (cmd, data, p) in found {
-            let mut d = Disk { port: p, id: Identity::default(), cmd, data };
+            let mut d = Disk { port: p, id: Identity::default(), direct: 0, cmd, data };
             match hba.identify(&mut d) {
                 Ok(id) => {
                     d.id = id;
@@ -314,15 +322,17 @@ impl Hba {
     }
 
     fn identify(&mut self, d: &mut Disk) -> Result<Identity, StorageError> {
-        self.command(d, ata::IDENTIFY, 0, 0, 512, false)?;
+        let pa = d.data.pa;
+        self.command(d, ata::IDENTIFY, 0, 0, (pa, 512), false)?;
         let mut raw = [0u8; 512];
         raw.copy_from_slice(&d.data()[..512]);
         Ok(ata::identify(&ata::words(&raw)))
     }
 
-    /// Run one command on disk `d`: `bytes` of data through its data page
+    /// Run one command on disk `d` moving `buf` = (physical address, bytes)
     /// (`write`: to the device), and wait for its interrupt.
-    pub fn command(&mut self, d: &mut Disk, command: u8, lba: u64, count: u16, bytes: usize, write: bool) -> Result<(), StorageError> {
+    pub fn command(&mut self, d: &mut Disk, command: u8, lba: u64, count: u16, buf: (u64, usize), write: bool) -> Result<(), StorageError> {
+        let (buf_pa, bytes) = buf;
         let p = d.port;
         if self.pr(p, P_SSTS) & 0xf != 3 {
             return Err(StorageError::Gone);
@@ -337,7 +347,7 @@ impl Hba {
         d.cmd.bytes()[ata::CTBA..ata::PRDT + 16].fill(0);
         d.cmd.bytes()[ata::CTBA..ata::CTBA + 20].copy_from_slice(&ata::h2d_fis(command, lba, count));
         if bytes > 0 {
-            let entry = ata::prd(d.data.pa, bytes).map_err(|_| StorageError::BadRequest)?;
+            let entry = ata::prd(buf_pa, bytes).map_err(|_| StorageError::BadRequest)?;
             d.cmd.put_u32s(ata::PRDT, &entry);
         }
         self.pw(p, P_IS, u32::MAX);

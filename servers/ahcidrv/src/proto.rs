@@ -71,6 +71,9 @@ pub struct DiskInfo {
     pub sectors: u64,
     pub model: heapless::String<40>,
     pub serial: heapless::String<20>,
+    /// Reads and writes so far that moved straight between the device and
+    /// a client's lent page (no copy in the driver).
+    pub direct: u64,
 }
 
 impl Request {

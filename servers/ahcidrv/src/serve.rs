@@ -6,7 +6,7 @@ use ahcidrv::proto::{DiskInfo, Request, StorageError, ERR, OK, SECTOR, WRITE_DAT
 use ahcidrv::{ata, cap_id};
 use runtime::ipc::{Channel, Window};
 use runtime::irq::{event_badge, Irq};
-use runtime::mem::PhysRange;
+use runtime::mem::{dma_addr, PhysRange};
 use runtime::println;
 
 runtime::entry!(main);
@@ -79,7 +79,13 @@ fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usi
         req.check(d.id.sectors)?;
         match req {
             Request::Info { .. } => {
-                let info = DiskInfo { port: d.port, sectors: d.id.sectors, model: d.id.model.clone(), serial: d.id.serial.clone() };
+                let info = DiskInfo {
+                    port: d.port,
+                    sectors: d.id.sectors,
+                    model: d.id.model.clone(),
+                    serial: d.id.serial.clone(),
+                    direct: d.direct,
+                };
                 let n = postcard::to_slice(&info, &mut win[..]).map_err(|_| StorageError::BadRequest)?.len();
                 if n > size {
                     return Err(StorageError::BadRequest);
@@ -91,18 +97,37 @@ fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usi
                 if bytes > size {
                     return Err(StorageError::BadRequest);
                 }
-                hba.command(d, ata::READ_DMA_EXT, lba, count as u16, bytes, false)?;
-                win[..bytes].copy_from_slice(&d.data()[..bytes]);
+                match dma_addr(win.as_ptr() as u64) {
+                    // A lent page: the device writes it in place.
+                    Ok(pa) => {
+                        hba.command(d, ata::READ_DMA_EXT, lba, count as u16, (pa, bytes), false)?;
+                        d.direct += 1;
+                    }
+                    Err(_) => {
+                        let pa = d.data_pa();
+                        hba.command(d, ata::READ_DMA_EXT, lba, count as u16, (pa, bytes), false)?;
+                        win[..bytes].copy_from_slice(&d.data()[..bytes]);
+                    }
+                }
                 Ok(bytes)
             }
             Request::Write { lba, count, .. } => {
                 let bytes = count as usize * SECTOR;
-                d.data()[..bytes].copy_from_slice(&win[WRITE_DATA..WRITE_DATA + bytes]);
-                hba.command(d, ata::WRITE_DMA_EXT, lba, count as u16, bytes, true)?;
+                match dma_addr(win.as_ptr() as u64 + WRITE_DATA as u64) {
+                    Ok(pa) => {
+                        hba.command(d, ata::WRITE_DMA_EXT, lba, count as u16, (pa, bytes), true)?;
+                        d.direct += 1;
+                    }
+                    Err(_) => {
+                        d.data()[..bytes].copy_from_slice(&win[WRITE_DATA..WRITE_DATA + bytes]);
+                        let pa = d.data_pa();
+                        hba.command(d, ata::WRITE_DMA_EXT, lba, count as u16, (pa, bytes), true)?;
+                    }
+                }
                 Ok(0)
             }
             Request::Flush { .. } => {
-                hba.command(d, ata::FLUSH_CACHE_EXT, 0, 0, 0, false)?;
+                hba.command(d, ata::FLUSH_CACHE_EXT, 0, 0, (0, 0), false)?;
                 Ok(0)
             }
         }

@@ -171,12 +171,15 @@ fn info(n: u8) -> Outcome {
 
 fn read_known(n: u8, when: &str) -> Outcome {
     let mut d = Disk::open(n).map_err(|e| format!("{e:?}"))?;
-    let sectors = d.info().map_err(|e| format!("info: {e:?}"))?.sectors;
-    for (lba, count) in reads(sectors) {
+    let before = d.info().map_err(|e| format!("info: {e:?}"))?;
+    for (lba, count) in reads(before.sectors) {
         let data = d.read(lba, count).map_err(|e| format!("read {lba}+{count}: {e:?}"))?;
         ensure!(data.len() == count as usize * SECTOR, "read {} bytes", data.len());
         println!("disk: hash {n} {lba} {count} {:016x} {when}", ahcidrv::fnv1a(data));
     }
+    // Each read went straight into the lent page, not through a copy.
+    let after = d.info().map_err(|e| format!("info: {e:?}"))?;
+    ensure!(after.direct == before.direct + 3, "{} of 3 reads went straight to the lent page", after.direct - before.direct);
     Ok(())
 }
 
