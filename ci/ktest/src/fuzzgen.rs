@@ -259,7 +259,7 @@ impl Fuzzer {
             Some(Syscall::Yield | Syscall::Sleep | Syscall::Uptime | Syscall::Priority) => class(SyscallClass::Thread),
             Some(Syscall::ChannelCreate) => class(SyscallClass::ChannelCreate),
             Some(Syscall::NameFind) => class(SyscallClass::Names),
-            Some(Syscall::DmaAlloc) => class(SyscallClass::Dma),
+            Some(Syscall::DmaAlloc | Syscall::DmaAddr) => class(SyscallClass::Dma),
             Some(Syscall::ProcessCreate) => class(SyscallClass::ProcessCreate),
             Some(Syscall::ChannelDestroy) => match self.pick(|g| g == Got::Channel) {
                 Some(i) => {
