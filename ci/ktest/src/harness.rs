@@ -129,6 +129,9 @@ impl Drop for Served {
         // Both fail harmlessly when the case already ended them.
         let _ = self.child.kill();
         let _ = self.child.wait_timeout(1_000_000_000);
+        // The process token too: a suite that starts many servers must not
+        // fill its capability table with tokens of dead ones.
+        let _ = runtime::caps::drop_cap(self.child.token());
         let _ = core::mem::replace(&mut self.chan, Channel::from_token(0)).destroy();
     }
 }

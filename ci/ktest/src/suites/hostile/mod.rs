@@ -38,7 +38,10 @@ pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
 pub fn goes_on() -> Outcome {
     let server = serve("server", &[])?;
     let child = spawn("hostile-well-behaved", &[], &[(CHAN, server.chan.token(), rights::SEND)], 8)?;
-    expect_exit(&child, Exit::Code(0), "a well-behaved child afterwards")
+    let ended = expect_exit(&child, Exit::Code(0), "a well-behaved child afterwards");
+    // Every case ends here: keep no token of the dead child.
+    let _ = runtime::caps::drop_cap(child.token());
+    ended
 }
 
 /// Map a page, send 64 bytes of it to the echo server on `CHAN`, check the
