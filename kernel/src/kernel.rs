@@ -462,8 +462,12 @@ impl Kernel {
     fn run_late_ticks(&mut self, late: u64) {
         let irqs = late >> crate::irq::LATE_SHIFT;
         for s in 0..crate::irq::SLOTS {
-            if irqs & (1 << s) != 0 {
+            if irqs & (1 << s) == 0 {
+            } else if self.irqs.slots[s].live {
                 self.irq_fire(s);
+            } else {
+                // Acknowledged in the window; nobody holds the vector.
+                crate::warn!("unexpected interrupt {}", abi::irq::FIRST_VECTOR as usize + s);
             }
         }
         for _ in 0..late & ((1 << crate::irq::LATE_SHIFT) - 1) {
