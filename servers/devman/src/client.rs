@@ -4,7 +4,7 @@ use abi::{rights, Error as IpcError};
 use runtime::ipc::Channel;
 use runtime::rpc::{CallError, Client};
 
-use crate::proto::{Device, Driver, Entry, Error, Filter, Matches, Query, Register, Unregister};
+use crate::proto::{Device, Driver, Entry, Error, Filter, Identity, Matches, Query, Register, Unregister};
 
 /// What a registry call returns.
 pub type Result<T> = core::result::Result<T, CallError<Error>>;
@@ -36,14 +36,14 @@ impl DevmanClient {
     }
 
     /// Register `device`, served on `chan` (we keep it; DEVMAN gets SEND
-    /// and DELEGATE); its entry id.
-    pub fn register(&self, device: Device, chan: &Channel) -> Result<u32> {
+    /// and DELEGATE).
+    pub fn register(&self, device: Device, chan: &Channel) -> Result<()> {
         self.0.call_with_cap(&Register { device }, chan.token(), rights::SEND | rights::DELEGATE)
     }
 
-    /// Remove entry `id`, proving ownership with `chan`.
-    pub fn unregister(&self, id: u32, chan: &Channel) -> Result<()> {
-        self.0.call_with_cap(&Unregister { id }, chan.token(), rights::SEND | rights::DELEGATE)
+    /// Remove the entry of `identity`, proving ownership with `chan`.
+    pub fn unregister(&self, identity: Identity, chan: &Channel) -> Result<()> {
+        self.0.call_with_cap(&Unregister { identity }, chan.token(), rights::SEND | rights::DELEGATE)
     }
 
     /// One page of the entries matching `filter`.

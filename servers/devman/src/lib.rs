@@ -34,3 +34,6 @@ pub const BIOS_AREA_LEN: u64 = 0x2_0000;
 
 /// The start-block id under which a `pcidrv` gets its ECAM window.
 pub const PCIDRV_ECAM_CAP: u64 = abi::cap_id::USER;
+/// The start-block id under which a `pcidrv` gets the device memory its
+/// functions' BARs lie in (to hand each driver exactly its own window).
+pub const PCIDRV_BAR_CAP: u64 = abi::cap_id::USER + 1;

@@ -2,8 +2,8 @@
 //!
 //! | op | request | reply | capability |
 //! |---|---|---|---|
-//! | 1 `Register` | [`Device`] | the entry's id | in: the driver's channel (SEND + DELEGATE) |
-//! | 2 `Unregister` | entry id | `()` | in: the same channel (proves ownership) |
+//! | 1 `Register` | [`Device`] | `()` | in: the driver's channel (SEND + DELEGATE) |
+//! | 2 `Unregister` | the device's [`Identity`] | `()` | in: the same channel (proves ownership) |
 //! | 3 `Query` | [`Filter`] and how many matches to skip | [`Matches`] | — |
 //! | 4 `Driver` | entry id | `()` | out: SEND to the entry's driver |
 //!
@@ -88,7 +88,7 @@ impl Device {
     }
 }
 
-/// A registry entry.
+/// A registry entry (ids are never reused while DEVMAN runs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub struct Entry {
     pub id: u32,
@@ -125,10 +125,11 @@ pub struct Register {
     pub device: Device,
 }
 
-/// Remove entry `id`; the request carries the channel it was registered with.
+/// Remove the entry of the device with `identity`; the request carries
+/// the channel it was registered with.
 #[derive(Debug, Serialize, Deserialize, MaxSize)]
 pub struct Unregister {
-    pub id: u32,
+    pub identity: Identity,
 }
 
 /// The entries matching `filter`, skipping the first `skip`.
@@ -159,7 +160,7 @@ runtime::error_codes! {
         NoCapability = 1,
         /// A live driver already registered a device with this identity.
         AlreadyRegistered = 2,
-        /// No entry with this id (or its driver died).
+        /// No such entry (or its driver died).
         NotFound = 3,
         /// Unregister with a channel other than the entry's.
         NotOwner = 4,
@@ -171,7 +172,7 @@ runtime::error_codes! {
 runtime::protocol! {
     /// Requests DEVMAN serves.
     pub enum Request: Error {
-        Register(Register) = 1 -> u32;
+        Register(Register) = 1 -> ();
         Unregister(Unregister) = 2 -> ();
         Query(Query) = 3 -> Matches;
         Driver(Driver) = 4 -> ();

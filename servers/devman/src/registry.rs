@@ -15,7 +15,7 @@ use abi::rights;
 use runtime::rpc::{Call, Done, Handler};
 pub use vfs::server::Kernel;
 
-use crate::proto::{Device, Entry, Error, Filter, Matches, Request, MAX_DEVICES, MAX_RESULTS};
+use crate::proto::{Device, Entry, Error, Filter, Identity, Matches, Request, MAX_DEVICES, MAX_RESULTS};
 
 struct Slot {
     id: u32,
@@ -117,8 +117,9 @@ impl<K: Kernel> Registry<K> {
         Ok(id)
     }
 
-    /// Remove entry `id`, proving ownership with the channel `cap` names.
-    pub fn unregister(&mut self, id: u32, cap: Option<u64>) -> Result<(), Error> {
+    /// Remove the entry of `identity`, proving ownership with the channel
+    /// `cap` names.
+    pub fn unregister(&mut self, identity: Identity, cap: Option<u64>) -> Result<(), Error> {
         let (token, chan) = self.driver_channel(cap).inspect_err(|_| {
             if let Some(c) = cap {
                 self.kernel.drop_cap(c);
@@ -127,7 +128,7 @@ impl<K: Kernel> Registry<K> {
         // The proof is not kept.
         self.kernel.drop_cap(token);
         self.sweep();
-        let i = self.slots.iter().position(|s| s.id == id).ok_or(Error::NotFound)?;
+        let i = self.slots.iter().position(|s| s.device.identity == identity).ok_or(Error::NotFound)?;
         if self.slots[i].chan != chan {
             return Err(Error::NotOwner);
         }
@@ -164,11 +165,11 @@ impl<K: Kernel> Handler for Registry<K> {
         match req {
             Request::Register(r) => {
                 let cap = call.take_cap();
-                call.reply::<crate::proto::Register>(self.register(r.device, cap))
+                call.reply::<crate::proto::Register>(self.register(r.device, cap).map(|_| ()))
             }
             Request::Unregister(r) => {
                 let cap = call.take_cap();
-                call.reply::<crate::proto::Unregister>(self.unregister(r.id, cap))
+                call.reply::<crate::proto::Unregister>(self.unregister(r.identity, cap))
             }
             Request::Query(q) => call.reply::<crate::proto::Query>(Ok(self.query(q.filter, q.skip))),
             Request::Driver(d) => match self.driver(d.id) {

@@ -183,8 +183,11 @@ fn ahci() -> Device {
     d
 }
 
+/// Register `d`; the id of its entry.
 fn register(ch: &mut HostChannel, r: &mut Registry<FakeKernel>, d: Device, cap: u64) -> Result<u32, CallError<Error>> {
-    ch.call_cap(r, &Register { device: d }, cap).map(|(id, _)| id)
+    let identity = d.identity;
+    ch.call_cap(r, &Register { device: d }, cap)?;
+    Ok(query(ch, r, Filter::All).iter().find(|e| e.device.identity == identity).unwrap().id)
 }
 
 fn query(ch: &mut HostChannel, r: &mut Registry<FakeKernel>, filter: Filter) -> Vec<Entry> {
@@ -260,12 +263,15 @@ fn refusals() {
     let id = register(&mut ch, &mut r, ahci(), a).unwrap();
     let other = r.kernel_mut().chan(7, 2, DRIVER);
     assert_eq!(register(&mut ch, &mut r, ahci(), other), Err(CallError::Server(Error::AlreadyRegistered)));
+    let ahci_id = ahci().identity;
     let other = r.kernel_mut().chan(8, 2, DRIVER);
-    assert_eq!(ch.call_cap(&mut r, &Unregister { id }, other).map(|_| ()), Err(CallError::Server(Error::NotOwner)));
+    assert_eq!(ch.call_cap(&mut r, &Unregister { identity: ahci_id }, other).map(|_| ()), Err(CallError::Server(Error::NotOwner)));
     let mine = r.kernel_mut().chan(9, 1, DRIVER);
-    assert_eq!(ch.call_cap(&mut r, &Unregister { id: id + 1 }, mine).map(|_| ()), Err(CallError::Server(Error::NotFound)));
+    let nobody = Identity::Port { controller: Location { segment: 0, bus: 0, device: 0x1f, function: 2 }, port: 1 };
+    assert_eq!(ch.call_cap(&mut r, &Unregister { identity: nobody }, mine).map(|_| ()), Err(CallError::Server(Error::NotFound)));
     let mine = r.kernel_mut().chan(10, 1, DRIVER);
-    ch.call_cap(&mut r, &Unregister { id }, mine).unwrap();
+    ch.call_cap(&mut r, &Unregister { identity: ahci_id }, mine).unwrap();
+    assert_eq!(ch.call_cap(&mut r, &Driver { id }, 0).map(|_| ()), Err(CallError::Server(Error::NotFound)), "the entry is gone");
     assert!(r.kernel().dropped.contains(&6), "the last entry's token goes with it");
     assert!(r.is_empty());
     // Table full.

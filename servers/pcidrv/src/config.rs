@@ -19,6 +19,9 @@ use crate::{reg, ConfigSpace, Location};
 pub const DRIVER_CONFIG_CAP: u64 = abi::cap_id::USER + 0x10;
 /// The start-block id under which a started driver finds its register window (BAR).
 pub const DRIVER_BAR_CAP: u64 = abi::cap_id::USER + 0x11;
+/// The start-block id under which a started driver finds its function's
+/// 4 KiB of configuration space (physical range, read/write).
+pub const DRIVER_CONFIG_PAGE_CAP: u64 = abi::cap_id::USER + 0x12;
 
 /// Read `width` bytes at `offset` of function `at`'s configuration space.
 #[derive(Debug, Serialize, Deserialize, MaxSize)]
@@ -59,13 +62,19 @@ runtime::protocol! {
 
 /// One driver's view: its own function, nothing else.
 pub struct ConfigServer<C: ConfigSpace> {
-    own: Location,
+    own: Option<Location>,
     space: C,
 }
 
 impl<C: ConfigSpace> ConfigServer<C> {
     pub fn new(own: Location, space: C) -> Self {
-        ConfigServer { own, space }
+        ConfigServer { own: Some(own), space }
+    }
+
+    /// For a channel that is no driver's (PCIDRV's public one): every
+    /// access is `NotYours`.
+    pub fn nobody(space: C) -> Self {
+        ConfigServer { own: None, space }
     }
 
     pub fn space(&self) -> &C {
@@ -73,7 +82,7 @@ impl<C: ConfigSpace> ConfigServer<C> {
     }
 
     fn check(&self, at: Location, offset: u16, width: u8) -> Result<(), Error> {
-        if at != self.own {
+        if Some(at) != self.own {
             return Err(Error::NotYours);
         }
         if !matches!(width, 1 | 2 | 4) {

@@ -187,3 +187,49 @@ pub fn enumerate<C: ConfigSpace>(c: &mut C, segment: u16, start: u8, end: u8) ->
     }
     found
 }
+
+/// Where [`assign_bars`] places memory BARs firmware left at 0 on q35: above
+/// the ECAM window (so never RAM, whatever the machine's memory size) and
+/// below the I/O APIC's window.
+pub const MMIO_WINDOW: (u64, u64) = (0xC000_0000, 0xFEC0_0000);
+
+/// Give every memory BAR at address 0 of the functions on the window's
+/// first bus an address in `window` (naturally aligned, first fit around
+/// those already there), and switch memory decoding on for the functions that got one.
+/// Firmware such as qboot assigns nothing and leaves it to the OS. Functions
+/// behind bridges are left alone (their bridge windows would need
+/// programming too), as are I/O BARs. Returns how many BARs were placed.
+pub fn assign_bars<C: ConfigSpace>(c: &mut C, functions: &mut [Function], first_bus: u8, window: (u64, u64)) -> usize {
+    // Ranges in use: every memory BAR firmware placed, then ours.
+    let mut taken: Vec<(u64, u64)> =
+        functions.iter().flat_map(|f| f.bars.iter()).filter(|b| b.base != 0 && b.kind != BarKind::Io).map(|b| (b.base, b.base.saturating_add(b.size))).collect();
+    let mut placed = 0;
+    for f in functions.iter_mut().filter(|f| f.at.bus == first_bus && f.header == 0) {
+        let mut any = false;
+        for b in f.bars.iter_mut().filter(|b| b.base == 0 && b.kind != BarKind::Io) {
+            let align = b.size.max(16);
+            let mut base = window.0.next_multiple_of(align);
+            while let Some(&(_, end)) = taken.iter().find(|&&(s, e)| base < e && s < base.saturating_add(b.size)) {
+                base = end.next_multiple_of(align);
+            }
+            if base.checked_add(b.size).is_none_or(|end| end > window.1) {
+                continue;
+            }
+            taken.push((base, base + b.size));
+            let off = reg::BAR0 + 4 * u16::from(b.index);
+            let flags = c.read(f.at, off, 4) & 0xf;
+            c.write(f.at, off, 4, base as u32 | flags);
+            if b.kind == BarKind::Memory64 {
+                c.write(f.at, off + 4, 4, (base >> 32) as u32);
+            }
+            b.base = base;
+            placed += 1;
+            any = true;
+        }
+        if any {
+            let command = c.read(f.at, reg::COMMAND, 2);
+            c.write(f.at, reg::COMMAND, 2, command | 0b10);
+        }
+    }
+    placed
+}

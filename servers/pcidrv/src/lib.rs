@@ -60,5 +60,5 @@ pub mod caps {
     pub const ECAM: u64 = devman::PCIDRV_ECAM_CAP;
     /// Device memory the BARs of its functions lie in, to hand each driver
     /// exactly its own register window.
-    pub const BAR_MEMORY: u64 = abi::cap_id::USER + 1;
+    pub const BAR_MEMORY: u64 = devman::PCIDRV_BAR_CAP;
 }

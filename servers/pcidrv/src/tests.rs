@@ -9,7 +9,7 @@ use runtime::rpc::host::HostChannel;
 use runtime::rpc::CallError;
 
 use crate::config::{ConfigServer, Error, Read, Write};
-use crate::enumerate::enumerate;
+use crate::enumerate::{assign_bars, enumerate, MMIO_WINDOW};
 use crate::{reg, ConfigSpace, Location};
 
 /// A function's registers; BAR writes keep only the bits the BAR decodes.
@@ -196,4 +196,42 @@ fn drivers_reach_only_their_own_function() {
     let bad = ch.raw_call(&mut s, 1, &[0xff; 9]).unwrap();
     assert_ne!(runtime::rpc::wire::split_result(bad.result).0, 0, "garbage gets an error");
     assert_eq!(ch.call(&mut s, &Read { at: own, offset: 2, width: 2 }), Ok(0x2922), "and serving goes on");
+    let mut public = ConfigServer::nobody(bus());
+    assert_eq!(ch.call(&mut public, &Read { at: own, offset: 0, width: 4 }), Err(CallError::Server(Error::NotYours)));
+}
+
+#[test]
+fn unassigned_memory_bars_get_aligned_addresses_on_the_first_bus() {
+    let mut b = bus();
+    // As qboot leaves them: BARs at 0, memory decoding off.
+    b.add(0, 6, 0, (0x1234, 0x1111), (3, 0, 0), 0).bar(0, 0, 0x100_0000, 0b1000).bar(2, 0, 0x1000, 0).bar(3, 0, 0x20, 1).cfg[4] = 0;
+    b.add(0, 7, 0, (0x8086, 0x2922), (1, 6, 1), 0).bar(5, 0, 0x1000, 0).bar(0, 0, 0x4000, 0b100).cfg[4] = 0;
+    b.add(1, 1, 0, (0x1af4, 0x1000), (2, 0, 0), 0).bar(0, 0, 0x1000, 0);
+    let mut found = enumerate(&mut b, 0, 0, 0x3f);
+    assert_eq!(assign_bars(&mut b, &mut found, 0, MMIO_WINDOW), 4);
+    let again = enumerate(&mut b, 0, 0, 0x3f);
+    for f in [&found, &again] {
+        let get = |d: u8, i: u8| f.iter().find(|x| x.at == loc(0, d, 0)).unwrap().bars.iter().find(|x| x.index == i).copied().unwrap();
+        assert_eq!(get(6, 0).base, 0xC000_0000, "the device reads back what was assigned");
+        assert_eq!(get(6, 2).base, 0xC100_0000);
+        assert_eq!(get(6, 3).base, 0, "I/O BARs are left alone");
+        assert_eq!(get(7, 0).base, 0xC100_4000, "64-bit BAR aligned to its size");
+        assert_eq!(get(7, 0).kind, BarKind::Memory64);
+        assert_eq!(get(7, 5).base, 0xC100_1000);
+        assert_eq!(get(7, 5).size, 0x1000);
+        let ahci = f.iter().find(|x| x.at == loc(0, 0x1f, 2)).unwrap();
+        assert_eq!(ahci.bars[1].base, 0xfebd_5000, "assigned BARs stay");
+    }
+    assert_eq!(b.read(loc(0, 7, 0), reg::COMMAND, 2) & 0b10, 0b10, "memory decoding on");
+    let behind = again.iter().find(|x| x.at == loc(1, 1, 0)).unwrap();
+    assert_eq!(behind.bars[0].base, 0, "behind a bridge: not touched");
+    // Placed BARs never overlap each other or those already there.
+    let mut all: Vec<(u64, u64)> = again.iter().flat_map(|f| f.bars.iter()).filter(|b| b.base >= MMIO_WINDOW.0).map(|b| (b.base, b.base + b.size)).collect();
+    all.sort();
+    assert!(all.windows(2).all(|w| w[0].1 <= w[1].0), "{all:x?}");
+    // A window too small places nothing.
+    let mut b2 = bus();
+    b2.add(0, 6, 0, (0x1234, 0x1111), (3, 0, 0), 0).bar(0, 0, 0x100_0000, 0);
+    let mut f2 = enumerate(&mut b2, 0, 0, 0x3f);
+    assert_eq!(assign_bars(&mut b2, &mut f2, 0, (0xC000_0000, 0xC080_0000)), 0);
 }
