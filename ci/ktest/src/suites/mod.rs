@@ -3,6 +3,7 @@
 mod bench;
 mod boot;
 mod caps;
+mod devices;
 pub mod fuzz;
 pub mod hostile;
 pub(crate) mod ipc;
@@ -20,6 +21,7 @@ pub fn run(suite: &str, args: runtime::Args) -> i32 {
         "process" => process::run(),
         "servers" => servers::run(),
         "ticks" => hostile::quota::ticks(),
+        "devices" => devices::run(),
         "bench" => bench::run(),
         "fuzz" => fuzz::run(args),
         other => {
