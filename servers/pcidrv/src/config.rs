@@ -88,7 +88,7 @@ impl<C: ConfigSpace> ConfigServer<C> {
         if !matches!(width, 1 | 2 | 4) {
             return Err(Error::BadWidth);
         }
-        if offset >= reg::SPACE || offset % u16::from(width) != 0 {
+        if offset >= reg::SPACE || !offset.is_multiple_of(u16::from(width)) {
             return Err(Error::BadOffset);
         }
         Ok(())
