@@ -4,6 +4,8 @@
 //! The RSDP is found by scanning the BIOS area (0xE0000–0xFFFFF) through a
 //! read-only capability derived from the device-memory one; the tables it
 //! leads to are read the same way (firmware keeps them outside usable RAM).
+//! With the argument `drivers`, each `pcidrv` starts drivers for the
+//! functions it has one for.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -89,7 +91,7 @@ mod server_main {
 
     /// Start `pcidrv` for one window with a capability for exactly it, the
     /// device memory its functions' BARs lie in, and the classes it needs.
-    fn start_pcidrv(procs: &ProcessClient, dev: &Phys, e: &Ecam) {
+    fn start_pcidrv(procs: &ProcessClient, dev: &Phys, e: &Ecam, drivers: bool) {
         let (start, len) = e.window();
         let ecam = match dev.cap.derive(start - dev.base, len, rights::READ | rights::WRITE | rights::DELEGATE) {
             Ok(c) => c,
@@ -107,8 +109,9 @@ mod server_main {
             }
         }
         let (seg, sb, eb) = (alloc_fmt(e.segment as u64), alloc_fmt(e.start_bus as u64), alloc_fmt(e.end_bus as u64));
-        let args = ["pcidrv", seg.as_str(), sb.as_str(), eb.as_str()];
-        let spawn = SpawnArgs { path: "boot:/pcidrv", args: &args, caps: &caps, stack_size: 0, priority: 8, restart: true };
+        let all = ["pcidrv", seg.as_str(), sb.as_str(), eb.as_str(), "drivers"];
+        let args = if drivers { &all[..] } else { &all[..4] };
+        let spawn = SpawnArgs { path: "boot:/pcidrv", args, caps: &caps, stack_size: 0, priority: 8, restart: true };
         match procs.spawn(&spawn) {
             Ok(s) => println!("devman: started pcidrv (pid {}) for segment {} buses {:02x}-{:02x} at {start:#x}", s.pid, e.segment, e.start_bus, e.end_bus),
             Err(err) => println!("devman: cannot start pcidrv: {err:?}"),
@@ -129,7 +132,8 @@ mod server_main {
         pub const BAR_MEMORY: u64 = devman::PCIDRV_BAR_CAP;
     }
 
-    fn main(_args: runtime::Args) -> i32 {
+    fn main(args: runtime::Args) -> i32 {
+        let drivers = args.iter().any(|a| a == "drivers");
         let chan = match Channel::create() {
             Ok(c) => c,
             Err(e) => {
@@ -154,7 +158,7 @@ mod server_main {
                     println!("devman: MCFG: {} ECAM window(s)", windows.len());
                     if let Some(procs) = process_client() {
                         for e in &windows {
-                            start_pcidrv(&procs, &dev, e);
+                            start_pcidrv(&procs, &dev, e, drivers);
                         }
                     }
                 }

@@ -15,13 +15,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::{reg, ConfigSpace, Location};
 
-/// The start-block id under which a started driver finds its channel.
-pub const DRIVER_CONFIG_CAP: u64 = abi::cap_id::USER + 0x10;
-/// The start-block id under which a started driver finds its register window (BAR).
-pub const DRIVER_BAR_CAP: u64 = abi::cap_id::USER + 0x11;
+/// The start-block id under which a started driver finds its
+/// config-space channel.
+pub const DRIVER_CONFIG_CAP: u64 = abi::cap_id::USER + 0x110;
+/// The start-block id under which a started driver finds its register
+/// window (BAR5 for AHCI; the id `ahcidrv` reads its ABAR under).
+pub const DRIVER_BAR_CAP: u64 = abi::cap_id::USER + 0x100;
 /// The start-block id under which a started driver finds its function's
-/// 4 KiB of configuration space (physical range, read/write).
-pub const DRIVER_CONFIG_PAGE_CAP: u64 = abi::cap_id::USER + 0x12;
+/// 4 KiB of configuration space (physical range, read/write; `ahcidrv`'s
+/// CONFIG id).
+pub const DRIVER_CONFIG_PAGE_CAP: u64 = abi::cap_id::USER + 0x101;
 
 /// Read `width` bytes at `offset` of function `at`'s configuration space.
 #[derive(Debug, Serialize, Deserialize, MaxSize)]

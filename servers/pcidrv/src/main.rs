@@ -1,8 +1,10 @@
 //! PCIDRV: enumerate one ECAM window, print and register every function,
 //! start the drivers it has for them, serve their configuration space.
 //!
-//! Arguments: `pcidrv <segment> <first bus> <last bus>`; capabilities
-//! under [`pcidrv::caps`]. Buses are mapped 1 MiB at a time as the walk
+//! Arguments: `pcidrv <segment> <first bus> <last bus> [drivers]`;
+//! capabilities under [`pcidrv::caps`]. Only with `drivers` does it start
+//! a driver (`ahcidrv`) for the functions it has one for: the driver also
+//! needs an interrupt (an MSI vector), which PCIDRV cannot hand out yet. Buses are mapped 1 MiB at a time as the walk
 //! reaches them, so an unused window costs no page tables.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
@@ -236,6 +238,17 @@ mod driver_main {
                 return 1;
             }
         };
+        // Drivers first: once the functions are registered, clients may
+        // look for the drivers.
+        let bars = runtime::init_cap(caps::BAR_MEMORY).map(PhysRange);
+        let drivers = args.get(4) == Some("drivers");
+        for f in functions.iter().filter(|f| f.is_ahci()) {
+            match &bars {
+                _ if !drivers => println!("pcidrv: {} AHCI: drivers not enabled (argument `drivers`)", f.at),
+                Some(b) => start_ahci(&ecam, b, f),
+                None => println!("pcidrv: {} AHCI: no device memory for its driver", f.at),
+            }
+        }
         match DevmanClient::connect_wait(5000) {
             Ok(devman) => {
                 let mut n = 0;
@@ -249,13 +262,6 @@ mod driver_main {
                 println!("pcidrv: registered {n} functions with {}", devman::NAME);
             }
             Err(e) => println!("pcidrv: no {}: {e:?}", devman::NAME),
-        }
-        let bars = runtime::init_cap(caps::BAR_MEMORY).map(PhysRange);
-        for f in functions.iter().filter(|f| f.is_ahci()) {
-            match &bars {
-                Some(b) => start_ahci(&ecam, b, f),
-                None => println!("pcidrv: {} AHCI: no device memory for its driver", f.at),
-            }
         }
         runtime::rpc::run_server("pcidrv", public, &mut ConfigServer::nobody(ecam))
     }

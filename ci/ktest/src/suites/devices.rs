@@ -178,9 +178,12 @@ fn kill_pcidrv() -> Outcome {
     let (base, _) = dev.info().ctx("device memory")?;
     let ecam = dev.derive(Q35_ECAM - base, 1 << 20, rights::READ | rights::WRITE | rights::DELEGATE).ctx("bus 0's ECAM")?;
     let mut caps: Vec<Cap> = [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Names].into_iter().filter_map(Cap::class).collect();
-    caps.push(Cap { id: pcidrv::caps::ECAM, token: ecam.0, rights: rights::READ | rights::WRITE });
+    caps.push(Cap { id: pcidrv::caps::ECAM, token: ecam.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
+    caps.push(Cap { id: pcidrv::caps::BAR_MEMORY, token: dev.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
     let procs = ProcessClient::find().ctx("SYSTEM::PROCESS")?;
-    let args = ["pcidrv-kt", "1", "0", "0"];
+    // With `drivers`: it makes the AHCI driver's capabilities and tries to
+    // start it (the runner checks the line saying the image has none).
+    let args = ["pcidrv-kt", "1", "0", "0", "drivers"];
     let spawned = procs
         .spawn(&SpawnArgs { path: "boot:/pcidrv", args: &args, caps: &caps, stack_size: 0, priority: 8, restart: true })
         .map_err(|e| alloc::format!("spawn: {e:?}"))?;
