@@ -31,8 +31,8 @@ pub const BOOT_LINES: &[&str] = &[
     r"devman: RSDP at 0x\w+ \(.+\), revision \d+, \S+ at 0x\w+$",
     r"devman: MCFG: 1 ECAM window\(s\)",
     r"devman: started pcidrv \(pid \d+\) for segment 0 buses 00-ff at 0x\w+$",
-    r"^pcidrv: 00:00\.0 8086:29c0 class 06\.00\.00$",
-    r"^pcidrv: 00:1f\.2 8086:2922 class 01\.06\.01 BAR4 io 0x\w+\+0x20 BAR5 mem32 0x\w+\+0x1000$",
+    r"pcidrv: 00:00\.0 8086:29c0 class 06\.00\.00$",
+    r"pcidrv: 00:1f\.2 8086:2922 class 01\.06\.01 BAR4 io 0x\w+\+0x20 BAR5 mem32 0x\w+\+0x1000$",
     r"pcidrv: registered \d+ functions with DEVMAN::REGISTRY",
     r"system: ready",
     // The boot ends at the serial shell's prompt.

@@ -1,9 +1,11 @@
 //! DEVMAN: find the ACPI tables, start one `pcidrv` per ECAM window, serve
 //! the device registry.
 //!
-//! The RSDP is found by scanning the BIOS area (0xE0000–0xFFFFF) through a
-//! read-only capability derived from the device-memory one; the tables it
-//! leads to are read the same way (firmware keeps them outside usable RAM).
+//! The RSDP comes from the kernel (`cap_id::ACPI_RSDP`, the copy the
+//! loader handed over) when it has one, else from a scan of the BIOS area
+//! (0xE0000–0xFFFFF) through a read-only capability derived from the
+//! device-memory one; the tables it leads to are read through device memory
+//! too (firmware keeps them outside usable RAM).
 //! With the argument `drivers`, each `pcidrv` starts drivers for the
 //! functions it has one for.
 
@@ -57,11 +59,27 @@ mod server_main {
         }
     }
 
-    fn find_mcfg(phys: &Phys) -> Result<heapless::Vec<Ecam, { acpi::MAX_SEGMENTS }>, &'static str> {
+    /// The RSDP the kernel handed over (its copy of what the loader gave:
+    /// the only way under UEFI), else one found in the BIOS area.
+    fn find_rsdp(phys: &Phys) -> Result<(u64, acpi::Rsdp, &'static str), &'static str> {
+        if let Some(cap) = runtime::init_cap(cap_id::ACPI_RSDP).map(PhysRange) {
+            let (at, _) = cap.info().map_err(|_| "bad RSDP capability")?;
+            let va = runtime::mem::reserve(PAGE);
+            cap.map(va, 0, PAGE, map::READ).map_err(|_| "cannot map the RSDP")?;
+            // SAFETY: one page mapped read-only just now, never unmapped.
+            let page = unsafe { core::slice::from_raw_parts(va as *const u8, PAGE as usize) };
+            let rsdp = acpi::parse_rsdp(page).map_err(|_| "bad RSDP from the kernel")?;
+            return Ok((at, rsdp, "from the kernel"));
+        }
         let area = phys.read(devman::BIOS_AREA, devman::BIOS_AREA_LEN).map_err(|_| "cannot map the BIOS area")?;
         let (at, rsdp) = acpi::find_rsdp(area, devman::BIOS_AREA).map_err(|_| "no RSDP in the BIOS area")?;
+        Ok((at, rsdp, "BIOS area scan"))
+    }
+
+    fn find_mcfg(phys: &Phys) -> Result<heapless::Vec<Ecam, { acpi::MAX_SEGMENTS }>, &'static str> {
+        let (at, rsdp, how) = find_rsdp(phys)?;
         let (root, xsdt) = rsdp.root();
-        println!("devman: RSDP at {at:#x} (BIOS area scan), revision {}, {} at {root:#x}", rsdp.revision, if xsdt { "XSDT" } else { "RSDT" });
+        println!("devman: RSDP at {at:#x} ({how}), revision {}, {} at {root:#x}", rsdp.revision, if xsdt { "XSDT" } else { "RSDT" });
         let t = phys.table(root).map_err(|_| "cannot map the root table")?;
         let entries = acpi::root_entries(t, xsdt).map_err(|_| "bad root table")?;
         for a in entries {
