@@ -56,6 +56,10 @@ pub const UEFI_MEDIA_LINES: &[&str] = &[
 /// The token-key line without a hardware RNG: every other source used.
 pub const TOKEN_SOURCES: &str = r"\[info \] capability tokens keyed from TSC jitter\+RTC\+memory map\+TSC$";
 
+/// The last line DEVMAN's PCI bus driver prints at boot (the serial-shell
+/// session waits for it before typing).
+pub const DEVICES_REGISTERED: &str = "pcidrv: registered";
+
 /// Text that fails any check the moment a line contains it.
 pub const FATAL: &[&str] = &["KERNEL PANIC", "KERNEL FAULT"];
 
