@@ -64,7 +64,7 @@ fn rsdp_found_in_the_bios_area_past_a_stale_copy() {
     area[0x108 + 0x10..0x108 + 0x10 + 8].copy_from_slice(RSDP_SIGNATURE); // unaligned: never looked at
     area[0x15a40..0x15a40 + 36].copy_from_slice(&good);
     let (at, r) = find_rsdp(&area, 0xE_0000).unwrap();
-    assert_eq!(at, 0xF_5a40);
+    assert_eq!(at, 0xf_5a40);
     assert_eq!(r, Rsdp { revision: 2, rsdt: 0x7fe_1000, xsdt: 0x7fe_2000 });
     assert_eq!(r.root(), (0x7fe_2000, true));
     assert_eq!(find_rsdp(&vec![0u8; 4096], 0), Err(AcpiError::NoRsdp));
