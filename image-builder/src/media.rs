@@ -21,7 +21,7 @@ use std::process::Command;
 
 /// The in-guest test suites (`ktest <suite>`), one boot-menu entry each;
 /// `ci test` boots each of them too.
-pub const TEST_SUITES: &[&str] = &["boot", "ipc", "caps", "mem", "hostile", "servers", "process"];
+pub const TEST_SUITES: &[&str] = &["boot", "ipc", "caps", "mem", "hostile", "servers", "process", "devices"];
 
 /// Kernel options a suite boots with besides `test=<suite>`. The hostile
 /// suite starts after the kernel sent itself interrupts on unused vectors

@@ -30,12 +30,30 @@ runtime::entry!(main);
 fn main(args: runtime::Args) -> i32 {
     match args.get(1) {
         Some("child") => child::run(args),
-        Some(suite) => suites::run(suite, args),
+        Some(suite) => {
+            settle();
+            suites::run(suite, args)
+        }
         None => {
             runtime::println!("usage: ktest <suite> | ktest child <role>");
             2
         }
     }
+}
+
+/// Let the boot finish before any suite: `system` starts `ktest` once the
+/// boot servers are up, but DEVMAN then starts its PCI bus drivers through
+/// `SYSTEM::PROCESS`; wait (at most 5 s) until they have registered
+/// something, so no suite races them for `system`'s attention, process
+/// slots or the kernel's accounting.
+#[cfg(target_os = "none")]
+fn settle() {
+    let Ok(d) = devman::DevmanClient::connect() else { return };
+    let start = runtime::time::uptime_ms();
+    while d.query_page(devman::proto::Filter::All, 0).is_ok_and(|m| m.total == 0) && runtime::time::uptime_ms() - start < 5000 {
+        let _ = runtime::time::sleep_ms(5);
+    }
+    let _ = runtime::caps::drop_cap(d.client().channel().token());
 }
 
 #[cfg(not(target_os = "none"))]

@@ -25,7 +25,15 @@ pub const BOOT_LINES: &[&str] = &[
     // both checked (signature and checksums) by `system`.
     r"system: acpi: RSDP revision \d+ \(.*\) at 0x\w+, checksum ok$",
     r"system: acpi: \wSDT at 0x\w+, \d+ bytes, checksum ok$",
-    r"system: boot servers up: vfs ramfs shell in \d+ ms",
+    r"system: boot servers up: vfs ramfs devman shell in \d+ ms",
+    r"system: started devman",
+    r"devman: serving DEVMAN::REGISTRY",
+    r"devman: RSDP at 0x\w+ \(.+\), revision \d+, \S+ at 0x\w+$",
+    r"devman: MCFG: 1 ECAM window\(s\)",
+    r"devman: started pcidrv \(pid \d+\) for segment 0 buses 00-ff at 0x\w+$",
+    r"pcidrv: 00:00\.0 8086:29c0 class 06\.00\.00$",
+    r"pcidrv: 00:1f\.2 8086:2922 class 01\.06\.01 BAR4 io 0x\w+\+0x20 BAR5 mem32 0x\w+\+0x1000$",
+    r"pcidrv: registered \d+ functions with DEVMAN::REGISTRY",
     r"system: ready",
     // The boot ends at the serial shell's prompt.
     r"system: started shell",
@@ -47,6 +55,10 @@ pub const UEFI_MEDIA_LINES: &[&str] = &[
 ];
 /// The token-key line without a hardware RNG: every other source used.
 pub const TOKEN_SOURCES: &str = r"\[info \] capability tokens keyed from TSC jitter\+RTC\+memory map\+TSC$";
+
+/// The last line DEVMAN's PCI bus driver prints at boot (the serial-shell
+/// session waits for it before typing).
+pub const DEVICES_REGISTERED: &str = "pcidrv: registered";
 
 /// Text that fails any check the moment a line contains it.
 pub const FATAL: &[&str] = &["KERNEL PANIC", "KERNEL FAULT"];
@@ -460,8 +472,8 @@ mod tests {
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
         assert_eq!(names, [
-                "plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "process", "disk", "disk-cdrom", "disk-none", "ticks",
-                "fuzz", "panic", "fault", "smap", "smep", "netboot", "iso-bios", "iso-test", "usb-bios", "iso-uefi", "netboot-uefi"
+                "plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "process", "devices", "disk", "disk-cdrom", "disk-none",
+                "ticks", "fuzz", "panic", "fault", "smap", "smep", "netboot", "iso-bios", "iso-test", "usb-bios", "iso-uefi", "netboot-uefi"
             ]);
         let hostile = find("hostile").unwrap();
         assert_eq!(hostile.boot, Boot::Direct { append: "test=hostile selftest=irq".into() });

@@ -102,6 +102,27 @@ impl Session {
         self.wait(&format!("`{needle}`"), wait, |t| t.find(needle).map(|i| i + needle.len()))
     }
 
+    /// Wait until `needle` has appeared anywhere in the output (before or
+    /// after where the last wait stopped), then count everything printed so
+    /// far as read: for output that other programs print at their own pace
+    /// while the shell waits at its prompt.
+    pub fn settle(&mut self, needle: &str, wait: Duration) -> Result<(), String> {
+        let limit = (Instant::now() + wait).min(self.deadline);
+        while !self.text.contains(needle) {
+            let left = limit.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("timed out waiting for `{needle}`"));
+            }
+            match self.rx.recv_timeout(left) {
+                Ok(bytes) => self.text.push_str(&String::from_utf8_lossy(&bytes).replace('\r', "")),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Err(format!("the guest stopped before `{needle}`")),
+            }
+        }
+        self.pos = self.text.len();
+        Ok(())
+    }
+
     /// Wait for a prompt at the start of a line; returns the text before it.
     pub fn until_prompt(&mut self, wait: Duration) -> Result<String, String> {
         let marker = format!("\n{}", self.prompt);

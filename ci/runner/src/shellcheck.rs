@@ -299,7 +299,13 @@ pub fn run(ws: &Path, verbose: bool) -> Outcome {
         Err(e) => return fail(e),
     };
     let mut lines = Vec::new();
-    let booted = s.until("system: ready", STEP * 2).and_then(|_| s.until("shell: ready", STEP)).and_then(|_| s.until_prompt(STEP));
+    // DEVMAN's bus drivers print the PCI list whenever they get there,
+    // possibly after the prompt: wait for their last line before typing.
+    let booted = s
+        .until("system: ready", STEP * 2)
+        .and_then(|_| s.until("shell: ready", STEP))
+        .and_then(|_| s.until_prompt(STEP))
+        .and_then(|_| s.settle(crate::checks::DEVICES_REGISTERED, STEP * 2));
     let mut failed = 0;
     if let Err(e) = booted {
         lines.push(format!("FAIL - a prompt after boot: {e}"));

@@ -21,6 +21,17 @@ pub struct Cap {
     pub rights: u32,
 }
 
+impl Cap {
+    /// Our capability for syscall class `c`, passed on under the same id
+    /// with the rights we hold (None if we lack it).
+    pub fn class(c: abi::SyscallClass) -> Option<Cap> {
+        let id = abi::cap_id::class(c);
+        let token = runtime::init_cap(id)?;
+        let (_, rights, _, _) = runtime::caps::inspect(token).ok()?;
+        Some(Cap { id, token, rights })
+    }
+}
+
 /// What to start.
 #[derive(Clone, Copy, Debug)]
 pub struct SpawnArgs<'a> {

@@ -48,6 +48,8 @@ pub enum CapName {
     DeviceMemory,
     /// COM1's I/O ports (the serial console's input, for the shell).
     Com1,
+    /// The copy of the ACPI RSDP the kernel was handed (for DEVMAN).
+    AcpiRsdp,
 }
 
 impl CapName {
@@ -63,6 +65,7 @@ impl CapName {
         ("ramfs", CapName::Ramfs),
         ("device_memory", CapName::DeviceMemory),
         ("com1", CapName::Com1),
+        ("acpi_rsdp", CapName::AcpiRsdp),
     ];
 
     pub fn parse(s: &str) -> Option<CapName> {
@@ -80,6 +83,7 @@ impl CapName {
             CapName::Ramfs => cap_id::RAMFS,
             CapName::DeviceMemory => cap_id::DEVICE_MEMORY,
             CapName::Com1 => cap_id::COM1,
+            CapName::AcpiRsdp => cap_id::ACPI_RSDP,
         }
     }
 }

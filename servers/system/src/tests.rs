@@ -398,6 +398,7 @@ fn the_sample_configuration_parses() {
     assert!(e[3].console && e[3].restart);
     assert_eq!(e[3].caps, vec![CapName::Com1, CapName::Class(abi::SyscallClass::DebugPrint)]);
     assert_eq!(CapName::Com1.id(), abi::cap_id::COM1);
+    assert_eq!(CapName::parse("acpi_rsdp").map(CapName::id), Some(abi::cap_id::ACPI_RSDP));
 }
 
 #[test]

@@ -17,6 +17,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use alloc::format;
 use alloc::vec::Vec;
 
+use abi::quota::Quota;
 use abi::debug::KernelAccounting;
 use abi::{cap_id, rights, Error, SyscallClass};
 use runtime::ipc::{debug, Channel, Window};
@@ -353,7 +354,12 @@ fn spawn_worker(
     hub: u64,
     fault_after: u64,
 ) -> Result<Worker, alloc::string::String> {
-    let scratch = Process::create("fuzz-scratch").ctx("scratch process")?;
+    // The scratch process never runs: it needs no room for processes of its
+    // own, and pages only for what the fuzzer maps into it (a sandbox's
+    // worth, with page tables), so four workers fit next to the boot's
+    // servers and device drivers.
+    let scratch_quota = Quota { processes: 0, pages: 2 * (SANDBOX_LEN / abi::PAGE_SIZE as u64), ..Quota::DEFAULT };
+    let scratch = Process::create_with("fuzz-scratch", &scratch_quota).ctx("scratch process")?;
     let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), rights::USE);
     let caps = [
         class(SyscallClass::Thread),

@@ -3,6 +3,7 @@
 mod bench;
 mod boot;
 mod caps;
+mod devices;
 pub mod fuzz;
 mod disk;
 pub mod hostile;
@@ -21,6 +22,7 @@ pub fn run(suite: &str, args: runtime::Args) -> i32 {
         "process" => process::run(),
         "servers" => servers::run(),
         "ticks" => hostile::quota::ticks(),
+        "devices" => devices::run(),
         "bench" => bench::run(),
         "fuzz" => fuzz::run(args),
         "disk" | "disk-cdrom" | "disk-none" => disk::run(suite),

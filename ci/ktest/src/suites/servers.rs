@@ -220,7 +220,7 @@ fn ramfs_list() -> Outcome {
 
 /// Send `bytes` as `tag` (copied: from an unaligned buffer) and return the
 /// reply's status.
-fn raw_status(chan: &Channel, tag: u64, bytes: &[u8]) -> Result<u32, String> {
+pub(crate) fn raw_status(chan: &Channel, tag: u64, bytes: &[u8]) -> Result<u32, String> {
     let mut buf = vec![0u8; bytes.len() + 8];
     buf[8..].copy_from_slice(bytes);
     let r = chan.call(tag, &mut buf[8..], bytes.len()).ctx("raw call")?;
@@ -244,7 +244,7 @@ fn garbage() -> Vec<u8> {
 /// The bad frames every server must answer: unknown operation, a body
 /// that does not decode, a truncated one, an oversized message, 4 KiB of
 /// garbage (copied and lent) to every operation.
-fn bad_frames<R: runtime::rpc::Request>(chan: &Channel, malformed: (u64, &[u8]), truncated: (u64, &[u8]), small_op: u64) -> Outcome {
+pub(crate) fn bad_frames<R: runtime::rpc::Request>(chan: &Channel, malformed: (u64, &[u8]), truncated: (u64, &[u8]), small_op: u64) -> Outcome {
     expect_status(chan, "unknown op", 0x7777, &[1, 2, 3], WireError::UnknownOperation.status())?;
     expect_status(chan, "malformed", malformed.0, malformed.1, WireError::Malformed.status())?;
     expect_status(chan, "truncated", truncated.0, truncated.1, WireError::Truncated.status())?;

@@ -1,0 +1,274 @@
+//! PCIDRV: enumerate one ECAM window, print and register every function,
+//! start the drivers it has for them, serve their configuration space.
+//!
+//! Arguments: `pcidrv <segment> <first bus> <last bus> [drivers]`;
+//! capabilities under [`pcidrv::caps`]. Only with `drivers` does it start
+//! a driver (`ahcidrv`) for the functions it has one for: the driver also
+//! needs an interrupt (an MSI vector), which PCIDRV cannot hand out yet. Buses are mapped 1 MiB at a time as the walk
+//! reaches them, so an unused window costs no page tables.
+
+#![cfg_attr(target_os = "none", no_std, no_main)]
+
+#[cfg(target_os = "none")]
+mod driver_main {
+    extern crate alloc;
+
+    use alloc::boxed::Box;
+    use core::cell::Cell;
+
+    use abi::{map, rights, SyscallClass};
+    use devman::proto::Device;
+    use devman::DevmanClient;
+    use pcidrv::config::{ConfigServer, DRIVER_BAR_CAP, DRIVER_CONFIG_CAP, DRIVER_CONFIG_PAGE_CAP};
+    use pcidrv::enumerate::{assign_bars, enumerate, Function, MMIO_WINDOW};
+    use pcidrv::{caps, reg, ConfigSpace, Location};
+    use runtime::ipc::Channel;
+    use runtime::mem::PhysRange;
+    use runtime::println;
+    use system::client::{Cap, ProcessClient, SpawnArgs, SpawnError};
+    use system::protocol::ProcessError;
+
+    runtime::entry!(main);
+
+    const BUS: u64 = 1 << 20;
+    const PAGE: u64 = abi::PAGE_SIZE as u64;
+
+    /// Configuration space through the ECAM window, buses mapped on first use.
+    struct Ecam {
+        cap: PhysRange,
+        start: u8,
+        end: u8,
+        /// Where each bus is mapped (0: not yet).
+        va: [Cell<u64>; 256],
+    }
+
+    impl Ecam {
+        /// The address of `at`'s register `offset`, or None outside the window.
+        fn addr(&self, at: Location, offset: u16) -> Option<u64> {
+            if at.bus < self.start || at.bus > self.end || at.device > 31 || at.function > 7 || offset >= reg::SPACE {
+                return None;
+            }
+            let slot = &self.va[usize::from(at.bus)];
+            if slot.get() == 0 {
+                let va = runtime::mem::reserve(BUS);
+                self.cap.map(va, u64::from(at.bus - self.start) * BUS, BUS, map::READ | map::WRITE).ok()?;
+                slot.set(va);
+            }
+            Some(slot.get() + (u64::from(at.device) << 15) + (u64::from(at.function) << 12) + u64::from(offset))
+        }
+    }
+
+    /// One function's page (a started driver's view).
+    struct FnPage {
+        at: Location,
+        va: u64,
+    }
+
+    /// # Safety
+    /// `va` is a mapped configuration-space address, aligned to `width`.
+    unsafe fn mmio_read(va: u64, width: u8) -> u32 {
+        // SAFETY: the caller's contract; ECAM takes 1-, 2- and 4-byte accesses.
+        unsafe {
+            match width {
+                1 => u32::from(core::ptr::read_volatile(va as *const u8)),
+                2 => u32::from(core::ptr::read_volatile(va as *const u16)),
+                _ => core::ptr::read_volatile(va as *const u32),
+            }
+        }
+    }
+
+    /// # Safety
+    /// As [`mmio_read`].
+    unsafe fn mmio_write(va: u64, width: u8, v: u32) {
+        // SAFETY: the caller's contract.
+        unsafe {
+            match width {
+                1 => core::ptr::write_volatile(va as *mut u8, v as u8),
+                2 => core::ptr::write_volatile(va as *mut u16, v as u16),
+                _ => core::ptr::write_volatile(va as *mut u32, v),
+            }
+        }
+    }
+
+    fn ones(width: u8) -> u32 {
+        if width == 4 { u32::MAX } else { (1 << (8 * u32::from(width))) - 1 }
+    }
+
+    impl ConfigSpace for Ecam {
+        fn read(&self, at: Location, offset: u16, width: u8) -> u32 {
+            // SAFETY: `addr` maps the bus and checks the bounds; callers align.
+            self.addr(at, offset).map_or(ones(width), |va| unsafe { mmio_read(va, width) })
+        }
+        fn write(&mut self, at: Location, offset: u16, width: u8, value: u32) {
+            if let Some(va) = self.addr(at, offset) {
+                // SAFETY: as in `read`.
+                unsafe { mmio_write(va, width, value) }
+            }
+        }
+    }
+
+    impl ConfigSpace for FnPage {
+        fn read(&self, at: Location, offset: u16, width: u8) -> u32 {
+            if at != self.at || offset >= reg::SPACE {
+                return ones(width);
+            }
+            // SAFETY: our function's page is mapped at `va`; the server checked alignment.
+            unsafe { mmio_read(self.va + u64::from(offset), width) }
+        }
+        fn write(&mut self, at: Location, offset: u16, width: u8, value: u32) {
+            if at == self.at && offset < reg::SPACE {
+                // SAFETY: as in `read`.
+                unsafe { mmio_write(self.va + u64::from(offset), width, value) }
+            }
+        }
+    }
+
+    /// What a config-serving thread starts with.
+    struct Job {
+        chan: Channel,
+        page: FnPage,
+    }
+
+    fn serve_config(job: u64) {
+        // SAFETY: `job` is the `Box<Job>` leaked by `start_driver` for this thread.
+        let job = unsafe { Box::from_raw(job as *mut Job) };
+        let Job { chan, page } = *job;
+        let at = page.at;
+        let code = runtime::rpc::run_server("pcidrv-config", chan, &mut ConfigServer::new(at, page));
+        println!("pcidrv: config server for {at} ended ({code})");
+    }
+
+    /// Start `ahcidrv` for `f` with its ABAR, its configuration page and a
+    /// private channel for configuration accesses; serve that channel.
+    fn start_ahci(ecam: &Ecam, bars: &PhysRange, f: &Function) {
+        let Some(abar) = f.bars.iter().find(|b| b.index == 5 && b.base != 0) else {
+            println!("pcidrv: {} AHCI: BAR5 not assigned, no driver started", f.at);
+            return;
+        };
+        let Ok((bars_base, _)) = bars.info() else { return };
+        let fn_off = u64::from(f.at.bus - ecam.start) * BUS + (u64::from(f.at.device) << 15) + (u64::from(f.at.function) << 12);
+        let size = abar.size.next_multiple_of(PAGE);
+        let (Ok(abar_cap), Ok(page_cap), Ok(chan)) = (
+            bars.derive(abar.base.wrapping_sub(bars_base), size, rights::READ | rights::WRITE | rights::DELEGATE),
+            ecam.cap.derive(fn_off, PAGE, rights::READ | rights::WRITE | rights::DELEGATE),
+            Channel::create(),
+        ) else {
+            println!("pcidrv: {} cannot make the driver's capabilities", f.at);
+            return;
+        };
+        let Some(procs) = ProcessClient::find().ok() else {
+            println!("pcidrv: no {}", system::protocol::NAME);
+            return;
+        };
+        let mut caps: heapless::Vec<Cap, 12> = heapless::Vec::new();
+        let _ = caps.push(Cap { id: DRIVER_CONFIG_CAP, token: chan.token(), rights: rights::SEND });
+        let _ = caps.push(Cap { id: DRIVER_BAR_CAP, token: abar_cap.0, rights: rights::READ | rights::WRITE });
+        let _ = caps.push(Cap { id: DRIVER_CONFIG_PAGE_CAP, token: page_cap.0, rights: rights::READ | rights::WRITE });
+        for c in [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Names, SyscallClass::Dma] {
+            if let Some(c) = Cap::class(c) {
+                let _ = caps.push(c);
+            }
+        }
+        let mut name: heapless::String<16> = heapless::String::new();
+        let _ = core::fmt::write(&mut name, format_args!("{:02x}:{:02x}.{}", f.at.bus, f.at.device, f.at.function));
+        let args = ["ahcidrv", name.as_str()];
+        let spawn = SpawnArgs { path: "boot:/ahcidrv", args: &args, caps: &caps, stack_size: 0, priority: 8, restart: true };
+        match procs.spawn(&spawn) {
+            Ok(s) => println!("pcidrv: {} started ahcidrv (pid {})", f.at, s.pid),
+            Err(SpawnError::Call(runtime::rpc::CallError::Server(ProcessError::NotFound))) => {
+                println!("pcidrv: {} AHCI: no boot:/ahcidrv in the image, not started", f.at);
+                let _ = runtime::caps::drop_cap(chan.token());
+                return;
+            }
+            Err(e) => {
+                println!("pcidrv: {} cannot start ahcidrv: {e:?}", f.at);
+                let _ = runtime::caps::drop_cap(chan.token());
+                return;
+            }
+        }
+        let va = runtime::mem::reserve(PAGE);
+        if let Err(e) = ecam.cap.map(va, fn_off, PAGE, map::READ | map::WRITE) {
+            println!("pcidrv: {} cannot map its page: {e:?}", f.at);
+            return;
+        }
+        let job = Box::into_raw(Box::new(Job { chan, page: FnPage { at: f.at, va } }));
+        if let Err(e) = runtime::process::spawn_thread(serve_config, job as u64, 8) {
+            println!("pcidrv: {} no config thread: {e:?}", f.at);
+            // SAFETY: the thread never started, so the box is still ours.
+            drop(unsafe { Box::from_raw(job) });
+        }
+    }
+
+    fn num(s: Option<&str>) -> Option<u64> {
+        s?.parse().ok()
+    }
+
+    fn main(args: runtime::Args) -> i32 {
+        let (Some(segment), Some(start), Some(end)) = (num(args.get(1)), num(args.get(2)), num(args.get(3))) else {
+            println!("pcidrv: usage: pcidrv <segment> <first bus> <last bus>");
+            return 2;
+        };
+        let (Ok(segment), Ok(start), Ok(end)) = (u16::try_from(segment), u8::try_from(start), u8::try_from(end)) else {
+            println!("pcidrv: bad bus range");
+            return 2;
+        };
+        let Some(cap) = runtime::init_cap(caps::ECAM).map(PhysRange) else {
+            println!("pcidrv: no ECAM capability");
+            return 1;
+        };
+        let Ok((_, len)) = cap.info() else { return 1 };
+        if end < start || len != (u64::from(end - start) + 1) * BUS {
+            println!("pcidrv: the ECAM capability ({len:#x} bytes) does not cover buses {start:02x}-{end:02x}");
+            return 1;
+        }
+        let mut ecam = Ecam { cap, start, end, va: [const { Cell::new(0) }; 256] };
+        let mut functions = enumerate(&mut ecam, segment, start, end);
+        let placed = assign_bars(&mut ecam, &mut functions, start, MMIO_WINDOW);
+        if placed > 0 {
+            println!("pcidrv: assigned {placed} memory BARs the firmware left at 0");
+        }
+        println!("pcidrv: segment {segment} buses {start:02x}-{end:02x}: {} functions", functions.len());
+        for f in &functions {
+            println!("pcidrv: {f}");
+        }
+        let public = match Channel::create() {
+            Ok(c) => c,
+            Err(e) => {
+                println!("pcidrv: cannot create a channel: {e:?}");
+                return 1;
+            }
+        };
+        // Drivers first: once the functions are registered, clients may
+        // look for the drivers.
+        let bars = runtime::init_cap(caps::BAR_MEMORY).map(PhysRange);
+        let drivers = args.get(4) == Some("drivers");
+        for f in functions.iter().filter(|f| f.is_ahci()) {
+            match &bars {
+                _ if !drivers => println!("pcidrv: {} AHCI: drivers not enabled (argument `drivers`)", f.at),
+                Some(b) => start_ahci(&ecam, b, f),
+                None => println!("pcidrv: {} AHCI: no device memory for its driver", f.at),
+            }
+        }
+        match DevmanClient::connect_wait(5000) {
+            Ok(devman) => {
+                let mut n = 0;
+                for f in &functions {
+                    let d: Device = f.device();
+                    match devman.register(d, &public) {
+                        Ok(_) => n += 1,
+                        Err(e) => println!("pcidrv: {} not registered: {e:?}", f.at),
+                    }
+                }
+                println!("pcidrv: registered {n} functions with {}", devman::NAME);
+            }
+            Err(e) => println!("pcidrv: no {}: {e:?}", devman::NAME),
+        }
+        runtime::rpc::run_server("pcidrv", public, &mut ConfigServer::nobody(ecam))
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+fn main() {
+    eprintln!("pcidrv runs on the microkernel: build the image with `cargo run -p image-builder`");
+    std::process::exit(2);
+}
