@@ -1,7 +1,7 @@
 //! Host tests: ACPI decoding over made-up firmware tables (good, truncated,
 //! with bad checksums), and the registry through the host transport.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use abi::rights;
 use runtime::rpc::host::HostChannel;
@@ -9,7 +9,8 @@ use runtime::rpc::{CallError, WireError};
 
 use crate::acpi::*;
 use crate::proto::*;
-use crate::registry::{Kernel, Registry};
+use crate::registry::Registry;
+use vfs::fake::FakeKernel;
 
 // ---- ACPI ----
 
@@ -134,33 +135,6 @@ fn root_tables_and_mcfg() {
 
 // ---- registry ----
 
-#[derive(Default)]
-struct FakeKernel {
-    caps: BTreeMap<u64, (u64, u32)>,
-    live: BTreeSet<u64>,
-    dropped: Vec<u64>,
-}
-
-impl FakeKernel {
-    fn chan(&mut self, token: u64, id: u64, r: u32) -> u64 {
-        self.caps.insert(token, (id, r));
-        self.live.insert(id);
-        token
-    }
-}
-
-impl Kernel for FakeKernel {
-    fn channel(&self, token: u64) -> Option<(u64, u32)> {
-        self.caps.get(&token).copied()
-    }
-    fn alive(&self, id: u64) -> bool {
-        self.live.contains(&id)
-    }
-    fn drop_cap(&mut self, token: u64) {
-        self.dropped.push(token);
-    }
-}
-
 const DRIVER: u32 = rights::SEND | rights::DELEGATE;
 
 fn pci(bus: u8, dev: u8, f: u8, class: (u8, u8, u8), id: (u16, u16)) -> Device {
@@ -206,13 +180,13 @@ fn query(ch: &mut HostChannel, r: &mut Registry<FakeKernel>, filter: Filter) -> 
 fn register_query_and_driver() {
     let mut r = Registry::new(FakeKernel::default());
     let mut ch = HostChannel::new();
-    let a = r.kernel_mut().chan(10, 1, DRIVER);
+    let a = r.kernel_mut().channel_cap(10, 1, DRIVER);
     let host = register(&mut ch, &mut r, pci(0, 0, 0, (6, 0, 0), (0x8086, 0x29c0)), a).unwrap();
-    let b = r.kernel_mut().chan(11, 1, DRIVER);
+    let b = r.kernel_mut().channel_cap(11, 1, DRIVER);
     let sata = register(&mut ch, &mut r, ahci(), b).unwrap();
     assert_ne!(host, sata);
     assert_eq!(r.kernel().dropped, [11], "a second token for the same channel is not kept");
-    let c = r.kernel_mut().chan(12, 1, DRIVER);
+    let c = r.kernel_mut().channel_cap(12, 1, DRIVER);
     let mut bridged = pci(1, 0, 0, (2, 0, 0), (0x1af4, 0x1000));
     bridged.parent = Some(Location { segment: 0, bus: 0, device: 2, function: 0 });
     register(&mut ch, &mut r, bridged, c).unwrap();
@@ -240,7 +214,7 @@ fn paging_covers_every_entry_once() {
     let mut r = Registry::new(FakeKernel::default());
     let mut ch = HostChannel::new();
     for i in 0..40u8 {
-        let t = r.kernel_mut().chan(100 + u64::from(i), 7, DRIVER);
+        let t = r.kernel_mut().channel_cap(100 + u64::from(i), 7, DRIVER);
         register(&mut ch, &mut r, pci(2, i % 32, i / 32, (2, 0, 0), (0x1af4, u16::from(i))), t).unwrap();
     }
     let m = ch.call(&mut r, &Query { filter: Filter::All, skip: 0 }).unwrap();
@@ -256,30 +230,30 @@ fn refusals() {
     let mut r = Registry::new(FakeKernel::default());
     let mut ch = HostChannel::new();
     assert_eq!(register(&mut ch, &mut r, ahci(), 0), Err(CallError::Server(Error::NoCapability)));
-    let weak = r.kernel_mut().chan(5, 1, rights::SEND);
+    let weak = r.kernel_mut().channel_cap(5, 1, rights::SEND);
     assert_eq!(register(&mut ch, &mut r, ahci(), weak), Err(CallError::Server(Error::NoCapability)));
     assert!(r.kernel().dropped.contains(&5), "a refused capability is not kept");
-    let a = r.kernel_mut().chan(6, 1, DRIVER);
+    let a = r.kernel_mut().channel_cap(6, 1, DRIVER);
     let id = register(&mut ch, &mut r, ahci(), a).unwrap();
-    let other = r.kernel_mut().chan(7, 2, DRIVER);
+    let other = r.kernel_mut().channel_cap(7, 2, DRIVER);
     assert_eq!(register(&mut ch, &mut r, ahci(), other), Err(CallError::Server(Error::AlreadyRegistered)));
     let ahci_id = ahci().identity;
-    let other = r.kernel_mut().chan(8, 2, DRIVER);
+    let other = r.kernel_mut().channel_cap(8, 2, DRIVER);
     assert_eq!(ch.call_cap(&mut r, &Unregister { identity: ahci_id }, other).map(|_| ()), Err(CallError::Server(Error::NotOwner)));
-    let mine = r.kernel_mut().chan(9, 1, DRIVER);
+    let mine = r.kernel_mut().channel_cap(9, 1, DRIVER);
     let nobody = Identity::Port { controller: Location { segment: 0, bus: 0, device: 0x1f, function: 2 }, port: 1 };
     assert_eq!(ch.call_cap(&mut r, &Unregister { identity: nobody }, mine).map(|_| ()), Err(CallError::Server(Error::NotFound)));
-    let mine = r.kernel_mut().chan(10, 1, DRIVER);
+    let mine = r.kernel_mut().channel_cap(10, 1, DRIVER);
     ch.call_cap(&mut r, &Unregister { identity: ahci_id }, mine).unwrap();
     assert_eq!(ch.call_cap(&mut r, &Driver { id }, 0).map(|_| ()), Err(CallError::Server(Error::NotFound)), "the entry is gone");
     assert!(r.kernel().dropped.contains(&6), "the last entry's token goes with it");
     assert!(r.is_empty());
     // Table full.
     for i in 0..MAX_DEVICES as u16 {
-        let t = r.kernel_mut().chan(1000 + u64::from(i), 3, DRIVER);
+        let t = r.kernel_mut().channel_cap(1000 + u64::from(i), 3, DRIVER);
         register(&mut ch, &mut r, pci((i >> 8) as u8, (i % 32) as u8, ((i >> 5) % 8) as u8, (2, 0, 0), (1, i)), t).unwrap();
     }
-    let t = r.kernel_mut().chan(5000, 3, DRIVER);
+    let t = r.kernel_mut().channel_cap(5000, 3, DRIVER);
     assert_eq!(register(&mut ch, &mut r, pci(9, 0, 0, (2, 0, 0), (1, 1)), t), Err(CallError::Server(Error::TableFull)));
     // Garbage and unknown operations: error replies, serving goes on.
     let bad = ch.raw_call(&mut r, 3, &[0xff; 40]).unwrap();
@@ -293,18 +267,18 @@ fn refusals() {
 fn a_dead_drivers_entries_go_and_its_successor_registers_again() {
     let mut r = Registry::new(FakeKernel::default());
     let mut ch = HostChannel::new();
-    let a = r.kernel_mut().chan(20, 1, DRIVER);
+    let a = r.kernel_mut().channel_cap(20, 1, DRIVER);
     register(&mut ch, &mut r, ahci(), a).unwrap();
-    let a2 = r.kernel_mut().chan(21, 1, DRIVER);
+    let a2 = r.kernel_mut().channel_cap(21, 1, DRIVER);
     register(&mut ch, &mut r, pci(0, 0, 0, (6, 0, 0), (0x8086, 0x29c0)), a2).unwrap();
-    let b = r.kernel_mut().chan(30, 2, DRIVER);
+    let b = r.kernel_mut().channel_cap(30, 2, DRIVER);
     register(&mut ch, &mut r, pci(0, 1, 0, (3, 0, 0), (0x1234, 0x1111)), b).unwrap();
     r.kernel_mut().live.remove(&1);
     let left = query(&mut ch, &mut r, Filter::All);
     assert_eq!(left.len(), 1, "only the live driver's entry is left");
     assert_eq!(left[0].device.vendor, 0x1234);
     assert!(r.kernel().dropped.contains(&20), "the dead driver's token is dropped");
-    let again = r.kernel_mut().chan(40, 3, DRIVER);
+    let again = r.kernel_mut().channel_cap(40, 3, DRIVER);
     register(&mut ch, &mut r, ahci(), again).expect("the restarted driver registers the same device");
     assert_eq!(query(&mut ch, &mut r, Filter::All).len(), 2);
 }

@@ -16,6 +16,8 @@
 extern crate alloc;
 
 pub mod client;
+#[cfg(any(test, feature = "fake-kernel"))]
+pub mod fake;
 pub mod path;
 pub mod proto;
 pub mod server;

@@ -1,7 +1,6 @@
 //! Host tests of the path rules and of VFS's logic through the runtime's
 //! host transport.
 
-use std::collections::{BTreeMap, BTreeSet};
 
 use abi::rights;
 use runtime::rpc::host::HostChannel;
@@ -9,35 +8,8 @@ use runtime::rpc::{CallError, Op, Request as _, WireError};
 
 use crate::path::{check_rest, split, PathError};
 use crate::proto::*;
-use crate::server::{Kernel, Vfs};
-
-#[derive(Default)]
-struct FakeKernel {
-    /// token -> (channel id, rights)
-    caps: BTreeMap<u64, (u64, u32)>,
-    live: BTreeSet<u64>,
-    dropped: Vec<u64>,
-}
-
-impl FakeKernel {
-    fn channel_cap(&mut self, token: u64, id: u64, r: u32) -> u64 {
-        self.caps.insert(token, (id, r));
-        self.live.insert(id);
-        token
-    }
-}
-
-impl Kernel for FakeKernel {
-    fn channel(&self, token: u64) -> Option<(u64, u32)> {
-        self.caps.get(&token).copied()
-    }
-    fn alive(&self, id: u64) -> bool {
-        self.live.contains(&id)
-    }
-    fn drop_cap(&mut self, token: u64) {
-        self.dropped.push(token);
-    }
-}
+use crate::fake::FakeKernel;
+use crate::server::Vfs;
 
 const DRIVER: u32 = rights::SEND | rights::DELEGATE;
 

@@ -1,0 +1,40 @@
+//! A [`Kernel`] for host tests of servers that check channel capabilities
+//! through it (VFS, DEVMAN): capabilities are what the test says they are,
+//! channels live until the test kills them, dropped tokens are recorded.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+
+use crate::server::Kernel;
+
+#[derive(Default)]
+pub struct FakeKernel {
+    /// token -> (channel id, rights)
+    pub caps: BTreeMap<u64, (u64, u32)>,
+    /// Ids of the channels that exist.
+    pub live: BTreeSet<u64>,
+    /// Tokens the server forgot, in order.
+    pub dropped: Vec<u64>,
+}
+
+impl FakeKernel {
+    /// A capability `token` for channel `id` with rights `r` (the channel
+    /// now lives); returns `token`.
+    pub fn channel_cap(&mut self, token: u64, id: u64, r: u32) -> u64 {
+        self.caps.insert(token, (id, r));
+        self.live.insert(id);
+        token
+    }
+}
+
+impl Kernel for FakeKernel {
+    fn channel(&self, token: u64) -> Option<(u64, u32)> {
+        self.caps.get(&token).copied()
+    }
+    fn alive(&self, id: u64) -> bool {
+        self.live.contains(&id)
+    }
+    fn drop_cap(&mut self, token: u64) {
+        self.dropped.push(token);
+    }
+}
