@@ -16,11 +16,18 @@
 //! messages (copied or lent pages) and answer what they receive at once,
 //! with forged cookies now and then and odd reply lengths.
 //!
-//! Left out, so the fuzzer keeps running: `Exit`, `ThreadExit`, `SendCap`
-//! (it waits for ever), and what the fuzzing processes hold no class for
-//! anyway (`DebugPrint`, `DebugIpc`, `PowerOff`). What it maps or unmaps in
-//! its own user space lies in the sandbox, and threads it starts go to the
-//! scratch process, so it cannot pull its own code or stack away.
+//! Every syscall is made, shaped so the fuzzer keeps running: `Exit` and
+//! `ThreadExit` rarely (the fuzzer ends there, holding what it holds, and
+//! its caller starts another); `SendCap` only on the hub (it waits for
+//! ever, until another fuzzer or the caller answers), with any token we
+//! hold attached; `PowerOff` without the Power class (it must be refused);
+//! `DebugPrint` of whole lines only (or bad addresses and lengths) so the
+//! log stays readable; `DebugIpc` with every operation but tracing on; the
+//! IRQ calls with vectors we allocated (at most [`MAX_IRQ`]); `IoPortIn`/
+//! `IoPortOut` with a read-only capability for COM1 (inside and outside
+//! its ports). What it maps or unmaps in its own user space lies in the
+//! sandbox, and threads it starts go to the scratch process, so it cannot
+//! pull its own code or stack away.
 
 use alloc::vec::Vec;
 
@@ -38,9 +45,16 @@ const POOL: usize = 24;
 /// DMA regions one fuzzer may hold (the system has 64).
 const MAX_DMA: usize = 4;
 
-/// Calls never made (see the module docs).
-const EXCLUDED: [Syscall; 6] =
-    [Syscall::Exit, Syscall::ThreadExit, Syscall::SendCap, Syscall::PowerOff, Syscall::DebugPrint, Syscall::DebugIpc];
+/// IRQ vectors one fuzzer may hold (the system has 16).
+pub const MAX_IRQ: usize = 2;
+/// `Exit` and `ThreadExit` go through once in this many times they are drawn.
+const END_ONE_IN: u64 = 1000;
+/// `PowerOff` (refused: no Power class) and `IoPortOut` (refused: our
+/// ports are read-only) go through once in this many: each costs a
+/// bad-token delay.
+const POWER_ONE_IN: u64 = 50;
+/// What the fuzzer prints when `DebugPrint` gets a good address.
+static LINE: &[u8] = b"fuzz: a line through DebugPrint\n";
 
 /// A valid channel name (and text around it) for the name syscalls.
 static NAME: &[u8] = b"FUZZ::ECHO FUZZ::ECHOES";
@@ -52,6 +66,8 @@ enum Got {
     Channel,
     /// A DMA range we allocated.
     Dma,
+    /// An MSI vector we allocated.
+    Irq,
     /// Anything else (derived, found): used only where any token will do.
     Other,
 }
@@ -77,6 +93,8 @@ pub struct Setup {
     /// A channel the fuzzers share (SEND and RECEIVE), where their
     /// messages meet; 0 if none.
     pub hub: u64,
+    /// COM1's I/O ports, read-only (0 if none).
+    pub ports: u64,
 }
 
 /// A syscall that answered a status outside [`Error`].
@@ -245,7 +263,15 @@ impl Fuzzer {
             },
         };
         let sys = Syscall::from_raw(nr);
-        if sys.is_some_and(|s| EXCLUDED.contains(&s)) {
+        let rare = match sys {
+            Some(Syscall::Exit | Syscall::ThreadExit) => END_ONE_IN,
+            // Our COM1 capability is read-only: a write is a bad token.
+            Some(Syscall::PowerOff | Syscall::IoPortOut) => POWER_ONE_IN,
+            // Waits until someone on the hub answers: only there.
+            Some(Syscall::SendCap) if self.s.hub == 0 => return Ok(()),
+            _ => 1,
+        };
+        if !self.one_in(rare) {
             return Ok(());
         }
         let mut a = [0u64; 5];
@@ -260,6 +286,33 @@ impl Fuzzer {
             Some(Syscall::ChannelCreate) => class(SyscallClass::ChannelCreate),
             Some(Syscall::NameFind) => class(SyscallClass::Names),
             Some(Syscall::DmaAlloc | Syscall::DmaAddr) => class(SyscallClass::Dma),
+            Some(Syscall::Exit | Syscall::ThreadExit) => class(SyscallClass::Thread),
+            Some(Syscall::DebugPrint) => class(SyscallClass::DebugPrint),
+            Some(Syscall::DebugIpc) => class(SyscallClass::DebugIpc),
+            Some(Syscall::IrqMsi) => class(SyscallClass::Irq),
+            // A class we hold, but not Power's: refused (a bad token).
+            Some(Syscall::PowerOff) => {
+                self.bad_tokens += 1;
+                class(SyscallClass::Thread)
+            }
+            Some(Syscall::IrqBind | Syscall::IrqAck) => match self.pick(|g| g == Got::Irq) {
+                Some(i) => self.pool[i].0,
+                None => return Ok(()),
+            },
+            Some(Syscall::IoPortIn | Syscall::IoPortOut) if self.s.ports != 0 => {
+                if sys == Some(Syscall::IoPortOut) {
+                    self.bad_tokens += 1;
+                }
+                self.s.ports
+            }
+            Some(Syscall::SendCap) => {
+                // Attach something we hold (with DELEGATE or not), or junk.
+                a[3] = match self.pick(|_| true) {
+                    Some(i) if self.one_in(2) => self.pool[i].0,
+                    _ => [self.s.channel, self.s.phys, self.s.me, 0][(self.r() % 4) as usize],
+                };
+                self.s.hub
+            }
             Some(Syscall::ProcessCreate) => class(SyscallClass::ProcessCreate),
             Some(Syscall::ChannelDestroy) => match self.pick(|g| g == Got::Channel) {
                 Some(i) => {
@@ -319,11 +372,18 @@ impl Fuzzer {
         if sys == Some(Syscall::DmaAlloc) && self.pool.iter().filter(|(_, g)| *g == Got::Dma).count() >= MAX_DMA {
             return Ok(());
         }
+        if sys == Some(Syscall::IrqMsi) && self.pool.iter().filter(|(_, g)| *g == Got::Irq).count() >= MAX_IRQ {
+            return Ok(());
+        }
         let token = if self.one_in(BAD_TOKEN_ONE_IN) { self.bad_token() } else { token };
         self.shape(sys, token, &mut a);
         let (status, r) = self.issue(nr, token, a)?;
         if status == 0 && matches!(sys, Some(Syscall::Receive | Syscall::ReplyRecv)) {
             self.held = Some((r[0], r[2]));
+            // (An interrupt event has cookie 0 and its badge there.)
+            if r[0] != 0 {
+                self.took(r[3]);
+            }
         }
         if token == self.s.scratch && (status == Error::NotFound as u64 || status == Error::Incapable as u64) {
             // The scratch process died (a thread we started there faulted,
@@ -386,7 +446,21 @@ impl Fuzzer {
             0 if r[0] != 0 => Some((r[0], r[2])),
             _ => None,
         };
+        if status == 0 && r[0] != 0 {
+            self.took(r[3]);
+        }
         Ok(())
+    }
+
+    /// A capability a message brought us (`SendCap` from another fuzzer):
+    /// use it where any token will do, or drop it if the pool is full.
+    fn took(&mut self, cap: u64) {
+        if cap == 0 || self.pool.iter().any(|&(t, _)| t == cap) {
+        } else if self.pool.len() < POOL {
+            self.pool.push((cap, Got::Other));
+        } else {
+            let _ = runtime::caps::drop_cap(cap);
+        }
     }
 
     /// Bound what would stall or harm the fuzzer itself.
@@ -419,6 +493,44 @@ impl Fuzzer {
                 a[4] = wait;
             }
             Some(Syscall::ProcessWait | Syscall::Sleep) => a[0] = wait,
+            // Half of them well formed; the kernel copies, never lends.
+            Some(Syscall::SendCap) => {
+                if self.one_in(2) {
+                    a[1] = self.r() % 4097;
+                    a[2] = self.page();
+                }
+            }
+            // Print whole lines or nothing: bad lengths, bad addresses.
+            Some(Syscall::DebugPrint) => {
+                if a[1] <= abi::limits::PRINT_LEN as u64 && a[1] != 0 {
+                    if self.one_in(4) {
+                        (a[0], a[1]) = (LINE.as_ptr() as u64, LINE.len() as u64);
+                    } else {
+                        a[0] = [0, 4096, 0xffff_8000_0000_0000, 0x0000_8000_0000_0000, abi::USER_TOP - 8][(self.r() % 5) as usize];
+                    }
+                }
+            }
+            Some(Syscall::DebugIpc) => {
+                a[0] = self.r() % 9; // every operation, and two unknown ones
+                if a[0] == abi::debug::op::TRACE {
+                    a[1] = 0; // tracing on would flood the console
+                } else if a[0] == abi::debug::op::CHANNEL_STATS || a[0] == abi::debug::op::CHANNEL_NAME {
+                    // Ids near real ones: small indices and generations, or junk.
+                    a[1] = if self.one_in(4) { a[1] } else { (self.r() % 4) << 32 | self.r() % 300 };
+                    a[2] = if self.one_in(2) { self.page() } else { self.addr() };
+                } else if self.one_in(2) {
+                    a[1] = self.page();
+                }
+            }
+            Some(Syscall::IoPortIn | Syscall::IoPortOut) => {
+                // Around COM1's eight ports (0x3f8..0x400), or anything.
+                if !self.one_in(4) {
+                    a[0] = 0x3f0 + self.r() % 0x18;
+                }
+                if self.one_in(2) {
+                    a[1] %= 0x200;
+                }
+            }
             Some(Syscall::DmaAlloc) if !self.one_in(8) => a[0] %= 8,
             Some(Syscall::ProcessWrite) => {
                 if on_me {
@@ -454,6 +566,7 @@ impl Fuzzer {
         let got = match sys {
             Some(Syscall::ChannelCreate) => Got::Channel,
             Some(Syscall::DmaAlloc) => Got::Dma,
+            Some(Syscall::IrqMsi) => Got::Irq,
             // (Sub-ranges get random rights: using one where a right is
             // missing would cost a bad-token delay, so they only go where
             // any token will do.)
@@ -468,8 +581,8 @@ impl Fuzzer {
         };
         if self.pool.iter().any(|&(t, _)| t == token) {
             // `NameFind` hands out the token we already hold.
-        } else if self.pool.len() < POOL || got == Got::Dma {
-            // (DMA regions are few: `MAX_DMA` bounds them.)
+        } else if self.pool.len() < POOL || matches!(got, Got::Dma | Got::Irq) {
+            // (DMA regions and vectors are few: `MAX_DMA`, `MAX_IRQ` bound them.)
             self.pool.push((token, got));
         } else if got == Got::Channel {
             // SAFETY: destroying a channel touches no memory of ours.

@@ -8,9 +8,13 @@
 //! spawn, map memory and call a server.
 //!
 //! Workers hold only what a program may: the Thread, ChannelCreate, Names,
-//! Dma and ProcessCreate classes, their own process, the RAMFS read-only,
-//! an empty scratch process to start threads in, and a counter page where
-//! they count their calls (so calls of a worker that faults still count).
+//! Dma, ProcessCreate, DebugPrint, DebugIpc and Irq classes, their own
+//! process, the RAMFS and COM1's ports read-only, an empty scratch process
+//! to start threads in, and a counter page where they count their calls (so
+//! calls of a worker that faults or exits still count). Workers now and
+//! then end themselves (`Exit`, `ThreadExit`) and are replaced; what waits
+//! on the hub when no worker receives there (a `SendCap` waits for ever) is
+//! answered by the campaign.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -31,6 +35,8 @@ use crate::harness::{num, spawn_with, Context, Outcome, Suite, SHARED};
 const SCRATCH: u64 = cap_id::USER + 3;
 /// Capability id of the channel the workers share.
 const HUB: u64 = cap_id::USER + 4;
+/// Capability id of COM1's ports (read-only).
+const PORTS: u64 = cap_id::USER + 5;
 /// Calls one worker makes before a fresh one takes over (each process's
 /// bad-token delays start again from 1 ms).
 const CHUNK: u64 = 5000;
@@ -110,8 +116,10 @@ enum Ended {
     Done,
     /// Killed by the fault it was told to make (#UD).
     PlannedFault,
-    /// Killed by a fault (or it exited early).
+    /// Killed by a fault.
     Faulted,
+    /// Ended itself early (`Exit`, `ThreadExit`).
+    Exited,
     /// Still running after `HUNG_MS`: killed.
     Hung,
     /// Ended on its own and its process slot was reused before we looked:
@@ -126,6 +134,7 @@ struct Tally {
     planned: u64,
     planned_faulted: u64,
     faulted: u64,
+    exited: u64,
     hung: u64,
     unseen: u64,
 }
@@ -136,6 +145,7 @@ impl Tally {
             Ended::Done => {}
             Ended::PlannedFault => self.planned_faulted += 1,
             Ended::Faulted => self.faulted += 1,
+            Ended::Exited => self.exited += 1,
             Ended::Hung => self.hung += 1,
             Ended::Unseen => self.unseen += 1,
         }
@@ -161,6 +171,7 @@ fn reap(w: &Worker, i: usize, c: &Counters) -> Option<Ended> {
         Ok(Exit::Killed) if hung => Ended::Hung,
         Ok(Exit::Fault(UD)) if w.fault_after != 0 => Ended::PlannedFault,
         Err(_) => Ended::Unseen,
+        Ok(Exit::Code(_)) => Ended::Exited,
         Ok(_) => Ended::Faulted,
     };
     if !matches!(how, Ended::Done | Ended::PlannedFault) {
@@ -205,6 +216,7 @@ pub fn campaign(seed: u64, calls: u64, workers: usize, min_delivered: u64) -> Ou
     let before = debug::accounting().ctx("accounting")?;
     let messages = debug::totals().ctx("IPC totals")?.messages_total;
     let start = runtime::time::uptime_ms();
+    let mut window = Window::new().ctx("window")?;
     let mut slots: Vec<Option<Worker>> = (0..workers).map(|_| None).collect();
     let mut tally = Tally::default();
     let mut assigned = 0u64;
@@ -259,6 +271,7 @@ pub fn campaign(seed: u64, calls: u64, workers: usize, min_delivered: u64) -> Ou
         if slots.iter().all(Option::is_none) {
             break Ok(());
         }
+        drain(&hub, &mut window);
         let _ = runtime::time::sleep_ms(5);
     };
     for w in slots.into_iter().flatten() {
@@ -269,13 +282,14 @@ pub fn campaign(seed: u64, calls: u64, workers: usize, min_delivered: u64) -> Ou
     let done = counters.sum(0, workers);
     let delivered = debug::totals().ctx("IPC totals")?.messages_total - messages;
     runtime::println!(
-        "fuzz: {done} calls by {} workers in {} ms ({} with a bad token on purpose, {delivered} messages delivered); workers that faulted as told {} of {}, faulted otherwise {}, hung {}, ended unseen {}",
+        "fuzz: {done} calls by {} workers in {} ms ({} with a bad token on purpose, {delivered} messages delivered); workers that faulted as told {} of {}, faulted otherwise {}, exited {}, hung {}, ended unseen {}",
         tally.started,
         runtime::time::uptime_ms() - start,
         counters.sum(BAD, workers),
         tally.planned_faulted,
         tally.planned,
         tally.faulted,
+        tally.exited,
         tally.hung,
         tally.unseen,
     );
@@ -315,6 +329,19 @@ pub fn campaign(seed: u64, calls: u64, workers: usize, min_delivered: u64) -> Ou
     foreign.destroy().ctx("destroy")?;
     hub.destroy().ctx("destroy hub")?;
     Ok(())
+}
+
+/// Answer what waits on the hub (a worker's `SendCap` waits for ever,
+/// and the last workers may have no one left to receive it), dropping
+/// any capability it brought.
+fn drain(hub: &Channel, window: &mut Window) {
+    while let Ok(m) = hub.receive(window, 0) {
+        let cap = m.cap;
+        let _ = m.reply(0, 0);
+        if cap != 0 {
+            let _ = runtime::caps::drop_cap(cap);
+        }
+    }
 }
 
 fn show(a: &KernelAccounting) -> alloc::string::String {
@@ -367,11 +394,18 @@ fn spawn_worker(
         class(SyscallClass::Names),
         class(SyscallClass::Dma),
         class(SyscallClass::ProcessCreate),
+        class(SyscallClass::DebugPrint),
+        class(SyscallClass::DebugIpc),
+        class(SyscallClass::Irq),
         (cap_id::RAMFS, runtime::init_cap(cap_id::RAMFS).unwrap_or(0), rights::READ | rights::DELEGATE),
         (SHARED, c.range.0, rights::READ | rights::WRITE),
         (SCRATCH, scratch.token(), rights::ALL),
         (HUB, hub, rights::SEND | rights::RECEIVE),
     ];
+    let mut caps = caps.to_vec();
+    if let Some(com1) = runtime::init_cap(cap_id::COM1) {
+        caps.push((PORTS, com1, rights::READ));
+    }
     let args = [seed, quota, slot as u64, foreign, fault_after].map(|v| format!("{v}"));
     let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
     match spawn_with("fuzz", &args, &caps, PRIORITY, false) {
@@ -412,6 +446,7 @@ pub fn worker(args: runtime::Args) -> i32 {
         stale,
         foreign,
         hub: runtime::init_cap(HUB).unwrap_or(0),
+        ports: runtime::init_cap(PORTS).unwrap_or(0),
     };
     let mut f = Fuzzer::new(seed, setup);
     let mut bad = 0;

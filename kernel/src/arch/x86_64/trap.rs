@@ -317,6 +317,7 @@ extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
 /// where the stub expected one (the exit path then repairs the frame).
 #[no_mangle]
 extern "C" fn interrupt_dispatch(f: &mut TrapFrame) -> u64 {
+    smap_guard(f);
     // An exception vector the local APIC has in service is an external
     // interrupt (a stray MSI), not an exception: it has no error code, and
     // for vectors whose exceptions have one, nothing above `vector` in `f`
@@ -340,6 +341,20 @@ extern "C" fn interrupt_dispatch(f: &mut TrapFrame) -> u64 {
         v => unexpected_interrupt(v as u8),
     }
     0
+}
+
+/// SMAP holds in the kernel only while RFLAGS.AC is clear. A program may
+/// set AC (`popf`), an interrupt gate keeps it, and the kernel code that runs
+/// next (this handler, or another thread's after a switch) would then reach
+/// user memory unchecked: the entry stub clears it (`smap_site_entry`). Were
+/// that ever lost, the kernel stops here rather than run without SMAP (the
+/// `hostile` suite interrupts and faults programs running with AC set).
+fn smap_guard(f: &TrapFrame) {
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    use x86_64::registers::rflags::{self, RFlags};
+    if rflags::read().contains(RFlags::ALIGNMENT_CHECK) && Cr4::read().contains(Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION) {
+        panic!("SMAP off in the kernel: AC set at interrupt entry (vector {}, rip {:#x})", f.vector, f.rip);
+    }
 }
 
 /// An MSI vector the kernel hands out: the event goes to the driver that

@@ -21,6 +21,7 @@ pub fn cases(s: &mut Suite) {
     s.case("arch: ProcessWrite into its own or a running program's code is refused", process_write_code);
     s.case("arch: DS/ES/FS/GS set by one program are not seen by the next", segments);
     s.case("arch: sgdt, sidt, sldt, smsw, str in ring 3 kill the program (UMIP)", umip);
+    s.case("arch: a program running with RFLAGS.AC set (SMAP's override) is interrupted and faults; the kernel runs with AC clear", ac_flag);
 }
 
 /// Roles of this topic's children.
@@ -29,6 +30,7 @@ pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
         "hostile-segs-set" => segs_set(),
         "hostile-segs-read" => segs_read(),
         "hostile-umip" => umip_child(args.get(3).unwrap_or("")),
+        "hostile-ac" => ac_child(),
         _ => return None,
     })
 }
@@ -191,4 +193,47 @@ fn umip_child(insn: &str) -> i32 {
     }
     runtime::println!("umip child: {insn} gave {:x?}", &buf[..10]);
     0
+}
+
+/// RFLAGS.AC: in ring 3 only alignment checking (off: CR0.AM is clear); in
+/// ring 0 it lifts SMAP.
+const AC: u64 = 1 << 18;
+
+fn rflags() -> u64 {
+    let f: u64;
+    // SAFETY: reads RFLAGS through the stack; no memory of ours changes.
+    unsafe { asm!("pushfq", "pop {0}", out(reg) f) };
+    f
+}
+
+/// Set AC, spin through timer ticks (each an interrupt taken with AC set,
+/// whose handler the kernel's SMAP guard checks), check the flag came back
+/// each time, then fault with it set (#UD).
+fn ac_child() -> i32 {
+    // SAFETY: sets AC only; CR0.AM is clear, so nothing else changes.
+    unsafe { asm!("pushfq", "or qword ptr [rsp], {ac}", "popfq", ac = const AC) };
+    let start = runtime::time::uptime_ms();
+    let mut spins = 0u64;
+    while runtime::time::uptime_ms() < start + 50 {
+        for _ in 0..10_000 {
+            spins = core::hint::black_box(spins + 1);
+        }
+        if rflags() & AC == 0 {
+            runtime::println!("ac child: AC lost after {spins} spins");
+            return 2;
+        }
+    }
+    // SAFETY: raises #UD, which ends this program.
+    unsafe { asm!("ud2") };
+    3
+}
+
+fn ac_flag() -> Outcome {
+    // Priority below ours: it runs while we wait, and the timer interrupts it.
+    for _ in 0..2 {
+        let p = spawn("hostile-ac", &[], &[], 8)?;
+        expect_exit(&p, Exit::Fault(6), "a program with AC set, after 50 ms of timer ticks")?;
+    }
+    ensure!(rflags() & AC == 0, "our own AC is set");
+    goes_on()
 }
