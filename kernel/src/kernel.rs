@@ -654,7 +654,11 @@ impl Kernel {
                 self.sender_left(obj);
             }
             State::RecvBlocked => self.channels.slot(obj).receivers.remove(&mut self.threads, t),
-            State::AwaitingReply => self.abort_message(t),
+            State::AwaitingReply => {
+                // `t` is ending: a page it lent stays with the server.
+                self.orphan_loan(t);
+                self.abort_message(t)
+            }
             State::Waiting => self.procs[obj as usize].waiters.remove(&mut self.threads, t),
             _ => {}
         }

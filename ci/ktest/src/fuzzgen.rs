@@ -52,7 +52,10 @@ const END_ONE_IN: u64 = 1000;
 /// `PowerOff` (refused: no Power class) and `IoPortOut` (refused: our
 /// ports are read-only) go through once in this many: each costs a
 /// bad-token delay.
-const POWER_ONE_IN: u64 = 50;
+const POWER_ONE_IN: u64 = 200;
+/// `SendCap` (which waits until someone on the hub answers) goes through
+/// once in this many times it is drawn.
+const SEND_CAP_ONE_IN: u64 = 4;
 /// What the fuzzer prints when `DebugPrint` gets a good address.
 static LINE: &[u8] = b"fuzz: a line through DebugPrint\n";
 
@@ -115,6 +118,8 @@ pub struct Fuzzer {
     pub bad_tokens: u64,
     /// The status of the last call (0 = success, else an [`Error`]).
     pub last_status: usize,
+    /// The number of the last call.
+    pub last_nr: u64,
 }
 
 /// Statuses a call can end with: success and each [`Error`].
@@ -125,7 +130,7 @@ impl Fuzzer {
         // xorshift must not start at 0; spread nearby seeds apart.
         let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
         rng.next();
-        Fuzzer { rng, s, pool: Vec::new(), held: None, calls: 0, bad_tokens: 0, last_status: 0 }
+        Fuzzer { rng, s, pool: Vec::new(), held: None, calls: 0, bad_tokens: 0, last_status: 0, last_nr: 0 }
     }
 
     /// The scratch process's token, 0 once it is gone.
@@ -250,13 +255,13 @@ impl Fuzzer {
         if let Some((cookie, size)) = self.held {
             return self.answer(cookie, size);
         }
-        // Mostly real syscalls; a quarter any number below 70 (most of
+        // Mostly real syscalls; a quarter any number below 80 (most of
         // which are unknown), now and then a huge one.
         let nr = match self.r() % 16 {
             0 => self.r(),
-            1..=4 => self.r() % 70,
+            1..=4 => self.r() % 80,
             _ => loop {
-                let n = self.r() % 62;
+                let n = self.r() % 80;
                 if Syscall::from_raw(n).is_some() {
                     break n;
                 }
@@ -269,6 +274,7 @@ impl Fuzzer {
             Some(Syscall::PowerOff | Syscall::IoPortOut) => POWER_ONE_IN,
             // Waits until someone on the hub answers: only there.
             Some(Syscall::SendCap) if self.s.hub == 0 => return Ok(()),
+            Some(Syscall::SendCap) => SEND_CAP_ONE_IN,
             _ => 1,
         };
         if !self.one_in(rare) {
@@ -296,7 +302,15 @@ impl Fuzzer {
                 class(SyscallClass::Thread)
             }
             Some(Syscall::IrqBind | Syscall::IrqAck) => match self.pick(|g| g == Got::Irq) {
-                Some(i) => self.pool[i].0,
+                Some(i) => {
+                    // A channel we may receive on: ours, one we made, the hub.
+                    a[0] = match self.pick(|g| g == Got::Channel) {
+                        Some(c) if self.one_in(3) => self.pool[c].0,
+                        _ if self.s.hub != 0 && self.one_in(2) => self.s.hub,
+                        _ => self.s.channel,
+                    };
+                    self.pool[i].0
+                }
                 None => return Ok(()),
             },
             Some(Syscall::IoPortIn | Syscall::IoPortOut) if self.s.ports != 0 => {
@@ -306,10 +320,15 @@ impl Fuzzer {
                 self.s.ports
             }
             Some(Syscall::SendCap) => {
-                // Attach something we hold (with DELEGATE or not), or junk.
-                a[3] = match self.pick(|_| true) {
+                // Attach something we hold with DELEGATE (a token without
+                // it, or none, is a bad token: rarely).
+                a[3] = match self.pick(|g| g != Got::Other) {
+                    _ if self.one_in(POWER_ONE_IN) => {
+                        self.bad_tokens += 1;
+                        [self.s.me, 0][(self.r() % 2) as usize]
+                    }
                     Some(i) if self.one_in(2) => self.pool[i].0,
-                    _ => [self.s.channel, self.s.phys, self.s.me, 0][(self.r() % 4) as usize],
+                    _ => [self.s.channel, self.s.phys][(self.r() % 2) as usize],
                 };
                 self.s.hub
             }
@@ -411,6 +430,7 @@ impl Fuzzer {
             return Err(UnknownStatus { nr, status });
         }
         self.last_status = (status as usize).min(STATUSES - 1);
+        self.last_nr = nr;
         Ok((status, r))
     }
 
@@ -506,7 +526,8 @@ impl Fuzzer {
                     if self.one_in(4) {
                         (a[0], a[1]) = (LINE.as_ptr() as u64, LINE.len() as u64);
                     } else {
-                        a[0] = [0, 4096, 0xffff_8000_0000_0000, 0x0000_8000_0000_0000, abi::USER_TOP - 8][(self.r() % 5) as usize];
+                        // (Never a mapped page: zeros would reach the log.)
+                        a[0] = [0, 0xffff_8000_0000_0000, 0x0000_8000_0000_0000, abi::USER_TOP][(self.r() % 4) as usize];
                     }
                 }
             }

@@ -613,6 +613,48 @@ impl Kernel {
         self.threads[t as usize].msg.lent = false;
     }
 
+    /// Sender `t` is dying while its server holds its lent page: the page
+    /// becomes the server's own memory at the window (same frame, same
+    /// bytes), and the server page the loan displaced there goes to the
+    /// sender, to be freed with it. A driver may have pointed a device at
+    /// the lent page (`DmaAddr`); were the frame freed now, the device could
+    /// write into whatever it becomes next (another program's memory, a page
+    /// table). The server's page count stays (one page for another), or
+    /// grows by this one if the window was empty. Only for a page of the
+    /// sender's own anonymous memory over an empty window or one of the
+    /// server's own pages (what servers use); otherwise the loan just ends.
+    pub fn orphan_loan(&mut self, t: Tid) {
+        let m = &self.threads[t as usize].msg;
+        if !m.lent || m.server == NO_THREAD {
+            return;
+        }
+        let (server, window, displaced, buf) = (m.server, m.recv_va, m.loan_pte, m.buf);
+        let sp = self.proc_of(server);
+        if self.procs[sp].state != crate::proc::ProcState::Alive {
+            return;
+        }
+        let (Some(wat), Some(sat)) = (self.leaf_of(server, window, true), self.leaf_of(t, buf, false)) else { return };
+        let own = |e: u64| {
+            let f = Flags::from_bits_retain(e);
+            f.contains(sw::OWNED) && !f.intersects(sw::DMA | sw::LOAN | sw::BOOT)
+        };
+        let d = Flags::from_bits_retain(displaced);
+        let displaced_own = d.contains(Flags::PRESENT) && own(displaced);
+        if !own(self.entry(sat)) || !(displaced_own || !d.contains(Flags::PRESENT)) {
+            return;
+        }
+        let frame = self.entry(wat) & ADDR_MASK;
+        let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_EXECUTE | sw::OWNED;
+        self.set_entry(wat, frame | flags.bits());
+        self.flush_if_active(self.space(sp), window);
+        // (The sender's entry was not present: nothing cached to flush.)
+        self.set_entry(sat, if displaced_own { displaced } else { 0 });
+        if !displaced_own {
+            self.procs[sp].acct.pages += 1;
+        }
+        self.threads[t as usize].msg.lent = false;
+    }
+
     /// Undo the delivered, unanswered message of `t` (its sender or its
     /// server is going away).
     pub fn abort_message(&mut self, t: Tid) {

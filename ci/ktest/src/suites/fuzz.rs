@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 
 use abi::quota::Quota;
 use abi::debug::KernelAccounting;
-use abi::{cap_id, rights, Error, SyscallClass};
+use abi::{cap_id, rights, Error, Syscall, SyscallClass};
 use runtime::ipc::{debug, Channel, Window};
 use runtime::process::{Exit, Process};
 
@@ -58,6 +58,13 @@ const BAD: usize = 64;
 const REPORT: usize = 128;
 const DONE: usize = 192;
 const BY_STATUS: usize = 256;
+/// Successful calls by syscall number (below [`SYSCALL_SLOTS`]).
+const BY_SYSCALL: usize = 320;
+const SYSCALL_SLOTS: u64 = 80;
+/// Syscalls a long run (100 000 calls or more) must have made succeed at
+/// least once: those the fuzzer once left out, and the newer ones.
+const MUST_SUCCEED: [Syscall; 7] =
+    [Syscall::SendCap, Syscall::DebugPrint, Syscall::DebugIpc, Syscall::IrqMsi, Syscall::IrqBind, Syscall::IrqAck, Syscall::IoPortIn];
 /// Counter slot of the warm-up worker (not counted).
 const WARM_UP_SLOT: usize = 63;
 const PRIORITY: u8 = 8;
@@ -120,6 +127,8 @@ enum Ended {
     Faulted,
     /// Ended itself early (`Exit`, `ThreadExit`).
     Exited,
+    /// Told to fault, but ended itself before it came to that.
+    ExitedFirst,
     /// Still running after `HUNG_MS`: killed.
     Hung,
     /// Ended on its own and its process slot was reused before we looked:
@@ -135,6 +144,7 @@ struct Tally {
     planned_faulted: u64,
     faulted: u64,
     exited: u64,
+    planned_exited: u64,
     hung: u64,
     unseen: u64,
 }
@@ -146,6 +156,10 @@ impl Tally {
             Ended::PlannedFault => self.planned_faulted += 1,
             Ended::Faulted => self.faulted += 1,
             Ended::Exited => self.exited += 1,
+            Ended::ExitedFirst => {
+                self.exited += 1;
+                self.planned_exited += 1;
+            }
             Ended::Hung => self.hung += 1,
             Ended::Unseen => self.unseen += 1,
         }
@@ -171,6 +185,7 @@ fn reap(w: &Worker, i: usize, c: &Counters) -> Option<Ended> {
         Ok(Exit::Killed) if hung => Ended::Hung,
         Ok(Exit::Fault(UD)) if w.fault_after != 0 => Ended::PlannedFault,
         Err(_) => Ended::Unseen,
+        Ok(Exit::Code(_)) if w.fault_after != 0 => Ended::ExitedFirst,
         Ok(Exit::Code(_)) => Ended::Exited,
         Ok(_) => Ended::Faulted,
     };
@@ -213,10 +228,11 @@ pub fn campaign(seed: u64, calls: u64, workers: usize, min_delivered: u64) -> Ou
     // Where the workers' messages meet.
     let hub = Channel::create().ctx("hub channel")?;
     warm_up(&counters, hub.token())?;
+    // (Made before the books are read: its page and tables stay ours.)
+    let mut window = Window::new().ctx("window")?;
     let before = debug::accounting().ctx("accounting")?;
     let messages = debug::totals().ctx("IPC totals")?.messages_total;
     let start = runtime::time::uptime_ms();
-    let mut window = Window::new().ctx("window")?;
     let mut slots: Vec<Option<Worker>> = (0..workers).map(|_| None).collect();
     let mut tally = Tally::default();
     let mut assigned = 0u64;
@@ -312,15 +328,34 @@ pub fn campaign(seed: u64, calls: u64, workers: usize, min_delivered: u64) -> Ou
         let _ = writeln!(line);
     }
     line.flush();
+    let mut line = runtime::print::LineWriter::new();
+    let mut missing = Vec::new();
+    {
+        use core::fmt::Write;
+        let _ = write!(line, "fuzz: succeeded:");
+        for nr in 0..SYSCALL_SLOTS {
+            let n = counters.page[BY_SYSCALL + nr as usize].swap(0, Ordering::AcqRel);
+            if let Some(s) = Syscall::from_raw(nr) {
+                let _ = write!(line, " {s:?} {n}");
+                if n == 0 && MUST_SUCCEED.contains(&s) {
+                    missing.push(s);
+                }
+            }
+        }
+        let _ = writeln!(line);
+    }
+    line.flush();
     result?;
+    ensure!(calls < 100_000 || missing.is_empty(), "{calls} calls and never a success of {missing:?}");
     ensure!(done >= calls, "only {done} of {calls} calls made");
     ensure!(tally.hung == 0, "{} workers hung", tally.hung);
     // (A worker whose end we did not see may have been one of them.)
     ensure!(
-        tally.planned_faulted + tally.unseen >= tally.planned,
-        "{} of {} workers faulted as told",
+        tally.planned_faulted + tally.unseen + tally.planned_exited >= tally.planned,
+        "{} of {} workers faulted as told ({} ended themselves first)",
         tally.planned_faulted,
-        tally.planned
+        tally.planned,
+        tally.planned_exited
     );
     ensure!(delivered >= min_delivered, "the workers got only {delivered} messages to each other (at least {min_delivered} expected)");
     let after = debug::accounting().ctx("accounting")?;
@@ -467,6 +502,9 @@ pub fn worker(args: runtime::Args) -> i32 {
         if f.calls > before {
             page[slot].fetch_add(1, Ordering::AcqRel);
             page[BY_STATUS + f.last_status].fetch_add(1, Ordering::Relaxed);
+            if f.last_status == 0 && f.last_nr < SYSCALL_SLOTS {
+                page[BY_SYSCALL + f.last_nr as usize].fetch_add(1, Ordering::Relaxed);
+            }
         }
         page[BAD + slot].fetch_add(f.bad_tokens - bad, Ordering::Relaxed);
         bad = f.bad_tokens;

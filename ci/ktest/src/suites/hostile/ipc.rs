@@ -13,6 +13,7 @@ pub fn cases(s: &mut Suite) {
     s.case("ipc: a sibling writing a page its thread lent faults, the process is killed", || on_channel(sibling_writes_lent_page));
     s.case("ipc: a cookie with junk in its unused bits is refused (Incapable)", || on_channel(junk_cookie));
     s.case("ipc: reply data named in kernel memory is refused (BadAddress)", || on_channel(kernel_reply_source));
+    s.case("ipc: a lender killed while its page is held: the page stays the server's (same frame, same bytes), not freed under a device", || on_channel(lender_dies));
 }
 
 /// Run `case` on a fresh channel, destroyed whatever happens (its clients
@@ -98,4 +99,34 @@ fn kernel_reply_source(chan: &Channel) -> Outcome {
     }
     held.reply(3, &[!3; 32]).ctx("genuine reply")?;
     expect_exit(&child, Exit::Code(0), "client (0 = not answered by the refused replies)")
+}
+
+/// A driver may point a device at a lent page (`DmaAddr`); if the lender
+/// dies meanwhile, the frame must not go back to the free pool while the
+/// server holds it: it becomes the server's own page at the window.
+fn lender_dies(chan: &Channel) -> Outcome {
+    let child = spawn("lend-sibling", &[], &[(CHAN, chan.token(), rights::SEND)], 8)?;
+    let mut w = Window::new().ctx("window")?;
+    let at = w.addr();
+    // SAFETY: the window's own page, ours alone until a message arrives.
+    unsafe { core::ptr::write_bytes(at as *mut u8, 0xee, 4096) };
+    let m = chan.receive(&mut w, FIVE_S).ctx("receive the lent page")?;
+    let lent = m.size == 4096;
+    let pa = runtime::mem::dma_addr(at);
+    let held = m.hold();
+    expect_exit(&child, Exit::Fault(14), "lender (5: page reachable during the loan, 7: write went through)")?;
+    ensure!(lent, "the request was not a lent page");
+    pa.ctx("DmaAddr of the lent page")?;
+    // SAFETY: the window's page is mapped (the lender's, now ours) and
+    // nothing else uses it.
+    let page = unsafe { core::slice::from_raw_parts(at as *const u8, 4096) };
+    let same = page.iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0x5a);
+    ensure!(same, "after the lender died the window holds {:02x?}, not its page", &page[..8]);
+    expect_err(runtime::mem::dma_addr(at), Error::BadAddress, "DmaAddr of the page once it is ours (not lent)")?;
+    expect_err(held.reply(0, &[]), Error::Incapable, "reply to the dead lender")?;
+    // Ours like any page: writable, then unmapped (and freed) by us.
+    // SAFETY: as above.
+    unsafe { core::ptr::write_volatile(at as *mut u8, 1) };
+    // SAFETY: nothing refers to the window's page any more.
+    unsafe { runtime::mem::unmap(at, 4096) }.ctx("unmap the window")
 }

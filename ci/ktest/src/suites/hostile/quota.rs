@@ -33,6 +33,8 @@ pub fn cases(s: &mut Suite) {
         "quota: twenty never-started orphans come back when their creator exits",
         orphans,
     );
+    s.case("quota: edges: no process quota, exactly the threads left, nested carving", quota_edges);
+    s.case("quota: kernel stacks are bounded by the thread slots (every slot filled twice: the second costs no frame)", kernel_stacks);
 }
 
 /// The `ticks` suite (run under `-icount`, where the timer and the TSC
@@ -49,6 +51,7 @@ pub fn child(role: &str, args: &Args) -> Option<i32> {
         "hostile-quota-threads" => Some(threads_child()),
         "hostile-quota-map" => Some(map_child()),
         "hostile-quota-orphans" => Some(orphans_child(crate::harness::num(args.get(3)))),
+        "hostile-quota-nested" => Some(nested_child()),
         _ => None,
     }
 }
@@ -339,5 +342,107 @@ fn long_syscalls() -> Outcome {
     ensure!(expected >= 4 * 4 * rounds, "the syscalls took only {expected} ms: too short to tell");
     // Measured from tick to tick: one either way for rounding.
     ensure!(seen + 1 >= expected, "{seen} ticks in {expected} ms: ticks lost");
+    goes_on()
+}
+
+/// A process with room for `threads` threads and little else.
+fn threads_only(threads: u64) -> Quota {
+    Quota { threads, pages: 64, channels: 0, caps: 8, processes: 0 }
+}
+
+fn quota_edges() -> Outcome {
+    // A running child with no process quota cannot create one.
+    let pc = SyscallClass::ProcessCreate;
+    let mut all = alloc::vec![(cap_id::class(pc), runtime::class_token(pc), rights::USE)];
+    all.extend_from_slice(&thread_class());
+    let p = spawn_quota("hostile-quota-orphans", &["0"], &all, 8, false, Quota { processes: 0, ..Quota::DEFAULT })?;
+    expect_exit(&p, Exit::Code(0), "a child with no process quota creating one (LimitReached)")?;
+    let _ = runtime::caps::drop_cap(p.token());
+    // Exactly the threads we have left: taken; then not one more, until
+    // that child is gone.
+    let mine = quota_use().ctx("quota")?;
+    let left = mine.limit.threads - mine.used.threads;
+    let all_left = Process::create_with("all-left", &threads_only(left)).ctx("a child with exactly our threads left")?;
+    expect_err(Process::create_with("one-more", &threads_only(1)), Error::LimitReached, "one thread more than we have left")?;
+    // Nested: the child asks for everything it has (REST) for a grandchild,
+    // then the grandchild for one thread more than that.
+    let q = Quota { threads: 3, channels: 2, processes: 2, ..Quota::DEFAULT };
+    all_left.kill().ctx("kill")?;
+    runtime::caps::drop_cap(all_left.token()).ctx("drop")?;
+    let zero = Process::create_with("zero", &Quota { threads: 0, pages: 8, channels: 0, caps: 4, processes: 0 }).ctx("a zero quota")?;
+    // SAFETY: the thread would run in `zero`, which has no memory: it is refused first.
+    let r = unsafe { zero.start_thread(0x1000, 0x2000, [0, 0], 1) };
+    expect_err(r, Error::LimitReached, "a thread in a process with a zero thread quota")?;
+    zero.kill().ctx("kill zero")?;
+    runtime::caps::drop_cap(zero.token()).ctx("drop zero")?;
+    // (It reads its own quota through DebugIpc, and says why it failed.)
+    for c in [SyscallClass::DebugIpc, SyscallClass::DebugPrint] {
+        all.push((cap_id::class(c), runtime::class_token(c), rights::USE));
+    }
+    let p = spawn_quota("hostile-quota-nested", &[], &all, 8, false, q)?;
+    expect_exit(&p, Exit::Code(0), "nested carving (see the child's log line on failure)")?;
+    let _ = runtime::caps::drop_cap(p.token());
+    let after = quota_use().ctx("quota")?;
+    ensure!(after.used == mine.used, "our quota use: {:?} before, {:?} after", mine.used, after.used);
+    goes_on()
+}
+
+/// A child (3 threads, 2 processes): a grandchild with `REST` takes all
+/// the child has left (threads, pages, channels and processes: nothing
+/// more fits), and gives it back when it ends.
+fn nested_child() -> i32 {
+    let run = || -> Outcome {
+        let mine = quota_use().ctx("quota")?;
+        let left = mine.limit.threads - mine.used.threads;
+        ensure!(left == 2, "{left} threads left, expected 2 (3 less our own)");
+        let g = Process::create_with("grandchild", &Quota::REST).ctx("REST")?;
+        let after = quota_use().ctx("quota")?;
+        let (l, u) = (after.limit, after.used);
+        let room = [l.threads - u.threads, l.pages.saturating_sub(u.pages), l.channels - u.channels, l.processes - u.processes];
+        expect_err(Process::create_with("more", &threads_only(1)), Error::LimitReached, "a thread beyond REST")?;
+        g.kill().ctx("kill")?;
+        ensure!(room == [0; 4], "room left after REST (threads, pages, channels, processes): {room:?}");
+        let again = Process::create_with("again", &threads_only(left)).ctx("what REST took, back")?;
+        again.kill().ctx("kill again")
+    };
+    match run() {
+        Ok(()) => 0,
+        Err(why) => {
+            runtime::println!("nested child: {why}");
+            1
+        }
+    }
+}
+
+/// Start threads (that never run) in a fresh process until it is refused;
+/// kill it: how many started, and the free frames before and after.
+fn fill_slots(threads: u64) -> Result<(u64, u64, u64), alloc::string::String> {
+    let before = accounting().ctx("accounting")?.free_frames;
+    let p = Process::create_with("stacks", &threads_only(threads)).ctx("process")?;
+    let mut n = 0;
+    // Priority 1: none of them runs before the process is killed.
+    // SAFETY: the threads are in another process, which runs nothing.
+    while unsafe { p.start_thread(0x1000, 0x2000, [0, 0], 1) }.is_ok() {
+        n += 1;
+    }
+    p.kill().ctx("kill")?;
+    runtime::caps::drop_cap(p.token()).ctx("drop")?;
+    Ok((n, before, accounting().ctx("accounting")?.free_frames))
+}
+
+fn kernel_stacks() -> Outcome {
+    // As many threads as the kernel has free slots (and our quota allows).
+    let mine = quota_use().ctx("quota")?;
+    let slots = accounting().ctx("accounting")?.free_threads;
+    let want = slots.min(mine.limit.threads - mine.used.threads);
+    let (n1, before1, after1) = fill_slots(want)?;
+    let (n2, before2, after2) = fill_slots(want)?;
+    ensure!(n1 == want && n2 == want, "started {n1} then {n2} threads of {want}");
+    // A slot's stack: 16 KiB; the first round may give stacks to slots that
+    // had none (and a page table or two), never more.
+    let kept = before1.saturating_sub(after1);
+    ensure!(kept <= 4 * n1 + 4, "the first round kept {kept} frames for {n1} threads");
+    ensure!(after2 == before2, "the second round changed the free frames: {before2} -> {after2}");
+    ensure!(want >= 16, "only {want} thread slots to fill");
     goes_on()
 }
