@@ -535,8 +535,12 @@ fn owner_death_closes_its_channels_and_fails_requests_in_flight() {
     w.rejected(c1, Syscall::Send, [send, 0, 0, 0, 0, 0]);
 }
 
+/// A client dying while its lent page is held leaves the page with the
+/// server (a driver may have pointed a device at it): it becomes the
+/// server's own page at the window, and the server page it displaced is
+/// freed with the client instead, so no frame leaks or changes hands twice.
 #[test]
-fn client_death_restores_the_window_and_the_late_reply_fails_cleanly() {
+fn client_death_leaves_its_lent_page_with_the_server_and_the_late_reply_fails_cleanly() {
     let mut w = World::new();
     let sp = w.spawn("server");
     let s = w.thread(sp, 5);
@@ -551,13 +555,20 @@ fn client_death_restores_the_window_and_the_late_reply_fails_cleanly() {
     assert_eq!(w.recv(s, chan, WIN, FOREVER), blocked(State::RecvBlocked));
     assert_eq!(w.send(c, send, 1, 4096, BUF, FOREVER), blocked(State::AwaitingReply));
     let [cookie, ..] = w.status(s).ok();
-    assert_ne!(w.frame(sp, WIN), window_frame);
+    let lent = w.frame(sp, WIN);
+    assert_ne!(lent, window_frame);
+    let msg = w.read(sp, WIN, 4096);
     w.run_as(s);
     crate::arch::host::take_flushes();
     w.kill(cp, exit::KILLED, 0);
     assert!(crate::arch::host::take_flushes().contains(&WIN), "the server's window was not flushed");
-    assert_eq!(w.frame(sp, WIN), window_frame, "the server's window was not restored");
-    assert_eq!(w.read(sp, WIN, 4096), own);
+    assert_eq!(w.frame(sp, WIN), lent, "the lent page left the server's window");
+    let f = w.flags(sp, WIN).unwrap();
+    assert!(f.contains(Flags::WRITABLE | sw::OWNED) && !f.contains(sw::LOAN), "{f:?}");
+    assert!(w.used(lent.unwrap()), "the lent page was freed with its sender");
+    assert!(!w.used(window_frame.unwrap()), "the displaced window page leaked");
+    assert_eq!(w.read(sp, WIN, 4096), msg);
+    assert_ne!(msg, own);
     assert_eq!(w.free(), before, "the client's frames did not all come back");
     assert_eq!(w.reply(s, cookie, 0, 4096), R::Err(Error::Incapable));
     assert_eq!(w.recv(s, chan, WIN, 0), R::Err(Error::Timeout), "the window is still marked as lent");
@@ -863,10 +874,12 @@ fn a_lent_page_is_out_of_its_senders_reach_until_every_kind_of_end() {
             "client killed" => {
                 let pk = w.proc_cap(r.sp, r.cp, rights::KILL);
                 assert_eq!(w.sys(r.s, Syscall::ProcessKill, [pk, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
-                // Its page came back to it first, so it was freed with it.
-                assert!(!w.used(l.client_frame), "client killed: its lent page leaked");
+                // Its page stays with the server (its own now); the window's
+                // page went with the client instead.
+                assert!(w.used(l.client_frame), "client killed: its lent page was freed under the server");
+                assert!(!w.used(l.window_frame), "client killed: the displaced window page leaked");
                 assert!(w.free() > before_client_death);
-                assert_eq!(w.frame(r.sp, WIN), Some(l.window_frame), "client killed: the window was not restored");
+                assert_eq!(w.frame(r.sp, WIN), Some(l.client_frame), "client killed: the page left the server's window");
                 continue;
             }
             _ => unreachable!(),

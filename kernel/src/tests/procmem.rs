@@ -275,7 +275,10 @@ fn ending_a_process_returns_every_frame() {
         }
         assert_eq!(w.k.procs[p].state, ProcState::Dead);
         assert_eq!(w.free(), before, "{how}: frames leaked");
-        assert_eq!(w.frame(sp, WIN), server_window, "{how}: server window not restored");
+        // The page it lent stays with the server, in place of the
+        // server's own page at the window (freed with the victim).
+        assert_ne!(w.frame(sp, WIN), server_window, "{how}: the lent page left the server's window");
+        assert!(!w.used(server_window.unwrap()), "{how}: the displaced window page leaked");
         assert_eq!(w.reply(s, cookie, 0, 0), R::Err(Error::Incapable));
         assert_eq!(w.k.ipc_totals().channels, 1, "{how}: the victim's channel survived");
     }
