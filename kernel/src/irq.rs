@@ -124,11 +124,13 @@ impl Kernel {
         Ok(())
     }
 
-    /// `IrqAck`: unmask; deliver again if it fired meanwhile.
+    /// `IrqAck`: unmask; deliver again if it fired meanwhile. Only the
+    /// binder may, and only while its binding lives (a destroyed channel
+    /// ended it: nothing is bound then).
     pub fn irq_ack(&mut self, p: usize, token: u64) -> Result<(), Error> {
         let s = self.irq_slot_of(p, token)?;
         match self.irqs.slots[s].bound {
-            Some(b) if b.proc as usize == p => {}
+            Some(b) if b.proc as usize == p && self.channels.get(b.chan as u32, b.chan_gen).is_some() => {}
             _ => return Err(Error::InvalidArgument),
         }
         let slot = &mut self.irqs.slots[s];

@@ -134,6 +134,8 @@ fn destroyed_channel_unbinds() {
     bind(&mut w, &d, 3).ok();
     w.k.irq_fire(d.slot);
     assert_eq!(w.sys(d.t, Syscall::ChannelDestroy, [d.chan, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
+    // Nothing is bound any more: an ack is refused (and delivers nothing).
+    assert_eq!(w.sys(d.t, Syscall::IrqAck, [d.irq, 0, 0, 0, 0, 0]), R::Err(Error::InvalidArgument));
     let chan = w.channel(d.t);
     assert_eq!(w.sys(d.t, Syscall::IrqBind, [d.irq, chan, 4, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(w.recv(d.t, chan, WIN, 0), R::Err(Error::Timeout), "event leaked to the new channel");

@@ -6,6 +6,7 @@
 pub mod arch;
 mod base;
 mod ipc;
+mod irq;
 pub mod quota;
 
 use abi::{map, rights};
@@ -20,6 +21,7 @@ pub fn run() -> i32 {
     base::cases(&mut s);
     ipc::cases(&mut s);
     arch::cases(&mut s);
+    irq::cases(&mut s);
     quota::cases(&mut s);
     s.finish()
 }
@@ -29,7 +31,7 @@ pub fn run() -> i32 {
 pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
     match role {
         "hostile-well-behaved" => Some(well_behaved()),
-        _ => arch::child(role, args).or_else(|| quota::child(role, args)),
+        _ => arch::child(role, args).or_else(|| quota::child(role, args)).or_else(|| irq::child(role, args)),
     }
 }
 
