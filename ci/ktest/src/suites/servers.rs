@@ -260,7 +260,23 @@ pub(crate) fn bad_frames<R: runtime::rpc::Request>(chan: &Channel, malformed: (u
         let r = chan.call(op, &mut page.0, 4096).ctx("lent garbage")?;
         ensure!(split_result(r.result).0 != 0, "lent garbage to op {op} succeeded");
     }
-    Ok(())
+    cap_flood::<R>(chan, &g)
+}
+
+/// Requests that bring a capability nobody expects, more of them than a
+/// server's capability table holds: each must be answered, and the
+/// capability dropped (a server that kept them would run out of room and
+/// stop receiving messages that carry one).
+const CAP_FLOOD: usize = 200;
+
+fn cap_flood<R: runtime::rpc::Request>(chan: &Channel, garbage: &[u8]) -> Outcome {
+    let spare = Channel::create().ctx("channel")?;
+    for i in 0..CAP_FLOOD {
+        let op = R::OPS[i % R::OPS.len()];
+        // (An operation without fields decodes anything: it may succeed.)
+        chan.send_cap(op, &garbage[..64], spare.token(), rights::SEND).map_err(|e| format!("garbage with a capability to op {op} (call {i}): {e:?}"))?;
+    }
+    spare.destroy().ctx("destroy")
 }
 
 fn bad_input_rpc() -> Outcome {
