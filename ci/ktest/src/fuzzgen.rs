@@ -514,21 +514,17 @@ impl Fuzzer {
             }
             Some(Syscall::ProcessWait | Syscall::Sleep) => a[0] = wait,
             // Half of them well formed; the kernel copies, never lends.
-            Some(Syscall::SendCap) => {
-                if self.one_in(2) {
-                    a[1] = self.r() % 4097;
-                    a[2] = self.page();
-                }
+            Some(Syscall::SendCap) if self.one_in(2) => {
+                a[1] = self.r() % 4097;
+                a[2] = self.page();
             }
             // Print whole lines or nothing: bad lengths, bad addresses.
-            Some(Syscall::DebugPrint) => {
-                if a[1] <= abi::limits::PRINT_LEN as u64 && a[1] != 0 {
-                    if self.one_in(4) {
-                        (a[0], a[1]) = (LINE.as_ptr() as u64, LINE.len() as u64);
-                    } else {
-                        // (Never a mapped page: zeros would reach the log.)
-                        a[0] = [0, 0xffff_8000_0000_0000, 0x0000_8000_0000_0000, abi::USER_TOP][(self.r() % 4) as usize];
-                    }
+            Some(Syscall::DebugPrint) if a[1] <= abi::limits::PRINT_LEN as u64 && a[1] != 0 => {
+                if self.one_in(4) {
+                    (a[0], a[1]) = (LINE.as_ptr() as u64, LINE.len() as u64);
+                } else {
+                    // (Never a mapped page: zeros would reach the log.)
+                    a[0] = [0, 0xffff_8000_0000_0000, 0x0000_8000_0000_0000, abi::USER_TOP][(self.r() % 4) as usize];
                 }
             }
             Some(Syscall::DebugIpc) => {
@@ -537,7 +533,7 @@ impl Fuzzer {
                     a[1] = 0; // tracing on would flood the console
                 } else if a[0] == abi::debug::op::CHANNEL_STATS || a[0] == abi::debug::op::CHANNEL_NAME {
                     // Ids near real ones: small indices and generations, or junk.
-                    a[1] = if self.one_in(4) { a[1] } else { (self.r() % 4) << 32 | self.r() % 300 };
+                    a[1] = if self.one_in(4) { a[1] } else { ((self.r() % 4) << 32) | (self.r() % 300) };
                     a[2] = if self.one_in(2) { self.page() } else { self.addr() };
                 } else if self.one_in(2) {
                     a[1] = self.page();

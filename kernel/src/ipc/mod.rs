@@ -638,9 +638,10 @@ impl Kernel {
             let f = Flags::from_bits_retain(e);
             f.contains(sw::OWNED) && !f.intersects(sw::DMA | sw::LOAN | sw::BOOT)
         };
-        let d = Flags::from_bits_retain(displaced);
-        let displaced_own = d.contains(Flags::PRESENT) && own(displaced);
-        if !own(self.entry(sat)) || !(displaced_own || !d.contains(Flags::PRESENT)) {
+        let window_empty = !Flags::from_bits_retain(displaced).contains(Flags::PRESENT);
+        let displaced_own = !window_empty && own(displaced);
+        let fits = displaced_own || window_empty;
+        if !fits || !own(self.entry(sat)) {
             return;
         }
         let frame = self.entry(wat) & ADDR_MASK;
@@ -649,7 +650,7 @@ impl Kernel {
         self.flush_if_active(self.space(sp), window);
         // (The sender's entry was not present: nothing cached to flush.)
         self.set_entry(sat, if displaced_own { displaced } else { 0 });
-        if !displaced_own {
+        if window_empty {
             self.procs[sp].acct.pages += 1;
         }
         self.threads[t as usize].msg.lent = false;
