@@ -122,7 +122,7 @@ pub fn run(args: Args) -> i32 {
         "fair-client" => fair_client(),
         "rpc-server" => crate::rpc::server(args.get(3).unwrap_or("")),
         "lend-touch" => lend_touch(),
-        "lend-sibling" => lend_sibling(),
+        "lend-sibling" => lend_sibling(args.get(3) == Some("dma")),
         "hold-client" => hold_client(num(args.get(3)) as u8),
         "owner" => owner(),
         "foreign" => foreign(),
@@ -412,10 +412,21 @@ fn lend_touch() -> i32 {
 /// The write must fault and end this process: exit code 5 means the page
 /// stayed reachable during the loan, 6 that the call returned, 7 that the
 /// write went through.
-fn lend_sibling() -> i32 {
-    let page = alloc::boxed::Box::leak(alloc::boxed::Box::new(runtime::ipc::Page::zeroed()));
-    page.0.iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8) ^ 0x5a);
-    let addr = page.0.as_mut_ptr();
+fn lend_sibling(dma: bool) -> i32 {
+    let addr = if dma {
+        // A page of a DMA region of ours (`lend-sibling dma`).
+        let Ok((range, _)) = runtime::mem::dma_alloc(1) else { return 8 };
+        let va = runtime::mem::reserve(4096);
+        if range.map(va, 0, 4096, abi::map::READ | abi::map::WRITE).is_err() {
+            return 9;
+        }
+        va as *mut u8
+    } else {
+        alloc::boxed::Box::leak(alloc::boxed::Box::new(runtime::ipc::Page::zeroed())).0.as_mut_ptr()
+    };
+    // SAFETY: `addr` is a page of ours, mapped read-write, used by nothing else.
+    let page = unsafe { core::slice::from_raw_parts_mut(addr, 4096) };
+    page.iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8) ^ 0x5a);
     if runtime::process::spawn_thread(sibling_writes, addr as u64, 8).is_err() {
         return 3;
     }

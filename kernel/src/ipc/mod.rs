@@ -620,9 +620,12 @@ impl Kernel {
     /// the lent page (`DmaAddr`); were the frame freed now, the device could
     /// write into whatever it becomes next (another program's memory, a page
     /// table). The server's page count stays (one page for another), or
-    /// grows by this one if the window was empty. Only for a page of the
-    /// sender's own anonymous memory over an empty window or one of the
-    /// server's own pages (what servers use); otherwise the loan just ends.
+    /// grows by this one if the window was empty. A page of a DMA region
+    /// stays a DMA mapping: the sender's mapping of it (counted in the
+    /// region's `maps`) becomes the server's, so the region outlives its
+    /// dead owner until the server lets the page go. Only over an empty
+    /// window or one of the server's own pages (what servers use);
+    /// otherwise the loan just ends.
     pub fn orphan_loan(&mut self, t: Tid) {
         let m = &self.threads[t as usize].msg;
         if !m.lent || m.server == NO_THREAD {
@@ -641,16 +644,19 @@ impl Kernel {
         let window_empty = !Flags::from_bits_retain(displaced).contains(Flags::PRESENT);
         let displaced_own = !window_empty && own(displaced);
         let fits = displaced_own || window_empty;
-        if !fits || !own(self.entry(sat)) {
+        let sender = Flags::from_bits_retain(self.entry(sat));
+        let dma = sender.contains(sw::DMA) && !sender.intersects(sw::OWNED | sw::LOAN | sw::BOOT);
+        if !fits || !(dma || own(self.entry(sat))) {
             return;
         }
         let frame = self.entry(wat) & ADDR_MASK;
-        let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_EXECUTE | sw::OWNED;
+        let kind = if dma { sw::DMA } else { sw::OWNED };
+        let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_EXECUTE | kind;
         self.set_entry(wat, frame | flags.bits());
         self.flush_if_active(self.space(sp), window);
         // (The sender's entry was not present: nothing cached to flush.)
         self.set_entry(sat, if displaced_own { displaced } else { 0 });
-        if window_empty {
+        if window_empty && !dma {
             self.procs[sp].acct.pages += 1;
         }
         self.threads[t as usize].msg.lent = false;

@@ -542,13 +542,8 @@ fn owner_death_closes_its_channels_and_fails_requests_in_flight() {
 #[test]
 fn client_death_leaves_its_lent_page_with_the_server_and_the_late_reply_fails_cleanly() {
     let mut w = World::new();
-    let sp = w.spawn("server");
-    let s = w.thread(sp, 5);
-    let chan = w.channel(s);
     let own = pattern(0x40, 4096);
-    w.write(sp, WIN, &own);
-    let window_frame = w.frame(sp, WIN);
-    let before = w.free();
+    let Server { sp, s, chan, window_frame, before } = server(&mut w, Some(&own));
     let cp = w.spawn("client");
     let c = w.thread(cp, 5);
     let send = w.give(sp, chan, cp, rights::SEND);
@@ -573,6 +568,38 @@ fn client_death_leaves_its_lent_page_with_the_server_and_the_late_reply_fails_cl
     assert_eq!(w.reply(s, cookie, 0, 4096), R::Err(Error::Incapable));
     assert_eq!(w.recv(s, chan, WIN, 0), R::Err(Error::Timeout), "the window is still marked as lent");
     assert_eq!(w.k.ipc_totals().in_flight, 0);
+}
+
+/// The same with a page of the client's DMA region: it stays a DMA mapping
+/// at the server's window (the region outlives its dead owner) until the
+/// server unmaps it; then every frame is back.
+#[test]
+fn client_death_leaves_its_lent_dma_page_with_the_server_until_it_lets_go() {
+    let mut w = World::new();
+    let Server { sp, s, chan, window_frame, before } = server(&mut w, None);
+    let cp = w.spawn("client");
+    let c = w.thread(cp, 5);
+    let cc = w.c(cp);
+    let [dma, pa, ..] = w.sys(c, Syscall::DmaAlloc, [cc.dma, 1, 0, 0, 0, 0]).ok();
+    assert_eq!(w.sys(c, Syscall::MapPhys, [dma, abi::layout::USER_MAPPINGS, 0, PAGE, RW, 0]), R::Ok([0; 4]));
+    w.write(cp, abi::layout::USER_MAPPINGS, &pattern(0x77, 4096));
+    let send = w.give(sp, chan, cp, rights::SEND);
+    assert_eq!(w.recv(s, chan, WIN, FOREVER), blocked(State::RecvBlocked));
+    assert_eq!(w.send(c, send, 1, 4096, abi::layout::USER_MAPPINGS, FOREVER), blocked(State::AwaitingReply));
+    let [cookie, ..] = w.status(s).ok();
+    assert_eq!(w.frame(sp, WIN), Some(pa), "the DMA page was not lent");
+    w.kill(cp, exit::KILLED, 0);
+    assert_eq!(w.frame(sp, WIN), Some(pa), "the DMA page left the server's window");
+    assert!(w.flags(sp, WIN).unwrap().contains(sw::DMA), "no longer a DMA mapping");
+    assert!(w.used(pa), "the dead client's DMA region was freed under the server");
+    assert!(!w.used(window_frame.unwrap()), "the displaced window page leaked");
+    assert_eq!(w.read(sp, WIN, 4096), pattern(0x77, 4096));
+    assert_eq!(w.reply(s, cookie, 0, 0), R::Err(Error::Incapable));
+    let unmap = [w.c(sp).me, WIN, PAGE, 0, 0, 0];
+    assert_eq!(w.sys(s, Syscall::Unmap, unmap), R::Ok([0; 4]));
+    assert!(!w.used(pa), "the region outlived the server's mapping");
+    // The window's own page went with the client: one frame fewer than before.
+    assert_eq!(w.free(), before + 1, "frames leaked");
 }
 
 #[test]

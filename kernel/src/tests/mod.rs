@@ -560,3 +560,24 @@ impl Rng {
         self.below(100) < percent
     }
 }
+
+/// A server process with one thread, a channel and its receive window
+/// (`WIN`, holding `fill` if given), and the free frames after all that.
+pub struct Server {
+    pub sp: usize,
+    pub s: Tid,
+    pub chan: u64,
+    pub window_frame: Option<u64>,
+    pub before: usize,
+}
+
+pub fn server(w: &mut World, fill: Option<&[u8]>) -> Server {
+    let sp = w.spawn("server");
+    let s = w.thread(sp, 5);
+    let chan = w.channel(s);
+    if let Some(bytes) = fill {
+        w.write(sp, WIN, bytes);
+    }
+    let window_frame = w.frame(sp, WIN);
+    Server { sp, s, chan, window_frame, before: w.free() }
+}

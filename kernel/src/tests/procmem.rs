@@ -247,11 +247,7 @@ fn map_anon_refuses_bad_requests_and_is_all_or_nothing() {
 fn ending_a_process_returns_every_frame() {
     for how in ["exit", "kill", "fault"] {
         let mut w = World::new();
-        let sp = w.spawn("server");
-        let s = w.thread(sp, 5);
-        let chan = w.channel(s);
-        let server_window = w.frame(sp, WIN);
-        let before = w.free();
+        let Server { sp, s, chan, window_frame: server_window, before } = server(&mut w, None);
         let p = w.spawn("victim");
         let (t1, t2, t3) = (w.thread(p, 5), w.thread(p, 5), w.thread(p, 5));
         let c = w.c(p);

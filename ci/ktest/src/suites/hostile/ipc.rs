@@ -14,6 +14,7 @@ pub fn cases(s: &mut Suite) {
     s.case("ipc: a cookie with junk in its unused bits is refused (Incapable)", || on_channel(junk_cookie));
     s.case("ipc: reply data named in kernel memory is refused (BadAddress)", || on_channel(kernel_reply_source));
     s.case("ipc: a lender killed while its page is held: the page stays the server's (same frame, same bytes), not freed under a device", || on_channel(lender_dies));
+    s.case("ipc: a lender of a DMA page killed while it is held: the region lives on with the server (same frame), freed when the server lets go", || on_channel(dma_lender_dies));
 }
 
 /// Run `case` on a fresh channel, destroyed whatever happens (its clients
@@ -101,11 +102,11 @@ fn kernel_reply_source(chan: &Channel) -> Outcome {
     expect_exit(&child, Exit::Code(0), "client (0 = not answered by the refused replies)")
 }
 
-/// A driver may point a device at a lent page (`DmaAddr`); if the lender
-/// dies meanwhile, the frame must not go back to the free pool while the
-/// server holds it: it becomes the server's own page at the window.
-fn lender_dies(chan: &Channel) -> Outcome {
-    let child = spawn("lend-sibling", &[], &[(CHAN, chan.token(), rights::SEND)], 8)?;
+/// `lend-sibling` (with `args`) lends us a page whose `DmaAddr` we take,
+/// and is killed while we hold it: the window must still hold its bytes.
+/// Returns the held message, the window's address and the physical one.
+fn lender_killed(chan: &Channel, args: &[&str]) -> Result<(Held, u64, u64), alloc::string::String> {
+    let child = spawn("lend-sibling", args, &[(CHAN, chan.token(), rights::SEND)], 8)?;
     let mut w = Window::new().ctx("window")?;
     let at = w.addr();
     // SAFETY: the window's own page, ours alone until a message arrives.
@@ -114,19 +115,45 @@ fn lender_dies(chan: &Channel) -> Outcome {
     let lent = m.size == 4096;
     let pa = runtime::mem::dma_addr(at);
     let held = m.hold();
-    expect_exit(&child, Exit::Fault(14), "lender (5: page reachable during the loan, 7: write went through)")?;
+    expect_exit(&child, Exit::Fault(14), "lender (8, 9: no DMA page; 5: page reachable during the loan, 7: write went through)")?;
     ensure!(lent, "the request was not a lent page");
-    pa.ctx("DmaAddr of the lent page")?;
+    let pa = pa.ctx("DmaAddr of the lent page")?;
     // SAFETY: the window's page is mapped (the lender's, now ours) and
     // nothing else uses it.
     let page = unsafe { core::slice::from_raw_parts(at as *const u8, 4096) };
     let same = page.iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0x5a);
     ensure!(same, "after the lender died the window holds {:02x?}, not its page", &page[..8]);
+    Ok((held, at, pa))
+}
+
+/// A driver may point a device at a lent page (`DmaAddr`); if the lender
+/// dies meanwhile, the frame must not go back to the free pool while the
+/// server holds it: it becomes the server's own page at the window.
+fn lender_dies(chan: &Channel) -> Outcome {
+    let (held, at, _) = lender_killed(chan, &[])?;
     expect_err(runtime::mem::dma_addr(at), Error::BadAddress, "DmaAddr of the page once it is ours (not lent)")?;
     expect_err(held.reply(0, &[]), Error::Incapable, "reply to the dead lender")?;
     // Ours like any page: writable, then unmapped (and freed) by us.
-    // SAFETY: as above.
+    // SAFETY: the window's page is mapped and nothing else uses it.
     unsafe { core::ptr::write_volatile(at as *mut u8, 1) };
     // SAFETY: nothing refers to the window's page any more.
     unsafe { runtime::mem::unmap(at, 4096) }.ctx("unmap the window")
+}
+
+/// As [`lender_dies`], the lent page a page of the lender's DMA region: the
+/// server keeps it as a DMA mapping (same physical address), and the dead
+/// lender's region is freed only when the server unmaps it.
+fn dma_lender_dies(chan: &Channel) -> Outcome {
+    let before = runtime::ipc::debug::accounting().ctx("accounting")?;
+    let (held, at, pa) = lender_killed(chan, &["dma"])?;
+    let now = runtime::mem::dma_addr(at).ctx("DmaAddr once the lender is gone")?;
+    ensure!(now == pa, "the window's frame moved: {pa:#x} -> {now:#x}");
+    let mid = runtime::ipc::debug::accounting().ctx("accounting")?;
+    ensure!(mid.free_dma + 1 == before.free_dma, "DMA slots free: {} before, {} with the page held", before.free_dma, mid.free_dma);
+    expect_err(held.reply(0, &[]), Error::Incapable, "reply to the dead lender")?;
+    // SAFETY: nothing refers to the window's page any more.
+    unsafe { runtime::mem::unmap(at, 4096) }.ctx("unmap the window")?;
+    let after = runtime::ipc::debug::accounting().ctx("accounting")?;
+    ensure!(after.free_dma == before.free_dma, "DMA slots free: {} before, {} after the server let go", before.free_dma, after.free_dma);
+    Ok(())
 }
