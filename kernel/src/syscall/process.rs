@@ -43,14 +43,17 @@ impl Kernel {
         Ok(Outcome::Done([tid as u64, 0, 0, 0]))
     }
 
-    /// `ProcessWait`: the end of a process, or wait for it.
+    /// `ProcessWait`: the end of a process, or wait for it. `NotFound` for
+    /// a process that ended and whose slot a newer process took (a
+    /// supervisor that looks late still learns of the end).
     pub(super) fn process_wait(&mut self, p: usize, token: u64, timeout: u64) -> Result<Outcome, Error> {
         let cap = self.lookup(p, token, Some(CapKind::Process), rights::WAIT)?;
         let target = cap.object as usize;
         if self.procs[target].gen != cap.gen {
-            // Ended long ago and the slot was reused: a stale token.
-            self.strike = true;
-            return Err(Error::Incapable);
+            // Ended, and the slot was reused before the holder looked. The
+            // token is the caller's own (the lookup checked it), so this is
+            // no guess to punish: say the end happened, its status is gone.
+            return Err(Error::NotFound);
         }
         match self.procs[target].state {
             ProcState::Dead => {

@@ -137,8 +137,10 @@ fn process_table_full_gives_limit_reached_and_slots_are_reused_safely() {
     assert_eq!(w.sys(t, Syscall::ProcessKill, [old, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     let [new, new_idx, ..] = w.sys(t, Syscall::ProcessCreate, create).ok();
     assert_eq!(new_idx as usize, idx);
-    // Stale: refused like any other bad token, waiting included.
-    w.rejected(t, Syscall::ProcessWait, [old, 0, 0, 0, 0, 0]);
+    // Waiting on the stale token says the process is gone (no strike: the
+    // token is ours); everything else refuses it like any other bad token.
+    assert_eq!(w.sys(t, Syscall::ProcessWait, [old, 0, 0, 0, 0, 0]), R::Err(Error::NotFound));
+    assert_eq!(w.sys(t, Syscall::ProcessWait, [old, FOREVER, 0, 0, 0, 0]), R::Err(Error::NotFound));
     w.rejected(t, Syscall::MapAnon, [old, BUF, PAGE, RW, 0, 0]);
     assert_eq!(w.sys(t, Syscall::MapAnon, [new, BUF, PAGE, RW, 0, 0]), R::Ok([0; 4]));
 }

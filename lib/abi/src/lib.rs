@@ -204,7 +204,8 @@ pub enum Syscall: u64 {
     /// `process(THREAD); entry, stack, arg0, arg1, priority -> thread id`
     /// start a thread.
     ThreadCreate = 52,
-    /// `process(WAIT); timeout -> how, code` wait for the process to end.
+    /// `process(WAIT); timeout -> how, code` wait for the process to end
+    /// (`NotFound`: it ended and its slot went to a newer process).
     ProcessWait = 53,
     /// `process(KILL) ->` end the process.
     ProcessKill = 54,

@@ -4,7 +4,7 @@
 //! ([`hba`], on the target) that the `ahcidrv` binary serves with.
 //!
 //! The driver takes its authority as start capabilities (the ids below):
-//! whoever spawns it (a test today, `pcidrv` later) hands it exactly the
+//! whoever spawns it (`pcidrv`, at every boot) hands it exactly the
 //! controller's register window (ABAR), its PCI function's 4 KiB of
 //! configuration space, and an IRQ capability (an MSI vector) to program
 //! into the function's MSI capability, plus the Dma, ChannelCreate, Names,
@@ -22,12 +22,17 @@ pub mod proto;
 
 /// Start-capability ids (see [`abi::cap_id::USER`]).
 pub mod cap_id {
+    use pcidrv::config as pci;
     /// The ABAR (BAR5) register window, physical range, read-write.
-    pub const ABAR: u64 = abi::cap_id::USER + 0x100;
+    pub const ABAR: u64 = pci::DRIVER_BAR_CAP;
     /// The controller's PCI configuration space (one 4 KiB ECAM page).
-    pub const CONFIG: u64 = abi::cap_id::USER + 0x101;
+    pub const CONFIG: u64 = pci::DRIVER_CONFIG_PAGE_CAP;
     /// An MSI vector for the controller ([`abi::CapKind::Irq`]).
-    pub const IRQ: u64 = abi::cap_id::USER + 0x102;
+    pub const IRQ: u64 = pci::DRIVER_IRQ_CAP;
+    /// PCIDRV's config-space channel for this function (SEND): the driver
+    /// holds a `Watch` call on it and ends when PCIDRV ends. Optional (a
+    /// driver started by hand has no bus driver to follow).
+    pub const BUS: u64 = pci::DRIVER_CONFIG_CAP;
 }
 
 /// The name disk `n` is registered under.

@@ -18,6 +18,14 @@ fn main(_args: runtime::Args) -> i32 {
         println!("ahcidrv: missing start capabilities (ABAR, CONFIG, IRQ)");
         return 2;
     };
+    if let Some(bus) = runtime::init_cap(cap_id::BUS) {
+        // At our own priority: the end must not wait behind others.
+        let prio = runtime::time::priority().map_or(1, |p| p.0);
+        if let Err(e) = runtime::process::spawn_thread(follow_bus_driver, bus, prio) {
+            println!("ahcidrv: cannot watch PCIDRV: {e:?}");
+            return 6;
+        }
+    }
     let mut hba = match Hba::init(&PhysRange(abar), &PhysRange(cfg), Irq(irq)) {
         Ok(h) => h,
         Err(e) => {
@@ -68,6 +76,16 @@ fn main(_args: runtime::Args) -> i32 {
             }
         };
     }
+}
+
+/// A thread: hold a `Watch` call on PCIDRV's config channel `bus`; when
+/// the call ends, PCIDRV has ended (its MSI vector and config channel with
+/// it), so the driver ends too, and the restarted PCIDRV starts a new one.
+fn follow_bus_driver(bus: u64) {
+    let client = runtime::rpc::Client::new(Channel::from_token(bus));
+    let r = client.call(&pcidrv::config::Watch {});
+    println!("ahcidrv: PCIDRV ended ({r:?}): ending with it");
+    runtime::exit(7);
 }
 
 /// Carry out `req`; the message (and reply) is `win`, `size` bytes of it

@@ -109,7 +109,8 @@ mod server_main {
 
     /// Start `pcidrv` for one window with a capability for exactly it and
     /// the classes it needs; with `drivers`, also the device memory its
-    /// functions' BARs lie in and the DMA class, to share with its drivers.
+    /// functions' BARs lie in and the DMA and Irq classes, to share with
+    /// its drivers.
     fn start_pcidrv(procs: &ProcessClient, dev: &Phys, e: &Ecam, drivers: bool) {
         let (start, len) = e.window();
         let ecam = match dev.cap.derive(start - dev.base, len, rights::READ | rights::WRITE | rights::DELEGATE) {
@@ -122,9 +123,12 @@ mod server_main {
         let mut caps: heapless::Vec<Cap, 8> = heapless::Vec::new();
         let _ = caps.push(Cap { id: pcidrv_caps::ECAM, token: ecam.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
         if drivers {
-            // What its drivers get a share of: their BARs, DMA.
+            // What its drivers get a share of: their BARs, DMA, and the
+            // Irq class to allocate each one an MSI vector.
             let _ = caps.push(Cap { id: pcidrv_caps::BAR_MEMORY, token: dev.cap.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
-            let _ = Cap::class(SyscallClass::Dma).map(|c| caps.push(c));
+            for c in [SyscallClass::Dma, SyscallClass::Irq] {
+                let _ = Cap::class(c).map(|c| caps.push(c));
+            }
         }
         for c in [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Names] {
             if let Some(c) = Cap::class(c) {

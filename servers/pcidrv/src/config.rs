@@ -9,6 +9,13 @@
 //! |---|---|---|
 //! | 1 `Read` | function, offset, width | the value |
 //! | 2 `Write` | function, offset, width, value | `()` |
+//! | 3 `Watch` | — | never answered: the call ends with `PeerDied` when PCIDRV ends |
+//!
+//! `Watch` is how a driver ends with the PCIDRV that started it: a thread
+//! of the driver makes the call and exits the driver when it returns. A
+//! restarted PCIDRV (its MSI vectors and config channels went with the old
+//! one) thus never finds a driver of the old one still running on its
+//! controller, and starts exactly one again.
 
 use runtime::rpc::{Call, Done, Handler, MaxSize};
 use serde::{Deserialize, Serialize};
@@ -25,6 +32,9 @@ pub const DRIVER_BAR_CAP: u64 = abi::cap_id::USER + 0x100;
 /// 4 KiB of configuration space (physical range, read/write; `ahcidrv`'s
 /// CONFIG id).
 pub const DRIVER_CONFIG_PAGE_CAP: u64 = abi::cap_id::USER + 0x101;
+/// The start-block id under which a started driver finds its MSI vector
+/// (an IRQ capability with the bind right; `ahcidrv`'s IRQ id).
+pub const DRIVER_IRQ_CAP: u64 = abi::cap_id::USER + 0x102;
 
 /// Read `width` bytes at `offset` of function `at`'s configuration space.
 #[derive(Debug, Serialize, Deserialize, MaxSize)]
@@ -33,6 +43,10 @@ pub struct Read {
     pub offset: u16,
     pub width: u8,
 }
+
+/// Held until PCIDRV ends (see the module docs).
+#[derive(Debug, Serialize, Deserialize, MaxSize)]
+pub struct Watch {}
 
 /// Write `value` (its low `width` bytes) at `offset`.
 #[derive(Debug, Serialize, Deserialize, MaxSize)]
@@ -60,6 +74,7 @@ runtime::protocol! {
     pub enum Request: Error {
         Read(Read) = 1 -> u32;
         Write(Write) = 2 -> ();
+        Watch(Watch) = 3 -> ();
     }
 }
 
@@ -117,6 +132,11 @@ impl<C: ConfigSpace> Handler for ConfigServer<C> {
         match req {
             Request::Read(r) => call.reply::<Read>(self.read(&r)),
             Request::Write(w) => call.reply::<Write>(self.write(&w)),
+            Request::Watch(Watch {}) => {
+                // Never completed: the kernel ends the call when we end.
+                let (_held, done) = call.hold();
+                done
+            }
         }
     }
 }

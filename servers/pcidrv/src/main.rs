@@ -3,9 +3,20 @@
 //!
 //! Arguments: `pcidrv <segment> <first bus> <last bus> [drivers]`;
 //! capabilities under [`pcidrv::caps`]. Only with `drivers` does it start
-//! a driver (`ahcidrv`) for the functions it has one for: the driver also
-//! needs an interrupt (an MSI vector), which PCIDRV cannot hand out yet. Buses are mapped 1 MiB at a time as the walk
-//! reaches them, so an unused window costs no page tables.
+//! a driver (`ahcidrv`) for the functions it has one for, handing it the
+//! function's ABAR, its configuration page, an MSI vector it allocates
+//! with the Irq class and its config-space channel.
+//!
+//! PCIDRV supervises its drivers itself: a thread per driver waits for its
+//! end and starts it again with the same capabilities, under `system`'s
+//! restart policy ([`system::policy`]: back-off, held when it keeps
+//! dying). The drivers are spawned through `SYSTEM::PROCESS` but not
+//! supervised there: what they hold (the vector, the config channel) lives
+//! and dies with this PCIDRV, and each driver ends when PCIDRV does (it
+//! holds a `Watch` call on its config channel, [`pcidrv::config`]), so a
+//! restarted PCIDRV starts exactly one driver per controller again. Buses
+//! are mapped 1 MiB at a time as the walk reaches them, so an unused window
+//! costs no page tables.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -19,13 +30,16 @@ mod driver_main {
     use abi::{map, rights, SyscallClass};
     use devman::proto::Device;
     use devman::DevmanClient;
-    use pcidrv::config::{ConfigServer, DRIVER_BAR_CAP, DRIVER_CONFIG_CAP, DRIVER_CONFIG_PAGE_CAP};
+    use pcidrv::config::{ConfigServer, DRIVER_BAR_CAP, DRIVER_CONFIG_CAP, DRIVER_CONFIG_PAGE_CAP, DRIVER_IRQ_CAP};
     use pcidrv::enumerate::{assign_bars, enumerate, Function, MMIO_WINDOW};
     use pcidrv::{caps, reg, ConfigSpace, Location};
     use runtime::ipc::Channel;
+    use runtime::irq::Irq;
     use runtime::mem::PhysRange;
     use runtime::println;
-    use system::client::{Cap, ProcessClient, SpawnArgs, SpawnError};
+    use runtime::process::Process;
+    use system::client::{Cap, ProcessClient, SpawnArgs, SpawnError, Spawned};
+    use system::policy::{Decision, History, Policy};
     use system::protocol::ProcessError;
 
     runtime::entry!(main);
@@ -138,8 +152,58 @@ mod driver_main {
         println!("pcidrv: config server for {at} ended ({code})");
     }
 
-    /// Start `ahcidrv` for `f` with its ABAR, its configuration page and a
-    /// private channel for configuration accesses; serve that channel.
+    /// A driver PCIDRV keeps running: what it starts it with, every time.
+    struct Driver {
+        at: Location,
+        caps: heapless::Vec<Cap, 12>,
+        /// Its argument: the function, `bb:dd.f`.
+        name: heapless::String<16>,
+    }
+
+    impl Driver {
+        fn spawn(&self, procs: &ProcessClient) -> Result<Spawned, SpawnError> {
+            let args = ["ahcidrv", self.name.as_str()];
+            procs.spawn(&SpawnArgs { path: "boot:/ahcidrv", args: &args, caps: &self.caps, stack_size: 0, priority: 8, restart: false })
+        }
+    }
+
+    /// A thread: wait for the driver's end, start it again (same
+    /// capabilities: the vector and channels are still ours) after the
+    /// policy's back-off, or hold it when it keeps ending.
+    fn supervise(arg: u64) {
+        // SAFETY: `start_ahci` leaked this box for this thread alone.
+        let (d, mut p) = *unsafe { Box::from_raw(arg as *mut (Driver, Process)) };
+        let Ok(procs) = ProcessClient::find() else { return };
+        let mut history = History::new(Policy::DEFAULT);
+        loop {
+            let end = p.wait();
+            let _ = runtime::caps::drop_cap(p.token());
+            println!("pcidrv: {} ahcidrv ended: {end:?}", d.at);
+            p = loop {
+                let now = runtime::time::uptime_ms();
+                match history.ended(now) {
+                    Decision::Hold => {
+                        println!("pcidrv: {} ahcidrv held: it ended too often, not restarted", d.at);
+                        return;
+                    }
+                    Decision::RestartAt(t) => {
+                        let _ = runtime::time::sleep_ms(t.saturating_sub(now));
+                    }
+                }
+                match d.spawn(&procs) {
+                    Ok(s) => {
+                        println!("pcidrv: {} restarted ahcidrv (pid {}, restart {})", d.at, s.pid, history.restarts);
+                        break s.process;
+                    }
+                    Err(e) => println!("pcidrv: {} cannot restart ahcidrv: {e:?}", d.at),
+                }
+            };
+        }
+    }
+
+    /// Start `ahcidrv` for `f` with its ABAR, its configuration page, an MSI
+    /// vector (bind right only) and a private channel for configuration
+    /// accesses; serve that channel and keep the driver running.
     fn start_ahci(ecam: &Ecam, bars: &PhysRange, f: &Function) {
         let Some(abar) = f.bars.iter().find(|b| b.index == 5 && b.base != 0) else {
             println!("pcidrv: {} AHCI: BAR5 not assigned, no driver started", f.at);
@@ -156,6 +220,16 @@ mod driver_main {
             println!("pcidrv: {} cannot make the driver's capabilities", f.at);
             return;
         };
+        // Never dropped: the vector stays ours (and the driver's across its
+        // restarts) for as long as PCIDRV runs.
+        let irq: Irq = match Irq::msi() {
+            Ok((irq, _)) => irq,
+            Err(e) => {
+                println!("pcidrv: {} AHCI: no MSI vector for its driver: {e:?}", f.at);
+                let _ = runtime::caps::drop_cap(chan.token());
+                return;
+            }
+        };
         let Some(procs) = ProcessClient::find().ok() else {
             println!("pcidrv: no {}", system::protocol::NAME);
             return;
@@ -164,6 +238,7 @@ mod driver_main {
         let _ = caps.push(Cap { id: DRIVER_CONFIG_CAP, token: chan.token(), rights: rights::SEND });
         let _ = caps.push(Cap { id: DRIVER_BAR_CAP, token: abar_cap.0, rights: rights::READ | rights::WRITE });
         let _ = caps.push(Cap { id: DRIVER_CONFIG_PAGE_CAP, token: page_cap.0, rights: rights::READ | rights::WRITE });
+        let _ = caps.push(Cap { id: DRIVER_IRQ_CAP, token: irq.0, rights: rights::BIND });
         for c in [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Names, SyscallClass::Dma] {
             if let Some(c) = Cap::class(c) {
                 let _ = caps.push(c);
@@ -171,10 +246,12 @@ mod driver_main {
         }
         let mut name: heapless::String<16> = heapless::String::new();
         let _ = core::fmt::write(&mut name, format_args!("{:02x}:{:02x}.{}", f.at.bus, f.at.device, f.at.function));
-        let args = ["ahcidrv", name.as_str()];
-        let spawn = SpawnArgs { path: "boot:/ahcidrv", args: &args, caps: &caps, stack_size: 0, priority: 8, restart: true };
-        match procs.spawn(&spawn) {
-            Ok(s) => println!("pcidrv: {} started ahcidrv (pid {})", f.at, s.pid),
+        let driver = Driver { at: f.at, caps, name };
+        let started = match driver.spawn(&procs) {
+            Ok(s) => {
+                println!("pcidrv: {} started ahcidrv (pid {})", f.at, s.pid);
+                s.process
+            }
             Err(SpawnError::Call(runtime::rpc::CallError::Server(ProcessError::NotFound))) => {
                 println!("pcidrv: {} AHCI: no boot:/ahcidrv in the image, not started", f.at);
                 let _ = runtime::caps::drop_cap(chan.token());
@@ -185,6 +262,12 @@ mod driver_main {
                 let _ = runtime::caps::drop_cap(chan.token());
                 return;
             }
+        };
+        let watch = Box::into_raw(Box::new((driver, started)));
+        if let Err(e) = runtime::process::spawn_thread(supervise, watch as u64, 8) {
+            println!("pcidrv: {} no thread to supervise its driver: {e:?}", f.at);
+            // SAFETY: the thread never started, so the box is still ours.
+            drop(unsafe { Box::from_raw(watch) });
         }
         let va = runtime::mem::reserve(PAGE);
         if let Err(e) = ecam.cap.map(va, fn_off, PAGE, map::READ | map::WRITE) {

@@ -8,7 +8,7 @@ use devman::proto::{Bar, BarKind};
 use runtime::rpc::host::HostChannel;
 use runtime::rpc::CallError;
 
-use crate::config::{ConfigServer, Error, Read, Write};
+use crate::config::{ConfigServer, Error, Read, Watch, Write};
 use crate::enumerate::{assign_bars, enumerate, MMIO_WINDOW};
 use crate::{reg, ConfigSpace, Location};
 
@@ -200,6 +200,16 @@ fn drivers_reach_only_their_own_function() {
     assert_eq!(ch.call(&mut s, &Read { at: own, offset: 2, width: 2 }), Ok(0x2922), "and serving goes on");
     let mut public = ConfigServer::nobody(bus());
     assert_eq!(ch.call(&mut public, &Read { at: own, offset: 0, width: 4 }), Err(CallError::Server(Error::NotYours)));
+}
+
+#[test]
+fn a_watch_is_never_answered_and_serving_goes_on() {
+    let own = loc(0, 0x1f, 2);
+    let mut s = ConfigServer::new(own, bus());
+    let mut ch = HostChannel::new();
+    // Held: no reply at all (the driver's call ends only when PCIDRV does).
+    assert_eq!(ch.call(&mut s, &Watch {}), Err(CallError::Ipc(abi::Error::Closed)));
+    assert_eq!(ch.call(&mut s, &Read { at: own, offset: 0, width: 4 }), Ok(0x2922_8086));
 }
 
 #[test]

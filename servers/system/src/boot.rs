@@ -49,16 +49,22 @@ fn main(args: Args) -> i32 {
     }
     crate::acpi::report();
     let mut svc = Box::new(Service::new(Machine { starter: None }, SystemFiles, Policy::DEFAULT));
+    // The admin key: a channel nobody receives on, whose only use is to
+    // be presented with a kill (its object is what `system` compares).
+    let admin = runtime::ipc::Channel::create().map(|c| c.token()).ok();
+    if let Some(key) = admin {
+        svc.set_admin(key);
+    }
     match archive.find(config::RAMFS_PATH).map(|f| config::parse(core::str::from_utf8(f.data).unwrap_or("\u{fffd}"))) {
         None => println!("system: no {}: no boot servers", config::RAMFS_PATH),
         Some(Err(e)) => println!("system: {e}"),
-        Some(Ok(entries)) => start_boot_servers(&mut svc, &entries, args.value("test").is_some()),
+        Some(Ok(entries)) => start_boot_servers(&mut svc, &entries, args.value("test").is_some(), admin),
     }
     if let Err(e) = crate::serve::start(svc) {
         println!("system: cannot serve SYSTEM::PROCESS: {e:?}");
     }
     if let Some(suite) = args.value("test") {
-        run_tests(&archive, suite, args);
+        run_tests(&archive, suite, args, admin);
     }
     println!("system: ready");
     loop {
@@ -66,11 +72,16 @@ fn main(args: Args) -> i32 {
     }
 }
 
-/// The capabilities an entry asks for: ours, all rights.
-fn caps_for(e: &Entry) -> Vec<(u64, u64, u32)> {
+/// The capabilities an entry asks for: ours, all rights (the admin key:
+/// DELEGATE only, which is all presenting it takes).
+fn caps_for(e: &Entry, admin: Option<u64>) -> Vec<(u64, u64, u32)> {
     e.caps
         .iter()
         .filter_map(|c| {
+            if *c == config::CapName::Admin {
+                let copy = runtime::caps::derive(admin?, abi::rights::DELEGATE).ok()?;
+                return Some((c.id(), copy, abi::rights::DELEGATE));
+            }
             let token = runtime::init_cap(c.id())?;
             // A copy of our own, so the supervisor can drop it without
             // losing the original.
@@ -85,7 +96,7 @@ fn caps_for(e: &Entry) -> Vec<(u64, u64, u32)> {
 /// service is found and say so, with the time since the machine started.
 /// When the tests run (`testing`), the `console` servers (the shell) stay
 /// off: the serial line is the tests'.
-fn start_boot_servers(svc: &mut Svc, entries: &[Entry], testing: bool) {
+fn start_boot_servers(svc: &mut Svc, entries: &[Entry], testing: bool, admin: Option<u64>) {
     let entries: Vec<&Entry> = entries.iter().filter(|e| !(testing && e.console)).collect();
     let mut started: Vec<&Entry> = Vec::new();
     let start = runtime::time::uptime_ms();
@@ -97,7 +108,7 @@ fn start_boot_servers(svc: &mut Svc, entries: &[Entry], testing: bool) {
         }
         let mut argv = alloc::vec![e.name.clone()];
         argv.extend(e.args.iter().cloned());
-        let spec = Spec { path: e.path.clone(), args: argv, caps: caps_for(e), stack_size: e.stack, priority: e.priority, bootstrap: e.bootstrap };
+        let spec = Spec { path: e.path.clone(), args: argv, caps: caps_for(e, admin), stack_size: e.stack, priority: e.priority, bootstrap: e.bootstrap };
         match svc.start(spec, e.restart) {
             Ok((pid, _)) => {
                 println!("system: started {} (pid {pid}) from {}{}", e.name, e.path, if e.bootstrap { " (boot module)" } else { "" });
@@ -178,14 +189,23 @@ fn test_args<'a>(mut s: Spawn<'a>, args: Args) -> Spawn<'a> {
     s
 }
 
+/// `ktest` holds the admin key too (the `process` and `disk` suites kill
+/// through `SYSTEM::PROCESS`).
+fn with_admin(s: Spawn<'_>, admin: Option<u64>) -> Spawn<'_> {
+    match admin {
+        Some(key) => s.cap(system::protocol::ADMIN_CAP, key, abi::rights::DELEGATE),
+        None => s,
+    }
+}
+
 /// Run `ktest <suite>`, report, and power off with the outcome.
-fn run_tests(archive: &cpio::Archive<'static>, suite: &str, args: Args) -> ! {
+fn run_tests(archive: &cpio::Archive<'static>, suite: &str, args: Args, admin: Option<u64>) -> ! {
     let outcome = match archive.find("ktest") {
         None => {
             println!("system: no ktest in the RAMFS");
             FAIL
         }
-        Some(image) => match test_args(Spawn::new("ktest", image.data).arg(suite), args).inherit_all().priority(16).quota(ktest_quota()).start() {
+        Some(image) => match with_admin(test_args(Spawn::new("ktest", image.data).arg(suite), args).inherit_all(), admin).priority(16).quota(ktest_quota()).start() {
             Err(e) => {
                 println!("system: cannot start ktest: {e:?}");
                 FAIL

@@ -10,7 +10,7 @@ use runtime::ipc::Channel;
 use runtime::process::Process;
 use runtime::rpc::{CallError, Client};
 
-use crate::protocol::{self, Delegate, ProcessError, Release, SpawnRequest, Stage, Status, StatusRequest, NAME};
+use crate::protocol::{self, Delegate, KillRequest, ListRequest, ProcessError, ProcessList, Release, SpawnRequest, Stage, Status, StatusRequest, NAME};
 
 /// A capability to hand to the child: our `token`, found there under
 /// `id`, with `rights`.
@@ -117,5 +117,27 @@ impl ProcessClient {
     pub fn status(&self, name: &str) -> Result<Status, CallError<ProcessError>> {
         let name = name.try_into().map_err(|_| CallError::Server(ProcessError::NotSupervised))?;
         self.client.call(&StatusRequest { name })
+    }
+
+    /// Every program `system` started and still watches (see
+    /// [`protocol::ProcessInfo`]).
+    pub fn list(&self) -> Result<ProcessList, CallError<ProcessError>> {
+        self.client.call(&ListRequest {})
+    }
+
+    /// End program `pid` with the admin key we were started with
+    /// ([`protocol::ADMIN_CAP`]); without it the request goes out bare and
+    /// `system` answers `NotAllowed`.
+    pub fn kill(&self, pid: u64) -> Result<(), CallError<ProcessError>> {
+        self.kill_with(pid, runtime::init_cap(protocol::ADMIN_CAP))
+    }
+
+    /// End program `pid`, presenting `key` (a capability with DELEGATE)
+    /// or nothing.
+    pub fn kill_with(&self, pid: u64, key: Option<u64>) -> Result<(), CallError<ProcessError>> {
+        match key {
+            Some(k) => self.client.call_with_cap(&KillRequest { pid }, k, rights::DELEGATE),
+            None => self.client.call(&KillRequest { pid }),
+        }
     }
 }

@@ -50,6 +50,10 @@ pub enum CapName {
     Com1,
     /// The copy of the ACPI RSDP the kernel was handed (for DEVMAN).
     AcpiRsdp,
+    /// `SYSTEM::PROCESS`'s admin key ([`crate::protocol::ADMIN_CAP`]):
+    /// may kill any program `system` started. Handed with DELEGATE only
+    /// (what presenting it takes), not `system`'s every right.
+    Admin,
 }
 
 impl CapName {
@@ -62,10 +66,12 @@ impl CapName {
         ("process_create", CapName::Class(SyscallClass::ProcessCreate)),
         ("debug_ipc", CapName::Class(SyscallClass::DebugIpc)),
         ("power", CapName::Class(SyscallClass::Power)),
+        ("irq", CapName::Class(SyscallClass::Irq)),
         ("ramfs", CapName::Ramfs),
         ("device_memory", CapName::DeviceMemory),
         ("com1", CapName::Com1),
         ("acpi_rsdp", CapName::AcpiRsdp),
+        ("admin", CapName::Admin),
     ];
 
     pub fn parse(s: &str) -> Option<CapName> {
@@ -84,6 +90,7 @@ impl CapName {
             CapName::DeviceMemory => cap_id::DEVICE_MEMORY,
             CapName::Com1 => cap_id::COM1,
             CapName::AcpiRsdp => cap_id::ACPI_RSDP,
+            CapName::Admin => crate::protocol::ADMIN_CAP,
         }
     }
 }

@@ -10,10 +10,10 @@ use runtime::ipc::{Channel, Page, Window};
 use runtime::rpc::CallError;
 use vfs::VfsClient;
 
-use runtime::process::{Builder, Exit, Kernel, Process};
+use runtime::process::{Builder, Kernel, Process};
 use runtime::println;
 use system::protocol::ProcessError;
-use system::service::{Files, Host};
+use system::service::{End, Files, Host};
 
 /// The real kernel.
 ///
@@ -69,8 +69,20 @@ impl Host for Machine {
     fn drop_cap(&mut self, token: u64) {
         let _ = runtime::caps::drop_cap(token);
     }
-    fn ended(&mut self, p: &Process) -> Option<Exit> {
-        p.wait_timeout(0).ok()
+    fn ended(&mut self, p: &Process) -> Option<End> {
+        match p.wait_timeout(0) {
+            Ok(exit) => Some(End::Exit(exit)),
+            Err(abi::Error::Timeout) => None,
+            // Our own token, so not a bad one: the process ended and the
+            // kernel gave its slot to another (ProcessWait says NotFound).
+            Err(_) => Some(End::Unknown),
+        }
+    }
+    fn kill(&mut self, p: &Process) -> bool {
+        p.kill().is_ok()
+    }
+    fn object(&self, token: u64) -> Option<(u64, u64)> {
+        runtime::caps::inspect(token).ok().map(|c| (c.0 as u64, c.2))
     }
     fn release(&mut self, p: Process) {
         let _ = runtime::caps::drop_cap(p.token());

@@ -45,8 +45,24 @@ runtime::protocol! {
         Status(StatusRequest) = 3 -> Status;
         /// Drop staged capabilities unused.
         Release(Release) = 4 -> ();
+        /// Every program `system` watches (anyone may ask).
+        List(ListRequest) = 5 -> ProcessList;
+        /// End a program `system` started; sent with `SendCap` of the
+        /// admin key ([`ADMIN_CAP`]), else `NotAllowed`.
+        Kill(KillRequest) = 6 -> ();
     }
 }
+
+/// The start-capability id of the *admin key*: a capability `system`
+/// makes at boot and hands (with DELEGATE, so that it can be presented)
+/// only to the programs `boot.conf` marks `admin` (the shell) and to
+/// `ktest`. A [`KillRequest`] must carry it (`SendCap`): the kernel only
+/// sends capabilities the sender holds, and `system` compares the object
+/// it received with its own key. A spawner does not need it for its own
+/// children: the [`Spawned`] reply's process capability has KILL.
+pub const ADMIN_CAP: u64 = abi::cap_id::USER + 0xad;
+/// Longest name in a [`ProcessInfo`] (longer ones are cut).
+pub const LIST_NAME: usize = 32;
 
 /// Keep the capability this message carries for a later spawn.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
@@ -123,6 +139,62 @@ pub struct Release {
     pub tickets: HVec<u64, CAPS_ROOM>,
 }
 
+/// Ask for the list of programs (no fields: a struct so that it can grow).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct ListRequest {}
+
+/// End program `pid` (the number [`Spawned`] and [`ProcessInfo`] give).
+/// A supervised program is restarted as after any other end (its back-off
+/// and hold rules apply); others are gone for good.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct KillRequest {
+    pub pid: u64,
+}
+
+/// Where a program came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum Origin {
+    /// A boot server of `boot.conf`.
+    Boot,
+    /// A [`SpawnRequest`] (IPC carries no sender identity, so `system`
+    /// cannot say whose; the spawner holds its process capability).
+    Request,
+}
+
+/// What a program is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub enum RunState {
+    Running,
+    /// Ended; a supervised one starts again after its back-off.
+    Restarting,
+    /// Ended too often too fast: left stopped.
+    Held,
+}
+
+/// One program `system` watches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct ProcessInfo {
+    /// Its process id (the kernel's slot number, as in the kernel's log);
+    /// 0 when not running.
+    pub pid: u64,
+    pub name: HString<LIST_NAME>,
+    pub state: RunState,
+    /// Restarts so far (0 for a program that is not supervised).
+    pub restarts: u32,
+    /// Restarted when it ends.
+    pub supervised: bool,
+    /// Its parent is `system` (pid 1) for every program listed: this says
+    /// who asked for it.
+    pub origin: Origin,
+}
+
+/// Every program `system` started that runs, or waits for its restart, or
+/// is held (a program that is not supervised leaves the list when it ends).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
+pub struct ProcessList {
+    pub processes: HVec<ProcessInfo, { crate::service::MAX_CHILDREN }>,
+}
+
 /// A supervised program's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, MaxSize)]
 pub enum Status {
@@ -172,6 +244,10 @@ pub enum ProcessError {
     Io = 14,
     /// The kernel refused something it should not have.
     Internal = 15,
+    /// A kill without the admin key ([`ADMIN_CAP`]).
+    NotAllowed = 16,
+    /// No running program `system` started has this pid.
+    NoSuchProcess = 17,
 }
 }
 

@@ -15,7 +15,10 @@ use runtime::process::{Builder, Exit, Plan};
 use crate::policy::{Decision, History, Policy};
 use runtime::rpc::{Call, Done, Handler};
 
-use crate::protocol::{ProcessError, Release, Request, SpawnRequest, Spawned, Stage, Status, StatusRequest, MAX_ARGS, MAX_CAPS, MAX_PATH, MAX_STAGED};
+use crate::protocol::{
+    KillRequest, ListRequest, Origin, ProcessError, ProcessInfo, ProcessList, Release, Request, RunState, SpawnRequest, Spawned, Stage, Status,
+    StatusRequest, LIST_NAME, MAX_ARGS, MAX_CAPS, MAX_PATH, MAX_STAGED,
+};
 
 /// Where programs come from.
 pub trait Files {
@@ -32,14 +35,29 @@ pub trait Host: Builder {
     fn pid(&self, p: &Self::Proc) -> u64;
     /// Forget a capability.
     fn drop_cap(&mut self, token: u64);
-    /// Has it ended? (Never blocks.)
-    fn ended(&mut self, p: &Self::Proc) -> Option<Exit>;
+    /// Has it ended? (Never blocks.) A process whose slot the kernel gave
+    /// to a new one before we looked has ended too: [`End::Unknown`].
+    fn ended(&mut self, p: &Self::Proc) -> Option<End>;
+    /// End it (the kernel's ProcessKill); false if the kernel refused.
+    fn kill(&mut self, p: &Self::Proc) -> bool;
+    /// The kernel object a capability we hold names (kind and object id
+    /// as `CapInspect` gives them), or `None` if it is not one.
+    fn object(&self, token: u64) -> Option<(u64, u64)>;
     /// Forget a process that ended.
     fn release(&mut self, p: Self::Proc);
     fn now_ms(&self) -> u64;
     /// The priority of the client being served.
     fn caller_priority(&self) -> u8;
     fn log(&mut self, line: &str);
+}
+
+/// How a child ended, as far as `system` can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    Exit(Exit),
+    /// It ended and the kernel reused its process slot before `system`
+    /// looked: the exit status is gone, the end is not.
+    Unknown,
 }
 
 /// How to start a program (kept for restarts).
@@ -71,6 +89,7 @@ struct Child<P> {
     state: State<P>,
     /// `None`: not restartable.
     history: Option<History>,
+    origin: Origin,
 }
 
 /// A staged capability: the client's token names our copy.
@@ -97,6 +116,8 @@ pub struct Service<H: Host, F: Files> {
     staged: Vec<Staged>,
     children: Vec<Child<H::Proc>>,
     last_poll: u64,
+    /// The admin key's kernel object ([`crate::protocol::ADMIN_CAP`]).
+    admin: Option<(u64, u64)>,
 }
 
 /// How often [`Service::poll`] should run (the binary calls it when no
@@ -133,6 +154,15 @@ impl<H: Host, F: Files> Handler for Service<H, F> {
                 cap.inspect(|&c| self.host.drop_cap(c));
                 call.reply::<StatusRequest>(self.status(&s.name))
             }
+            Request::List(ListRequest {}) => {
+                cap.inspect(|&c| self.host.drop_cap(c));
+                call.reply::<ListRequest>(Ok(self.list()))
+            }
+            Request::Kill(k) => {
+                let r = self.kill(&k, cap);
+                cap.inspect(|&c| self.host.drop_cap(c));
+                call.reply::<KillRequest>(r)
+            }
             Request::Release(r) => {
                 cap.inspect(|&c| self.host.drop_cap(c));
                 for t in r.tickets {
@@ -148,7 +178,54 @@ impl<H: Host, F: Files> Handler for Service<H, F> {
 
 impl<H: Host, F: Files> Service<H, F> {
     pub fn new(host: H, files: F, policy: Policy) -> Self {
-        Service { host, files, policy, staged: Vec::new(), children: Vec::new(), last_poll: 0 }
+        Service { host, files, policy, staged: Vec::new(), children: Vec::new(), last_poll: 0, admin: None }
+    }
+
+    /// Make `token` (a capability we hold) the admin key: a kill must
+    /// carry a capability for the same object.
+    pub fn set_admin(&mut self, token: u64) {
+        self.admin = self.host.object(token);
+    }
+
+    /// Every child, as [`Request::List`] answers.
+    pub fn list(&self) -> ProcessList {
+        let mut processes = heapless::Vec::new();
+        for c in &self.children {
+            let (pid, state) = match c.state {
+                State::Running(_, pid) => (pid, RunState::Running),
+                State::RestartAt(_) => (0, RunState::Restarting),
+                State::Held => (0, RunState::Held),
+            };
+            let name = c.spec.name();
+            let name = &name[..floor_char_boundary(name, LIST_NAME)];
+            let info = ProcessInfo {
+                pid,
+                name: name.try_into().unwrap_or_default(),
+                state,
+                restarts: c.history.as_ref().map_or(0, |h| h.restarts),
+                supervised: c.history.is_some(),
+                origin: c.origin,
+            };
+            // Never more children than room (MAX_CHILDREN).
+            let _ = processes.push(info);
+        }
+        ProcessList { processes }
+    }
+
+    /// End child `pid` if the request carries the admin key; the end is
+    /// handled (logged, restarted) at once, as any other.
+    fn kill(&mut self, req: &KillRequest, key: Option<u64>) -> Result<(), ProcessError> {
+        let presented = key.and_then(|k| self.host.object(k));
+        if self.admin.is_none() || presented != self.admin {
+            return Err(ProcessError::NotAllowed);
+        }
+        let c = self.children.iter().find(|c| matches!(c.state, State::Running(_, pid) if pid == req.pid)).ok_or(ProcessError::NoSuchProcess)?;
+        let State::Running(p, _) = &c.state else { return Err(ProcessError::NoSuchProcess) };
+        if !self.host.kill(p) {
+            return Err(ProcessError::Internal);
+        }
+        self.poll();
+        Ok(())
     }
 
     fn stage(&mut self, req: &Stage, cap: Option<u64>) -> Result<(), ProcessError> {
@@ -222,7 +299,7 @@ impl<H: Host, F: Files> Service<H, F> {
             priority: req.priority,
             bootstrap: false,
         };
-        self.start(spec, req.restart)
+        self.start_as(spec, req.restart, Origin::Request)
     }
 
     /// Is there room for one more child (and, for a supervised one, is its
@@ -247,6 +324,10 @@ impl<H: Host, F: Files> Service<H, F> {
     /// (valid until it ends). The spec's tokens are released on failure,
     /// and after the start unless it is restartable.
     pub fn start(&mut self, spec: Spec, restart: bool) -> Result<(u64, u64), ProcessError> {
+        self.start_as(spec, restart, Origin::Boot)
+    }
+
+    fn start_as(&mut self, spec: Spec, restart: bool, origin: Origin) -> Result<(u64, u64), ProcessError> {
         match self.launch(&spec) {
             Ok(p) => {
                 let pid = self.host.pid(&p);
@@ -255,7 +336,7 @@ impl<H: Host, F: Files> Service<H, F> {
                     spec.caps.iter().for_each(|c| self.host.drop_cap(c.1));
                 }
                 let history = restart.then(|| History::new(self.policy));
-                self.children.push(Child { spec, state: State::Running(p, pid), history });
+                self.children.push(Child { spec, state: State::Running(p, pid), history, origin });
                 Ok((pid, token))
             }
             Err(e) => {
@@ -301,34 +382,14 @@ impl<H: Host, F: Files> Service<H, F> {
         let now = self.host.now_ms();
         self.last_poll = now;
         let mut next = None;
+        // Every end first, restarts after: a restart takes a process slot,
+        // which may be the slot of a child further down that ended.
+        self.notice_ends(now);
         let mut i = 0;
         while i < self.children.len() {
             let c = &mut self.children[i];
             match &c.state {
-                State::Running(p, pid) => {
-                    if let Some(exit) = self.host.ended(p) {
-                        let pid = *pid;
-                        let State::Running(p, _) = core::mem::replace(&mut c.state, State::Held) else { unreachable!() };
-                        self.host.release(p);
-                        let line = format!("system: {} (pid {pid}) ended: {}", c.spec.name(), describe(exit));
-                        self.host.log(&line);
-                        match c.history.as_mut().map(|h| h.ended(now)) {
-                            None => {
-                                // Not supervised: forget it.
-                                self.children.swap_remove(i);
-                                continue;
-                            }
-                            Some(Decision::RestartAt(t)) => {
-                                c.state = State::RestartAt(t);
-                                next = Some(next.map_or(t, |n: u64| n.min(t)));
-                            }
-                            Some(Decision::Hold) => {
-                                let line = format!("system: {} held: ended {} times in a row, not restarted", c.spec.name(), self.policy.max_restarts + 1);
-                                self.host.log(&line);
-                            }
-                        }
-                    }
-                }
+                State::Running(..) => {}
                 State::RestartAt(t) if *t <= now => {
                     let spec = c.spec.clone();
                     match self.launch(&spec) {
@@ -358,6 +419,37 @@ impl<H: Host, F: Files> Service<H, F> {
         next
     }
 
+    /// Log every child that ended; forget the ordinary ones, schedule or
+    /// hold the supervised ones.
+    fn notice_ends(&mut self, now: u64) {
+        let mut i = 0;
+        while i < self.children.len() {
+            let c = &mut self.children[i];
+            if let State::Running(p, pid) = &c.state {
+                if let Some(exit) = self.host.ended(p) {
+                    let pid = *pid;
+                    let State::Running(p, _) = core::mem::replace(&mut c.state, State::Held) else { unreachable!() };
+                    self.host.release(p);
+                    let line = format!("system: {} (pid {pid}) ended: {}", c.spec.name(), describe(exit));
+                    self.host.log(&line);
+                    match c.history.as_mut().map(|h| h.ended(now)) {
+                        None => {
+                            // Not supervised: forget it.
+                            self.children.swap_remove(i);
+                            continue;
+                        }
+                        Some(Decision::RestartAt(t)) => c.state = State::RestartAt(t),
+                        Some(Decision::Hold) => {
+                            let line = format!("system: {} held: ended {} times in a row, not restarted", c.spec.name(), self.policy.max_restarts + 1);
+                            self.host.log(&line);
+                        }
+                    }
+                }
+            }
+            i += 1;
+        }
+    }
+
     /// Children being watched (running or waiting to restart).
     pub fn live(&self) -> usize {
         self.children.iter().filter(|c| !matches!(c.state, State::Held)).count()
@@ -383,10 +475,11 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
 }
 
 /// An exit as the log shows it.
-pub fn describe(e: Exit) -> String {
+pub fn describe(e: End) -> String {
     match e {
-        Exit::Code(c) => format!("exit code {c}"),
-        Exit::Fault(v) => format!("fault (vector {v})"),
-        Exit::Killed => "killed".to_string(),
+        End::Exit(Exit::Code(c)) => format!("exit code {c}"),
+        End::Exit(Exit::Fault(v)) => format!("fault (vector {v})"),
+        End::Exit(Exit::Killed) => "killed".to_string(),
+        End::Unknown => "how is unknown (its process slot was reused before system looked)".to_string(),
     }
 }

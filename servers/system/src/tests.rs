@@ -16,8 +16,8 @@ use crate::policy::Policy;
 use runtime::rpc::host::HostChannel;
 use runtime::rpc::{CallError, WireError};
 
-use crate::protocol::{self, Delegate, ProcessError, SpawnRequest, Stage, Status};
-use crate::service::{Files, Host, Service, Spec};
+use crate::protocol::{self, Delegate, KillRequest, ListRequest, Origin, ProcessError, RunState, SpawnRequest, Stage, Status};
+use crate::service::{End, Files, Host, Service, Spec};
 
 // ---------------------------------------------------------------- fakes
 
@@ -35,6 +35,8 @@ struct FakeProc {
     start_block: Vec<u8>,
     priority: u8,
     exit: Option<Exit>,
+    /// Ended and its slot went to another before `system` looked.
+    slot_reused: bool,
     quota: abi::quota::Quota,
 }
 
@@ -48,6 +50,9 @@ struct FakeHost {
     log: Vec<String>,
     /// Fail `map_anon` with NoMemory when set.
     no_memory: bool,
+    /// The kernel object behind a token, where it is not the token itself
+    /// (copies of one capability).
+    objects: BTreeMap<u64, u64>,
 }
 
 impl FakeHost {
@@ -114,8 +119,24 @@ impl Host for FakeHost {
     fn drop_cap(&mut self, token: u64) {
         assert!(self.held.remove(&token).is_some(), "dropped a capability not held: {token}");
     }
-    fn ended(&mut self, p: &usize) -> Option<Exit> {
-        self.procs[*p].exit
+    fn ended(&mut self, p: &usize) -> Option<End> {
+        let p = &self.procs[*p];
+        if p.slot_reused {
+            return Some(End::Unknown);
+        }
+        p.exit.map(End::Exit)
+    }
+    fn kill(&mut self, p: &usize) -> bool {
+        let p = &mut self.procs[*p];
+        if p.exit.is_some() {
+            return false;
+        }
+        p.exit = Some(Exit::Killed);
+        true
+    }
+    fn object(&self, token: u64) -> Option<(u64, u64)> {
+        self.held.get(&token)?;
+        Some((abi::CapKind::Channel as u64, self.objects.get(&token).copied().unwrap_or(token)))
     }
     fn release(&mut self, p: usize) {
         self.procs[p].alive = false;
@@ -369,6 +390,83 @@ fn ordinary_children_are_logged_and_forgotten() {
     assert_eq!(s.status("job"), Err(ProcessError::NotSupervised));
 }
 
+#[test]
+fn a_child_whose_slot_was_reused_before_the_poll_is_seen_ended() {
+    let mut s = service();
+    let spec = Spec { path: "boot:/prog".into(), args: vec!["srv".into()], caps: vec![], stack_size: 0x4000, priority: 8, bootstrap: false };
+    let (pid, _) = s.start(spec, true).unwrap();
+    // It ended and the kernel gave its slot away before this poll.
+    s.host.procs[pid as usize - 1].slot_reused = true;
+    s.host.now = 50;
+    assert_eq!(s.poll(), Some(60), "its restart is due after the back-off");
+    assert!(s.host.log[0].starts_with("system: srv (pid 1) ended: how is unknown"), "{:?}", s.host.log);
+    assert_eq!(s.status("srv"), Ok(Status::Restarting { restarts: 1 }));
+    s.host.now = 60;
+    s.poll();
+    assert_eq!(s.status("srv"), Ok(Status::Running { pid: 2, restarts: 1 }));
+}
+
+// ---------------------------------------------------------------- list and kill
+
+/// A copy of the admin key as a client presents it.
+fn key_copy(s: &mut Svc, key: u64) -> u64 {
+    let t = s.host.receive_cap(rights::DELEGATE);
+    s.host.objects.insert(t, key);
+    t
+}
+
+#[test]
+fn list_shows_every_child_and_kill_needs_the_admin_key() {
+    let (mut s, mut ch) = (service(), HostChannel::new());
+    let key = s.host.receive_cap(rights::ALL);
+    s.set_admin(key);
+    let boot = Spec { path: "boot:/prog".into(), args: vec!["srv".into()], caps: vec![], stack_size: 0x4000, priority: 8, bootstrap: false };
+    let (srv, _) = s.start(boot, true).unwrap();
+    let job = spawn(&mut s, &mut ch, &req("boot:/prog", &["job", "x"], &[], 8)).unwrap();
+    let list = ch.call(&mut s, &ListRequest {}).unwrap().processes;
+    assert_eq!(list.len(), 2);
+    assert_eq!((list[0].pid, list[0].name.as_str(), list[0].state, list[0].supervised, list[0].origin), (srv, "srv", RunState::Running, true, Origin::Boot));
+    assert_eq!((list[1].pid, list[1].name.as_str(), list[1].supervised, list[1].origin), (job, "job", false, Origin::Request));
+    // Without a key, with another capability, with a stale copy: refused,
+    // and the process lives on.
+    assert_eq!(ch.call(&mut s, &KillRequest { pid: job }), Err(CallError::Server(ProcessError::NotAllowed)));
+    let other = s.host.receive_cap(rights::ALL);
+    let r = ch.call_cap(&mut s, &KillRequest { pid: job }, other).map(|_| ());
+    assert_eq!(r, Err(CallError::Server(ProcessError::NotAllowed)));
+    assert!(!s.host.held.contains_key(&other), "a refused key is not kept");
+    assert_eq!(s.host.procs[job as usize - 1].exit, None);
+    // With the key: the job ends and leaves the list; unknown pids get
+    // their error.
+    let k = key_copy(&mut s, key);
+    ch.call_cap(&mut s, &KillRequest { pid: job }, k).unwrap();
+    assert!(!s.host.held.contains_key(&k), "the presented key is dropped");
+    assert_eq!(s.host.procs[job as usize - 1].exit, Some(Exit::Killed));
+    assert_eq!(s.host.log, vec![std::format!("system: job (pid {job}) ended: killed")]);
+    let k = key_copy(&mut s, key);
+    assert_eq!(ch.call_cap(&mut s, &KillRequest { pid: job }, k).map(|_| ()), Err(CallError::Server(ProcessError::NoSuchProcess)));
+    let k = key_copy(&mut s, key);
+    assert_eq!(ch.call_cap(&mut s, &KillRequest { pid: 999 }, k).map(|_| ()), Err(CallError::Server(ProcessError::NoSuchProcess)));
+    // The supervised one killed: restarting, then running under a new pid.
+    let k = key_copy(&mut s, key);
+    ch.call_cap(&mut s, &KillRequest { pid: srv }, k).unwrap();
+    let list = ch.call(&mut s, &ListRequest {}).unwrap().processes;
+    assert_eq!((list.len(), list[0].state, list[0].restarts, list[0].pid), (1, RunState::Restarting, 1, 0));
+    s.host.now = 10;
+    s.poll();
+    let list = ch.call(&mut s, &ListRequest {}).unwrap().processes;
+    assert_eq!(list[0].state, RunState::Running);
+    assert_ne!(list[0].pid, srv);
+}
+
+#[test]
+fn without_an_admin_key_nobody_may_kill() {
+    let (mut s, mut ch) = (service(), HostChannel::new());
+    let job = spawn(&mut s, &mut ch, &req("boot:/prog", &["job"], &[], 8)).unwrap();
+    let any = s.host.receive_cap(rights::ALL);
+    assert_eq!(ch.call_cap(&mut s, &KillRequest { pid: job }, any).map(|_| ()), Err(CallError::Server(ProcessError::NotAllowed)));
+    assert_eq!(ch.call(&mut s, &KillRequest { pid: job }), Err(CallError::Server(ProcessError::NotAllowed)));
+}
+
 // ---------------------------------------------------------------- boot configuration
 
 const SAMPLE: &str = "\
@@ -399,6 +497,8 @@ fn the_sample_configuration_parses() {
     assert_eq!(e[3].caps, vec![CapName::Com1, CapName::Class(abi::SyscallClass::DebugPrint)]);
     assert_eq!(CapName::Com1.id(), abi::cap_id::COM1);
     assert_eq!(CapName::parse("acpi_rsdp").map(CapName::id), Some(abi::cap_id::ACPI_RSDP));
+    assert_eq!(CapName::parse("irq").map(CapName::id), Some(abi::cap_id::class(abi::SyscallClass::Irq)));
+    assert_eq!(CapName::parse("admin").map(CapName::id), Some(protocol::ADMIN_CAP));
 }
 
 #[test]

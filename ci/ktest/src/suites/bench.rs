@@ -317,8 +317,7 @@ fn file_read() -> Outcome {
 /// `ahcidrv`: each is a READ DMA EXT completed by its MSI, copied from the
 /// driver's DMA page into the lent page.
 fn disk_read() -> Outcome {
-    let h = super::disk::hba_caps()?;
-    let driver = super::disk::start_driver(&h)?;
+    super::disk::boot_driver()?;
     let mut d = ahcidrv::client::Disk::open(0).map_err(|e| alloc::format!("disk 0: {e:?}"))?;
     let read = |d: &mut ahcidrv::client::Disk, i: u64| -> Outcome {
         d.read((i * 8) % 8000, 8).map(|_| ()).map_err(|e| alloc::format!("read: {e:?}"))
@@ -349,6 +348,5 @@ fn disk_read() -> Outcome {
         let ns = (uptime_ns() - t0).max(1);
         bench(name, (1u64 << 20) * 1_000_000_000 / ns * 10 / (1 << 20), "MiB/s_x10");
     }
-    let _ = driver.kill();
     Ok(())
 }

@@ -2,36 +2,36 @@
 //! controller (00:1f.2) with the disks the runner attached, and the IRQ
 //! capabilities it completes its commands with.
 //!
-//! The suite plays the part of the spawner (pcidrv later): it derives the
-//! controller's configuration page and ABAR from the device-memory
-//! capability, allocates an MSI vector, and starts `ahcidrv` with exactly
-//! those. Every command the driver runs ends with the MSI event (the
-//! driver never polls for completion), so each read shows a real
+//! The driver is the one a plain boot starts: DEVMAN hands PCIDRV the Irq
+//! class, PCIDRV allocates an MSI vector for the function and spawns
+//! `ahcidrv` with its ABAR, configuration page, that vector and its
+//! config channel; the suite finds it by name (`AHCI::HBA0`,
+//! `AHCI::DISK<n>`) and in `SYSTEM::PROCESS`'s list, and kills it (and
+//! PCIDRV) with the admin key `system` gives `ktest`, to see the real
+//! restart paths. Every command the driver runs ends with the MSI event
+//! (the driver never polls for completion), so each read shows a real
 //! interrupt delivered through the kernel. Read data is printed as
-//! `disk: hash <disk> <lba> <count> <fnv1a>` lines that the runner compares
-//! with hashes of the image files it made; the bytes written here are
-//! checked in the image files after QEMU exits (`ci/runner/src/disk.rs`
-//! holds the same layout).
+//! `disk: hash <disk> <lba> <count> <fnv1a> <before|after>` lines that the
+//! runner compares with hashes of the image files it made; the bytes
+//! written here are checked in the image files after QEMU exits
+//! (`ci/runner/src/disk.rs` holds the same layout).
 
 use alloc::format;
+use alloc::vec::Vec;
 
-use abi::{cap_id, rights, Error};
+use abi::Error;
 use ahcidrv::client::{ClientError, Disk};
 use ahcidrv::proto::{StorageError, MAX_READ, MAX_WRITE, SECTOR, TAG};
 use runtime::ipc::Channel;
 use runtime::irq::Irq;
-use runtime::mem::{map_anon, reserve, PhysRange};
+use runtime::mem::{map_anon, reserve};
 use runtime::println;
-use runtime::process::{Process, Spawn};
+use system::client::ProcessClient;
+use system::protocol::{ProcessInfo, RunState};
 
 use crate::ensure;
-use crate::harness::{expect_err, Context, Outcome, Suite};
+use crate::harness::{expect_err, wait_until, Context, Outcome, Suite};
 
-/// ECAM page of 00:1f.2 (q35's AHCI function) at the standard ECAM base.
-const AHCI_CONFIG: u64 = 0xb000_0000 + (0x1f << 15) + (2 << 12);
-/// Where the suite puts the ABAR when the firmware left BAR5 unassigned
-/// (qboot assigns no BARs): in q35's PCI hole, above ECAM.
-const ABAR_DEFAULT: u64 = 0xc000_0000;
 /// Where the written pattern goes: (disk, lba), [`MAX_WRITE`] sectors.
 const WRITES: [(u8, u64); 2] = [(0, 2048), (1, 16)];
 
@@ -46,58 +46,32 @@ fn pattern(disk: u8, lba: u64, i: usize) -> u8 {
     ((i as u64 * 31 + disk as u64 * 101 + lba) % 251) as u8
 }
 
-/// The controller's capabilities, as a spawner hands them over.
-pub(super) struct Hba {
-    abar: PhysRange,
-    config: PhysRange,
-    irq: Irq,
-}
-
-pub(super) fn hba_caps() -> Result<Hba, alloc::string::String> {
-    let device = PhysRange(runtime::init_cap(cap_id::DEVICE_MEMORY).ctx("device memory capability")?);
-    let config = device.derive(AHCI_CONFIG, 4096, rights::READ | rights::WRITE | rights::DELEGATE).ctx("config page")?;
-    let va = reserve(4096);
-    config.map(va, 0, 4096, abi::map::READ | abi::map::WRITE).ctx("map config")?;
-    let bar5_at = (va + 0x24) as *mut u32;
-    // SAFETY: the configuration page is mapped just above; offsets 0 and
-    // 0x24 are the ID and BAR5 registers.
-    let (id, mut bar5) = unsafe { (core::ptr::read_volatile(va as *const u32), core::ptr::read_volatile(bar5_at)) };
-    ensure!(id == 0x2922_8086, "00:1f.2 is {id:#x}, not the ICH9 AHCI controller");
-    if bar5 & !0xfff == 0 {
-        // SAFETY: as above; the function does not decode memory yet.
-        bar5 = unsafe {
-            core::ptr::write_volatile(bar5_at, ABAR_DEFAULT as u32);
-            core::ptr::read_volatile(bar5_at)
-        };
-    }
-    let abar = device.derive((bar5 & !0xfff) as u64, 4096, rights::READ | rights::WRITE | rights::DELEGATE).ctx("ABAR")?;
-    let (irq, msi) = Irq::msi().ctx("allocate an MSI vector")?;
-    println!("disk: controller ABAR {:#x}, MSI address {:#x} data {:#x}", bar5 & !0xfff, msi.address, msi.data);
-    Ok(Hba { abar, config, irq })
-}
-
-pub(super) fn start_driver(h: &Hba) -> Result<Process, alloc::string::String> {
-    let archive = runtime::ramfs::archive().ctx("ramfs")?;
-    let image = archive.find("ahcidrv").ctx("ahcidrv image")?;
-    let mut s = Spawn::new("ahcidrv", image.data).priority(10);
-    s = s
-        .cap(ahcidrv::cap_id::ABAR, h.abar.0, rights::READ | rights::WRITE)
-        .cap(ahcidrv::cap_id::CONFIG, h.config.0, rights::READ | rights::WRITE)
-        .cap(ahcidrv::cap_id::IRQ, h.irq.0, rights::BIND);
-    for c in [abi::SyscallClass::DebugPrint, abi::SyscallClass::Thread, abi::SyscallClass::ChannelCreate, abi::SyscallClass::Names, abi::SyscallClass::Dma] {
-        s = s.cap(cap_id::class(c), runtime::class_token(c), rights::USE);
-    }
-    let p = s.start().ctx("spawn ahcidrv")?;
-    // The driver registers its controller name once every disk is up.
+/// Wait until the boot-started `ahcidrv` (PCIDRV's) has registered its
+/// controller name, which it does once every disk is up.
+pub(super) fn boot_driver() -> Outcome {
     let start = runtime::time::uptime_ms();
     while Channel::find("AHCI::HBA0").is_err() {
-        if let Ok(e) = p.wait_timeout(0) {
-            return Err(format!("ahcidrv ended during start-up: {e:?}"));
-        }
-        ensure!(runtime::time::uptime_ms() - start < 20_000, "ahcidrv did not come up");
+        ensure!(runtime::time::uptime_ms() - start < 20_000, "no AHCI::HBA0: PCIDRV started no ahcidrv (or it did not come up)");
         let _ = runtime::time::sleep_ms(5);
     }
-    Ok(p)
+    Ok(())
+}
+
+/// The running programs called `name` in `SYSTEM::PROCESS`'s list.
+fn running(c: &ProcessClient, name: &str) -> Result<Vec<ProcessInfo>, alloc::string::String> {
+    let list = c.list().map_err(|e| format!("list: {e:?}"))?.processes;
+    Ok(list.into_iter().filter(|p| p.name == name && p.state == RunState::Running).collect())
+}
+
+/// The one running `ahcidrv`'s pid (one controller, one driver).
+fn the_driver(c: &ProcessClient) -> Result<u64, alloc::string::String> {
+    let d = running(c, "ahcidrv")?;
+    ensure!(d.len() == 1, "{} ahcidrv processes running, not one: {d:?}", d.len());
+    Ok(d[0].pid)
+}
+
+fn hba_gone() -> bool {
+    Channel::find("AHCI::HBA0").map(|c| runtime::caps::drop_cap(c.token())).is_err()
 }
 
 pub fn run(variant: &str) -> i32 {
@@ -107,27 +81,32 @@ pub fn run(variant: &str) -> i32 {
         _ => 0,
     };
     let mut s = Suite::new(variant);
-    let mut hba = None;
-    let mut driver = None;
-    s.case("the controller's capabilities: config page, ABAR, MSI vector", || {
-        hba = Some(hba_caps()?);
-        Ok(())
-    });
-    let Some(h) = hba else { return s.finish() };
-    s.case("ahcidrv starts with only those capabilities and registers its disks", || {
-        let p = start_driver(&h)?;
+    let procs = match ProcessClient::find() {
+        Ok(c) => c,
+        Err(e) => {
+            s.case("SYSTEM::PROCESS is registered", || Err(format!("{e:?}")));
+            return s.finish();
+        }
+    };
+    let c = &procs;
+    s.case("the boot's ahcidrv (started by PCIDRV with an MSI vector) registers its disks", || {
+        boot_driver()?;
+        the_driver(c)?;
         for n in 0..disks {
             Disk::open(n).map_err(|e| format!("AHCI::DISK{n}: {e:?}"))?;
         }
-        expect_err(Channel::find(&ahcidrv::disk_name(disks)).map(|_| ()), Error::NotFound, "one disk too many")?;
-        driver = Some(p);
-        Ok(())
+        expect_err(Channel::find(&ahcidrv::disk_name(disks)).map(|_| ()), Error::NotFound, "one disk too many")
     });
-    s.case("a second holder cannot bind the driver's IRQ", || {
-        let c = Channel::create().ctx("channel")?;
-        let r = h.irq.bind(&c, 0);
-        let _ = c.destroy();
-        expect_err(r, Error::Busy, "bind while the driver holds it")
+    s.case("an MSI vector bound to one channel refuses a second binding", || {
+        let (irq, _) = Irq::msi().ctx("allocate an MSI vector")?;
+        let (a, b) = (Channel::create().ctx("channel")?, Channel::create().ctx("channel")?);
+        irq.bind(&a, 0).ctx("first bind")?;
+        let second = irq.bind(&b, 0);
+        let _ = a.destroy(); // which unbinds it again
+        let third = irq.bind(&b, 0);
+        let _ = (b.destroy(), runtime::caps::drop_cap(irq.0));
+        expect_err(second, Error::Busy, "bind while bound")?;
+        third.ctx("bind after the first channel is gone")
     });
     for n in 0..disks {
         s.case(&format!("disk {n}: IDENTIFY information"), || info(n));
@@ -137,26 +116,40 @@ pub fn run(variant: &str) -> i32 {
     for &(n, lba) in WRITES.iter().filter(|w| w.0 < disks) {
         s.case(&format!("disk {n}: write a pattern, flush, read it back"), || write_back(n, lba));
     }
-    s.case("a killed driver releases its IRQ; restarted, its disks come back", || {
-        let p = driver.take().ctx("no driver")?;
-        p.kill().ctx("kill")?;
-        p.wait().ctx("wait")?;
+    s.case("ahcidrv killed: its names go, PCIDRV restarts it, it binds its IRQ again, the same sectors read again", || {
+        let pid = the_driver(c)?;
+        c.kill(pid).ctx("kill through SYSTEM::PROCESS")?;
+        ensure!(hba_gone(), "the dead driver's AHCI::HBA0 is still there");
         if disks > 0 {
-            ensure!(matches!(Disk::open(0), Err(ClientError::Ipc(Error::NotFound))), "the dead driver's name is still there");
+            ensure!(matches!(Disk::open(0), Err(ClientError::Ipc(Error::NotFound))), "the dead driver's AHCI::DISK0 is still there");
         }
-        let c = Channel::create().ctx("channel")?;
-        let bound = h.irq.bind(&c, 0);
-        let _ = c.destroy(); // which unbinds it again
-        bound.ctx("bind after the driver died")?;
-        driver = Some(start_driver(&h)?);
+        // The restarted driver binds the same vector (PCIDRV keeps it): it
+        // only comes up if the dead one's binding was released.
+        boot_driver()?;
+        the_driver(c)?;
         for n in 0..disks {
             read_known(n, "after")?;
         }
         Ok(())
     });
-    if let Some(p) = driver {
-        let _ = p.kill();
-    }
+    s.case("a restarted PCIDRV leaves one driver per controller", || {
+        let pci = running(c, "pcidrv")?;
+        ensure!(pci.len() == 1, "{} pcidrv running: {pci:?}", pci.len());
+        let restarts = pci[0].restarts;
+        c.kill(pci[0].pid).ctx("kill pcidrv")?;
+        // Its driver ends with it (its Watch call ends)...
+        wait_until("the old ahcidrv's end", hba_gone)?;
+        // ...and system restarts PCIDRV, which starts one driver again.
+        wait_until("PCIDRV's restart", || running(c, "pcidrv").is_ok_and(|p| p.len() == 1 && p[0].restarts == restarts + 1))?;
+        boot_driver()?;
+        // Time for a second driver to show up, were there one.
+        let _ = runtime::time::sleep_ms(300);
+        the_driver(c)?;
+        for n in 0..disks {
+            read_known(n, "after")?;
+        }
+        Ok(())
+    });
     s.finish()
 }
 

@@ -12,7 +12,7 @@ use runtime::ipc::{Channel, Window};
 use runtime::rpc::wire::split_result;
 use runtime::rpc::{CallError, WireError};
 use system::client::{Cap, ProcessClient, SpawnArgs, SpawnError};
-use system::protocol::{ProcessError, Status};
+use system::protocol::{Origin, ProcessError, RunState, Status};
 
 use crate::child::tag;
 use crate::ensure;
@@ -34,6 +34,8 @@ pub fn run() -> i32 {
     s.case("bad frames get error replies and serving goes on", || bad_frames(c));
     s.case("a killed or crashed restartable server comes back by name", || restarts(c));
     s.case("a crash-looping server is held", || held(c));
+    s.case("List shows a spawned program; a kill without the admin key is refused", || list_and_kill(c));
+    s.case("an end whose process slot is reused before system looks still restarts it", || slot_reused(c));
     s.finish()
 }
 
@@ -222,5 +224,85 @@ fn held(c: &ProcessClient) -> Outcome {
     // And it stays held.
     let _ = runtime::time::sleep_ms(300);
     ensure!(c.status("crasher") == Ok(s), "changed after being held");
+    Ok(())
+}
+
+/// `List` names a program `SYSTEM::PROCESS` started; `Kill` without the
+/// admin key, or with another capability in its place, is `NotAllowed`
+/// and the program runs on; with the key it ends and leaves the list.
+fn list_and_kill(c: &ProcessClient) -> Outcome {
+    let thread = [class(SyscallClass::Thread, rights::USE)];
+    let sp = c.spawn(&args("boot:/ktest", &["listed", "child", "sleeper", "600000", "0"], &thread)).ctx("spawn")?;
+    let list = c.list().ctx("list")?.processes;
+    let me = list.iter().find(|p| p.pid == sp.pid).ok_or_else(|| alloc::format!("pid {} not in {list:?}", sp.pid))?;
+    ensure!(me.name == "listed" && me.state == RunState::Running && !me.supervised && me.origin == Origin::Request, "listed as {me:?}");
+    ensure!(list.iter().any(|p| p.name == "vfs" && p.origin == Origin::Boot), "no boot server vfs in {list:?}");
+    let refused = |r: Result<(), CallError<ProcessError>>, what: &str| match r {
+        Err(CallError::Server(ProcessError::NotAllowed)) => Ok(()),
+        other => Err(alloc::format!("kill {what}: {other:?}, expected NotAllowed")),
+    };
+    refused(c.kill_with(sp.pid, None), "without a key")?;
+    let fake = Channel::create().ctx("channel")?;
+    refused(c.kill_with(sp.pid, Some(fake.token())), "with another capability")?;
+    fake.destroy().ctx("destroy")?;
+    ensure!(sp.process.wait_timeout(0) == Err(Error::Timeout), "the program died from a refused kill");
+    c.kill(sp.pid).ctx("kill with the admin key")?;
+    expect_exit(&sp.process, runtime::process::Exit::Killed, "killed")?;
+    let list = c.list().ctx("list")?.processes;
+    ensure!(list.iter().all(|p| p.pid != sp.pid), "still listed after the kill: {list:?}");
+    match c.kill(sp.pid) {
+        Err(CallError::Server(ProcessError::NoSuchProcess)) => Ok(()),
+        other => Err(alloc::format!("second kill: {other:?}, expected NoSuchProcess")),
+    }
+}
+
+/// The supervisor bug of old: a supervised program ends and the kernel
+/// gives its process slot to a new process before `system` polls; the
+/// end must still be noticed (and the program restarted). Every process
+/// slot is filled first, so that the next process takes exactly the
+/// dead one's slot (the case checks it did).
+fn slot_reused(c: &ProcessClient) -> Outcome {
+    use runtime::process::{Builder, Kernel};
+    let sleeper = |name: &'static str| [name, "child", "sleeper", "600000", "0"];
+    let argv = sleeper("reused");
+    let thread = [class(SyscallClass::Thread, rights::USE)];
+    let sp = c.spawn(&SpawnArgs { restart: true, ..args("boot:/ktest", &argv, &thread) }).ctx("spawn")?;
+    // system's room for the tests' spawns, then ours, until no slot is left.
+    let mut spawned = Vec::new();
+    let fill = sleeper("filler");
+    while let Ok(f) = c.spawn(&args("boot:/ktest", &fill, &thread)) {
+        spawned.push(f);
+    }
+    let q = abi::quota::Quota { threads: 0, pages: 16, channels: 0, caps: 8, processes: 0 };
+    let mut made = Vec::new();
+    let end = loop {
+        match Kernel.create("filler", &q) {
+            Ok(p) => made.push(p),
+            Err(e) => break e,
+        }
+    };
+    let free = runtime::ipc::debug::accounting().ctx("accounting")?.free_processes;
+    let result = (|| {
+        let quota = runtime::ipc::debug::quota_use();
+        ensure!(free == 0, "{free} process slots still free after {} spawns and {} made ({end:?}; our quota {quota:?})", spawned.len(), made.len());
+        // Ended, and its slot taken at once (system, at priority 1, cannot
+        // run in between).
+        sp.process.kill().ctx("kill")?;
+        let p = Kernel.create("reuser", &q).ctx("create after the end")?;
+        let slot = runtime::caps::inspect(p.token()).ctx("inspect")?.2 & 0xffff_ffff;
+        made.push(p);
+        ensure!(slot == sp.pid, "the new process took slot {slot}, not the dead one's ({})", sp.pid);
+        Ok(())
+    })();
+    for p in made {
+        Kernel.discard(p);
+    }
+    for f in spawned {
+        let _ = f.process.kill();
+    }
+    result?;
+    wait_until("the restart", || matches!(c.status("reused"), Ok(Status::Running { restarts: 1, pid }) if pid != 0))?;
+    let list = c.list().ctx("list")?.processes;
+    ensure!(list.iter().any(|p| p.name == "reused" && p.restarts == 1 && p.state == RunState::Running), "not listed as restarted: {list:?}");
     Ok(())
 }
