@@ -31,9 +31,15 @@ impl Disk {
         Ok(Disk::on(chan, n))
     }
 
-    /// Disk `n` of the driver behind `chan`.
+    /// Disk `n` through `chan` (a disk's channel answers for its own disk
+    /// only: others get `NoDisk`).
     pub fn on(chan: Channel, n: u8) -> Disk {
         Disk { chan, disk: n, page: Box::new(Page::zeroed()) }
+    }
+
+    /// The driver channel it talks to.
+    pub fn channel(&self) -> &Channel {
+        &self.chan
     }
 
     /// Send `req` in the lent page and decode the result.

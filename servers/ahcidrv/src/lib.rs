@@ -35,6 +35,12 @@ pub mod cap_id {
     pub const BUS: u64 = pci::DRIVER_CONFIG_CAP;
 }
 
+/// The DEVMAN entry of the disk on `port` of controller `at`.
+pub fn registry_entry(at: devman::proto::Location, port: u16) -> devman::proto::Device {
+    use devman::proto::{Device, Identity, CLASS_DISK};
+    Device { class: CLASS_DISK, subclass: 0, prog_if: 0, vendor: 0, device: 0, identity: Identity::Port { controller: at, port }, parent: Some(at), bars: heapless::Vec::new() }
+}
+
 /// The name disk `n` is registered under.
 pub fn disk_name(n: u8) -> heapless::String<16> {
     let mut s = heapless::String::new();

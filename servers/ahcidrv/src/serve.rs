@@ -4,14 +4,18 @@ use abi::FOREVER;
 use ahcidrv::hba::{Disk, Hba};
 use ahcidrv::proto::{DiskInfo, Request, StorageError, ERR, OK, SECTOR, WRITE_DATA};
 use ahcidrv::{ata, cap_id};
+use devman::proto::Location;
 use runtime::ipc::{Channel, Window};
-use runtime::irq::{event_badge, Irq};
+use runtime::irq::Irq;
 use runtime::mem::{dma_addr, PhysRange};
 use runtime::println;
 
+extern crate alloc;
+use alloc::boxed::Box;
+
 runtime::entry!(main);
 
-fn main(_args: runtime::Args) -> i32 {
+fn main(args: runtime::Args) -> i32 {
     let (Some(abar), Some(cfg), Some(irq)) =
         (runtime::init_cap(cap_id::ABAR), runtime::init_cap(cap_id::CONFIG), runtime::init_cap(cap_id::IRQ))
     else {
@@ -43,38 +47,121 @@ fn main(_args: runtime::Args) -> i32 {
             (d.id.sectors * d.id.sector_size as u64) >> 20
         );
     }
-    let chan = match Channel::create() {
+    let engine = match Channel::create() {
         Ok(c) => c,
         Err(e) => {
             println!("ahcidrv: no channel: {e:?}");
             return 4;
         }
     };
+    // One channel and one thread per disk: a client holding one disk's
+    // channel can address no other (the engine checks the request's disk).
+    let devman = devman::DevmanClient::connect_wait(1000).ok();
+    let controller = args.get(1).and_then(|a| a.parse::<Location>().ok());
+    let prio = runtime::time::priority().map_or(1, |p| p.0);
     for n in 0..hba.disks.len() {
-        if let Err(e) = chan.register(&ahcidrv::disk_name(n as u8)) {
+        let (n8, port) = (n as u8, u16::from(hba.disks[n].port));
+        let Ok(chan) = Channel::create() else {
+            println!("ahcidrv: no channel for disk {n}");
+            continue;
+        };
+        if let Err(e) = chan.register(&ahcidrv::disk_name(n8)) {
             println!("ahcidrv: cannot register disk {n}: {e:?}");
         }
+        if let (Some(dm), Some(at)) = (&devman, controller) {
+            if let Err(e) = dm.register(ahcidrv::registry_entry(at, port), &chan) {
+                println!("ahcidrv: disk {n} not registered with DEVMAN: {e:?}");
+            }
+        }
+        if let Err(e) = serve_on(n8, chan, &engine, prio) {
+            println!("ahcidrv: no thread for disk {n}: {e:?}");
+        }
     }
-    // The controller's own name, last: whoever waits for it finds every disk.
-    if let Err(e) = chan.register("AHCI::HBA0") {
-        println!("ahcidrv: cannot register AHCI::HBA0: {e:?}");
+    if let Some(dm) = devman {
+        let _ = runtime::caps::drop_cap(dm.client().channel().token());
+    }
+    // The controller's own name, last: whoever waits for it finds every
+    // disk, by name and in DEVMAN. Its channel addresses no disk (every
+    // request gets `NoDisk`).
+    let hba_name = Channel::create().and_then(|c| c.register("AHCI::HBA0").map(|_| c));
+    if let Err(e) = hba_name.and_then(|c| serve_on(NO_DISK, c, &engine, prio)) {
+        println!("ahcidrv: cannot serve AHCI::HBA0: {e:?}");
     }
     println!("ahcidrv: serving {} disk(s)", hba.disks.len());
     let Ok(mut window) = Window::new() else { return 5 };
     loop {
-        let Ok(mut r) = chan.receive(&mut window, FOREVER) else { continue };
-        if event_badge(&r).is_some() {
+        let Ok(m) = engine.receive(&mut window, FOREVER) else { continue };
+        let word = |i: usize| m.data().get(i * 8..i * 8 + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
+        let (disk, tag, size, addr) = (word(0), word(1), word(2) as usize, word(3));
+        if m.size != ENGINE_MSG || size > abi::PAGE_SIZE {
+            let _ = m.reply(pack(ERR, 0), 0);
             continue;
         }
-        let size = r.size;
-        let outcome = Request::decode(r.tag, r.data()).and_then(|req| handle(&mut hba, req, r.window(), size));
-        let _ = match outcome {
-            Ok(len) => r.reply(OK, len),
+        // SAFETY: only our disk threads hold the engine's channel, and
+        // each sends the address of its own receive window, holding the
+        // client's message, and waits in this call until the reply.
+        let win = unsafe { &mut *(addr as *mut [u8; abi::PAGE_SIZE]) };
+        let outcome = Request::decode(tag, &win[..size]).and_then(|req| {
+            if u64::from(req.disk()) != disk || disk == u64::from(NO_DISK) {
+                return Err(StorageError::NoDisk);
+            }
+            handle(&mut hba, req, win, size)
+        });
+        let answer = match outcome {
+            Ok(len) => pack(OK, len),
             Err(e) => {
-                let n = postcard::to_slice(&e, &mut r.window()[..]).map(|b| b.len()).unwrap_or(0);
-                r.reply(ERR, n.min(size))
+                let n = postcard::to_slice(&e, &mut win[..]).map(|b| b.len()).unwrap_or(0);
+                pack(ERR, n.min(size))
             }
         };
+        let _ = m.reply(answer, 0);
+    }
+}
+
+/// The engine's messages: disk, tag, size, window address (8 bytes each).
+const ENGINE_MSG: usize = 32;
+
+/// An engine answer: the client's result and reply length in one word.
+fn pack(result: u64, len: usize) -> u64 {
+    (len as u64) << 32 | result
+}
+
+/// What a disk's serving thread starts with.
+struct DiskThread {
+    n: u8,
+    chan: Channel,
+    engine: u64,
+}
+
+/// The disk index of the controller's own channel (`AHCI::HBA0`): none.
+const NO_DISK: u8 = u8::MAX;
+
+/// Serve `chan` as disk `n`'s channel on a thread of its own.
+fn serve_on(n: u8, chan: Channel, engine: &Channel, prio: u8) -> Result<(), abi::Error> {
+    let job = Box::into_raw(Box::new(DiskThread { n, chan, engine: engine.token() }));
+    runtime::process::spawn_thread(serve_disk, job as u64, prio).map(|_| ()).inspect_err(|_| {
+        // SAFETY: the thread never started, so the box is still ours.
+        drop(unsafe { Box::from_raw(job) });
+    })
+}
+
+/// A thread: receive disk `n`'s requests on its own channel and have the
+/// engine (the main thread, which owns the controller) carry each out in
+/// place in this thread's window.
+fn serve_disk(arg: u64) {
+    // SAFETY: `main` leaked this box for this thread alone.
+    let job = unsafe { Box::from_raw(arg as *mut DiskThread) };
+    let engine = Channel::from_token(job.engine);
+    let Ok(mut window) = Window::new() else { return };
+    loop {
+        let Ok(mut r) = job.chan.receive(&mut window, FOREVER) else { continue };
+        let mut msg = [0u8; ENGINE_MSG];
+        let addr = r.window().as_ptr() as u64;
+        for (i, v) in [u64::from(job.n), r.tag, r.size as u64, addr].into_iter().enumerate() {
+            msg[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
+        }
+        let answer = engine.send(0, &msg).unwrap_or(pack(ERR, 0));
+        let _ = r.reply(answer & 0xffff_ffff, (answer >> 32) as usize);
     }
 }
 

@@ -22,6 +22,10 @@ pub const MAX_DEVICES: usize = 128;
 pub const MAX_RESULTS: usize = 12;
 /// Base address registers of a PCI function.
 pub const MAX_BARS: usize = 6;
+/// The class of a disk behind a storage controller (identity
+/// [`Identity::Port`], parent the controller). Not a PCI class code: the
+/// registry's own, above PCI's (0x00–0x13) and below 0xff.
+pub const CLASS_DISK: u8 = 0x80;
 
 /// A PCI function's address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, MaxSize)]
@@ -35,6 +39,22 @@ pub struct Location {
 impl core::fmt::Display for Location {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{:04x}:{:02x}:{:02x}.{}", self.segment, self.bus, self.device, self.function)
+    }
+}
+
+/// `ssss:bb:dd.f`, as [`Location`]'s `Display` writes it (hexadecimal).
+impl core::str::FromStr for Location {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Location, ()> {
+        let (segment, rest) = s.split_once(':').ok_or(())?;
+        let (bus, rest) = rest.split_once(':').ok_or(())?;
+        let (device, function) = rest.split_once('.').ok_or(())?;
+        let hex = |s: &str, digits: usize| if s.len() == digits { u16::from_str_radix(s, 16).map_err(|_| ()) } else { Err(()) };
+        let (segment, bus, device, function) = (hex(segment, 4)?, hex(bus, 2)?, hex(device, 2)?, hex(function, 1)?);
+        if device > 31 || function > 7 {
+            return Err(());
+        }
+        Ok(Location { segment, bus: bus as u8, device: device as u8, function: function as u8 })
     }
 }
 

@@ -156,7 +156,7 @@ mod driver_main {
     struct Driver {
         at: Location,
         caps: heapless::Vec<Cap, 12>,
-        /// Its argument: the function, `bb:dd.f`.
+        /// Its argument: the function, `ssss:bb:dd.f`.
         name: heapless::String<16>,
     }
 
@@ -245,7 +245,7 @@ mod driver_main {
             }
         }
         let mut name: heapless::String<16> = heapless::String::new();
-        let _ = core::fmt::write(&mut name, format_args!("{:02x}:{:02x}.{}", f.at.bus, f.at.device, f.at.function));
+        let _ = core::fmt::write(&mut name, format_args!("{}", f.at));
         let driver = Driver { at: f.at, caps, name };
         let started = match driver.spawn(&procs) {
             Ok(s) => {

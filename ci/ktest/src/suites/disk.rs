@@ -26,6 +26,7 @@ use runtime::ipc::Channel;
 use runtime::irq::Irq;
 use runtime::mem::{map_anon, reserve};
 use runtime::println;
+use devman::proto::{Filter, Identity, Location, CLASS_DISK};
 use system::client::ProcessClient;
 use system::protocol::{ProcessInfo, RunState};
 
@@ -108,6 +109,19 @@ pub fn run(variant: &str) -> i32 {
         expect_err(second, Error::Busy, "bind while bound")?;
         third.ctx("bind after the first channel is gone")
     });
+    s.case("DEVMAN lists each disk (controller 00:1f.2, its port) with its own channel", || registry(disks));
+    if disks == 2 {
+        s.case("disk 0's channel cannot address disk 1", || {
+            let mut other = Disk::on(Channel::find(&ahcidrv::disk_name(0)).ctx("find")?, 1);
+            let got = other.info().map(|_| ());
+            ensure!(got == Err(ClientError::Storage(StorageError::NoDisk)), "disk 1 through disk 0's channel: {got:?}");
+            Disk::open(1).map_err(|e| format!("{e:?}"))?.info().map_err(|e| format!("disk 1 through its own: {e:?}"))?;
+            let mut hba = Disk::on(Channel::find("AHCI::HBA0").ctx("find")?, 0);
+            let got = hba.info().map(|_| ());
+            ensure!(got == Err(ClientError::Storage(StorageError::NoDisk)), "disk 0 through AHCI::HBA0: {got:?}");
+            Ok(())
+        });
+    }
     for n in 0..disks {
         s.case(&format!("disk {n}: IDENTIFY information"), || info(n));
         s.case(&format!("disk {n}: reads of known sectors (hashes checked by the runner)"), || read_known(n, "before"));
@@ -123,10 +137,13 @@ pub fn run(variant: &str) -> i32 {
         if disks > 0 {
             ensure!(matches!(Disk::open(0), Err(ClientError::Ipc(Error::NotFound))), "the dead driver's AHCI::DISK0 is still there");
         }
+        let left = disk_entries()?;
+        ensure!(left.is_empty(), "the dead driver's disks are still in DEVMAN: {left:?}");
         // The restarted driver binds the same vector (PCIDRV keeps it): it
         // only comes up if the dead one's binding was released.
         boot_driver()?;
         the_driver(c)?;
+        registry(disks)?;
         for n in 0..disks {
             read_known(n, "after")?;
         }
@@ -151,6 +168,38 @@ pub fn run(variant: &str) -> i32 {
         Ok(())
     });
     s.finish()
+}
+
+/// DEVMAN's disk entries.
+fn disk_entries() -> Result<Vec<devman::proto::Entry>, alloc::string::String> {
+    let dm = devman::DevmanClient::connect().map_err(|e| format!("DEVMAN: {e:?}"))?;
+    let r = dm.query(Filter::ByClass { class: CLASS_DISK, subclass: None, prog_if: None }).map_err(|e| format!("query: {e:?}"));
+    let _ = runtime::caps::drop_cap(dm.client().channel().token());
+    r
+}
+
+/// One DEVMAN entry per disk, on 00:1f.2 at the disk's port, whose
+/// driver channel is that disk's (it answers for that disk only).
+fn registry(disks: u8) -> Outcome {
+    let entries = disk_entries()?;
+    ensure!(entries.len() == disks as usize, "{} disk entries in DEVMAN, not {disks}: {entries:?}", entries.len());
+    let ahci = Location { segment: 0, bus: 0, device: 0x1f, function: 2 };
+    let dm = devman::DevmanClient::connect().map_err(|e| format!("DEVMAN: {e:?}"))?;
+    for n in 0..disks {
+        let port = Disk::open(n).map_err(|e| format!("{e:?}"))?.info().map_err(|e| format!("info: {e:?}"))?.port;
+        let e = entries
+            .iter()
+            .find(|e| e.device.identity == Identity::Port { controller: ahci, port: port.into() })
+            .ok_or_else(|| format!("no entry for disk {n} (port {port}) in {entries:?}"))?;
+        ensure!(e.device.parent == Some(ahci), "disk {n}'s parent is {:?}", e.device.parent);
+        let chan = dm.driver(e.id).map_err(|e| format!("driver of disk {n}: {e:?}"))?;
+        let mut d = Disk::on(chan, n);
+        let i = d.info().map_err(|e| format!("info through DEVMAN's channel: {e:?}"))?;
+        ensure!(i.port == port, "DEVMAN's channel for port {port} answers for port {}", i.port);
+        let _ = runtime::caps::drop_cap(d.channel().token());
+    }
+    let _ = runtime::caps::drop_cap(dm.client().channel().token());
+    Ok(())
 }
 
 fn info(n: u8) -> Outcome {
