@@ -111,6 +111,14 @@ pub const SYMBOLIZED_LINES: &[(&str, &[&str])] = &[
 /// boot media have a menu entry for each).
 pub const SUITES: &[&str] = image_builder::media::TEST_SUITES;
 
+/// What a plain boot with a disk on the AHCI controller (`plain-disk`)
+/// prints besides [`BOOT_LINES`]: PCIDRV starting the driver and the
+/// driver's IDENTIFY line (the runner attaches one 4 MiB image).
+pub const PLAIN_DISK_LINES: &[&str] = &[
+    r"pcidrv: 0000:00:1f\.2 started ahcidrv \(pid \d+\)$",
+    r#"ahcidrv: disk 0 \(port 0\): model "QEMU HARDDISK", serial "\S+", 8192 sectors \(4 MiB\)$"#,
+];
+
 /// The AHCI suites: booted with the disk images the runner makes
 /// ([`crate::disk`]), so they are not on the boot media's menu.
 pub const DISK_SUITES: &[&str] = &["disk", "disk-cdrom", "disk-none"];
@@ -265,6 +273,11 @@ impl Check {
         }
     }
 
+    /// A plain boot with a disk attached ([`crate::disk`] makes it).
+    fn plain_disk() -> Check {
+        Check { name: "plain-disk".into(), also: PLAIN_DISK_LINES, ..Check::plain() }
+    }
+
     fn suite(suite: &str, timeout: Duration) -> Check {
         Check {
             name: suite.into(),
@@ -364,7 +377,7 @@ impl Check {
 /// the kernel's own failure reports, then netboot, then GRUB's media
 /// (each firmware path once: the OVMF boots are the slow ones).
 pub fn test_checks() -> Vec<Check> {
-    let mut v = vec![Check::plain()];
+    let mut v = vec![Check::plain(), Check::plain_disk()];
     v.extend(SUITES.iter().chain(DISK_SUITES).chain(ICOUNT_SUITES).map(|s| Check::suite(s, SUITE_TIMEOUT)));
     v.push(Check::fuzz(0));
     v.push(Check::crash("panic", PANIC_LINES));
@@ -472,7 +485,7 @@ mod tests {
         assert!(test_checks().iter().all(|c| c.name != BENCH_SUITE), "bench is not part of `ci test`");
         let names: Vec<String> = test_checks().into_iter().map(|c| c.name).collect();
         assert_eq!(names, [
-                "plain", "boot", "ipc", "caps", "mem", "hostile", "servers", "process", "devices", "disk", "disk-cdrom", "disk-none",
+                "plain", "plain-disk", "boot", "ipc", "caps", "mem", "hostile", "servers", "process", "devices", "disk", "disk-cdrom", "disk-none",
                 "ticks", "fuzz", "panic", "fault", "smap", "smep", "netboot", "iso-bios", "iso-test", "usb-bios", "iso-uefi", "netboot-uefi"
             ]);
         let hostile = find("hostile").unwrap();

@@ -1,5 +1,6 @@
 //! Disk images for the `disk`, `disk-cdrom` and `disk-none` checks (and
-//! one disk for the benchmark's reads).
+//! one disk for the benchmark's reads and for `plain-disk`, the plain boot
+//! with a disk attached; both must leave it unchanged).
 //!
 //! Before the boot the runner fills raw images with random bytes and
 //! attaches them to q35's AHCI controller (ports 0 and 1, QEMU's `ide.0`
@@ -7,7 +8,8 @@
 //! what it wrote:
 //! - every `disk: hash <disk> <lba> <count> <fnv1a> <before|after>` line the
 //!   guest must print matches the hash of those sectors of the image it
-//!   was given (reads before and after a driver restart);
+//!   was given (reads before and after the driver's restarts, its own
+//!   and its PCIDRV's);
 //! - the pattern the guest wrote is in the image file, and no other byte
 //!   of either image changed.
 //!
@@ -69,12 +71,12 @@ pub fn prepare(dir: &Path, name: &str) -> Result<Option<Setup>, String> {
         "disk" => (2, false),
         "disk-cdrom" => (1, true),
         "disk-none" => (0, false),
-        "bench" => (1, false),
+        "bench" | "plain-disk" => (1, false),
         _ => return Ok(None),
     };
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
-    let mut s = Setup { images: Vec::new(), qemu_args: Vec::new(), must_print: Vec::new(), data_checks: name != "bench" };
+    let mut s = Setup { images: Vec::new(), qemu_args: Vec::new(), must_print: Vec::new(), data_checks: !matches!(name, "bench" | "plain-disk") };
     for (n, &size) in SIZES.iter().enumerate().take(disks) {
         let path = dir.join(format!("{name}-{n}.img"));
         let bytes = random_bytes(size as usize * SECTOR, seed.wrapping_mul(n as u64 + 7));
