@@ -7,8 +7,10 @@
 //! whoever spawns it (`pcidrv`, at every boot) hands it exactly the
 //! controller's register window (ABAR), its PCI function's 4 KiB of
 //! configuration space, and an IRQ capability (an MSI vector) to program
-//! into the function's MSI capability, plus the Dma, ChannelCreate, Names,
-//! DebugPrint and Thread classes.
+//! into the function's MSI capability, its config channel (to end with
+//! its PCIDRV), plus the Dma, ChannelCreate, Names, DebugPrint and Thread
+//! classes. Each disk gets its own channel, registered by name and with
+//! DEVMAN ([`registry_entry`]); PCIDRV restarts a driver that dies.
 
 #![cfg_attr(not(test), no_std)]
 

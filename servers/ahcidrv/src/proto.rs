@@ -29,7 +29,8 @@ pub const MAX_WRITE: u32 = ((abi::PAGE_SIZE - WRITE_DATA) / SECTOR) as u32;
 pub const MAX_REQUEST: usize = 32;
 
 /// A request for disk `disk` (the index in the driver's IDENTIFY log and in
-/// the name `AHCI::DISK<n>`).
+/// the name `AHCI::DISK<n>`). Each disk's channel answers for its own
+/// index only (others get [`StorageError::NoDisk`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
     /// Model, serial, capacity.
