@@ -2,9 +2,8 @@
 //! capabilities of [`ahcidrv::cap_id`], logs one IDENTIFY line per disk,
 //! registers `AHCI::DISK<n>` and a DEVMAN entry for each and serves the
 //! storage protocol ([`ahcidrv::proto`]) on one channel per disk (a thread
-//! each), handing every request to the main thread, which owns the
-//! controller and runs one command at a time. A thread follows PCIDRV and
-//! ends the driver with it.
+//! each; the threads take turns at the controller, one command at a time).
+//! A thread follows PCIDRV and ends the driver with it.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 

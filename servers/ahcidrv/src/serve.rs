@@ -12,6 +12,8 @@ use runtime::println;
 
 extern crate alloc;
 use alloc::boxed::Box;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 runtime::entry!(main);
 
@@ -30,7 +32,7 @@ fn main(args: runtime::Args) -> i32 {
             return 6;
         }
     }
-    let mut hba = match Hba::init(&PhysRange(abar), &PhysRange(cfg), Irq(irq)) {
+    let hba = match Hba::init(&PhysRange(abar), &PhysRange(cfg), Irq(irq)) {
         Ok(h) => h,
         Err(e) => {
             println!("ahcidrv: cannot start the controller: {e:?}");
@@ -47,20 +49,17 @@ fn main(args: runtime::Args) -> i32 {
             (d.id.sectors * d.id.sector_size as u64) >> 20
         );
     }
-    let engine = match Channel::create() {
-        Ok(c) => c,
-        Err(e) => {
-            println!("ahcidrv: no channel: {e:?}");
-            return 4;
-        }
-    };
+    let ports: alloc::vec::Vec<u16> = hba.disks.iter().map(|d| u16::from(d.port)).collect();
+    // Every serving thread reaches the controller through this lock.
+    let shared: &'static Shared = Box::leak(Box::new(Shared { busy: AtomicBool::new(false), hba: UnsafeCell::new(hba) }));
     // One channel and one thread per disk: a client holding one disk's
-    // channel can address no other (the engine checks the request's disk).
+    // channel can address no other (the request's disk must be the
+    // channel's).
     let devman = devman::DevmanClient::connect_wait(1000).ok();
     let controller = args.get(1).and_then(|a| a.parse::<Location>().ok());
     let prio = runtime::time::priority().map_or(1, |p| p.0);
-    for n in 0..hba.disks.len() {
-        let (n8, port) = (n as u8, u16::from(hba.disks[n].port));
+    for (n, &port) in ports.iter().enumerate() {
+        let n8 = n as u8;
         let Ok(chan) = Channel::create() else {
             println!("ahcidrv: no channel for disk {n}");
             continue;
@@ -73,95 +72,93 @@ fn main(args: runtime::Args) -> i32 {
                 println!("ahcidrv: disk {n} not registered with DEVMAN: {e:?}");
             }
         }
-        if let Err(e) = serve_on(n8, chan, &engine, prio) {
+        let job = Box::into_raw(Box::new(DiskThread { n: n8, chan, shared }));
+        if let Err(e) = runtime::process::spawn_thread(serve_disk, job as u64, prio) {
             println!("ahcidrv: no thread for disk {n}: {e:?}");
+            // SAFETY: the thread never started, so the box is still ours.
+            drop(unsafe { Box::from_raw(job) });
         }
     }
     if let Some(dm) = devman {
         let _ = runtime::caps::drop_cap(dm.client().channel().token());
     }
     // The controller's own name, last: whoever waits for it finds every
-    // disk, by name and in DEVMAN. Its channel addresses no disk (every
-    // request gets `NoDisk`).
-    let hba_name = Channel::create().and_then(|c| c.register("AHCI::HBA0").map(|_| c));
-    if let Err(e) = hba_name.and_then(|c| serve_on(NO_DISK, c, &engine, prio)) {
-        println!("ahcidrv: cannot serve AHCI::HBA0: {e:?}");
-    }
-    println!("ahcidrv: serving {} disk(s)", hba.disks.len());
-    let Ok(mut window) = Window::new() else { return 5 };
-    loop {
-        let Ok(m) = engine.receive(&mut window, FOREVER) else { continue };
-        let word = |i: usize| m.data().get(i * 8..i * 8 + 8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])));
-        let (disk, tag, size, addr) = (word(0), word(1), word(2) as usize, word(3));
-        if m.size != ENGINE_MSG || size > abi::PAGE_SIZE {
-            let _ = m.reply(pack(ERR, 0), 0);
-            continue;
+    // disk, by name and in DEVMAN. This thread serves it; its channel
+    // addresses no disk (every request gets `NoDisk`).
+    let hba_chan = match Channel::create().and_then(|c| c.register("AHCI::HBA0").map(|_| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("ahcidrv: cannot serve AHCI::HBA0: {e:?}");
+            return 4;
         }
-        // SAFETY: only our disk threads hold the engine's channel, and
-        // each sends the address of its own receive window, holding the
-        // client's message, and waits in this call until the reply.
-        let win = unsafe { &mut *(addr as *mut [u8; abi::PAGE_SIZE]) };
-        let outcome = Request::decode(tag, &win[..size]).and_then(|req| {
-            if u64::from(req.disk()) != disk || disk == u64::from(NO_DISK) {
-                return Err(StorageError::NoDisk);
-            }
-            handle(&mut hba, req, win, size)
-        });
-        let answer = match outcome {
-            Ok(len) => pack(OK, len),
-            Err(e) => {
-                let n = postcard::to_slice(&e, &mut win[..]).map(|b| b.len()).unwrap_or(0);
-                pack(ERR, n.min(size))
-            }
-        };
-        let _ = m.reply(answer, 0);
-    }
+    };
+    println!("ahcidrv: serving {} disk(s)", ports.len());
+    serve(NO_DISK, &hba_chan, shared);
+    5
 }
 
-/// The engine's messages: disk, tag, size, window address (8 bytes each).
-const ENGINE_MSG: usize = 32;
+/// The disk index of the controller's own channel (`AHCI::HBA0`): none.
+const NO_DISK: u8 = u8::MAX;
 
-/// An engine answer: the client's result and reply length in one word.
-fn pack(result: u64, len: usize) -> u64 {
-    (len as u64) << 32 | result
+/// The controller, shared by the serving threads, one command at a time.
+struct Shared {
+    busy: AtomicBool,
+    hba: UnsafeCell<Hba>,
+}
+
+// SAFETY: `hba` is only reached through `with`, which `busy` makes
+// exclusive.
+unsafe impl Sync for Shared {}
+
+impl Shared {
+    /// Run `f` with the controller to ourselves. Another thread holds it
+    /// for at most one command (completion, or its 5 s timeout); waiters
+    /// sleep a millisecond at a time.
+    fn with<R>(&self, f: impl FnOnce(&mut Hba) -> R) -> R {
+        while self.busy.swap(true, Ordering::Acquire) {
+            let _ = runtime::time::sleep_ms(1);
+        }
+        // SAFETY: we set `busy`, so no other thread is inside `with`.
+        let r = f(unsafe { &mut *self.hba.get() });
+        self.busy.store(false, Ordering::Release);
+        r
+    }
 }
 
 /// What a disk's serving thread starts with.
 struct DiskThread {
     n: u8,
     chan: Channel,
-    engine: u64,
+    shared: &'static Shared,
 }
 
-/// The disk index of the controller's own channel (`AHCI::HBA0`): none.
-const NO_DISK: u8 = u8::MAX;
-
-/// Serve `chan` as disk `n`'s channel on a thread of its own.
-fn serve_on(n: u8, chan: Channel, engine: &Channel, prio: u8) -> Result<(), abi::Error> {
-    let job = Box::into_raw(Box::new(DiskThread { n, chan, engine: engine.token() }));
-    runtime::process::spawn_thread(serve_disk, job as u64, prio).map(|_| ()).inspect_err(|_| {
-        // SAFETY: the thread never started, so the box is still ours.
-        drop(unsafe { Box::from_raw(job) });
-    })
-}
-
-/// A thread: receive disk `n`'s requests on its own channel and have the
-/// engine (the main thread, which owns the controller) carry each out in
-/// place in this thread's window.
 fn serve_disk(arg: u64) {
     // SAFETY: `main` leaked this box for this thread alone.
     let job = unsafe { Box::from_raw(arg as *mut DiskThread) };
-    let engine = Channel::from_token(job.engine);
+    serve(job.n, &job.chan, job.shared);
+}
+
+/// Serve disk `n`'s requests on `chan` (for [`NO_DISK`]: none), carrying
+/// each out in place in this thread's window.
+fn serve(n: u8, chan: &Channel, shared: &Shared) {
     let Ok(mut window) = Window::new() else { return };
     loop {
-        let Ok(mut r) = job.chan.receive(&mut window, FOREVER) else { continue };
-        let mut msg = [0u8; ENGINE_MSG];
-        let addr = r.window().as_ptr() as u64;
-        for (i, v) in [u64::from(job.n), r.tag, r.size as u64, addr].into_iter().enumerate() {
-            msg[i * 8..i * 8 + 8].copy_from_slice(&v.to_le_bytes());
-        }
-        let answer = engine.send(0, &msg).unwrap_or(pack(ERR, 0));
-        let _ = r.reply(answer & 0xffff_ffff, (answer >> 32) as usize);
+        let Ok(mut r) = chan.receive(&mut window, FOREVER) else { continue };
+        let (tag, size) = (r.tag, r.size);
+        let win = r.window();
+        let outcome = Request::decode(tag, &win[..size]).and_then(|req| {
+            if req.disk() != n || n == NO_DISK {
+                return Err(StorageError::NoDisk);
+            }
+            shared.with(|hba| handle(hba, req, win, size))
+        });
+        let _ = match outcome {
+            Ok(len) => r.reply(OK, len),
+            Err(e) => {
+                let n = postcard::to_slice(&e, &mut r.window()[..]).map(|b| b.len()).unwrap_or(0);
+                r.reply(ERR, n.min(size))
+            }
+        };
     }
 }
 

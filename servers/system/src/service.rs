@@ -156,6 +156,8 @@ impl<H: Host, F: Files> Handler for Service<H, F> {
             }
             Request::List(ListRequest {}) => {
                 cap.inspect(|&c| self.host.drop_cap(c));
+                // Up to date: no child that ended is listed as running.
+                self.notice_ends(self.host.now_ms());
                 call.reply::<ListRequest>(Ok(self.list()))
             }
             Request::Kill(k) => {
@@ -219,6 +221,9 @@ impl<H: Host, F: Files> Service<H, F> {
         if self.admin.is_none() || presented != self.admin {
             return Err(ProcessError::NotAllowed);
         }
+        // A child that ended may share its pid (slot) with a newer one:
+        // forget the ended ones first, so the pid names the live process.
+        self.notice_ends(self.host.now_ms());
         let c = self.children.iter().find(|c| matches!(c.state, State::Running(_, pid) if pid == req.pid)).ok_or(ProcessError::NoSuchProcess)?;
         let State::Running(p, _) = &c.state else { return Err(ProcessError::NoSuchProcess) };
         if !self.host.kill(p) {

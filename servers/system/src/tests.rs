@@ -53,6 +53,8 @@ struct FakeHost {
     /// The kernel object behind a token, where it is not the token itself
     /// (copies of one capability).
     objects: BTreeMap<u64, u64>,
+    /// Pids that are not index + 1 (a slot the kernel reused).
+    pids: BTreeMap<usize, u64>,
 }
 
 impl FakeHost {
@@ -114,7 +116,7 @@ impl Host for FakeHost {
         self.held.get(&token).copied()
     }
     fn pid(&self, p: &usize) -> u64 {
-        *p as u64 + 1
+        self.pids.get(p).copied().unwrap_or(*p as u64 + 1)
     }
     fn drop_cap(&mut self, token: u64) {
         assert!(self.held.remove(&token).is_some(), "dropped a capability not held: {token}");
@@ -128,7 +130,7 @@ impl Host for FakeHost {
     }
     fn kill(&mut self, p: &usize) -> bool {
         let p = &mut self.procs[*p];
-        if p.exit.is_some() {
+        if p.exit.is_some() || p.slot_reused {
             return false;
         }
         p.exit = Some(Exit::Killed);
@@ -456,6 +458,25 @@ fn list_shows_every_child_and_kill_needs_the_admin_key() {
     let list = ch.call(&mut s, &ListRequest {}).unwrap().processes;
     assert_eq!(list[0].state, RunState::Running);
     assert_ne!(list[0].pid, srv);
+}
+
+#[test]
+fn kill_names_the_live_process_when_an_ended_one_had_its_pid() {
+    let (mut s, mut ch) = (service(), HostChannel::new());
+    let key = s.host.receive_cap(rights::ALL);
+    s.set_admin(key);
+    let old = spawn(&mut s, &mut ch, &req("boot:/prog", &["old"], &[], 8)).unwrap();
+    // The old one ends and the kernel gives its slot (pid) to the next
+    // process before system looks.
+    s.host.procs[0].slot_reused = true;
+    s.host.pids.insert(1, old);
+    let new = spawn(&mut s, &mut ch, &req("boot:/prog", &["new"], &[], 8)).unwrap();
+    assert_eq!(new, old, "the same pid");
+    let k = key_copy(&mut s, key);
+    ch.call_cap(&mut s, &KillRequest { pid: new }, k).unwrap();
+    assert_eq!(s.host.procs[1].exit, Some(Exit::Killed), "the live one is killed");
+    let list = ch.call(&mut s, &ListRequest {}).unwrap().processes;
+    assert!(list.is_empty(), "{list:?}");
 }
 
 #[test]
