@@ -88,6 +88,28 @@ impl Disk {
         self.call(Request::Flush { disk: self.disk }).map(|_| ())
     }
 
+    /// Make `buffer` (a physical range we hold with READ and WRITE, e.g.
+    /// from `runtime::mem::dma_alloc`, 4–64 KiB) this disk channel's buffer
+    /// for [`Self::read_into_buffer`]. The capability goes with `SendCap`,
+    /// whose reply carries no body: any refusal reads as `NoBuffer`.
+    pub fn attach(&mut self, buffer: &runtime::mem::PhysRange) -> Result<(), ClientError> {
+        let mut msg = [0u8; crate::proto::MAX_REQUEST];
+        let n = Request::Attach { disk: self.disk }.encode(&mut msg);
+        let rw = abi::rights::READ | abi::rights::WRITE;
+        let r = self.chan.send_cap(TAG, &msg[..n], buffer.0, rw).map_err(ClientError::Ipc)?;
+        match r.result {
+            OK => Ok(()),
+            ERR => Err(ClientError::Storage(StorageError::NoBuffer)),
+            _ => Err(ClientError::BadReply),
+        }
+    }
+
+    /// `count` sectors (up to [`crate::proto::MAX_BUF_READ`], 64 KiB) from
+    /// `lba` into the attached buffer, at its start, in one command.
+    pub fn read_into_buffer(&mut self, lba: u64, count: u32) -> Result<(), ClientError> {
+        self.call(Request::ReadBuf { disk: self.disk, lba, count }).map(|_| ())
+    }
+
     /// Send raw bytes (for tests of bad input): the result and reply length.
     pub fn raw(&mut self, tag: u64, msg: &[u8]) -> Result<(u64, usize), ClientError> {
         let mut buf = alloc::vec::Vec::from(msg);

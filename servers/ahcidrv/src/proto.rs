@@ -41,7 +41,23 @@ pub enum Request {
     Write { disk: u8, lba: u64, count: u32 },
     /// Write the device's cache to the medium.
     Flush { disk: u8 },
+    /// Sent with `SendCap` carrying a physical range (READ, WRITE) of
+    /// [`BUF_MIN`]..=[`BUF_MAX`] bytes the client can map (DMA memory from
+    /// `runtime::mem::dma_alloc`): this channel's buffer for [`Request::ReadBuf`]
+    /// from now on (it replaces an earlier one).
+    Attach { disk: u8 },
+    /// `count` sectors from `lba` straight into the attached buffer, at its
+    /// start (up to [`MAX_BUF_READ`]: 64 KiB in one command); no data in
+    /// the reply.
+    ReadBuf { disk: u8, lba: u64, count: u32 },
 }
+
+/// Most sectors one [`Request::ReadBuf`] moves: 64 KiB.
+pub const MAX_BUF_READ: u32 = 128;
+/// Smallest attached buffer: one page.
+pub const BUF_MIN: u64 = abi::PAGE_SIZE as u64;
+/// Largest attached buffer: what one [`Request::ReadBuf`] fills.
+pub const BUF_MAX: u64 = MAX_BUF_READ as u64 * SECTOR as u64;
 
 /// Why a request failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +79,10 @@ pub enum StorageError {
     Gone,
     /// The device did not complete the command in time.
     Timeout,
+    /// `Attach` without a usable range (none, not a physical range, no
+    /// READ and WRITE, not [`BUF_MIN`]..=[`BUF_MAX`] bytes), or `ReadBuf`
+    /// with no buffer attached or more sectors than it holds.
+    NoBuffer,
 }
 
 /// What `Info` answers.
@@ -80,8 +100,8 @@ pub struct DiskInfo {
 impl Request {
     pub fn disk(&self) -> u8 {
         match *self {
-            Request::Info { disk } | Request::Flush { disk } => disk,
-            Request::Read { disk, .. } | Request::Write { disk, .. } => disk,
+            Request::Info { disk } | Request::Flush { disk } | Request::Attach { disk } => disk,
+            Request::Read { disk, .. } | Request::Write { disk, .. } | Request::ReadBuf { disk, .. } => disk,
         }
     }
 
@@ -107,7 +127,8 @@ impl Request {
         let (lba, count, max) = match *self {
             Request::Read { lba, count, .. } => (lba, count, MAX_READ),
             Request::Write { lba, count, .. } => (lba, count, MAX_WRITE),
-            Request::Info { .. } | Request::Flush { .. } => return Ok(()),
+            Request::ReadBuf { lba, count, .. } => (lba, count, MAX_BUF_READ),
+            Request::Info { .. } | Request::Flush { .. } | Request::Attach { .. } => return Ok(()),
         };
         if count == 0 {
             return Err(StorageError::ZeroCount);
@@ -169,6 +190,13 @@ mod tests {
         assert_eq!(r(0, MAX_READ + 1).check(100), Err(StorageError::TooMany));
         assert_eq!(w(0, MAX_WRITE).check(100), Ok(()));
         assert_eq!(w(0, MAX_WRITE + 1).check(100), Err(StorageError::TooMany));
+        let b = |lba, count| Request::ReadBuf { disk: 0, lba, count };
+        assert_eq!(b(0, MAX_BUF_READ).check(200), Ok(()));
+        assert_eq!(b(0, MAX_BUF_READ + 1).check(200), Err(StorageError::TooMany));
+        assert_eq!(b(100, MAX_BUF_READ).check(200), Err(StorageError::OutOfRange));
+        assert_eq!(b(0, 0).check(200), Err(StorageError::ZeroCount));
+        assert_eq!(Request::Attach { disk: 2 }.disk(), 2);
+        assert_eq!(BUF_MAX, 64 * 1024);
         assert_eq!(Request::Flush { disk: 0 }.check(0), Ok(()));
         assert_eq!((MAX_READ, MAX_WRITE), (8, 7));
     }

@@ -49,7 +49,12 @@ impl core::str::FromStr for Location {
         let (segment, rest) = s.split_once(':').ok_or(())?;
         let (bus, rest) = rest.split_once(':').ok_or(())?;
         let (device, function) = rest.split_once('.').ok_or(())?;
-        let hex = |s: &str, digits: usize| if s.len() == digits { u16::from_str_radix(s, 16).map_err(|_| ()) } else { Err(()) };
+        let hex = |s: &str, digits: usize| {
+            if s.len() != digits || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(());
+            }
+            u16::from_str_radix(s, 16).map_err(|_| ())
+        };
         let (segment, bus, device, function) = (hex(segment, 4)?, hex(bus, 2)?, hex(device, 2)?, hex(function, 1)?);
         if device > 31 || function > 7 {
             return Err(());

@@ -282,3 +282,14 @@ fn a_dead_drivers_entries_go_and_its_successor_registers_again() {
     register(&mut ch, &mut r, ahci(), again).expect("the restarted driver registers the same device");
     assert_eq!(query(&mut ch, &mut r, Filter::All).len(), 2);
 }
+
+#[test]
+fn locations_read_back_what_display_writes() {
+    use std::string::ToString;
+    let at = Location { segment: 0x12, bus: 0xab, device: 0x1f, function: 7 };
+    assert_eq!(at.to_string(), "0012:ab:1f.7");
+    assert_eq!("0012:ab:1f.7".parse::<Location>(), Ok(at));
+    for bad in ["", "00:1f.2", "0000:00:1f", "0000:00:20.0", "0000:00:1f.8", "000:00:1f.2", "0000:0g:1f.2", "0000:00:1f.2x", "+000:00:1f.2"] {
+        assert_eq!(bad.parse::<Location>(), Err(()), "{bad:?}");
+    }
+}

@@ -21,10 +21,10 @@ use alloc::vec::Vec;
 
 use abi::Error;
 use ahcidrv::client::{ClientError, Disk};
-use ahcidrv::proto::{StorageError, MAX_READ, MAX_WRITE, SECTOR, TAG};
+use ahcidrv::proto::{StorageError, MAX_BUF_READ, MAX_READ, MAX_WRITE, SECTOR, TAG};
 use runtime::ipc::Channel;
 use runtime::irq::Irq;
-use runtime::mem::{map_anon, reserve};
+use runtime::mem::{map_anon, reserve, PhysRange};
 use runtime::println;
 use devman::proto::{Filter, Identity, Location, CLASS_DISK};
 use system::client::ProcessClient;
@@ -126,6 +126,7 @@ pub fn run(variant: &str) -> i32 {
         s.case(&format!("disk {n}: IDENTIFY information"), || info(n));
         s.case(&format!("disk {n}: reads of known sectors (hashes checked by the runner)"), || read_known(n, "before"));
         s.case(&format!("disk {n}: bad requests get clear errors"), || bad_requests(n));
+        s.case(&format!("disk {n}: a 64 KiB read into an attached DMA buffer equals 16 page reads; bad buffers refused"), || buffer_read(n));
     }
     for &(n, lba) in WRITES.iter().filter(|w| w.0 < disks) {
         s.case(&format!("disk {n}: write a pattern, flush, read it back"), || write_back(n, lba));
@@ -249,6 +250,39 @@ fn bad_requests(n: u8) -> Outcome {
     ensure!(result == ahcidrv::proto::ERR, "garbage answered {result}");
     // The driver still works.
     d.read(0, 1).map_err(|e| format!("read after bad requests: {e:?}"))?;
+    Ok(())
+}
+
+fn buffer_read(n: u8) -> Outcome {
+    let mut d = Disk::open(n).map_err(|e| format!("{e:?}"))?;
+    let no_buffer = Err(ClientError::Storage(StorageError::NoBuffer));
+    ensure!(d.read_into_buffer(0, 8) == no_buffer, "read with no buffer attached");
+    let (big, _) = runtime::mem::dma_alloc(17).ctx("68 KiB of DMA memory")?;
+    ensure!(d.attach(&big) == no_buffer, "a 68 KiB buffer was attached");
+    let chan = Channel::create().ctx("channel")?;
+    ensure!(d.attach(&PhysRange(chan.token())) == no_buffer, "a channel was attached as a buffer");
+    let (small, _) = runtime::mem::dma_alloc(1).ctx("4 KiB of DMA memory")?;
+    d.attach(&small).map_err(|e| format!("attach 4 KiB: {e:?}"))?;
+    ensure!(d.read_into_buffer(0, 9) == no_buffer, "9 sectors into a 4 KiB buffer");
+    let (buf, _) = runtime::mem::dma_alloc(16).ctx("64 KiB of DMA memory")?;
+    d.attach(&buf).map_err(|e| format!("attach 64 KiB: {e:?}"))?;
+    let too_many = Err(ClientError::Storage(StorageError::TooMany));
+    ensure!(d.read_into_buffer(0, MAX_BUF_READ + 1) == too_many, "above the buffer read limit");
+    let len = (MAX_BUF_READ as usize) * SECTOR;
+    let va = reserve(len as u64);
+    buf.map(va, 0, len as u64, abi::map::READ | abi::map::WRITE).ctx("map the buffer")?;
+    // SAFETY: mapped just above, only read here (the device writes it
+    // while we wait in the call below, never while we read).
+    let bytes = unsafe { core::slice::from_raw_parts(va as *const u8, len) };
+    let before = d.info().map_err(|e| format!("info: {e:?}"))?.direct;
+    d.read_into_buffer(0, MAX_BUF_READ).map_err(|e| format!("64 KiB read: {e:?}"))?;
+    let whole = bytes.to_vec();
+    ensure!(d.info().map_err(|e| format!("info: {e:?}"))?.direct == before + 1, "not one direct transfer");
+    for i in 0..(MAX_BUF_READ / MAX_READ) as usize {
+        let page = d.read((i * MAX_READ as usize) as u64, MAX_READ).map_err(|e| format!("read: {e:?}"))?;
+        ensure!(page == &whole[i * 4096..(i + 1) * 4096], "page {i} of the 64 KiB read differs from its own read");
+    }
+    let _ = (chan.destroy(), runtime::caps::drop_cap(big.0), runtime::caps::drop_cap(small.0));
     Ok(())
 }
 
