@@ -97,6 +97,25 @@ fn main(args: runtime::Args) -> i32 {
     5
 }
 
+/// A client's attached buffer: physical base and length.
+#[derive(Clone, Copy)]
+struct Buffer {
+    base: u64,
+    len: u64,
+}
+
+/// The buffer capability `cap` names, if it is a physical range we may
+/// read and write of an attachable size.
+fn buffer(cap: u64) -> Option<Buffer> {
+    let (kind, rights, _, _) = runtime::caps::inspect(cap).ok()?;
+    let rw = abi::rights::READ | abi::rights::WRITE;
+    if kind != abi::CapKind::Phys || rights & rw != rw {
+        return None;
+    }
+    let (base, len) = PhysRange(cap).info().ok()?;
+    (ahcidrv::proto::BUF_MIN..=ahcidrv::proto::BUF_MAX).contains(&len).then_some(Buffer { base, len })
+}
+
 /// The disk index of the controller's own channel (`AHCI::HBA0`): none.
 const NO_DISK: u8 = u8::MAX;
 
@@ -142,16 +161,30 @@ fn serve_disk(arg: u64) {
 /// each out in place in this thread's window.
 fn serve(n: u8, chan: &Channel, shared: &Shared) {
     let Ok(mut window) = Window::new() else { return };
+    // This channel's attached buffer and our capability for it.
+    let mut attached: Option<(u64, Buffer)> = None;
     loop {
         let Ok(mut r) = chan.receive(&mut window, FOREVER) else { continue };
-        let (tag, size) = (r.tag, r.size);
+        let (tag, size, cap) = (r.tag, r.size, r.cap);
         let win = r.window();
         let outcome = Request::decode(tag, &win[..size]).and_then(|req| {
             if req.disk() != n || n == NO_DISK {
                 return Err(StorageError::NoDisk);
             }
-            shared.with(|hba| handle(hba, req, win, size))
+            if let Request::Attach { .. } = req {
+                let b = buffer(cap).ok_or(StorageError::NoBuffer)?;
+                if let Some((old, _)) = attached.replace((cap, b)) {
+                    let _ = runtime::caps::drop_cap(old);
+                }
+                return Ok(0);
+            }
+            shared.with(|hba| handle(hba, req, win, size, attached.map(|a| a.1)))
         });
+        // A capability that came with anything but a good `Attach` is not
+        // kept.
+        if cap != 0 && attached.map(|a| a.0) != Some(cap) {
+            let _ = runtime::caps::drop_cap(cap);
+        }
         let _ = match outcome {
             Ok(len) => r.reply(OK, len),
             Err(e) => {
@@ -174,7 +207,7 @@ fn follow_bus_driver(bus: u64) {
 
 /// Carry out `req`; the message (and reply) is `win`, `size` bytes of it
 /// sent. Returns the reply length.
-fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usize) -> Result<usize, StorageError> {
+fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usize, buf: Option<Buffer>) -> Result<usize, StorageError> {
     let mut disks = core::mem::take(&mut hba.disks);
     let out = (|| {
         let d: &mut Disk = disks.get_mut(req.disk() as usize).ok_or(StorageError::NoDisk)?;
@@ -232,6 +265,15 @@ fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usi
                 hba.command(d, ata::FLUSH_CACHE_EXT, 0, 0, (0, 0), false)?;
                 Ok(0)
             }
+            Request::ReadBuf { lba, count, .. } => {
+                let bytes = count as usize * SECTOR;
+                let b = buf.filter(|b| bytes as u64 <= b.len).ok_or(StorageError::NoBuffer)?;
+                hba.command(d, ata::READ_DMA_EXT, lba, count as u16, (b.base, bytes), false)?;
+                d.direct += 1;
+                Ok(0)
+            }
+            // Taken by the serving thread before any hardware is involved.
+            Request::Attach { .. } => Err(StorageError::BadRequest),
         }
     })();
     hba.disks = disks;
