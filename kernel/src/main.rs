@@ -1,11 +1,11 @@
 //! The kernel binary. On the bare-metal target the work starts in
-//! `arch::x86_64::boot` (the multiboot entry) and continues in `kmain`;
+//! `boot::stub` (the multiboot entry) and continues in `boot::start::kmain`;
 //! a host build only says how to build it properly.
 
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
-pub use kernel::arch::x86_64::kmain;
+pub use kernel::boot::start::kmain;
 
 #[cfg(not(target_os = "none"))]
 fn main() {

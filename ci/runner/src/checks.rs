@@ -102,8 +102,8 @@ pub const SMEP_LINES: &[&str] = &[
 /// kernel's reports name the self-test that stopped it, and a killed
 /// program's report names the test child's code.
 pub const SYMBOLIZED_LINES: &[(&str, &[&str])] = &[
-    ("panic", &[r"^  #\d+ 0x\w+ \[.*kernel::arch::x86_64::trap::self_test at kernel/src/arch/x86_64/trap\.rs:\d+"]),
-    ("fault", &[r"KERNEL FAULT: .* \[.*kernel::arch::x86_64::trap::self_test at kernel/src/arch/x86_64/trap\.rs:\d+"]),
+    ("panic", &[r"^  #\d+ 0x\w+ \[.*kernel::boot::selftest::self_test at kernel/src/boot/selftest\.rs:\d+"]),
+    ("fault", &[r"KERNEL FAULT: .* \[.*kernel::boot::selftest::self_test at kernel/src/boot/selftest\.rs:\d+"]),
     ("boot", &[r"fault: process \d+ 'ktest-child' thread \d+: invalid opcode .* \[ktest::child::fault at ci/ktest/src/child\.rs:\d+"]),
 ];
 
@@ -438,8 +438,8 @@ mod tests {
     fn symbolized_lines_match_real_symbolized_reports() {
         // From symbolized logs of the panic, fault and boot checks.
         let lines = [
-            "  #1 0xffffffff801192e1 [kernel::arch::x86_64::trap::self_test at kernel/src/arch/x86_64/trap.rs:125, inlined into kmain at kernel/src/arch/x86_64/trap.rs:62]",
-            "[error] KERNEL FAULT: page fault (vector 14, error 0x0) at rip 0xffffffff80118b95, rsp 0xffffffff801419b0, cr2 0xffffc00000000000 [core::ptr::read_volatile at /rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/ptr/mod.rs:2091, inlined into kernel::arch::x86_64::trap::self_test at kernel/src/arch/x86_64/trap.rs:129, inlined into kmain at kernel/src/arch/x86_64/trap.rs:62]",
+            "  #1 0xffffffff801192e1 [kernel::boot::selftest::self_test at kernel/src/boot/selftest.rs:38, inlined into kmain at kernel/src/boot/start.rs:63]",
+            "[error] KERNEL FAULT: page fault (vector 14, error 0x0) at rip 0xffffffff80118b95, rsp 0xffffffff801419b0, cr2 0xffffc00000000000 [core::ptr::read_volatile at /rustc/59807616e1fa2540724bfbac14d7976d7e4a3860/library/core/src/ptr/mod.rs:2091, inlined into kernel::boot::selftest::self_test at kernel/src/boot/selftest.rs:42, inlined into kmain at kernel/src/boot/start.rs:63]",
             "[warn ] fault: process 7 'ktest-child' thread 5: invalid opcode (vector 6, error 0x0) at rip 0x2439ce, rsp 0x7feffffffd90 [ktest::child::fault at ci/ktest/src/child.rs:97, inlined into ktest::child::run at ci/ktest/src/child.rs:44]",
         ];
         for ((check, patterns), line) in SYMBOLIZED_LINES.iter().zip(lines) {

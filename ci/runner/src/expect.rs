@@ -247,7 +247,7 @@ pub(crate) mod tests {
 
     const PANIC_LOG: &[&str] = &[
         "[info ] lapic: base 0xfee00000, timer 62714 counts/ms",
-        "KERNEL PANIC: panicked at kernel/src/arch/x86_64/trap.rs:113:26:",
+        "KERNEL PANIC: panicked at kernel/src/boot/selftest.rs:32:26:",
         "self-test: panic on request",
         "backtrace:",
         "  #0 0xffffffff8011b1ac",

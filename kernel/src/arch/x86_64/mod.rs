@@ -1,4 +1,4 @@
-//! x86-64: boot, memory bring-up, descriptor tables, entry and exit paths,
+//! x86-64: memory bring-up, descriptor tables, entry and exit paths,
 //! context switches, the local APIC timer.
 //!
 //! The kernel is single-core for now: one global [`Kernel`], entered only
@@ -7,14 +7,13 @@
 //! through [`with_kernel`], one scope at a time (a nested use panics; see
 //! [`crate::global`]), and switch threads only after their scope ends.
 
-mod boot;
-mod cpu;
+pub(crate) mod cpu;
 mod entry;
-mod lapic;
-mod memory;
-mod random;
+pub(crate) mod lapic;
+pub(crate) mod memory;
+pub(crate) mod random;
 pub mod serial;
-mod trap;
+pub(crate) mod trap;
 mod window;
 
 use core::cell::UnsafeCell;
@@ -26,7 +25,6 @@ use crate::kernel::Kernel;
 use crate::proc::Tid;
 
 pub use entry::{read_user, ThreadContext};
-pub use trap::kmain;
 pub use window::{tick_window, take_late_ticks};
 
 /// Where all physical memory is mapped (the direct map).
@@ -115,11 +113,11 @@ unsafe impl Sync for Global2 {}
 /// Run `f` with the kernel (see [`KernelCell::with`]: a nested call panics).
 /// Never switch threads or leave the kernel inside `f`.
 #[inline(always)]
-fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
+pub(crate) fn with_kernel<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
     KERNEL.with(f)
 }
 
-fn install(k: Kernel) {
+pub(crate) fn install(k: Kernel) {
     KERNEL.install(k);
 }
 

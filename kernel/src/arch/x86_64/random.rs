@@ -6,7 +6,7 @@
 //! modules, RSDP, EFI system table) and one TSC reading.
 //!
 //! On UEFI the boot stub asks the firmware's EFI_RNG_PROTOCOL for 32 bytes
-//! before it exits boot services (`boot::efi_random`); they are mixed in
+//! before it exits boot services (`boot::stub::efi_random`); they are mixed in
 //! too when the firmware has the protocol.
 
 use core::arch::asm;
@@ -120,7 +120,7 @@ pub fn gather(boot: &BootInfo) -> Pool {
     let (has_rdrand, has_rdseed) = (__cpuid(1).ecx & (1 << 30) != 0, __cpuid_count(7, 0).ebx & (1 << 18) != 0);
     let mut pool = Pool::new();
     pool.add(Source::Tsc, tsc());
-    for w in super::boot::efi_random().chunks(8) {
+    for w in crate::boot::stub::efi_random().chunks(8) {
         let mut b = [0u8; 8];
         b[..w.len()].copy_from_slice(w);
         pool.add(Source::EfiRng, u64::from_le_bytes(b));

@@ -1,5 +1,5 @@
-//! Boot sequence, and what happens on every kernel entry: syscalls,
-//! interrupts, exceptions, panics.
+//! What happens on every kernel entry: syscalls, interrupts, exceptions,
+//! panics. (The boot sequence is in `crate::boot::start`.)
 
 use core::fmt::Write;
 use core::panic::PanicInfo;
@@ -7,221 +7,18 @@ use core::panic::PanicInfo;
 use x86_64::registers::control::{Cr2, Cr3};
 use x86_64::VirtAddr;
 
-use crate::boot::multiboot::{BootInfo, Firmware, RsdpFrom};
 use crate::kernel::Kernel;
-use crate::log::{Console, Level};
+use crate::log::Console;
 use crate::mem::{PageTables, PhysMem};
 use crate::proc::Tid;
 
 use super::entry::{switch_context, SyscallFrame, TrapFrame};
 use super::{
-    cpu, install, lapic, memory, random, running, running_results, serial, set_running, with_kernel, DIRECT_MAP, KERNEL,
+    cpu, lapic, running, running_results, set_running, with_kernel, DIRECT_MAP, KERNEL,
 };
 
 /// QEMU exit code (`code * 2 + 1`) after a kernel panic or fatal fault.
 const PANIC_EXIT: u64 = 0x7f;
-
-/// Entered from the boot stub in long mode on the boot stack. Sets up the
-/// machine, starts `system`, then becomes the idle thread.
-#[no_mangle]
-pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
-    serial::init();
-    crate::info!("kernel {} booting", env!("CARGO_PKG_VERSION"));
-    let mut early_read = |addr: u64, buf: &mut [u8]| {
-        assert!(addr.checked_add(buf.len() as u64).is_some_and(|e| e <= 1 << 32), "multiboot data above 4 GiB");
-        // SAFETY: the boot tables map the first 4 GiB at the direct-map
-        // base, and the range lies below (checked above).
-        unsafe { core::ptr::copy_nonoverlapping((DIRECT_MAP + addr) as *const u8, buf.as_mut_ptr(), buf.len()) };
-    };
-    let boot = match BootInfo::parse(magic, info as u64, &mut early_read, super::boot::own_efi_map()) {
-        Ok(b) => b,
-        Err(e) => panic!("cannot use the boot information: {e:?}"),
-    };
-    if let Some(l) = crate::boot::init::kernel_option(boot.cmdline(), "loglevel").and_then(Level::parse) {
-        crate::log::set_level(l);
-    }
-    crate::info!("command line: {}", boot.cmdline());
-    log_firmware(&boot);
-    for r in boot.regions() {
-        crate::info!(
-            "memory map: {:#014x}..{:#014x} {}",
-            r.start,
-            r.end(),
-            if r.usable() { "usable" } else { "reserved" }
-        );
-    }
-    let mem = memory::init(&boot);
-    cpu::init();
-    let pool = random::gather(&boot);
-    if pool.is_strong() {
-        crate::info!("capability tokens keyed from {}", pool.sources());
-    } else {
-        crate::warn!("capability tokens keyed from {} only: guessable on this machine", pool.sources());
-    }
-    let ram: heapless_ram::Ram = heapless_ram::collect(&boot);
-    let mut k = match Kernel::new(mem.phys, mem.frames, mem.kernel_pt, ram.as_slice(), &pool.seed()) {
-        Ok(k) => k,
-        Err(_) => panic!("no memory for the kernel tables"),
-    };
-    let per_ms = lapic::init(&mut k);
-    k.threads[crate::kernel::IDLE_THREAD as usize].arch.stack_top = boot_stack_top();
-    k.active_root = Some(k.kernel_pt.root().start_address().as_u64());
-    install(k);
-    self_test(crate::boot::init::kernel_option(boot.cmdline(), "selftest"));
-    start_system(&boot);
-    lapic::start_timer(per_ms);
-    run_then_switch(|k| k.schedule());
-    idle()
-}
-
-/// Say how the kernel was loaded and where the ACPI RSDP came from.
-fn log_firmware(boot: &BootInfo) {
-    let firmware = match boot.firmware {
-        Firmware::Bios => "BIOS",
-        Firmware::Uefi { .. } => "UEFI",
-    };
-    crate::info!("loader: {:?}, firmware {firmware}, {} memory-map entries", boot.loader, boot.raw_regions);
-    if let Some(map) = super::boot::own_efi_map() {
-        crate::info!(
-            "efi: the kernel exited boot services ({} bytes of memory map); {} random bytes from EFI_RNG_PROTOCOL",
-            map.size,
-            super::boot::efi_random().len()
-        );
-    }
-    match boot.rsdp.as_ref().map(|r| (r.from, acpi::Rsdp::parse(&r.bytes))) {
-        Some((from, Ok(r))) => match from {
-            RsdpFrom::Loader => {
-                crate::info!("acpi: RSDP revision {} from the loader, RSDT {:#x}, XSDT {:#x}", r.revision, r.rsdt, r.xsdt)
-            }
-            RsdpFrom::BiosScan(at) => {
-                crate::info!("acpi: RSDP revision {} at {at:#x}, RSDT {:#x}, XSDT {:#x}", r.revision, r.rsdt, r.xsdt)
-            }
-        },
-        _ => crate::warn!("acpi: no RSDP handed over or found"),
-    }
-}
-
-/// A fixed list of RAM ranges, so no allocation is needed before the kernel exists.
-mod heapless_ram {
-    use crate::boot::multiboot::BootInfo;
-    use crate::kernel::MAX_RAM_REGIONS;
-
-    pub struct Ram([(u64, u64); MAX_RAM_REGIONS], usize);
-
-    impl Ram {
-        pub fn as_slice(&self) -> &[(u64, u64)] {
-            &self.0[..self.1]
-        }
-    }
-
-    pub fn collect(boot: &BootInfo) -> Ram {
-        let mut r = Ram([(0, 0); MAX_RAM_REGIONS], 0);
-        r.1 = boot.ram_ranges(&mut r.0);
-        r
-    }
-}
-
-fn boot_stack_top() -> u64 {
-    extern "C" {
-        static boot_stack_top: u8;
-    }
-    // SAFETY: only the symbol's address is used.
-    unsafe { &boot_stack_top as *const u8 as u64 }
-}
-
-/// Where `selftest=fault` reads: in the kernel half but in no mapping
-/// (between the direct map and the kernel stacks).
-const SELF_TEST_FAULT_VA: u64 = 0xffff_c000_0000_0000;
-
-/// Where `selftest=smap` and `selftest=smep` map a user page (in the
-/// kernel's own tables, which have no user half otherwise).
-const SELF_TEST_USER_VA: u64 = 0x40_0000;
-
-/// Vectors `selftest=irq` sends itself: no device or kernel uses them (64,
-/// the first MSI vector, is not handed out yet when the self-test runs), and
-/// exception vectors with an error code (#AC, #PF, #DF on its own stack)
-/// and without (#UD), which an external interrupt arrives without.
-const SELF_TEST_VECTORS: [u8; 7] = [64, 153, 254, 17, 14, 8, 6];
-
-/// `selftest=panic` and `selftest=fault` stop the boot the way a kernel bug
-/// would, so a boot test can check the report (message, registers,
-/// backtrace) and the power-off status a real failure gives. `selftest=smap`
-/// and `selftest=smep` read and run a user page from the kernel, which the
-/// CPU must stop (the same report). `selftest=irq` sends the kernel
-/// interrupts on vectors nothing uses, as a stray MSI would, and boots on.
-fn self_test(what: Option<&str>) {
-    match what {
-        None => {}
-        Some("panic") => panic!("self-test: panic on request"),
-        Some("fault") => {
-            // SAFETY: the read changes nothing: the address is in no
-            // mapping, so it faults, and the fault handler powers off.
-            let v = unsafe { core::ptr::read_volatile(SELF_TEST_FAULT_VA as *const u64) };
-            panic!("self-test: reading {SELF_TEST_FAULT_VA:#x} gave {v:#x} instead of a fault");
-        }
-        Some("smap") => {
-            let va = self_test_user_page(0, x86_64::structures::paging::PageTableFlags::NO_EXECUTE);
-            // SAFETY: the page is mapped just above (a zeroed frame); under
-            // SMAP the read faults and the fault handler powers off.
-            let v = unsafe { core::ptr::read_volatile(va as *const u64) };
-            panic!("self-test: the kernel read user memory at {va:#x} ({v:#x}) without a fault: SMAP is off");
-        }
-        Some("smep") => {
-            let va = self_test_user_page(0xc3, x86_64::structures::paging::PageTableFlags::empty());
-            // SAFETY: the page holds `ret`s, so even without SMEP the call
-            // comes straight back; with SMEP the fetch faults.
-            let f: extern "C" fn() = unsafe { core::mem::transmute(va as *const ()) };
-            f();
-            panic!("self-test: the kernel ran user code at {va:#x} without a fault: SMEP is off");
-        }
-        Some("irq") => {
-            for v in SELF_TEST_VECTORS {
-                lapic::self_ipi(v);
-            }
-            crate::info!("self-test: sent interrupts on vectors {SELF_TEST_VECTORS:?} to ourselves");
-        }
-        Some(other) => crate::warn!("unknown selftest={other} (known: panic, fault, smap, smep, irq)"),
-    }
-}
-
-/// Map a user page filled with `byte` at [`SELF_TEST_USER_VA`] in the
-/// kernel's tables (the active ones during boot).
-fn self_test_user_page(byte: u8, extra: x86_64::structures::paging::PageTableFlags) -> u64 {
-    use x86_64::structures::paging::PageTableFlags as Flags;
-    with_kernel(|k| {
-        let frame = k.frames.alloc().expect("a frame for the self-test");
-        // SAFETY: the frame was just allocated, so nothing else uses it.
-        unsafe { core::ptr::write_bytes(k.phys.ptr::<u8>(frame.start_address()), byte, 4096) };
-        let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | extra;
-        k.kernel_pt.map(&k.phys, &mut k.frames, VirtAddr::new(SELF_TEST_USER_VA), frame, flags).expect("map the self-test page");
-    });
-    SELF_TEST_USER_VA
-}
-
-fn start_system(boot: &BootInfo) {
-    let Some(module) = boot.modules().first() else {
-        panic!("no RAMFS module: boot with -initrd ramfs.img (or iPXE `module ramfs.img`)");
-    };
-    // SAFETY: the module lies in RAM, which the direct map covers, and its
-    // frames are reserved, so nothing else writes it.
-    let ramfs = unsafe {
-        core::slice::from_raw_parts((DIRECT_MAP + module.start) as *const u8, (module.end - module.start) as usize)
-    };
-    crate::info!("ramfs: {} bytes at {:#x} ({})", ramfs.len(), module.start, module.cmdline());
-    let rsdp = boot.rsdp.as_ref().map(|r| &r.bytes[..]);
-    with_kernel(|k| match crate::boot::init::start_system(k, ramfs, module.start, boot.arguments(), rsdp) {
-        Ok(p) => crate::info!("started process {p} '{}'", k.procs[p].name()),
-        Err(e) => panic!("cannot start the first program: {e:?}"),
-    });
-}
-
-/// The idle thread: wait for interrupts with interrupts enabled.
-fn idle() -> ! {
-    loop {
-        x86_64::instructions::interrupts::enable_and_hlt();
-        x86_64::instructions::interrupts::disable();
-    }
-}
 
 /// Run `f` with the kernel, then, with its scope over, switch to `current`
 /// if that is another thread (returning once this thread runs again).
@@ -230,7 +27,7 @@ fn idle() -> ! {
 /// before the stack switch, so no thread leaves the kernel (to another
 /// thread's stack, or to user mode by `sysret` or `iret`) with it lent.
 #[inline(always)]
-fn run_then_switch<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
+pub(crate) fn run_then_switch<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
     let (r, switch) = with_kernel(|k| {
         let r = f(k);
         let prev = running();

@@ -38,7 +38,7 @@ pub fn own_efi_map() -> Option<EfiMap> {
     // SAFETY: written only by the boot stub before `kmain`, read-only after.
     let (size, desc_size) = unsafe { (core::ptr::read_volatile(&efi_map_size), core::ptr::read_volatile(&efi_desc_size)) };
     // SAFETY: only the symbol's address is used.
-    let addr = unsafe { &efi_map as *const u8 as u64 } - super::KERNEL_VMA;
+    let addr = unsafe { &efi_map as *const u8 as u64 } - crate::arch::x86_64::KERNEL_VMA;
     (size != 0).then_some(EfiMap { addr, size: size.min(EFI_MAP_BYTES as u64), desc_size })
 }
 
