@@ -14,8 +14,9 @@ use alloc::vec::Vec;
 
 use abi::{exit, Error};
 use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
-use x86_64::PhysAddr;
+use x86_64::{PhysAddr, VirtAddr};
 
+use crate::arch::UserThread;
 use crate::cap::TokenGen;
 use crate::ipc::channel::ChannelTable;
 use crate::ipc::named::NameTable;
@@ -258,7 +259,7 @@ impl Kernel {
     /// Invalidate the TLB entry for `va` if `space` is the one loaded.
     pub fn flush_if_active(&self, space: PageTables, va: u64) {
         if self.active_root == Some(space.root().start_address().as_u64()) {
-            crate::arch::flush_page(va);
+            crate::arch::flush_page(VirtAddr::new_truncate(va));
         }
     }
 
@@ -619,8 +620,7 @@ impl Kernel {
             .ok_or(Error::LimitReached)?;
         let root = self.space(p).root().start_address().as_u64();
         let th = &mut self.threads[t as usize];
-        th.arch
-            .prepare_user(t, &self.phys, &mut self.frames, &mut self.kernel_pt, entry, stack, args)
+        UserThread::prepare_user(&mut th.arch, t, &self.phys, &mut self.frames, &mut self.kernel_pt, entry, stack, args)
             .map_err(|_| Error::NoMemory)?;
         th.process = p as u8;
         th.root = root;

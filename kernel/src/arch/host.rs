@@ -6,6 +6,10 @@ extern crate std;
 use std::cell::{Cell, RefCell};
 use std::vec::Vec;
 
+use x86_64::structures::paging::PhysFrame;
+use x86_64::{PhysAddr, VirtAddr};
+
+use crate::arch::{Machine, UserThread};
 use crate::kernel::OutOfMemory;
 use crate::mem::user::BadAddress;
 use crate::mem::{FrameAllocator, PageTables, PhysMem};
@@ -20,18 +24,58 @@ std::thread_local! {
     static PORTS: RefCell<Vec<(u16, u8)>> = const { RefCell::new(Vec::new()) };
 }
 
-/// A long syscall lets interrupts in: counted, and (if a test asked for it
-/// with [`tick_in_windows`]) a timer tick arrives in each.
-pub fn tick_window() {
-    WINDOWS.with(|w| w.set(w.get() + 1));
-    if TICK_PER_WINDOW.with(|t| t.get()) {
-        LATE_TICKS.with(|l| l.set(l.get() + 1));
-    }
-}
+/// The fake machine (see [`Machine`]).
+pub struct Host;
 
-/// Ticks that arrived in windows since the last call.
-pub fn take_late_ticks() -> u64 {
-    LATE_TICKS.with(|l| l.take())
+impl Machine for Host {
+    type ThreadContext = ThreadContext;
+
+    fn console_write(bytes: &[u8]) {
+        std::eprint!("{}", std::string::String::from_utf8_lossy(bytes));
+    }
+
+    /// Recorded (see [`take_flushes`]).
+    fn flush_page(va: VirtAddr) {
+        FLUSHES.with(|f| f.borrow_mut().push(va.as_u64()));
+    }
+
+    /// Nothing to load on the host (the contract is the bare-metal one).
+    unsafe fn load_address_space(_root: PhysFrame) {}
+
+    /// Recorded (see [`powered_off`]).
+    fn power_off(code: u64) {
+        POWER_OFF.with(|p| *p.borrow_mut() = Some(code));
+    }
+
+    /// A fake I/O port: reads return the low byte of the port number plus
+    /// one (so a test sees which port was read).
+    fn port_in(port: u16) -> u8 {
+        (port as u8).wrapping_add(1)
+    }
+
+    /// Recorded (see [`take_port_writes`]).
+    fn port_out(port: u16, value: u8) {
+        PORTS.with(|p| p.borrow_mut().push((port, value)));
+    }
+
+    /// The host has no MMU for user addresses: walk `active`'s tables.
+    unsafe fn read_user(phys: &PhysMem, active: &PageTables, va: u64, dst: PhysAddr, len: usize) -> Result<(), BadAddress> {
+        // SAFETY: the same contract.
+        unsafe { crate::mem::user::read_phys(phys, active, va, dst, len) }
+    }
+
+    /// Counted, and (if a test asked for it with [`tick_in_windows`]) a
+    /// timer tick arrives in each.
+    fn tick_window() {
+        WINDOWS.with(|w| w.set(w.get() + 1));
+        if TICK_PER_WINDOW.with(|t| t.get()) {
+            LATE_TICKS.with(|l| l.set(l.get() + 1));
+        }
+    }
+
+    fn take_late_ticks() -> u64 {
+        LATE_TICKS.with(|l| l.take())
+    }
 }
 
 /// Make every tick window see one timer tick (or none).
@@ -44,35 +88,9 @@ pub fn take_windows() -> u64 {
     WINDOWS.with(|w| w.take())
 }
 
-/// A fake I/O port: reads return the low byte of the port number plus one
-/// (so a test sees which port was read), writes are recorded.
-pub fn port_in(port: u16) -> u8 {
-    (port as u8).wrapping_add(1)
-}
-
-pub fn port_out(port: u16, value: u8) {
-    PORTS.with(|p| p.borrow_mut().push((port, value)));
-}
-
 /// Port writes on this test thread since the last call.
 pub fn take_port_writes() -> Vec<(u16, u8)> {
     PORTS.with(|p| core::mem::take(&mut *p.borrow_mut()))
-}
-
-pub fn console_write(bytes: &[u8]) {
-    std::eprint!("{}", std::string::String::from_utf8_lossy(bytes));
-}
-
-pub fn flush_page(va: u64) {
-    FLUSHES.with(|f| f.borrow_mut().push(va));
-}
-
-/// # Safety
-/// None on the host; the contract is the bare-metal one.
-pub unsafe fn load_address_space(_root: x86_64::structures::paging::PhysFrame) {}
-
-pub fn power_off(code: u64) {
-    POWER_OFF.with(|p| *p.borrow_mut() = Some(code));
 }
 
 /// TLB flushes requested on this test thread since the last call.
@@ -85,16 +103,6 @@ pub fn powered_off() -> Option<u64> {
     POWER_OFF.with(|p| *p.borrow())
 }
 
-/// Copy user bytes of the active address space (`active` on the host,
-/// which has no MMU for user addresses) to physical memory at `dst`.
-///
-/// # Safety
-/// As for [`crate::mem::user::read_phys`].
-pub unsafe fn read_user(phys: &PhysMem, active: &PageTables, va: u64, dst: x86_64::PhysAddr, len: usize) -> Result<(), BadAddress> {
-    // SAFETY: the same contract.
-    unsafe { crate::mem::user::read_phys(phys, active, va, dst, len) }
-}
-
 /// What a new user thread would start with.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ThreadContext {
@@ -103,9 +111,8 @@ pub struct ThreadContext {
     pub args: [u64; 2],
 }
 
-impl ThreadContext {
-    #[allow(clippy::too_many_arguments)]
-    pub fn prepare_user(
+impl UserThread for ThreadContext {
+    fn prepare_user(
         &mut self,
         _tid: Tid,
         _phys: &PhysMem,

@@ -584,7 +584,7 @@ impl Kernel {
         let e = self.entry(sat);
         self.set_entry(sat, e & !Flags::PRESENT.bits());
         if let Some(sva) = loaded {
-            crate::arch::flush_page(sva);
+            crate::arch::flush_page(x86_64::VirtAddr::new_truncate(sva));
         }
         Ok(old)
     }

@@ -19,13 +19,16 @@ mod window;
 use core::cell::UnsafeCell;
 
 use x86_64::structures::paging::PhysFrame;
+use x86_64::{PhysAddr, VirtAddr};
 
+use crate::arch::{Machine, UserThread};
 use crate::global::KernelCell;
-use crate::kernel::Kernel;
+use crate::kernel::{Kernel, OutOfMemory};
+use crate::mem::user::BadAddress;
+use crate::mem::{FrameAllocator, PageTables, PhysMem};
 use crate::proc::Tid;
 
-pub use entry::{read_user, ThreadContext};
-pub use window::{tick_window, take_late_ticks};
+pub use entry::ThreadContext;
 
 /// Where all physical memory is mapped (the direct map).
 pub const DIRECT_MAP: u64 = 0xffff_8000_0000_0000;
@@ -36,51 +39,81 @@ pub const KSTACKS: u64 = 0xffff_ff80_0000_0000;
 /// The local APIC's registers.
 pub const LAPIC_VA: u64 = 0xffff_ff80_4000_0000;
 
-/// Write bytes to the console.
-pub fn console_write(bytes: &[u8]) {
-    serial::write(bytes);
+/// The x86-64 machine (see [`Machine`]).
+pub struct X86_64;
+
+impl Machine for X86_64 {
+    type ThreadContext = ThreadContext;
+
+    fn console_write(bytes: &[u8]) {
+        serial::write(bytes);
+    }
+
+    #[inline(always)]
+    fn flush_page(va: VirtAddr) {
+        x86_64::instructions::tlb::flush(va);
+    }
+
+    #[inline(always)]
+    unsafe fn load_address_space(root: PhysFrame) {
+        use x86_64::registers::control::{Cr3, Cr3Flags};
+        // SAFETY: the code and data running now stay mapped (the contract:
+        // every address space the kernel makes maps the kernel half).
+        unsafe { Cr3::write(root, Cr3Flags::empty()) };
+    }
+
+    /// QEMU's `isa-debug-exit` device exits with `code * 2 + 1`; on real
+    /// hardware the CPU halts.
+    fn power_off(code: u64) {
+        crate::info!("power off (code {code})");
+        // SAFETY: port 0xf4 is QEMU's debug-exit device; on a PC without it the
+        // write goes nowhere.
+        unsafe { x86_64::instructions::port::Port::<u32>::new(0xf4).write(code as u32) };
+        halt_forever();
+    }
+
+    fn port_in(port: u16) -> u8 {
+        // SAFETY: the only ports reached here are inside an I/O-port capability
+        // the kernel minted (COM1's registers); reading them has no effect on
+        // memory. RBR reads consume a received byte, which is the point.
+        unsafe { x86_64::instructions::port::Port::<u8>::new(port).read() }
+    }
+
+    fn port_out(port: u16, value: u8) {
+        // SAFETY: as for `port_in`: a UART register write cannot touch memory.
+        unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(value) };
+    }
+
+    #[inline(always)]
+    unsafe fn read_user(phys: &PhysMem, active: &PageTables, va: u64, dst: PhysAddr, len: usize) -> Result<(), BadAddress> {
+        // SAFETY: the caller keeps the contract, which is the same.
+        unsafe { entry::read_user(phys, active, va, dst, len) }
+    }
+
+    #[inline(always)]
+    fn tick_window() {
+        window::tick_window()
+    }
+
+    #[inline(always)]
+    fn take_late_ticks() -> u64 {
+        window::take_late_ticks()
+    }
 }
 
-/// Read one byte from I/O port `port` (for `IoPortIn`: the caller checked
-/// the port against an I/O-port capability).
-pub fn port_in(port: u16) -> u8 {
-    // SAFETY: the only ports reached here are inside an I/O-port capability
-    // the kernel minted (COM1's registers); reading them has no effect on
-    // memory. RBR reads consume a received byte, which is the point.
-    unsafe { x86_64::instructions::port::Port::<u8>::new(port).read() }
-}
-
-/// Write one byte to I/O port `port` (for `IoPortOut`, checked likewise).
-pub fn port_out(port: u16, value: u8) {
-    // SAFETY: as for `port_in`: a UART register write cannot touch memory.
-    unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(value) };
-}
-
-/// Drop the TLB entry for `va` in the active address space.
-pub fn flush_page(va: u64) {
-    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(va));
-}
-
-/// Load the address space whose top-level table is `root`.
-///
-/// # Safety
-/// `root` must be a top-level table that maps the kernel half (code, data,
-/// stacks, the direct map) as the running one does: every address space
-/// the kernel makes does.
-pub unsafe fn load_address_space(root: PhysFrame) {
-    use x86_64::registers::control::{Cr3, Cr3Flags};
-    // SAFETY: the code and data running now stay mapped (the contract).
-    unsafe { Cr3::write(root, Cr3Flags::empty()) };
-}
-
-/// Stop the machine: QEMU's `isa-debug-exit` device exits with
-/// `code * 2 + 1`; on real hardware the CPU halts.
-pub fn power_off(code: u64) {
-    crate::info!("power off (code {code})");
-    // SAFETY: port 0xf4 is QEMU's debug-exit device; on a PC without it the
-    // write goes nowhere.
-    unsafe { x86_64::instructions::port::Port::<u32>::new(0xf4).write(code as u32) };
-    halt_forever();
+impl UserThread for ThreadContext {
+    fn prepare_user(
+        &mut self,
+        tid: Tid,
+        phys: &PhysMem,
+        frames: &mut FrameAllocator,
+        kernel: &mut PageTables,
+        entry: u64,
+        stack: u64,
+        args: [u64; 2],
+    ) -> Result<(), OutOfMemory> {
+        ThreadContext::prepare_user(self, tid, phys, frames, kernel, entry, stack, args)
+    }
 }
 
 /// Halt with interrupts off.

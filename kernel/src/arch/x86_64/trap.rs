@@ -89,7 +89,7 @@ impl Switch {
         if let Some(r) = self.root {
             // SAFETY: a thread's address space, which shares the kernel
             // half.
-            unsafe { super::load_address_space(r) };
+            unsafe { crate::arch::load_address_space(r) };
         }
         set_running(self.next, self.results);
         // SAFETY: `next_rsp` is where `next` stopped (or its prepared start
@@ -250,7 +250,7 @@ fn exception(f: &mut TrapFrame) {
         cr2
     );
     backtrace(f.rbp);
-    super::power_off(PANIC_EXIT);
+    crate::arch::power_off(PANIC_EXIT);
 }
 
 /// A formatter into a fixed buffer (no heap in fault paths).
@@ -294,6 +294,6 @@ fn panic(info: &PanicInfo) -> ! {
     // SAFETY: reading the frame pointer register has no side effects.
     unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp) };
     backtrace(rbp);
-    super::power_off(PANIC_EXIT);
+    crate::arch::power_off(PANIC_EXIT);
     super::halt_forever()
 }
