@@ -384,11 +384,12 @@ impl ThreadContext {
         self.stack_top = base + KSTACK_SIZE;
         Ok(())
     }
+}
 
+impl crate::arch::UserThread for ThreadContext {
     /// Prepare the thread to enter user mode at `entry` with stack `stack`
     /// and `rdi`, `rsi` = `args` the first time it is switched to.
-    #[allow(clippy::too_many_arguments)]
-    pub fn prepare_user(
+    fn prepare_user(
         &mut self,
         tid: Tid,
         phys: &PhysMem,

@@ -21,11 +21,11 @@ use core::cell::UnsafeCell;
 use x86_64::structures::paging::PhysFrame;
 use x86_64::{PhysAddr, VirtAddr};
 
-use crate::arch::{Machine, UserThread};
+use crate::arch::Machine;
 use crate::global::KernelCell;
-use crate::kernel::{Kernel, OutOfMemory};
+use crate::kernel::Kernel;
 use crate::mem::user::BadAddress;
-use crate::mem::{FrameAllocator, PageTables, PhysMem};
+use crate::mem::{PageTables, PhysMem};
 use crate::proc::Tid;
 
 pub use entry::ThreadContext;
@@ -98,21 +98,6 @@ impl Machine for X86_64 {
     #[inline(always)]
     fn take_late_ticks() -> u64 {
         window::take_late_ticks()
-    }
-}
-
-impl UserThread for ThreadContext {
-    fn prepare_user(
-        &mut self,
-        tid: Tid,
-        phys: &PhysMem,
-        frames: &mut FrameAllocator,
-        kernel: &mut PageTables,
-        entry: u64,
-        stack: u64,
-        args: [u64; 2],
-    ) -> Result<(), OutOfMemory> {
-        ThreadContext::prepare_user(self, tid, phys, frames, kernel, entry, stack, args)
     }
 }
 
