@@ -24,6 +24,7 @@ use crate::mem::paging::{sw, LeafAt};
 use crate::mem::{FrameAllocator, PageTables, PhysMem, PAGE_SIZE};
 use crate::proc::quota::{self, carve_cost};
 use crate::proc::{tids, Account, ProcState, Process, Resource, State, Thread, Tid, NO_THREAD, PROCESS_SLOTS, THREAD_SLOTS};
+use crate::sched::timer::Timers;
 use crate::sched::{Scheduler, SLICE_TICKS};
 
 /// Physical RAM ranges (device capabilities may never map these).
@@ -77,8 +78,8 @@ pub struct Kernel {
     pub channels: ChannelTable,
     pub names: NameTable,
     pub sched: Scheduler,
-    /// Head of the timer list (sorted by deadline).
-    pub timers: Tid,
+    /// The clock and the timer list.
+    pub timers: Timers,
     pub tokens: TokenGen,
     pub dma: Vec<DmaRegion>,
     /// Interrupts delivered to user space.
@@ -91,8 +92,6 @@ pub struct Kernel {
     pub current: Tid,
     /// The address space loaded in the MMU (whose TLB entries may be live).
     pub active_root: Option<u64>,
-    /// Ticks since boot.
-    pub now: u64,
     /// A thread of higher priority than `current` became ready.
     pub need_resched: bool,
     pub ipc: IpcCounters,
@@ -144,7 +143,7 @@ impl Kernel {
             channels: ChannelTable::new(limits::CHANNELS).ok_or(OutOfMemory)?,
             names: NameTable::new().ok_or(OutOfMemory)?,
             sched: Scheduler::default(),
-            timers: NO_THREAD,
+            timers: Timers::default(),
             tokens: TokenGen::new(seed, 0),
             dma,
             irqs: Default::default(),
@@ -152,7 +151,6 @@ impl Kernel {
             kernel_mmio: [(0, 0); 2],
             current: IDLE_THREAD,
             active_root: None,
-            now: 0,
             need_resched: false,
             ipc: IpcCounters::default(),
             unanswered: [0; PROCESS_SLOTS],
@@ -369,65 +367,31 @@ impl Kernel {
 
     // ----- time --------------------------------------------------------------
 
-    /// Ticks to wait for `ns` nanoseconds (at least one for a non-zero wait).
+    /// Ticks to wait for `ns` nanoseconds (see [`Timers::ticks_for`]).
     pub fn ticks_for(ns: u64) -> u64 {
-        ns.div_ceil(abi::limits::TICK_NS)
+        Timers::ticks_for(ns)
     }
 
     /// Deadline for a timeout argument, `None` for [`abi::FOREVER`].
     pub fn deadline(&self, timeout_ns: u64) -> Option<u64> {
-        (timeout_ns != abi::FOREVER).then(|| self.now.saturating_add(Self::ticks_for(timeout_ns)))
+        self.timers.deadline(timeout_ns)
     }
 
     /// Wake `t` at tick `deadline`.
     pub fn timer_arm(&mut self, t: Tid, deadline: u64) {
-        self.timer_cancel(t);
-        self.threads[t as usize].deadline = deadline;
-        let mut prev = NO_THREAD;
-        let mut at = self.timers;
-        while at != NO_THREAD && self.threads[at as usize].deadline <= deadline {
-            prev = at;
-            at = self.threads[at as usize].timer_next;
-        }
-        self.threads[t as usize].timer_next = at;
-        if prev == NO_THREAD {
-            self.timers = t;
-        } else {
-            self.threads[prev as usize].timer_next = t;
-        }
+        self.timers.arm(&mut self.threads, t, deadline)
     }
 
     /// Take `t` off the timer list if it is on it.
     pub fn timer_cancel(&mut self, t: Tid) {
-        if self.threads[t as usize].deadline == u64::MAX {
-            return;
-        }
-        self.threads[t as usize].deadline = u64::MAX;
-        let mut prev = NO_THREAD;
-        let mut at = self.timers;
-        while at != NO_THREAD {
-            let next = self.threads[at as usize].timer_next;
-            if at == t {
-                if prev == NO_THREAD {
-                    self.timers = next;
-                } else {
-                    self.threads[prev as usize].timer_next = next;
-                }
-                break;
-            }
-            prev = at;
-            at = next;
-        }
-        self.threads[t as usize].timer_next = NO_THREAD;
+        self.timers.cancel(&mut self.threads, t)
     }
 
     /// One timer tick: wake expired timers, charge the time slice.
     pub fn tick(&mut self) {
         self.catch_up_ticks();
-        self.now += 1;
-        while self.timers != NO_THREAD && self.threads[self.timers as usize].deadline <= self.now {
-            let t = self.timers;
-            self.timer_cancel(t);
+        self.timers.now += 1;
+        while let Some(t) = self.timers.pop_expired(&mut self.threads) {
             self.expire(t);
         }
         let cur = self.current;
@@ -520,7 +484,7 @@ impl Kernel {
     pub fn penalize_current(&mut self) {
         let t = self.current;
         let p = self.proc_of(t);
-        let now = self.now;
+        let now = self.timers.now;
         let pr = &mut self.procs[p];
         let quiet = now.saturating_sub(pr.last_strike) / 2000;
         pr.strikes = if quiet >= 32 { 0 } else { pr.strikes >> quiet };

@@ -5,6 +5,8 @@
 //! CPU in time slices; a higher priority always wins. The running thread is
 //! not in any queue.
 
+pub mod timer;
+
 use crate::proc::{Queue, ThreadTable, Tid};
 
 const LEVELS: usize = abi::limits::MAX_PRIORITY as usize + 1;

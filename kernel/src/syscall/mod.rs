@@ -115,14 +115,14 @@ impl Kernel {
                         DONE
                     }
                     n => {
-                        self.sleep_current(self.now.saturating_add(n));
+                        self.sleep_current(self.timers.now.saturating_add(n));
                         Ok(Outcome::Blocked)
                     }
                 }
             }
             Syscall::Uptime => {
                 self.class(p, token, SyscallClass::Thread)?;
-                done(self.now * abi::limits::TICK_NS)
+                done(self.timers.now * abi::limits::TICK_NS)
             }
             Syscall::ThreadExit => {
                 self.class(p, token, SyscallClass::Thread)?;

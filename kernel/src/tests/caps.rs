@@ -72,7 +72,7 @@ fn honest_failures_are_not_delayed() {
     let r = w.rig(5, 5);
     let c = w.c(r.cp);
     let s = w.c(r.sp);
-    let now = w.k.now;
+    let now = w.k.timers.now;
     let cases: [(Tid, Syscall, [u64; 6], Error); 9] = [
         (r.c, Syscall::Send, [r.send, 0, 0, 0, 0, 0], Error::Timeout),
         (r.c, Syscall::Send, [r.send, 0, 4097, BUF, FOREVER, 0], Error::TooLarge),
@@ -89,7 +89,7 @@ fn honest_failures_are_not_delayed() {
         assert_eq!(w.th(t).deadline, u64::MAX, "{call:?} delayed the caller");
     }
     assert_eq!(w.sys_raw(r.c, 999, [c.thread, 0, 0, 0, 0, 0]), R::Err(Error::UnknownSyscall));
-    assert_eq!(w.k.now, now);
+    assert_eq!(w.k.timers.now, now);
     assert_eq!((w.k.procs[r.cp].strikes, w.k.procs[r.sp].strikes), (0, 0));
 }
 

@@ -45,7 +45,7 @@ fn digest(w: &mut World, cast: &Cast) -> String {
     use std::fmt::Write;
     let k = &w.k;
     let mut d = String::new();
-    let _ = writeln!(d, "current {} now {} resched {} ipc {:?} free {}", k.current, k.now, k.need_resched, k.ipc, w.free());
+    let _ = writeln!(d, "current {} now {} resched {} ipc {:?} free {}", k.current, k.timers.now, k.need_resched, k.ipc, w.free());
     let _ = writeln!(d, "unanswered {:?}", &k.unanswered[..8]);
     for t in cast.servers.iter().chain(&cast.clients).copied().chain([IDLE_THREAD]) {
         let th = &k.threads[t as usize];
@@ -55,7 +55,7 @@ fn digest(w: &mut World, cast: &Cast) -> String {
             th.state, th.prio, th.base_prio, th.next, th.prev, th.timer_next, th.deadline, th.wait_obj, th.recv_buf, th.ret, th.slice, th.msg
         );
     }
-    let _ = writeln!(d, "highest {:?} timers {}", k.sched.highest(), k.timers);
+    let _ = writeln!(d, "highest {:?} timers {}", k.sched.highest(), k.timers.first());
     let live: Vec<u16> = k.channels.live_indices().collect();
     for c in live {
         let _ = writeln!(d, "channel {c}: {:?}", w.k.channels.slot(c));

@@ -365,17 +365,17 @@ impl Fuzz {
     /// if nothing is timed soon, end a process to release whoever waits.
     fn unstick(&mut self) {
         let k = &mut self.w.k;
-        let next = (k.timers != NO_THREAD).then(|| k.threads[k.timers as usize].deadline);
+        let next = (k.timers.first() != NO_THREAD).then(|| k.threads[k.timers.first() as usize].deadline);
         // Skip idle time, but only as far as a machine could run (a minute),
         // not to a sleep that ends in some later century.
-        match next.filter(|&d| d - k.now <= 60_000) {
+        match next.filter(|&d| d - k.timers.now <= 60_000) {
             Some(next) if k.current == IDLE_THREAD => {
-                k.now = k.now.max(next - 1);
+                k.timers.now = k.timers.now.max(next - 1);
                 k.tick();
                 self.w.check();
             }
             Some(next) => {
-                let n = (next - k.now).min(50);
+                let n = (next - k.timers.now).min(50);
                 self.w.tick(n);
             }
             None => {

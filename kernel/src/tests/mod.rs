@@ -312,7 +312,7 @@ impl World {
     /// delay in ticks.
     #[track_caller]
     pub fn rejected(&mut self, t: Tid, call: Syscall, args: [u64; 6]) -> u64 {
-        let now = self.k.now;
+        let now = self.k.timers.now;
         let r = self.sys(t, call, args);
         assert_eq!(r, R::Blocked(State::Sleeping), "{call:?} with a bad capability was not delayed");
         assert_eq!(self.th(t).ret[0], Error::Incapable as u64, "{call:?}: wrong error");
@@ -499,7 +499,7 @@ impl World {
         }
         assert!(senders.iter().chain(&receivers).chain(&in_flight).all(|&n| n == 0), "threads wait on a dead channel");
         // The timer list is sorted and holds exactly the timed threads.
-        let (mut n, mut at, mut last) = (0, k.timers, 0);
+        let (mut n, mut at, mut last) = (0, k.timers.first(), 0);
         while at != NO_THREAD {
             let th = &k.threads[at as usize];
             assert!(th.deadline >= last && th.deadline != u64::MAX, "timer list out of order");

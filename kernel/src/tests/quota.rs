@@ -226,16 +226,16 @@ fn long_syscalls_let_the_timer_in_and_lose_no_tick() {
     crate::arch::host::take_windows();
     crate::arch::host::tick_in_windows(true);
     // 1024 pages: a window every 64, each with a tick that arrived.
-    let now = w.k.now;
+    let now = w.k.timers.now;
     assert_eq!(w.sys(t, Syscall::MapAnon, [me, 0x1000_0000, 1024 * PAGE, RW, 0, 0]), R::Ok([0; 4]));
     assert_eq!(crate::arch::host::take_windows(), 16);
-    assert_eq!(w.k.now, now + 16, "ticks that arrived during the map were lost");
+    assert_eq!(w.k.timers.now, now + 16, "ticks that arrived during the map were lost");
     // Copying and unmapping the same.
     assert_eq!(w.sys(t, Syscall::ProcessWrite, [me, 0x1000_0000, 0x1000_0000 + 512 * PAGE, 512 * PAGE, 0, 0]), R::Ok([0; 4]));
     assert_eq!(crate::arch::host::take_windows(), 7, "one window between each two 64-page pieces");
     assert_eq!(w.sys(t, Syscall::Unmap, [me, 0x1000_0000, 1024 * PAGE, 0, 0, 0]), R::Ok([0; 4]));
     assert!(crate::arch::host::take_windows() >= 16);
-    assert_eq!(w.k.now, now + 16 + 7 + 32);
+    assert_eq!(w.k.timers.now, now + 16 + 7 + 32);
     // Tearing down a big address space.
     w.k.map_anon(p, 0x1000_0000, 1024 * PAGE, RW).unwrap();
     crate::arch::host::take_windows();

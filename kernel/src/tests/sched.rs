@@ -94,7 +94,7 @@ fn sleep_wakes_on_the_right_tick() {
     let p = w.spawn("p");
     let t = w.thread(p, 5);
     w.settle();
-    let start = w.k.now;
+    let start = w.k.timers.now;
     assert_eq!(sleep(&mut w, t, 5 * MS), R::Blocked(State::Sleeping));
     assert_eq!(w.th(t).deadline, start + 5);
     assert_eq!(w.k.current, IDLE_THREAD);
@@ -110,7 +110,7 @@ fn sleep_wakes_on_the_right_tick() {
     assert_eq!(sleep(&mut w, t, 0), R::Ok([0; 4]));
     assert_eq!(w.k.current, t);
     let class = w.c(p).thread;
-    assert_eq!(w.sys(t, Syscall::Uptime, [class, 0, 0, 0, 0, 0]), R::Ok([w.k.now * MS, 0, 0, 0]));
+    assert_eq!(w.sys(t, Syscall::Uptime, [class, 0, 0, 0, 0, 0]), R::Ok([w.k.timers.now * MS, 0, 0, 0]));
 }
 
 #[test]
