@@ -16,7 +16,7 @@
 
 use abi::{irq, rights, CapKind, Error};
 
-use crate::cap::Cap;
+use crate::cap::{BadToken, Cap, SysError};
 use crate::kernel::Kernel;
 
 /// Interrupt slots (one per MSI vector).
@@ -86,14 +86,13 @@ impl Kernel {
     }
 
     /// The live slot behind IRQ token `token` of process `p`.
-    fn irq_slot_of(&mut self, p: usize, token: u64) -> Result<usize, Error> {
+    fn irq_slot_of(&mut self, p: usize, token: u64) -> Result<usize, BadToken> {
         let cap = self.lookup(p, token, Some(CapKind::Irq), rights::BIND)?;
         let s = cap.object as usize;
         if s < SLOTS && self.irqs.slots[s].live && self.irqs.slots[s].gen == cap.gen {
             Ok(s)
         } else {
-            self.strike = true;
-            Err(Error::Incapable)
+            Err(BadToken)
         }
     }
 
@@ -109,11 +108,11 @@ impl Kernel {
     }
 
     /// `IrqBind`: deliver slot `token`'s events on channel `chan_token`.
-    pub fn irq_bind(&mut self, p: usize, token: u64, chan_token: u64, badge: u64) -> Result<(), Error> {
+    pub fn irq_bind(&mut self, p: usize, token: u64, chan_token: u64, badge: u64) -> Result<(), SysError> {
         let s = self.irq_slot_of(p, token)?;
         let chan = self.channel_of(p, chan_token, rights::RECEIVE)?;
         if self.irq_bound_live(s) {
-            return Err(Error::Busy);
+            return Err(Error::Busy.into());
         }
         self.irq_unbind(s);
         let chan_gen = self.channels.slot(chan).gen;
@@ -127,11 +126,11 @@ impl Kernel {
     /// `IrqAck`: unmask; deliver again if it fired meanwhile. Only the
     /// binder may, and only while its binding lives (a destroyed channel
     /// ended it: nothing is bound then).
-    pub fn irq_ack(&mut self, p: usize, token: u64) -> Result<(), Error> {
+    pub fn irq_ack(&mut self, p: usize, token: u64) -> Result<(), SysError> {
         let s = self.irq_slot_of(p, token)?;
         match self.irqs.slots[s].bound {
             Some(b) if b.proc as usize == p && self.channels.get(b.chan as u32, b.chan_gen).is_some() => {}
-            _ => return Err(Error::InvalidArgument),
+            _ => return Err(Error::InvalidArgument.into()),
         }
         let slot = &mut self.irqs.slots[s];
         slot.masked = false;

@@ -17,6 +17,7 @@ use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::arch::UserThread;
+use crate::cap::penalty::Penalties;
 use crate::cap::TokenGen;
 use crate::ipc::channel::ChannelTable;
 use crate::ipc::named::NameTable;
@@ -100,9 +101,8 @@ pub struct Kernel {
     /// window). Here rather than in [`Process`], so that the IPC fast path
     /// reaches it with one instruction.
     pub unanswered: [u16; PROCESS_SLOTS],
-    /// A token lookup failed during this syscall: delay the caller.
-    pub(crate) strike: bool,
-    rng: u64,
+    /// The bad-token delay policy.
+    pub penalties: Penalties,
 }
 
 /// Why the kernel could not be set up.
@@ -154,8 +154,7 @@ impl Kernel {
             need_resched: false,
             ipc: IpcCounters::default(),
             unanswered: [0; PROCESS_SLOTS],
-            strike: false,
-            rng: seed.iter().fold(0x9e37_79b9_7f4a_7c15, |a, s| a ^ s.rotate_left(13)) | 1,
+            penalties: Penalties::new(seed),
         };
         // The kernel "process" owns the idle thread and uses the kernel tables.
         let kp = &mut k.procs[KERNEL_PROCESS];
@@ -194,14 +193,6 @@ impl Kernel {
     pub fn off_limits_to_devices(&self, start: u64, end: u64) -> bool {
         let windows = &abi::phys_flavor::INTERRUPT_WINDOWS;
         self.ram.iter().chain(&self.kernel_mmio).chain(windows).any(|&(s, e)| s < e && start < e && s < end)
-    }
-
-    /// A pseudo-random number (for jitter, not for security).
-    pub fn jitter(&mut self) -> u64 {
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        self.rng
     }
 
     /// Physical address of the leaf entry for page `va` of thread `t`'s
@@ -477,24 +468,16 @@ impl Kernel {
         self.timer_arm(t, deadline);
     }
 
-    /// Delay the caller after a bad token: 1 ms doubling per strike up to
-    /// one second, ±25 % jitter, strikes halving every two quiet seconds.
-    /// Only the offender sleeps. An honest process gets here only by using a
-    /// token of an object that is gone, and then pays a millisecond or two.
+    /// Delay the caller after a bad token ([`crate::cap::penalty`]): its
+    /// result is `Incapable` when it wakes.
     pub fn penalize_current(&mut self) {
         let t = self.current;
         let p = self.proc_of(t);
         let now = self.timers.now;
-        let pr = &mut self.procs[p];
-        let quiet = now.saturating_sub(pr.last_strike) / 2000;
-        pr.strikes = if quiet >= 32 { 0 } else { pr.strikes >> quiet };
-        pr.strikes = pr.strikes.saturating_add(1);
-        pr.last_strike = now;
-        let base = (1u64 << (pr.strikes - 1).min(10)).min(1000);
-        let delay = base * 3 / 4 + self.jitter() % (base / 2 + 1);
+        let delay = self.penalties.strike(&mut self.procs[p].strikes, now);
         self.threads[t as usize].ret = [Error::Incapable as u64, 0, 0, 0, 0];
         self.threads[t as usize].state = State::Sleeping;
-        self.timer_arm(t, now + delay.max(1));
+        self.timer_arm(t, now + delay);
     }
 
     // ----- processes and threads -----------------------------------------------

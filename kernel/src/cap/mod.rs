@@ -8,9 +8,11 @@
 //! the boot-time key they cannot be predicted.
 
 pub mod entropy;
+pub mod penalty;
 pub mod table;
 pub mod token;
 
+pub use penalty::{BadToken, SysError};
 pub use table::CapTable;
 pub use token::TokenGen;
 

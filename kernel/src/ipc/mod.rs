@@ -40,7 +40,7 @@ use abi::{rights, CapKind, Error};
 use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::{PhysAddr, VirtAddr};
 
-use crate::cap::Cap;
+use crate::cap::{BadToken, Cap, SysError};
 use crate::kernel::Kernel;
 use crate::mem::paging::{sw, LeafAt};
 use crate::mem::user;
@@ -73,28 +73,24 @@ pub(super) enum Fault {
 
 impl Kernel {
     /// The capability behind `token` in process `p`, if it is of `kind` (any
-    /// kind for `None`) and grants `need`. Failure marks the syscall for the
-    /// bad-token delay.
-    pub fn lookup(&mut self, p: usize, token: u64, kind: Option<CapKind>, need: u32) -> Result<Cap, Error> {
+    /// kind for `None`) and grants `need`; failing that, a [`BadToken`]
+    /// (the caller pays the delay).
+    pub fn lookup(&mut self, p: usize, token: u64, kind: Option<CapKind>, need: u32) -> Result<Cap, BadToken> {
         let found = self.procs[p].caps.as_ref().and_then(|c| c.get(token)).copied();
         match found {
             Some(c) if kind.is_none_or(|k| k == c.kind) && c.allows(need) => Ok(c),
-            _ => {
-                self.strike = true;
-                Err(Error::Incapable)
-            }
+            _ => Err(BadToken),
         }
     }
 
     /// The channel behind `token`, which must grant `need`. A token of a
     /// destroyed channel is stale, and treated like a forged one.
-    pub fn channel_of(&mut self, p: usize, token: u64, need: u32) -> Result<u16, Error> {
+    pub fn channel_of(&mut self, p: usize, token: u64, need: u32) -> Result<u16, BadToken> {
         let cap = self.lookup(p, token, Some(CapKind::Channel), need)?;
         if self.channels.get(cap.object, cap.gen).is_some() {
             Ok(cap.object as u16)
         } else {
-            self.strike = true;
-            Err(Error::Incapable)
+            Err(BadToken)
         }
     }
 
@@ -171,15 +167,15 @@ impl Kernel {
         timeout: u64,
         flags: u64,
         xfer: Option<(u64, u32)>,
-    ) -> Result<Outcome, Error> {
+    ) -> Result<Outcome, SysError> {
         let t = self.current;
         let p = self.proc_of(t);
         let ch = self.channel_of(p, token, rights::SEND)?;
         if size > abi::MAX_MESSAGE as u64 {
-            return Err(Error::TooLarge);
+            return Err(Error::TooLarge.into());
         }
         if flags & !abi::send_flags::ALL != 0 {
-            return Err(Error::InvalidArgument);
+            return Err(Error::InvalidArgument.into());
         }
         user::check_range(buf, size).map_err(|_| Error::BadAddress)?;
         if let Some((xt, _)) = xfer {
@@ -224,7 +220,7 @@ impl Kernel {
                     self.channels.slot(ch).receivers.push_front(&mut self.threads, r);
                     self.channels.slot(ch).errors += 1;
                     self.ipc.in_flight -= 1;
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         }
@@ -232,7 +228,7 @@ impl Kernel {
         if c.senders.len() >= abi::limits::CHANNEL_QUEUE_DEPTH || timeout == 0 {
             c.errors += 1;
             self.ipc.in_flight -= 1;
-            return Err(if timeout == 0 { Error::Timeout } else { Error::QueueFull });
+            return Err(if timeout == 0 { Error::Timeout.into() } else { Error::QueueFull.into() });
         }
         c.senders.push_back(&mut self.threads, t);
         c.peak = c.peak.max(c.senders.len() as u16);
@@ -248,21 +244,21 @@ impl Kernel {
     }
 
     /// `Receive` for the current thread into the window at `buf`.
-    pub fn receive(&mut self, token: u64, buf: u64, timeout: u64) -> Result<Outcome, Error> {
+    pub fn receive(&mut self, token: u64, buf: u64, timeout: u64) -> Result<Outcome, SysError> {
         let p = self.proc_of(self.current);
         let ch = self.channel_of(p, token, rights::RECEIVE)?;
-        self.receive_on(ch, buf, timeout)
+        Ok(self.receive_on(ch, buf, timeout)?)
     }
 
     /// `ReplyRecv`: answer `cookie` (unless it is [`abi::NO_REPLY`]), then
     /// receive. The client is made ready only after the receive: if the
     /// server then blocks, the CPU goes straight to the client.
-    pub fn reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> Result<Outcome, Error> {
+    pub fn reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> Result<Outcome, SysError> {
         let p = self.proc_of(self.current);
         // Check the channel first so a bad token cannot consume the reply.
         let ch = self.channel_of(p, token, rights::RECEIVE)?;
         if cookie == abi::NO_REPLY {
-            return self.receive_on(ch, buf, timeout);
+            return Ok(self.receive_on(ch, buf, timeout)?);
         }
         let client = self.answer(cookie, result, None, reply_len, None)?;
         let received = self.receive_on(ch, buf, timeout);
@@ -271,7 +267,7 @@ impl Kernel {
         } else {
             self.make_runnable(client);
         }
-        received
+        Ok(received?)
     }
 
     /// Receive on channel `ch` into the window at `buf`.
@@ -688,7 +684,7 @@ impl Kernel {
     }
 
     /// `Reply` from the current thread: `reply_len` bytes from its `buf`.
-    pub fn reply(&mut self, cookie: u64, result: u64, buf: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<(), Error> {
+    pub fn reply(&mut self, cookie: u64, result: u64, buf: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<(), SysError> {
         let client = self.answer(cookie, result, Some(buf), reply_len, xfer)?;
         self.make_runnable(client);
         Ok(())
@@ -699,23 +695,23 @@ impl Kernel {
     /// the sender's buffer, the lent page goes back, the client's result is
     /// set. Returns the client, still blocked: the caller decides how it
     /// runs next. Refusals before the copy leave the client waiting.
-    fn answer(&mut self, cookie: u64, result: u64, src: Option<u64>, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<Tid, Error> {
+    fn answer(&mut self, cookie: u64, result: u64, src: Option<u64>, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<Tid, SysError> {
         let srv = self.current;
         let p = self.proc_of(srv);
         // A cookie names a thread and its message number; only the process
         // that received that message may answer it. Cookies are not tokens
         // (a stale one is normal when a client died), so no delay.
-        let Some((c, seq)) = decode_cookie(cookie) else { return Err(Error::Incapable) };
+        let Some((c, seq)) = decode_cookie(cookie) else { return Err(Error::Incapable.into()) };
         let valid = self.threads[c as usize].state == State::AwaitingReply
             && self.threads[c as usize].msg.seq == seq
             && self.threads[c as usize].msg.server != NO_THREAD
             && self.proc_of(self.threads[c as usize].msg.server) == p;
         if !valid {
-            return Err(Error::Incapable);
+            return Err(Error::Incapable.into());
         }
         let m = self.threads[c as usize].msg;
         if reply_len > m.size as u64 {
-            return Err(Error::InvalidArgument);
+            return Err(Error::InvalidArgument.into());
         }
         if reply_len != 0 {
             // Never another message's bytes: not from a window that has
@@ -723,7 +719,7 @@ impl Kernel {
             let from = src.unwrap_or(m.recv_va);
             let from_window = from < m.recv_va + PAGE && m.recv_va < from.saturating_add(reply_len);
             if m.displaced && from_window {
-                return Err(Error::InvalidArgument);
+                return Err(Error::InvalidArgument.into());
             }
             user::check_range(from, reply_len).map_err(|_| Error::BadAddress)?;
         }
@@ -759,7 +755,7 @@ impl Kernel {
             // The client is answered (with the error) either way.
             self.make_runnable(c);
         }
-        mine
+        mine.map_err(SysError::Code)
     }
 
     /// Raise `t` (and the servers it waits on) to at least `prio`.

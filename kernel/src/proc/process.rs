@@ -38,9 +38,8 @@ pub struct Process {
     pub waiters: Queue,
     /// How it ended ([`abi::exit`]) and the code or vector.
     pub exit: (u64, u64),
-    /// Bad-token strikes, for the escalating delay, and when the last was.
-    pub strikes: u32,
-    pub last_strike: u64,
+    /// Bad-token strikes, for the escalating delay ([`crate::cap::penalty`]).
+    pub strikes: crate::cap::penalty::Strikes,
     /// Its quota and what it spends on children ([`super::quota`]).
     pub acct: Account,
 }

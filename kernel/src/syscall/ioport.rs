@@ -8,7 +8,7 @@
 
 use abi::{CapKind, Error};
 
-use crate::cap::Cap;
+use crate::cap::{Cap, SysError};
 use crate::kernel::Kernel;
 
 impl Cap {
@@ -29,12 +29,12 @@ impl Cap {
 impl Kernel {
     /// The port `port` if `token` is process `p`'s I/O-port capability with
     /// `need` covering it.
-    pub(super) fn io_port(&mut self, p: usize, token: u64, need: u32, port: u64) -> Result<u16, Error> {
+    pub(super) fn io_port(&mut self, p: usize, token: u64, need: u32, port: u64) -> Result<u16, SysError> {
         let cap = self.lookup(p, token, Some(CapKind::IoPort), need)?;
         if cap.port_range().contains(port) {
             Ok(port as u16)
         } else {
-            Err(Error::InvalidArgument)
+            Err(Error::InvalidArgument.into())
         }
     }
 }

@@ -4,7 +4,7 @@ use abi::{map, phys_flavor, rights, CapKind, Error};
 use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
-use crate::cap::Cap;
+use crate::cap::{Cap, SysError};
 use crate::kernel::{release_leaf, Kernel, WINDOW_PAGES};
 use crate::mem::paging::{sw, MapError};
 use crate::mem::{user, PAGE_SIZE};
@@ -148,26 +148,25 @@ impl Kernel {
     }
 
     /// Map `len` bytes at `offset` of the physical range `cap` at `va` in `p`.
-    pub fn map_phys(&mut self, p: usize, cap: Cap, va: u64, offset: u64, len: u64, flags: u64) -> Result<(), Error> {
+    pub fn map_phys(&mut self, p: usize, cap: Cap, va: u64, offset: u64, len: u64, flags: u64) -> Result<(), SysError> {
         map_range(va, len)?;
         if flags & map::EXEC != 0 {
-            return Err(Error::InvalidArgument);
+            return Err(Error::InvalidArgument.into());
         }
         let need = if flags & map::WRITE != 0 { rights::READ | rights::WRITE } else { rights::READ };
         if !cap.allows(need) {
-            self.strike = true;
-            return Err(Error::Incapable);
+            return Err(SysError::BadToken);
         }
         let size = cap.frames as u64 * PAGE_SIZE;
         if !offset.is_multiple_of(PAGE_SIZE) || offset.checked_add(len).is_none_or(|end| end > size) {
-            return Err(Error::InvalidArgument);
+            return Err(Error::InvalidArgument.into());
         }
         let base = cap.base_frame as u64 * PAGE_SIZE + offset;
         let mut pte = user_flags(flags)?;
         match cap.flavor {
             phys_flavor::DEVICE => {
                 if self.off_limits_to_devices(base, base + len) {
-                    return Err(Error::InvalidArgument);
+                    return Err(Error::InvalidArgument.into());
                 }
                 pte |= Flags::NO_CACHE | Flags::WRITE_THROUGH;
             }
@@ -175,8 +174,7 @@ impl Kernel {
             phys_flavor::DMA => {
                 let r = self.dma.get(cap.object as usize).filter(|r| r.live && r.gen == cap.gen);
                 if r.is_none() {
-                    self.strike = true;
-                    return Err(Error::Incapable);
+                    return Err(SysError::BadToken);
                 }
                 pte |= sw::DMA;
             }
@@ -199,7 +197,7 @@ impl Kernel {
                     space.unmap(&self.phys, VirtAddr::new(va + j * PAGE_SIZE));
                     self.flush_if_active(space, va + j * PAGE_SIZE);
                 }
-                return Err(e);
+                return Err(e.into());
             }
             if (i + 1).is_multiple_of(WINDOW_PAGES) {
                 crate::arch::tick_window();

@@ -4,7 +4,8 @@
 //! argument: a syscall-class token, or the token of the object it acts on.
 //! Bad arguments of any kind give an [`Error`] code; nothing a caller passes
 //! can make the kernel panic. A failed token lookup also delays the caller
-//! (see [`Kernel::penalize_current`]).
+//! (a [`SysError::BadToken`], see [`crate::cap::penalty`]): handlers
+//! return that error instead of setting a flag.
 
 mod debug;
 mod ioport;
@@ -13,6 +14,7 @@ mod process;
 
 use abi::{exit, rights, CapKind, Error, Syscall, SyscallClass};
 
+use crate::cap::SysError;
 use crate::kernel::Kernel;
 use crate::proc::State;
 
@@ -25,9 +27,9 @@ pub enum Outcome {
     Blocked,
 }
 
-const DONE: Result<Outcome, Error> = Ok(Outcome::Done([0; 4]));
+const DONE: Result<Outcome, SysError> = Ok(Outcome::Done([0; 4]));
 
-fn done(v: u64) -> Result<Outcome, Error> {
+fn done(v: u64) -> Result<Outcome, SysError> {
     Ok(Outcome::Done([v, 0, 0, 0]))
 }
 
@@ -60,42 +62,38 @@ impl Kernel {
     #[inline(never)]
     fn syscall_general(&mut self, nr: u64, a: [u64; 6]) {
         let t = self.current;
-        self.strike = false;
         let result = match Syscall::from_raw(nr) {
             Some(s) => self.dispatch(s, a),
-            None => Err(Error::UnknownSyscall),
+            None => Err(SysError::Code(Error::UnknownSyscall)),
         };
         match result {
             Ok(Outcome::Done(v)) => self.threads[t as usize].ret = [0, v[0], v[1], v[2], v[3]],
             Ok(Outcome::Blocked) => {}
-            Err(e) if e == Error::Incapable && self.strike && self.threads[t as usize].state == State::Running => {
-                self.penalize_current()
-            }
-            Err(e) => self.threads[t as usize].ret = [e as u64, 0, 0, 0, 0],
+            Err(SysError::BadToken) if self.threads[t as usize].state == State::Running => self.penalize_current(),
+            Err(e) => self.threads[t as usize].ret = [e.code() as u64, 0, 0, 0, 0],
         }
         self.catch_up_ticks();
         self.reschedule();
     }
 
     /// Check that `token` is process `p`'s capability for syscall class `class`.
-    fn class(&mut self, p: usize, token: u64, class: SyscallClass) -> Result<(), Error> {
+    fn class(&mut self, p: usize, token: u64, class: SyscallClass) -> Result<(), SysError> {
         let cap = self.lookup(p, token, Some(CapKind::Class), rights::USE)?;
         if cap.object == class as u32 {
             Ok(())
         } else {
-            self.strike = true;
-            Err(Error::Incapable)
+            Err(SysError::BadToken)
         }
     }
 
-    fn dispatch(&mut self, s: Syscall, a: [u64; 6]) -> Result<Outcome, Error> {
+    fn dispatch(&mut self, s: Syscall, a: [u64; 6]) -> Result<Outcome, SysError> {
         let t = self.current;
         let p = self.proc_of(t);
         let [token, a1, a2, a3, a4, a5] = a;
         match s {
             Syscall::DebugPrint => {
                 self.class(p, token, SyscallClass::DebugPrint)?;
-                self.debug_print(p, a1, a2)
+                Ok(self.debug_print(p, a1, a2)?)
             }
             Syscall::Exit => {
                 self.class(p, token, SyscallClass::Thread)?;
@@ -137,7 +135,7 @@ impl Kernel {
             Syscall::ChannelCreate => {
                 self.class(p, token, SyscallClass::ChannelCreate)?;
                 if self.procs[p].room(crate::proc::Resource::Channels) == 0 {
-                    return Err(Error::LimitReached);
+                    return Err(Error::LimitReached.into());
                 }
                 done(self.channel_create(p)?)
             }
@@ -185,7 +183,7 @@ impl Kernel {
                 if self.names.remove(&buf[..len], ch) {
                     DONE
                 } else {
-                    Err(Error::NotFound)
+                    Err(Error::NotFound.into())
                 }
             }
             Syscall::CapDerive => {
@@ -255,7 +253,7 @@ impl Kernel {
             }
             Syscall::ProcessCreate => {
                 self.class(p, token, SyscallClass::ProcessCreate)?;
-                self.process_create(p, a1, a2, a3)
+                Ok(self.process_create(p, a1, a2, a3)?)
             }
             Syscall::ProcessWrite => {
                 let target = self.process_of(p, token, rights::MAP)?;
@@ -264,7 +262,7 @@ impl Kernel {
             }
             Syscall::ThreadCreate => {
                 let target = self.process_of(p, token, rights::THREAD)?;
-                self.thread_create(t, target, a1, a2, [a3, a4], a5)
+                Ok(self.thread_create(t, target, a1, a2, [a3, a4], a5)?)
             }
             Syscall::ProcessWait => self.process_wait(p, token, a1),
             Syscall::ProcessKill => {
@@ -278,7 +276,7 @@ impl Kernel {
             }
             Syscall::DebugIpc => {
                 self.class(p, token, SyscallClass::DebugIpc)?;
-                self.debug_ipc(p, a1, a2, a3, a4)
+                Ok(self.debug_ipc(p, a1, a2, a3, a4)?)
             }
             Syscall::IoPortIn => {
                 let port = self.io_port(p, token, rights::READ, a1)?;
@@ -335,15 +333,14 @@ impl Kernel {
     }
 
     /// The live process behind a process capability of `p` granting `need`.
-    fn process_of(&mut self, p: usize, token: u64, need: u32) -> Result<usize, Error> {
+    fn process_of(&mut self, p: usize, token: u64, need: u32) -> Result<usize, SysError> {
         let cap = self.lookup(p, token, Some(CapKind::Process), need)?;
         let target = &self.procs[cap.object as usize];
         if target.gen != cap.gen {
-            self.strike = true;
-            return Err(Error::Incapable);
+            return Err(SysError::BadToken);
         }
         if target.state != crate::proc::ProcState::Alive {
-            return Err(Error::NotFound);
+            return Err(Error::NotFound.into());
         }
         Ok(cap.object as usize)
     }

@@ -2,7 +2,7 @@
 
 use abi::{rights, CapKind, Error};
 
-use crate::cap::Cap;
+use crate::cap::{Cap, SysError};
 use crate::kernel::Kernel;
 use crate::mem::user;
 use crate::proc::{ProcState, State, Tid};
@@ -46,22 +46,22 @@ impl Kernel {
     /// `ProcessWait`: the end of a process, or wait for it. `NotFound` for
     /// a process that ended and whose slot a newer process took (a
     /// supervisor that looks late still learns of the end).
-    pub(super) fn process_wait(&mut self, p: usize, token: u64, timeout: u64) -> Result<Outcome, Error> {
+    pub(super) fn process_wait(&mut self, p: usize, token: u64, timeout: u64) -> Result<Outcome, SysError> {
         let cap = self.lookup(p, token, Some(CapKind::Process), rights::WAIT)?;
         let target = cap.object as usize;
         if self.procs[target].gen != cap.gen {
             // Ended, and the slot was reused before the holder looked. The
             // token is the caller's own (the lookup checked it), so this is
             // no guess to punish: say the end happened, its status is gone.
-            return Err(Error::NotFound);
+            return Err(SysError::from(Error::NotFound));
         }
         match self.procs[target].state {
             ProcState::Dead => {
                 let (how, code) = self.procs[target].exit;
                 Ok(Outcome::Done([how, code, 0, 0]))
             }
-            ProcState::Alive if target == p => Err(Error::InvalidArgument),
-            ProcState::Alive if timeout == 0 => Err(Error::Timeout),
+            ProcState::Alive if target == p => Err(Error::InvalidArgument.into()),
+            ProcState::Alive if timeout == 0 => Err(Error::Timeout.into()),
             ProcState::Alive => {
                 let t = self.current;
                 self.procs[target].waiters.push_back(&mut self.threads, t);
@@ -72,7 +72,7 @@ impl Kernel {
                 }
                 Ok(Outcome::Blocked)
             }
-            ProcState::Free => Err(Error::NotFound),
+            ProcState::Free => Err(Error::NotFound.into()),
         }
     }
 
