@@ -13,7 +13,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use abi::{exit, Error};
-use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
+use x86_64::structures::paging::PhysFrame;
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::arch::UserThread;
@@ -21,7 +21,8 @@ use crate::cap::penalty::Penalties;
 use crate::cap::TokenGen;
 use crate::ipc::channel::ChannelTable;
 use crate::ipc::named::NameTable;
-use crate::mem::paging::{sw, LeafAt};
+use crate::mem::paging::LeafAt;
+use crate::mem::dma::{release_leaf, DmaTable};
 use crate::mem::{FrameAllocator, PageTables, PhysMem, PAGE_SIZE};
 use crate::proc::quota::{self, carve_cost};
 use crate::proc::{tids, Account, ProcState, Process, Resource, State, Thread, Tid, NO_THREAD, PROCESS_SLOTS, THREAD_SLOTS};
@@ -44,19 +45,6 @@ pub const WINDOW_PAGES: u64 = 64;
 /// Pages an empty process needs at least: its top-level page table and its
 /// capability table.
 pub const PROCESS_PAGES: u64 = 1 + crate::cap::table::PAGES;
-
-/// A contiguous DMA allocation.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct DmaRegion {
-    pub live: bool,
-    pub gen: u32,
-    pub base_frame: u32,
-    pub frames: u32,
-    pub owner: u16,
-    pub owner_alive: bool,
-    /// Pages of it mapped anywhere.
-    pub maps: u32,
-}
 
 /// System-wide IPC counters.
 #[derive(Clone, Copy, Debug, Default)]
@@ -82,7 +70,7 @@ pub struct Kernel {
     /// The clock and the timer list.
     pub timers: Timers,
     pub tokens: TokenGen,
-    pub dma: Vec<DmaRegion>,
+    pub dma: DmaTable,
     /// Interrupts delivered to user space.
     pub irqs: crate::irq::IrqTable,
     pub ram: [(u64, u64); MAX_RAM_REGIONS],
@@ -127,9 +115,6 @@ impl Kernel {
             t.deadline = u64::MAX;
         }
         let procs: Box<[Process; PROCESS_SLOTS]> = boxed_array(Process::default)?;
-        let mut dma = Vec::new();
-        dma.try_reserve_exact(limits::DMA_REGIONS).map_err(|_| OutOfMemory)?;
-        dma.resize(limits::DMA_REGIONS, DmaRegion::default());
         let mut ram_regions = [(0, 0); MAX_RAM_REGIONS];
         for (slot, r) in ram_regions.iter_mut().zip(ram) {
             *slot = *r;
@@ -145,7 +130,7 @@ impl Kernel {
             sched: Scheduler::default(),
             timers: Timers::default(),
             tokens: TokenGen::new(seed, 0),
-            dma,
+            dma: DmaTable::new()?,
             irqs: Default::default(),
             ram: ram_regions,
             kernel_mmio: [(0, 0); 2],
@@ -726,9 +711,7 @@ impl Kernel {
             }
         }
         self.irq_release(p);
-        for r in self.dma.iter_mut().filter(|r| r.live && r.owner as usize == p) {
-            r.owner_alive = false;
-        }
+        self.dma.owner_ended(p);
         if let Some(space) = self.procs[p].space.take() {
             if self.active_root == Some(space.root().start_address().as_u64()) {
                 // Leave the tables before freeing them.
@@ -763,16 +746,7 @@ impl Kernel {
 
     /// Free DMA regions nobody owns or maps any more.
     pub fn free_unused_dma(&mut self) {
-        for r in self.dma.iter_mut() {
-            if r.live && !r.owner_alive && r.maps == 0 {
-                let first = PhysFrame::containing_address(PhysAddr::new(r.base_frame as u64 * PAGE_SIZE));
-                if self.frames.free_contiguous(first, r.frames as usize).is_err() {
-                    crate::error!("DMA region at frame {:#x} was not allocated", r.base_frame);
-                }
-                r.live = false;
-                r.gen = r.gen.wrapping_add(1);
-            }
-        }
+        self.dma.free_unused(&mut self.frames);
     }
 }
 
@@ -783,23 +757,4 @@ fn boxed_array<T, const N: usize>(f: impl FnMut() -> T) -> Result<Box<[T; N]>, O
     v.try_reserve_exact(N).map_err(|_| OutOfMemory)?;
     v.resize_with(N, f);
     v.into_boxed_slice().try_into().map_err(|_| OutOfMemory)
-}
-
-/// What unmapping a user page releases, by its software bits; whether it
-/// was a frame the process owned (counted in its page quota).
-pub fn release_leaf(frames: &mut FrameAllocator, dma: &mut [DmaRegion], f: PhysFrame, fl: Flags) -> bool {
-    if fl.contains(sw::LOAN) {
-        // Lent by an IPC sender: the sender still owns it.
-    } else if fl.contains(sw::OWNED) {
-        if frames.free(f).is_err() {
-            crate::error!("user frame {:#x} was not allocated", f.start_address().as_u64());
-        }
-        return true;
-    } else if fl.contains(sw::DMA) {
-        let n = (f.start_address().as_u64() / PAGE_SIZE) as u32;
-        if let Some(r) = dma.iter_mut().find(|r| r.live && (r.base_frame..r.base_frame + r.frames).contains(&n)) {
-            r.maps -= 1;
-        }
-    }
-    false
 }

@@ -3,8 +3,10 @@
 //! The kernel reaches physical memory through one linear window (the direct
 //! map on x86, a plain heap buffer in host tests). Everything here is written
 //! against [`PhysMem`], which hides that difference, so the frame allocator and
-//! the page-table code are the same on the host and on the machine.
+//! the page-table code are the same on the host and on the machine. DMA
+//! regions are accounted for in [`dma`].
 
+pub mod dma;
 pub mod frame;
 pub mod paging;
 pub mod phys;

@@ -5,7 +5,8 @@ use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::cap::{Cap, SysError};
-use crate::kernel::{release_leaf, Kernel, WINDOW_PAGES};
+use crate::kernel::{Kernel, WINDOW_PAGES};
+use crate::mem::dma::release_leaf;
 use crate::mem::paging::{sw, MapError};
 use crate::mem::{user, PAGE_SIZE};
 use crate::proc::Resource;
@@ -172,8 +173,7 @@ impl Kernel {
             }
             phys_flavor::BOOT => pte |= sw::BOOT,
             phys_flavor::DMA => {
-                let r = self.dma.get(cap.object as usize).filter(|r| r.live && r.gen == cap.gen);
-                if r.is_none() {
+                if !self.dma.is_live(cap.object, cap.gen) {
                     return Err(SysError::BadToken);
                 }
                 pte |= sw::DMA;
@@ -204,7 +204,7 @@ impl Kernel {
             }
         }
         if cap.flavor == phys_flavor::DMA {
-            self.dma[cap.object as usize].maps += pages as u32;
+            self.dma.mapped(cap.object, pages);
         }
         Ok(())
     }
@@ -246,7 +246,7 @@ impl Kernel {
         if pages == 0 || pages > abi::limits::DMA_MAX_PAGES {
             return Err(Error::InvalidArgument);
         }
-        let slot = self.dma.iter().position(|r| !r.live).ok_or(Error::LimitReached)?;
+        let slot = self.dma.free_slot().ok_or(Error::LimitReached)?;
         // Charged to the allocator until it ends, wherever the region is mapped.
         if self.procs[p].room(Resource::Pages) < pages {
             return Err(Error::LimitReached);
@@ -262,22 +262,15 @@ impl Kernel {
         }
         self.procs[p].acct.pages += pages;
         let base_frame = (first.start_address().as_u64() / PAGE_SIZE) as u32;
-        let r = &mut self.dma[slot];
-        r.live = true;
-        r.gen = r.gen.wrapping_add(1);
-        r.base_frame = base_frame;
-        r.frames = pages as u32;
-        r.owner = p as u16;
-        r.owner_alive = true;
-        r.maps = 0;
-        let mut cap = Cap::object(CapKind::Phys, slot as u32, r.gen, rights::READ | rights::WRITE | rights::DELEGATE);
+        let gen = self.dma.open(slot, base_frame, pages as u32, p);
+        let mut cap = Cap::object(CapKind::Phys, slot as u32, gen, rights::READ | rights::WRITE | rights::DELEGATE);
         cap.flavor = phys_flavor::DMA;
         cap.base_frame = base_frame;
         cap.frames = pages as u32;
         match self.mint(p, cap) {
             Ok(token) => Ok((token, first.start_address().as_u64())),
             Err(e) => {
-                self.dma[slot].owner_alive = false;
+                self.dma.disown(slot);
                 self.free_unused_dma();
                 Err(e)
             }
