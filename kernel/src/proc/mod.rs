@@ -1,10 +1,12 @@
 //! Threads and processes as the kernel's tables hold them.
 
+pub mod lifecycle;
 pub mod process;
 pub mod queue;
 pub mod quota;
 pub mod thread;
 
+pub use lifecycle::PROCESS_PAGES;
 pub use process::{ProcState, Process, PROCESS_SLOTS};
 pub use queue::Queue;
 pub use quota::{Account, Resource};

@@ -74,7 +74,7 @@ fn page_quota_counts_memory_and_page_tables_and_comes_back() {
     let free0 = w.free();
     let (kid, k) = create(&mut w, t, &Quota { pages: 40, ..SMALL }).unwrap();
     let empty = w.k.procs[k].acct.pages;
-    assert_eq!(empty, crate::kernel::PROCESS_PAGES, "an empty process: its root table and capability table");
+    assert_eq!(empty, crate::proc::PROCESS_PAGES, "an empty process: its root table and capability table");
     let mut mapped = 0;
     loop {
         match w.sys(t, Syscall::MapAnon, [kid, 0x1000_0000 + mapped * PAGE, PAGE, RW, 0, 0]) {
@@ -248,7 +248,7 @@ fn long_syscalls_let_the_timer_in_and_lose_no_tick() {
 fn page_tables_made_for_a_receive_window_count_against_the_receiver() {
     let mut w = World::new();
     let (p, t) = parent(&mut w);
-    let (kid, k) = create(&mut w, t, &Quota { pages: crate::kernel::PROCESS_PAGES + 9, ..SMALL }).unwrap();
+    let (kid, k) = create(&mut w, t, &Quota { pages: crate::proc::PROCESS_PAGES + 9, ..SMALL }).unwrap();
     let ks = start(&mut w, t, kid).ok()[0] as Tid;
     let class = w.give(p, w.c(p).chan, k, rights::USE);
     w.caps[k] = Some(Caps { chan: class, ..Caps::default() });
