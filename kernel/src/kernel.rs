@@ -13,8 +13,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use abi::Error;
-use x86_64::structures::paging::PhysFrame;
-use x86_64::{PhysAddr, VirtAddr};
+use x86_64::VirtAddr;
 
 use crate::cap::penalty::Penalties;
 use crate::cap::TokenGen;
@@ -75,8 +74,6 @@ pub struct Kernel {
     pub current: Tid,
     /// The address space loaded in the MMU (whose TLB entries may be live).
     pub active_root: Option<u64>,
-    /// A thread of higher priority than `current` became ready.
-    pub need_resched: bool,
     pub ipc: IpcCounters,
     /// Per process: messages delivered to its threads and not answered yet
     /// (while there are none, a delivery cannot displace one from its
@@ -130,7 +127,6 @@ impl Kernel {
             kernel_mmio: [(0, 0); 2],
             current: IDLE_THREAD,
             active_root: None,
-            need_resched: false,
             ipc: IpcCounters::default(),
             unanswered: [0; PROCESS_SLOTS],
             penalties: Penalties::new(seed),
@@ -228,110 +224,6 @@ impl Kernel {
     pub fn flush_if_active(&self, space: PageTables, va: u64) {
         if self.active_root == Some(space.root().start_address().as_u64()) {
             crate::arch::flush_page(VirtAddr::new_truncate(va));
-        }
-    }
-
-    // ----- scheduling ------------------------------------------------------
-
-    /// Put a blocked thread back in the run queue.
-    pub fn make_runnable(&mut self, t: Tid) {
-        self.timer_cancel(t);
-        let th = &mut self.threads[t as usize];
-        debug_assert!(!matches!(th.state, State::Runnable | State::Running | State::Free | State::Dead));
-        th.state = State::Runnable;
-        let prio = th.prio;
-        self.sched.enqueue(&mut self.threads, t);
-        if prio > self.threads[self.current as usize].prio || self.current == IDLE_THREAD {
-            self.need_resched = true;
-        }
-    }
-
-    /// Finish a blocked operation of `t` with `status` and values, and make it ready.
-    pub fn complete(&mut self, t: Tid, status: Result<[u64; 4], Error>) {
-        self.threads[t as usize].ret = match status {
-            Ok(v) => [0, v[0], v[1], v[2], v[3]],
-            Err(e) => [e as u64, 0, 0, 0, 0],
-        };
-        self.make_runnable(t);
-    }
-
-    /// Choose what runs next after `current` stopped (blocked, died) or must
-    /// give way. A still-running current goes to the back of its queue.
-    pub fn schedule(&mut self) {
-        let cur = self.current;
-        if self.threads[cur as usize].state == State::Running {
-            if cur == IDLE_THREAD {
-                self.threads[cur as usize].state = State::Runnable;
-            } else {
-                self.threads[cur as usize].state = State::Runnable;
-                self.sched.enqueue(&mut self.threads, cur);
-            }
-        }
-        let next = self.sched.pop(&mut self.threads).unwrap_or(IDLE_THREAD);
-        self.run_next(next);
-    }
-
-    /// Make `t`, ready and in no queue, the thread that runs.
-    #[inline(always)]
-    pub(crate) fn run_next(&mut self, t: Tid) {
-        let th = &mut self.threads[t as usize];
-        th.state = State::Running;
-        if th.slice == 0 {
-            th.slice = SLICE_TICKS;
-        }
-        self.current = t;
-        self.need_resched = false;
-    }
-
-    /// Let a higher-priority ready thread run; `current` keeps its place at
-    /// the front of its queue.
-    pub fn preempt(&mut self) {
-        let cur = self.current;
-        let higher = match self.sched.highest() {
-            Some(p) => cur == IDLE_THREAD || p > self.threads[cur as usize].prio,
-            None => false,
-        };
-        if higher {
-            if cur != IDLE_THREAD {
-                self.threads[cur as usize].state = State::Runnable;
-                self.sched.enqueue_front(&mut self.threads, cur);
-            }
-            self.schedule();
-        }
-        self.need_resched = false;
-    }
-
-    /// After a syscall or interrupt: pick a new `current` if this one
-    /// stopped or a higher priority is ready.
-    pub fn reschedule(&mut self) {
-        if self.threads[self.current as usize].state != State::Running {
-            self.schedule();
-        } else if self.need_resched {
-            self.preempt();
-        }
-    }
-
-    /// Give up the CPU to threads of equal or higher priority.
-    pub fn yield_now(&mut self) {
-        let cur = self.current;
-        if let Some(p) = self.sched.highest() {
-            if p >= self.threads[cur as usize].prio {
-                self.threads[cur as usize].slice = SLICE_TICKS;
-                self.schedule();
-            }
-        }
-    }
-
-    /// Record which thread's address space the MMU now holds; returns the
-    /// root to load when it changes.
-    #[inline(always)]
-    pub fn activate(&mut self, t: Tid) -> Option<PhysFrame> {
-        let root = self.threads[t as usize].root;
-        if self.active_root == Some(root) {
-            None
-        } else {
-            self.active_root = Some(root);
-            Some(PhysFrame::containing_address(PhysAddr::new_truncate(root)))
         }
     }
 

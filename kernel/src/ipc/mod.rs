@@ -770,9 +770,6 @@ impl Kernel {
                 self.sched.remove(&mut self.threads, t);
                 self.threads[t as usize].prio = prio;
                 self.sched.enqueue(&mut self.threads, t);
-                if prio > self.threads[self.current as usize].prio {
-                    self.need_resched = true;
-                }
             } else {
                 self.threads[t as usize].prio = prio;
             }
@@ -836,9 +833,6 @@ impl Kernel {
             self.sched.enqueue(&mut self.threads, t);
         } else {
             self.threads[t as usize].prio = new;
-        }
-        if t == self.current && self.sched.highest().is_some_and(|h| h > new) {
-            self.need_resched = true;
         }
     }
 }

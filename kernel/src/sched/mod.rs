@@ -5,6 +5,7 @@
 //! CPU in time slices; a higher priority always wins. The running thread is
 //! not in any queue.
 
+pub mod run;
 pub mod timer;
 
 use crate::proc::{Queue, ThreadTable, Tid};
