@@ -1,18 +1,30 @@
-//! The kernel's state and the operations its subsystems share.
+//! The kernel's state: one [`Kernel`] value that composes the subsystems.
 //!
-//! Everything the kernel knows lives in one [`Kernel`] value: the thread,
-//! process and channel tables, the run queues, the timer list, physical
-//! memory. Operations are methods that take the calling thread from
-//! `current` and leave their results in thread control blocks; none of them
-//! switches stacks or touches hardware beyond the `arch` boundary. The
-//! architecture glue runs a syscall or interrupt through these methods and
-//! then switches to whatever `current` has become, which is why the same
-//! code is exercised by host tests.
+//! Each concern keeps its own state and its own module, and `Kernel` only
+//! holds them side by side and offers the small accessors they share
+//! (which process a thread is in, an address space, a page-table entry):
+//!
+//! | concern | state | module |
+//! |---|---|---|
+//! | scheduling | [`Scheduler`] (run queues), `current` | [`crate::sched`], [`crate::sched::run`] |
+//! | time | [`Timers`] (clock, timer list) | [`crate::sched::timer`] |
+//! | process lifecycle | the process and thread tables | [`crate::proc::lifecycle`] |
+//! | bad-token penalties | [`Penalties`], each process's strikes | [`crate::cap::penalty`] |
+//! | DMA accounting | [`DmaTable`] | [`crate::mem::dma`] |
+//! | IPC | channels, names, counters | [`crate::ipc`] |
+//! | device interrupts | [`crate::irq::IrqTable`] | [`crate::irq`] |
+//!
+//! Operations take the calling thread from `current` and leave results in
+//! thread control blocks; a syscall handler returns its outcome (done,
+//! blocked, or a [`crate::cap::SysError`], whose `BadToken` carries the
+//! penalty) and the thread to run next follows from the run queues
+//! ([`Kernel::reschedule`]). Nothing here switches stacks or touches
+//! hardware beyond the `arch` boundary, which is why the same code is
+//! exercised by host tests.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use abi::Error;
 use x86_64::VirtAddr;
 
 use crate::cap::penalty::Penalties;
@@ -225,130 +237,6 @@ impl Kernel {
         if self.active_root == Some(space.root().start_address().as_u64()) {
             crate::arch::flush_page(VirtAddr::new_truncate(va));
         }
-    }
-
-    // ----- time --------------------------------------------------------------
-
-    /// Ticks to wait for `ns` nanoseconds (see [`Timers::ticks_for`]).
-    pub fn ticks_for(ns: u64) -> u64 {
-        Timers::ticks_for(ns)
-    }
-
-    /// Deadline for a timeout argument, `None` for [`abi::FOREVER`].
-    pub fn deadline(&self, timeout_ns: u64) -> Option<u64> {
-        self.timers.deadline(timeout_ns)
-    }
-
-    /// Wake `t` at tick `deadline`.
-    pub fn timer_arm(&mut self, t: Tid, deadline: u64) {
-        self.timers.arm(&mut self.threads, t, deadline)
-    }
-
-    /// Take `t` off the timer list if it is on it.
-    pub fn timer_cancel(&mut self, t: Tid) {
-        self.timers.cancel(&mut self.threads, t)
-    }
-
-    /// One timer tick: wake expired timers, charge the time slice.
-    pub fn tick(&mut self) {
-        self.catch_up_ticks();
-        self.timers.now += 1;
-        while let Some(t) = self.timers.pop_expired(&mut self.threads) {
-            self.expire(t);
-        }
-        let cur = self.current;
-        if cur != IDLE_THREAD {
-            let th = &mut self.threads[cur as usize];
-            th.slice = th.slice.saturating_sub(1);
-            if th.slice == 0 {
-                th.slice = SLICE_TICKS;
-                if self.sched.highest().is_some_and(|p| p >= th.prio) {
-                    self.schedule();
-                }
-            }
-        }
-        self.reschedule();
-    }
-
-    /// Run the timer ticks that arrived while a long syscall let interrupts
-    /// in at a safe point ([`crate::arch::tick_window`]): there they
-    /// are only counted, and here, with the kernel's state whole again,
-    /// they take effect, so the clock loses none. Called at the end of
-    /// every general-path syscall (the only ones that open windows) and at
-    /// each tick (for windows opened while ending a faulting process).
-    #[inline(always)]
-    pub(crate) fn catch_up_ticks(&mut self) {
-        let late = crate::arch::take_late_ticks();
-        if late != 0 {
-            self.run_late_ticks(late);
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn run_late_ticks(&mut self, late: u64) {
-        let irqs = late >> crate::irq::LATE_SHIFT;
-        for s in 0..crate::irq::SLOTS {
-            if irqs & (1 << s) == 0 {
-            } else if self.irqs.slots[s].live {
-                self.irq_fire(s);
-            } else {
-                // Acknowledged in the window; nobody holds the vector.
-                crate::warn!("unexpected interrupt {}", abi::irq::FIRST_VECTOR as usize + s);
-            }
-        }
-        for _ in 0..late & ((1 << crate::irq::LATE_SHIFT) - 1) {
-            self.tick();
-        }
-    }
-
-    /// A timed wait of `t` ran out.
-    fn expire(&mut self, t: Tid) {
-        let th = &self.threads[t as usize];
-        let obj = th.wait_obj;
-        match th.state {
-            // Sleep, or the delay after a bad token: the result is already set.
-            State::Sleeping => self.make_runnable(t),
-            State::SendBlocked => {
-                let c = self.channels.slot(obj);
-                c.senders.remove(&mut self.threads, t);
-                c.errors += 1;
-                self.ipc.in_flight -= 1;
-                self.complete(t, Err(Error::Timeout));
-                self.sender_left(obj);
-            }
-            State::RecvBlocked => {
-                let c = self.channels.slot(obj);
-                c.receivers.remove(&mut self.threads, t);
-                c.errors += 1;
-                self.complete(t, Err(Error::Timeout));
-            }
-            State::Waiting => {
-                self.procs[obj as usize].waiters.remove(&mut self.threads, t);
-                self.complete(t, Err(Error::Timeout));
-            }
-            _ => {}
-        }
-    }
-
-    /// Put `current` to sleep until tick `deadline`; its result is `Ok`.
-    pub fn sleep_current(&mut self, deadline: u64) {
-        let t = self.current;
-        self.threads[t as usize].ret = [0; 5];
-        self.threads[t as usize].state = State::Sleeping;
-        self.timer_arm(t, deadline);
-    }
-
-    /// Delay the caller after a bad token ([`crate::cap::penalty`]): its
-    /// result is `Incapable` when it wakes.
-    pub fn penalize_current(&mut self) {
-        let t = self.current;
-        let p = self.proc_of(t);
-        let now = self.timers.now;
-        let delay = self.penalties.strike(&mut self.procs[p].strikes, now);
-        self.threads[t as usize].ret = [Error::Incapable as u64, 0, 0, 0, 0];
-        self.threads[t as usize].state = State::Sleeping;
-        self.timer_arm(t, now + delay);
     }
 
     /// Free DMA regions nobody owns or maps any more.

@@ -13,6 +13,9 @@
 
 use abi::Error;
 
+use crate::kernel::Kernel;
+use crate::proc::State;
+
 /// A failed token check: the syscall fails with `Incapable` and its caller
 /// pays the delay. Returned by every token lookup, so a handler passes it
 /// up with `?` instead of setting a flag.
@@ -99,6 +102,20 @@ impl Penalties {
         let base = (1u64 << (s.count - 1).min(10)).min(MAX_DELAY_TICKS);
         let delay = base * 3 / 4 + self.jitter() % (base / 2 + 1);
         delay.max(1)
+    }
+}
+
+impl Kernel {
+    /// Delay the caller after a bad token ([`crate::cap::penalty`]): its
+    /// result is `Incapable` when it wakes.
+    pub fn penalize_current(&mut self) {
+        let t = self.current;
+        let p = self.proc_of(t);
+        let now = self.timers.now;
+        let delay = self.penalties.strike(&mut self.procs[p].strikes, now);
+        self.threads[t as usize].ret = [Error::Incapable as u64, 0, 0, 0, 0];
+        self.threads[t as usize].state = State::Sleeping;
+        self.timer_arm(t, now + delay);
     }
 }
 

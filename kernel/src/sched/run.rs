@@ -6,7 +6,7 @@
 //! syscall or an interrupt, [`Kernel::reschedule`] works out from those
 //! alone whether `current` keeps the CPU, so a handler only changes thread
 //! states and returns its result. The IPC paths that hand the CPU straight
-//! to their peer use [`Kernel::run_next`].
+//! to their peer use `Kernel::run_next`.
 
 use abi::Error;
 use x86_64::structures::paging::PhysFrame;

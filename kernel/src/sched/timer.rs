@@ -8,7 +8,11 @@
 //! thread waits in, which the kernel decides ([`crate::Kernel::tick`]);
 //! this module only keeps time and order.
 
-use crate::proc::{ThreadTable, Tid, NO_THREAD};
+use abi::Error;
+
+use crate::kernel::{Kernel, IDLE_THREAD};
+use crate::proc::{State, ThreadTable, Tid, NO_THREAD};
+use crate::sched::SLICE_TICKS;
 
 /// The clock and the threads waiting for a tick, soonest first.
 pub struct Timers {
@@ -94,6 +98,120 @@ impl Timers {
         }
         self.unlink(threads, t);
         Some(t)
+    }
+}
+
+/// What the kernel does with the clock: timeouts by what the thread waits
+/// in, the time slice, and the ticks that arrived during a long syscall.
+impl Kernel {
+    /// Ticks to wait for `ns` nanoseconds (see [`Timers::ticks_for`]).
+    pub fn ticks_for(ns: u64) -> u64 {
+        Timers::ticks_for(ns)
+    }
+
+    /// Deadline for a timeout argument, `None` for [`abi::FOREVER`].
+    pub fn deadline(&self, timeout_ns: u64) -> Option<u64> {
+        self.timers.deadline(timeout_ns)
+    }
+
+    /// Wake `t` at tick `deadline`.
+    pub fn timer_arm(&mut self, t: Tid, deadline: u64) {
+        self.timers.arm(&mut self.threads, t, deadline)
+    }
+
+    /// Take `t` off the timer list if it is on it.
+    pub fn timer_cancel(&mut self, t: Tid) {
+        self.timers.cancel(&mut self.threads, t)
+    }
+
+    /// One timer tick: wake expired timers, charge the time slice.
+    pub fn tick(&mut self) {
+        self.catch_up_ticks();
+        self.timers.now += 1;
+        while let Some(t) = self.timers.pop_expired(&mut self.threads) {
+            self.expire(t);
+        }
+        let cur = self.current;
+        if cur != IDLE_THREAD {
+            let th = &mut self.threads[cur as usize];
+            th.slice = th.slice.saturating_sub(1);
+            if th.slice == 0 {
+                th.slice = SLICE_TICKS;
+                if self.sched.highest().is_some_and(|p| p >= th.prio) {
+                    self.schedule();
+                }
+            }
+        }
+        self.reschedule();
+    }
+
+    /// Run the timer ticks that arrived while a long syscall let interrupts
+    /// in at a safe point ([`crate::arch::tick_window`]): there they
+    /// are only counted, and here, with the kernel's state whole again,
+    /// they take effect, so the clock loses none. Called at the end of
+    /// every general-path syscall (the only ones that open windows) and at
+    /// each tick (for windows opened while ending a faulting process).
+    #[inline(always)]
+    pub(crate) fn catch_up_ticks(&mut self) {
+        let late = crate::arch::take_late_ticks();
+        if late != 0 {
+            self.run_late_ticks(late);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn run_late_ticks(&mut self, late: u64) {
+        let irqs = late >> crate::irq::LATE_SHIFT;
+        for s in 0..crate::irq::SLOTS {
+            if irqs & (1 << s) == 0 {
+            } else if self.irqs.slots[s].live {
+                self.irq_fire(s);
+            } else {
+                // Acknowledged in the window; nobody holds the vector.
+                crate::warn!("unexpected interrupt {}", abi::irq::FIRST_VECTOR as usize + s);
+            }
+        }
+        for _ in 0..late & ((1 << crate::irq::LATE_SHIFT) - 1) {
+            self.tick();
+        }
+    }
+
+    /// A timed wait of `t` ran out.
+    fn expire(&mut self, t: Tid) {
+        let th = &self.threads[t as usize];
+        let obj = th.wait_obj;
+        match th.state {
+            // Sleep, or the delay after a bad token: the result is already set.
+            State::Sleeping => self.make_runnable(t),
+            State::SendBlocked => {
+                let c = self.channels.slot(obj);
+                c.senders.remove(&mut self.threads, t);
+                c.errors += 1;
+                self.ipc.in_flight -= 1;
+                self.complete(t, Err(Error::Timeout));
+                self.sender_left(obj);
+            }
+            State::RecvBlocked => {
+                let c = self.channels.slot(obj);
+                c.receivers.remove(&mut self.threads, t);
+                c.errors += 1;
+                self.complete(t, Err(Error::Timeout));
+            }
+            State::Waiting => {
+                self.procs[obj as usize].waiters.remove(&mut self.threads, t);
+                self.complete(t, Err(Error::Timeout));
+            }
+            _ => {}
+        }
+    }
+
+    /// Put `current` to sleep until tick `deadline`; its result is `Ok`.
+    pub fn sleep_current(&mut self, deadline: u64) {
+        let t = self.current;
+        self.threads[t as usize].ret = [0; 5];
+        self.threads[t as usize].state = State::Sleeping;
+        self.timer_arm(t, deadline);
     }
 }
 
