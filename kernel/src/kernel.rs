@@ -235,7 +235,7 @@ impl Kernel {
     /// Invalidate the TLB entry for `va` if `space` is the one loaded.
     pub fn flush_if_active(&self, space: PageTables, va: u64) {
         if self.active_root == Some(space.root().start_address().as_u64()) {
-            crate::arch::flush_page(VirtAddr::new_truncate(va));
+            crate::arch::flush_page(VirtAddr::new(va));
         }
     }
 

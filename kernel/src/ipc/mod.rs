@@ -580,7 +580,7 @@ impl Kernel {
         let e = self.entry(sat);
         self.set_entry(sat, e & !Flags::PRESENT.bits());
         if let Some(sva) = loaded {
-            crate::arch::flush_page(x86_64::VirtAddr::new_truncate(sva));
+            crate::arch::flush_page(x86_64::VirtAddr::new(sva));
         }
         Ok(old)
     }
