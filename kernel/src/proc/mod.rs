@@ -1,4 +1,5 @@
-//! Threads and processes as the kernel's tables hold them.
+//! Threads and processes as the kernel's tables hold them, their quotas,
+//! and their lifecycle ([`lifecycle`]: creation, exit, kill, reclaim).
 
 pub mod lifecycle;
 pub mod process;

@@ -4,6 +4,9 @@
 //! thread is a find-highest-bit and a queue pop. Equal priorities share the
 //! CPU in time slices; a higher priority always wins. The running thread is
 //! not in any queue.
+//!
+//! The run queues are this module's state; which thread runs and when it
+//! gives way is in [`run`], the clock and timeouts in [`timer`].
 
 pub mod run;
 pub mod timer;
