@@ -18,6 +18,7 @@ use x86_64::registers::control::{Cr0Flags, Cr4, Cr4Flags};
 use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
 use x86_64::registers::rflags::RFlags;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
+use x86_64::structures::idt::{Entry, HandlerFunc};
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::{PrivilegeLevel, VirtAddr};
@@ -42,7 +43,11 @@ struct Stack([u8; IST_STACK]);
 struct Cpu {
     gdt: GlobalDescriptorTable,
     tss: TaskStateSegment,
-    idt: [Gate; 256],
+    /// All 256 vectors, each to its stub. (Not the crate's
+    /// `InterruptDescriptorTable`: that one cannot set the reserved
+    /// vectors 15, 22-27 and 31, and a stray interrupt there must still
+    /// reach the "unexpected interrupt" report.)
+    idt: [Entry<HandlerFunc>; 256],
     ist: [Stack; 3],
 }
 
@@ -54,40 +59,9 @@ unsafe impl Sync for CpuCell {}
 static CPU: CpuCell = CpuCell(UnsafeCell::new(Cpu {
     gdt: GlobalDescriptorTable::new(),
     tss: TaskStateSegment::new(),
-    idt: [Gate::MISSING; 256],
+    idt: [const { Entry::missing() }; 256],
     ist: [const { Stack([0; IST_STACK]) }; 3],
 }));
-
-/// One IDT entry.
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Gate {
-    offset_low: u16,
-    selector: u16,
-    ist: u8,
-    attributes: u8,
-    offset_mid: u16,
-    offset_high: u32,
-    zero: u32,
-}
-
-impl Gate {
-    const MISSING: Gate = Gate { offset_low: 0, selector: 0, ist: 0, attributes: 0, offset_mid: 0, offset_high: 0, zero: 0 };
-
-    /// A present interrupt gate (IF cleared on entry), callable only by the
-    /// CPU and the kernel (DPL 0): `int n` from user mode is a #GP.
-    fn interrupt(handler: u64, ist: u8) -> Gate {
-        Gate {
-            offset_low: handler as u16,
-            selector: KERNEL_CS,
-            ist,
-            attributes: 0x8e,
-            offset_mid: (handler >> 16) as u16,
-            offset_high: (handler >> 32) as u32,
-            zero: 0,
-        }
-    }
-}
 
 /// The per-CPU tables.
 ///
@@ -149,10 +123,19 @@ pub fn init() {
             18 => IST_MACHINE_CHECK,
             _ => 0,
         };
-        c.idt[v as usize] = Gate::interrupt(isr_stubs as *const () as u64 + v * STUB_STRIDE, ist);
+        let stub = VirtAddr::new(isr_stubs as *const () as u64 + v * STUB_STRIDE);
+        // SAFETY: each stub is an interrupt entry that saves the state and
+        // calls the dispatcher; the defaults are an interrupt gate (IF
+        // cleared on entry) callable only by the CPU and the kernel (DPL 0:
+        // `int n` from user mode is a #GP), with the kernel's CS (loaded above).
+        let options = unsafe { c.idt[v as usize].set_handler_addr(stub) };
+        if ist != 0 {
+            // SAFETY: the IST slot holds a stack of its own (set above).
+            unsafe { options.set_stack_index(ist as u16 - 1) };
+        }
     }
     let ptr = DescriptorTablePointer {
-        limit: (core::mem::size_of::<[Gate; 256]>() - 1) as u16,
+        limit: (core::mem::size_of::<[Entry<HandlerFunc>; 256]>() - 1) as u16,
         base: VirtAddr::new(c.idt.as_ptr() as u64),
     };
     // SAFETY: the IDT is static and every gate points at a stub.
