@@ -80,14 +80,15 @@ def symbolise(pcs):
 SWITCH = "thread switch (run queue, channel queues, CR3, kernel stack, callee-saved registers)"
 COPY = "copy: the 64 bytes each way (rep movs under stac/clac, client buffer walk, checks)"
 # Checked on the inlined frames from the outside in: the first match names the instruction.
-DISPATCH = "entry/exit: syscall_dispatch, the kernel cell's scope, Kernel::syscall (Rust side, fast-path choice)"
+DISPATCH = "entry/exit: syscall_dispatch_send/_reply_recv (Rust side: the kernel cell's scope, results pointer)"
 RULES = [
-    (r"KernelCell|Kernel.*::syscall$|run_then_switch", DISPATCH),
+    (r"KernelCell|Kernel.*::syscall(_send|_reply_recv)?$|fast_or_general|run_then_switch", DISPATCH),
     (r"fast_channel|CapTable.*::get|ChannelTable::get|decode_cookie", "capability lookup (token -> cap -> live channel) and cookie decoding"),
     (r"give_back|read_user|carry", COPY),
     (r"route|leaf_of|entry_of|user_ram|check_range|Kernel::space|Kernel::entry$|unlend", "window and buffer checks (page-table entries, user ranges)"),
     (r"run_next|switch_to_current|switch_if_needed|activate|Scheduler::highest|Queue.*::|Switch::|set_kernel_stack|load_address_space", SWITCH),
 ]
+FRAME = "syscall_dispatch_send/_reply_recv with the fast path inlined: prologue, epilogue, spills (no source line)"
 FAST_RS = open(os.path.join(ROOT, "kernel/src/ipc/fast.rs")).read().splitlines()
 
 
@@ -118,25 +119,33 @@ def group(pc, frames, asm):
         return "selectors: DS/ES/FS/GS read, OR, compare (switch_context)" if re.match(r"(mov\s+%[defg]s|or |je |pop\s+%rcx|cmp |jne )", asm.get(pc, "")) else SWITCH
     # The entry's own frames wrap everything a syscall does: they name an
     # instruction only when nothing inside them does.
-    found = None
+    # The fast path is inlined into its dispatcher: an instruction of its
+    # own (not of a helper named above) is judged by its line in fast.rs.
+    found, fast = None, None
     for f in reversed(frames[:-1]):
         name = next((n for pat, n in RULES if re.search(pat, f[0])), None)
         if name and name != DISPATCH:
             return name
         found = found or name
+        if "fast::" in f[0]:
+            fast = f
+    if fast is None and "fast::" in outer:
+        fast = frames[0]
+    if fast is not None:
+        kind = fast_line(fast[2] if fast[1] == "fast.rs" else 0)
+        if kind == "guard":
+            return "fast-path guards (arguments, states, priorities)"
+        if kind == "frame":
+            return FRAME
+        return "bookkeeping: message record, counters, states, cookie, ret registers"
     if found:
         return found
     if re.search(r"run_next|switch_to_current|switch_if_needed|Queue.*::", outer):
         return SWITCH
-    if outer == "syscall_dispatch":
-        return DISPATCH
-    if "fast::" in outer:
-        kind = fast_line(frames[0][2] if frames[0][1] == "fast.rs" else 0)
-        if kind == "guard":
-            return "fast-path guards (arguments, states, priorities)"
-        if kind == "frame":
-            return "fast_send/fast_reply_recv prologue, epilogue, spills (no source line)"
-        return "bookkeeping: message record, counters, states, cookie, ret registers"
+    if outer.startswith("syscall_dispatch"):
+        # No source line: the dispatcher's prologue, epilogue and spills,
+        # which with the fast path inlined are the fast path's.
+        return FRAME
     return "other: " + outer
 
 

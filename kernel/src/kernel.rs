@@ -84,8 +84,9 @@ pub struct Kernel {
     pub kernel_mmio: [(u64, u64); 2],
     /// The thread that runs when the kernel returns.
     pub current: Tid,
-    /// The address space loaded in the MMU (whose TLB entries may be live).
-    pub active_root: Option<u64>,
+    /// The address space loaded in the MMU (whose TLB entries may be live):
+    /// its root's physical address, or [`NO_ROOT`].
+    pub active_root: u64,
     pub ipc: IpcCounters,
     /// Per process: messages delivered to its threads and not answered yet
     /// (while there are none, a delivery cannot displace one from its
@@ -94,7 +95,16 @@ pub struct Kernel {
     pub unanswered: [u16; PROCESS_SLOTS],
     /// The bad-token delay policy.
     pub penalties: Penalties,
+    /// The client a server took the CPU from by a direct switch (a `Send`
+    /// to a waiting receiver), or [`NO_THREAD`]: while the server works on
+    /// that client's request, ticks are charged to the client's slice (see
+    /// [`Kernel::tick`]).
+    pub(crate) on_behalf: Tid,
 }
+
+/// `active_root` before any address space is known to be loaded: never a
+/// table's (page-aligned) address.
+pub const NO_ROOT: u64 = u64::MAX;
 
 /// Why the kernel could not be set up.
 #[derive(Clone, Copy, Debug)]
@@ -138,10 +148,11 @@ impl Kernel {
             ram: ram_regions,
             kernel_mmio: [(0, 0); 2],
             current: IDLE_THREAD,
-            active_root: None,
+            active_root: NO_ROOT,
             ipc: IpcCounters::default(),
             unanswered: [0; PROCESS_SLOTS],
             penalties: Penalties::new(seed),
+            on_behalf: NO_THREAD,
         };
         // The kernel "process" owns the idle thread and uses the kernel tables.
         let kp = &mut k.procs[KERNEL_PROCESS];
@@ -234,7 +245,7 @@ impl Kernel {
 
     /// Invalidate the TLB entry for `va` if `space` is the one loaded.
     pub fn flush_if_active(&self, space: PageTables, va: u64) {
-        if self.active_root == Some(space.root().start_address().as_u64()) {
+        if self.active_root == space.root().start_address().as_u64() {
             crate::arch::flush_page(VirtAddr::new(va));
         }
     }

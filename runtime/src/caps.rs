@@ -14,6 +14,10 @@ const ZERO: AtomicU64 = AtomicU64::new(0);
 static IDS: [AtomicU64; MAX] = [ZERO; MAX];
 static TOKENS: [AtomicU64; MAX] = [ZERO; MAX];
 static COUNT: AtomicUsize = AtomicUsize::new(0);
+/// The syscall-class tokens by class number, found once at start: every
+/// syscall names one, so looking it up must not scan the list above.
+const CLASSES: usize = 16;
+static CLASS_TOKENS: [AtomicU64; CLASSES] = [ZERO; CLASSES];
 
 /// Remember the start capabilities (called once by `_start`).
 pub fn install(caps: impl Iterator<Item = InitCap>) {
@@ -25,6 +29,11 @@ pub fn install(caps: impl Iterator<Item = InitCap>) {
         }
         IDS[n].store(c.id, Ordering::Relaxed);
         TOKENS[n].store(c.token, Ordering::Relaxed);
+        // As `init_cap`: the first token under an id is the one.
+        let class = c.id.wrapping_sub(cap_id::CLASS_BASE);
+        if class < CLASSES as u64 && CLASS_TOKENS[class as usize].load(Ordering::Relaxed) == 0 {
+            CLASS_TOKENS[class as usize].store(c.token, Ordering::Relaxed);
+        }
         n += 1;
     }
     COUNT.store(n, Ordering::Release);
@@ -45,8 +54,10 @@ pub fn all() -> impl Iterator<Item = InitCap> {
 
 /// The token for a syscall class, or 0 (which the kernel refuses) if the
 /// program was not given it.
+#[inline]
 pub fn class_token(c: SyscallClass) -> u64 {
-    init_cap(cap_id::class(c)).unwrap_or(0)
+    // (Release/Acquire through `COUNT` in `install`, as for `init_cap`.)
+    CLASS_TOKENS[c as usize % CLASSES].load(Ordering::Relaxed)
 }
 
 /// This program's own process capability, or 0.

@@ -61,7 +61,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     };
     let per_ms = lapic::init(&mut k);
     k.threads[crate::kernel::IDLE_THREAD as usize].arch.stack_top = boot_stack_top();
-    k.active_root = Some(k.kernel_pt.root().start_address().as_u64());
+    k.active_root = k.kernel_pt.root().start_address().as_u64();
     install(k);
     self_test(crate::boot::init::kernel_option(boot.cmdline(), "selftest"));
     start_system(&boot);

@@ -1,10 +1,14 @@
-//! A process's capability table: token → capability, open addressing.
+//! A process's capability table: token → capability, one probe.
 //!
-//! Tokens are already uniformly distributed, so the low bits of the token are
-//! the hash. The table has a fixed number of slots allocated when the
-//! process is created; the load factor stays at or below 3/4 by limiting
-//! live entries to [`abi::limits::CAPS_PER_PROCESS`], so a lookup touches a
-//! few slots whatever the table holds.
+//! A token's low bits name its slot directly: minting draws fresh tokens
+//! (each a keyed permutation of a counter, see [`super::token`]) until one
+//! whose slot is free comes up, so a lookup is an index and one 64-bit
+//! compare of the whole token, which doubles as the generation check (a
+//! slot's next token is another fresh, never-repeating one). No hashing, no
+//! probing, no tombstones on the IPC path. The table has a fixed number of
+//! slots allocated when the process is created and holds at most
+//! [`abi::limits::CAPS_PER_PROCESS`] entries, so at least a quarter of the
+//! slots are free and a free one comes within a few draws.
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -13,34 +17,43 @@ use super::Cap;
 
 /// Slots per table (power of two, at least 4/3 of the entry limit).
 pub const SLOTS: usize = 128;
-const _: () = assert!(SLOTS * 3 / 4 >= abi::limits::CAPS_PER_PROCESS);
+const _: () = assert!(SLOTS * 3 / 4 >= abi::limits::CAPS_PER_PROCESS && SLOTS.is_power_of_two());
 
 /// Frames of kernel memory one table takes, rounded up: what creating a
 /// process charges to its page quota for it.
 pub const PAGES: u64 = (SLOTS * core::mem::size_of::<Slot>()).div_ceil(abi::PAGE_SIZE) as u64;
 
-/// Slot markers: tokens are never 0 or 1 (see [`super::token`]).
+/// A free slot's marker: tokens are never 0 (see [`super::token`]).
 const EMPTY: u64 = 0;
-const DELETED: u64 = 1;
 
 #[derive(Clone, Copy, Debug)]
 struct Slot {
-    /// The token, or `EMPTY` / `DELETED` (probing continues past these).
+    /// The token, or `EMPTY`.
     token: u64,
     cap: Cap,
 }
 
 const FREE: Slot = Slot { token: EMPTY, cap: Cap::class(abi::SyscallClass::Thread, 0) };
 
-/// The table is full.
+/// Why an entry could not be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TableFull;
+pub enum InsertError {
+    /// The table holds its limit of entries.
+    Full,
+    /// Another token has this token's slot: mint another.
+    SlotTaken,
+}
 
 /// Token → capability map of one process.
 pub struct CapTable {
     slots: Box<[Slot; SLOTS]>,
     live: usize,
-    deleted: usize,
+}
+
+/// The slot a token names.
+#[inline(always)]
+fn slot_of(token: u64) -> usize {
+    token as usize & (SLOTS - 1)
 }
 
 impl CapTable {
@@ -50,7 +63,7 @@ impl CapTable {
         v.try_reserve_exact(SLOTS).ok()?;
         v.resize(SLOTS, FREE);
         let slots: Box<[Slot; SLOTS]> = v.into_boxed_slice().try_into().ok()?;
-        Some(CapTable { slots, live: 0, deleted: 0 })
+        Some(CapTable { slots, live: 0 })
     }
 
     /// Live entries.
@@ -62,103 +75,53 @@ impl CapTable {
         self.live == 0
     }
 
-    /// The capability behind `token`.
-    #[inline]
+    /// The capability behind `token`: one slot, one compare.
+    #[inline(always)]
     pub fn get(&self, token: u64) -> Option<&Cap> {
-        if token <= DELETED {
-            return None;
-        }
-        let mut i = token as usize % SLOTS;
-        for _ in 0..SLOTS {
-            let s = &self.slots[i];
-            if s.token == token {
-                return Some(&s.cap);
-            }
-            if s.token == EMPTY {
-                return None;
-            }
-            i = (i + 1) % SLOTS;
-        }
-        None
+        let s = &self.slots[slot_of(token)];
+        // A free slot holds `EMPTY`, which is never a token.
+        (s.token == token && token != EMPTY).then_some(&s.cap)
     }
 
-    /// Whether `token` would sit in its home slot (found at the first
-    /// probe). Minting prefers such tokens, so lookups rarely probe twice.
+    /// Whether `token`'s slot is free (the only place it can go).
     #[inline]
     pub fn home_free(&self, token: u64) -> bool {
-        self.slots[token as usize % SLOTS].token <= DELETED
+        self.slots[slot_of(token)].token == EMPTY
     }
 
-    /// Add an entry under a token that is not in the table.
-    pub fn insert(&mut self, token: u64, cap: Cap) -> Result<(), TableFull> {
-        debug_assert!(token > DELETED);
+    /// Add an entry under a token that is not in the table, in the slot the
+    /// token names.
+    pub fn insert(&mut self, token: u64, cap: Cap) -> Result<(), InsertError> {
+        debug_assert!(token != EMPTY);
         if self.live >= abi::limits::CAPS_PER_PROCESS {
-            return Err(TableFull);
+            return Err(InsertError::Full);
         }
-        if self.live + self.deleted >= SLOTS - 1 {
-            self.rehash();
+        let s = &mut self.slots[slot_of(token)];
+        if s.token != EMPTY {
+            debug_assert_ne!(s.token, token, "token inserted twice");
+            return Err(InsertError::SlotTaken);
         }
-        let mut i = token as usize % SLOTS;
-        loop {
-            let s = &mut self.slots[i];
-            match s.token {
-                EMPTY | DELETED => {
-                    if s.token == DELETED {
-                        self.deleted -= 1;
-                    }
-                    *s = Slot { token, cap };
-                    self.live += 1;
-                    return Ok(());
-                }
-                t => {
-                    debug_assert_ne!(t, token, "token inserted twice");
-                    i = (i + 1) % SLOTS;
-                }
-            }
-        }
+        *s = Slot { token, cap };
+        self.live += 1;
+        Ok(())
     }
 
     /// Remove and return the entry for `token`.
     pub fn remove(&mut self, token: u64) -> Option<Cap> {
-        if token <= DELETED {
-            return None;
-        }
-        let mut i = token as usize % SLOTS;
-        for _ in 0..SLOTS {
-            let s = &mut self.slots[i];
-            if s.token == token {
-                s.token = DELETED;
-                self.live -= 1;
-                self.deleted += 1;
-                return Some(s.cap);
-            }
-            if s.token == EMPTY {
-                return None;
-            }
-            i = (i + 1) % SLOTS;
-        }
-        None
+        let cap = *self.get(token)?;
+        self.slots[slot_of(token)] = FREE;
+        self.live -= 1;
+        Some(cap)
     }
 
     /// A token whose capability satisfies `pred`, if any.
     pub fn find(&self, mut pred: impl FnMut(&Cap) -> bool) -> Option<u64> {
-        self.slots.iter().find(|s| s.token > DELETED && pred(&s.cap)).map(|s| s.token)
+        self.slots.iter().find(|s| s.token != EMPTY && pred(&s.cap)).map(|s| s.token)
     }
 
     /// Every capability in the table.
     pub fn iter(&self) -> impl Iterator<Item = &Cap> {
-        self.slots.iter().filter(|s| s.token > DELETED).map(|s| &s.cap)
-    }
-
-    /// Rebuild without deleted markers.
-    fn rehash(&mut self) {
-        let old: Vec<Slot> = self.slots.iter().filter(|s| s.token > DELETED).copied().collect();
-        self.slots.iter_mut().for_each(|s| *s = FREE);
-        self.live = 0;
-        self.deleted = 0;
-        for s in old {
-            let _ = self.insert(s.token, s.cap);
-        }
+        self.slots.iter().filter(|s| s.token != EMPTY).map(|s| &s.cap)
     }
 }
 
@@ -178,11 +141,11 @@ mod tests {
         let mut t = CapTable::new().unwrap();
         let mut tokens = std::vec::Vec::new();
         for i in 0..abi::limits::CAPS_PER_PROCESS as u32 {
-            let tok = g.fresh();
+            let tok = fresh_home(&mut g, &t);
             t.insert(tok, cap(i)).unwrap();
             tokens.push(tok);
         }
-        assert_eq!(t.insert(g.fresh(), cap(0)), Err(TableFull));
+        assert_eq!(t.insert(fresh_home(&mut g, &t), cap(0)), Err(InsertError::Full));
         for (i, tok) in tokens.iter().enumerate() {
             assert_eq!(t.get(*tok).unwrap().object, i as u32);
         }
@@ -191,7 +154,7 @@ mod tests {
         assert_eq!(t.remove(tokens[3]).unwrap().object, 3);
         assert!(t.get(tokens[3]).is_none());
         assert!(t.remove(tokens[3]).is_none());
-        t.insert(g.fresh(), cap(999)).unwrap();
+        t.insert(fresh_home(&mut g, &t), cap(999)).unwrap();
         assert_eq!(t.len(), abi::limits::CAPS_PER_PROCESS);
     }
 
@@ -204,7 +167,7 @@ mod tests {
         let keep = g.fresh();
         t.insert(keep, Cap::class(SyscallClass::Thread, abi::rights::USE)).unwrap();
         for i in 0..10_000u32 {
-            let tok = g.fresh();
+            let tok = fresh_home(&mut g, &t);
             t.insert(tok, cap(i)).unwrap();
             assert_eq!(t.get(tok).unwrap().object, i);
             assert!(t.remove(tok).is_some());
@@ -214,16 +177,35 @@ mod tests {
     }
 
     #[test]
-    fn colliding_low_bits_probe_correctly() {
+    fn a_token_goes_only_to_its_own_slot_and_a_neighbour_is_not_it() {
         let mut t = CapTable::new().unwrap();
-        // Tokens equal modulo the table size.
-        let toks: std::vec::Vec<u64> = (1..=10).map(|i| i * SLOTS as u64 + 5).collect();
-        for (i, tok) in toks.iter().enumerate() {
-            t.insert(*tok, cap(i as u32)).unwrap();
+        // Tokens equal modulo the table size share one slot.
+        let toks: std::vec::Vec<u64> = (1..=4).map(|i| i * SLOTS as u64 + 5).collect();
+        t.insert(toks[0], cap(0)).unwrap();
+        assert_eq!(t.insert(toks[1], cap(1)), Err(InsertError::SlotTaken));
+        assert_eq!(t.get(toks[0]).map(|c| c.object), Some(0));
+        for tok in &toks[1..] {
+            assert!(t.get(*tok).is_none(), "token {tok:#x} found in another token's slot");
+            assert!(t.remove(*tok).is_none());
         }
-        t.remove(toks[4]);
-        for (i, tok) in toks.iter().enumerate() {
-            assert_eq!(t.get(*tok).map(|c| c.object), if i == 4 { None } else { Some(i as u32) });
+        assert!(t.get(0).is_none() && t.get(SLOTS as u64).is_none(), "an empty slot answered");
+        for bit in [7, 31, 32, 40, 63] {
+            assert!(t.get(toks[0] ^ 1 << bit).is_none(), "a token one bit ({bit}) off was taken");
+        }
+        assert_eq!(t.remove(toks[0]).map(|c| c.object), Some(0));
+        assert!(t.get(toks[0]).is_none());
+        t.insert(toks[1], cap(1)).unwrap();
+        assert_eq!(t.get(toks[1]).map(|c| c.object), Some(1));
+        assert!(t.get(toks[0]).is_none(), "a stale token of a reused slot still works");
+    }
+
+    /// The next fresh token whose slot is free, as minting picks it.
+    fn fresh_home(g: &mut TokenGen, t: &CapTable) -> u64 {
+        loop {
+            let tok = g.fresh();
+            if t.home_free(tok) {
+                return tok;
+            }
         }
     }
 }

@@ -83,16 +83,20 @@ impl ChannelTable {
         let c = &mut self.slots[idx as usize];
         debug_assert!(c.live && c.senders.is_empty() && c.receivers.is_empty());
         c.live = false;
+        c.gen = c.gen.wrapping_add(1);
         c.next_free = self.free_head;
         self.free_head = idx;
         self.live -= 1;
     }
 
-    /// The live channel `(idx, gen)`.
+    /// The live channel `(idx, gen)`. A slot's generation is odd while it
+    /// is live and even while it is free (`alloc` and `free` each add one),
+    /// so matching a capability's (odd) generation is the liveness check.
     #[inline]
     pub fn get(&mut self, idx: u32, gen: u32) -> Option<&mut Channel> {
         let c = &mut self.slots[idx as usize % CHANNEL_SLOTS];
-        (idx < CHANNEL_SLOTS as u32 && c.live && c.gen == gen).then_some(c)
+        debug_assert!(c.gen % 2 == c.live as u32);
+        (idx < CHANNEL_SLOTS as u32 && c.gen == gen).then_some(c)
     }
 
     /// The channel in slot `idx` (live or not).

@@ -13,6 +13,13 @@
 //! they cannot disagree about what reaches the other side; a delivery marks
 //! held messages at the same window with the same `displace`, and a
 //! displaced message is left to the general path.
+//!
+//! The entry stub sends `Send` and `ReplyRecv` to dispatchers of their own
+//! (`syscall_dispatch_send`, `syscall_dispatch_reply_recv`), into which
+//! these functions are inlined, so the other calls do not pay for their
+//! registers. A server switched to by a call runs on its caller's time
+//! slice (`Kernel::on_behalf`); a caller whose slice ran out meanwhile gets
+//! its reply through the general path, which puts it behind its equals.
 
 use abi::{rights, CapKind};
 
@@ -40,7 +47,7 @@ impl Kernel {
     }
 
     /// `Send` to a receiver that is already waiting.
-    #[inline(never)]
+    #[inline(always)]
     pub(crate) fn fast_send(&mut self, token: u64, tag: u64, size: u64, buf: u64, flags: u64) -> bool {
         if self.ipc.trace || size > abi::MAX_MESSAGE as u64 || flags & !abi::send_flags::ALL != 0 {
             return false;
@@ -101,12 +108,13 @@ impl Kernel {
         let rt = &mut self.threads[r as usize];
         rt.ret = [0, cookie, tag, size, 0];
         self.run_next(r);
+        self.on_behalf = t;
         true
     }
 
     /// `ReplyRecv` that answers `cookie` and then waits (forever) on an
     /// empty channel.
-    #[inline(never)]
+    #[inline(always)]
     pub(crate) fn fast_reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> bool {
         if self.ipc.trace || timeout != abi::FOREVER || !buf.is_multiple_of(PAGE) || user::check_range(buf, PAGE).is_err() {
             return false;
@@ -132,10 +140,12 @@ impl Kernel {
             return false;
         }
         // The server keeps its priority (it was not boosted), and the
-        // client is at least as urgent as anything ready.
+        // client is at least as urgent as anything ready; a client whose
+        // slice ran out while it was served gives way to its equals.
         let cprio = ct.prio;
+        let spent = ct.slice == 0;
         let st = &self.threads[s as usize];
-        if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio) {
+        if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio || (spent && h == cprio)) {
             return false;
         }
         if self.give_back(c, p, None, reply_len).is_err() {

@@ -94,24 +94,29 @@ impl Kernel {
         }
     }
 
-    /// Give process `p` a new token for `cap`. Of the next few fresh
-    /// tokens it takes the first whose home slot in `p`'s table is free, so
-    /// that looking it up takes one probe (the table is at most 3/4 full, so
-    /// one usually comes within a few draws).
+    /// Give process `p` a new token for `cap`: the first fresh token whose
+    /// slot in `p`'s table is free (a token can live nowhere else, see
+    /// [`crate::cap::table`]; the table is at most 3/4 full, so one comes
+    /// within a few draws on average).
     pub fn mint(&mut self, p: usize, cap: Cap) -> Result<u64, Error> {
         if self.procs[p].room(crate::proc::Resource::Caps) == 0 {
             return Err(Error::LimitReached);
         }
         let caps = self.procs[p].caps.as_mut().ok_or(Error::NotFound)?;
-        let mut token = self.tokens.fresh();
-        for _ in 0..64 {
-            if caps.home_free(token) {
-                break;
-            }
-            token = self.tokens.fresh();
+        if caps.len() >= abi::limits::CAPS_PER_PROCESS {
+            return Err(Error::LimitReached);
         }
-        caps.insert(token, cap).map_err(|_| Error::LimitReached)?;
-        Ok(token)
+        // Bounded, though the odds of 4096 taken slots in a row at 3/4 full
+        // are below 2^-1700.
+        for _ in 0..4096 {
+            let token = self.tokens.fresh();
+            match caps.insert(token, cap) {
+                Ok(()) => return Ok(token),
+                Err(crate::cap::table::InsertError::SlotTaken) => continue,
+                Err(crate::cap::table::InsertError::Full) => break,
+            }
+        }
+        Err(Error::LimitReached)
     }
 
     /// A new channel owned by `p`; returns a token with every right.
@@ -210,6 +215,10 @@ impl Kernel {
                         self.boost(r, prio);
                     }
                     self.hand_off(r);
+                    if self.current == r {
+                        // Direct switch: the server works on our time.
+                        self.on_behalf = t;
+                    }
                     return Ok(Outcome::Blocked);
                 }
                 Err(Fault::Receiver(e)) => {
@@ -321,13 +330,15 @@ impl Kernel {
 
     /// `current` has just blocked and `t` (blocked until now) is ready: run
     /// `t` next without a trip through the run queue, unless something more
-    /// urgent is ready.
+    /// urgent is ready, or `t`'s slice ran out while a server worked for it
+    /// (see [`Kernel::tick`]) and an equal is ready.
     fn hand_off(&mut self, t: Tid) {
         if self.threads[t as usize].deadline != u64::MAX {
             self.timer_cancel(t);
         }
         let prio = self.threads[t as usize].prio;
-        if self.sched.highest().is_none_or(|h| h <= prio) {
+        let spent = self.threads[t as usize].slice == 0;
+        if self.sched.highest().is_none_or(|h| h < prio || (h == prio && !spent)) {
             self.run_next(t);
         } else {
             self.make_runnable(t);
@@ -355,7 +366,7 @@ impl Kernel {
             };
             new_token = self.mint(rp, cap).map_err(Fault::Sender)?;
         }
-        let sender_loaded = self.active_root == Some(self.threads[s as usize].root);
+        let sender_loaded = self.active_root == self.threads[s as usize].root;
         let (lent, displaced) = match self.carry(route, s, sender_loaded, m.buf, m.size as u64, r, rbuf) {
             Ok(done) => done,
             Err(f) => {

@@ -272,11 +272,11 @@ impl Kernel {
         self.irq_release(p);
         self.dma.owner_ended(p);
         if let Some(space) = self.procs[p].space.take() {
-            if self.active_root == Some(space.root().start_address().as_u64()) {
+            if self.active_root == space.root().start_address().as_u64() {
                 // Leave the tables before freeing them.
                 // SAFETY: the kernel's own tables map the kernel half.
                 unsafe { crate::arch::load_address_space(self.kernel_pt.root()) };
-                self.active_root = Some(self.kernel_pt.root().start_address().as_u64());
+                self.active_root = self.kernel_pt.root().start_address().as_u64();
             }
             let Kernel { phys, frames, dma, .. } = self;
             let mut n = 0u64;

@@ -37,6 +37,7 @@ impl Queue {
         (self.head != NO_THREAD).then_some(self.head)
     }
 
+    #[inline(always)]
     pub fn push_back(&mut self, threads: &mut ThreadTable, t: Tid) {
         let th = &mut threads[t as usize];
         th.prev = self.tail;
@@ -63,9 +64,19 @@ impl Queue {
         self.len += 1;
     }
 
+    #[inline(always)]
     pub fn pop_front(&mut self, threads: &mut ThreadTable) -> Option<Tid> {
+        // `remove` for the head, whose `prev` is known (on the IPC fast path).
         let t = self.front()?;
-        self.remove(threads, t);
+        let next = threads[t as usize].next;
+        self.head = next;
+        if next == NO_THREAD {
+            self.tail = NO_THREAD;
+        } else {
+            threads[next as usize].prev = NO_THREAD;
+        }
+        threads[t as usize].next = NO_THREAD;
+        self.len -= 1;
         Some(t)
     }
 

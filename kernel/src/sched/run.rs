@@ -13,7 +13,7 @@ use x86_64::structures::paging::PhysFrame;
 use x86_64::PhysAddr;
 
 use crate::kernel::{Kernel, IDLE_THREAD};
-use crate::proc::{State, Tid};
+use crate::proc::{State, Tid, NO_THREAD};
 use crate::sched::SLICE_TICKS;
 
 impl Kernel {
@@ -60,6 +60,7 @@ impl Kernel {
             th.slice = SLICE_TICKS;
         }
         self.current = t;
+        self.on_behalf = NO_THREAD;
     }
 
     /// Whether a ready thread should take the CPU from a still-running
@@ -112,11 +113,14 @@ impl Kernel {
     #[inline(always)]
     pub fn activate(&mut self, t: Tid) -> Option<PhysFrame> {
         let root = self.threads[t as usize].root;
-        if self.active_root == Some(root) {
+        if self.active_root == root {
             None
         } else {
-            self.active_root = Some(root);
-            Some(PhysFrame::containing_address(PhysAddr::new_truncate(root)))
+            self.active_root = root;
+            // SAFETY: a thread's root is its process's top-level table, a
+            // page-aligned physical address taken from a `PhysFrame` (no
+            // mask or alignment check needed on every switch).
+            Some(unsafe { PhysFrame::from_start_address_unchecked(PhysAddr::new_unsafe(root)) })
         }
     }
 }

@@ -132,6 +132,24 @@ impl Kernel {
             self.expire(t);
         }
         let cur = self.current;
+        // A server switched to directly by its client's call runs on the
+        // client's time: otherwise a client whose server is waiting keeps
+        // the CPU through every round trip while its server pays for part of
+        // it, and then the server, not the client, goes to the back of the
+        // queue. The client's slice ending while its request is served
+        // sends it to the back of the queue when it gets its reply (the fast
+        // reply leaves it to the general path); after that the server pays
+        // for itself again (a server that never replies is still
+        // time-sliced).
+        let b = self.on_behalf;
+        if b != NO_THREAD {
+            let client = &mut self.threads[b as usize];
+            if client.state == State::AwaitingReply && client.msg.server == cur && client.slice > 0 {
+                client.slice -= 1;
+                self.reschedule();
+                return;
+            }
+        }
         if cur != IDLE_THREAD {
             let th = &mut self.threads[cur as usize];
             th.slice = th.slice.saturating_sub(1);

@@ -36,31 +36,51 @@ fn done(v: u64) -> Result<Outcome, SysError> {
 impl Kernel {
     /// Run syscall `nr` with arguments `a` (token first) for the current
     /// thread, then choose what runs next. The caller's results are in its
-    /// `ret` when it next runs.
+    /// `ret` when it next runs. (The bare-metal entry picks among the three
+    /// below itself.)
     #[inline]
     pub fn syscall(&mut self, nr: u64, a: &[u64; 6]) {
-        // The two calls of every request first try the fast path, which
-        // either does the whole job or nothing (see `ipc::fast`). Host tests
-        // can turn it off, to compare it with the general path alone.
+        match nr {
+            n if n == Syscall::Send as u64 => self.syscall_send(a),
+            n if n == Syscall::ReplyRecv as u64 => self.syscall_reply_recv(a),
+            _ => self.syscall_general(nr, *a),
+        }
+    }
+
+    /// `Send`: the two calls of every request first try the fast path,
+    /// which either does the whole job or nothing (see `ipc::fast`).
+    #[inline(always)]
+    pub(crate) fn syscall_send(&mut self, a: &[u64; 6]) {
+        self.fast_or_general(Syscall::Send, a, |k| k.fast_send(a[0], a[1], a[2], a[3], a[5]));
+    }
+
+    /// `ReplyRecv`, as [`Self::syscall_send`].
+    #[inline(always)]
+    pub(crate) fn syscall_reply_recv(&mut self, a: &[u64; 6]) {
+        self.fast_or_general(Syscall::ReplyRecv, a, |k| k.fast_reply_recv(a[0], a[1], a[2], a[3], a[4], a[5]));
+    }
+
+    /// `fast`, and the general path if it declines. Host tests can turn the
+    /// fast path off, to compare it with the general path alone.
+    #[inline(always)]
+    fn fast_or_general(&mut self, call: Syscall, a: &[u64; 6], fast: impl FnOnce(&mut Self) -> bool) {
         #[cfg(test)]
         if crate::tests::general_only() {
-            return self.syscall_general(nr, *a);
+            return self.syscall_general(call as u64, *a);
         }
-        let fast = match nr {
-            n if n == Syscall::Send as u64 => self.fast_send(a[0], a[1], a[2], a[3], a[5]),
-            n if n == Syscall::ReplyRecv as u64 => self.fast_reply_recv(a[0], a[1], a[2], a[3], a[4], a[5]),
-            _ => false,
-        };
+        let taken = fast(self);
         #[cfg(test)]
-        crate::tests::count_fast(fast);
-        if !fast {
-            self.syscall_general(nr, *a);
+        crate::tests::count_fast(taken);
+        if !taken {
+            self.syscall_general(call as u64, *a);
         }
     }
 
     /// Every syscall, every case (the reference the fast path must match).
+    /// The entry code calls it directly for every call the fast path never
+    /// takes.
     #[inline(never)]
-    fn syscall_general(&mut self, nr: u64, a: [u64; 6]) {
+    pub(crate) fn syscall_general(&mut self, nr: u64, a: [u64; 6]) {
         let t = self.current;
         let result = match Syscall::from_raw(nr) {
             Some(s) => self.dispatch(s, a),

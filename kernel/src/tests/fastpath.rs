@@ -45,7 +45,7 @@ fn digest(w: &mut World, cast: &Cast) -> String {
     use std::fmt::Write;
     let k = &w.k;
     let mut d = String::new();
-    let _ = writeln!(d, "current {} now {} ipc {:?} free {}", k.current, k.timers.now, k.ipc, w.free());
+    let _ = writeln!(d, "current {} on behalf of {} now {} ipc {:?} free {}", k.current, k.on_behalf, k.timers.now, k.ipc, w.free());
     let _ = writeln!(d, "unanswered {:?}", &k.unanswered[..8]);
     for t in cast.servers.iter().chain(&cast.clients).copied().chain([IDLE_THREAD]) {
         let th = &k.threads[t as usize];

@@ -330,3 +330,70 @@ fn failed_reply_does_not_leak_transferred_cap() {
     assert_eq!(w.status(r.c), R::Err(Error::BadAddress));
     assert_eq!(w.k.procs[r.cp].caps.as_ref().unwrap().len(), before);
 }
+
+/// Two equal clients and their server, which waits on the channel.
+fn pair(w: &mut World) -> (Rig, Tid) {
+    let r = w.rig(5, 5);
+    let bp = w.spawn("client b");
+    let b = w.thread(bp, 5);
+    assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), R::Blocked(State::RecvBlocked));
+    (r, b)
+}
+
+/// The server's `ReplyRecv`: answer `cookie`, wait again.
+fn reply_recv(w: &mut World, r: &Rig, cookie: u64) -> R {
+    w.sys(r.s, Syscall::ReplyRecv, [r.chan, cookie, 7, 0, WIN, FOREVER])
+}
+
+#[test]
+fn a_server_switched_to_by_a_call_runs_on_its_clients_slice() {
+    for general_only in [false, true] {
+        let mut w = World::new();
+        w.general_only = general_only;
+        let (r, b) = pair(&mut w);
+        w.run_as(r.c);
+        w.k.threads[r.c as usize].slice = SLICE_TICKS;
+        assert_eq!(w.send(r.c, r.send, 1, 0, 0, FOREVER), R::Blocked(State::AwaitingReply));
+        assert_eq!(w.k.current, r.s, "the call did not switch to the server");
+        let [cookie, ..] = w.status(r.s).ok();
+        let server_slice = w.th(r.s).slice;
+        w.tick(3);
+        assert_eq!(w.th(r.c).slice, SLICE_TICKS - 3, "general_only {general_only}: the client was not charged for its request");
+        assert_eq!(w.th(r.s).slice, server_slice, "general_only {general_only}: the server paid for its client's request");
+        // A slice with time left: the reply goes straight back to the client.
+        assert_eq!(reply_recv(&mut w, &r, cookie), R::Blocked(State::RecvBlocked));
+        assert_eq!(w.k.current, r.c);
+        assert_eq!(w.status(r.c), R::Ok([7, 0, 0, 0]));
+        // The client's slice runs out while it is served: the server keeps
+        // the CPU, and its reply sends the client behind its equal.
+        assert_eq!(w.send(r.c, r.send, 2, 0, 0, FOREVER), R::Blocked(State::AwaitingReply));
+        let [cookie, ..] = w.status(r.s).ok();
+        let left = w.th(r.c).slice as u64;
+        assert_eq!(left, SLICE_TICKS as u64 - 3);
+        w.tick(left);
+        assert_eq!(w.k.current, r.s, "general_only {general_only}: the server lost the CPU in its client's slice");
+        assert_eq!(w.th(r.c).slice, 0);
+        assert_eq!(w.th(r.s).slice, server_slice, "general_only {general_only}: the server paid for its client's request");
+        assert_eq!(reply_recv(&mut w, &r, cookie), R::Blocked(State::RecvBlocked));
+        assert_eq!(w.k.current, b, "general_only {general_only}: a client whose slice ran out kept the CPU");
+        assert_eq!(w.state(r.c), State::Runnable);
+        assert_eq!(w.status(r.c), R::Ok([7, 0, 0, 0]));
+    }
+}
+
+#[test]
+fn a_server_that_keeps_a_spent_clients_request_pays_for_itself() {
+    let mut w = World::new();
+    let (r, b) = pair(&mut w);
+    w.run_as(r.c);
+    w.k.threads[r.c as usize].slice = 1;
+    assert_eq!(w.send(r.c, r.send, 1, 0, 0, FOREVER), R::Blocked(State::AwaitingReply));
+    assert_eq!(w.k.current, r.s);
+    w.tick(1);
+    assert_eq!((w.th(r.c).slice, w.k.current), (0, r.s));
+    // From here on the server's own slice runs, and ends.
+    let left = w.th(r.s).slice as u64;
+    w.tick(left);
+    assert_eq!(w.k.current, b, "a server holding a spent client's request was never time-sliced");
+    assert_eq!(w.state(r.s), State::Runnable);
+}

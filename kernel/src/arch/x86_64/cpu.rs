@@ -166,10 +166,12 @@ pub fn init() {
 /// `top` must be the top of a mapped kernel stack that nothing else uses
 /// until the CPU leaves it (the next thread's own stack).
 pub unsafe fn set_kernel_stack(top: u64) {
-    // (`new_truncate`: kernel stack tops are canonical by construction, and
-    // this is on every thread switch.)
+    // (No canonical check or sign extension: kernel stack tops are
+    // canonical by construction, and this is on every thread switch.)
+    // SAFETY: `top` is a kernel stack top, a canonical address.
+    let top_va = unsafe { VirtAddr::new_unsafe(top) };
     // SAFETY: the reference lives for this statement only.
-    unsafe { cpu() }.tss.privilege_stack_table[0] = VirtAddr::new_truncate(top);
+    unsafe { cpu() }.tss.privilege_stack_table[0] = top_va;
     // SAFETY: read only by the syscall entry, which cannot run while the
     // kernel (interrupts off) is here.
     unsafe { SYSCALL_KERNEL_RSP = top };

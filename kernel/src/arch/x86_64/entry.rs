@@ -231,8 +231,23 @@ syscall_entry:
     push rdi
     push rax
     mov rdi, rsp
-    cld
+    /* (No cld: SFMASK clears DF on every syscall.) */
+    /* The two calls of every request (Send, ReplyRecv) go to the IPC
+       dispatcher, which tries the fast path first; every other call goes
+       straight to the general dispatcher, without the fast path's
+       registers to save. */
+    cmp eax, {reply_recv}
+    je 4f
+    cmp eax, {send}
+    je 6f
     call syscall_dispatch
+    jmp 5f
+4:
+    call syscall_dispatch_reply_recv
+    jmp 5f
+6:
+    call syscall_dispatch_send
+5:
     /* rax points at [status, v0, v1, v2, v3]; the saved arguments go. */
     add rsp, 56
     mov rsi, [rax + 8]
@@ -337,6 +352,8 @@ switch_context:
 
 "#,
     error_code_vectors = const ERROR_CODE_VECTORS,
+    send = const abi::Syscall::Send as u32,
+    reply_recv = const abi::Syscall::ReplyRecv as u32,
 );
 
 /// Size of a kernel stack and of the unmapped guard below it.

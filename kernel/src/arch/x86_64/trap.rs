@@ -99,14 +99,30 @@ impl Switch {
     }
 }
 
-/// Called by `syscall_entry` on the thread's kernel stack. Returns where
-/// the thread's results are (status and four values), which the entry code
-/// loads into `rax, rsi, rdx, r8, r9`.
+/// Called by `syscall_entry` on the thread's kernel stack for every call
+/// but `Send` and `ReplyRecv`. Returns where the thread's results are
+/// (status and four values), which the entry code loads into
+/// `rax, rsi, rdx, r8, r9`.
 #[no_mangle]
 extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
-    run_then_switch(|k| k.syscall(f.rax, &f.args));
+    run_then_switch(|k| k.syscall_general(f.rax, f.args));
     // This thread runs again (maybe after others did), so the results are
     // its own (see `Switch::prepare`).
+    running_results()
+}
+
+/// `syscall_dispatch` for `Send` (the entry code picks): the IPC fast
+/// path, inlined here, then the general path if it declines.
+#[no_mangle]
+extern "C" fn syscall_dispatch_send(f: &SyscallFrame) -> *const [u64; 5] {
+    run_then_switch(|k| k.syscall_send(&f.args));
+    running_results()
+}
+
+/// `syscall_dispatch` for `ReplyRecv`, as `syscall_dispatch_send`.
+#[no_mangle]
+extern "C" fn syscall_dispatch_reply_recv(f: &SyscallFrame) -> *const [u64; 5] {
+    run_then_switch(|k| k.syscall_reply_recv(&f.args));
     running_results()
 }
 
