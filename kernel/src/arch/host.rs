@@ -22,6 +22,7 @@ std::thread_local! {
     static TICK_PER_WINDOW: Cell<bool> = const { Cell::new(false) };
     static LATE_TICKS: Cell<u64> = const { Cell::new(0) };
     static PORTS: RefCell<Vec<(u16, u8)>> = const { RefCell::new(Vec::new()) };
+    static IOAPIC: RefCell<[u64; 256]> = const { RefCell::new([0; 256]) };
 }
 
 /// The fake machine (see [`Machine`]).
@@ -56,6 +57,11 @@ impl Machine for Host {
     /// Recorded (see [`take_port_writes`]).
     fn port_out(port: u16, value: u8) {
         PORTS.with(|p| p.borrow_mut().push((port, value)));
+    }
+
+    /// Recorded (see [`ioapic_entry`]).
+    fn ioapic_set(pin: u8, entry: u64) {
+        IOAPIC.with(|a| a.borrow_mut()[pin as usize] = entry);
     }
 
     /// The host has no MMU for user addresses: walk `active`'s tables.
@@ -125,4 +131,9 @@ impl UserThread for ThreadContext {
         *self = ThreadContext { entry, stack, args };
         Ok(())
     }
+}
+
+/// Pin `pin`'s redirection entry as last written on this test thread.
+pub fn ioapic_entry(pin: u8) -> u64 {
+    IOAPIC.with(|a| a.borrow()[pin as usize])
 }

@@ -52,6 +52,8 @@ pub trait Machine {
     fn port_in(port: u16) -> u8;
     /// Write one byte to I/O port `port` (a capability allows it).
     fn port_out(port: u16, value: u8);
+    /// Write I/O APIC pin `pin`'s redirection entry.
+    fn ioapic_set(pin: u8, entry: u64);
     /// Copy `len` user bytes at `va` of the active address space (`active`)
     /// to physical memory at `dst`.
     ///
@@ -123,6 +125,12 @@ pub fn port_in(port: u16) -> u8 {
 #[inline(always)]
 pub fn port_out(port: u16, value: u8) {
     Current::port_out(port, value)
+}
+
+/// See [`Machine::ioapic_set`].
+#[inline(always)]
+pub fn ioapic_set(pin: u8, entry: u64) {
+    Current::ioapic_set(pin, entry)
 }
 
 /// See [`Machine::read_user`].

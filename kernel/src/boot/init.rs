@@ -3,7 +3,8 @@
 //! `system` receives every syscall class (with the right to delegate), a
 //! capability for its own process, the RAMFS image as a read-only physical
 //! range, all device memory (ranges that are not RAM) to hand to drivers,
-//! COM1's I/O ports (for the shell), and, when the firmware provided one, a read-only page holding a copy of
+//! COM1's I/O ports and its interrupt line (`cap_id::COM1_IRQ`, for the
+//! shell), and, when the firmware provided one, a read-only page holding a copy of
 //! the ACPI RSDP (`cap_id::ACPI_RSDP`; at offset 0 of the page), which is
 //! how DEVMAN finds the ACPI tables on UEFI machines with no BIOS area.
 //! Its arguments are the words of the kernel command line after the image
@@ -91,6 +92,12 @@ pub fn start_system(
         }
         let com1 = Cap::io_ports(abi::ioport::COM1, rights::READ | rights::WRITE | rights::DELEGATE);
         give(k, cap_id::COM1, com1)?;
+        // COM1's interrupt line, for the shell (none without an I/O APIC).
+        if k.irqs.ioapic.is_some() {
+            let [token, ..] = k.irq_line(p, abi::irq::COM1_ISA_IRQ, abi::irq::LINE_ISA)?;
+            caps[n] = InitCap { id: cap_id::COM1_IRQ, token };
+            n += 1;
+        }
 
         let mut args: [&[u8]; MAX_ARGS] = [b""; MAX_ARGS];
         args[0] = name.as_bytes();

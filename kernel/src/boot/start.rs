@@ -60,6 +60,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
         Err(_) => panic!("no memory for the kernel tables"),
     };
     let per_ms = lapic::init(&mut k);
+    crate::arch::x86_64::ioapic::init(&mut k, boot.rsdp.as_ref().map(|r| &r.bytes[..]));
     k.threads[crate::kernel::IDLE_THREAD as usize].arch.stack_top = boot_stack_top();
     k.active_root = k.kernel_pt.root().start_address().as_u64();
     install(k);

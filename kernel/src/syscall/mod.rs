@@ -325,6 +325,10 @@ impl Kernel {
                 self.irq_ack(p, token)?;
                 DONE
             }
+            Syscall::IrqLine => {
+                self.class(p, token, SyscallClass::Irq)?;
+                Ok(Outcome::Done(self.irq_line(p, a1, a2)?))
+            }
         }
     }
 

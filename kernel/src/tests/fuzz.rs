@@ -92,6 +92,7 @@ fn signature(s: Syscall) -> &'static [A] {
         Syscall::IrqMsi => &[Tok(Want::Class(C::Irq))],
         Syscall::IrqBind => &[Tok(Want::Kind(CapKind::Irq)), CHAN, Any],
         Syscall::IrqAck => &[Tok(Want::Kind(CapKind::Irq))],
+        Syscall::IrqLine => &[Tok(Want::Class(C::Irq)), Small, Small],
     }
 }
 

@@ -142,3 +142,99 @@ fn destroyed_channel_unbinds() {
     w.k.irq_fire(d.slot);
     assert_eq!(w.recv(d.t, chan, WIN, 0), EVENT(4));
 }
+
+// ---- I/O APIC lines (`IrqLine`) ----
+
+use crate::arch::host::ioapic_entry;
+use crate::irq::line::{redirection, IoApic, MASKED};
+use acpi::madt::{LineMode, Madt, Override};
+
+/// q35's I/O APIC: 24 pins at GSI 0, ISA IRQ 0 moved to GSI 2, ISA IRQ 9
+/// level and active high.
+fn q35_ioapic() -> IoApic {
+    let mut overrides = [None; acpi::madt::MAX_OVERRIDES];
+    overrides[0] = Some(Override { isa_irq: 0, gsi: 2, mode: LineMode::ISA });
+    overrides[9] = Some(Override { isa_irq: 9, gsi: 9, mode: LineMode { level: true, active_low: false } });
+    IoApic { madt: Madt { ioapic_address: 0xfec0_0000, gsi_base: 0, overrides }, pins: 24 }
+}
+
+fn line(w: &mut World, t: Tid, p: usize, n: u64, kind: u64) -> R {
+    let class = w.c(p).irq;
+    w.sys(t, Syscall::IrqLine, [class, n, kind, 0, 0, 0])
+}
+
+#[test]
+fn redirection_entries_encode_vector_mode_mask_and_destination() {
+    assert_eq!(redirection(0x41, 0, LineMode::ISA, false), 0x41);
+    assert_eq!(redirection(0x41, 3, LineMode::ISA, true), 0x41 | MASKED | 3 << 56);
+    assert_eq!(redirection(0x4f, 0, LineMode { level: true, active_low: false }, false), 0x4f | 1 << 15);
+    assert_eq!(redirection(0x40, 0, LineMode { level: true, active_low: true }, false), 0x40 | 1 << 15 | 1 << 13);
+    let a = q35_ioapic();
+    assert_eq!(a.resolve(4, irq::LINE_ISA), Ok((4, LineMode::ISA)));
+    assert_eq!(a.resolve(0, irq::LINE_ISA), Ok((2, LineMode::ISA)), "the override moves IRQ 0");
+    assert_eq!(a.resolve(9, irq::LINE_GSI), Ok((9, LineMode { level: true, active_low: false })));
+    assert_eq!(a.resolve(16, irq::LINE_ISA), Err(Error::InvalidArgument));
+    assert_eq!(a.resolve(1, 2), Err(Error::InvalidArgument));
+    assert_eq!((a.pin_of(23), a.pin_of(24)), (Some(23), None));
+    assert_eq!(a.kernel_gsi(), Some(2));
+}
+
+#[test]
+fn a_line_is_masked_until_bound_and_from_each_delivery_until_the_ack() {
+    let mut w = World::new();
+    w.k.irqs.ioapic = Some(q35_ioapic());
+    let d = driver(&mut w);
+    let [tok, gsi, vector, _] = line(&mut w, d.t, d.p, 4, irq::LINE_ISA).ok();
+    assert_eq!(gsi, 4);
+    let s = crate::irq::IrqTable::slot_of_vector(vector).expect("a line's vector comes from the shared pool");
+    assert_ne!(s, d.slot, "the MSI slot was handed out again");
+    let unmasked = redirection(vector as u8, 0, LineMode::ISA, false);
+    assert_eq!(ioapic_entry(4), unmasked | MASKED, "allocated but unbound: masked");
+    assert_eq!(w.sys(d.t, Syscall::IrqBind, [tok, d.chan, 0x44, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(ioapic_entry(4), unmasked, "bound: unmasked");
+    w.k.irq_fire(s);
+    assert_eq!(ioapic_entry(4), unmasked | MASKED, "delivered: masked until the ack");
+    assert_eq!(w.recv(d.t, d.chan, WIN, 0), EVENT(0x44));
+    assert_eq!(w.sys(d.t, Syscall::IrqAck, [tok, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(ioapic_entry(4), unmasked, "acked: unmasked");
+    // A level line keeps its mode in the entry.
+    let [_, _, v9, _] = line(&mut w, d.t, d.p, 9, irq::LINE_ISA).ok();
+    assert_eq!(ioapic_entry(9), redirection(v9 as u8, 0, LineMode { level: true, active_low: false }, true));
+}
+
+#[test]
+fn one_holder_per_line_the_kernel_line_refused_and_death_releases() {
+    let mut w = World::new();
+    w.k.irqs.ioapic = Some(q35_ioapic());
+    let d = driver(&mut w);
+    let other = w.spawn("other");
+    let t2 = w.thread(other, 5);
+    assert_eq!(line(&mut w, t2, other, 0, irq::LINE_ISA), R::Err(Error::Busy), "the timer's line handed out");
+    assert_eq!(line(&mut w, t2, other, 2, irq::LINE_GSI), R::Err(Error::Busy), "the timer's GSI handed out");
+    for bad in [(24, irq::LINE_GSI), (16, irq::LINE_ISA), (u64::MAX, irq::LINE_GSI), (4, 7)] {
+        assert_eq!(line(&mut w, t2, other, bad.0, bad.1), R::Err(Error::InvalidArgument), "{bad:?}");
+    }
+    let [tok, _, vector, _] = line(&mut w, t2, other, 4, irq::LINE_ISA).ok();
+    let s = crate::irq::IrqTable::slot_of_vector(vector).unwrap();
+    assert_eq!(line(&mut w, d.t, d.p, 4, irq::LINE_ISA), R::Err(Error::Busy), "a second holder of ISA IRQ 4");
+    assert_eq!(line(&mut w, d.t, d.p, 4, irq::LINE_GSI), R::Err(Error::Busy), "GSI 4 is the same line");
+    // The holder delegates it to the driver, which binds it; the driver dies: masked again.
+    let drv_tok = w.give(other, tok, d.p, rights::BIND);
+    assert_eq!(w.sys(d.t, Syscall::IrqBind, [drv_tok, d.chan, 1, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(ioapic_entry(4) & MASKED, 0);
+    w.kill(d.p, abi::exit::KILLED, 0);
+    assert_ne!(ioapic_entry(4) & MASKED, 0, "the dead binder's line stayed unmasked");
+    w.k.irq_fire(s); // nobody: ignored
+    // The holder dies: the line is free for the next one.
+    w.kill(other, abi::exit::KILLED, 0);
+    assert_ne!(ioapic_entry(4) & MASKED, 0);
+    let third = w.spawn("third");
+    let t3 = w.thread(third, 5);
+    assert!(matches!(line(&mut w, t3, third, 4, irq::LINE_ISA), R::Ok(_)), "the line stayed held by the dead");
+    // Without an I/O APIC there are no lines.
+    w.k.irqs.ioapic = None;
+    assert_eq!(line(&mut w, t3, third, 5, irq::LINE_ISA), R::Err(Error::InvalidArgument));
+    // Not the Irq class.
+    let dma = w.c(third).dma;
+    w.rejected(t3, Syscall::IrqLine, [dma, 5, irq::LINE_ISA, 0, 0, 0]);
+}

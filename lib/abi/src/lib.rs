@@ -227,6 +227,15 @@ pub enum Syscall: u64 {
     /// while masked is delivered again now). Not bound by the caller:
     /// `InvalidArgument`.
     IrqAck = 72,
+    /// `Irq class; line, kind -> token, gsi, vector` a legacy interrupt line
+    /// of the I/O APIC: `kind` [`irq::LINE_GSI`] names a GSI,
+    /// [`irq::LINE_ISA`] an ISA IRQ (0..16, routed through the MADT's
+    /// overrides). An IRQ capability (all rights), bound and acknowledged
+    /// like an MSI one; the line is masked at the I/O APIC until bound and
+    /// from each delivery until the ack. No I/O APIC, a line it does not
+    /// have, a bad kind: `InvalidArgument`; held by a live process or used
+    /// by the kernel (the timer's): `Busy`.
+    IrqLine = 73,
     /// `ioport(READ); port -> value` read one byte from an I/O port inside
     /// the capability's range (see [`ioport`]).
     IoPortIn = 75,
@@ -402,6 +411,10 @@ pub mod cap_id {
     pub const ACPI_RSDP: u64 = 0x103;
     /// COM1's I/O ports ([`super::ioport::COM1`], read and write).
     pub const COM1: u64 = 0x104;
+    /// COM1's interrupt line (ISA IRQ 4 through the I/O APIC, allocated by
+    /// the kernel for `system`; see [`super::Syscall::IrqLine`]). Absent
+    /// without an I/O APIC.
+    pub const COM1_IRQ: u64 = 0x105;
     /// First identifier free for spawners.
     pub const USER: u64 = 0x1000;
 
@@ -536,8 +549,14 @@ pub mod irq {
     pub const EVENT_TAG: u64 = 0xffff_ffff_ffff_ff01;
     /// The first CPU vector used for MSI.
     pub const FIRST_VECTOR: u8 = 0x40;
-    /// MSI vectors the kernel hands out.
+    /// Vectors the kernel hands out, MSI and I/O APIC lines alike (one pool).
     pub const VECTORS: usize = 16;
+    /// `IrqLine`'s `kind`: the line is a global system interrupt number.
+    pub const LINE_GSI: u64 = 0;
+    /// `IrqLine`'s `kind`: the line is an ISA IRQ (0..16).
+    pub const LINE_ISA: u64 = 1;
+    /// COM1's ISA IRQ.
+    pub const COM1_ISA_IRQ: u64 = 4;
     /// The MSI address for the boot CPU's local APIC (fixed delivery,
     /// physical destination), with its APIC id in bits 19:12.
     pub const fn msi_address(apic_id: u8) -> u64 {

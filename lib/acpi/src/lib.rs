@@ -131,6 +131,8 @@ pub fn scan_rsdp(area: &[u8]) -> Option<usize> {
     (0..area.len().saturating_sub(RSDP_V1_LEN - 1)).step_by(16).find(|&at| Rsdp::parse(&area[at..]).is_ok())
 }
 
+pub mod madt;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 
 pub(crate) mod cpu;
 mod entry;
+pub(crate) mod ioapic;
 pub(crate) mod lapic;
 pub(crate) mod memory;
 pub(crate) mod random;
@@ -82,6 +83,10 @@ impl Machine for X86_64 {
     fn port_out(port: u16, value: u8) {
         // SAFETY: as for `port_in`: a UART register write cannot touch memory.
         unsafe { x86_64::instructions::port::Port::<u8>::new(port).write(value) };
+    }
+
+    fn ioapic_set(pin: u8, entry: u64) {
+        ioapic::ioapic_set(pin, entry)
     }
 
     #[inline(always)]

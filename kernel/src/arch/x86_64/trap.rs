@@ -183,9 +183,11 @@ fn msi_interrupt(v: u64) {
         unexpected_interrupt(v as u8);
         return;
     }
-    lapic::eoi();
     run_then_switch(|k| {
         k.irq_fire(s);
+        // After the fire: a level-triggered line is masked by then, so the
+        // EOI (which the I/O APIC sees too) cannot make it fire again.
+        lapic::eoi();
         k.reschedule();
     });
 }

@@ -1,7 +1,8 @@
 //! Device interrupts delivered to user-space drivers (seL4's IRQ handler +
 //! notification shape, on our channels).
 //!
-//! Each MSI vector the kernel hands out is one [`IrqSlot`]. An IRQ
+//! Each vector the kernel hands out (an MSI one, or one an I/O APIC line
+//! is routed to: [`line`]) is one [`IrqSlot`]. An IRQ
 //! capability names a slot (index and generation). The driver binds it to a
 //! channel it may receive on; when the interrupt fires the kernel masks the
 //! slot and sets its bit in the channel's `irq_pending` mask, waking a
@@ -14,12 +15,14 @@
 //! channel goes away; the slot itself is freed when the process that
 //! allocated it dies (the IRQ capabilities it delegated become stale).
 
+pub mod line;
+
 use abi::{irq, rights, CapKind, Error};
 
 use crate::cap::{BadToken, Cap, SysError};
 use crate::kernel::Kernel;
 
-/// Interrupt slots (one per MSI vector).
+/// Interrupt slots (one per vector, MSI or I/O APIC line).
 pub const SLOTS: usize = irq::VECTORS;
 /// Where MSI slots that fired inside a tick window are noted in the
 /// late-tick word (`arch::take_late_ticks`), above the tick count.
@@ -52,6 +55,10 @@ pub struct IrqSlot {
     pub latched: bool,
     /// Times it fired since allocation (for tests and monitoring).
     pub fired: u64,
+    /// The I/O APIC pin of a line (`None`: an MSI vector).
+    pub pin: Option<u8>,
+    /// A line's redirection entry, unmasked.
+    pub entry: u64,
 }
 
 /// The kernel's interrupt slots.
@@ -60,6 +67,8 @@ pub struct IrqTable {
     pub slots: [IrqSlot; SLOTS],
     /// The local APIC id MSI messages are addressed to.
     pub apic_id: u8,
+    /// The I/O APIC, when the MADT names one (`IrqLine` needs it).
+    pub ioapic: Option<line::IoApic>,
 }
 
 impl IrqTable {
@@ -120,6 +129,7 @@ impl Kernel {
         slot.bound = Some(Binding { chan, chan_gen, proc: p as u16, badge });
         slot.masked = false;
         slot.latched = false;
+        self.irq_sync_line(s);
         Ok(())
     }
 
@@ -137,6 +147,7 @@ impl Kernel {
         if core::mem::take(&mut slot.latched) {
             self.irq_deliver(s);
         }
+        self.irq_sync_line(s);
         Ok(())
     }
 
@@ -150,6 +161,7 @@ impl Kernel {
         let slot = &mut self.irqs.slots[s];
         slot.masked = true;
         slot.latched = false;
+        self.irq_sync_line(s);
     }
 
     /// The interrupt of slot `s` fired (called from the interrupt path).
@@ -175,6 +187,7 @@ impl Kernel {
         }
         let Some(b) = self.irqs.slots[s].bound else { return };
         self.irqs.slots[s].masked = true;
+        self.irq_sync_line(s);
         let c = self.channels.slot(b.chan);
         c.irq_pending |= 1 << s;
         if let Some(r) = c.receivers.pop_front(&mut self.threads) {
@@ -208,6 +221,7 @@ impl Kernel {
                 let slot = &mut self.irqs.slots[s];
                 slot.live = false;
                 slot.gen = slot.gen.wrapping_add(1);
+                self.irq_sync_line(s);
             }
         }
     }
