@@ -29,6 +29,15 @@ impl Irq {
             .map(|r| (Irq(r[0]), Msi { address: r[1], data: r[2] as u16 }))
     }
 
+    /// Claim I/O APIC line `line` (`kind`: [`abi::irq::LINE_GSI`] or
+    /// [`abi::irq::LINE_ISA`]; needs the Irq class): the capability, the
+    /// GSI and the vector.
+    pub fn line(line: u64, kind: u64) -> Result<(Irq, u32, u8), Error> {
+        // SAFETY: IrqLine touches no memory of ours.
+        unsafe { call(Syscall::IrqLine, crate::class_token(SyscallClass::Irq), [line, kind, 0, 0, 0]) }
+            .map(|r| (Irq(r[0]), r[1] as u32, r[2] as u8))
+    }
+
     /// Deliver this interrupt's events on `chan` with `badge`.
     pub fn bind(&self, chan: &Channel, badge: u64) -> Result<(), Error> {
         // SAFETY: IrqBind touches no memory of ours.

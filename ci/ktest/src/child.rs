@@ -128,6 +128,8 @@ pub fn run(args: Args) -> i32 {
         "foreign" => foreign(),
         "delegate" => delegate(),
         "noauth" => noauth(),
+        "irq-hold" => irq_hold(num(args.get(3))),
+        "irq-bind" => irq_bind(),
         "honest" => honest(num(args.get(3))),
         "fuzz" => crate::suites::fuzz::worker(args),
         "strikes" => strikes(),
@@ -513,6 +515,30 @@ fn delegate() -> i32 {
     let send_allowed = (got.send_timeout(1, &[], 0) == Err(Error::Timeout)) as u64;
     let _ = m.reply(rights | recv_refused << 16 | send_allowed << 17, 0);
     0
+}
+
+/// Claim I/O APIC line GSI `gsi` and keep it until killed. Exit code 1:
+/// the claim failed.
+fn irq_hold(gsi: u64) -> i32 {
+    match runtime::irq::Irq::line(gsi, abi::irq::LINE_GSI) {
+        Ok(_) => loop {
+            let _ = sleep_ms(60_000);
+        },
+        Err(_) => 1,
+    }
+}
+
+/// Bind COM1's line (inherited) to a channel of ours and wait until
+/// killed. Exit code 1: the bind failed.
+fn irq_bind() -> i32 {
+    let Some(irq) = init_cap(cap_id::COM1_IRQ) else { return 2 };
+    let Ok(chan) = Channel::create() else { return 3 };
+    match runtime::irq::Irq(irq).bind(&chan, 1) {
+        Ok(()) => loop {
+            let _ = sleep_ms(60_000);
+        },
+        Err(_) => 1,
+    }
 }
 
 /// Started with only the Thread class: everything else must be refused.

@@ -13,10 +13,12 @@ use shell::{hexdump, sha256};
 
 use crate::files::Files;
 use crate::jobs::{self, Jobs};
-use crate::serial::{SerialInput, POLL_MS};
+use crate::serial::SerialInput;
 
 /// Ctrl-C, which stops a long command or a waited-for program.
 const CTRL_C: u8 = 0x03;
+/// How often a waited-for program's end and a Ctrl-C are looked for.
+const WAIT_POLL_MS: u64 = 20;
 /// Most bytes `hexdump` prints at once.
 const HEXDUMP_MAX: u64 = 64 * 1024;
 /// Most channels the monitor shows.
@@ -199,7 +201,7 @@ impl Shell {
         }
         // Wait, a little at a time, so Ctrl-C can end it.
         let exit = loop {
-            match job.process.wait_timeout(POLL_MS * 4 * 1_000_000) {
+            match job.process.wait_timeout(WAIT_POLL_MS * 1_000_000) {
                 Err(abi::Error::Timeout) => {
                     if ctrl_c(uart) {
                         let _ = job.process.kill();
@@ -333,12 +335,15 @@ fn top(uart: &mut dyn SerialInput) {
             return;
         }
         let until = runtime::time::uptime_ms() + 1000;
-        while runtime::time::uptime_ms() < until {
+        loop {
+            let now = runtime::time::uptime_ms();
+            if now >= until {
+                break;
+            }
             let mut buf = [0u8; 16];
-            if uart.read(&mut buf) > 0 {
+            if uart.read_timeout(&mut buf, until - now) > 0 {
                 return;
             }
-            let _ = runtime::time::sleep_ms(POLL_MS * 4);
         }
     }
 }

@@ -1,8 +1,9 @@
 //! The serial shell: a prompt on COM1 that drives every server.
 //!
 //! `system` starts it at a normal boot (never with `test=`), handing it
-//! COM1's I/O ports; it is the only program holding them. It reads bytes
-//! from the UART ([`serial`]), edits lines ([`shell::editor`]), parses them
+//! COM1's I/O ports (read-only) and COM1's interrupt line; it is the only
+//! program holding them. It sleeps until the UART's receive interrupt,
+//! reads the bytes ([`serial`]), edits lines ([`shell::editor`]), parses them
 //! ([`shell::command`]) and runs them ([`commands`]). Output goes through
 //! `DebugPrint`, so the kernel's log and the shell's output share COM1 a
 //! whole write at a time and never interleave mid-line.
@@ -30,15 +31,21 @@ mod shell_main {
     use shell::PROMPT;
 
     use crate::commands::Shell;
-    use crate::serial::{PolledUart, SerialInput};
+    use crate::serial::{IrqUart, SerialInput};
 
     runtime::entry!(main);
 
     fn main(_args: runtime::Args) -> i32 {
-        let Some(mut uart) = PolledUart::from_start_caps() else {
-            println!("shell: no capability for COM1's ports; not starting");
-            return 1;
+        let mut uart = match IrqUart::from_start_caps() {
+            Ok(u) => u,
+            Err(e) => {
+                println!("shell: cannot read COM1 by interrupt ({e}); not starting");
+                return 1;
+            }
         };
+        // The channel COM1's interrupts arrive on: its row in `channels`
+        // shows how often the shell woke (the `shell` check counts them).
+        println!("shell: COM1 input by interrupt (ISA IRQ 4) on channel {}", uart.channel_id().unwrap_or(u64::MAX));
         let mut shell = Shell::new();
         let mut editor = Editor::new();
         println!("shell: ready; type help for the commands");

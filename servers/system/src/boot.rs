@@ -72,7 +72,8 @@ fn main(args: Args) -> i32 {
     }
 }
 
-/// The capabilities an entry asks for: ours, all rights (the admin key:
+/// The capabilities an entry asks for: ours, with the rights its name
+/// gives (all but `com1_rx`'s, COM1's ports read-only, and the admin key's:
 /// DELEGATE only, which is all presenting it takes).
 fn caps_for(e: &Entry, admin: Option<u64>) -> Vec<(u64, u64, u32)> {
     e.caps
@@ -85,8 +86,8 @@ fn caps_for(e: &Entry, admin: Option<u64>) -> Vec<(u64, u64, u32)> {
             let token = runtime::init_cap(c.id())?;
             // A copy of our own, so the supervisor can drop it without
             // losing the original.
-            let copy = runtime::caps::derive(token, abi::rights::ALL).ok()?;
-            Some((c.id(), copy, abi::rights::ALL))
+            let copy = runtime::caps::derive(token, c.rights()).ok()?;
+            Some((c.id(), copy, c.rights()))
         })
         .collect()
 }

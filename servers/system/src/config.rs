@@ -46,8 +46,13 @@ pub enum CapName {
     Ramfs,
     /// Device memory.
     DeviceMemory,
-    /// COM1's I/O ports (the serial console's input, for the shell).
+    /// COM1's I/O ports (read and write).
     Com1,
+    /// COM1's I/O ports, read-only (the serial console's input, for the
+    /// shell: the kernel stays the only writer of the UART's registers).
+    Com1Rx,
+    /// COM1's interrupt line (ISA IRQ 4), for the shell.
+    Com1Irq,
     /// The copy of the ACPI RSDP the kernel was handed (for DEVMAN).
     AcpiRsdp,
     /// `SYSTEM::PROCESS`'s admin key ([`crate::protocol::ADMIN_CAP`]):
@@ -70,6 +75,8 @@ impl CapName {
         ("ramfs", CapName::Ramfs),
         ("device_memory", CapName::DeviceMemory),
         ("com1", CapName::Com1),
+        ("com1_rx", CapName::Com1Rx),
+        ("com1_irq", CapName::Com1Irq),
         ("acpi_rsdp", CapName::AcpiRsdp),
         ("admin", CapName::Admin),
     ];
@@ -82,13 +89,22 @@ impl CapName {
         Self::TABLE.iter().find(|(_, c)| *c == self).map_or("?", |(n, _)| n)
     }
 
+    /// The rights the server gets (`system` has them all).
+    pub fn rights(self) -> u32 {
+        match self {
+            CapName::Com1Rx => abi::rights::READ,
+            _ => abi::rights::ALL,
+        }
+    }
+
     /// The start-block id the server receives it under.
     pub fn id(self) -> u64 {
         match self {
             CapName::Class(c) => cap_id::class(c),
             CapName::Ramfs => cap_id::RAMFS,
             CapName::DeviceMemory => cap_id::DEVICE_MEMORY,
-            CapName::Com1 => cap_id::COM1,
+            CapName::Com1 | CapName::Com1Rx => cap_id::COM1,
+            CapName::Com1Irq => cap_id::COM1_IRQ,
             CapName::AcpiRsdp => cap_id::ACPI_RSDP,
             CapName::Admin => crate::protocol::ADMIN_CAP,
         }

@@ -520,6 +520,10 @@ fn the_sample_configuration_parses() {
     assert_eq!(CapName::parse("acpi_rsdp").map(CapName::id), Some(abi::cap_id::ACPI_RSDP));
     assert_eq!(CapName::parse("irq").map(CapName::id), Some(abi::cap_id::class(abi::SyscallClass::Irq)));
     assert_eq!(CapName::parse("admin").map(CapName::id), Some(protocol::ADMIN_CAP));
+    // The shell's: COM1's ports read-only, and COM1's interrupt line.
+    assert_eq!(CapName::parse("com1_rx").map(|c| (c.id(), c.rights())), Some((abi::cap_id::COM1, abi::rights::READ)));
+    assert_eq!(CapName::parse("com1_irq").map(|c| (c.id(), c.rights())), Some((abi::cap_id::COM1_IRQ, abi::rights::ALL)));
+    assert_eq!(CapName::Com1.rights(), abi::rights::ALL);
 }
 
 #[test]

@@ -9,6 +9,9 @@ use runtime::process::{Exit, Process};
 
 use crate::ensure;
 use crate::harness::{expect_err, expect_exit, spawn, spawn_with, Context, Outcome, Rng, Suite, CHAN};
+use alloc::format;
+use alloc::string::{String, ToString};
+use runtime::init_cap;
 
 pub fn run() -> i32 {
     let mut s = Suite::new("caps");
@@ -27,6 +30,8 @@ pub fn run() -> i32 {
     s.case("names die with their channel", names_die_with_channel);
     s.case("random syscalls from a fuzzer leave the kernel working", fuzz);
     s.case("I/O ports: COM1's range only, byte-wide, with the right", io_ports);
+    s.case("IRQ lines: one holder per line, the kernel's and bad lines refused, death frees", irq_lines);
+    s.case("IRQ lines: COM1's interrupt (UART loopback) as an event, masked until the ack, one binder", com1_irq);
     s.finish()
 }
 
@@ -232,4 +237,126 @@ fn io_ports() -> Outcome {
     ensure!(io(Syscall::IoPortIn, read_only, scratch, 0) == Ok(0xa5), "read-only copy cannot read");
     expect_err(io(Syscall::IoPortOut, read_only, scratch, 0), Error::Incapable, "write through a read-only copy")?;
     runtime::caps::drop_cap(read_only).ctx("drop")
+}
+
+/// A GSI nothing on q35 uses (ISA IRQ 7, the printer port's).
+const FREE_GSI: u64 = 7;
+
+/// Time a child at a lower priority gets to claim or bind a line while we
+/// sleep (it runs at once: we are the only other busy program).
+const CHILD_SETTLE_MS: u64 = 300;
+
+/// `IrqLine`: the kernel's line (ISA IRQ 0), COM1's (held by `system`) and
+/// a line a child holds are `Busy`; lines the I/O APIC lacks and bad kinds
+/// `InvalidArgument`; the holder's death frees its line.
+fn irq_lines() -> Outcome {
+    use abi::irq::{LINE_GSI, LINE_ISA};
+    use runtime::irq::Irq;
+    expect_err(Irq::line(0, LINE_ISA), Error::Busy, "ISA IRQ 0 (the kernel's timer line)")?;
+    expect_err(Irq::line(4, LINE_ISA), Error::Busy, "ISA IRQ 4 (COM1's, system holds it)")?;
+    for (line, kind) in [(24, LINE_GSI), (9999, LINE_GSI), (u64::MAX, LINE_GSI), (16, LINE_ISA), (3, 2), (3, u64::MAX)] {
+        expect_err(Irq::line(line, kind), Error::InvalidArgument, &format!("line {line} kind {kind}"))?;
+    }
+    // Not the Irq class.
+    let thread = runtime::class_token(SyscallClass::Thread);
+    // SAFETY: IrqLine touches no memory of ours.
+    let r = unsafe { runtime::sys::call(Syscall::IrqLine, thread, [FREE_GSI, 0, 0, 0, 0]) };
+    expect_err(r, Error::Incapable, "IrqLine with the Thread class")?;
+    let holder = spawn("irq-hold", &[&FREE_GSI.to_string()], &[], 8)?;
+    let _ = runtime::time::sleep_ms(CHILD_SETTLE_MS);
+    expect_err(Irq::line(FREE_GSI, LINE_GSI), Error::Busy, "a line a child holds")?;
+    expect_err(Irq::line(FREE_GSI, LINE_ISA), Error::Busy, "the same line as an ISA IRQ")?;
+    ensure!(holder.wait_timeout(0) == Err(Error::Timeout), "the holder ended early: {:?}", holder.wait_timeout(0));
+    holder.kill().ctx("kill the holder")?;
+    expect_exit(&holder, Exit::Killed, "holder")?;
+    let (irq, gsi, vector) = Irq::line(FREE_GSI, LINE_GSI).ctx("the dead holder's line")?;
+    ensure!(gsi == FREE_GSI as u32, "GSI {gsi}");
+    ensure!((0x40..0x50).contains(&vector), "vector {vector:#x} outside the shared pool");
+    let (kind, _, id, _) = runtime::caps::inspect(irq.0).ctx("inspect")?;
+    ensure!(kind == CapKind::Irq && id == vector as u64, "inspect: {kind:?} id {id}");
+    Ok(())
+}
+
+/// COM1's registers, for the loopback.
+mod uart {
+    pub const DATA: u64 = 0x3f8;
+    pub const MCR: u64 = 0x3fc;
+    pub const LSR: u64 = 0x3fd;
+    /// DTR, RTS, OUT2 (the kernel's setting) and LOOP.
+    pub const MCR_NORMAL: u64 = 0x0b;
+    pub const MCR_LOOP: u64 = 0x1b;
+}
+
+fn port(nr: Syscall, token: u64, port: u64, value: u64) -> Result<u64, Error> {
+    // SAFETY: I/O-port syscalls touch no memory of ours.
+    unsafe { runtime::sys::call(nr, token, [port, value, 0, 0, 0]) }.map(|r| r[0])
+}
+
+/// Every byte waiting in COM1's receive FIFO.
+fn drain(com1: u64) -> Result<Vec<u8>, String> {
+    let mut got = Vec::new();
+    while port(Syscall::IoPortIn, com1, uart::LSR, 0).ctx("LSR")? & 1 != 0 {
+        got.push(port(Syscall::IoPortIn, com1, uart::DATA, 0).ctx("RBR")? as u8);
+        ensure!(got.len() <= 64, "COM1 never empties");
+    }
+    Ok(got)
+}
+
+/// Send `b` to ourselves through the UART's loopback (MCR LOOP), then
+/// back to normal: the kernel's output goes out again.
+fn loopback(com1: u64, b: u8) -> Outcome {
+    port(Syscall::IoPortOut, com1, uart::MCR, uart::MCR_LOOP).ctx("MCR loop")?;
+    let sent = port(Syscall::IoPortOut, com1, uart::DATA, b as u64);
+    let mut ready = false;
+    for _ in 0..10_000 {
+        if port(Syscall::IoPortIn, com1, uart::LSR, 0).ctx("LSR")? & 1 != 0 {
+            ready = true;
+            break;
+        }
+    }
+    port(Syscall::IoPortOut, com1, uart::MCR, uart::MCR_NORMAL).ctx("MCR normal")?;
+    sent.ctx("THR")?;
+    ensure!(ready, "the looped-back byte never arrived");
+    Ok(())
+}
+
+/// The next event (or message) on `chan` within `ms`.
+fn event(chan: &Channel, window: &mut Window, ms: u64) -> Result<Option<u64>, Error> {
+    match chan.receive(window, ms * 1_000_000) {
+        Ok(r) => Ok(runtime::irq::event_badge(&r)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The UART raises IRQ 4 for a byte it looped back to itself: the event
+/// arrives on our channel, the line stays masked until the ack (a second
+/// byte brings no event), the ack lets the next one through; a second
+/// binder is `Busy` while the first lives, and its death frees the line.
+fn com1_irq() -> Outcome {
+    let com1 = init_cap(cap_id::COM1).ok_or("no COM1 capability")?;
+    let irq = runtime::irq::Irq(init_cap(cap_id::COM1_IRQ).ok_or("no COM1 IRQ capability")?);
+    // A child binds it first: ours is refused until the child dies.
+    let binder = spawn("irq-bind", &[], &[], 8)?;
+    let chan = Channel::create().ctx("channel")?;
+    let _ = runtime::time::sleep_ms(CHILD_SETTLE_MS);
+    expect_err(irq.bind(&chan, 0x44), Error::Busy, "binding while the child holds it")?;
+    ensure!(binder.wait_timeout(0) == Err(Error::Timeout), "the binder ended: {:?}", binder.wait_timeout(0));
+    binder.kill().ctx("kill the binder")?;
+    expect_exit(&binder, Exit::Killed, "binder")?;
+    irq.bind(&chan, 0x44).ctx("bind after the binder died")?;
+    let mut window = Window::new().ctx("window")?;
+    drain(com1)?;
+    loopback(com1, b'A')?;
+    ensure!(event(&chan, &mut window, 2000) == Ok(Some(0x44)), "no event for a received byte");
+    ensure!(drain(com1)? == b"A", "read back something else than A");
+    // Masked until the ack: the next byte brings no event.
+    loopback(com1, b'B')?;
+    expect_err(event(&chan, &mut window, 100), Error::Timeout, "an event while masked")?;
+    ensure!(drain(com1)? == b"B", "read back something else than B");
+    irq.ack().ctx("ack")?;
+    loopback(com1, b'C')?;
+    ensure!(event(&chan, &mut window, 2000) == Ok(Some(0x44)), "no event after the ack");
+    ensure!(drain(com1)? == b"C", "read back something else than C");
+    irq.ack().ctx("ack")?;
+    chan.destroy().ctx("destroy")
 }

@@ -1,14 +1,28 @@
 //! COM1, polled. The console is the kernel's only output device; it must work
 //! before anything else is set up and from inside any fault handler, so it
 //! takes no locks and uses no interrupts.
+//!
+//! The kernel owns every write to the UART's registers: besides THR it
+//! turns on the *receive* interrupt (IER bit 0, and OUT2 in MCR, which
+//! gates the UART's interrupt output on PCs) once, here. That interrupt
+//! goes to whoever holds COM1's line (`cap_id::COM1_IRQ`: the shell, which
+//! reads RBR/LSR through a read-only port capability); until someone binds
+//! the line it stays masked at the I/O APIC. The transmit interrupt stays
+//! off: output is polled.
 
 use x86_64::instructions::port::Port;
 
 const COM1: u16 = 0x3f8;
 
-/// Program COM1 for 115200 baud, 8N1, FIFOs on.
+/// IER: interrupt when received data is available (or the FIFO times out).
+const IER_RECEIVED: u8 = 0x01;
+/// MCR: DTR, RTS and OUT2 (the PC's interrupt enable).
+const MCR_DTR_RTS_OUT2: u8 = 0x0b;
+
+/// Program COM1 for 115200 baud, 8N1, FIFOs on (interrupt at 14 bytes or
+/// after a pause), the receive interrupt on.
 pub fn init() {
-    let regs = [(1, 0x00u8), (3, 0x80), (0, 0x01), (1, 0x00), (3, 0x03), (2, 0xc7), (4, 0x03)];
+    let regs = [(1, 0x00u8), (3, 0x80), (0, 0x01), (1, 0x00), (3, 0x03), (2, 0xc7), (4, MCR_DTR_RTS_OUT2), (1, IER_RECEIVED)];
     for (off, val) in regs {
         // SAFETY: COM1's registers are standard PC I/O ports; writing them only
         // configures the UART.
