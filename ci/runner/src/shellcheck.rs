@@ -41,6 +41,16 @@ struct Facts {
     top: Vec<(String, bool, usize)>,
     motd: String,
     data_sha256: String,
+    /// The channel the shell takes COM1's interrupts on (from its boot line
+    /// `shell: COM1 input by interrupt (ISA IRQ 4) on channel N`).
+    irq_channel: Option<u64>,
+}
+
+/// The shell's boot line naming its interrupt channel.
+const IRQ_LINE: &str = "shell: COM1 input by interrupt (ISA IRQ 4) on channel ";
+
+fn irq_channel(boot: &str) -> Option<u64> {
+    boot.lines().find_map(|l| l.strip_prefix(IRQ_LINE)?.trim().parse().ok())
 }
 
 fn facts(image_dir: &Path) -> Result<Facts, String> {
@@ -53,7 +63,7 @@ fn facts(image_dir: &Path) -> Result<Facts, String> {
         .collect();
     let file = |name: &str| archive.find(name).map(|e| e.data.to_vec()).ok_or(format!("{name} is not in the image"));
     let motd = String::from_utf8(file("etc/motd")?).map_err(|_| "etc/motd is not text")?;
-    Ok(Facts { top, motd, data_sha256: sha256sum(&file("test/data.bin")?)? })
+    Ok(Facts { top, motd, data_sha256: sha256sum(&file("test/data.bin")?)?, irq_channel: None })
 }
 
 /// The host's `sha256sum` of `data`.
@@ -166,6 +176,35 @@ fn sends(out: &[String], name: &str) -> Result<u64, String> {
     row.get(col).and_then(|v| v.parse().ok()).ok_or_else(|| format!("bad row {row:?}"))
 }
 
+/// The `RECVS` and `ERRORS` columns of channel `id`'s row in a table.
+fn recvs_errors(out: &[String], id: u64) -> Result<(u64, u64), String> {
+    let header: Vec<&str> = out.iter().find(|l| l.starts_with("CHANNEL")).ok_or("no channels table")?.split_whitespace().collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).ok_or_else(|| format!("no {name} column: {header:?}"));
+    let (recvs, errors) = (col("RECVS")?, col("ERRORS")?);
+    let row = out.iter().map(|l| l.split_whitespace().collect::<Vec<_>>()).find(|r| r.first() == Some(&id.to_string().as_str()));
+    let row = row.ok_or_else(|| format!("no row for channel {id}: {out:?}"))?;
+    let num = |c: usize| row.get(c).and_then(|v| v.parse().ok()).ok_or_else(|| format!("bad row {row:?}"));
+    Ok((num(recvs)?, num(errors)?))
+}
+
+/// The shell sleeps until COM1's interrupt: its interrupt channel (which
+/// the kernel's monitor counts, an event being a receive and a timed-out
+/// wait an error) shows no wake-up while nobody types for two seconds,
+/// and at least one (at most one per byte) for a typed line. A shell that
+/// polled the UART, with sleeps or with timed receives, fails this.
+fn by_interrupt(s: &mut Session, f: &Facts) -> Case {
+    let ch = f.irq_channel.ok_or_else(|| format!("no `{IRQ_LINE}N` line at boot"))?;
+    let (r1, e1) = recvs_errors(&s.command(b"channels", STEP)?, ch)?;
+    std::thread::sleep(Duration::from_secs(2));
+    let line = b"channels";
+    let (r2, e2) = recvs_errors(&s.command(line, STEP)?, ch)?;
+    let typed = line.len() as u64 + 1;
+    ensure(r2 > r1, || format!("no interrupt event for a typed line (receives {r1} -> {r2})"))?;
+    ensure(e2 == e1 && r2 - r1 <= typed, || {
+        format!("woke {} times (receives {r1} -> {r2}, timeouts {e1} -> {e2}) in 2 s idle and {typed} typed bytes", r2 - r1 + e2 - e1)
+    })
+}
+
 fn channels(s: &mut Session, _: &Facts) -> Case {
     let before = sends(&s.command(b"channels", STEP)?, "SYSTEM::VFS")?;
     // Two look-ups through VFS.
@@ -228,16 +267,23 @@ fn mem(s: &mut Session, _: &Facts) -> Case {
     ensure(during < before && after == before, || format!("free frames {before} -> {during} (running) -> {after} (killed)"))
 }
 
-/// `top` redraws the channel table every second until a key comes.
-fn top(s: &mut Session, _: &Facts) -> Case {
+/// `top` redraws the channel table every second until a key comes; the
+/// counters it shows are read afresh: the shell's own interrupt channel
+/// counts one timed-out wait per second between redraws.
+fn top(s: &mut Session, f: &Facts) -> Case {
     const TITLE: &str = "refreshed every second; any key quits)";
+    let ch = f.irq_channel.ok_or_else(|| format!("no `{IRQ_LINE}N` line at boot"))?;
     s.send(b"top\r")?;
-    let start = Instant::now();
     s.until(TITLE, STEP)?;
-    let table = s.until(TITLE, STEP)?;
+    let start = Instant::now();
+    let first = s.until(TITLE, STEP)?;
+    let second = s.until(TITLE, STEP)?;
     let gap = start.elapsed();
-    ensure(table.contains("SYSTEM::VFS"), || format!("no channel table between refreshes: {table:?}"))?;
-    ensure(gap >= Duration::from_millis(900), || format!("refreshed after {gap:?}"))?;
+    let lines = |t: &str| t.lines().map(String::from).collect::<Vec<_>>();
+    ensure(first.contains("SYSTEM::VFS"), || format!("no channel table between refreshes: {first:?}"))?;
+    ensure(gap >= Duration::from_millis(1800), || format!("two refreshes after {gap:?}"))?;
+    let (e1, e2) = (recvs_errors(&lines(&first), ch)?.1, recvs_errors(&lines(&second), ch)?.1);
+    ensure(e2 > e1, || format!("counters did not rise between refreshes (channel {ch} errors {e1} -> {e2})"))?;
     s.send(b"q")?;
     let rest = s.until_prompt(STEP)?;
     ensure(rest.matches(TITLE).count() <= 1, || format!("still refreshing after the key: {rest:?}"))
@@ -271,6 +317,7 @@ const CASES: &[(&str, CaseFn)] = &[
     ("sha256 equals sha256sum on the host", sha256),
     ("run shows the output and exit code", run_output_and_code),
     ("ps lists a background program and kill ends it", ps_and_kill),
+    ("the shell sleeps until COM1's interrupt (no wake-ups while idle)", by_interrupt),
     ("channels shows named channels with rising counters", channels),
     ("mem shows free frames going and coming back with a program", mem),
     ("top refreshes every second and any key quits", top),
@@ -289,7 +336,7 @@ pub fn run(ws: &Path, verbose: bool) -> Outcome {
         println!("{}\n  {why}", o.summary_line());
         o
     };
-    let facts = match facts(&dir) {
+    let mut facts = match facts(&dir) {
         Ok(f) => f,
         Err(e) => return fail(format!("cannot read the image: {e}")),
     };
@@ -303,7 +350,8 @@ pub fn run(ws: &Path, verbose: bool) -> Outcome {
     // possibly after the prompt: wait for their last line before typing.
     let booted = s
         .until("system: ready", STEP * 2)
-        .and_then(|_| s.until("shell: ready", STEP))
+        .and_then(|before| s.until("shell: ready", STEP).map(|text| before + &text))
+        .map(|text| facts.irq_channel = irq_channel(&text))
         .and_then(|_| s.until_prompt(STEP))
         .and_then(|_| s.settle(crate::checks::DEVICES_REGISTERED, STEP * 2));
     let mut failed = 0;
@@ -372,6 +420,10 @@ mod tests {
             "      1     3 -                         260    260     260      0    0      0      1",
         ]);
         assert_eq!(sends(&table, "SYSTEM::VFS"), Ok(4));
+        assert_eq!(recvs_errors(&table, 1), Ok((260, 0)));
+        assert!(recvs_errors(&table, 2).is_err());
+        assert_eq!(irq_channel("x\nshell: COM1 input by interrupt (ISA IRQ 4) on channel 12\nshell: ready"), Some(12));
+        assert_eq!(irq_channel("shell: ready"), None);
         assert!(sends(&table, "SYSTEM::NOPE").is_err());
         assert_eq!(one_line(&strings(&["a"]), "a"), Ok(()));
         assert!(one_line(&strings(&["a", "b"]), "a").is_err());

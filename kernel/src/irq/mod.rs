@@ -197,7 +197,8 @@ impl Kernel {
     }
 
     /// A pending event of channel `ch`, as `Receive`'s results (cookie 0,
-    /// [`irq::EVENT_TAG`], size 0, badge); clears it.
+    /// [`irq::EVENT_TAG`], size 0, badge); clears it and counts it among the
+/// channel's receives.
     pub fn irq_take_event(&mut self, ch: u16) -> Option<[u64; 4]> {
         let c = self.channels.slot(ch);
         if c.irq_pending == 0 {
@@ -205,6 +206,9 @@ impl Kernel {
         }
         let s = c.irq_pending.trailing_zeros() as usize;
         c.irq_pending &= !(1 << s);
+        // Counted as a receive, so the IPC monitor shows how often a
+        // driver woke for its interrupts.
+        c.receives += 1;
         let badge = self.irqs.slots[s].bound.map_or(0, |b| b.badge);
         Some([0, irq::EVENT_TAG, 0, badge])
     }

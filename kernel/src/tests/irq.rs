@@ -192,9 +192,12 @@ fn a_line_is_masked_until_bound_and_from_each_delivery_until_the_ack() {
     assert_eq!(ioapic_entry(4), unmasked | MASKED, "allocated but unbound: masked");
     assert_eq!(w.sys(d.t, Syscall::IrqBind, [tok, d.chan, 0x44, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(ioapic_entry(4), unmasked, "bound: unmasked");
+    let chan = w.k.irqs.slots[s].bound.expect("bound").chan;
+    let receives = w.k.channels.slot(chan).receives;
     w.k.irq_fire(s);
     assert_eq!(ioapic_entry(4), unmasked | MASKED, "delivered: masked until the ack");
     assert_eq!(w.recv(d.t, d.chan, WIN, 0), EVENT(0x44));
+    assert_eq!(w.k.channels.slot(chan).receives, receives + 1, "an event is a receive for the monitor");
     assert_eq!(w.sys(d.t, Syscall::IrqAck, [tok, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(ioapic_entry(4), unmasked, "acked: unmasked");
     // A level line keeps its mode in the entry.

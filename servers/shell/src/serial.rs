@@ -90,9 +90,10 @@ impl IrqUart {
         Ok(IrqUart { ports, irq, chan, window })
     }
 
-    /// The channel's system-wide id (what `channels` lists), for the log.
+    /// The channel's number in the `channels` table (the slot part of its
+    /// system-wide id), for the log.
     pub fn channel_id(&self) -> Option<u64> {
-        runtime::caps::inspect(self.chan.token()).ok().map(|(_, _, id, _)| id)
+        runtime::caps::inspect(self.chan.token()).ok().map(|(_, _, id, _)| id & 0xffff)
     }
 
     fn inb(&self, port: u16) -> Option<u8> {

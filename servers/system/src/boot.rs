@@ -86,7 +86,7 @@ fn caps_for(e: &Entry, admin: Option<u64>) -> Vec<(u64, u64, u32)> {
             let token = runtime::init_cap(c.id())?;
             // A copy of our own, so the supervisor can drop it without
             // losing the original.
-            let copy = runtime::caps::derive(token, c.rights()).ok()?;
+            let copy = runtime::caps::derive(token, abi::rights::ALL).ok()?;
             Some((c.id(), copy, c.rights()))
         })
         .collect()
