@@ -69,6 +69,11 @@ impl Session {
         })
     }
 
+    /// Everything the guest printed so far (read or not).
+    pub fn transcript(&self) -> &str {
+        &self.text
+    }
+
     /// Type `bytes`.
     pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
         let stdin = self.stdin.as_mut().ok_or("stdin closed")?;

@@ -222,7 +222,7 @@ fn bad_input(s: &mut Session, _: &Facts) -> Case {
     one_line(&s.command(b"cat nope", STEP)?, "cat: nope: bad path (want PREFIX:/PATH, e.g. boot:/etc/motd)")?;
     one_line(&s.command(b"kill me", STEP)?, "kill: not a number: me")?;
     one_line(&s.command(b"ls boot:/etc/motd", STEP)?, "ls: boot:/etc/motd: not a directory")?;
-    one_line(&s.command(b"devices", STEP)?, "devices: DEVMAN not running")?;
+    one_line(&s.command(b"disks", STEP)?, "disks: none registered with DEVMAN (no disk driver running)")?;
     // Control bytes and escape sequences in the middle of a line are dropped.
     one_line(&s.command(b"\x01\x02frob\x1b[Cnicate\x07", STEP)?, "frobnicate: unknown command (try help)")
 }
@@ -289,6 +289,33 @@ fn top(s: &mut Session, f: &Facts) -> Case {
     ensure(rest.matches(TITLE).count() <= 1, || format!("still refreshing after the key: {rest:?}"))
 }
 
+/// The PCI functions PCIDRV announced at boot (`pcidrv: BB:DD.F VVVV:DDDD
+/// class CC.SS.PP ...`), as (`0000:BB:DD.F`, `VVVV:DDDD`, `CC.SS.PP`).
+fn pci_functions(boot: &str) -> Vec<(String, String, String)> {
+    boot.lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.strip_prefix("pcidrv: ")?.split_whitespace().collect();
+            let (at, ids, class) = (w.first()?, w.get(1)?, w.get(3)?);
+            let is_function = at.len() == 7 && at.as_bytes()[2] == b':' && w.get(2) == Some(&"class");
+            is_function.then(|| (format!("0000:{at}"), ids.to_string(), class.to_string()))
+        })
+        .collect()
+}
+
+/// `devices` lists DEVMAN's registry: exactly the PCI functions PCIDRV
+/// printed at boot, each with its ids and class.
+fn devices(s: &mut Session, _: &Facts) -> Case {
+    let want = pci_functions(s.transcript());
+    ensure(!want.is_empty(), || "PCIDRV printed no functions at boot".into())?;
+    let out = s.command(b"devices", STEP)?;
+    ensure(out.first().is_some_and(|h| h.split_whitespace().take(2).eq(["ID", "DEVICE"])), || format!("no header: {out:?}"))?;
+    for (at, ids, class) in &want {
+        let listed = out.iter().any(|l| l.split_whitespace().skip(1).take(3).eq([at.as_str(), ids.as_str(), class.as_str()]));
+        ensure(listed, || format!("no row `{at} {ids} {class}` in {out:?}"))?;
+    }
+    ensure(out.last() == Some(&format!("{} devices", want.len())), || format!("want {} devices: {out:?}", want.len()))
+}
+
 /// `exit` ends the shell; `system` (boot.conf: `restart`) starts a new one,
 /// which answers.
 fn restart(s: &mut Session, _: &Facts) -> Case {
@@ -320,6 +347,7 @@ const CASES: &[(&str, CaseFn)] = &[
     ("the shell sleeps until COM1's interrupt (no wake-ups while idle)", by_interrupt),
     ("channels shows named channels with rising counters", channels),
     ("mem shows free frames going and coming back with a program", mem),
+    ("devices lists DEVMAN's registry: the PCI functions PCIDRV found", devices),
     ("top refreshes every second and any key quits", top),
     ("bad commands get one error line and a prompt", bad_input),
     ("a 10 KiB line gets one error line and a prompt", long_line),
@@ -424,6 +452,10 @@ mod tests {
         assert!(recvs_errors(&table, 2).is_err());
         assert_eq!(irq_channel("x\nshell: COM1 input by interrupt (ISA IRQ 4) on channel 12\nshell: ready"), Some(12));
         assert_eq!(irq_channel("shell: ready"), None);
+        let boot = "pcidrv: segment 0 buses 00-ff: 2 functions\npcidrv: 00:00.0 8086:29c0 class 06.00.00\n\
+                    pcidrv: 00:1f.2 8086:2922 class 01.06.01 BAR4 io 0x0+0x20\npcidrv: registered 2 functions";
+        let f = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+        assert_eq!(pci_functions(boot), vec![f("0000:00:00.0", "8086:29c0", "06.00.00"), f("0000:00:1f.2", "8086:2922", "01.06.01")]);
         assert!(sends(&table, "SYSTEM::NOPE").is_err());
         assert_eq!(one_line(&strings(&["a"]), "a"), Ok(()));
         assert!(one_line(&strings(&["a", "b"]), "a").is_err());

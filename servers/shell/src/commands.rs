@@ -61,8 +61,8 @@ impl Shell {
                 Ok(()) => println!("trace: {}", if on { "on" } else { "off" }),
                 Err(e) => println!("trace: {e:?}"),
             },
-            Command::Devices => println!("devices: DEVMAN not running"),
-            Command::Disks => println!("disks: no disk driver running (DEVMAN not running)"),
+            Command::Devices => devices(),
+            Command::Disks => disks(),
             Command::ReadSector { disk, .. } => println!("readsector: {}: no disk driver running", shown(disk)),
             Command::Uptime => {
                 let ms = runtime::time::uptime_ms();
@@ -345,6 +345,43 @@ fn top(uart: &mut dyn SerialInput) {
                 return;
             }
         }
+    }
+}
+
+/// Every entry of DEVMAN's registry; `None` (said as `cmd: why`) when
+/// DEVMAN cannot answer.
+fn registry(cmd: &str) -> Option<Vec<devman::proto::Entry>> {
+    match devman::client::DevmanClient::connect().and_then(|c| c.query(devman::proto::Filter::All)) {
+        Ok(entries) => Some(entries),
+        Err(runtime::rpc::CallError::Ipc(abi::Error::NotFound)) => {
+            println!("{cmd}: DEVMAN not running");
+            None
+        }
+        Err(e) => {
+            println!("{cmd}: DEVMAN refused: {e:?}");
+            None
+        }
+    }
+}
+
+fn devices() {
+    let Some(entries) = registry("devices") else { return };
+    println!("{}", shell::devices::HEADER);
+    for e in &entries {
+        println!("{}", shell::devices::row(e));
+    }
+    println!("{} devices", entries.len());
+}
+
+/// Disks are the registry's entries behind a controller port.
+fn disks() {
+    let Some(entries) = registry("disks") else { return };
+    let mut disks = entries.iter().filter(|e| matches!(e.device.identity, devman::proto::Identity::Port { .. })).peekable();
+    if disks.peek().is_none() {
+        println!("disks: none registered with DEVMAN (no disk driver running)");
+    }
+    for e in disks {
+        println!("{}", shell::devices::row(e));
     }
 }
 
