@@ -60,6 +60,10 @@ pub const TOKEN_SOURCES: &str = r"\[info \] capability tokens keyed from TSC jit
 /// session waits for it before typing).
 pub const DEVICES_REGISTERED: &str = "pcidrv: registered";
 
+/// Text no in-guest suite's log may contain: `system` starts no `console`
+/// server (the shell) under `test=`, whose serial line is the tests'.
+pub const SUITE_NEVER: &[&str] = &["system: started shell", "shell: ready", "shell: COM1 input"];
+
 /// Text that fails any check the moment a line contains it.
 pub const FATAL: &[&str] = &["KERNEL PANIC", "KERNEL FAULT"];
 

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::checks::{Pass, FATAL};
+use crate::checks::{Pass, FATAL, SUITE_NEVER};
 use crate::pattern::{Pattern, PatternError};
 use crate::qemu::{Control, End, EXIT_PANIC, EXIT_PASS};
 
@@ -38,6 +38,10 @@ pub enum Problem {
     /// The disk images or the guest's report of them are wrong
     /// ([`crate::disk`]).
     Disk(String),
+    /// A suite's log has lines of a program that must not run under
+    /// `test=` ([`SUITE_NEVER`]: the shell, which would compete with the
+    /// tests for COM1).
+    Forbidden(Vec<String>),
 }
 
 impl fmt::Display for Problem {
@@ -45,6 +49,7 @@ impl fmt::Display for Problem {
         match self {
             Problem::Launch(why) => write!(f, "QEMU did not start: {why}"),
             Problem::Fatal(line) => write!(f, "fatal line: {line}"),
+            Problem::Forbidden(lines) => write!(f, "lines that must not appear under test=: {lines:?}"),
             Problem::Missing(p) => write!(f, "expected line never appeared: `{p}`"),
             Problem::ExitStatus { want, got } => write!(f, "expected QEMU exit status {want}, got: {}", got.describe()),
             Problem::NoResultLine => f.write_str("no `N passed, M failed` line"),
@@ -108,6 +113,8 @@ pub struct Watch {
     seen: Vec<bool>,
     fatal: Vec<String>,
     fail_lines: Vec<String>,
+    /// Lines of [`SUITE_NEVER`] seen in a suite's run.
+    forbidden: Vec<String>,
     /// The last result line and its counts.
     result: Option<(String, u32, u32)>,
     /// The first result line that reported failures (a suite should print
@@ -126,7 +133,7 @@ impl Watch {
         };
         let patterns = listed.iter().chain(also).map(|p| Pattern::new(p)).collect::<Result<Vec<_>, _>>()?;
         let seen = vec![false; patterns.len()];
-        Ok(Watch { pass, patterns, seen, fatal: Vec::new(), fail_lines: Vec::new(), result: None, failed_result: None })
+        Ok(Watch { pass, patterns, seen, fatal: Vec::new(), fail_lines: Vec::new(), forbidden: Vec::new(), result: None, failed_result: None })
     }
 
     /// Take in one line and say whether the run can stop.
@@ -139,6 +146,9 @@ impl Watch {
         }
         if is_fail_line(line) {
             self.fail_lines.push(line.to_string());
+        }
+        if self.pass == Pass::Suite && SUITE_NEVER.iter().any(|n| line.contains(n)) {
+            self.forbidden.push(line.to_string());
         }
         if let Some((passed, failed)) = parse_result(line) {
             self.result = Some((line.trim_end().to_string(), passed, failed));
@@ -188,6 +198,9 @@ impl Watch {
             }
             if !self.fail_lines.is_empty() {
                 problems.push(Problem::FailLines(self.fail_lines.clone()));
+            }
+            if !self.forbidden.is_empty() {
+                problems.push(Problem::Forbidden(self.forbidden.clone()));
             }
         }
         Verdict { problems, result_line: self.result.as_ref().map(|r| r.0.clone()) }
@@ -286,6 +299,22 @@ pub(crate) mod tests {
             w.feed(&l);
         }
         assert!(w.verdict(&End::Exited(33)).passed());
+    }
+
+    #[test]
+    fn a_suite_run_with_the_shell_started_fails() {
+        for bad in ["system: started shell (pid 5) from boot:/shell", "shell: ready; type help for the commands"] {
+            let mut w = Watch::with_lines(Pass::Suite, &[]).unwrap();
+            for l in suite_log(&[bad, "ok - a", "1 passed, 0 failed"]) {
+                w.feed(&l);
+            }
+            assert_eq!(w.verdict(&End::Exited(33)).problems, [Problem::Forbidden(vec![bad.to_string()])]);
+        }
+        // A normal boot starts it, of course.
+        let mut w = Watch::with_lines(Pass::Lines(&["shell: ready"]), &[]).unwrap();
+        w.feed("system: started shell (pid 5) from boot:/shell");
+        w.feed("shell: ready; type help for the commands");
+        assert!(w.verdict(&End::Stopped).passed());
     }
 
     #[test]
