@@ -541,7 +541,9 @@ pub mod layout {
 /// the next `Receive` there returns the event (cookie 0, nothing to reply)
 /// before any queued message. [`Syscall::IrqAck`] unmasks it. The binding
 /// ends when the binder dies or the channel is destroyed; the vector is
-/// freed when the process that allocated it dies.
+/// freed when the process that allocated it dies. Legacy lines of the I/O
+/// APIC ([`Syscall::IrqLine`]) take vectors from the same pool and work the
+/// same way; their pin is masked whenever no event may be delivered.
 pub mod irq {
     /// The tag of an interrupt event (no message uses it: tags of real
     /// messages are the sender's choice, but a real message also has a
