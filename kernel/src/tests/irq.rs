@@ -203,6 +203,13 @@ fn a_line_is_masked_until_bound_and_from_each_delivery_until_the_ack() {
     // A level line keeps its mode in the entry.
     let [_, _, v9, _] = line(&mut w, d.t, d.p, 9, irq::LINE_ISA).ok();
     assert_eq!(ioapic_entry(9), redirection(v9 as u8, 0, LineMode { level: true, active_low: false }, true));
+    // One pool: MSI vectors and lines together run out at 16.
+    let class = w.c(d.p).irq;
+    for _ in 3..irq::VECTORS {
+        w.sys(d.t, Syscall::IrqMsi, [class, 0, 0, 0, 0, 0]).ok();
+    }
+    assert_eq!(line(&mut w, d.t, d.p, 10, irq::LINE_ISA), R::Err(Error::LimitReached));
+    assert_eq!(ioapic_entry(10), 0, "a refused line was programmed");
 }
 
 #[test]
