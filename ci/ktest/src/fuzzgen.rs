@@ -23,7 +23,8 @@
 //! hold attached; `PowerOff` without the Power class (it must be refused);
 //! `DebugPrint` of whole lines only (or bad addresses and lengths) so the
 //! log stays readable; `DebugIpc` with every operation but tracing on; the
-//! IRQ calls with vectors we allocated (at most [`MAX_IRQ`]); `IoPortIn`/
+//! IRQ calls with vectors and I/O APIC lines we allocated (at most
+//! [`MAX_IRQ`]); `IoPortIn`/
 //! `IoPortOut` with a read-only capability for COM1 (inside and outside
 //! its ports). What it maps or unmaps in its own user space lies in the
 //! sandbox, and threads it starts go to the scratch process, so it cannot
@@ -295,7 +296,7 @@ impl Fuzzer {
             Some(Syscall::Exit | Syscall::ThreadExit) => class(SyscallClass::Thread),
             Some(Syscall::DebugPrint) => class(SyscallClass::DebugPrint),
             Some(Syscall::DebugIpc) => class(SyscallClass::DebugIpc),
-            Some(Syscall::IrqMsi) => class(SyscallClass::Irq),
+            Some(Syscall::IrqMsi | Syscall::IrqLine) => class(SyscallClass::Irq),
             // A class we hold, but not Power's: refused (a bad token).
             Some(Syscall::PowerOff) => {
                 self.bad_tokens += 1;
@@ -391,7 +392,7 @@ impl Fuzzer {
         if sys == Some(Syscall::DmaAlloc) && self.pool.iter().filter(|(_, g)| *g == Got::Dma).count() >= MAX_DMA {
             return Ok(());
         }
-        if sys == Some(Syscall::IrqMsi) && self.pool.iter().filter(|(_, g)| *g == Got::Irq).count() >= MAX_IRQ {
+        if matches!(sys, Some(Syscall::IrqMsi | Syscall::IrqLine)) && self.pool.iter().filter(|(_, g)| *g == Got::Irq).count() >= MAX_IRQ {
             return Ok(());
         }
         let token = if self.one_in(BAD_TOKEN_ONE_IN) { self.bad_token() } else { token };
@@ -513,6 +514,12 @@ impl Fuzzer {
                 a[4] = wait;
             }
             Some(Syscall::ProcessWait | Syscall::Sleep) => a[0] = wait,
+            // Lines the I/O APIC has (and some it lacks), by GSI or ISA IRQ,
+            // and now and then another kind.
+            Some(Syscall::IrqLine) if !self.one_in(4) => {
+                a[0] = self.r() % 28;
+                a[1] = self.r() % 3;
+            }
             // Half of them well formed; the kernel copies, never lends.
             Some(Syscall::SendCap) if self.one_in(2) => {
                 a[1] = self.r() % 4097;
@@ -583,7 +590,7 @@ impl Fuzzer {
         let got = match sys {
             Some(Syscall::ChannelCreate) => Got::Channel,
             Some(Syscall::DmaAlloc) => Got::Dma,
-            Some(Syscall::IrqMsi) => Got::Irq,
+            Some(Syscall::IrqMsi | Syscall::IrqLine) => Got::Irq,
             // (Sub-ranges get random rights: using one where a right is
             // missing would cost a bad-token delay, so they only go where
             // any token will do.)
