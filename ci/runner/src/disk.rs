@@ -71,12 +71,12 @@ pub fn prepare(dir: &Path, name: &str) -> Result<Option<Setup>, String> {
         "disk" => (2, false),
         "disk-cdrom" => (1, true),
         "disk-none" => (0, false),
-        "bench" | "plain-disk" => (1, false),
+        "bench" | "plain-disk" | "shell" => (1, false),
         _ => return Ok(None),
     };
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
-    let mut s = Setup { images: Vec::new(), qemu_args: Vec::new(), must_print: Vec::new(), data_checks: !matches!(name, "bench" | "plain-disk") };
+    let mut s = Setup { images: Vec::new(), qemu_args: Vec::new(), must_print: Vec::new(), data_checks: !matches!(name, "bench" | "plain-disk" | "shell") };
     for (n, &size) in SIZES.iter().enumerate().take(disks) {
         let path = dir.join(format!("{name}-{n}.img"));
         let bytes = random_bytes(size as usize * SECTOR, seed.wrapping_mul(n as u64 + 7));
@@ -104,6 +104,11 @@ pub fn prepare(dir: &Path, name: &str) -> Result<Option<Setup>, String> {
 }
 
 impl Setup {
+    /// The bytes disk `n` was made with.
+    pub fn image(&self, n: usize) -> Option<&[u8]> {
+        self.images.get(n).map(|(_, b)| b.as_slice())
+    }
+
     /// What is wrong with the guest's report `lines` and the images now.
     pub fn verify(&self, lines: &[String]) -> Vec<String> {
         let mut problems = Vec::new();

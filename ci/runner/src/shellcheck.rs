@@ -41,6 +41,8 @@ struct Facts {
     top: Vec<(String, bool, usize)>,
     motd: String,
     data_sha256: String,
+    /// The bytes of the disk attached as `disk0` (the runner made them).
+    disk: Vec<u8>,
     /// The channel the shell takes COM1's interrupts on (from its boot line
     /// `shell: COM1 input by interrupt (ISA IRQ 4) on channel N`).
     irq_channel: Option<u64>,
@@ -63,7 +65,7 @@ fn facts(image_dir: &Path) -> Result<Facts, String> {
         .collect();
     let file = |name: &str| archive.find(name).map(|e| e.data.to_vec()).ok_or(format!("{name} is not in the image"));
     let motd = String::from_utf8(file("etc/motd")?).map_err(|_| "etc/motd is not text")?;
-    Ok(Facts { top, motd, data_sha256: sha256sum(&file("test/data.bin")?)?, irq_channel: None })
+    Ok(Facts { top, motd, data_sha256: sha256sum(&file("test/data.bin")?)?, irq_channel: None, disk: Vec::new() })
 }
 
 /// The host's `sha256sum` of `data`.
@@ -157,14 +159,33 @@ fn ps_and_kill(s: &mut Session, _: &Facts) -> Case {
     let out = s.command(b"run boot:/ktest child sleeper 600000 0 &", STEP)?;
     let pid = job_line(&out, "ktest started")?;
     let out = s.command(b"ps", STEP)?;
-    let row = |l: &String| l.split_whitespace().collect::<Vec<_>>() == [pid.to_string().as_str(), "ktest", "running"];
-    ensure(out.iter().any(row), || format!("ps does not list {pid}: {out:?}"))?;
+    ensure(ps_row(&out, pid, "shell"), || format!("ps does not list {pid} as this shell's: {out:?}"))?;
+    // Every program system started, not only this shell's: the boot servers too.
+    ensure(out.iter().any(|l| l.split_whitespace().nth(1) == Some("vfs")), || format!("ps does not list vfs: {out:?}"))?;
     let out = s.command(format!("kill {pid}").as_bytes(), STEP)?;
     ensure(out.iter().any(|l| *l == format!("[{pid}] ktest killed")), || format!("kill: {out:?}"))?;
     let out = s.command(b"ps", STEP)?;
-    one_line(&out, "ps: no programs running")?;
+    ensure(!out.iter().any(|l| l.split_whitespace().next() == Some(pid.to_string().as_str())), || format!("ps still lists {pid}: {out:?}"))?;
     let out = s.command(format!("kill {pid}").as_bytes(), STEP)?;
     one_line(&out, &format!("kill: {pid}: no such program (see ps)"))
+}
+
+/// The shell's own answer to `line`: the output without the lines other
+/// programs print at their own pace (the kernel's log, `system`'s reports
+/// of ended children) and without the echo when such a line pushed it
+/// down.
+fn answer(s: &mut Session, line: &[u8]) -> Result<Vec<String>, String> {
+    let typed = String::from_utf8_lossy(line).to_string();
+    let out = s.command(line, STEP)?;
+    Ok(out.into_iter().filter(|l| !(l.starts_with("system: ") || l.starts_with("[info ]") || l.starts_with("[warn ]") || *l == typed)).collect())
+}
+
+/// Whether `ps` lists `pid` as a running ktest from `from`.
+fn ps_row(out: &[String], pid: u64, from: &str) -> bool {
+    out.iter().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        w.len() == 5 && w[0] == pid.to_string() && w[1] == "ktest" && w[2] == "running" && w[4] == from
+    })
 }
 
 /// The `sends` column of `name`'s row in a `channels` table.
@@ -222,7 +243,6 @@ fn bad_input(s: &mut Session, _: &Facts) -> Case {
     one_line(&s.command(b"cat nope", STEP)?, "cat: nope: bad path (want PREFIX:/PATH, e.g. boot:/etc/motd)")?;
     one_line(&s.command(b"kill me", STEP)?, "kill: not a number: me")?;
     one_line(&s.command(b"ls boot:/etc/motd", STEP)?, "ls: boot:/etc/motd: not a directory")?;
-    one_line(&s.command(b"disks", STEP)?, "disks: none registered with DEVMAN (no disk driver running)")?;
     // Control bytes and escape sequences in the middle of a line are dropped.
     one_line(&s.command(b"\x01\x02frob\x1b[Cnicate\x07", STEP)?, "frobnicate: unknown command (try help)")
 }
@@ -313,12 +333,64 @@ fn devices(s: &mut Session, _: &Facts) -> Case {
         let listed = out.iter().any(|l| l.split_whitespace().skip(1).take(3).eq([at.as_str(), ids.as_str(), class.as_str()]));
         ensure(listed, || format!("no row `{at} {ids} {class}` in {out:?}"))?;
     }
-    ensure(out.last() == Some(&format!("{} devices", want.len())), || format!("want {} devices: {out:?}", want.len()))
+    // The disk ahcidrv registered: behind the controller, on port 0.
+    let disk = out.iter().any(|l| l.split_whitespace().skip(1).take(3).eq(["0000:00:1f.2/p0", "0000:0000", "80.00.00"]));
+    ensure(disk, || format!("no row for the disk on 00:1f.2 port 0: {out:?}"))?;
+    let rows = out.len().saturating_sub(2);
+    ensure(out.last() == Some(&format!("{rows} devices")) && rows == want.len() + 1, || format!("want {} devices: {out:?}", want.len() + 1))
+}
+
+/// The hexdump lines (`OFFSET  hex bytes  |ASCII|`) of `bytes` at `offset`:
+/// the offset and the bytes each line shows.
+fn dumped(out: &[String]) -> Result<Vec<(u64, Vec<u8>)>, String> {
+    out.iter()
+        .map(|l| {
+            let (at, rest) = l.split_once(' ').ok_or_else(|| format!("not a hexdump line: {l:?}"))?;
+            let at = u64::from_str_radix(at, 16).map_err(|_| format!("bad offset in {l:?}"))?;
+            let hex = rest.split('|').next().unwrap_or("");
+            let bytes = hex.split_whitespace().map(|h| u8::from_str_radix(h, 16)).collect::<Result<Vec<_>, _>>();
+            Ok((at, bytes.map_err(|_| format!("bad bytes in {l:?}"))?))
+        })
+        .collect()
+}
+
+/// Exactly `want`, 16 bytes a line from `offset`.
+fn same_bytes(out: &[String], offset: u64, want: &[u8]) -> Case {
+    let rows = dumped(out)?;
+    let lines = want.len().div_ceil(16);
+    ensure(rows.len() == lines, || format!("{} lines for {} bytes: {out:?}", rows.len(), want.len()))?;
+    for (i, (at, bytes)) in rows.iter().enumerate() {
+        let chunk = &want[i * 16..(i * 16 + 16).min(want.len())];
+        ensure(*at == offset + i as u64 * 16 && bytes == chunk, || format!("line {i}: {at:#x} {bytes:02x?}, want {:#x} {chunk:02x?}", offset + i as u64 * 16))?;
+    }
+    Ok(())
+}
+
+/// `disks` lists the runner's 4 MiB image; `readsector` and `hexdump
+/// disk0` show exactly its bytes (read through ahcidrv); bad disks and a
+/// sector past the end get one error line.
+fn disks(s: &mut Session, f: &Facts) -> Case {
+    let out = answer(s, b"disks")?;
+    ensure(out.len() == 1 && out[0].starts_with("disk0  port 0  8192 sectors (4 MiB)  model \"QEMU HARDDISK\""), || format!("disks: {out:?}"))?;
+    let sector = |lba: usize| &f.disk[lba * 512..lba * 512 + 512];
+    same_bytes(&answer(s, b"readsector disk0 1000")?, 1000 * 512, sector(1000))?;
+    same_bytes(&answer(s, b"readsector disk0 8191")?, 8191 * 512, sector(8191))?;
+    // Across a sector boundary and more than one request (8 sectors each).
+    let (off, len) = (2 * 512 - 24, 9 * 512 + 40);
+    same_bytes(&answer(s, format!("hexdump disk0 {off} {len}").as_bytes())?, off as u64, &f.disk[off..off + len])?;
+    let out = answer(s, b"readsector disk0 8192")?;
+    ensure(out.len() == 1 && out[0].starts_with("readsector: disk0: at sector 8192: "), || format!("past the end: {out:?}"))?;
+    one_line(&answer(s, b"readsector disk7 0")?, "readsector: disk7: no such disk (see disks)")?;
+    one_line(&answer(s, b"hexdump sda 0 16")?, "hexdump: sda: not a disk (disks are disk0, disk1, ...; files are PREFIX:/PATH)")
 }
 
 /// `exit` ends the shell; `system` (boot.conf: `restart`) starts a new one,
 /// which answers.
 fn restart(s: &mut Session, _: &Facts) -> Case {
+    // A program this shell starts outlives it; the next shell can still
+    // list and kill it (SYSTEM::PROCESS's List and Kill, with the admin key).
+    let out = s.command(b"run boot:/ktest child sleeper 600000 0 &", STEP)?;
+    let pid = job_line(&out, "ktest started")?;
     s.send(b"exit\r")?;
     s.until("shell: exiting", STEP)?;
     s.until("system: shell (pid", STEP)?;
@@ -331,7 +403,13 @@ fn restart(s: &mut Session, _: &Facts) -> Case {
     s.send(b"sync-after-restart\r")?;
     s.until("sync-after-restart: unknown command (try help)\n> ", STEP)?;
     let out = s.command(b"uptime", STEP)?;
-    ensure(out.len() == 1 && out[0].starts_with("up "), || format!("the new shell: {out:?}"))
+    ensure(out.len() == 1 && out[0].starts_with("up "), || format!("the new shell: {out:?}"))?;
+    let out = answer(s, b"ps")?;
+    ensure(ps_row(&out, pid, "request"), || format!("the new shell's ps does not list {pid}: {out:?}"))?;
+    one_line(&answer(s, format!("kill {pid}").as_bytes())?, &format!("[{pid}] ktest killed"))?;
+    let out = answer(s, b"ps")?;
+    ensure(!ps_row(&out, pid, "request"), || format!("ps still lists {pid} after the kill: {out:?}"))?;
+    one_line(&answer(s, format!("kill {pid}").as_bytes())?, &format!("kill: {pid}: no such program (see ps)"))
 }
 
 /// One shell case: it drives the session and checks against the image's facts.
@@ -348,11 +426,12 @@ const CASES: &[(&str, CaseFn)] = &[
     ("channels shows named channels with rising counters", channels),
     ("mem shows free frames going and coming back with a program", mem),
     ("devices lists DEVMAN's registry: the PCI functions PCIDRV found", devices),
+    ("disks, readsector and hexdump DISK show the disk's bytes", disks),
     ("top refreshes every second and any key quits", top),
     ("bad commands get one error line and a prompt", bad_input),
     ("a 10 KiB line gets one error line and a prompt", long_line),
     ("backspace, Ctrl-U, Ctrl-C and history", line_editing),
-    ("exit ends the shell and system starts a new one", restart),
+    ("exit ends the shell, system starts a new one; its ps and kill reach the old one's program", restart),
 ];
 
 /// Boot, run every case, power off.
@@ -368,7 +447,14 @@ pub fn run(ws: &Path, verbose: bool) -> Outcome {
         Ok(f) => f,
         Err(e) => return fail(format!("cannot read the image: {e}")),
     };
-    let args = image_builder::qemu_args(&dir, "");
+    let disks = match crate::disk::prepare(&image_builder::target_dir(ws).join(crate::boot::DISK_DIR), NAME) {
+        Ok(Some(d)) => d,
+        Ok(None) => return fail("no disk for the shell check".into()),
+        Err(e) => return fail(format!("cannot make the disk image: {e}")),
+    };
+    facts.disk = disks.image(0).unwrap_or_default().to_vec();
+    let mut args = image_builder::qemu_args(&dir, "");
+    args.extend(disks.qemu_args.iter().cloned());
     let mut s = match Session::start(QEMU, &args, TIMEOUT, PROMPT) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -404,6 +490,11 @@ pub fn run(ws: &Path, verbose: bool) -> Outcome {
         let _ = s.send(b"poweroff\r");
     }
     let (end, text) = s.finish(STEP);
+    let log_lines: Vec<String> = text.lines().map(String::from).collect();
+    for problem in disks.verify(&log_lines) {
+        failed += 1;
+        lines.push(format!("FAIL - the disk is unchanged after the session: {problem}"));
+    }
     if end == End::Exited(POWEROFF_STATUS) {
         lines.push("ok - poweroff ends the machine".into());
     } else {

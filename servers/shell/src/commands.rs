@@ -62,8 +62,8 @@ impl Shell {
                 Err(e) => println!("trace: {e:?}"),
             },
             Command::Devices => devices(),
-            Command::Disks => disks(),
-            Command::ReadSector { disk, .. } => println!("readsector: {}: no disk driver running", shown(disk)),
+            Command::Disks => crate::disks::list(),
+            Command::ReadSector { disk, lba } => crate::disks::readsector(disk, lba),
             Command::Uptime => {
                 let ms = runtime::time::uptime_ms();
                 println!("up {}.{:03} s", ms / 1000, ms % 1000);
@@ -149,30 +149,20 @@ impl Shell {
     }
 
     fn hexdump(&mut self, target: &str, offset: u64, len: u64) {
+        let len = len.min(HEXDUMP_MAX);
         if !target.contains(':') {
-            println!("hexdump: {}: no disk driver running (DEVMAN not running); files are PREFIX:/PATH", shown(target));
+            crate::disks::hexdump(target, offset, len);
             return;
         }
-        let len = len.min(HEXDUMP_MAX);
-        // Gather 16-byte rows across page boundaries.
-        let mut row: Vec<u8> = Vec::with_capacity(16);
-        let mut row_at = offset;
+        let mut rows = hexdump::Rows::new(offset);
+        let mut print = |l: String| println!("{l}");
         let r = self.files.open(target).and_then(|f| {
             f.read(offset, len, |_, bytes| {
-                for &b in bytes {
-                    row.push(b);
-                    if row.len() == 16 {
-                        println!("{}", hexdump::line(row_at, &row));
-                        row_at += 16;
-                        row.clear();
-                    }
-                }
+                rows.push(bytes, &mut print);
                 true
             })
         });
-        if !row.is_empty() {
-            println!("{}", hexdump::line(row_at, &row));
-        }
+        rows.finish(&mut print);
         match r {
             Ok(info) if offset >= info.size && (info.size > 0 || offset > 0) => {
                 println!("hexdump: {target}: offset {offset} is past the end ({} bytes)", info.size)
@@ -214,37 +204,52 @@ impl Shell {
         let _ = runtime::caps::drop_cap(job.process.token());
     }
 
+    /// Every program `system` started (`SYSTEM::PROCESS`'s `List`), this
+    /// shell's marked `shell`.
     fn ps(&mut self) {
         self.report_finished_jobs();
-        if self.jobs.0.is_empty() {
+        let Some(list) = jobs::list("ps") else { return };
+        if list.is_empty() {
             println!("ps: no programs running");
             return;
         }
-        println!("  PID NAME             STATE");
-        for j in &self.jobs.0 {
-            println!("{:>5} {:<16} running", j.pid, j.name);
+        println!("  PID NAME             STATE      RESTARTS FROM");
+        for p in &list {
+            let from = if self.jobs.0.iter().any(|j| j.pid == p.pid) { "shell" } else { jobs::origin(p) };
+            println!("{:>5} {:<16} {:<10} {:>8} {from}", p.pid, p.name.as_str(), jobs::state(p), p.restarts);
         }
     }
 
+    /// End program `pid`: ours through its process capability, any other
+    /// `system` started through `SYSTEM::PROCESS`'s `Kill` (admin key).
     fn kill(&mut self, pid: u64) {
-        let Some(i) = self.jobs.0.iter().position(|j| j.pid == pid) else {
+        if let Some(i) = self.jobs.0.iter().position(|j| j.pid == pid) {
+            let job = self.jobs.0.remove(i);
+            match job.process.kill() {
+                Ok(()) => {
+                    let exit = job.process.wait_timeout(1_000_000_000);
+                    println!("[{}] {} {}", job.pid, job.name, jobs::describe(&exit));
+                }
+                Err(e) => println!("kill: {pid}: {e:?}"),
+            }
+            let _ = runtime::caps::drop_cap(job.process.token());
+            return;
+        }
+        let Some(list) = jobs::list("kill") else { return };
+        let Some(p) = list.iter().find(|p| p.pid == pid && pid != 0) else {
             println!("kill: {pid}: no such program (see ps)");
             return;
         };
-        let job = self.jobs.0.remove(i);
-        match job.process.kill() {
-            Ok(()) => {
-                let exit = job.process.wait_timeout(1_000_000_000);
-                println!("[{}] {} {}", job.pid, job.name, jobs::describe(&exit));
-            }
-            Err(e) => println!("kill: {pid}: {e:?}"),
+        match jobs::kill(pid) {
+            Ok(()) if p.supervised => println!("[{pid}] {} killed (system restarts it)", p.name.as_str()),
+            Ok(()) => println!("[{pid}] {} killed", p.name.as_str()),
+            Err(e) => println!("kill: {pid}: {e}"),
         }
-        let _ = runtime::caps::drop_cap(job.process.token());
     }
 }
 
 /// A word the user typed, cut short for an error line.
-fn shown(w: &str) -> String {
+pub fn shown(w: &str) -> String {
     let mut s: String = w.chars().take(64).collect();
     if w.len() > 64 {
         s.push_str("...");
@@ -371,18 +376,6 @@ fn devices() {
         println!("{}", shell::devices::row(e));
     }
     println!("{} devices", entries.len());
-}
-
-/// Disks are the registry's entries behind a controller port.
-fn disks() {
-    let Some(entries) = registry("disks") else { return };
-    let mut disks = entries.iter().filter(|e| matches!(e.device.identity, devman::proto::Identity::Port { .. })).peekable();
-    if disks.peek().is_none() {
-        println!("disks: none registered with DEVMAN (no disk driver running)");
-    }
-    for e in disks {
-        println!("{}", shell::devices::row(e));
-    }
 }
 
 fn stats() {

@@ -30,6 +30,16 @@ pub fn row(e: &Entry) -> String {
     out
 }
 
+/// The disk a `DISK` argument names: `disk<n>` is `ahcidrv`'s disk `n`
+/// (`AHCI::DISK<n>`).
+pub fn disk_number(name: &str) -> Option<u8> {
+    let n = name.strip_prefix("disk")?;
+    if n.is_empty() || n.len() > 3 || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0')) {
+        return None;
+    }
+    n.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -44,5 +54,14 @@ mod tests {
         device.identity = Identity::Port { controller: at, port: 3 };
         device.bars.clear();
         assert_eq!(row(&Entry { id: 12, device }), "  12 0000:00:1f.2/p3 8086:2922  01.06.01");
+    }
+
+    #[test]
+    fn disk_names() {
+        assert_eq!(disk_number("disk0"), Some(0));
+        assert_eq!(disk_number("disk12"), Some(12));
+        for bad in ["disk", "disk-1", "disk01", "disk256", "disk1x", "ahci0", "boot:/x", "disk0000"] {
+            assert_eq!(disk_number(bad), None, "{bad}");
+        }
     }
 }

@@ -25,6 +25,39 @@ pub fn line(offset: u64, bytes: &[u8]) -> String {
     s
 }
 
+/// Bytes gathered into 16-byte rows across reads (pages, sectors): each
+/// full row goes out as a [`line`] as soon as it is complete.
+pub struct Rows {
+    row: alloc::vec::Vec<u8>,
+    at: u64,
+}
+
+impl Rows {
+    /// Rows starting at byte `offset`.
+    pub fn new(offset: u64) -> Rows {
+        Rows { row: alloc::vec::Vec::with_capacity(16), at: offset }
+    }
+
+    /// Take in `bytes`, handing each finished line to `emit`.
+    pub fn push(&mut self, bytes: &[u8], emit: &mut dyn FnMut(String)) {
+        for &b in bytes {
+            self.row.push(b);
+            if self.row.len() == 16 {
+                emit(line(self.at, &self.row));
+                self.at += 16;
+                self.row.clear();
+            }
+        }
+    }
+
+    /// The last, short row (if any).
+    pub fn finish(self, emit: &mut dyn FnMut(String)) {
+        if !self.row.is_empty() {
+            emit(line(self.at, &self.row));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -36,5 +69,16 @@ mod tests {
             "00000010  57 65 6c 63 6f 6d 65 2e  20 54 68 69 73 20 66 69  |Welcome. This fi|"
         );
         assert_eq!(line(0x1000, b"\x00\x7fA"), "00001000  00 7f 41                                          |..A|");
+    }
+
+    #[test]
+    fn rows_split_across_reads() {
+        let mut out = alloc::vec::Vec::new();
+        let mut rows = Rows::new(0x200);
+        let data: alloc::vec::Vec<u8> = (0u8..40).collect();
+        rows.push(&data[..10], &mut |l| out.push(l));
+        rows.push(&data[10..], &mut |l| out.push(l));
+        rows.finish(&mut |l| out.push(l));
+        assert_eq!(out, [line(0x200, &data[..16]), line(0x210, &data[16..32]), line(0x220, &data[32..])]);
     }
 }

@@ -13,7 +13,7 @@ use abi::{cap_id, rights, SyscallClass};
 use runtime::process::{Exit, Process};
 use runtime::rpc::CallError;
 use system::client::{Cap, ProcessClient, SpawnArgs, SpawnError};
-use system::protocol::ProcessError;
+use system::protocol::{Origin, ProcessError, ProcessInfo, RunState};
 
 /// One program started from the shell, not yet reported as ended.
 pub struct Job {
@@ -56,6 +56,52 @@ pub fn start(path: &str, args: &[&str], background: bool) -> Result<Job, String>
     let _ = runtime::caps::drop_cap(server.client().channel().token());
     let s = spawned.map_err(spawn_error)?;
     Ok(Job { pid: s.pid, name: String::from(args.first().copied().unwrap_or("program")), process: s.process, background })
+}
+
+/// Every program `system` watches; `None` (said as `cmd: why`) if
+/// `SYSTEM::PROCESS` cannot answer.
+pub fn list(cmd: &str) -> Option<Vec<ProcessInfo>> {
+    let listed = ProcessClient::find().map_err(|_| String::from("SYSTEM::PROCESS not running")).and_then(|server| {
+        let l = server.list().map_err(|e| alloc::format!("SYSTEM::PROCESS refused: {e:?}"));
+        let _ = runtime::caps::drop_cap(server.client().channel().token());
+        l
+    });
+    match listed {
+        Ok(l) => Some(l.processes.into_iter().collect()),
+        Err(why) => {
+            runtime::println!("{cmd}: {why}");
+            None
+        }
+    }
+}
+
+/// End program `pid` with the admin key `boot.conf` gives the shell.
+pub fn kill(pid: u64) -> Result<(), String> {
+    let server = ProcessClient::find().map_err(|_| String::from("SYSTEM::PROCESS not running"))?;
+    let r = server.kill(pid);
+    let _ = runtime::caps::drop_cap(server.client().channel().token());
+    r.map_err(|e| match e {
+        CallError::Server(ProcessError::NoSuchProcess) => "no such program (see ps)".into(),
+        CallError::Server(ProcessError::NotAllowed) => "not allowed (the shell has no admin key)".into(),
+        other => alloc::format!("SYSTEM::PROCESS refused: {other:?}"),
+    })
+}
+
+/// A listed program's state, as `ps` prints it.
+pub fn state(p: &ProcessInfo) -> &'static str {
+    match p.state {
+        RunState::Running => "running",
+        RunState::Restarting => "restarting",
+        RunState::Held => "held",
+    }
+}
+
+/// Who asked for a listed program.
+pub fn origin(p: &ProcessInfo) -> &'static str {
+    match p.origin {
+        Origin::Boot => "boot",
+        Origin::Request => "request",
+    }
 }
 
 /// How an ended program is reported.

@@ -16,6 +16,8 @@ extern crate alloc;
 #[cfg(target_os = "none")]
 mod commands;
 #[cfg(target_os = "none")]
+mod disks;
+#[cfg(target_os = "none")]
 mod files;
 #[cfg(target_os = "none")]
 mod jobs;
