@@ -25,8 +25,12 @@ const MAX_WRITE: u64 = 7;
 const SECTOR: usize = 512;
 /// Image sizes in sectors, by disk index.
 const SIZES: [u64; 2] = [8192, 4096];
-/// Where the guest writes its pattern: (disk, lba).
-const WRITES: [(usize, u64); 2] = [(0, 2048), (1, 16)];
+/// Where the guest writes its pattern: (disk, lba, sectors): page writes
+/// (`MAX_WRITE`) and writes through the attached buffer
+/// (`ahcidrv::proto::MAX_BUF_WRITE`).
+const WRITES: [(usize, u64, u64); 4] = [(0, 2048, MAX_WRITE), (1, 16, MAX_WRITE), (0, 4096, MAX_BUF_WRITE), (1, 1024, MAX_BUF_WRITE)];
+/// Sectors per write through the attached buffer.
+const MAX_BUF_WRITE: u64 = 128;
 
 fn reads(sectors: u64) -> [(u64, u64); 3] {
     [(0, MAX_READ), (1000, 3), (sectors - MAX_READ, MAX_READ)]
@@ -137,9 +141,9 @@ impl Setup {
                 }
             };
             let mut expected = original.clone();
-            for &(_, lba) in WRITES.iter().filter(|w| w.0 == n && self.data_checks) {
+            for &(_, lba, count) in WRITES.iter().filter(|w| w.0 == n && self.data_checks) {
                 let at = lba as usize * SECTOR;
-                for i in 0..MAX_WRITE as usize * SECTOR {
+                for i in 0..count as usize * SECTOR {
                     expected[at + i] = pattern(n, lba, i);
                 }
             }
@@ -177,14 +181,25 @@ mod tests {
                 lines.push(format!("disk: hash {n} {lba} {count} {h:016x} after"));
             }
             let mut b = original.clone();
-            for &(_, lba) in WRITES.iter().filter(|w| w.0 == n) {
-                for i in 0..MAX_WRITE as usize * SECTOR {
+            for &(_, lba, count) in WRITES.iter().filter(|w| w.0 == n) {
+                for i in 0..count as usize * SECTOR {
                     b[lba as usize * SECTOR + i] = pattern(n, lba, i);
                 }
             }
             std::fs::write(path, &b).unwrap();
         }
         assert_eq!(s.verify(&lines), Vec::<String>::new());
+        // A guest that skipped the write through the buffer left the
+        // original bytes there.
+        let (path0, original0) = &s.images[0];
+        let good = std::fs::read(path0).unwrap();
+        let mut skipped = good.clone();
+        let (at, end) = (4096 * SECTOR, (4096 + MAX_BUF_WRITE as usize) * SECTOR);
+        skipped[at..end].copy_from_slice(&original0[at..end]);
+        std::fs::write(path0, &skipped).unwrap();
+        let p = s.verify(&lines);
+        assert!(p.len() == 1 && p[0].contains("sector 4096"), "{p:?}");
+        std::fs::write(path0, &good).unwrap();
         // One wrong hash, one stray byte.
         lines[1] = lines[1].replace(" before", "0 before");
         let (path, _) = &s.images[1];

@@ -4,7 +4,7 @@ use abi::Error;
 use alloc::boxed::Box;
 use runtime::ipc::{Channel, Page};
 
-use crate::proto::{DiskInfo, Request, StorageError, ERR, OK, SECTOR, TAG, WRITE_DATA};
+use crate::proto::{error_of_inline, DiskInfo, Request, StorageError, ERR, OK, SECTOR, TAG, WRITE_DATA};
 
 /// Why a call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,8 +90,9 @@ impl Disk {
 
     /// Make `buffer` (a physical range we hold with READ and WRITE, e.g.
     /// from `runtime::mem::dma_alloc`, 4–64 KiB) this disk channel's buffer
-    /// for [`Self::read_into_buffer`]. The capability goes with `SendCap`,
-    /// whose reply carries no body: any refusal reads as `NoBuffer`.
+    /// for [`Self::read_into_buffer`] and [`Self::write_from_buffer`]. The
+    /// capability goes with `SendCap`, whose reply carries no body: a
+    /// refusal comes in the result word (`BadBuffer(why)`, `NoDisk`).
     pub fn attach(&mut self, buffer: &runtime::mem::PhysRange) -> Result<(), ClientError> {
         let mut msg = [0u8; crate::proto::MAX_REQUEST];
         let n = Request::Attach { disk: self.disk }.encode(&mut msg);
@@ -99,8 +100,7 @@ impl Disk {
         let r = self.chan.send_cap(TAG, &msg[..n], buffer.0, rw).map_err(ClientError::Ipc)?;
         match r.result {
             OK => Ok(()),
-            ERR => Err(ClientError::Storage(StorageError::NoBuffer)),
-            _ => Err(ClientError::BadReply),
+            w => Err(error_of_inline(w).map_or(ClientError::BadReply, ClientError::Storage)),
         }
     }
 
@@ -108,6 +108,12 @@ impl Disk {
     /// `lba` into the attached buffer, at its start, in one command.
     pub fn read_into_buffer(&mut self, lba: u64, count: u32) -> Result<(), ClientError> {
         self.call(Request::ReadBuf { disk: self.disk, lba, count }).map(|_| ())
+    }
+
+    /// `count` sectors (up to [`crate::proto::MAX_BUF_WRITE`], 64 KiB) at
+    /// `lba` from the start of the attached buffer, in one command.
+    pub fn write_from_buffer(&mut self, lba: u64, count: u32) -> Result<(), ClientError> {
+        self.call(Request::WriteBuf { disk: self.disk, lba, count }).map(|_| ())
     }
 
     /// Send raw bytes (for tests of bad input): the result and reply length.

@@ -6,8 +6,10 @@
 //! so the server writes it in place and nothing is copied by the kernel).
 //! The reply's result is [`OK`] with the data (read sectors, or a
 //! postcard-encoded [`DiskInfo`]), or [`ERR`] with a postcard-encoded
-//! [`StorageError`]. Requests are checked here, before any hardware is
-//! touched ([`Request::check`]).
+//! [`StorageError`] in the reply, or [`ERR_INLINE`] with it in the result
+//! word itself ([`inline_error`]): the reply to a `SendCap` call (`Attach`)
+//! carries no body, and a refusal must still say why. Requests are checked
+//! here, before any hardware is touched ([`Request::check`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +19,9 @@ pub const TAG: u64 = 0x5354_4f52; // "STOR"
 pub const OK: u64 = 0;
 /// Reply result: the data is a [`StorageError`].
 pub const ERR: u64 = 1;
+/// Reply result (low byte): the [`StorageError`] is in the result word's
+/// upper 7 bytes ([`inline_error`]), for replies that carry no body.
+pub const ERR_INLINE: u64 = 2;
 /// Bytes per sector (the driver refuses disks with other logical sizes).
 pub const SECTOR: usize = 512;
 /// Where write data starts in a request (the request header comes first).
@@ -50,10 +55,15 @@ pub enum Request {
     /// start (up to [`MAX_BUF_READ`]: 64 KiB in one command); no data in
     /// the reply.
     ReadBuf { disk: u8, lba: u64, count: u32 },
+    /// `count` sectors at `lba` straight from the start of the attached
+    /// buffer (up to [`MAX_BUF_WRITE`]: 64 KiB in one command).
+    WriteBuf { disk: u8, lba: u64, count: u32 },
 }
 
 /// Most sectors one [`Request::ReadBuf`] moves: 64 KiB.
 pub const MAX_BUF_READ: u32 = 128;
+/// Most sectors one [`Request::WriteBuf`] moves: the same 64 KiB.
+pub const MAX_BUF_WRITE: u32 = MAX_BUF_READ;
 /// Smallest attached buffer: one page.
 pub const BUF_MIN: u64 = abi::PAGE_SIZE as u64;
 /// Largest attached buffer: what one [`Request::ReadBuf`] fills.
@@ -79,10 +89,47 @@ pub enum StorageError {
     Gone,
     /// The device did not complete the command in time.
     Timeout,
-    /// `Attach` without a usable range (none, not a physical range, no
-    /// READ and WRITE, not [`BUF_MIN`]..=[`BUF_MAX`] bytes), or `ReadBuf`
-    /// with no buffer attached or more sectors than it holds.
+    /// `ReadBuf` or `WriteBuf` with no buffer attached or more sectors
+    /// than it holds.
     NoBuffer,
+    /// `Attach` refused its capability, saying why.
+    BadBuffer(BufferRefusal),
+}
+
+/// Why `Attach` refused a capability.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BufferRefusal {
+    /// No capability came with the request.
+    Missing,
+    /// The capability is not a physical range.
+    NotPhysical,
+    /// The range lacks READ or WRITE.
+    Rights,
+    /// The range is not [`BUF_MIN`]..=[`BUF_MAX`] bytes.
+    Size,
+}
+
+/// The result word of a reply without a body that says `e`:
+/// [`ERR_INLINE`] in the low byte, `e`'s postcard encoding (at most 7
+/// bytes: checked in the tests for every variant) above it.
+pub fn inline_error(e: StorageError) -> u64 {
+    let mut b = [0u8; 8];
+    match postcard::to_slice(&e, &mut b[1..]) {
+        Ok(_) => {
+            b[0] = ERR_INLINE as u8;
+            u64::from_le_bytes(b)
+        }
+        Err(_) => ERR,
+    }
+}
+
+/// The error an [`ERR_INLINE`] result word carries (None: not one).
+pub fn error_of_inline(result: u64) -> Option<StorageError> {
+    let b = result.to_le_bytes();
+    if b[0] as u64 != ERR_INLINE {
+        return None;
+    }
+    postcard::take_from_bytes(&b[1..]).ok().map(|(e, _)| e)
 }
 
 /// What `Info` answers.
@@ -101,7 +148,10 @@ impl Request {
     pub fn disk(&self) -> u8 {
         match *self {
             Request::Info { disk } | Request::Flush { disk } | Request::Attach { disk } => disk,
-            Request::Read { disk, .. } | Request::Write { disk, .. } | Request::ReadBuf { disk, .. } => disk,
+            Request::Read { disk, .. }
+            | Request::Write { disk, .. }
+            | Request::ReadBuf { disk, .. }
+            | Request::WriteBuf { disk, .. } => disk,
         }
     }
 
@@ -128,6 +178,7 @@ impl Request {
             Request::Read { lba, count, .. } => (lba, count, MAX_READ),
             Request::Write { lba, count, .. } => (lba, count, MAX_WRITE),
             Request::ReadBuf { lba, count, .. } => (lba, count, MAX_BUF_READ),
+            Request::WriteBuf { lba, count, .. } => (lba, count, MAX_BUF_WRITE),
             Request::Info { .. } | Request::Flush { .. } | Request::Attach { .. } => return Ok(()),
         };
         if count == 0 {
@@ -195,6 +246,13 @@ mod tests {
         assert_eq!(b(0, MAX_BUF_READ + 1).check(200), Err(StorageError::TooMany));
         assert_eq!(b(100, MAX_BUF_READ).check(200), Err(StorageError::OutOfRange));
         assert_eq!(b(0, 0).check(200), Err(StorageError::ZeroCount));
+        let wb = |lba, count| Request::WriteBuf { disk: 0, lba, count };
+        assert_eq!(wb(0, MAX_BUF_WRITE).check(200), Ok(()));
+        assert_eq!(wb(72, MAX_BUF_WRITE).check(200), Ok(()));
+        assert_eq!(wb(0, MAX_BUF_WRITE + 1).check(200), Err(StorageError::TooMany));
+        assert_eq!(wb(73, MAX_BUF_WRITE).check(200), Err(StorageError::OutOfRange));
+        assert_eq!(wb(0, 0).check(200), Err(StorageError::ZeroCount));
+        assert_eq!(wb(3, 1).disk(), 0);
         assert_eq!(Request::Attach { disk: 2 }.disk(), 2);
         assert_eq!(BUF_MAX, 64 * 1024);
         assert_eq!(Request::Flush { disk: 0 }.check(0), Ok(()));
@@ -207,5 +265,34 @@ mod tests {
         let e = StorageError::DeviceError { status: 0x51, error: 0x04 };
         let n = postcard::to_slice(&e, &mut buf).unwrap().len();
         assert_eq!(postcard::from_bytes::<StorageError>(&buf[..n]).unwrap(), e);
+    }
+
+    #[test]
+    fn every_error_fits_the_result_word() {
+        use BufferRefusal::*;
+        let all = [
+            StorageError::BadRequest,
+            StorageError::NoDisk,
+            StorageError::OutOfRange,
+            StorageError::ZeroCount,
+            StorageError::TooMany,
+            StorageError::DeviceError { status: 0xff, error: 0xff },
+            StorageError::Gone,
+            StorageError::Timeout,
+            StorageError::NoBuffer,
+            StorageError::BadBuffer(Missing),
+            StorageError::BadBuffer(NotPhysical),
+            StorageError::BadBuffer(Rights),
+            StorageError::BadBuffer(Size),
+        ];
+        for e in all {
+            let w = inline_error(e);
+            assert_eq!(w & 0xff, ERR_INLINE, "{e:?} does not fit in 7 bytes");
+            assert_eq!(error_of_inline(w), Some(e));
+        }
+        assert_ne!(inline_error(StorageError::BadBuffer(Size)), inline_error(StorageError::BadBuffer(Rights)));
+        assert_eq!(error_of_inline(OK), None);
+        assert_eq!(error_of_inline(ERR), None);
+        assert_eq!(error_of_inline(ERR_INLINE | 0xff << 8), None, "not an error's encoding");
     }
 }

@@ -2,7 +2,7 @@
 
 use abi::FOREVER;
 use ahcidrv::hba::{Disk, Hba};
-use ahcidrv::proto::{DiskInfo, Request, StorageError, ERR, OK, SECTOR, WRITE_DATA};
+use ahcidrv::proto::{inline_error, BufferRefusal, DiskInfo, Request, StorageError, ERR, OK, SECTOR, WRITE_DATA};
 use ahcidrv::{ata, cap_id};
 use devman::proto::Location;
 use runtime::ipc::{Channel, Window};
@@ -105,15 +105,24 @@ struct Buffer {
 }
 
 /// The buffer capability `cap` names, if it is a physical range we may
-/// read and write of an attachable size.
-fn buffer(cap: u64) -> Option<Buffer> {
-    let (kind, rights, _, _) = runtime::caps::inspect(cap).ok()?;
-    let rw = abi::rights::READ | abi::rights::WRITE;
-    if kind != abi::CapKind::Phys || rights & rw != rw {
-        return None;
+/// read and write of an attachable size; otherwise why not.
+fn buffer(cap: u64) -> Result<Buffer, BufferRefusal> {
+    if cap == 0 {
+        return Err(BufferRefusal::Missing);
     }
-    let (base, len) = PhysRange(cap).info().ok()?;
-    (ahcidrv::proto::BUF_MIN..=ahcidrv::proto::BUF_MAX).contains(&len).then_some(Buffer { base, len })
+    let (kind, rights, _, _) = runtime::caps::inspect(cap).map_err(|_| BufferRefusal::Missing)?;
+    if kind != abi::CapKind::Phys {
+        return Err(BufferRefusal::NotPhysical);
+    }
+    let rw = abi::rights::READ | abi::rights::WRITE;
+    if rights & rw != rw {
+        return Err(BufferRefusal::Rights);
+    }
+    let (base, len) = PhysRange(cap).info().map_err(|_| BufferRefusal::NotPhysical)?;
+    if !(ahcidrv::proto::BUF_MIN..=ahcidrv::proto::BUF_MAX).contains(&len) {
+        return Err(BufferRefusal::Size);
+    }
+    Ok(Buffer { base, len })
 }
 
 /// The disk index of the controller's own channel (`AHCI::HBA0`): none.
@@ -172,7 +181,7 @@ fn serve(n: u8, chan: &Channel, shared: &Shared) {
                 return Err(StorageError::NoDisk);
             }
             if let Request::Attach { .. } = req {
-                let b = buffer(cap).ok_or(StorageError::NoBuffer)?;
+                let b = buffer(cap).map_err(StorageError::BadBuffer)?;
                 if let Some((old, _)) = attached.replace((cap, b)) {
                     let _ = runtime::caps::drop_cap(old);
                 }
@@ -187,6 +196,9 @@ fn serve(n: u8, chan: &Channel, shared: &Shared) {
         }
         let _ = match outcome {
             Ok(len) => r.reply(OK, len),
+            // A `SendCap` call's reply has no body: the error goes in the
+            // result word.
+            Err(e) if cap != 0 => r.reply(inline_error(e), 0),
             Err(e) => {
                 let n = postcard::to_slice(&e, &mut r.window()[..]).map(|b| b.len()).unwrap_or(0);
                 r.reply(ERR, n.min(size))
@@ -269,6 +281,13 @@ fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usi
                 let bytes = count as usize * SECTOR;
                 let b = buf.filter(|b| bytes as u64 <= b.len).ok_or(StorageError::NoBuffer)?;
                 hba.command(d, ata::READ_DMA_EXT, lba, count as u16, (b.base, bytes), false)?;
+                d.direct += 1;
+                Ok(0)
+            }
+            Request::WriteBuf { lba, count, .. } => {
+                let bytes = count as usize * SECTOR;
+                let b = buf.filter(|b| bytes as u64 <= b.len).ok_or(StorageError::NoBuffer)?;
+                hba.command(d, ata::WRITE_DMA_EXT, lba, count as u16, (b.base, bytes), true)?;
                 d.direct += 1;
                 Ok(0)
             }

@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 
 use abi::Error;
 use ahcidrv::client::{ClientError, Disk};
-use ahcidrv::proto::{StorageError, MAX_BUF_READ, MAX_READ, MAX_WRITE, SECTOR, TAG};
+use ahcidrv::proto::{BufferRefusal, StorageError, MAX_BUF_READ, MAX_BUF_WRITE, MAX_READ, MAX_WRITE, SECTOR, TAG};
 use runtime::ipc::Channel;
 use runtime::irq::Irq;
 use runtime::mem::{map_anon, reserve, PhysRange};
@@ -35,6 +35,9 @@ use crate::harness::{expect_err, wait_until, Context, Outcome, Suite};
 
 /// Where the written pattern goes: (disk, lba), [`MAX_WRITE`] sectors.
 const WRITES: [(u8, u64); 2] = [(0, 2048), (1, 16)];
+/// Where the pattern written through the attached buffer goes: (disk,
+/// lba), [`MAX_BUF_WRITE`] sectors.
+const BUF_WRITES: [(u8, u64); 2] = [(0, 4096), (1, 1024)];
 
 /// The sectors whose hashes the runner checks: (lba, count) for a disk of
 /// `sectors` sectors.
@@ -130,6 +133,9 @@ pub fn run(variant: &str) -> i32 {
     }
     for &(n, lba) in WRITES.iter().filter(|w| w.0 < disks) {
         s.case(&format!("disk {n}: write a pattern, flush, read it back"), || write_back(n, lba));
+    }
+    for &(n, lba) in BUF_WRITES.iter().filter(|w| w.0 < disks) {
+        s.case(&format!("disk {n}: write 64 KiB from the attached buffer in one command, read it back by pages"), || buffer_write(n, lba));
     }
     s.case("ahcidrv killed: its names go, PCIDRV restarts it, it binds its IRQ again, the same sectors read again", || {
         let pid = the_driver(c)?;
@@ -257,13 +263,27 @@ fn buffer_read(n: u8) -> Outcome {
     let mut d = Disk::open(n).map_err(|e| format!("{e:?}"))?;
     let no_buffer = Err(ClientError::Storage(StorageError::NoBuffer));
     ensure!(d.read_into_buffer(0, 8) == no_buffer, "read with no buffer attached");
+    ensure!(d.write_from_buffer(0, 8) == no_buffer, "write with no buffer attached");
+    let refused = |why| Err(ClientError::Storage(StorageError::BadBuffer(why)));
     let (big, _) = runtime::mem::dma_alloc(17).ctx("68 KiB of DMA memory")?;
-    ensure!(d.attach(&big) == no_buffer, "a 68 KiB buffer was attached");
+    let got = d.attach(&big);
+    ensure!(got == refused(BufferRefusal::Size), "a 68 KiB buffer: {got:?}");
     let chan = Channel::create().ctx("channel")?;
-    ensure!(d.attach(&PhysRange(chan.token())) == no_buffer, "a channel was attached as a buffer");
+    let got = d.attach(&PhysRange(chan.token()));
+    ensure!(got == refused(BufferRefusal::NotPhysical), "a channel as a buffer: {got:?}");
+    let (read_only, _) = runtime::mem::dma_alloc(1).ctx("4 KiB of DMA memory")?;
+    let mut msg = [0u8; ahcidrv::proto::MAX_REQUEST];
+    let len = ahcidrv::proto::Request::Attach { disk: n }.encode(&mut msg);
+    let r = d.channel().send_cap(TAG, &msg[..len], read_only.0, abi::rights::READ).ctx("attach read-only")?;
+    let got = ahcidrv::proto::error_of_inline(r.result);
+    ensure!(got == Some(StorageError::BadBuffer(BufferRefusal::Rights)), "a read-only range: {got:?} (result {:#x})", r.result);
+    let mut other = Disk::on(Channel::find(&ahcidrv::disk_name(n)).ctx("find")?, n.wrapping_add(1));
+    let got = other.attach(&read_only);
+    ensure!(got == Err(ClientError::Storage(StorageError::NoDisk)), "attach for another disk: {got:?}");
     let (small, _) = runtime::mem::dma_alloc(1).ctx("4 KiB of DMA memory")?;
     d.attach(&small).map_err(|e| format!("attach 4 KiB: {e:?}"))?;
     ensure!(d.read_into_buffer(0, 9) == no_buffer, "9 sectors into a 4 KiB buffer");
+    ensure!(d.write_from_buffer(0, 9) == no_buffer, "9 sectors from a 4 KiB buffer");
     let (buf, _) = runtime::mem::dma_alloc(16).ctx("64 KiB of DMA memory")?;
     d.attach(&buf).map_err(|e| format!("attach 64 KiB: {e:?}"))?;
     let too_many = Err(ClientError::Storage(StorageError::TooMany));
@@ -282,7 +302,36 @@ fn buffer_read(n: u8) -> Outcome {
         let page = d.read((i * MAX_READ as usize) as u64, MAX_READ).map_err(|e| format!("read: {e:?}"))?;
         ensure!(page == &whole[i * 4096..(i + 1) * 4096], "page {i} of the 64 KiB read differs from its own read");
     }
-    let _ = (chan.destroy(), runtime::caps::drop_cap(big.0), runtime::caps::drop_cap(small.0));
+    let _ = (chan.destroy(), runtime::caps::drop_cap(big.0), runtime::caps::drop_cap(small.0), runtime::caps::drop_cap(read_only.0));
+    Ok(())
+}
+
+/// Write [`MAX_BUF_WRITE`] sectors of the pattern at `lba` from a freshly
+/// attached 64 KiB buffer (the runner finds them in the image file).
+fn buffer_write(n: u8, lba: u64) -> Outcome {
+    let mut d = Disk::open(n).map_err(|e| format!("{e:?}"))?;
+    let len = MAX_BUF_WRITE as usize * SECTOR;
+    let (buf, _) = runtime::mem::dma_alloc((len / 4096) as u64).ctx("64 KiB of DMA memory")?;
+    let va = reserve(len as u64);
+    buf.map(va, 0, len as u64, abi::map::READ | abi::map::WRITE).ctx("map the buffer")?;
+    // SAFETY: mapped just above; the device only reads it, during the call.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(va as *mut u8, len) };
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = pattern(n, lba, i);
+    }
+    d.attach(&buf).map_err(|e| format!("attach 64 KiB: {e:?}"))?;
+    let too_many = Err(ClientError::Storage(StorageError::TooMany));
+    ensure!(d.write_from_buffer(lba, MAX_BUF_WRITE + 1) == too_many, "above the buffer write limit");
+    let before = d.info().map_err(|e| format!("info: {e:?}"))?.direct;
+    d.write_from_buffer(lba, MAX_BUF_WRITE).map_err(|e| format!("64 KiB write: {e:?}"))?;
+    ensure!(d.info().map_err(|e| format!("info: {e:?}"))?.direct == before + 1, "not one direct transfer");
+    d.flush().map_err(|e| format!("flush: {e:?}"))?;
+    for i in 0..(MAX_BUF_WRITE / MAX_READ) as usize {
+        let page = d.read(lba + (i * MAX_READ as usize) as u64, MAX_READ).map_err(|e| format!("read: {e:?}"))?;
+        ensure!(page == &bytes[i * 4096..(i + 1) * 4096], "page {i} of the 64 KiB write reads back different");
+    }
+    let _ = runtime::caps::drop_cap(buf.0);
+    println!("disk: wrote {n} {lba} {MAX_BUF_WRITE} from the buffer");
     Ok(())
 }
 
