@@ -21,6 +21,7 @@ pub mod client;
 #[cfg(target_os = "none")]
 pub mod hba;
 pub mod proto;
+pub mod turns;
 
 /// Start-capability ids (see [`abi::cap_id::USER`]).
 pub mod cap_id {

@@ -142,6 +142,9 @@ pub struct DiskInfo {
     /// Reads and writes so far that moved straight between the device and
     /// a client's lent page (no copy in the driver).
     pub direct: u64,
+    /// Times so far a serving thread that found the controller busy was
+    /// handed its turn by the holder (controller-wide).
+    pub handoffs: u64,
 }
 
 impl Request {

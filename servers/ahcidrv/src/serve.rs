@@ -12,8 +12,7 @@ use runtime::println;
 
 extern crate alloc;
 use alloc::boxed::Box;
-use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, Ordering};
+use ahcidrv::turns::{Baton, Turns};
 
 runtime::entry!(main);
 
@@ -50,8 +49,15 @@ fn main(args: runtime::Args) -> i32 {
         );
     }
     let ports: alloc::vec::Vec<u16> = hba.disks.iter().map(|d| u16::from(d.port)).collect();
-    // Every serving thread reaches the controller through this lock.
-    let shared: &'static Shared = Box::leak(Box::new(Shared { busy: AtomicBool::new(false), hba: UnsafeCell::new(hba) }));
+    // Every serving thread reaches the controller through its turns.
+    let turns = match Channel::create() {
+        Ok(c) => TurnChannel(c),
+        Err(e) => {
+            println!("ahcidrv: no channel for turns at the controller: {e:?}");
+            return 3;
+        }
+    };
+    let shared: &'static Shared = Box::leak(Box::new(Turns::new(turns, hba)));
     // One channel and one thread per disk: a client holding one disk's
     // channel can address no other (the request's disk must be the
     // channel's).
@@ -128,28 +134,39 @@ fn buffer(cap: u64) -> Result<Buffer, BufferRefusal> {
 /// The disk index of the controller's own channel (`AHCI::HBA0`): none.
 const NO_DISK: u8 = u8::MAX;
 
-/// The controller, shared by the serving threads, one command at a time.
-struct Shared {
-    busy: AtomicBool,
-    hba: UnsafeCell<Hba>,
-}
+/// The controller, shared by the serving threads, one command at a time
+/// (they share its MSI vector): a thread that finds it busy blocks until
+/// the holder hands it the turn.
+type Shared = Turns<TurnChannel, Hba>;
 
-// SAFETY: `hba` is only reached through `with`, which `busy` makes
-// exclusive.
-unsafe impl Sync for Shared {}
+/// Turns travel as messages on a private channel: the holder's send
+/// returns once a waiter has received (and answered) it.
+struct TurnChannel(Channel);
 
-impl Shared {
-    /// Run `f` with the controller to ourselves. Another thread holds it
-    /// for at most one command (completion, or its 5 s timeout); waiters
-    /// sleep a millisecond at a time.
-    fn with<R>(&self, f: impl FnOnce(&mut Hba) -> R) -> R {
-        while self.busy.swap(true, Ordering::Acquire) {
-            let _ = runtime::time::sleep_ms(1);
+/// The tag of a turn message.
+const TURN: u64 = 1;
+
+impl Baton for TurnChannel {
+    type Waiter = Window;
+
+    fn pass(&self) {
+        // Only this process holds the channel, and a counted waiter always
+        // comes to receive: this returns.
+        let _ = self.0.send(TURN, &[]);
+    }
+
+    fn wait(&self, window: &mut Window) {
+        loop {
+            match self.0.receive(window, FOREVER) {
+                Ok(r) if r.tag == TURN => {
+                    let _ = r.reply(0, 0);
+                    return;
+                }
+                // Nothing else is ever sent here.
+                Ok(r) => drop(r.reply(0, 0)),
+                Err(_) => {}
+            }
         }
-        // SAFETY: we set `busy`, so no other thread is inside `with`.
-        let r = f(unsafe { &mut *self.hba.get() });
-        self.busy.store(false, Ordering::Release);
-        r
     }
 }
 
@@ -169,7 +186,7 @@ fn serve_disk(arg: u64) {
 /// Serve disk `n`'s requests on `chan` (for [`NO_DISK`]: none), carrying
 /// each out in place in this thread's window.
 fn serve(n: u8, chan: &Channel, shared: &Shared) {
-    let Ok(mut window) = Window::new() else { return };
+    let (Ok(mut window), Ok(mut turn_window)) = (Window::new(), Window::new()) else { return };
     // This channel's attached buffer and our capability for it.
     let mut attached: Option<(u64, Buffer)> = None;
     loop {
@@ -187,7 +204,8 @@ fn serve(n: u8, chan: &Channel, shared: &Shared) {
                 }
                 return Ok(0);
             }
-            shared.with(|hba| handle(hba, req, win, size, attached.map(|a| a.1)))
+            let handoffs = shared.handoffs();
+            shared.with(&mut turn_window, |hba| handle(hba, req, win, size, attached.map(|a| a.1), handoffs))
         });
         // A capability that came with anything but a good `Attach` is not
         // kept.
@@ -219,7 +237,7 @@ fn follow_bus_driver(bus: u64) {
 
 /// Carry out `req`; the message (and reply) is `win`, `size` bytes of it
 /// sent. Returns the reply length.
-fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usize, buf: Option<Buffer>) -> Result<usize, StorageError> {
+fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usize, buf: Option<Buffer>, handoffs: u64) -> Result<usize, StorageError> {
     let mut disks = core::mem::take(&mut hba.disks);
     let out = (|| {
         let d: &mut Disk = disks.get_mut(req.disk() as usize).ok_or(StorageError::NoDisk)?;
@@ -232,6 +250,7 @@ fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usi
                     model: d.id.model.clone(),
                     serial: d.id.serial.clone(),
                     direct: d.direct,
+                    handoffs,
                 };
                 let n = postcard::to_slice(&info, &mut win[..]).map_err(|_| StorageError::BadRequest)?.len();
                 if n > size {

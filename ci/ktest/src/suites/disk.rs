@@ -125,6 +125,9 @@ pub fn run(variant: &str) -> i32 {
             Ok(())
         });
     }
+    if disks == 2 {
+        s.case("disks 0 and 1 read at once from two threads: a thread that finds the controller busy is handed its turn, every read right", both_at_once);
+    }
     for n in 0..disks {
         s.case(&format!("disk {n}: IDENTIFY information"), || info(n));
         s.case(&format!("disk {n}: reads of known sectors (hashes checked by the runner)"), || read_known(n, "before"));
@@ -175,6 +178,55 @@ pub fn run(variant: &str) -> i32 {
         Ok(())
     });
     s.finish()
+}
+
+/// Reads each thread of [`both_at_once`] makes.
+const AT_ONCE_READS: u32 = 40;
+/// What disk 1's first page hashes to, for the second thread.
+static AT_ONCE_HASH: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+/// The second thread's outcome: 0 running, 1 all right, 2 a read failed,
+/// 3 a read returned other bytes.
+static AT_ONCE_DONE: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+
+fn at_once_reader(_: u64) {
+    use core::sync::atomic::Ordering::SeqCst;
+    let mut outcome = 1;
+    match Disk::open(1) {
+        Ok(mut d) => {
+            for _ in 0..AT_ONCE_READS {
+                match d.read(0, MAX_READ) {
+                    Ok(b) if ahcidrv::fnv1a(b) == AT_ONCE_HASH.load(SeqCst) => {}
+                    Ok(_) => outcome = 3,
+                    Err(_) => outcome = 2,
+                }
+            }
+        }
+        Err(_) => outcome = 2,
+    }
+    AT_ONCE_DONE.store(outcome, SeqCst);
+}
+
+/// Disk 0 read here while a second thread reads disk 1: the driver's two
+/// serving threads want the controller at once, and the one that finds it
+/// busy is handed its turn (`handoffs` rises), never left sleeping.
+fn both_at_once() -> Outcome {
+    use core::sync::atomic::Ordering::SeqCst;
+    let (mut d0, mut d1) = (Disk::open(0).map_err(|e| format!("{e:?}"))?, Disk::open(1).map_err(|e| format!("{e:?}"))?);
+    let want0 = ahcidrv::fnv1a(d0.read(0, MAX_READ).map_err(|e| format!("read: {e:?}"))?);
+    AT_ONCE_HASH.store(ahcidrv::fnv1a(d1.read(0, MAX_READ).map_err(|e| format!("read: {e:?}"))?), SeqCst);
+    AT_ONCE_DONE.store(0, SeqCst);
+    let before = d0.info().map_err(|e| format!("info: {e:?}"))?.handoffs;
+    let prio = runtime::time::priority().map_or(16, |p| p.0);
+    runtime::process::spawn_thread(at_once_reader, 0, prio).ctx("thread")?;
+    for i in 0..AT_ONCE_READS {
+        let got = d0.read(0, MAX_READ).map_err(|e| format!("read {i}: {e:?}"))?;
+        ensure!(ahcidrv::fnv1a(got) == want0, "read {i} of disk 0 returned other bytes");
+    }
+    wait_until("the second thread's reads", || AT_ONCE_DONE.load(SeqCst) != 0)?;
+    ensure!(AT_ONCE_DONE.load(SeqCst) == 1, "the second thread's reads of disk 1: {}", ["", "", "failed", "returned other bytes"][AT_ONCE_DONE.load(SeqCst) as usize]);
+    let after = d0.info().map_err(|e| format!("info: {e:?}"))?.handoffs;
+    ensure!(after > before, "no serving thread was handed its turn ({before} -> {after} handoffs): the reads never overlapped, or waiters do not get the turn handed");
+    Ok(())
 }
 
 /// DEVMAN's disk entries.
