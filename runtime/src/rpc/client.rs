@@ -3,7 +3,7 @@
 
 use abi::{Error, FOREVER, PAGE_SIZE};
 
-use super::wire::{split_result, ErrorCode, Op, WireError, OK};
+use super::wire::{split_result, Op, ProtocolError, WireError, OK};
 use crate::ipc::{Channel, Page};
 
 /// Why a call failed, as a Rust enum end to end.
@@ -47,7 +47,7 @@ pub fn decode_reply<O: Op>(result: u64, data: &[u8]) -> Result<O::Reply, CallErr
     if let Some(w) = WireError::from_status(status) {
         return Err(CallError::Wire(w));
     }
-    u16::try_from(status).ok().and_then(O::Error::from_code).map_or(Err(CallError::BadReply), |e| Err(CallError::Server(e)))
+    O::Error::from_reply(status, len as u32, data).map_or(Err(CallError::BadReply), |e| Err(CallError::Server(e)))
 }
 
 /// A typed client of a server's channel.

@@ -17,8 +17,12 @@
 //!   An operation marked `page` travels in exactly one 4 KiB page (lent,
 //!   not copied, when page-aligned); its reply data is the page itself.
 //! - **reply** result word = `status | body_len << 32` ([`wire`]): status 0
-//!   and `body_len` bytes of postcard reply body, or a protocol error code
-//!   (1..=0xFFFF, [`ErrorCode`]) or a framing error ([`WireError`]).
+//!   and `body_len` bytes of postcard reply body, or a protocol error: a
+//!   code (1..=0xFFFF, [`ErrorCode`], made by [`error_codes!`]) or, for a
+//!   protocol whose errors carry data ([`error_values!`]), a postcard error
+//!   value in the word's upper half ([`wire::ERROR_IN_WORD`], up to 4
+//!   bytes: a `SendCap` reply has no body) or in the body
+//!   ([`wire::ERROR_IN_BODY`]); or a framing error ([`WireError`]).
 //!
 //! Every bound is a compile-time constant from
 //! `postcard::experimental::max_size::MaxSize`, checked against the 4 KiB
@@ -35,7 +39,7 @@ pub use client::{decode_reply, encode_request, CallError, Client};
 pub use postcard::experimental::max_size::MaxSize;
 pub use serve::{run_server, serve, Call, Done, Handler, Held};
 pub use transport::{ChannelTransport, Grant, Incoming, Transport};
-pub use wire::{ErrorCode, Op, Request, WireError};
+pub use wire::{ErrorCode, Op, ProtocolError, Request, WireError};
 
 /// Declare a protocol: its request enum, one struct per operation with its
 /// number, reply type, and an optional `page` marker, and the protocol's
@@ -104,7 +108,34 @@ macro_rules! error_codes {
             #[inline]
             fn from_code(c: u16) -> Option<Self> { match c { $($n => Some($name::$v),)* _ => None } }
         }
+        impl $crate::rpc::ProtocolError for $name {
+            const BODY_MAX: usize = 0;
+            #[inline]
+            fn to_reply(&self, _: &mut [u8]) -> u64 { $crate::rpc::wire::result_word(*self as u32, 0) }
+            #[inline]
+            fn from_reply(status: u32, _: u32, _: &[u8]) -> Option<Self> {
+                u16::try_from(status).ok().and_then(<$name as $crate::rpc::ErrorCode>::from_code)
+            }
+        }
         const _: () = { $(assert!($n != 0, "error code 0 means success");)* };
+    };
+}
+
+/// Make a serde enum (derived `Serialize`, `Deserialize`, `MaxSize`) a
+/// protocol's error type whose variants may carry data: it travels as a
+/// postcard value ([`wire::ERROR_IN_WORD`] or [`wire::ERROR_IN_BODY`]).
+#[macro_export]
+macro_rules! error_values {
+    ($name:ty) => {
+        impl $crate::rpc::ProtocolError for $name {
+            const BODY_MAX: usize = <$name as $crate::rpc::MaxSize>::POSTCARD_MAX_SIZE;
+            #[inline]
+            fn to_reply(&self, body: &mut [u8]) -> u64 { $crate::rpc::wire::value_to_reply(self, body) }
+            #[inline]
+            fn from_reply(status: u32, word: u32, body: &[u8]) -> Option<Self> {
+                $crate::rpc::wire::value_from_reply(status, word, body)
+            }
+        }
     };
 }
 

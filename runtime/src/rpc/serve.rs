@@ -14,7 +14,7 @@ use abi::{Error, PAGE_SIZE};
 use serde::Serialize;
 
 use super::transport::{Answer, Grant, Transport};
-use super::wire::{result_word, ErrorCode, Op, Request, WireError, OK};
+use super::wire::{result_word, Op, ProtocolError, Request, WireError, OK};
 
 /// A server's logic.
 pub trait Handler {
@@ -106,8 +106,11 @@ impl Call<'_> {
 
     /// Answer with a protocol error.
     #[inline]
-    pub fn err<E: ErrorCode>(self, e: E) -> Done {
-        self.finish(result_word(e.code() as u32, 0), 0, None)
+    pub fn err<E: ProtocolError>(self, e: E) -> Done {
+        let room = self.size;
+        let word = e.to_reply(&mut self.window[..room]);
+        let len = body_len(word);
+        self.finish(word, len, None)
     }
 
     /// Keep the request unanswered; answer it later with [`Call::complete`].
@@ -126,16 +129,24 @@ impl Call<'_> {
                 Some(n) => result_word(OK, n),
                 None => result_word(WireError::NoReplyRoom.status(), 0),
             },
-            Err(e) => result_word(e.code() as u32, 0),
+            Err(e) => e.to_reply(&mut data),
         };
-        let (_, len) = super::wire::split_result(result);
-        data.truncate(len);
+        data.truncate(body_len(result));
         self.pending.push(Pending { id: held.id, result, data, cap: None });
     }
 
     #[inline]
     fn finish(self, result: u64, len: usize, cap: Option<Grant>) -> Done {
         Done { answer: Some(Answer { id: self.id, result, len, cap }), stray_cap: self.cap }
+    }
+}
+
+/// Reply-body bytes a result word says follow (none for an error carried
+/// in the word itself).
+fn body_len(word: u64) -> usize {
+    match super::wire::split_result(word) {
+        (super::wire::ERROR_IN_WORD, _) => 0,
+        (_, len) => len,
     }
 }
 

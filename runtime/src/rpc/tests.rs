@@ -220,3 +220,100 @@ fn decoding_arbitrary_bytes_never_panics() {
         let _ = decode::<Echo>(&buf[..len]);
     }
 }
+
+/// A protocol whose errors carry data.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, MaxSize)]
+pub enum ValueError {
+    Plain,
+    Device { status: u8, error: u8 },
+    Long { a: u32, b: u32 },
+}
+crate::error_values!(ValueError);
+
+#[derive(Debug, Serialize, Deserialize, MaxSize)]
+pub struct Fail {
+    which: u8,
+}
+#[derive(Debug, Serialize, Deserialize, MaxSize)]
+pub struct Later;
+
+crate::protocol! {
+    pub enum ValueRequest: ValueError {
+        Fail(Fail) = 1 -> u8;
+        Later(Later) = 2 -> ();
+    }
+}
+
+#[derive(Default)]
+struct ValueServer {
+    held: Option<Held>,
+}
+
+fn value_error(which: u8) -> ValueError {
+    match which {
+        0 => ValueError::Plain,
+        1 => ValueError::Device { status: 0x51, error: 0x04 },
+        _ => ValueError::Long { a: u32::MAX, b: 0x8000_0000 },
+    }
+}
+
+impl Handler for ValueServer {
+    type Request = ValueRequest;
+    fn handle(&mut self, req: ValueRequest, mut call: Call<'_>) -> Done {
+        match req {
+            ValueRequest::Fail(f) if f.which == 9 => call.reply::<Fail>(Ok(9)),
+            ValueRequest::Fail(f) => {
+                if let Some(h) = self.held.take() {
+                    call.complete::<Later>(h, Err(value_error(f.which)));
+                }
+                call.reply::<Fail>(Err(value_error(f.which)))
+            }
+            ValueRequest::Later(_) => {
+                let (h, done) = call.hold();
+                self.held = Some(h);
+                done
+            }
+        }
+    }
+}
+
+#[test]
+fn errors_that_carry_data_come_back_whole() {
+    let (mut ch, mut s) = (HostChannel::new(), ValueServer::default());
+    assert_eq!(ch.call(&mut s, &Fail { which: 9 }), Ok(9));
+    for which in 0..3 {
+        assert_eq!(ch.call(&mut s, &Fail { which }), Err(CallError::Server(value_error(which))), "error {which}");
+    }
+    // The message has room for the largest error's body.
+    assert_eq!(<Fail as Op>::MESSAGE, ValueError::POSTCARD_MAX_SIZE);
+    // A held request answered with an error that carries data.
+    let id = ch.send(Later::OP, &[0; <Later as Op>::MESSAGE], 0).unwrap();
+    serve(&mut ch, &mut s);
+    ch.call(&mut s, &Fail { which: 1 }).unwrap_err();
+    let r = ch.take_reply(id).unwrap();
+    assert_eq!(decode_reply::<Later>(r.result, &r.data), Err(CallError::Server(value_error(1))));
+}
+
+#[test]
+fn small_error_values_travel_in_the_result_word() {
+    use super::wire::{value_to_reply, ERROR_IN_BODY, ERROR_IN_WORD};
+    let mut body = [0u8; 16];
+    // Device { .. } is 3 bytes: in the word, no body (a SendCap reply).
+    let w = value_to_reply(&value_error(1), &mut body);
+    assert_eq!(split_result(w).0, ERROR_IN_WORD);
+    assert_eq!(decode_reply::<Fail>(w, &[]), Err(CallError::Server(value_error(1))));
+    // Long { .. } is 11 bytes: in the body.
+    let w = value_to_reply(&value_error(2), &mut body);
+    assert_eq!(split_result(w), (ERROR_IN_BODY, 11));
+    assert_eq!(decode_reply::<Fail>(w, &body), Err(CallError::Server(value_error(2))));
+    assert_eq!(decode_reply::<Fail>(w, &body[..10]), Err(CallError::BadReply), "body cut short");
+    // Junk in the word, trailing bytes, an unknown variant: bad replies.
+    assert_eq!(decode_reply::<Fail>(result_word(ERROR_IN_WORD, 0) | 0x0900 << 32, &[]), Err(CallError::BadReply));
+    assert_eq!(decode_reply::<Fail>(result_word(ERROR_IN_WORD, 0) | 7 << 32, &[]), Err(CallError::BadReply));
+    assert_eq!(decode_reply::<Fail>(result_word(ERROR_IN_BODY, 12), &[2, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x80, 0x80, 0x80, 0x80, 0x08, 0]), Err(CallError::BadReply));
+    // A code protocol does not read value errors, nor the reverse.
+    assert_eq!(decode_reply::<Release>(w, &body), Err(CallError::BadReply));
+    assert_eq!(decode_reply::<Fail>(result_word(2, 0), &[]), Err(CallError::BadReply));
+    // No room for the body: the framing says so.
+    assert_eq!(split_result(value_to_reply(&value_error(2), &mut body[..4])).0, WireError::NoReplyRoom.status());
+}

@@ -16,18 +16,24 @@ pub trait Op: Serialize + DeserializeOwned + MaxSize {
     /// What a successful call returns.
     type Reply: Serialize + DeserializeOwned + MaxSize;
     /// The protocol's error enum.
-    type Error: ErrorCode;
+    type Error: ProtocolError;
     /// Travels in one 4 KiB page, which is also the reply's data.
     const PAGE: bool = false;
     /// Bytes a message of this operation has: room for the request and for
     /// the reply (a reply is at most as long as its message).
     const MESSAGE: usize = if Self::PAGE {
         MAX_MESSAGE
-    } else if Self::POSTCARD_MAX_SIZE > Self::Reply::POSTCARD_MAX_SIZE {
-        Self::POSTCARD_MAX_SIZE
     } else {
-        Self::Reply::POSTCARD_MAX_SIZE
+        max(max(Self::POSTCARD_MAX_SIZE, Self::Reply::POSTCARD_MAX_SIZE), Self::Error::BODY_MAX)
     };
+}
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
 }
 
 /// A protocol's request enum (made by [`crate::protocol!`]).
@@ -38,10 +44,60 @@ pub trait Request: Sized {
     fn decode(op: u64, msg: &[u8]) -> Result<Self, WireError>;
 }
 
-/// A protocol's error enum (made by [`crate::error_codes!`]).
+/// A protocol's error enum of plain codes (made by [`crate::error_codes!`]).
 pub trait ErrorCode: Copy + core::fmt::Debug {
     fn code(self) -> u16;
     fn from_code(code: u16) -> Option<Self>;
+}
+
+/// How a protocol's errors travel: as a code in the result word
+/// ([`crate::error_codes!`]), or as a postcard value that may carry data
+/// ([`crate::error_values!`]).
+pub trait ProtocolError: Sized + core::fmt::Debug {
+    /// Most reply-body bytes an error takes (room the message must have).
+    const BODY_MAX: usize;
+    /// The result word of the error, writing any body into `body`.
+    fn to_reply(&self, body: &mut [u8]) -> u64;
+    /// The error a reply with `status` and `body` carries, if it is one.
+    fn from_reply(status: u32, word_data: u32, body: &[u8]) -> Option<Self>;
+}
+
+/// Status of an error value carried in the result word itself: its
+/// postcard encoding (up to 4 bytes) in the word's upper half. Lies between
+/// the codes and the framing errors. Small errors go this way, so a reply
+/// without a body (to `SendCap`) still says which error it is.
+pub const ERROR_IN_WORD: u32 = 0x1_0000;
+/// Status of an error value in the reply body (word's upper half: its
+/// length), for encodings over 4 bytes.
+pub const ERROR_IN_BODY: u32 = 0x1_00ff;
+
+/// [`ProtocolError::to_reply`] for a postcard error value.
+pub fn value_to_reply<E: Serialize>(e: &E, body: &mut [u8]) -> u64 {
+    let mut word = [0u8; 4];
+    if encode(e, &mut word).is_some() {
+        return result_word(ERROR_IN_WORD, 0) | (u32::from_le_bytes(word) as u64) << 32;
+    }
+    match encode(e, body) {
+        Some(n) => result_word(ERROR_IN_BODY, n),
+        None => result_word(WireError::NoReplyRoom.status(), 0),
+    }
+}
+
+/// [`ProtocolError::from_reply`] for a postcard error value.
+pub fn value_from_reply<E: DeserializeOwned>(status: u32, word_data: u32, body: &[u8]) -> Option<E> {
+    let bytes = word_data.to_le_bytes();
+    let from = match status {
+        ERROR_IN_WORD => &bytes[..],
+        ERROR_IN_BODY => body.get(..word_data as usize)?,
+        _ => return None,
+    };
+    match postcard::take_from_bytes::<E>(from) {
+        // A body holds the error and nothing else; the word's unused bytes
+        // are zeros.
+        Ok((e, rest)) if status == ERROR_IN_WORD && rest.iter().all(|&b| b == 0) => Some(e),
+        Ok((e, [])) => Some(e),
+        _ => None,
+    }
 }
 
 /// Errors of the framing itself, answered by the serve loop before any
