@@ -1,10 +1,12 @@
-//! The typed client of the storage protocol.
+//! The typed client of the storage protocol: one disk through its channel,
+//! over `runtime::rpc`'s client.
 
 use abi::Error;
 use alloc::boxed::Box;
 use runtime::ipc::{Channel, Page};
+use runtime::rpc::{CallError, Client, WireError};
 
-use crate::proto::{error_of_inline, DiskInfo, Request, StorageError, ERR, OK, SECTOR, TAG, WRITE_DATA};
+use crate::proto::{Attach, DiskInfo, Flush, Info, Read, ReadBuf, StorageError, Write, WriteBuf, SECTOR, WRITE_DATA};
 
 /// Why a call failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,14 +15,28 @@ pub enum ClientError {
     Ipc(Error),
     /// The driver refused or the device failed.
     Storage(StorageError),
+    /// The driver refused the frame (not the protocol).
+    Wire(WireError),
     /// The reply is not what the protocol says.
     BadReply,
 }
 
+impl From<CallError<StorageError>> for ClientError {
+    fn from(e: CallError<StorageError>) -> Self {
+        match e {
+            CallError::Server(e) => ClientError::Storage(e),
+            CallError::Wire(w) => ClientError::Wire(w),
+            CallError::Ipc(e) => ClientError::Ipc(e),
+            CallError::BadReply => ClientError::BadReply,
+        }
+    }
+}
+
 /// One disk of an `ahcidrv`, through a channel found by name.
 pub struct Disk {
-    chan: Channel,
+    client: Client,
     disk: u8,
+    /// The page `Read` and `Write` lend the driver.
     page: Box<Page>,
 }
 
@@ -34,41 +50,24 @@ impl Disk {
     /// Disk `n` through `chan` (a disk's channel answers for its own disk
     /// only: others get `NoDisk`).
     pub fn on(chan: Channel, n: u8) -> Disk {
-        Disk { chan, disk: n, page: Box::new(Page::zeroed()) }
+        Disk { client: Client::new(chan), disk: n, page: Box::new(Page::zeroed()) }
     }
 
     /// The driver channel it talks to.
     pub fn channel(&self) -> &Channel {
-        &self.chan
-    }
-
-    /// Send `req` in the lent page and decode the result.
-    fn call(&mut self, req: Request) -> Result<usize, ClientError> {
-        req.encode(&mut self.page.0);
-        // The whole page goes, so it is lent and read data lands in place.
-        let r = self.chan.call(TAG, &mut self.page.0, abi::PAGE_SIZE).map_err(ClientError::Ipc)?;
-        match r.result {
-            OK => Ok(r.len),
-            ERR => Err(ClientError::Storage(
-                postcard::from_bytes(&self.page.0[..r.len]).map_err(|_| ClientError::BadReply)?,
-            )),
-            _ => Err(ClientError::BadReply),
-        }
+        self.client.channel()
     }
 
     /// Model, serial, capacity.
     pub fn info(&mut self) -> Result<DiskInfo, ClientError> {
-        let n = self.call(Request::Info { disk: self.disk })?;
-        postcard::from_bytes(&self.page.0[..n]).map_err(|_| ClientError::BadReply)
+        Ok(self.client.call(&Info { disk: self.disk })?)
     }
 
-    /// `count` sectors from `lba`: the bytes, in this client's page.
+    /// `count` sectors from `lba`: the bytes, in this client's page (lent:
+    /// the device writes it in place).
     pub fn read(&mut self, lba: u64, count: u32) -> Result<&[u8], ClientError> {
-        let n = self.call(Request::Read { disk: self.disk, lba, count })?;
-        if n != count as usize * SECTOR {
-            return Err(ClientError::BadReply);
-        }
-        Ok(&self.page.0[..n])
+        self.client.call_page(&Read { disk: self.disk, lba, count }, &mut self.page)?;
+        self.page.0.get(..count as usize * SECTOR).ok_or(ClientError::BadReply)
     }
 
     /// Write `data` (whole sectors) at `lba`.
@@ -79,47 +78,41 @@ impl Disk {
         let room = abi::PAGE_SIZE - WRITE_DATA;
         let n = data.len().min(room);
         self.page.0[WRITE_DATA..WRITE_DATA + n].copy_from_slice(&data[..n]);
+        // More than fits: the driver says `TooMany`.
         let count = if data.len() > room { u32::MAX } else { (data.len() / SECTOR) as u32 };
-        self.call(Request::Write { disk: self.disk, lba, count }).map(|_| ())
+        Ok(self.client.call_page(&Write { disk: self.disk, lba, count }, &mut self.page)?)
     }
 
     /// Write the device's cache to the medium.
     pub fn flush(&mut self) -> Result<(), ClientError> {
-        self.call(Request::Flush { disk: self.disk }).map(|_| ())
+        Ok(self.client.call(&Flush { disk: self.disk })?)
     }
 
     /// Make `buffer` (a physical range we hold with READ and WRITE, e.g.
     /// from `runtime::mem::dma_alloc`, 4–64 KiB) this disk channel's buffer
-    /// for [`Self::read_into_buffer`] and [`Self::write_from_buffer`]. The
-    /// capability goes with `SendCap`, whose reply carries no body: a
-    /// refusal comes in the result word (`BadBuffer(why)`, `NoDisk`).
+    /// for [`Self::read_into_buffer`] and [`Self::write_from_buffer`]. A
+    /// refusal says why (`BadBuffer(..)`, `NoDisk`).
     pub fn attach(&mut self, buffer: &runtime::mem::PhysRange) -> Result<(), ClientError> {
-        let mut msg = [0u8; crate::proto::MAX_REQUEST];
-        let n = Request::Attach { disk: self.disk }.encode(&mut msg);
         let rw = abi::rights::READ | abi::rights::WRITE;
-        let r = self.chan.send_cap(TAG, &msg[..n], buffer.0, rw).map_err(ClientError::Ipc)?;
-        match r.result {
-            OK => Ok(()),
-            w => Err(error_of_inline(w).map_or(ClientError::BadReply, ClientError::Storage)),
-        }
+        Ok(self.client.call_with_cap(&Attach { disk: self.disk }, buffer.0, rw)?)
     }
 
     /// `count` sectors (up to [`crate::proto::MAX_BUF_READ`], 64 KiB) from
     /// `lba` into the attached buffer, at its start, in one command.
     pub fn read_into_buffer(&mut self, lba: u64, count: u32) -> Result<(), ClientError> {
-        self.call(Request::ReadBuf { disk: self.disk, lba, count }).map(|_| ())
+        Ok(self.client.call(&ReadBuf { disk: self.disk, lba, count })?)
     }
 
     /// `count` sectors (up to [`crate::proto::MAX_BUF_WRITE`], 64 KiB) at
     /// `lba` from the start of the attached buffer, in one command.
     pub fn write_from_buffer(&mut self, lba: u64, count: u32) -> Result<(), ClientError> {
-        self.call(Request::WriteBuf { disk: self.disk, lba, count }).map(|_| ())
+        Ok(self.client.call(&WriteBuf { disk: self.disk, lba, count })?)
     }
 
     /// Send raw bytes (for tests of bad input): the result and reply length.
     pub fn raw(&mut self, tag: u64, msg: &[u8]) -> Result<(u64, usize), ClientError> {
         let mut buf = alloc::vec::Vec::from(msg);
-        let r = self.chan.call(tag, &mut buf, msg.len()).map_err(ClientError::Ipc)?;
+        let r = self.channel().call(tag, &mut buf, msg.len()).map_err(ClientError::Ipc)?;
         Ok((r.result, r.len))
     }
 }

@@ -2,7 +2,8 @@
 
 use abi::FOREVER;
 use ahcidrv::hba::{Disk, Hba};
-use ahcidrv::proto::{inline_error, BufferRefusal, DiskInfo, Request, StorageError, ERR, OK, SECTOR, WRITE_DATA};
+use ahcidrv::proto::{BufferRefusal, DiskInfo, Read, ReadBuf, Request, StorageError, Write, WriteBuf, SECTOR, WRITE_DATA};
+use runtime::rpc::{Call, Done, Handler};
 use ahcidrv::{ata, cap_id};
 use devman::proto::Location;
 use runtime::ipc::{Channel, Window};
@@ -99,7 +100,7 @@ fn main(args: runtime::Args) -> i32 {
         }
     };
     println!("ahcidrv: serving {} disk(s)", ports.len());
-    serve(NO_DISK, &hba_chan, shared);
+    serve(NO_DISK, hba_chan, shared);
     5
 }
 
@@ -180,48 +181,62 @@ struct DiskThread {
 fn serve_disk(arg: u64) {
     // SAFETY: `main` leaked this box for this thread alone.
     let job = unsafe { Box::from_raw(arg as *mut DiskThread) };
-    serve(job.n, &job.chan, job.shared);
+    let job = *job;
+    serve(job.n, job.chan, job.shared);
 }
 
-/// Serve disk `n`'s requests on `chan` (for [`NO_DISK`]: none), carrying
-/// each out in place in this thread's window.
-fn serve(n: u8, chan: &Channel, shared: &Shared) {
-    let (Ok(mut window), Ok(mut turn_window)) = (Window::new(), Window::new()) else { return };
-    // This channel's attached buffer and our capability for it.
-    let mut attached: Option<(u64, Buffer)> = None;
-    loop {
-        let Ok(mut r) = chan.receive(&mut window, FOREVER) else { continue };
-        let (tag, size, cap) = (r.tag, r.size, r.cap);
-        let win = r.window();
-        let outcome = Request::decode(tag, &win[..size]).and_then(|req| {
-            if req.disk() != n || n == NO_DISK {
-                return Err(StorageError::NoDisk);
-            }
-            if let Request::Attach { .. } = req {
-                let b = buffer(cap).map_err(StorageError::BadBuffer)?;
-                if let Some((old, _)) = attached.replace((cap, b)) {
-                    let _ = runtime::caps::drop_cap(old);
-                }
-                return Ok(0);
-            }
-            let handoffs = shared.handoffs();
-            shared.with(&mut turn_window, |hba| handle(hba, req, win, size, attached.map(|a| a.1), handoffs))
-        });
-        // A capability that came with anything but a good `Attach` is not
-        // kept.
-        if cap != 0 && attached.map(|a| a.0) != Some(cap) {
-            let _ = runtime::caps::drop_cap(cap);
+/// Serve disk `n`'s requests on `chan` (for [`NO_DISK`]: none) with the
+/// runtime's serve loop: bad frames never reach [`DiskServer`].
+fn serve(n: u8, chan: Channel, shared: &'static Shared) {
+    let Ok(turn_window) = Window::new() else { return };
+    let mut server = DiskServer { n, shared, turn_window, attached: None };
+    runtime::rpc::run_server("ahcidrv", chan, &mut server);
+}
+
+/// One disk channel's server: its disk, the controller's turns, and the
+/// channel's attached buffer with our capability for it.
+struct DiskServer {
+    n: u8,
+    shared: &'static Shared,
+    /// Where this thread waits for its turn at the controller.
+    turn_window: Window,
+    attached: Option<(u64, Buffer)>,
+}
+
+impl Handler for DiskServer {
+    type Request = Request;
+
+    fn handle(&mut self, req: Request, mut call: Call<'_>) -> Done {
+        if req.disk() != self.n || self.n == NO_DISK {
+            return call.err(StorageError::NoDisk);
         }
-        let _ = match outcome {
-            Ok(len) => r.reply(OK, len),
-            // A `SendCap` call's reply has no body: the error goes in the
-            // result word.
-            Err(e) if cap != 0 => r.reply(inline_error(e), 0),
-            Err(e) => {
-                let n = postcard::to_slice(&e, &mut r.window()[..]).map(|b| b.len()).unwrap_or(0);
-                r.reply(ERR, n.min(size))
-            }
-        };
+        if let Request::Attach(_) = req {
+            // Taken here, so it is ours to keep or drop.
+            let cap = call.take_cap();
+            return match cap.ok_or(BufferRefusal::Missing).and_then(buffer) {
+                Ok(b) => {
+                    if let Some((old, _)) = self.attached.replace((cap.unwrap_or(0), b)) {
+                        let _ = runtime::caps::drop_cap(old);
+                    }
+                    call.ok(&())
+                }
+                Err(why) => {
+                    if let Some(c) = cap {
+                        let _ = runtime::caps::drop_cap(c);
+                    }
+                    call.err(StorageError::BadBuffer(why))
+                }
+            };
+        }
+        let page_op = matches!(req, Request::Read(_) | Request::Write(_));
+        let (handoffs, buf) = (self.shared.handoffs(), self.attached.map(|a| a.1));
+        let win = call.page();
+        match self.shared.with(&mut self.turn_window, |hba| handle(hba, req, win, buf, handoffs)) {
+            Err(e) => call.err(e),
+            Ok(Some(info)) => call.ok(&info),
+            Ok(None) if page_op => call.page_done(),
+            Ok(None) => call.ok(&()),
+        }
     }
 }
 
@@ -235,34 +250,24 @@ fn follow_bus_driver(bus: u64) {
     runtime::exit(7);
 }
 
-/// Carry out `req`; the message (and reply) is `win`, `size` bytes of it
-/// sent. Returns the reply length.
-fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usize, buf: Option<Buffer>, handoffs: u64) -> Result<usize, StorageError> {
+/// Carry out `req` (all but `Attach`); a page operation's page is `win`
+/// (lent: the device reaches it in place). Returns `Info`'s answer.
+fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], buf: Option<Buffer>, handoffs: u64) -> Result<Option<DiskInfo>, StorageError> {
     let mut disks = core::mem::take(&mut hba.disks);
     let out = (|| {
         let d: &mut Disk = disks.get_mut(req.disk() as usize).ok_or(StorageError::NoDisk)?;
         req.check(d.id.sectors)?;
         match req {
-            Request::Info { .. } => {
-                let info = DiskInfo {
-                    port: d.port,
-                    sectors: d.id.sectors,
-                    model: d.id.model.clone(),
-                    serial: d.id.serial.clone(),
-                    direct: d.direct,
-                    handoffs,
-                };
-                let n = postcard::to_slice(&info, &mut win[..]).map_err(|_| StorageError::BadRequest)?.len();
-                if n > size {
-                    return Err(StorageError::BadRequest);
-                }
-                Ok(n)
-            }
-            Request::Read { lba, count, .. } => {
+            Request::Info(_) => Ok(Some(DiskInfo {
+                port: d.port,
+                sectors: d.id.sectors,
+                model: d.id.model.clone(),
+                serial: d.id.serial.clone(),
+                direct: d.direct,
+                handoffs,
+            })),
+            Request::Read(Read { lba, count, .. }) => {
                 let bytes = count as usize * SECTOR;
-                if bytes > size {
-                    return Err(StorageError::BadRequest);
-                }
                 match dma_addr(win.as_ptr() as u64) {
                     // A lent page: the device writes it in place.
                     Ok(pa) => {
@@ -275,9 +280,9 @@ fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usi
                         win[..bytes].copy_from_slice(&d.data()[..bytes]);
                     }
                 }
-                Ok(bytes)
+                Ok(None)
             }
-            Request::Write { lba, count, .. } => {
+            Request::Write(Write { lba, count, .. }) => {
                 let bytes = count as usize * SECTOR;
                 match dma_addr(win.as_ptr() as u64 + WRITE_DATA as u64) {
                     Ok(pa) => {
@@ -290,28 +295,28 @@ fn handle(hba: &mut Hba, req: Request, win: &mut [u8; abi::PAGE_SIZE], size: usi
                         hba.command(d, ata::WRITE_DMA_EXT, lba, count as u16, (pa, bytes), true)?;
                     }
                 }
-                Ok(0)
+                Ok(None)
             }
-            Request::Flush { .. } => {
+            Request::Flush(_) => {
                 hba.command(d, ata::FLUSH_CACHE_EXT, 0, 0, (0, 0), false)?;
-                Ok(0)
+                Ok(None)
             }
-            Request::ReadBuf { lba, count, .. } => {
+            Request::ReadBuf(ReadBuf { lba, count, .. }) => {
                 let bytes = count as usize * SECTOR;
                 let b = buf.filter(|b| bytes as u64 <= b.len).ok_or(StorageError::NoBuffer)?;
                 hba.command(d, ata::READ_DMA_EXT, lba, count as u16, (b.base, bytes), false)?;
                 d.direct += 1;
-                Ok(0)
+                Ok(None)
             }
-            Request::WriteBuf { lba, count, .. } => {
+            Request::WriteBuf(WriteBuf { lba, count, .. }) => {
                 let bytes = count as usize * SECTOR;
                 let b = buf.filter(|b| bytes as u64 <= b.len).ok_or(StorageError::NoBuffer)?;
                 hba.command(d, ata::WRITE_DMA_EXT, lba, count as u16, (b.base, bytes), true)?;
                 d.direct += 1;
-                Ok(0)
+                Ok(None)
             }
             // Taken by the serving thread before any hardware is involved.
-            Request::Attach { .. } => Err(StorageError::BadRequest),
+            Request::Attach(_) => Err(StorageError::BadRequest),
         }
     })();
     hba.disks = disks;

@@ -21,7 +21,9 @@ use alloc::vec::Vec;
 
 use abi::Error;
 use ahcidrv::client::{ClientError, Disk};
-use ahcidrv::proto::{BufferRefusal, StorageError, MAX_BUF_READ, MAX_BUF_WRITE, MAX_READ, MAX_WRITE, SECTOR, TAG};
+use ahcidrv::proto::{Attach, BufferRefusal, Flush, Read, StorageError, MAX_BUF_READ, MAX_BUF_WRITE, MAX_READ, MAX_WRITE, SECTOR};
+use runtime::rpc::wire::split_result;
+use runtime::rpc::{CallError, Op, WireError};
 use runtime::ipc::Channel;
 use runtime::irq::Irq;
 use runtime::mem::{map_anon, reserve, PhysRange};
@@ -301,11 +303,16 @@ fn bad_requests(n: u8) -> Outcome {
     for (what, got, want) in cases {
         ensure!(got == want, "{what}: got {got:?}, expected {want:?}");
     }
-    // Not the protocol at all: wrong tag, garbage body.
-    let (result, _) = d.raw(TAG + 1, &[0, 0]).map_err(|e| format!("{e:?}"))?;
-    ensure!(result == ahcidrv::proto::ERR, "wrong tag answered {result}");
-    let (result, _) = d.raw(TAG, &[0xff; 7]).map_err(|e| format!("{e:?}"))?;
-    ensure!(result == ahcidrv::proto::ERR, "garbage answered {result}");
+    // Not the protocol at all: an unknown operation, a page operation
+    // without its page, a body longer than the operation allows.
+    for (what, tag, msg, want) in [
+        ("an unknown operation", 99, &[0u8, 0][..], WireError::UnknownOperation),
+        ("a read without its page", Read::OP, &[0xff; 7][..], WireError::NeedsPage),
+        ("an oversized flush", Flush::OP, &[0xff; 7][..], WireError::Oversized),
+    ] {
+        let (result, _) = d.raw(tag, msg).map_err(|e| format!("{e:?}"))?;
+        ensure!(split_result(result).0 == want.status(), "{what} answered {result:#x}, not {want:?}");
+    }
     // The driver still works.
     d.read(0, 1).map_err(|e| format!("read after bad requests: {e:?}"))?;
     Ok(())
@@ -324,11 +331,11 @@ fn buffer_read(n: u8) -> Outcome {
     let got = d.attach(&PhysRange(chan.token()));
     ensure!(got == refused(BufferRefusal::NotPhysical), "a channel as a buffer: {got:?}");
     let (read_only, _) = runtime::mem::dma_alloc(1).ctx("4 KiB of DMA memory")?;
-    let mut msg = [0u8; ahcidrv::proto::MAX_REQUEST];
-    let len = ahcidrv::proto::Request::Attach { disk: n }.encode(&mut msg);
-    let r = d.channel().send_cap(TAG, &msg[..len], read_only.0, abi::rights::READ).ctx("attach read-only")?;
-    let got = ahcidrv::proto::error_of_inline(r.result);
-    ensure!(got == Some(StorageError::BadBuffer(BufferRefusal::Rights)), "a read-only range: {got:?} (result {:#x})", r.result);
+    let raw = runtime::rpc::Client::new(Channel::find(&ahcidrv::disk_name(n)).ctx("find")?);
+    let got = raw.call_with_cap(&Attach { disk: n }, read_only.0, abi::rights::READ);
+    ensure!(got == Err(CallError::Server(StorageError::BadBuffer(BufferRefusal::Rights))), "a read-only range: {got:?}");
+    let got = raw.call(&Attach { disk: n });
+    ensure!(got == Err(CallError::Server(StorageError::BadBuffer(BufferRefusal::Missing))), "attach without a capability: {got:?}");
     let mut other = Disk::on(Channel::find(&ahcidrv::disk_name(n)).ctx("find")?, n.wrapping_add(1));
     let got = other.attach(&read_only);
     ensure!(got == Err(ClientError::Storage(StorageError::NoDisk)), "attach for another disk: {got:?}");
