@@ -1,6 +1,7 @@
 //! `ahcidrv`: the AHCI (SATA) driver's library: the storage protocol
 //! ([`proto`]) with its typed client ([`client`]), AHCI command
-//! construction and IDENTIFY decoding ([`ata`]), and the HBA layer
+//! construction and IDENTIFY decoding ([`ata`]), the disk threads' turns at
+//! the controller ([`turns`]), and the HBA layer
 //! ([`hba`], on the target) that the `ahcidrv` binary serves with.
 //!
 //! The driver takes its authority as start capabilities (the ids below):
