@@ -218,8 +218,9 @@ mod tests {
         assert_eq!(Request::decode(Write::OP, &page[..4095]).err(), Some(WireError::NeedsPage));
         assert_eq!(Request::decode(Flush::OP, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).err(), Some(WireError::Oversized));
         // Every message has room for any error and the reply.
-        assert!(<Info as Op>::MESSAGE >= DiskInfo::POSTCARD_MAX_SIZE);
-        assert!(<Flush as Op>::MESSAGE >= StorageError::POSTCARD_MAX_SIZE);
+        let (info, flush) = (<Info as Op>::MESSAGE, <Flush as Op>::MESSAGE);
+        assert_eq!((info, flush), (DiskInfo::POSTCARD_MAX_SIZE, StorageError::POSTCARD_MAX_SIZE));
+        assert_eq!(flush, 3, "DeviceError {{ status, error }}");
     }
 
     #[test]

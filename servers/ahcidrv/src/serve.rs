@@ -3,7 +3,7 @@
 use abi::FOREVER;
 use ahcidrv::hba::{Disk, Hba};
 use ahcidrv::proto::{BufferRefusal, DiskInfo, Read, ReadBuf, Request, StorageError, Write, WriteBuf, SECTOR, WRITE_DATA};
-use runtime::rpc::{Call, Done, Handler};
+use runtime::rpc::{Call, ChannelTransport, Done, Handler};
 use ahcidrv::{ata, cap_id};
 use devman::proto::Location;
 use runtime::ipc::{Channel, Window};
@@ -67,19 +67,20 @@ fn main(args: runtime::Args) -> i32 {
     let prio = runtime::time::priority().map_or(1, |p| p.0);
     for (n, &port) in ports.iter().enumerate() {
         let n8 = n as u8;
-        let Ok(chan) = Channel::create() else {
+        let Ok(job) = Served::new(n8, shared) else {
             println!("ahcidrv: no channel for disk {n}");
             continue;
         };
+        let chan = job.transport.channel();
         if let Err(e) = chan.register(&ahcidrv::disk_name(n8)) {
             println!("ahcidrv: cannot register disk {n}: {e:?}");
         }
         if let (Some(dm), Some(at)) = (&devman, controller) {
-            if let Err(e) = dm.register(ahcidrv::registry_entry(at, port), &chan) {
+            if let Err(e) = dm.register(ahcidrv::registry_entry(at, port), chan) {
                 println!("ahcidrv: disk {n} not registered with DEVMAN: {e:?}");
             }
         }
-        let job = Box::into_raw(Box::new(DiskThread { n: n8, chan, shared }));
+        let job = Box::into_raw(Box::new(job));
         if let Err(e) = runtime::process::spawn_thread(serve_disk, job as u64, prio) {
             println!("ahcidrv: no thread for disk {n}: {e:?}");
             // SAFETY: the thread never started, so the box is still ours.
@@ -92,15 +93,15 @@ fn main(args: runtime::Args) -> i32 {
     // The controller's own name, last: whoever waits for it finds every
     // disk, by name and in DEVMAN. This thread serves it; its channel
     // addresses no disk (every request gets `NoDisk`).
-    let hba_chan = match Channel::create().and_then(|c| c.register("AHCI::HBA0").map(|_| c)) {
-        Ok(c) => c,
+    let hba = match Served::new(NO_DISK, shared).and_then(|s| s.transport.channel().register("AHCI::HBA0").map(|_| s)) {
+        Ok(s) => s,
         Err(e) => {
             println!("ahcidrv: cannot serve AHCI::HBA0: {e:?}");
             return 4;
         }
     };
     println!("ahcidrv: serving {} disk(s)", ports.len());
-    serve(NO_DISK, hba_chan, shared);
+    hba.run();
     5
 }
 
@@ -171,26 +172,36 @@ impl Baton for TurnChannel {
     }
 }
 
-/// What a disk's serving thread starts with.
-struct DiskThread {
-    n: u8,
-    chan: Channel,
-    shared: &'static Shared,
+/// A channel's serving state: its transport (receive window) and server
+/// (turn window). Made before any name points at the channel, so every
+/// page the driver maps is mapped by the time its names appear (a test
+/// that compares the kernel's books once the driver is up sees none come
+/// later).
+struct Served {
+    transport: ChannelTransport,
+    server: DiskServer,
+}
+
+impl Served {
+    /// Disk `n`'s (for [`NO_DISK`]: none) on a new channel.
+    fn new(n: u8, shared: &'static Shared) -> Result<Served, abi::Error> {
+        let transport = ChannelTransport::new(Channel::create()?)?;
+        let server = DiskServer { n, shared, turn_window: Window::new()?, attached: None };
+        Ok(Served { transport, server })
+    }
+
+    /// Serve with the runtime's serve loop (bad frames never reach
+    /// [`DiskServer`]) until the channel is gone.
+    fn run(mut self) {
+        let e = runtime::rpc::serve(&mut self.transport, &mut self.server);
+        println!("ahcidrv: channel gone: {e:?}");
+    }
 }
 
 fn serve_disk(arg: u64) {
     // SAFETY: `main` leaked this box for this thread alone.
-    let job = unsafe { Box::from_raw(arg as *mut DiskThread) };
-    let job = *job;
-    serve(job.n, job.chan, job.shared);
-}
-
-/// Serve disk `n`'s requests on `chan` (for [`NO_DISK`]: none) with the
-/// runtime's serve loop: bad frames never reach [`DiskServer`].
-fn serve(n: u8, chan: Channel, shared: &'static Shared) {
-    let Ok(turn_window) = Window::new() else { return };
-    let mut server = DiskServer { n, shared, turn_window, attached: None };
-    runtime::rpc::run_server("ahcidrv", chan, &mut server);
+    let job = unsafe { Box::from_raw(arg as *mut Served) };
+    job.run();
 }
 
 /// One disk channel's server: its disk, the controller's turns, and the
