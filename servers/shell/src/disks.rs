@@ -40,6 +40,7 @@ fn why(e: ClientError) -> String {
     match e {
         ClientError::Storage(s) => alloc::format!("{s:?}"),
         ClientError::Ipc(e) => alloc::format!("the driver is gone ({e:?})"),
+        ClientError::Wire(w) => alloc::format!("the driver refused the request ({w:?})"),
         ClientError::BadReply => "bad reply from the driver".into(),
     }
 }
