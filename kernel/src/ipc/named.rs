@@ -5,10 +5,21 @@
 //! picks the bucket and the full name decides, so a collision costs one more
 //! comparison and nothing else. An entry names a channel by (index,
 //! generation), so it dies with the channel.
+//!
+//! Registering needs authority over the name's provider, so nobody can pose
+//! as a server (say, take `AHCI::DISK0` while the disk driver restarts): a
+//! `Names` class capability carries a [`Scope`] (every provider, one, or
+//! none), `NameRegister` must be shown one that covers the name, and
+//! `NamesScope` only ever narrows a scope. The provider is kept in full in
+//! the capability (at most [`PROVIDER_LEN`] bytes), never as a hash, so no
+//! collision can stand in for it.
 
 use alloc::vec::Vec;
 
-use abi::limits::{NAMES, NAME_LEN};
+use abi::limits::{NAMES, NAME_LEN, PROVIDER_LEN};
+use abi::names_scope;
+
+use crate::cap::Cap;
 
 /// Buckets: twice the entry limit keeps probe chains short.
 const SLOTS: usize = NAMES * 2;
@@ -50,15 +61,98 @@ pub struct NameTable {
     live: usize,
 }
 
+/// A non-empty run of the bytes a name part may hold.
+fn printable(s: &[u8]) -> bool {
+    !s.is_empty() && s.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
+}
+
 /// Whether `name` is a well-formed `PROVIDER::TYPE`.
 pub fn valid(name: &[u8]) -> bool {
-    let printable = |s: &[u8]| !s.is_empty() && s.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.');
-    if name.len() > NAME_LEN {
-        return false;
+    name.len() <= NAME_LEN && provider(name).is_some_and(|p| printable(p) && printable(&name[p.len() + 2..]))
+}
+
+/// The `PROVIDER` of `PROVIDER::TYPE` (the bytes before the first `::`).
+pub fn provider(name: &[u8]) -> Option<&[u8]> {
+    name.windows(2).position(|w| w == b"::").map(|i| &name[..i])
+}
+
+/// Which providers a `Names` capability may register names under.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    /// Exactly this provider (`len` bytes of `bytes`).
+    One { len: u8, bytes: [u8; PROVIDER_LEN] },
+    /// None: find only.
+    FindOnly,
+}
+
+/// Why a scope cannot be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeError {
+    /// Not 1..=[`PROVIDER_LEN`] bytes a name part may hold.
+    Invalid,
+    /// Wider than the scope it would come from.
+    Wider,
+}
+
+impl Scope {
+    /// The scope for `provider` (empty: find only).
+    pub fn of(provider: &[u8]) -> Result<Scope, ScopeError> {
+        if provider.is_empty() {
+            return Ok(Scope::FindOnly);
+        }
+        if provider.len() > PROVIDER_LEN || !printable(provider) {
+            return Err(ScopeError::Invalid);
+        }
+        let mut bytes = [0; PROVIDER_LEN];
+        bytes[..provider.len()].copy_from_slice(provider);
+        Ok(Scope::One { len: provider.len() as u8, bytes })
     }
-    match name.windows(2).position(|w| w == b"::") {
-        Some(i) => printable(&name[..i]) && printable(&name[i + 2..]),
-        None => false,
+
+    /// The scope a `Names` class capability carries: its flavour tells
+    /// which, the provider's bytes ride in the (otherwise unused) range fields.
+    pub fn of_cap(cap: &Cap) -> Scope {
+        match cap.flavor {
+            names_scope::ALL => Scope::All,
+            len @ 1..=names_scope::ONE_MAX => {
+                let mut bytes = [0; PROVIDER_LEN];
+                bytes[..4].copy_from_slice(&cap.base_frame.to_le_bytes());
+                bytes[4..].copy_from_slice(&cap.frames.to_le_bytes());
+                Scope::One { len, bytes }
+            }
+            _ => Scope::FindOnly,
+        }
+    }
+
+    /// `cap` (a `Names` class capability) carrying this scope.
+    pub fn stamp(self, mut cap: Cap) -> Cap {
+        let (flavor, bytes) = match self {
+            Scope::All => (names_scope::ALL, [0; PROVIDER_LEN]),
+            Scope::One { len, bytes } => (len, bytes),
+            Scope::FindOnly => (names_scope::FIND_ONLY, [0; PROVIDER_LEN]),
+        };
+        cap.flavor = flavor;
+        cap.base_frame = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        cap.frames = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]);
+        cap
+    }
+
+    /// Whether a holder may register `name` (already [`valid`]).
+    pub fn covers(&self, name: &[u8]) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::One { len, bytes } => provider(name) == Some(&bytes[..*len as usize]),
+            Scope::FindOnly => false,
+        }
+    }
+
+    /// `narrower`, if it asks for no provider this scope lacks.
+    pub fn narrow(&self, narrower: Scope) -> Result<Scope, ScopeError> {
+        match (self, narrower) {
+            (Scope::All, n) | (_, n @ Scope::FindOnly) => Ok(n),
+            (s @ Scope::One { .. }, n) if *s == n => Ok(n),
+            _ => Err(ScopeError::Wider),
+        }
     }
 }
 
@@ -174,6 +268,50 @@ pub const SDBM_COLLISION: (&str, &str) = ("TEST::eagaeaieeabgea", "TEST::aeaqaca
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn scope(p: &str) -> Scope {
+        Scope::of(p.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn scopes_cover_only_their_provider() {
+        let ahci = scope("AHCI");
+        assert!(ahci.covers(b"AHCI::DISK0"));
+        for other in ["SYSTEM::X", "AHCIX::DISK0", "AHC::I", "ahci::DISK0", "X::AHCI"] {
+            assert!(!ahci.covers(other.as_bytes()), "{other}");
+        }
+        assert!(Scope::All.covers(b"SYSTEM::VFS"));
+        assert!(!Scope::FindOnly.covers(b"SYSTEM::VFS"));
+        assert_eq!(scope(""), Scope::FindOnly);
+        assert!(scope("ABCDEFGH").covers(b"ABCDEFGH::x"));
+        for bad in ["ABCDEFGHI", "A:B", "A B", "A\0"] {
+            assert_eq!(Scope::of(bad.as_bytes()), Err(ScopeError::Invalid), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scopes_only_narrow() {
+        let (ahci, sys) = (scope("AHCI"), scope("SYSTEM"));
+        assert_eq!(Scope::All.narrow(ahci), Ok(ahci));
+        assert_eq!(Scope::All.narrow(Scope::All), Ok(Scope::All));
+        assert_eq!(ahci.narrow(ahci), Ok(ahci));
+        assert_eq!(ahci.narrow(Scope::FindOnly), Ok(Scope::FindOnly));
+        assert_eq!(ahci.narrow(sys), Err(ScopeError::Wider));
+        assert_eq!(ahci.narrow(Scope::All), Err(ScopeError::Wider));
+        assert_eq!(Scope::FindOnly.narrow(ahci), Err(ScopeError::Wider));
+        assert_eq!(Scope::FindOnly.narrow(Scope::All), Err(ScopeError::Wider));
+    }
+
+    #[test]
+    fn scopes_ride_in_the_capability() {
+        let base = Cap::class(abi::SyscallClass::Names, abi::rights::ALL);
+        assert_eq!(Scope::of_cap(&base), Scope::All, "the boot capability is not the all scope");
+        for s in [Scope::All, Scope::FindOnly, scope("A"), scope("AHCI"), scope("ABCDEFGH")] {
+            let cap = s.stamp(base);
+            assert_eq!(Scope::of_cap(&cap), s);
+            assert_eq!(Scope::of_cap(&cap.reduced(abi::rights::USE)), s, "derive lost the scope");
+        }
+    }
 
     #[test]
     fn names_are_validated() {

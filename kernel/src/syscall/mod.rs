@@ -15,6 +15,7 @@ mod process;
 use abi::{exit, rights, CapKind, Error, Syscall, SyscallClass};
 
 use crate::cap::SysError;
+use crate::ipc::named::{Scope, ScopeError};
 use crate::kernel::Kernel;
 use crate::proc::State;
 
@@ -98,9 +99,14 @@ impl Kernel {
 
     /// Check that `token` is process `p`'s capability for syscall class `class`.
     fn class(&mut self, p: usize, token: u64, class: SyscallClass) -> Result<(), SysError> {
-        let cap = self.lookup(p, token, Some(CapKind::Class), rights::USE)?;
+        self.class_cap(p, token, class, rights::USE).map(|_| ())
+    }
+
+    /// Process `p`'s capability `token` for syscall class `class`, granting `need`.
+    fn class_cap(&mut self, p: usize, token: u64, class: SyscallClass, need: u32) -> Result<crate::cap::Cap, SysError> {
+        let cap = self.lookup(p, token, Some(CapKind::Class), need)?;
         if cap.object == class as u32 {
-            Ok(())
+            Ok(cap)
         } else {
             Err(SysError::BadToken)
         }
@@ -183,6 +189,10 @@ impl Kernel {
             Syscall::NameRegister => {
                 let ch = self.channel_of(p, token, rights::DELEGATE)?;
                 let (buf, len) = self.read_name(p, a1, a2)?;
+                let scope = Scope::of_cap(&self.class_cap(p, a3, SyscallClass::Names, rights::USE)?);
+                if crate::ipc::named::valid(&buf[..len]) && !scope.covers(&buf[..len]) {
+                    return Err(Error::Incapable.into());
+                }
                 let gen = self.channels.slot(ch).gen;
                 self.names.register(&buf[..len], ch, gen).map_err(|e| match e {
                     crate::ipc::named::NameError::Invalid => Error::InvalidArgument,
@@ -196,6 +206,20 @@ impl Kernel {
                 let (buf, len) = self.read_name(p, a1, a2)?;
                 let (ch, gen) = self.names.find(&buf[..len]).ok_or(Error::NotFound)?;
                 done(self.send_cap_for(p, ch, gen)?)
+            }
+            Syscall::NamesScope => {
+                let cap = self.class_cap(p, token, SyscallClass::Names, rights::DELEGATE)?;
+                let mut buf = [0u8; abi::limits::PROVIDER_LEN];
+                let len = a2 as usize;
+                if len > buf.len() {
+                    return Err(Error::InvalidArgument.into());
+                }
+                crate::mem::user::read(&self.phys, &self.space(p), a1, &mut buf[..len]).map_err(|_| Error::BadAddress)?;
+                let narrower = Scope::of(&buf[..len]).and_then(|n| Scope::of_cap(&cap).narrow(n)).map_err(|e| match e {
+                    ScopeError::Invalid => Error::InvalidArgument,
+                    ScopeError::Wider => Error::Incapable,
+                })?;
+                done(self.mint(p, narrower.stamp(cap))?)
             }
             Syscall::NameDeregister => {
                 let ch = self.channel_of(p, token, rights::DELEGATE)?;

@@ -222,8 +222,11 @@ fn cap_grant_needs_grant_on_the_target_and_delegate_on_the_source() {
 /// Write `name` at [`BUF`] of `t`'s process and call `call` on it.
 #[track_caller]
 fn named(w: &mut World, t: Tid, call: Syscall, token: u64, name: &str) -> R {
-    w.write(w.k.proc_of(t), BUF, name.as_bytes());
-    w.sys(t, call, [token, BUF, name.len() as u64, 0, 0, 0])
+    let p = w.k.proc_of(t);
+    w.write(p, BUF, name.as_bytes());
+    // NameRegister's authority over the provider: the process's Names class.
+    let names = w.c(p).names;
+    w.sys(t, call, [token, BUF, name.len() as u64, names, 0, 0])
 }
 
 #[test]
@@ -255,6 +258,62 @@ fn names_register_find_and_deregister() {
     assert_eq!(named(&mut w, r.s, dereg, r.chan, "SYSTEM::VFS"), R::Ok([0; 4]));
     assert_eq!(named(&mut w, r.c, find, names, "SYSTEM::VFS"), R::Err(Error::NotFound));
     assert_eq!(named(&mut w, r.s, reg, other, "SYSTEM::VFS"), R::Ok([0; 4]));
+}
+
+/// `NamesScope` from `names` for `provider` (written at [`BUF`] + 512).
+#[track_caller]
+fn scoped(w: &mut World, t: Tid, names: u64, provider: &str) -> R {
+    w.write(w.k.proc_of(t), BUF + 512, provider.as_bytes());
+    w.sys(t, Syscall::NamesScope, [names, BUF + 512, provider.len() as u64, 0, 0, 0])
+}
+
+#[test]
+fn names_need_authority_over_their_provider() {
+    let mut w = World::new();
+    let r = w.rig(5, 5);
+    let all = w.c(r.sp).names;
+    let reg = |w: &mut World, names: u64, name: &str| {
+        w.write(r.sp, BUF, name.as_bytes());
+        w.sys(r.s, Syscall::NameRegister, [r.chan, BUF, name.len() as u64, names, 0, 0])
+    };
+    let ahci = scoped(&mut w, r.s, all, "AHCI").ok()[0];
+    assert_eq!(inspect(&mut w, r.s, ahci)[3], 4, "the scope is not the capability's flavour");
+    // Outside the scope: refused, and nothing is registered.
+    for other in ["SYSTEM::X", "AHCIX::DISK0", "AHC::DISK0", "ahci::DISK0"] {
+        assert_eq!(reg(&mut w, ahci, other), R::Err(Error::Incapable), "{other}");
+        assert_eq!(named(&mut w, r.s, Syscall::NameFind, all, other), R::Err(Error::NotFound), "{other}");
+    }
+    assert_eq!(reg(&mut w, ahci, "AHCI::DISK0"), R::Ok([0; 4]));
+    // No widening: another provider or the all scope from a provider scope.
+    assert_eq!(scoped(&mut w, r.s, ahci, "SYSTEM"), R::Err(Error::Incapable));
+    let find_only = scoped(&mut w, r.s, ahci, "").ok()[0];
+    assert_eq!(scoped(&mut w, r.s, find_only, "AHCI"), R::Err(Error::Incapable));
+    assert_eq!(reg(&mut w, find_only, "AHCI::DISK1"), R::Err(Error::Incapable));
+    // Every scope finds; a derived copy keeps its scope.
+    assert!(matches!(named(&mut w, r.s, Syscall::NameFind, find_only, "AHCI::DISK0"), R::Ok(_)));
+    let used = w.sys(r.s, Syscall::CapDerive, [ahci, rights::USE as u64, 0, 0, 0, 0]).ok()[0];
+    assert_eq!(reg(&mut w, used, "SYSTEM::Y"), R::Err(Error::Incapable));
+    assert_eq!(reg(&mut w, used, "AHCI::DISK1"), R::Ok([0; 4]));
+    // Narrowing needs DELEGATE; bad providers and other tokens are refused.
+    // (a bad token, so delayed like any other)
+    w.write(r.sp, BUF + 512, b"AHCI");
+    w.rejected(r.s, Syscall::NamesScope, [used, BUF + 512, 4, 0, 0, 0]);
+    for bad in ["ABCDEFGHI", "A:B", "A B"] {
+        assert_eq!(scoped(&mut w, r.s, all, bad), R::Err(Error::InvalidArgument), "{bad:?}");
+    }
+    assert_eq!(w.sys(r.s, Syscall::NamesScope, [all, UNMAPPED, 4, 0, 0, 0]), R::Err(Error::BadAddress));
+    let thread = w.c(r.sp).thread;
+    w.rejected(r.s, Syscall::NamesScope, [thread, BUF + 512, 4, 0, 0, 0]);
+    w.write(r.sp, BUF, b"AHCI::DISK2");
+    w.rejected(r.s, Syscall::NameRegister, [r.chan, BUF, 11, thread, 0, 0]);
+    w.rejected(r.s, Syscall::NameRegister, [r.chan, BUF, 11, 0, 0, 0]);
+    // A scope handed to another process stays as narrow there.
+    let [granted, ..] = w.sys(r.s, Syscall::CapGrant, [w.c(r.sp).me, ahci, rights::ALL as u64, 0, 0, 0]).ok();
+    assert_eq!(reg(&mut w, granted, "SYSTEM::Z"), R::Err(Error::Incapable));
+    // The longest provider a scope holds, in full.
+    let longest = scoped(&mut w, r.s, all, "ABCDEFGH").ok()[0];
+    assert_eq!(reg(&mut w, longest, "ABCDEFGX::x"), R::Err(Error::Incapable));
+    assert_eq!(reg(&mut w, longest, "ABCDEFGH::x"), R::Ok([0; 4]));
 }
 
 #[test]

@@ -30,6 +30,8 @@ enum A {
     Size,
     Name,
     NameLen,
+    /// A provider's length inside one of the names at [`NAMES`] (`FZ`).
+    ProviderLen,
     Timeout,
     Rights,
     MapFlags,
@@ -69,7 +71,9 @@ fn signature(s: Syscall) -> &'static [A] {
         Syscall::Receive => &[CHAN, Window, Timeout],
         Syscall::Reply => &[Cookie, Any, Addr, ReplyLen, TokOr0, Rights],
         Syscall::ReplyRecv => &[CHAN, Cookie, Any, ReplyLen, Window, Timeout],
-        Syscall::NameRegister | Syscall::NameDeregister => &[CHAN, Name, NameLen],
+        Syscall::NameRegister => &[CHAN, Name, NameLen, Tok(Want::Class(C::Names))],
+        Syscall::NameDeregister => &[CHAN, Name, NameLen],
+        Syscall::NamesScope => &[Tok(Want::Class(C::Names)), Name, ProviderLen],
         Syscall::NameFind => &[Tok(Want::Class(C::Names)), Name, NameLen],
         Syscall::CapDerive => &[Tok(Want::Anything), Rights],
         Syscall::CapDrop | Syscall::CapInspect => &[Tok(Want::Anything)],
@@ -320,6 +324,7 @@ impl Fuzz {
             A::Size => r.pick(&[0, 0, 8, 64, 4095, 4096, 4096, 4097]),
             A::Name => NAMES + 16 * r.below(NAME_COUNT),
             A::NameLen => r.pick(&[6, 6, 6, 5, 0, 49]),
+            A::ProviderLen => r.pick(&[2, 2, 0, 1, 3, 9]),
             A::Timeout => r.pick(&[0, 1, MS, 3 * MS, 20 * MS, FOREVER]),
             A::Rights => {
                 let any = r.below(256);

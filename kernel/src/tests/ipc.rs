@@ -506,7 +506,7 @@ fn owner_death_closes_its_channels_and_fails_requests_in_flight() {
     let chan1 = w.channel(s);
     let chan2 = w.channel(s);
     w.write(sp, BUF, b"A::svc");
-    assert_eq!(w.sys(s, Syscall::NameRegister, [chan1, BUF, 6, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(s, Syscall::NameRegister, [chan1, BUF, 6, w.c(sp).names, 0, 0]), R::Ok([0; 4]));
     let send = w.give(sp, chan1, cp, rights::SEND);
     let helper_recv = w.give(sp, chan2, rp, rights::RECEIVE);
     assert_eq!(w.recv(h, helper_recv, WIN, FOREVER), blocked(State::RecvBlocked));
@@ -755,7 +755,7 @@ fn ipc_memory_accounting_follows_channels_messages_and_names() {
     assert_eq!((t0.channels, t0.in_flight, t0.names, t0.bytes_in_use), (0, 0, 0, 0));
     let r = w.rig(5, 5);
     w.write(r.sp, BUF, b"ACCT::x");
-    assert_eq!(w.sys(r.s, Syscall::NameRegister, [r.chan, BUF, 7, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.s, Syscall::NameRegister, [r.chan, BUF, 7, w.c(r.sp).names, 0, 0]), R::Ok([0; 4]));
     assert_eq!(w.send(r.c, r.send, 1, 0, 0, FOREVER), blocked(State::SendBlocked));
     let t = w.k.ipc_totals();
     assert_eq!((t.channels, t.in_flight, t.names, t.messages_total), (1, 1, 1, 0));
@@ -1105,7 +1105,7 @@ fn the_monitor_reports_a_channel_s_registered_name() {
     assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id, BUF, 16, 0]), R::Ok([0; 4]));
     assert_eq!(w.read(r.sp, BUF, 16), [0xaa; 16]);
     w.write(r.sp, BUF + 100, b"SHELL::MONITOR");
-    assert_eq!(w.sys(r.s, Syscall::NameRegister, [r.chan, BUF + 100, 14, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.s, Syscall::NameRegister, [r.chan, BUF + 100, 14, w.c(r.sp).names, 0, 0]), R::Ok([0; 4]));
     assert_eq!(w.sys(r.s, Syscall::DebugIpc, [dbg, CHANNEL_NAME, id, BUF, 16, 0]), R::Ok([14, 0, 0, 0]));
     assert_eq!(w.read(r.sp, BUF, 14), b"SHELL::MONITOR");
     // A short buffer gets the start, and the full length.

@@ -524,7 +524,7 @@ fn kernel_accounting_counts_what_processes_hold_and_returns_after_they_end() {
     let cc = w.c(c);
     let [chan, ..] = w.sys(ct, Syscall::ChannelCreate, [cc.chan, 0, 0, 0, 0, 0]).ok();
     w.write(c, BUF, b"ACCT::y");
-    assert_eq!(w.sys(ct, Syscall::NameRegister, [chan, BUF, 7, 0, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(ct, Syscall::NameRegister, [chan, BUF, 7, cc.names, 0, 0]), R::Ok([0; 4]));
     assert!(matches!(w.sys(ct, Syscall::DmaAlloc, [cc.dma, 2, 0, 0, 0, 0]), R::Ok(_)));
     assert_eq!(w.sys(ct, Syscall::MapAnon, [cc.me, MAPS, 3 * PAGE, map::READ | map::WRITE, 0, 0]), R::Ok([0; 4]));
     let held = w.k.accounting();

@@ -52,6 +52,9 @@ pub mod limits {
     pub const NAMES: usize = 128;
     /// Longest channel name in bytes (`PROVIDER::TYPE`).
     pub const NAME_LEN: usize = 48;
+    /// Longest provider (the `PROVIDER` of `PROVIDER::TYPE`) a scoped
+    /// `Names` capability can name (see [`super::names_scope`]).
+    pub const PROVIDER_LEN: usize = 8;
     /// Longest process name in bytes.
     pub const PROCESS_NAME_LEN: usize = 16;
     /// Most bytes one `MapAnon` or `MapPhys` call may map (the kernel maps
@@ -160,13 +163,20 @@ pub enum Syscall: u64 {
     /// `reply_len > 0` is refused with `InvalidArgument` (nothing is sent,
     /// nothing received; answer it with [`Syscall::Reply`] instead).
     ReplyRecv = 16,
-    /// `channel(DELEGATE); name_ptr, name_len ->` publish a name.
+    /// `channel(DELEGATE); name_ptr, name_len, names ->` publish a name;
+    /// `names` is a `Names` class token whose scope covers the name's
+    /// provider (see [`names_scope`]), else `Incapable`.
     NameRegister = 20,
     /// `Names class; name_ptr, name_len -> token` a send-only capability
     /// for the named channel.
     NameFind = 21,
     /// `channel(DELEGATE); name_ptr, name_len ->` withdraw a name.
     NameDeregister = 22,
+    /// `Names class (DELEGATE); provider_ptr, provider_len -> token` a
+    /// `Names` capability scoped to one provider (`provider_len` 0: to none,
+    /// find only). Only narrowing: from the all scope any provider, from a
+    /// provider scope that provider or none, else `Incapable`.
+    NamesScope = 23,
     /// `any token; rights -> token` a copy with fewer rights.
     CapDerive = 30,
     /// `any token ->` forget a capability.
@@ -564,6 +574,18 @@ pub mod irq {
     pub const fn msi_address(apic_id: u8) -> u64 {
         0xfee0_0000 | (apic_id as u64) << 12
     }
+}
+
+/// The scope of a `Names` class capability: which providers (`PROVIDER` of
+/// `PROVIDER::TYPE`) its holder may register names under (`NameRegister`).
+/// `CapInspect` reports it as the flavour. Every scope may `NameFind`.
+pub mod names_scope {
+    /// Every provider: what the kernel gives `system`.
+    pub const ALL: u8 = 0;
+    /// `1..=PROVIDER_LEN`: exactly one provider, of this many bytes.
+    pub const ONE_MAX: u8 = super::limits::PROVIDER_LEN as u8;
+    /// No provider: the holder may only find names.
+    pub const FIND_ONLY: u8 = 0xff;
 }
 
 /// Flavours of physical-range capabilities (what `CapInspect` reports).
