@@ -78,6 +78,13 @@ pub fn derive(token: u64, mask: u32) -> Result<u64, abi::Error> {
     unsafe { crate::sys::call(abi::Syscall::CapDerive, token, [mask as u64, 0, 0, 0, 0]) }.map(|r| r[0])
 }
 
+/// A `Names` capability from `names` scoped to `provider` (empty: find
+/// only); the kernel refuses (`Incapable`) anything wider than `names`.
+pub fn names_scope(names: u64, provider: &str) -> Result<u64, abi::Error> {
+    // SAFETY: the kernel only reads `provider`.
+    unsafe { crate::sys::call(abi::Syscall::NamesScope, names, [provider.as_ptr() as u64, provider.len() as u64, 0, 0, 0]) }.map(|r| r[0])
+}
+
 /// Forget a capability.
 pub fn drop_cap(token: u64) -> Result<(), abi::Error> {
     // SAFETY: capability syscalls touch no user memory.

@@ -284,10 +284,17 @@ impl Channel {
         Ok(Received::new(r, window))
     }
 
-    /// Publish this channel as `name` (`PROVIDER::TYPE`).
+    /// Publish this channel as `name` (`PROVIDER::TYPE`), on the authority
+    /// of the program's `Names` capability (its scope must cover the name's
+    /// provider).
     pub fn register(&self, name: &str) -> Result<(), Error> {
+        self.register_with(name, crate::class_token(SyscallClass::Names))
+    }
+
+    /// [`Self::register`] on the authority of the `Names` capability `names`.
+    pub fn register_with(&self, name: &str, names: u64) -> Result<(), Error> {
         // SAFETY: the kernel only reads `name`.
-        unsafe { call(Syscall::NameRegister, self.0, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]) }.map(|_| ())
+        unsafe { call(Syscall::NameRegister, self.0, [name.as_ptr() as u64, name.len() as u64, names, 0, 0]) }.map(|_| ())
     }
 
     /// Withdraw a name of this channel.

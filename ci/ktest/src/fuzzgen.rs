@@ -291,7 +291,7 @@ impl Fuzzer {
         let token = match sys {
             Some(Syscall::Yield | Syscall::Sleep | Syscall::Uptime | Syscall::Priority) => class(SyscallClass::Thread),
             Some(Syscall::ChannelCreate) => class(SyscallClass::ChannelCreate),
-            Some(Syscall::NameFind) => class(SyscallClass::Names),
+            Some(Syscall::NameFind | Syscall::NamesScope) => class(SyscallClass::Names),
             Some(Syscall::DmaAlloc | Syscall::DmaAddr) => class(SyscallClass::Dma),
             Some(Syscall::Exit | Syscall::ThreadExit) => class(SyscallClass::Thread),
             Some(Syscall::DebugPrint) => class(SyscallClass::DebugPrint),
@@ -594,7 +594,7 @@ impl Fuzzer {
             // (Sub-ranges get random rights: using one where a right is
             // missing would cost a bad-token delay, so they only go where
             // any token will do.)
-            Some(Syscall::CapDerive | Syscall::NameFind | Syscall::PhysDerive) => Got::Other,
+            Some(Syscall::CapDerive | Syscall::NameFind | Syscall::NamesScope | Syscall::PhysDerive) => Got::Other,
             Some(Syscall::ProcessCreate) => {
                 // An empty process outlives its creator: end it now.
                 // SAFETY: ProcessKill of another process touches no memory of ours.

@@ -17,7 +17,7 @@
 use alloc::vec::Vec;
 
 use abi::limits::{NAMES, NAME_LEN, PROVIDER_LEN};
-use abi::names_scope;
+use abi::names_scope::{self, provider, valid_part, valid_provider};
 
 use crate::cap::Cap;
 
@@ -61,19 +61,9 @@ pub struct NameTable {
     live: usize,
 }
 
-/// A non-empty run of the bytes a name part may hold.
-fn printable(s: &[u8]) -> bool {
-    !s.is_empty() && s.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
-}
-
 /// Whether `name` is a well-formed `PROVIDER::TYPE`.
 pub fn valid(name: &[u8]) -> bool {
-    name.len() <= NAME_LEN && provider(name).is_some_and(|p| printable(p) && printable(&name[p.len() + 2..]))
-}
-
-/// The `PROVIDER` of `PROVIDER::TYPE` (the bytes before the first `::`).
-pub fn provider(name: &[u8]) -> Option<&[u8]> {
-    name.windows(2).position(|w| w == b"::").map(|i| &name[..i])
+    name.len() <= NAME_LEN && provider(name).is_some_and(|p| valid_part(p) && valid_part(&name[p.len() + 2..]))
 }
 
 /// Which providers a `Names` capability may register names under.
@@ -101,7 +91,7 @@ impl Scope {
         if provider.is_empty() {
             return Ok(Scope::FindOnly);
         }
-        if provider.len() > PROVIDER_LEN || !printable(provider) {
+        if !valid_provider(provider) {
             return Err(ScopeError::Invalid);
         }
         let mut bytes = [0; PROVIDER_LEN];

@@ -586,6 +586,23 @@ pub mod names_scope {
     pub const ONE_MAX: u8 = super::limits::PROVIDER_LEN as u8;
     /// No provider: the holder may only find names.
     pub const FIND_ONLY: u8 = 0xff;
+
+    /// Whether `s` may be a part of a name (`PROVIDER` or `TYPE`):
+    /// non-empty ASCII letters, digits, `_`, `-`, `.`.
+    pub fn valid_part(s: &[u8]) -> bool {
+        !s.is_empty() && s.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
+    }
+
+    /// Whether `s` can be a scope's provider (a part of at most
+    /// [`super::limits::PROVIDER_LEN`] bytes).
+    pub fn valid_provider(s: &[u8]) -> bool {
+        s.len() <= super::limits::PROVIDER_LEN && valid_part(s)
+    }
+
+    /// The `PROVIDER` of `PROVIDER::TYPE` (the bytes before the first `::`).
+    pub fn provider(name: &[u8]) -> Option<&[u8]> {
+        name.windows(2).position(|w| w == b"::").map(|i| &name[..i])
+    }
 }
 
 /// Flavours of physical-range capabilities (what `CapInspect` reports).

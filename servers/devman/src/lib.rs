@@ -33,6 +33,10 @@ pub const BIOS_AREA: u64 = 0xE_0000;
 pub const BIOS_AREA_LEN: u64 = 0x2_0000;
 
 /// The start-block id under which a `pcidrv` gets its ECAM window.
+/// The provider of the names the drivers PCIDRV starts register
+/// (`AHCI::DISK0`): the scope of the `Names` capability each PCIDRV gets.
+pub const DRIVER_PROVIDER: &str = "AHCI";
+
 pub const PCIDRV_ECAM_CAP: u64 = abi::cap_id::USER;
 /// The start-block id under which a `pcidrv` gets the device memory its
 /// functions' BARs lie in (to hand each driver exactly its own window).

@@ -130,10 +130,15 @@ mod server_main {
                 let _ = Cap::class(c).map(|c| caps.push(c));
             }
         }
-        for c in [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Names] {
+        for c in [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate] {
             if let Some(c) = Cap::class(c) {
                 let _ = caps.push(c);
             }
+        }
+        // Names only for its drivers' provider: no pcidrv can pose as DEVMAN.
+        let names = Cap::names(devman::DRIVER_PROVIDER);
+        if let Some(c) = names {
+            let _ = caps.push(c);
         }
         let (seg, sb, eb) = (alloc_fmt(e.segment as u64), alloc_fmt(e.start_bus as u64), alloc_fmt(e.end_bus as u64));
         let all = ["pcidrv", seg.as_str(), sb.as_str(), eb.as_str(), "drivers"];
@@ -144,6 +149,9 @@ mod server_main {
             Err(err) => println!("devman: cannot start pcidrv: {err:?}"),
         }
         let _ = runtime::caps::drop_cap(ecam.0);
+        if let Some(c) = names {
+            let _ = runtime::caps::drop_cap(c.token);
+        }
     }
 
     fn alloc_fmt(v: u64) -> heapless::String<24> {

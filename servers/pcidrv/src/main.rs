@@ -239,10 +239,14 @@ mod driver_main {
         let _ = caps.push(Cap { id: DRIVER_BAR_CAP, token: abar_cap.0, rights: rights::READ | rights::WRITE });
         let _ = caps.push(Cap { id: DRIVER_CONFIG_PAGE_CAP, token: page_cap.0, rights: rights::READ | rights::WRITE });
         let _ = caps.push(Cap { id: DRIVER_IRQ_CAP, token: irq.0, rights: rights::BIND });
-        for c in [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Names, SyscallClass::Dma] {
+        for c in [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Dma] {
             if let Some(c) = Cap::class(c) {
                 let _ = caps.push(c);
             }
+        }
+        // (Staged with SYSTEM::PROCESS, which keeps it for restarts.)
+        if let Some(c) = Cap::names(devman::DRIVER_PROVIDER) {
+            let _ = caps.push(c);
         }
         let mut name: heapless::String<16> = heapless::String::new();
         let _ = core::fmt::write(&mut name, format_args!("{}", f.at));

@@ -7,7 +7,8 @@ use alloc::vec::Vec;
 use abi::quota::Quota;
 use runtime::process::{Exit, Spawn};
 use runtime::{println, Args};
-use system::config::{self, Entry};
+use abi::SyscallClass;
+use system::config::{self, CapName, Entry, Names};
 use system::policy::Policy;
 use system::service::{Service, Spec, CHILD_QUOTA};
 
@@ -74,7 +75,8 @@ fn main(args: Args) -> i32 {
 
 /// The capabilities an entry asks for: ours, with the rights its name
 /// gives (all but `com1_rx`'s, COM1's ports read-only, and the admin key's:
-/// DELEGATE only, which is all presenting it takes).
+/// DELEGATE only, which is all presenting it takes); `names` narrowed to
+/// the entry's `names=` scope.
 fn caps_for(e: &Entry, admin: Option<u64>) -> Vec<(u64, u64, u32)> {
     e.caps
         .iter()
@@ -86,8 +88,18 @@ fn caps_for(e: &Entry, admin: Option<u64>) -> Vec<(u64, u64, u32)> {
             let token = runtime::init_cap(c.id())?;
             // A copy of our own, so the supervisor can drop it without
             // losing the original.
-            let copy = runtime::caps::derive(token, abi::rights::ALL).ok()?;
-            Some((c.id(), copy, c.rights()))
+            let copy = match (c, &e.names) {
+                (CapName::Class(SyscallClass::Names), Names::FindOnly) => runtime::caps::names_scope(token, ""),
+                (CapName::Class(SyscallClass::Names), Names::Provider(p)) => runtime::caps::names_scope(token, p),
+                _ => runtime::caps::derive(token, abi::rights::ALL),
+            };
+            match copy {
+                Ok(copy) => Some((c.id(), copy, c.rights())),
+                Err(err) => {
+                    println!("system: {}: no {} capability: {err:?}", e.name, c.name());
+                    None
+                }
+            }
         })
         .collect()
 }

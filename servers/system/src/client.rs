@@ -30,6 +30,16 @@ impl Cap {
         let (_, rights, _, _) = runtime::caps::inspect(token).ok()?;
         Some(Cap { id, token, rights })
     }
+
+    /// Our `Names` capability narrowed to `provider` (empty: find only),
+    /// passed on under the class's id (None if the kernel refuses: a scope
+    /// wider than ours).
+    pub fn names(provider: &str) -> Option<Cap> {
+        let id = abi::cap_id::class(abi::SyscallClass::Names);
+        let token = runtime::caps::names_scope(runtime::init_cap(id)?, provider).ok()?;
+        let (_, rights, _, _) = runtime::caps::inspect(token).ok()?;
+        Some(Cap { id, token, rights })
+    }
 }
 
 /// What to start.

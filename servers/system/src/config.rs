@@ -13,7 +13,11 @@
 //! `stack=N` (KiB, default 256), `caps=a,b,...` (see [`CapName`]),
 //! `service=PROVIDER::TYPE` (the name the server registers: it counts as up
 //! when the name can be found), `mount=PREFIX` (the file system it mounts
-//! with VFS: up when VFS finds a driver for `PREFIX:`). Flags: `restart` (restart it when it ends,
+//! with VFS: up when VFS finds a driver for `PREFIX:`), `names=PROVIDER`
+//! (or `names=*`): the scope of the `names` capability it gets, the one
+//! provider it may register names under (`*`: all of them, for a server
+//! that hands scopes on); without it the capability only finds names, so no
+//! boot server can pose as another's service. Flags: `restart` (restart it when it ends,
 //! with back-off), `bootstrap` (load it from the boot module directly:
 //! the servers that make up the file system, which must come first,
 //! before VFS exists; every later server is loaded through VFS) and
@@ -111,6 +115,29 @@ impl CapName {
     }
 }
 
+/// Which names a boot server may register (the scope `system` narrows its
+/// own all-scope `Names` capability to, see `abi::names_scope`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Names {
+    /// None: find only (no `names=`).
+    FindOnly,
+    /// `names=PROVIDER`.
+    Provider(String),
+    /// `names=*`.
+    All,
+}
+
+impl Names {
+    /// Whether a server with this scope may register `name`.
+    pub fn covers(&self, name: &str) -> bool {
+        match self {
+            Names::FindOnly => false,
+            Names::Provider(p) => abi::names_scope::provider(name.as_bytes()) == Some(p.as_bytes()),
+            Names::All => true,
+        }
+    }
+}
+
 /// One server to start.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -121,6 +148,8 @@ pub struct Entry {
     /// First-thread stack in bytes.
     pub stack: u64,
     pub caps: Vec<CapName>,
+    /// The scope of its `names` capability.
+    pub names: Names,
     pub service: Option<String>,
     /// The file system prefix the server mounts with VFS; it is "up" once
     /// VFS finds a driver for `<prefix>:`.
@@ -159,6 +188,11 @@ pub enum ErrorKind {
     UnknownCap(String),
     DuplicateName(String),
     DuplicateService(String),
+    /// `names=` without `names` among the capabilities.
+    NamesWithoutCap,
+    /// The `service=` name is outside the `names=` scope: it could never
+    /// register it.
+    ServiceOutsideNames(String),
     /// A `bootstrap` server after one that is loaded through VFS.
     BootstrapAfterVfs(String),
     /// The RAMFS has no such file.
@@ -194,6 +228,7 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ConfigError> {
             priority: DEFAULT_PRIORITY,
             stack: DEFAULT_STACK_KIB * 1024,
             caps: Vec::new(),
+            names: Names::FindOnly,
             service: None,
             mount: None,
             restart: false,
@@ -223,6 +258,13 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ConfigError> {
                         e.caps.push(CapName::parse(c).ok_or(err(ErrorKind::UnknownCap(c.to_string())))?);
                     }
                 }
+                Some(("names", "*")) => e.names = Names::All,
+                Some(("names", v)) => {
+                    if !abi::names_scope::valid_provider(v.as_bytes()) {
+                        return Err(err(ErrorKind::BadValue(w.to_string())));
+                    }
+                    e.names = Names::Provider(v.to_string());
+                }
                 Some(("service", v)) => {
                     if v.is_empty() || v.len() > abi::limits::NAME_LEN || !v.contains("::") {
                         return Err(err(ErrorKind::BadValue(w.to_string())));
@@ -235,6 +277,12 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ConfigError> {
                 }
                 Some(_) => return Err(err(ErrorKind::UnknownKey(w.to_string()))),
             }
+        }
+        if e.names != Names::FindOnly && !e.caps.contains(&CapName::Class(SyscallClass::Names)) {
+            return Err(err(ErrorKind::NamesWithoutCap));
+        }
+        if let Some(s) = e.service.as_ref().filter(|s| !e.names.covers(s)) {
+            return Err(err(ErrorKind::ServiceOutsideNames(s.clone())));
         }
         if out.iter().any(|o| o.name == e.name) {
             return Err(err(ErrorKind::DuplicateName(e.name)));

@@ -11,7 +11,7 @@ use std::vec::Vec;
 use abi::rights;
 use runtime::process::{Builder, Exit};
 
-use crate::config::{self, CapName, ErrorKind};
+use crate::config::{self, CapName, ErrorKind, Names};
 use crate::policy::Policy;
 use runtime::rpc::host::HostChannel;
 use runtime::rpc::{CallError, WireError};
@@ -492,7 +492,7 @@ fn without_an_admin_key_nobody_may_kill() {
 
 const SAMPLE: &str = "\
 # the servers
-vfs    boot:/vfs    priority=12 bootstrap service=SYSTEM::VFS caps=debug_print,thread,channel_create,names
+vfs    boot:/vfs    priority=12 bootstrap service=SYSTEM::VFS caps=debug_print,thread,channel_create,names names=SYSTEM
 ramfs  boot:/ramfs  bootstrap restart caps=ramfs,thread stack=64 mount=boot -- --verbose x=1
 echo   boot:/echo   # loaded through VFS
 shell  boot:/shell  console restart caps=com1,debug_print
@@ -506,6 +506,8 @@ fn the_sample_configuration_parses() {
     assert_eq!(e[0].priority, 12);
     assert_eq!(e[0].service.as_deref(), Some("SYSTEM::VFS"));
     assert_eq!(e[0].caps.len(), 4);
+    assert_eq!(e[0].names, Names::Provider("SYSTEM".into()));
+    assert_eq!(e[1].names, Names::FindOnly, "no names= is not find-only");
     assert!(e[0].bootstrap && !e[0].restart);
     assert_eq!(e[1].caps, vec![CapName::Ramfs, CapName::Class(abi::SyscallClass::Thread)]);
     assert_eq!(e[1].stack, 64 * 1024);
@@ -544,12 +546,34 @@ fn configuration_mistakes_fail_with_their_line() {
     assert_eq!(bad("echo boot:/echo").kind, ErrorKind::NoBootstrap);
     let e = bad("# x\nvfs boot:/vfs bootstrap\nnet boot:/netd");
     assert_eq!((e.line, e.kind), (3, ErrorKind::NoSuchFile("boot:/netd".into())));
-    assert_eq!(bad("a boot:/vfs bootstrap service=X::Y\nb boot:/ramfs bootstrap service=X::Y").kind, ErrorKind::DuplicateService("X::Y".into()));
+    assert_eq!(
+        bad("a boot:/vfs bootstrap caps=names names=X service=X::Y\nb boot:/ramfs bootstrap caps=names names=X service=X::Y").kind,
+        ErrorKind::DuplicateService("X::Y".into())
+    );
+    // Scopes: a provider of 1..=8 name bytes or `*`, only with the names
+    // capability, covering the service the server registers.
+    for v in ["", "ABCDEFGHI", "A:B", "A::B", "A,B"] {
+        let w = format!("names={v}");
+        assert_eq!(bad(&format!("a boot:/vfs bootstrap caps=names {w}")).kind, ErrorKind::BadValue(w), "{v:?}");
+    }
+    assert_eq!(bad("a boot:/vfs bootstrap caps=thread names=X").kind, ErrorKind::NamesWithoutCap);
+    assert_eq!(bad("a boot:/vfs bootstrap caps=names service=X::Y").kind, ErrorKind::ServiceOutsideNames("X::Y".into()));
+    assert_eq!(bad("a boot:/vfs bootstrap caps=names names=Z service=X::Y").kind, ErrorKind::ServiceOutsideNames("X::Y".into()));
+    assert_eq!(bad("a boot:/vfs bootstrap caps=names names=XY service=X::Y").kind, ErrorKind::ServiceOutsideNames("X::Y".into()));
+    let ok = |t: &str| config::check(t.as_bytes(), &files).unwrap().remove(0).names;
+    assert_eq!(ok("a boot:/vfs bootstrap caps=names names=* service=X::Y"), Names::All);
+    assert_eq!(ok("a boot:/vfs bootstrap caps=names names=ABCDEFGH service=ABCDEFGH::Y"), Names::Provider("ABCDEFGH".into()));
     assert_eq!(config::check(b"\xff", &files).unwrap_err().kind, ErrorKind::NotText);
 }
 
 #[test]
 fn the_repository_configuration_is_valid() {
     let text = include_str!("../boot.conf");
-    config::parse(text).unwrap();
+    let entries = config::parse(text).unwrap();
+    // Nobody but the device tree's root holds every provider.
+    let scope = |n: &str| entries.iter().find(|e| e.name == n).map(|e| e.names.clone());
+    assert_eq!(scope("vfs"), Some(Names::Provider("SYSTEM".into())));
+    assert_eq!(scope("ramfs"), Some(Names::FindOnly));
+    assert_eq!(scope("shell"), Some(Names::FindOnly));
+    assert!(entries.iter().all(|e| e.names != Names::All || e.name == "devman"));
 }

@@ -100,7 +100,7 @@ fn bad_pointers() -> Outcome {
     let n = 16;
     let attacks: [Attack; 19] = [
         ("DebugPrint", &|p| sys(Syscall::DebugPrint, class(SyscallClass::DebugPrint), [p + 4090, n, 0, 0, 0]), &[]),
-        ("NameRegister", &|p| sys(Syscall::NameRegister, c, [p + 4090, n, 0, 0, 0]), &[]),
+        ("NameRegister", &|p| sys(Syscall::NameRegister, c, [p + 4090, n, class(SyscallClass::Names), 0, 0]), &[]),
         ("NameFind", &|p| sys(Syscall::NameFind, class(SyscallClass::Names), [p + 4090, n, 0, 0, 0]), &[]),
         ("NameDeregister", &|p| sys(Syscall::NameDeregister, c, [p + 4090, n, 0, 0, 0]), &[]),
         ("ProcessCreate name", &|p| sys(Syscall::ProcessCreate, class(SyscallClass::ProcessCreate), [p + 4090, 12, 0, 0, 0]), &[]),

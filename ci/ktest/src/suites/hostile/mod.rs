@@ -7,6 +7,7 @@ pub mod arch;
 mod base;
 mod ipc;
 mod irq;
+mod names;
 pub mod quota;
 
 use abi::{map, rights};
@@ -22,6 +23,7 @@ pub fn run() -> i32 {
     ipc::cases(&mut s);
     arch::cases(&mut s);
     irq::cases(&mut s);
+    names::cases(&mut s);
     quota::cases(&mut s);
     s.finish()
 }
@@ -31,7 +33,7 @@ pub fn run() -> i32 {
 pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
     match role {
         "hostile-well-behaved" => Some(well_behaved()),
-        _ => arch::child(role, args).or_else(|| quota::child(role, args)).or_else(|| irq::child(role, args)),
+        _ => arch::child(role, args).or_else(|| quota::child(role, args)).or_else(|| irq::child(role, args)).or_else(|| names::child(role, args)),
     }
 }
 

@@ -1,0 +1,111 @@
+//! Hostile use of the name service: a program posing as a server. Its
+//! `Names` capability covers one provider (or none, as the shell's), so it
+//! must not register another provider's name (`AHCI::DISK0` while the disk
+//! driver restarts, `SYSTEM::X`), nor widen its scope by `NamesScope` or
+//! `CapDerive`; its own provider still works and it still finds names.
+
+use abi::{cap_id, rights, Error, SyscallClass};
+use runtime::ipc::Channel;
+use runtime::process::Exit;
+
+use super::goes_on;
+use crate::harness::{expect_err, expect_exit, spawn_with, Context, Outcome, Suite};
+
+/// The provider the scoped child may register under.
+const PROVIDER: &str = "KTNAME";
+/// Names nobody but their servers may take.
+const SQUATTED: [&str; 2] = ["AHCI::DISK0", "SYSTEM::X"];
+
+pub fn cases(s: &mut Suite) {
+    s.case("names: a program scoped to KTNAME cannot register AHCI::DISK0 or SYSTEM::X nor widen its scope (Incapable); KTNAME::ok and finding work", || {
+        squatter(PROVIDER)
+    });
+    s.case("names: a find-only program (the shell's scope) registers nothing and cannot widen its scope; it still finds names", || squatter(""));
+}
+
+/// Roles of this topic's children.
+pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
+    Some(match role {
+        "hostile-names" => squat(args.get(3).unwrap_or("")),
+        _ => return None,
+    })
+}
+
+/// Start a child with only a `Names` capability scoped to `provider` (empty:
+/// find only) and the classes to run; check what it reports and that none
+/// of the names it tried to take exists afterwards.
+fn squatter(provider: &str) -> Outcome {
+    let all = runtime::class_token(SyscallClass::Names);
+    for name in SQUATTED {
+        if let Ok(c) = Channel::find(name) {
+            let _ = runtime::caps::drop_cap(c.token());
+            return Err(alloc::format!("{name} is registered before the case"));
+        }
+    }
+    let scoped = runtime::caps::names_scope(all, provider).ctx("NamesScope")?;
+    let (kind, _, _, flavour) = runtime::caps::inspect(scoped).ctx("inspect")?;
+    crate::ensure!(kind == abi::CapKind::Class, "a scoped Names capability is a {kind:?}");
+    let want = if provider.is_empty() { abi::names_scope::FIND_ONLY } else { provider.len() as u8 };
+    crate::ensure!(flavour == want, "scope flavour {flavour}, expected {want}");
+    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), rights::ALL);
+    let caps = [
+        class(SyscallClass::Thread),
+        class(SyscallClass::DebugPrint),
+        class(SyscallClass::ChannelCreate),
+        (cap_id::class(SyscallClass::Names), scoped, rights::ALL),
+    ];
+    let args: &[&str] = if provider.is_empty() { &[] } else { &[provider] };
+    let child = spawn_with("hostile-names", args, &caps, 8, false)?;
+    let ended = expect_exit(&child, Exit::Code(0), "the squatter (exit bits: see `squat`)");
+    let _ = runtime::caps::drop_cap(child.token());
+    let _ = runtime::caps::drop_cap(scoped);
+    ended?;
+    for name in SQUATTED {
+        expect_err(Channel::find(name).map(|c| c.token()), Error::NotFound, name)?;
+    }
+    goes_on()
+}
+
+/// Try to take names outside `provider` (empty: every name is outside);
+/// exit code: one bit for each thing that went wrong.
+fn squat(provider: &str) -> i32 {
+    let names = runtime::class_token(SyscallClass::Names);
+    let Ok(chan) = Channel::create() else { return 0x100 };
+    let mut wrong = 0;
+    let refused = |r: Result<u64, Error>| r == Err(Error::Incapable);
+    if !refused(chan.register(SQUATTED[0]).map(|_| 0)) {
+        wrong |= 1;
+    }
+    if !refused(chan.register(SQUATTED[1]).map(|_| 0)) {
+        wrong |= 2;
+    }
+    if !refused(runtime::caps::names_scope(names, "AHCI")) {
+        wrong |= 4;
+    }
+    if !refused(runtime::caps::names_scope(names, "SYSTEM")) {
+        wrong |= 8;
+    }
+    // A copy with every right is no wider than the original.
+    match runtime::caps::derive(names, rights::ALL) {
+        Ok(copy) if refused(chan.register_with("AHCI::DISK1", copy).map(|_| 0)) => {}
+        _ => wrong |= 16,
+    }
+    let own = alloc::format!("{}::ok", if provider.is_empty() { "KTNAME" } else { provider });
+    let mine = chan.register(&own);
+    if provider.is_empty() != refused(mine.map(|_| 0)) {
+        wrong |= 32;
+    }
+    match Channel::find(if provider.is_empty() { "SYSTEM::VFS" } else { own.as_str() }) {
+        Ok(c) => {
+            let _ = runtime::caps::drop_cap(c.token());
+        }
+        Err(_) => wrong |= 64,
+    }
+    if runtime::caps::names_scope(names, "").is_err() {
+        wrong |= 128;
+    }
+    if wrong != 0 {
+        runtime::println!("hostile-names ({provider:?}): wrong bits {wrong:#x}");
+    }
+    wrong
+}
