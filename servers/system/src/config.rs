@@ -17,7 +17,9 @@
 //! (or `names=*`): the scope of the `names` capability it gets, the one
 //! provider it may register names under (`*`: all of them, for a server
 //! that hands scopes on); without it the capability only finds names, so no
-//! boot server can pose as another's service. Flags: `restart` (restart it when it ends,
+//! boot server can pose as another's service; a `mount=PREFIX` server needs
+//! `names=PREFIX` (VFS mounts only a channel published as `PREFIX::mount`,
+//! see `vfs::mount_name`). Flags: `restart` (restart it when it ends,
 //! with back-off), `bootstrap` (load it from the boot module directly:
 //! the servers that make up the file system, which must come first,
 //! before VFS exists; every later server is loaded through VFS) and
@@ -193,6 +195,9 @@ pub enum ErrorKind {
     /// The `service=` name is outside the `names=` scope: it could never
     /// register it.
     ServiceOutsideNames(String),
+    /// `mount=PREFIX` without `names=PREFIX` (or `*`): the server could not
+    /// publish `PREFIX::mount`, VFS's proof of the mount capability.
+    MountOutsideNames(String),
     /// A `bootstrap` server after one that is loaded through VFS.
     BootstrapAfterVfs(String),
     /// The RAMFS has no such file.
@@ -283,6 +288,9 @@ pub fn parse(text: &str) -> Result<Vec<Entry>, ConfigError> {
         }
         if let Some(s) = e.service.as_ref().filter(|s| !e.names.covers(s)) {
             return Err(err(ErrorKind::ServiceOutsideNames(s.clone())));
+        }
+        if let Some(m) = e.mount.as_ref().filter(|m| !e.names.covers(&vfs::mount_name(m))) {
+            return Err(err(ErrorKind::MountOutsideNames(m.clone())));
         }
         if out.iter().any(|o| o.name == e.name) {
             return Err(err(ErrorKind::DuplicateName(e.name)));

@@ -493,7 +493,7 @@ fn without_an_admin_key_nobody_may_kill() {
 const SAMPLE: &str = "\
 # the servers
 vfs    boot:/vfs    priority=12 bootstrap service=SYSTEM::VFS caps=debug_print,thread,channel_create,names names=SYSTEM
-ramfs  boot:/ramfs  bootstrap restart caps=ramfs,thread stack=64 mount=boot -- --verbose x=1
+ramfs  boot:/ramfs  bootstrap restart caps=ramfs,thread,names names=boot stack=64 mount=boot -- --verbose x=1
 echo   boot:/echo   # loaded through VFS
 shell  boot:/shell  console restart caps=com1,debug_print
 ";
@@ -507,9 +507,10 @@ fn the_sample_configuration_parses() {
     assert_eq!(e[0].service.as_deref(), Some("SYSTEM::VFS"));
     assert_eq!(e[0].caps.len(), 4);
     assert_eq!(e[0].names, Names::Provider("SYSTEM".into()));
-    assert_eq!(e[1].names, Names::FindOnly, "no names= is not find-only");
+    assert_eq!(e[1].names, Names::Provider("boot".into()));
+    assert_eq!(e[2].names, Names::FindOnly, "no names= is not find-only");
     assert!(e[0].bootstrap && !e[0].restart);
-    assert_eq!(e[1].caps, vec![CapName::Ramfs, CapName::Class(abi::SyscallClass::Thread)]);
+    assert_eq!(e[1].caps, vec![CapName::Ramfs, CapName::Class(abi::SyscallClass::Thread), CapName::Class(abi::SyscallClass::Names)]);
     assert_eq!(e[1].stack, 64 * 1024);
     assert_eq!(e[1].args, vec!["--verbose".to_string(), "x=1".to_string()]);
     assert!(e[1].restart);
@@ -539,6 +540,8 @@ fn configuration_mistakes_fail_with_their_line() {
     assert_eq!(bad("vfs /vfs bootstrap").kind, ErrorKind::BadPath("/vfs".into()));
     assert_eq!(bad("vfs").kind, ErrorKind::MissingPath);
     assert_eq!(bad("vfs boot:/vfs bootstrap priority=17").kind, ErrorKind::BadValue("priority=17".into()));
+    assert_eq!(bad("vfs boot:/vfs bootstrap caps=names names=boot mount=disk").kind, ErrorKind::MountOutsideNames("disk".into()));
+    assert_eq!(bad("vfs boot:/vfs bootstrap mount=disk").kind, ErrorKind::MountOutsideNames("disk".into()));
     assert_eq!(bad("vfs boot:/vfs bootstrap mount=Boot").kind, ErrorKind::BadValue("mount=Boot".into()));
     assert_eq!(bad("vfs boot:/vfs bootstrap stack=5").kind, ErrorKind::BadValue("stack=5".into()));
     assert_eq!(bad("vfs boot:/vfs bootstrap\nvfs boot:/ramfs").kind, ErrorKind::DuplicateName("vfs".into()));
@@ -573,7 +576,7 @@ fn the_repository_configuration_is_valid() {
     // Nobody but the device tree's root holds every provider.
     let scope = |n: &str| entries.iter().find(|e| e.name == n).map(|e| e.names.clone());
     assert_eq!(scope("vfs"), Some(Names::Provider("SYSTEM".into())));
-    assert_eq!(scope("ramfs"), Some(Names::FindOnly));
+    assert_eq!(scope("ramfs"), Some(Names::Provider("boot".into())));
     assert_eq!(scope("shell"), Some(Names::FindOnly));
     assert!(entries.iter().all(|e| e.names != Names::All || e.name == "devman"));
 }

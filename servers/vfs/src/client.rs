@@ -44,13 +44,25 @@ impl VfsClient {
     }
 
     /// Mount `chan` (we keep it; VFS gets SEND and DELEGATE) under `prefix`.
+    ///
+    /// First publishes `chan` as [`crate::mount_name`] (the mount
+    /// capability; a refusal is left for VFS to answer with
+    /// `NotAuthorized`).
     pub fn register(&self, prefix: &str, chan: &Channel) -> Result<()> {
-        self.0.call_with_cap(&Register { prefix: Self::prefix(prefix)? }, chan.token(), rights::SEND | rights::DELEGATE)
+        let prefix = Self::prefix(prefix)?;
+        let _ = chan.register(&crate::mount_name(&prefix));
+        self.0.call_with_cap(&Register { prefix }, chan.token(), rights::SEND | rights::DELEGATE)
     }
 
     /// Unmount `prefix`, proving ownership with `chan`.
+    /// Withdraws the mount name too.
     pub fn unregister(&self, prefix: &str, chan: &Channel) -> Result<()> {
-        self.0.call_with_cap(&Unregister { prefix: Self::prefix(prefix)? }, chan.token(), rights::SEND | rights::DELEGATE)
+        let prefix = Self::prefix(prefix)?;
+        let out = self.0.call_with_cap(&Unregister { prefix: prefix.clone() }, chan.token(), rights::SEND | rights::DELEGATE);
+        if out.is_ok() {
+            let _ = chan.deregister(&crate::mount_name(&prefix));
+        }
+        out
     }
 
     /// The driver serving `path` (a send capability) and the path inside it.

@@ -3,6 +3,7 @@
 //! channels live until the test kills them, dropped tokens are recorded.
 
 use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::server::Kernel;
@@ -15,6 +16,8 @@ pub struct FakeKernel {
     pub live: BTreeSet<u64>,
     /// Tokens the server forgot, in order.
     pub dropped: Vec<u64>,
+    /// Published names -> channel id.
+    pub names: BTreeMap<String, u64>,
 }
 
 impl FakeKernel {
@@ -24,6 +27,18 @@ impl FakeKernel {
         self.caps.insert(token, (id, r));
         self.live.insert(id);
         token
+    }
+
+    /// Publish channel `id` as `name` (what the kernel's NameRegister does).
+    pub fn publish(&mut self, name: &str, id: u64) {
+        self.names.insert(String::from(name), id);
+    }
+
+    /// [`Self::channel_cap`] for a channel published as the mount name of
+    /// `prefix`: a driver with the mount capability.
+    pub fn mount_cap(&mut self, token: u64, id: u64, r: u32, prefix: &str) -> u64 {
+        self.publish(&crate::mount_name(prefix), id);
+        self.channel_cap(token, id, r)
     }
 }
 
@@ -36,5 +51,8 @@ impl Kernel for FakeKernel {
     }
     fn drop_cap(&mut self, token: u64) {
         self.dropped.push(token);
+    }
+    fn named(&mut self, name: &str) -> Option<u64> {
+        self.names.get(name).copied().filter(|id| self.live.contains(id))
     }
 }

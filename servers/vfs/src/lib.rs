@@ -29,3 +29,15 @@ pub use client::VfsClient;
 
 /// The name VFS publishes its channel under.
 pub const NAME: &str = "SYSTEM::VFS";
+
+/// The name a driver publishes its channel under before mounting it at
+/// `prefix`: `<prefix>::mount`. This is the mount capability: the kernel
+/// lets only a holder of a `Names` scope over the provider `<prefix>`
+/// publish it (`system` gives one to programs with `mount=` in `boot.conf`,
+/// see `system::config`), and VFS mounts a channel only if it is the one
+/// published so. Without a scope nobody can squat a prefix.
+pub fn mount_name(prefix: &str) -> heapless::String<{ path::PREFIX_MAX + 7 }> {
+    let mut s = heapless::String::new();
+    let _ = core::fmt::write(&mut s, format_args!("{prefix}::mount"));
+    s
+}

@@ -34,6 +34,9 @@ runtime::error_codes! {
         NoCapability = 6,
         /// [`MAX_MOUNTS`] filesystems are mounted.
         TableFull = 7,
+        /// Register with a channel not published as `<prefix>::mount`
+        /// ([`crate::mount_name`]): the caller has no mount capability.
+        NotAuthorized = 8,
     }
 }
 

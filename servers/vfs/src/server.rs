@@ -4,6 +4,11 @@
 //! the host with a fake kernel. A mount whose channel is gone (its driver
 //! died: a process's channels die with it) is dropped whenever VFS sweeps
 //! the table, which it does before every request that reads it.
+//!
+//! Mounting needs the mount capability: the driver's channel must be the
+//! one the kernel publishes as `<prefix>::mount` ([`crate::mount_name`]),
+//! which only a holder of a `Names` scope over the provider `<prefix>` can
+//! publish. So nobody squats a prefix, free or mounted (`NotAuthorized`).
 
 use alloc::vec::Vec;
 
@@ -22,6 +27,8 @@ pub trait Kernel {
     fn alive(&self, id: u64) -> bool;
     /// Forget a capability.
     fn drop_cap(&mut self, token: u64);
+    /// The id of the channel the kernel publishes as `name`, if any.
+    fn named(&mut self, name: &str) -> Option<u64>;
 }
 
 struct Mount {
@@ -78,6 +85,11 @@ impl<K: Kernel> Vfs<K> {
     fn register(&mut self, prefix: &str, cap: Option<u64>) -> Result<(), Error> {
         let (token, id) = self.driver_channel(cap)?;
         path::check_prefix(prefix)?;
+        // The mount capability: only a holder of a Names scope over the
+        // prefix could have published the driver's channel under this name.
+        if self.kernel.named(&crate::mount_name(prefix)) != Some(id) {
+            return Err(Error::NotAuthorized);
+        }
         self.sweep();
         if self.position(prefix).is_some() {
             return Err(Error::AlreadyMounted);
@@ -165,5 +177,14 @@ impl Kernel for SysKernel {
 
     fn drop_cap(&mut self, token: u64) {
         let _ = runtime::caps::drop_cap(token);
+    }
+
+    fn named(&mut self, name: &str) -> Option<u64> {
+        let chan = runtime::ipc::Channel::find(name).ok()?;
+        let id = self.channel(chan.token()).map(|(id, _)| id);
+        // NameFind reuses only a SEND-only token; the mounts' have DELEGATE
+        // too, so this one is ours to drop.
+        self.drop_cap(chan.token());
+        id
     }
 }

@@ -10,6 +10,7 @@ use crate::path::{check_rest, split, PathError};
 use crate::proto::*;
 use crate::fake::FakeKernel;
 use crate::server::Vfs;
+use crate::mount_name;
 
 const DRIVER: u32 = rights::SEND | rights::DELEGATE;
 
@@ -53,7 +54,7 @@ fn path_rules() {
 #[test]
 fn register_find_unregister() {
     let mut k = FakeKernel::default();
-    let drv = k.channel_cap(10, 1000, DRIVER | rights::RECEIVE);
+    let drv = k.mount_cap(10, 1000, DRIVER | rights::RECEIVE, "boot");
     let (mut ch, mut v) = (HostChannel::new(), Vfs::new(k));
     ch.call_cap(&mut v, &Register { prefix: prefix("boot") }, drv).unwrap();
     let (found, token) = find(&mut ch, &mut v, "boot:/etc/motd").unwrap();
@@ -61,8 +62,11 @@ fn register_find_unregister() {
     assert_eq!(token, drv, "the reply delegates the driver's channel");
     assert_eq!(ch.call(&mut v, &Mounts).unwrap().as_slice(), &[prefix("boot")]);
     // Twice: refused.
+    let again = v_kernel(&mut v).channel_cap(13, 1000, DRIVER);
+    assert_eq!(ch.call_cap(&mut v, &Register { prefix: prefix("boot") }, again).map(|r| r.0), Err(CallError::Server(Error::AlreadyMounted)));
+    // Another channel, not published as boot::mount: no authority.
     let drv2 = v_kernel(&mut v).channel_cap(11, 1001, DRIVER);
-    assert_eq!(ch.call_cap(&mut v, &Register { prefix: prefix("boot") }, drv2).map(|r| r.0), Err(CallError::Server(Error::AlreadyMounted)));
+    assert_eq!(ch.call_cap(&mut v, &Register { prefix: prefix("boot") }, drv2).map(|r| r.0), Err(CallError::Server(Error::NotAuthorized)));
     // Unregister needs the same channel.
     assert_eq!(ch.call_cap(&mut v, &Unregister { prefix: prefix("boot") }, drv2).map(|r| r.0), Err(CallError::Server(Error::NotOwner)));
     let proof = v_kernel(&mut v).channel_cap(12, 1000, DRIVER);
@@ -72,7 +76,7 @@ fn register_find_unregister() {
     // The refused registration's capability, the proofs and the unmounted
     // driver's capability were all dropped.
     let dropped = &v.kernel().dropped;
-    for t in [drv2, proof, drv] {
+    for t in [again, drv2, proof, drv] {
         assert!(dropped.contains(&t), "{t} not dropped: {dropped:?}");
     }
 }
@@ -99,17 +103,17 @@ fn registration_needs_a_channel_that_can_be_passed_on() {
 fn the_table_is_bounded() {
     let (mut ch, mut v) = (HostChannel::new(), Vfs::new(FakeKernel::default()));
     for i in 0..MAX_MOUNTS as u64 {
-        let t = v_kernel(&mut v).channel_cap(100 + i, 5000 + i, DRIVER);
+        let t = v_kernel(&mut v).mount_cap(100 + i, 5000 + i, DRIVER, &format!("fs{i}"));
         ch.call_cap(&mut v, &Register { prefix: prefix(&format!("fs{i}")) }, t).unwrap();
     }
-    let t = v_kernel(&mut v).channel_cap(99, 4999, DRIVER);
+    let t = v_kernel(&mut v).mount_cap(99, 4999, DRIVER, "more");
     assert_eq!(ch.call_cap(&mut v, &Register { prefix: prefix("more") }, t).map(|r| r.0), Err(CallError::Server(Error::TableFull)));
 }
 
 #[test]
 fn a_dead_driver_is_dropped() {
     let mut k = FakeKernel::default();
-    let drv = k.channel_cap(10, 1000, DRIVER);
+    let drv = k.mount_cap(10, 1000, DRIVER, "boot");
     let (mut ch, mut v) = (HostChannel::new(), Vfs::new(k));
     ch.call_cap(&mut v, &Register { prefix: prefix("boot") }, drv).unwrap();
     assert!(find(&mut ch, &mut v, "boot:a").is_ok());
@@ -118,14 +122,36 @@ fn a_dead_driver_is_dropped() {
     assert!(v.kernel().dropped.contains(&drv));
     assert!(ch.call(&mut v, &Mounts).unwrap().is_empty());
     // The prefix is free again.
-    let drv2 = v_kernel(&mut v).channel_cap(11, 1001, DRIVER);
+    let drv2 = v_kernel(&mut v).mount_cap(11, 1001, DRIVER, "boot");
     ch.call_cap(&mut v, &Register { prefix: prefix("boot") }, drv2).unwrap();
+}
+
+#[test]
+fn mounting_needs_the_mount_name() {
+    let mut k = FakeKernel::default();
+    let stranger = k.channel_cap(30, 3000, DRIVER);
+    let (mut ch, mut v) = (HostChannel::new(), Vfs::new(k));
+    let reg = |p: &str| Register { prefix: prefix(p) };
+    let refused = Err(CallError::Server(Error::NotAuthorized));
+    // Nobody published boot::mount; then another channel did; then the
+    // stranger's channel under another prefix's name.
+    assert_eq!(ch.call_cap(&mut v, &reg("boot"), stranger).map(|r| r.0), refused);
+    let owner = v_kernel(&mut v).mount_cap(31, 3001, DRIVER, "boot");
+    assert_eq!(ch.call_cap(&mut v, &reg("boot"), stranger).map(|r| r.0), refused);
+    v_kernel(&mut v).publish(&crate::mount_name("disk"), 3000);
+    assert_eq!(ch.call_cap(&mut v, &reg("boot"), stranger).map(|r| r.0), refused);
+    assert!(ch.call(&mut v, &Mounts).unwrap().is_empty(), "a refused mount is in the table");
+    assert!(v.kernel().dropped.contains(&stranger), "a refused driver's capability kept");
+    let stranger = v_kernel(&mut v).channel_cap(32, 3000, DRIVER);
+    ch.call_cap(&mut v, &reg("disk"), stranger).unwrap();
+    ch.call_cap(&mut v, &reg("boot"), owner).unwrap();
+    assert_eq!(mount_name("boot").as_str(), "boot::mount");
 }
 
 #[test]
 fn bad_paths_get_clear_errors() {
     let mut k = FakeKernel::default();
-    let drv = k.channel_cap(10, 1000, DRIVER);
+    let drv = k.mount_cap(10, 1000, DRIVER, "boot");
     let (mut ch, mut v) = (HostChannel::new(), Vfs::new(k));
     ch.call_cap(&mut v, &Register { prefix: prefix("boot") }, drv).unwrap();
     for bad in ["", "boot:..", "boot:a/../b", "noprefix", "boot:a//b", "BOOT:a"] {

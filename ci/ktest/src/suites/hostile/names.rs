@@ -3,6 +3,8 @@
 //! must not register another provider's name (`AHCI::DISK0` while the disk
 //! driver restarts, `SYSTEM::X`), nor widen its scope by `NamesScope` or
 //! `CapDerive`; its own provider still works and it still finds names.
+//! Nor can it mount a file system: VFS wants the driver's channel
+//! published as `<prefix>::mount`, which needs a scope over `<prefix>`.
 
 use abi::{cap_id, rights, Error, SyscallClass};
 use runtime::ipc::Channel;
@@ -21,12 +23,55 @@ pub fn cases(s: &mut Suite) {
         squatter(PROVIDER)
     });
     s.case("names: a find-only program (the shell's scope) registers nothing and cannot widen its scope; it still finds names", || squatter(""));
+    s.case("vfs: a program without a scope over the prefix cannot mount a free prefix (ktsquat:) nor boot: (NotAuthorized); boot: still served", mount_squatter);
+}
+
+/// A child scoped to [`PROVIDER`] tries to mount `ktsquat:` and `boot:`.
+fn mount_squatter() -> Outcome {
+    let all = runtime::class_token(SyscallClass::Names);
+    let scoped = runtime::caps::names_scope(all, PROVIDER).ctx("NamesScope")?;
+    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), rights::ALL);
+    let caps = [class(SyscallClass::Thread), class(SyscallClass::DebugPrint), class(SyscallClass::ChannelCreate), (cap_id::class(SyscallClass::Names), scoped, rights::ALL)];
+    let child = spawn_with("hostile-mount", &[], &caps, 8, false)?;
+    let ended = expect_exit(&child, Exit::Code(0), "the mount squatter (exit bits: see `mount`)");
+    let _ = runtime::caps::drop_cap(child.token());
+    let _ = runtime::caps::drop_cap(scoped);
+    ended?;
+    let v = vfs::VfsClient::connect().ctx("VFS")?;
+    let mounts = v.mounts().ctx("mounts")?;
+    crate::ensure!(!mounts.iter().any(|m| m == "ktsquat"), "ktsquat mounted: {mounts:?}");
+    let (driver, _) = v.find("boot:/etc/motd").ctx("boot: after the squatter")?;
+    crate::ensure!(channel_id(driver.token()) != 0, "no driver for boot:");
+    let _ = runtime::caps::drop_cap(driver.token());
+    let _ = runtime::caps::drop_cap(v.client().channel().token());
+    goes_on()
+}
+
+fn channel_id(token: u64) -> u64 {
+    runtime::caps::inspect(token).map_or(0, |c| c.2)
+}
+
+/// Mount a channel of ours at `ktsquat:` and at `boot:`; one bit for each
+/// answer that is not `NotAuthorized`.
+fn mount() -> i32 {
+    let Ok(v) = vfs::VfsClient::connect() else { return 0x100 };
+    let Ok(chan) = Channel::create() else { return 0x200 };
+    let mut wrong = 0;
+    for (bit, prefix) in [(1, "ktsquat"), (2, "boot")] {
+        let r = v.register(prefix, &chan);
+        if r != Err(runtime::rpc::CallError::Server(vfs::proto::Error::NotAuthorized)) {
+            runtime::println!("hostile-mount: {prefix}: {r:?}");
+            wrong |= bit;
+        }
+    }
+    wrong
 }
 
 /// Roles of this topic's children.
 pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
     Some(match role {
         "hostile-names" => squat(args.get(3).unwrap_or("")),
+        "hostile-mount" => mount(),
         _ => return None,
     })
 }
