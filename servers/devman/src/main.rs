@@ -120,7 +120,7 @@ mod server_main {
                 return;
             }
         };
-        let mut caps: heapless::Vec<Cap, 8> = heapless::Vec::new();
+        let mut caps: heapless::Vec<Cap, 12> = heapless::Vec::new();
         let _ = caps.push(Cap { id: pcidrv_caps::ECAM, token: ecam.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
         if drivers {
             // What its drivers get a share of: their BARs, DMA, and the
@@ -135,9 +135,12 @@ mod server_main {
                 let _ = caps.push(c);
             }
         }
-        // Names only for its drivers' provider: no pcidrv can pose as DEVMAN.
-        let names = Cap::names(devman::DRIVER_PROVIDER);
-        if let Some(c) = names {
+        // Names for PCI (its own channel: DEVMAN's registration
+        // capability) and, to pass on, for its drivers' provider: no
+        // pcidrv can pose as DEVMAN or anyone else.
+        let own = Cap::names(devman::PCI_PROVIDER);
+        let theirs = Cap::names(devman::DRIVER_PROVIDER).map(|c| Cap { id: devman::PCIDRV_DRIVER_NAMES_CAP, ..c });
+        for c in [own, theirs].into_iter().flatten() {
             let _ = caps.push(c);
         }
         let (seg, sb, eb) = (alloc_fmt(e.segment as u64), alloc_fmt(e.start_bus as u64), alloc_fmt(e.end_bus as u64));
@@ -149,7 +152,7 @@ mod server_main {
             Err(err) => println!("devman: cannot start pcidrv: {err:?}"),
         }
         let _ = runtime::caps::drop_cap(ecam.0);
-        if let Some(c) = names {
+        for c in [own, theirs].into_iter().flatten() {
             let _ = runtime::caps::drop_cap(c.token);
         }
     }

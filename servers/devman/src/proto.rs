@@ -191,6 +191,9 @@ runtime::error_codes! {
         NotOwner = 4,
         /// [`MAX_DEVICES`] entries exist.
         TableFull = 5,
+        /// Register on a channel not published under a provider of
+        /// [`crate::REGISTRARS`]: the caller has no registration capability.
+        NotAuthorized = 6,
     }
 }
 

@@ -6,6 +6,12 @@
 //! vanish and its restarted successor can register them again. Entries of
 //! one driver share one token (a PCI bus driver registers dozens).
 //!
+//! Registering needs the registration capability: the driver's channel
+//! must be published under a provider of [`crate::REGISTRARS`], which only
+//! holders of a `Names` scope over it can do (DEVMAN hands those to the bus
+//! drivers it starts; they pass their drivers' on). A stranger gets
+//! `NotAuthorized`.
+//!
 //! Capabilities are checked through VFS's [`Kernel`] trait, so the same
 //! logic runs on the host with a fake kernel.
 
@@ -87,7 +93,11 @@ impl<K: Kernel> Registry<K> {
     /// capability is kept (or dropped, on error or when the driver's
     /// channel is already held).
     pub fn register(&mut self, device: Device, cap: Option<u64>) -> Result<u32, Error> {
-        let (token, chan) = match self.driver_channel(cap) {
+        let authorized = |k: &mut K, (token, chan): (u64, u64)| match k.channel_name(chan) {
+            Some(name) if crate::may_register(&name) => Ok((token, chan)),
+            _ => Err(Error::NotAuthorized),
+        };
+        let (token, chan) = match self.driver_channel(cap).and_then(|t| authorized(&mut self.kernel, t)) {
             Ok(t) => t,
             Err(e) => {
                 if let Some(c) = cap {

@@ -157,6 +157,40 @@ fn ahci() -> Device {
     d
 }
 
+/// A fake kernel where the channels the tests use (ids below 16) are
+/// published under the PCI provider: registrars.
+fn registrars() -> FakeKernel {
+    let mut k = FakeKernel::default();
+    for id in 0..16 {
+        k.publish(&alloc::format!("PCI::T{id}"), id);
+    }
+    k
+}
+
+#[test]
+fn only_registrars_register() {
+    let mut r = Registry::new(registrars());
+    let mut ch = HostChannel::new();
+    let refused = Err(CallError::Server(Error::NotAuthorized));
+    // Not published at all; published under a provider that is not a registrar's.
+    let stranger = r.kernel_mut().channel_cap(50, 99, DRIVER);
+    assert_eq!(register(&mut ch, &mut r, ahci(), stranger), refused);
+    r.kernel_mut().publish("KTNAME::x", 99);
+    let stranger = r.kernel_mut().channel_cap(51, 99, DRIVER);
+    assert_eq!(register(&mut ch, &mut r, ahci(), stranger), refused);
+    assert!(r.kernel().dropped.contains(&50) && r.kernel().dropped.contains(&51), "a refused capability kept");
+    assert!(query(&mut ch, &mut r, Filter::All).is_empty());
+    // The disk driver's provider and PCIDRV's.
+    r.kernel_mut().publish("AHCI::DISK0", 98);
+    let disk = r.kernel_mut().channel_cap(52, 98, DRIVER);
+    register(&mut ch, &mut r, ahci(), disk).unwrap();
+    assert!(crate::may_register(&crate::pcidrv_name(1, 0x80)));
+    assert_eq!(crate::pcidrv_name(1, 0x80).as_str(), "PCI::0001-80");
+    for no in ["PCIX::a", "AHC::a", "ahci::a", "SYSTEM::VFS", "PCI", ""] {
+        assert!(!crate::may_register(no), "{no}");
+    }
+}
+
 /// Register `d`; the id of its entry.
 fn register(ch: &mut HostChannel, r: &mut Registry<FakeKernel>, d: Device, cap: u64) -> Result<u32, CallError<Error>> {
     let identity = d.identity;
@@ -178,7 +212,7 @@ fn query(ch: &mut HostChannel, r: &mut Registry<FakeKernel>, filter: Filter) -> 
 
 #[test]
 fn register_query_and_driver() {
-    let mut r = Registry::new(FakeKernel::default());
+    let mut r = Registry::new(registrars());
     let mut ch = HostChannel::new();
     let a = r.kernel_mut().channel_cap(10, 1, DRIVER);
     let host = register(&mut ch, &mut r, pci(0, 0, 0, (6, 0, 0), (0x8086, 0x29c0)), a).unwrap();
@@ -211,7 +245,7 @@ fn register_query_and_driver() {
 
 #[test]
 fn paging_covers_every_entry_once() {
-    let mut r = Registry::new(FakeKernel::default());
+    let mut r = Registry::new(registrars());
     let mut ch = HostChannel::new();
     for i in 0..40u8 {
         let t = r.kernel_mut().channel_cap(100 + u64::from(i), 7, DRIVER);
@@ -227,7 +261,7 @@ fn paging_covers_every_entry_once() {
 
 #[test]
 fn refusals() {
-    let mut r = Registry::new(FakeKernel::default());
+    let mut r = Registry::new(registrars());
     let mut ch = HostChannel::new();
     assert_eq!(register(&mut ch, &mut r, ahci(), 0), Err(CallError::Server(Error::NoCapability)));
     let weak = r.kernel_mut().channel_cap(5, 1, rights::SEND);
@@ -265,7 +299,7 @@ fn refusals() {
 
 #[test]
 fn a_dead_drivers_entries_go_and_its_successor_registers_again() {
-    let mut r = Registry::new(FakeKernel::default());
+    let mut r = Registry::new(registrars());
     let mut ch = HostChannel::new();
     let a = r.kernel_mut().channel_cap(20, 1, DRIVER);
     register(&mut ch, &mut r, ahci(), a).unwrap();

@@ -244,9 +244,11 @@ mod driver_main {
                 let _ = caps.push(c);
             }
         }
-        // (Staged with SYSTEM::PROCESS, which keeps it for restarts.)
-        if let Some(c) = Cap::names(devman::DRIVER_PROVIDER) {
-            let _ = caps.push(c);
+        // Its Names: the drivers' scope DEVMAN gave us for them (staged
+        // with SYSTEM::PROCESS, which keeps it for restarts).
+        if let Some(token) = runtime::init_cap(devman::PCIDRV_DRIVER_NAMES_CAP) {
+            let rights = runtime::caps::inspect(token).map_or(0, |c| c.1);
+            let _ = caps.push(Cap { id: abi::cap_id::class(SyscallClass::Names), token, rights });
         }
         let mut name: heapless::String<16> = heapless::String::new();
         let _ = core::fmt::write(&mut name, format_args!("{}", f.at));
@@ -335,6 +337,10 @@ mod driver_main {
                 Some(b) => start_ahci(&ecam, b, f),
                 None => println!("pcidrv: {} AHCI: no device memory for its driver", f.at),
             }
+        }
+        // DEVMAN's registration capability: our channel published under PCI.
+        if let Err(e) = public.register(&devman::pcidrv_name(segment, start)) {
+            println!("pcidrv: cannot publish {}: {e:?}", devman::pcidrv_name(segment, start));
         }
         match DevmanClient::connect_wait(5000) {
             Ok(devman) => {

@@ -55,4 +55,7 @@ impl Kernel for FakeKernel {
     fn named(&mut self, name: &str) -> Option<u64> {
         self.names.get(name).copied().filter(|id| self.live.contains(id))
     }
+    fn channel_name(&mut self, id: u64) -> Option<String> {
+        self.names.iter().find(|(_, &i)| i == id && self.live.contains(&id)).map(|(n, _)| n.clone())
+    }
 }

@@ -29,6 +29,8 @@ pub trait Kernel {
     fn drop_cap(&mut self, token: u64);
     /// The id of the channel the kernel publishes as `name`, if any.
     fn named(&mut self, name: &str) -> Option<u64>;
+    /// A name the kernel publishes channel `id` under, if any.
+    fn channel_name(&mut self, id: u64) -> Option<alloc::string::String>;
 }
 
 struct Mount {
@@ -186,5 +188,11 @@ impl Kernel for SysKernel {
         // too, so this one is ours to drop.
         self.drop_cap(chan.token());
         id
+    }
+
+    fn channel_name(&mut self, id: u64) -> Option<alloc::string::String> {
+        let mut buf = [0u8; abi::limits::NAME_LEN];
+        let n = runtime::ipc::debug::channel_name(id, &mut buf).ok().filter(|&n| n > 0 && n <= buf.len())?;
+        core::str::from_utf8(&buf[..n]).ok().map(alloc::string::String::from)
     }
 }

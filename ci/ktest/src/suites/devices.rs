@@ -107,7 +107,13 @@ fn kt_device(function: u8) -> dp::Device {
 
 fn registry() -> Outcome {
     let d = devman()?;
-    let mine = Channel::create().ctx("channel")?;
+    // Channels published under a registrar's provider (we hold every scope).
+    let registrar = |n: &str| -> Result<Channel, String> {
+        let c = Channel::create().ctx("channel")?;
+        c.register(&alloc::format!("{}::{n}", devman::PCI_PROVIDER)).ctx("publish")?;
+        Ok(c)
+    };
+    let mine = registrar("KT1")?;
     d.register(kt_device(1), &mine).ctx("register")?;
     let r = d.register(kt_device(1), &mine);
     ensure!(r == Err(CallError::Server(dp::Error::AlreadyRegistered)), "twice: {r:?}");
@@ -116,7 +122,7 @@ fn registry() -> Outcome {
     let drv = d.driver(found[0].id).ctx("driver")?;
     ensure!(crate::harness::channel_id(drv.token()) == crate::harness::channel_id(mine.token()), "driver gave another channel");
     let _ = runtime::caps::drop_cap(drv.token());
-    let other = Channel::create().ctx("channel")?;
+    let other = registrar("KT2")?;
     let r = d.unregister(kt_device(1).identity, &other);
     ensure!(r == Err(CallError::Server(dp::Error::NotOwner)), "foreign unregister: {r:?}");
     d.unregister(kt_device(1).identity, &mine).ctx("unregister")?;
@@ -130,7 +136,7 @@ fn registry() -> Outcome {
     other.destroy().ctx("destroy")?;
     let left = d.query(Filter::ByClass { class: 0xff, subclass: None, prog_if: None }).ctx("query")?;
     ensure!(left.is_empty(), "a dead driver's entries stay: {left:?}");
-    let again = Channel::create().ctx("channel")?;
+    let again = registrar("KT3")?;
     d.register(kt_device(2), &again).ctx("register again")?;
     let _ = d.unregister(kt_device(2).identity, &again);
     let _ = mine.destroy();

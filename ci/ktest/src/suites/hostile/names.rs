@@ -24,19 +24,62 @@ pub fn cases(s: &mut Suite) {
     });
     s.case("names: a find-only program (the shell's scope) registers nothing and cannot widen its scope; it still finds names", || squatter(""));
     s.case("vfs: a program without a scope over the prefix cannot mount a free prefix (ktsquat:) nor boot: (NotAuthorized); boot: still served", mount_squatter);
+    s.case("devman: a stranger (scope KTNAME, its channel published as KTNAME::dev) cannot register a device (NotAuthorized); nothing is added", || {
+        let before = devman_count()?;
+        scoped_child("hostile-device")?;
+        let after = devman_count()?;
+        crate::ensure!(after == before, "DEVMAN had {before} entries, now {after}");
+        Ok(())
+    });
 }
 
-/// A child scoped to [`PROVIDER`] tries to mount `ktsquat:` and `boot:`.
-fn mount_squatter() -> Outcome {
+/// How many entries DEVMAN has.
+fn devman_count() -> Result<u16, alloc::string::String> {
+    let d = devman::DevmanClient::connect().ctx("DEVMAN")?;
+    let m = d.query_page(devman::proto::Filter::All, 0).map_err(|e| alloc::format!("query: {e:?}"))?;
+    let _ = runtime::caps::drop_cap(d.client().channel().token());
+    Ok(m.total)
+}
+
+/// A device nobody has: what the stranger tries to register.
+fn stranger_device() -> devman::proto::Device {
+    use devman::proto::{Device, Identity, Location};
+    let at = Location { segment: 0x4b, bus: 0x53, device: 0, function: 0 };
+    Device { class: 0xff, subclass: 0, prog_if: 0, vendor: 0x4b54, device: 0x5353, identity: Identity::Pci(at), parent: None, bars: heapless::Vec::new() }
+}
+
+/// Register [`stranger_device`] with DEVMAN on a channel published as
+/// `KTNAME::dev`; exit 0 only if refused with `NotAuthorized`.
+fn device() -> i32 {
+    let Ok(d) = devman::DevmanClient::connect() else { return 0x100 };
+    let Ok(chan) = Channel::create() else { return 0x200 };
+    if chan.register("KTNAME::dev").is_err() {
+        return 0x400;
+    }
+    let r = d.register(stranger_device(), &chan);
+    if r != Err(runtime::rpc::CallError::Server(devman::proto::Error::NotAuthorized)) {
+        runtime::println!("hostile-device: {r:?}");
+        return 1;
+    }
+    0
+}
+
+/// A child in `role`, scoped to [`PROVIDER`] (with the classes to run).
+fn scoped_child(role: &str) -> Outcome {
     let all = runtime::class_token(SyscallClass::Names);
     let scoped = runtime::caps::names_scope(all, PROVIDER).ctx("NamesScope")?;
     let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), rights::ALL);
     let caps = [class(SyscallClass::Thread), class(SyscallClass::DebugPrint), class(SyscallClass::ChannelCreate), (cap_id::class(SyscallClass::Names), scoped, rights::ALL)];
-    let child = spawn_with("hostile-mount", &[], &caps, 8, false)?;
-    let ended = expect_exit(&child, Exit::Code(0), "the mount squatter (exit bits: see `mount`)");
+    let child = spawn_with(role, &[], &caps, 8, false)?;
+    let ended = expect_exit(&child, Exit::Code(0), role);
     let _ = runtime::caps::drop_cap(child.token());
     let _ = runtime::caps::drop_cap(scoped);
-    ended?;
+    ended
+}
+
+/// After the mount squatter: `ktsquat:` not mounted, `boot:` still served.
+fn mount_squatter() -> Outcome {
+    scoped_child("hostile-mount")?;
     let v = vfs::VfsClient::connect().ctx("VFS")?;
     let mounts = v.mounts().ctx("mounts")?;
     crate::ensure!(!mounts.iter().any(|m| m == "ktsquat"), "ktsquat mounted: {mounts:?}");
@@ -72,6 +115,7 @@ pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
     Some(match role {
         "hostile-names" => squat(args.get(3).unwrap_or("")),
         "hostile-mount" => mount(),
+        "hostile-device" => device(),
         _ => return None,
     })
 }
