@@ -343,6 +343,11 @@ impl Fuzzer {
             },
             Some(Syscall::Send | Syscall::Receive | Syscall::ReplyRecv) if self.s.hub != 0 && !self.one_in(4) => self.s.hub,
             Some(Syscall::Send | Syscall::Receive | Syscall::ReplyRecv | Syscall::NameRegister | Syscall::NameDeregister) => {
+                if sys == Some(Syscall::NameRegister) {
+                    // Its authority over the name is a second token: ours
+                    // (a random one would cost a bad-token delay).
+                    a[2] = class(SyscallClass::Names);
+                }
                 match self.pick(|g| g == Got::Channel) {
                     Some(i) if self.one_in(4) => self.pool[i].0,
                     _ => self.s.channel,

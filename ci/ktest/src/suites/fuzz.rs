@@ -426,7 +426,9 @@ fn spawn_worker(
     let caps = [
         class(SyscallClass::Thread),
         class(SyscallClass::ChannelCreate),
-        class(SyscallClass::Names),
+        // DELEGATE too: NamesScope narrows it (without, every call would
+        // be a bad token and cost a delay).
+        (cap_id::class(SyscallClass::Names), runtime::class_token(SyscallClass::Names), rights::USE | rights::DELEGATE),
         class(SyscallClass::Dma),
         class(SyscallClass::ProcessCreate),
         class(SyscallClass::DebugPrint),
