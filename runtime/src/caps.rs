@@ -3,7 +3,10 @@
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use abi::start::InitCap;
-use abi::{cap_id, SyscallClass};
+use abi::call::{DeriveArgs, NoArgs, ScopeArgs};
+use abi::{cap_id, RightsMask, SyscallClass};
+
+use crate::sys::calls;
 
 /// As many as a start block can name: a process holds at most
 /// `CAPS_PER_PROCESS` capabilities, and a spawner rarely passes more.
@@ -67,26 +70,23 @@ pub fn self_process() -> u64 {
 
 /// What a token is: `(kind, rights, object id, flavour)`.
 pub fn inspect(token: u64) -> Result<(abi::CapKind, u32, u64, u8), abi::Error> {
-    // SAFETY: capability syscalls touch no user memory.
-    let r = unsafe { crate::sys::call(abi::Syscall::CapInspect, token, [0; 5]) }?;
-    Ok((abi::CapKind::from_raw(r[0]).ok_or(abi::Error::InvalidArgument)?, r[1] as u32, r[2], r[3] as u8))
+    let r = calls::CAP_INSPECT.call(token, NoArgs {})?;
+    Ok((abi::CapKind::from_raw(r.kind).ok_or(abi::Error::InvalidArgument)?, r.rights as u32, r.id, r.flavor as u8))
 }
 
 /// A copy of `token` with only the rights in `mask`.
-pub fn derive(token: u64, mask: u32) -> Result<u64, abi::Error> {
-    // SAFETY: capability syscalls touch no user memory.
-    unsafe { crate::sys::call(abi::Syscall::CapDerive, token, [mask as u64, 0, 0, 0, 0]) }.map(|r| r[0])
+pub fn derive(token: u64, mask: impl Into<RightsMask>) -> Result<u64, abi::Error> {
+    calls::CAP_DERIVE.call(token, DeriveArgs { rights: mask.into() }).map(|r| r.value)
 }
 
 /// A `Names` capability from `names` scoped to `provider` (empty: find
 /// only); the kernel refuses (`Incapable`) anything wider than `names`.
 pub fn names_scope(names: u64, provider: &str) -> Result<u64, abi::Error> {
-    // SAFETY: the kernel only reads `provider`.
-    unsafe { crate::sys::call(abi::Syscall::NamesScope, names, [provider.as_ptr() as u64, provider.len() as u64, 0, 0, 0]) }.map(|r| r[0])
+    let args = ScopeArgs { provider_ptr: provider.as_ptr() as u64, provider_len: provider.len() as u64 };
+    calls::NAMES_SCOPE.call(names, args).map(|r| r.value)
 }
 
 /// Forget a capability.
 pub fn drop_cap(token: u64) -> Result<(), abi::Error> {
-    // SAFETY: capability syscalls touch no user memory.
-    unsafe { crate::sys::call(abi::Syscall::CapDrop, token, [0; 5]) }.map(|_| ())
+    calls::CAP_DROP.call(token, NoArgs {}).map(|_| ())
 }

@@ -23,9 +23,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use abi::{Error, Syscall, SyscallClass, FOREVER, NO_REPLY, PAGE_SIZE};
+use abi::call::{NameArgs, NameRegisterArgs, NoArgs, ReceiveArgs, ReceiveResults, ReplyArgs, ReplyRecvArgs, SendArgs, SendCapArgs, SendResults};
+use abi::{Error, MapFlags, RightsMask, SendFlags, SyscallClass, FOREVER, NO_REPLY, PAGE_SIZE};
 
-use crate::sys::call;
+use crate::sys::calls;
 
 /// A capability for a channel.
 #[derive(Debug, PartialEq, Eq)]
@@ -40,10 +41,10 @@ pub struct Reply {
     pub cap: u64,
 }
 
-impl Reply {
+impl From<SendResults> for Reply {
     #[inline]
-    fn new(r: [u64; 4]) -> Reply {
-        Reply { result: r[0], cap: r[1], len: r[2] as usize }
+    fn from(r: SendResults) -> Reply {
+        Reply { result: r.result, cap: r.cap, len: r.reply_len as usize }
     }
 }
 
@@ -66,11 +67,11 @@ impl Held {
     /// into the sender's buffer).
     #[inline]
     pub fn reply(self, result: u64, data: &[u8]) -> Result<(), Error> {
-        self.reply_cap(result, data, 0, 0)
+        self.reply_cap(result, data, 0, RightsMask::NONE)
     }
 
     /// [`Self::reply`] carrying capability `cap` with at most `rights`.
-    pub fn reply_cap(self, result: u64, data: &[u8], cap: u64, rights: u32) -> Result<(), Error> {
+    pub fn reply_cap(self, result: u64, data: &[u8], cap: u64, rights: impl Into<RightsMask>) -> Result<(), Error> {
         // SAFETY: the kernel only reads `data`.
         unsafe { reply_from(self.cookie, result, data.as_ptr() as u64, data.len(), cap, rights) }
     }
@@ -82,9 +83,10 @@ impl Held {
 /// `buf..buf + len` is read by the kernel; if it is a window holding a lent
 /// page, the reply unmaps that page, so no slice of it may survive.
 #[inline]
-pub unsafe fn reply_from(cookie: u64, result: u64, buf: u64, len: usize, cap: u64, rights: u32) -> Result<(), Error> {
+pub unsafe fn reply_from(cookie: u64, result: u64, buf: u64, len: usize, cap: u64, rights: impl Into<RightsMask>) -> Result<(), Error> {
+    let args = ReplyArgs { result, buf, reply_len: len as u64, cap, rights: rights.into() };
     // SAFETY: the caller's contract.
-    unsafe { call(Syscall::Reply, cookie, [result, buf, len as u64, cap, rights as u64]) }.map(|_| ())
+    unsafe { calls::REPLY.call(cookie, args) }.map(|_| ())
 }
 
 /// A received message, holding its window until it is answered.
@@ -129,8 +131,8 @@ impl Answer {
 
 impl<'w> Received<'w> {
     #[inline]
-    fn new(r: [u64; 4], window: &'w mut Window) -> Self {
-        Received { cookie: r[0], tag: r[1], size: r[2] as usize, cap: r[3], window }
+    fn new(r: ReceiveResults, window: &'w mut Window) -> Self {
+        Received { cookie: r.cookie, tag: r.tag, size: r.size as usize, cap: r.cap, window }
     }
 
     /// The message's bytes.
@@ -154,11 +156,11 @@ impl<'w> Received<'w> {
     /// Answer with `result` and the first `len` bytes of the window.
     #[inline]
     pub fn reply(self, result: u64, len: usize) -> Result<(), Error> {
-        self.reply_cap(result, len, 0, 0)
+        self.reply_cap(result, len, 0, RightsMask::NONE)
     }
 
     /// [`Self::reply`] carrying capability `cap` with at most `rights`.
-    pub fn reply_cap(self, result: u64, len: usize, cap: u64, rights: u32) -> Result<(), Error> {
+    pub fn reply_cap(self, result: u64, len: usize, cap: u64, rights: impl Into<RightsMask>) -> Result<(), Error> {
         // SAFETY: the kernel reads the window `self` borrows, and may unmap
         // a lent page there; `self` is consumed, so no slice of it survives.
         unsafe { reply_from(self.cookie, result, self.window.addr, len, cap, rights) }
@@ -192,8 +194,7 @@ impl<'w> Received<'w> {
 impl Channel {
     /// A new channel owned by this process.
     pub fn create() -> Result<Channel, Error> {
-        // SAFETY: touches no user memory.
-        unsafe { call(Syscall::ChannelCreate, crate::class_token(SyscallClass::ChannelCreate), [0; 5]) }.map(|r| Channel(r[0]))
+        calls::CHANNEL_CREATE.call(crate::class_token(SyscallClass::ChannelCreate), NoArgs {}).map(|r| Channel(r.value))
     }
 
     /// Wrap a token received some other way.
@@ -209,20 +210,20 @@ impl Channel {
 
     /// Destroy the channel (every waiter gets `Closed`).
     pub fn destroy(self) -> Result<(), Error> {
-        // SAFETY: touches no user memory.
-        unsafe { call(Syscall::ChannelDestroy, self.0, [0; 5]) }.map(|_| ())
+        calls::CHANNEL_DESTROY.call(self.0, NoArgs {}).map(|_| ())
     }
 
-    /// The raw send: `size` bytes at `buf` with [`abi::send_flags`].
+    /// The raw send: `size` bytes at `buf` with [`SendFlags`].
     ///
     /// # Safety
     /// Without `READ_ONLY` the receiver may write the buffer (a lent page,
     /// or reply data): `buf..buf + size` must then be memory nothing else
     /// reads or writes until this returns.
     #[inline]
-    pub unsafe fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64, flags: u64) -> Result<Reply, Error> {
+    pub unsafe fn send_raw(&self, tag: u64, buf: *const u8, size: usize, timeout_ns: u64, flags: SendFlags) -> Result<Reply, Error> {
+        let args = SendArgs { tag, size: size as u64, buf: buf as u64, timeout: timeout_ns, flags };
         // SAFETY: the caller's contract.
-        unsafe { call(Syscall::Send, self.0, [tag, size as u64, buf as u64, timeout_ns, flags]) }.map(Reply::new)
+        unsafe { calls::SEND.call(self.0, args) }.map(Reply::from)
     }
 
     /// Send `msg` and wait for the reply's result value. `msg` is only read
@@ -236,7 +237,7 @@ impl Channel {
     #[inline]
     pub fn send_timeout(&self, tag: u64, msg: &[u8], timeout_ns: u64) -> Result<u64, Error> {
         // SAFETY: READ_ONLY: the kernel only reads `msg`.
-        unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns, abi::send_flags::READ_ONLY) }.map(|r| r.result)
+        unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), timeout_ns, SendFlags::READ_ONLY) }.map(|r| r.result)
     }
 
     /// Send the first `len` bytes of `buf`; reply data comes back into
@@ -247,21 +248,21 @@ impl Channel {
     pub fn call(&self, tag: u64, buf: &mut [u8], len: usize) -> Result<Reply, Error> {
         let len = len.min(buf.len());
         // SAFETY: `buf` is borrowed mutably for the whole call.
-        unsafe { self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, 0) }
+        unsafe { self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, SendFlags::empty()) }
     }
 
     /// [`Self::send`], taking the capability the reply may carry (its token
     /// here, or 0): how a server hands a client a channel of its own.
     pub fn send_get_cap(&self, tag: u64, msg: &[u8]) -> Result<Reply, Error> {
         // SAFETY: READ_ONLY: the kernel only reads `msg`.
-        unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), FOREVER, abi::send_flags::READ_ONLY) }
+        unsafe { self.send_raw(tag, msg.as_ptr(), msg.len(), FOREVER, SendFlags::READ_ONLY) }
     }
 
     /// Send `msg` (read only) carrying capability `cap` (the receiver gets
     /// at most `rights`); the reply may carry a capability back.
-    pub fn send_cap(&self, tag: u64, msg: &[u8], cap: u64, rights: u32) -> Result<Reply, Error> {
-        // SAFETY: SendCap only reads `msg` (it never lends nor writes back).
-        unsafe { call(Syscall::SendCap, self.0, [tag, msg.len() as u64, msg.as_ptr() as u64, cap, rights as u64]) }.map(Reply::new)
+    pub fn send_cap(&self, tag: u64, msg: &[u8], cap: u64, rights: impl Into<RightsMask>) -> Result<Reply, Error> {
+        let args = SendCapArgs { tag, size: msg.len() as u64, buf: msg.as_ptr() as u64, cap, rights: rights.into() };
+        calls::SEND_CAP.call(self.0, args).map(Reply::from)
     }
 
     /// Wait for a message in `window`.
@@ -269,7 +270,7 @@ impl Channel {
     pub fn receive<'w>(&self, window: &'w mut Window, timeout_ns: u64) -> Result<Received<'w>, Error> {
         // SAFETY: the kernel writes the window (or maps a lent page there),
         // which `window` borrows mutably for as long as the message lives.
-        let r = unsafe { call(Syscall::Receive, self.0, [window.addr, timeout_ns, 0, 0, 0]) }?;
+        let r = unsafe { calls::RECEIVE.call(self.0, ReceiveArgs { window: window.addr, timeout: timeout_ns }) }?;
         Ok(Received::new(r, window))
     }
 
@@ -280,7 +281,9 @@ impl Channel {
         let a = answer.unwrap_or(Answer { cookie: NO_REPLY, result: 0, len: 0 });
         // SAFETY: as in `receive`; the answered message was consumed into
         // `answer`, so nothing still refers to its window.
-        let r = unsafe { call(Syscall::ReplyRecv, self.0, [a.cookie, a.result, a.len as u64, window.addr, timeout_ns]) }?;
+        let args = ReplyRecvArgs { cookie: a.cookie, result: a.result, reply_len: a.len as u64, window: window.addr, timeout: timeout_ns };
+        // SAFETY: as above.
+        let r = unsafe { calls::REPLY_RECV.call(self.0, args) }?;
         Ok(Received::new(r, window))
     }
 
@@ -293,22 +296,24 @@ impl Channel {
 
     /// [`Self::register`] on the authority of the `Names` capability `names`.
     pub fn register_with(&self, name: &str, names: u64) -> Result<(), Error> {
-        // SAFETY: the kernel only reads `name`.
-        unsafe { call(Syscall::NameRegister, self.0, [name.as_ptr() as u64, name.len() as u64, names, 0, 0]) }.map(|_| ())
+        let args = NameRegisterArgs { name_ptr: name.as_ptr() as u64, name_len: name.len() as u64, names };
+        calls::NAME_REGISTER.call(self.0, args).map(|_| ())
     }
 
     /// Withdraw a name of this channel.
     pub fn deregister(&self, name: &str) -> Result<(), Error> {
-        // SAFETY: the kernel only reads `name`.
-        unsafe { call(Syscall::NameDeregister, self.0, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]) }.map(|_| ())
+        calls::NAME_DEREGISTER.call(self.0, name_args(name)).map(|_| ())
     }
 
     /// A send capability for the channel published as `name`.
     pub fn find(name: &str) -> Result<Channel, Error> {
-        // SAFETY: the kernel only reads `name`.
-        unsafe { call(Syscall::NameFind, crate::class_token(SyscallClass::Names), [name.as_ptr() as u64, name.len() as u64, 0, 0, 0]) }
-            .map(|r| Channel(r[0]))
+        calls::NAME_FIND.call(crate::class_token(SyscallClass::Names), name_args(name)).map(|r| Channel(r.value))
     }
+}
+
+/// The arguments naming `name` (the kernel only reads it).
+fn name_args(name: &str) -> NameArgs {
+    NameArgs { name_ptr: name.as_ptr() as u64, name_len: name.len() as u64 }
 }
 
 static NEXT_WINDOW: AtomicU64 = AtomicU64::new(abi::layout::IPC_WINDOWS);
@@ -323,7 +328,7 @@ impl Window {
     /// A window backed by its own page: any message can arrive.
     pub fn new() -> Result<Window, Error> {
         let w = Window::unmapped();
-        crate::mem::map_anon(w.addr, PAGE_SIZE as u64, abi::map::READ | abi::map::WRITE)?;
+        crate::mem::map_anon(w.addr, PAGE_SIZE as u64, MapFlags::READ | MapFlags::WRITE)?;
         Ok(w)
     }
 
@@ -354,26 +359,40 @@ impl Page {
 
 /// IPC monitoring (needs the DebugIpc class).
 pub mod debug {
+    use abi::call::{DebugIpcArgs, DebugIpcResults};
     use abi::debug::{op, ChannelStats, IpcTotals, KernelAccounting, QuotaUse};
-    use abi::{Error, Syscall, SyscallClass};
+    use abi::{Error, Plain, SyscallClass};
 
-    use crate::sys::call;
+    use crate::sys::calls::DEBUG_IPC;
 
-    fn token() -> u64 {
-        crate::class_token(SyscallClass::DebugIpc)
+    /// `DebugIpc` operation `op` with operands `a, b, c`.
+    ///
+    /// # Safety
+    /// Whatever the operation writes (see [`abi::debug`]) is memory of the
+    /// caller nothing else borrows.
+    unsafe fn debug_ipc(op: u64, a: u64, b: u64, c: u64) -> Result<DebugIpcResults, Error> {
+        // SAFETY: the caller's contract.
+        unsafe { DEBUG_IPC.call(crate::class_token(SyscallClass::DebugIpc), DebugIpcArgs { op, a, b, c }) }
+    }
+
+    /// An operation that writes one `T` (at its `a` operand).
+    fn read_one<T: Plain + Default>(op: u64) -> Result<T, Error> {
+        let mut v = T::default();
+        // SAFETY: the kernel writes one `T` into `v`, which we own.
+        unsafe { debug_ipc(op, v.as_bytes_mut().as_mut_ptr() as u64, 0, 0) }?;
+        Ok(v)
     }
 
     /// Ids of live channels, as many as fit in `out`: (total, written).
     pub fn list_channels(out: &mut [u64]) -> Result<(usize, usize), Error> {
         // SAFETY: the kernel writes at most `out.len()` ids into `out`.
-        unsafe { call(Syscall::DebugIpc, token(), [op::LIST_CHANNELS, out.as_mut_ptr() as u64, out.len() as u64, 0, 0]) }
-            .map(|r| (r[0] as usize, r[1] as usize))
+        unsafe { debug_ipc(op::LIST_CHANNELS, out.as_mut_ptr() as u64, out.len() as u64, 0) }.map(|r| (r.v0 as usize, r.v1 as usize))
     }
 
     pub fn channel_stats(id: u64) -> Result<ChannelStats, Error> {
         let mut s = ChannelStats::default();
         // SAFETY: the kernel writes one `ChannelStats` into `s`.
-        unsafe { call(Syscall::DebugIpc, token(), [op::CHANNEL_STATS, id, &mut s as *mut _ as u64, 0, 0]) }?;
+        unsafe { debug_ipc(op::CHANNEL_STATS, id, &mut s as *mut _ as u64, 0) }?;
         Ok(s)
     }
 
@@ -381,36 +400,26 @@ pub mod debug {
     /// its full length (0: no name).
     pub fn channel_name(id: u64, out: &mut [u8]) -> Result<usize, Error> {
         // SAFETY: the kernel writes at most `out.len()` bytes into `out`.
-        unsafe { call(Syscall::DebugIpc, token(), [op::CHANNEL_NAME, id, out.as_mut_ptr() as u64, out.len() as u64, 0]) }
-            .map(|r| r[0] as usize)
+        unsafe { debug_ipc(op::CHANNEL_NAME, id, out.as_mut_ptr() as u64, out.len() as u64) }.map(|r| r.v0 as usize)
     }
 
     pub fn trace(on: bool) -> Result<(), Error> {
-        // SAFETY: touches no user memory.
-        unsafe { call(Syscall::DebugIpc, token(), [op::TRACE, on as u64, 0, 0, 0]) }.map(|_| ())
+        // SAFETY: TRACE writes no memory.
+        unsafe { debug_ipc(op::TRACE, on as u64, 0, 0) }.map(|_| ())
     }
 
     pub fn totals() -> Result<IpcTotals, Error> {
-        let mut t = IpcTotals::default();
-        // SAFETY: the kernel writes one `IpcTotals` into `t`.
-        unsafe { call(Syscall::DebugIpc, token(), [op::TOTALS, &mut t as *mut _ as u64, 0, 0, 0]) }?;
-        Ok(t)
+        read_one::<IpcTotals>(op::TOTALS)
     }
 
     /// What the kernel has left of frames and of process, thread, channel,
     /// name and DMA slots.
     pub fn accounting() -> Result<KernelAccounting, Error> {
-        let mut a = KernelAccounting::default();
-        // SAFETY: the kernel writes one `KernelAccounting` into `a`.
-        unsafe { call(Syscall::DebugIpc, token(), [op::KERNEL_ACCOUNTING, &mut a as *mut _ as u64, 0, 0, 0]) }?;
-        Ok(a)
+        read_one::<KernelAccounting>(op::KERNEL_ACCOUNTING)
     }
 
     /// Our quota and what we use of it.
     pub fn quota_use() -> Result<QuotaUse, Error> {
-        let mut q = QuotaUse::default();
-        // SAFETY: the kernel writes one `QuotaUse` into `q`.
-        unsafe { call(Syscall::DebugIpc, token(), [op::QUOTA, &mut q as *mut _ as u64, 0, 0, 0]) }?;
-        Ok(q)
+        read_one::<QuotaUse>(op::QUOTA)
     }
 }

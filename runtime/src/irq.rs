@@ -5,10 +5,11 @@
 //! [`abi::irq::EVENT_TAG`] (nothing to reply), after which the driver
 //! handles the device and calls [`Irq::ack`] to unmask.
 
-use abi::{Error, Syscall, SyscallClass};
+use abi::call::{IrqBindArgs, IrqLineArgs, NoArgs};
+use abi::{Error, SyscallClass};
 
 use crate::ipc::{Channel, Received};
-use crate::sys::call;
+use crate::sys::calls;
 
 /// An IRQ capability.
 #[derive(Debug, PartialEq, Eq)]
@@ -24,30 +25,28 @@ pub struct Msi {
 impl Irq {
     /// Allocate an MSI vector (needs the Irq class).
     pub fn msi() -> Result<(Irq, Msi), Error> {
-        // SAFETY: IrqMsi touches no memory of ours.
-        unsafe { call(Syscall::IrqMsi, crate::class_token(SyscallClass::Irq), [0; 5]) }
-            .map(|r| (Irq(r[0]), Msi { address: r[1], data: r[2] as u16 }))
+        calls::IRQ_MSI
+            .call(crate::class_token(SyscallClass::Irq), NoArgs {})
+            .map(|r| (Irq(r.token), Msi { address: r.msi_address, data: r.msi_data as u16 }))
     }
 
     /// Claim I/O APIC line `line` (`kind`: [`abi::irq::LINE_GSI`] or
     /// [`abi::irq::LINE_ISA`]; needs the Irq class): the capability, the
     /// GSI and the vector.
     pub fn line(line: u64, kind: u64) -> Result<(Irq, u32, u8), Error> {
-        // SAFETY: IrqLine touches no memory of ours.
-        unsafe { call(Syscall::IrqLine, crate::class_token(SyscallClass::Irq), [line, kind, 0, 0, 0]) }
-            .map(|r| (Irq(r[0]), r[1] as u32, r[2] as u8))
+        calls::IRQ_LINE
+            .call(crate::class_token(SyscallClass::Irq), IrqLineArgs { line, kind })
+            .map(|r| (Irq(r.token), r.gsi as u32, r.vector as u8))
     }
 
     /// Deliver this interrupt's events on `chan` with `badge`.
     pub fn bind(&self, chan: &Channel, badge: u64) -> Result<(), Error> {
-        // SAFETY: IrqBind touches no memory of ours.
-        unsafe { call(Syscall::IrqBind, self.0, [chan.token(), badge, 0, 0, 0]) }.map(|_| ())
+        calls::IRQ_BIND.call(self.0, IrqBindArgs { channel: chan.token(), badge }).map(|_| ())
     }
 
     /// The event was handled: unmask.
     pub fn ack(&self) -> Result<(), Error> {
-        // SAFETY: IrqAck touches no memory of ours.
-        unsafe { call(Syscall::IrqAck, self.0, [0; 5]) }.map(|_| ())
+        calls::IRQ_ACK.call(self.0, NoArgs {}).map(|_| ())
     }
 }
 

@@ -80,8 +80,7 @@ macro_rules! entry {
 
 /// End the process with `code`.
 pub fn exit(code: i32) -> ! {
-    // SAFETY: Exit touches no memory.
-    let _ = unsafe { sys::call(abi::Syscall::Exit, class_token(abi::SyscallClass::Thread), [code as u64, 0, 0, 0, 0]) };
+    let _ = sys::calls::EXIT.call(class_token(abi::SyscallClass::Thread), abi::call::CodeArgs { code: code as u64 });
     // Without the Thread capability exit is refused; a fault ends us anyway.
     #[cfg(target_os = "none")]
     // SAFETY: `ud2` raises #UD, which ends this process; nothing else happens.
@@ -96,8 +95,7 @@ pub fn exit(code: i32) -> ! {
 /// exit device turns it into its exit status; a PC without it halts).
 /// Returns only if refused, which a program without the power class is.
 pub fn power_off(code: u64) -> Error {
-    // SAFETY: PowerOff touches no user memory.
-    match unsafe { sys::call(abi::Syscall::PowerOff, class_token(abi::SyscallClass::Power), [code, 0, 0, 0, 0]) } {
+    match sys::calls::POWER_OFF.call(class_token(abi::SyscallClass::Power), abi::call::CodeArgs { code }) {
         Err(e) => e,
         // The kernel halts the machine instead of answering success.
         Ok(_) => Error::InvalidArgument,
@@ -113,3 +111,6 @@ pub fn privilege_level() -> u16 {
     unsafe { core::arch::asm!("mov {0:x}, cs", out(reg) cs, options(nomem, nostack, preserves_flags)) };
     cs & 3
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,15 +2,14 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use abi::{Error, Syscall, SyscallClass};
+use abi::call::{DmaAddrArgs, DmaAllocArgs, MapAnonArgs, MapPhysArgs, NoArgs, PhysDeriveArgs, UnmapArgs};
+use abi::{Error, MapFlags, RightsMask, SyscallClass};
 
-use crate::sys::call;
+use crate::sys::calls;
 
 /// Map zeroed memory into this process.
-pub fn map_anon(va: u64, len: u64, flags: u64) -> Result<(), Error> {
-    // SAFETY: only adds memory; a range already in use gives AlreadyExists,
-    // so nothing a Rust reference points to changes.
-    unsafe { call(Syscall::MapAnon, crate::caps::self_process(), [va, len, flags, 0, 0]) }.map(|_| ())
+pub fn map_anon(va: u64, len: u64, flags: MapFlags) -> Result<(), Error> {
+    calls::MAP_ANON.call(crate::caps::self_process(), MapAnonArgs { addr: va, len, flags }).map(|_| ())
 }
 
 /// Unmap part of this process.
@@ -20,7 +19,7 @@ pub fn map_anon(va: u64, len: u64, flags: u64) -> Result<(), Error> {
 /// static or window of this program may lie in it.
 pub unsafe fn unmap(va: u64, len: u64) -> Result<(), Error> {
     // SAFETY: the caller's contract.
-    unsafe { call(Syscall::Unmap, crate::caps::self_process(), [va, len, 0, 0, 0]) }.map(|_| ())
+    unsafe { calls::UNMAP.call(crate::caps::self_process(), UnmapArgs { addr: va, len }) }.map(|_| ())
 }
 
 static NEXT_VA: AtomicU64 = AtomicU64::new(abi::layout::USER_MAPPINGS);
@@ -38,35 +37,62 @@ pub struct PhysRange(pub u64);
 
 impl PhysRange {
     /// Map `len` bytes at `offset` of the range at `va`.
-    pub fn map(&self, va: u64, offset: u64, len: u64, flags: u64) -> Result<(), Error> {
-        // SAFETY: mapping new memory or physical ranges affects no existing Rust reference (a used range gives AlreadyExists).
-        unsafe { call(Syscall::MapPhys, self.0, [va, offset, len, flags, 0]) }.map(|_| ())
+    pub fn map(&self, va: u64, offset: u64, len: u64, flags: MapFlags) -> Result<(), Error> {
+        calls::MAP_PHYS.call(self.0, MapPhysArgs { addr: va, offset, len, flags }).map(|_| ())
     }
 
     /// A capability for `len` bytes at `offset`, with at most `rights`.
-    pub fn derive(&self, offset: u64, len: u64, rights: u32) -> Result<PhysRange, Error> {
-        // SAFETY: mapping new memory or physical ranges affects no existing Rust reference (a used range gives AlreadyExists).
-        unsafe { call(Syscall::PhysDerive, self.0, [offset, len, rights as u64, 0, 0]) }.map(|r| PhysRange(r[0]))
+    pub fn derive(&self, offset: u64, len: u64, rights: impl Into<RightsMask>) -> Result<PhysRange, Error> {
+        calls::PHYS_DERIVE.call(self.0, PhysDeriveArgs { offset, len, rights: rights.into() }).map(|r| PhysRange(r.value))
     }
 
     /// (physical base, length in bytes).
     pub fn info(&self) -> Result<(u64, u64), Error> {
-        // SAFETY: mapping new memory or physical ranges affects no existing Rust reference (a used range gives AlreadyExists).
-        unsafe { call(Syscall::PhysInfo, self.0, [0; 5]) }.map(|r| (r[0], r[1]))
+        calls::PHYS_INFO.call(self.0, NoArgs {}).map(|r| (r.base, r.len))
     }
 }
 
 /// The physical address behind `va`, which must be in one of our DMA
 /// regions or in a page lent to us (at a receive window, until the reply).
 pub fn dma_addr(va: u64) -> Result<u64, Error> {
-    // SAFETY: DmaAddr touches no memory of ours.
-    unsafe { call(Syscall::DmaAddr, crate::class_token(SyscallClass::Dma), [va, 0, 0, 0, 0]) }.map(|r| r[0])
+    calls::DMA_ADDR.call(crate::class_token(SyscallClass::Dma), DmaAddrArgs { addr: va }).map(|r| r.value)
 }
 
 /// `pages` contiguous zeroed physical pages: (capability, physical address).
 pub fn dma_alloc(pages: u64) -> Result<(PhysRange, u64), Error> {
-    // SAFETY: DmaAlloc touches no memory of ours.
-    unsafe { call(Syscall::DmaAlloc, crate::class_token(SyscallClass::Dma), [pages, 0, 0, 0, 0]) }.map(|r| (PhysRange(r[0]), r[1]))
+    calls::DMA_ALLOC.call(crate::class_token(SyscallClass::Dma), DmaAllocArgs { pages }).map(|r| (PhysRange(r.token), r.phys))
+}
+
+/// The least the heap grows by.
+pub(crate) const GROW_MIN: u64 = 256 * 1024;
+
+/// Allocate `layout` from `heap`, whose memory ends at `end`; when it has
+/// no room, grow it by at least [`GROW_MIN`] (whole pages, enough for the
+/// layout at any alignment) through `map(end, len)`, which maps that much
+/// at `end` or answers false (then the allocation fails and the heap is as
+/// it was).
+///
+/// # Safety
+/// `heap` manages exactly the memory up to `end`, and `map` returning true
+/// means `len` bytes at `end` are mapped, writable and unused.
+#[cfg_attr(not(any(target_os = "none", test)), allow(dead_code))]
+pub(crate) unsafe fn allocate(
+    heap: &mut linked_list_allocator::Heap,
+    end: &mut u64,
+    layout: core::alloc::Layout,
+    map: impl FnOnce(u64, u64) -> bool,
+) -> *mut u8 {
+    if let Ok(p) = heap.allocate_first_fit(layout) {
+        return p.as_ptr();
+    }
+    let grow = (layout.size() as u64 + layout.align() as u64 + 4096).max(GROW_MIN).next_multiple_of(4096);
+    if !map(*end, grow) {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: the caller's contract: the new pages directly follow the heap.
+    unsafe { heap.extend(grow as usize) };
+    *end += grow;
+    heap.allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
 }
 
 #[cfg(target_os = "none")]
@@ -81,7 +107,6 @@ pub(crate) mod heap {
     use linked_list_allocator::Heap;
 
     const INITIAL: u64 = 256 * 1024;
-    const GROW_MIN: u64 = 256 * 1024;
 
     struct UserHeap {
         lock: AtomicBool,
@@ -128,17 +153,13 @@ pub(crate) mod heap {
     unsafe impl GlobalAlloc for UserHeap {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             self.with(|heap, end| {
-                if let Ok(p) = heap.allocate_first_fit(layout) {
-                    return p.as_ptr();
+                // SAFETY: `map_anon` maps fresh pages at `end`, right after
+                // the heap, or fails.
+                unsafe {
+                    super::allocate(heap, end, layout, |at, len| {
+                        super::map_anon(at, len, abi::MapFlags::READ | abi::MapFlags::WRITE).is_ok()
+                    })
                 }
-                let grow = (layout.size() as u64 + layout.align() as u64 + 4096).max(GROW_MIN).next_multiple_of(4096);
-                if super::map_anon(*end, grow, abi::map::READ | abi::map::WRITE).is_err() {
-                    return core::ptr::null_mut();
-                }
-                // SAFETY: the new pages directly follow the heap.
-                unsafe { heap.extend(grow as usize) };
-                *end += grow;
-                heap.allocate_first_fit(layout).map_or(core::ptr::null_mut(), |p| p.as_ptr())
             })
         }
 
@@ -152,7 +173,7 @@ pub(crate) mod heap {
     /// says so and stops, rather than fail on its first allocation.
     pub fn init() {
         let base = abi::layout::HEAP_BASE;
-        if let Err(e) = super::map_anon(base, INITIAL, abi::map::READ | abi::map::WRITE) {
+        if let Err(e) = super::map_anon(base, INITIAL, abi::MapFlags::READ | abi::MapFlags::WRITE) {
             crate::println!("runtime: cannot map the heap: {e:?}");
             crate::exit(1);
         }

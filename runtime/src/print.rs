@@ -2,19 +2,14 @@
 
 use core::fmt::{self, Write};
 
-use abi::{Syscall, SyscallClass};
+use abi::call::PrintArgs;
+use abi::SyscallClass;
 
 /// Write raw bytes to the console.
 pub fn write_bytes(bytes: &[u8]) {
     for chunk in bytes.chunks(abi::limits::PRINT_LEN) {
-        // SAFETY: DebugPrint only reads `chunk`.
-        let _ = unsafe {
-            crate::sys::call(
-            Syscall::DebugPrint,
-            crate::class_token(SyscallClass::DebugPrint),
-            [chunk.as_ptr() as u64, chunk.len() as u64, 0, 0, 0],
-        )
-        };
+        let args = PrintArgs { ptr: chunk.as_ptr() as u64, len: chunk.len() as u64 };
+        let _ = crate::sys::calls::DEBUG_PRINT.call(crate::class_token(SyscallClass::DebugPrint), args);
     }
 }
 

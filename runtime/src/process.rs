@@ -4,9 +4,10 @@ use alloc::vec::Vec;
 
 use abi::quota::Quota;
 use abi::start::InitCap;
-use abi::{exit, layout, map, Error, Syscall, SyscallClass, FOREVER};
+use abi::call::{GrantArgs, MapAnonArgs, NoArgs, ProcessCreateArgs, ProcessWriteArgs, ThreadCreateArgs, TimeoutArgs};
+use abi::{exit, layout, Error, MapFlags, ProcessRights, RightsMask, SyscallClass, FOREVER};
 
-use crate::sys::call;
+use crate::sys::calls;
 
 /// How a process ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,15 +33,8 @@ impl Process {
     /// An empty process with `quota`, carved out of ours ([`abi::quota`]).
     pub fn create_with(name: &str, quota: &Quota) -> Result<Process, Error> {
         let q = quota.to_bytes();
-        // SAFETY: ProcessCreate only reads the name and the quota.
-        unsafe {
-            call(
-                Syscall::ProcessCreate,
-                crate::class_token(SyscallClass::ProcessCreate),
-                [name.as_ptr() as u64, name.len() as u64, q.as_ptr() as u64, 0, 0],
-            )
-        }
-        .map(|r| Process(r[0]))
+        let args = ProcessCreateArgs { name_ptr: name.as_ptr() as u64, name_len: name.len() as u64, quota_ptr: q.as_ptr() as u64 };
+        calls::PROCESS_CREATE.call(crate::class_token(SyscallClass::ProcessCreate), args).map(|r| Process(r.token))
     }
 
     pub const fn from_token(token: u64) -> Process {
@@ -52,9 +46,8 @@ impl Process {
     }
 
     /// Map zeroed memory into the process.
-    pub fn map_anon(&self, va: u64, len: u64, flags: u64) -> Result<(), Error> {
-        // SAFETY: only adds memory (a range in use gives AlreadyExists).
-        unsafe { call(Syscall::MapAnon, self.0, [va, len, flags, 0, 0]) }.map(|_| ())
+    pub fn map_anon(&self, va: u64, len: u64, flags: MapFlags) -> Result<(), Error> {
+        calls::MAP_ANON.call(self.0, MapAnonArgs { addr: va, len, flags }).map(|_| ())
     }
 
     /// Copy `data` to `va` in the process: before it has a thread, its
@@ -66,7 +59,9 @@ impl Process {
     /// in use by the program (this is meant for loading other processes).
     pub unsafe fn write(&self, va: u64, data: &[u8]) -> Result<(), Error> {
         // SAFETY: the caller's contract; `data` is only read.
-        unsafe { call(Syscall::ProcessWrite, self.0, [va, data.as_ptr() as u64, data.len() as u64, 0, 0]) }.map(|_| ())
+        let args = ProcessWriteArgs { dst: va, src: data.as_ptr() as u64, len: data.len() as u64 };
+        // SAFETY: the caller's contract; `data` is only read.
+        unsafe { calls::PROCESS_WRITE.call(self.0, args) }.map(|_| ())
     }
 
     /// Start a thread at `entry` with stack pointer `stack`; returns its id.
@@ -75,23 +70,22 @@ impl Process {
     /// `entry` must be code of the process that can run on `stack` with
     /// `args` in `rdi`/`rsi` without harming the rest of the program.
     pub unsafe fn start_thread(&self, entry: u64, stack: u64, args: [u64; 2], priority: u8) -> Result<u64, Error> {
+        let args = ThreadCreateArgs { entry, stack, arg0: args[0], arg1: args[1], priority: priority as u64 };
         // SAFETY: the caller's contract.
-        unsafe { call(Syscall::ThreadCreate, self.0, [entry, stack, args[0], args[1], priority as u64]) }.map(|r| r[0])
+        unsafe { calls::THREAD_CREATE.call(self.0, args) }.map(|r| r.value)
     }
 
     /// Give the process a capability; returns its token there.
-    pub fn grant(&self, token: u64, rights: u32) -> Result<u64, Error> {
-        // SAFETY: capability syscalls touch no memory.
-        unsafe { call(Syscall::CapGrant, self.0, [token, rights as u64, 0, 0, 0]) }.map(|r| r[0])
+    pub fn grant(&self, token: u64, rights: impl Into<RightsMask>) -> Result<u64, Error> {
+        calls::CAP_GRANT.call(self.0, GrantArgs { cap: token, rights: rights.into() }).map(|r| r.value)
     }
 
     /// Wait for the end, up to `timeout_ns`.
     pub fn wait_timeout(&self, timeout_ns: u64) -> Result<Exit, Error> {
-        // SAFETY: ProcessWait touches no memory.
-        let r = unsafe { call(Syscall::ProcessWait, self.0, [timeout_ns, 0, 0, 0, 0]) }?;
-        match r[0] {
-            exit::EXITED => Ok(Exit::Code(r[1] as i64)),
-            exit::FAULTED => Ok(Exit::Fault(r[1])),
+        let r = calls::PROCESS_WAIT.call(self.0, TimeoutArgs { timeout: timeout_ns })?;
+        match r.how {
+            exit::EXITED => Ok(Exit::Code(r.code as i64)),
+            exit::FAULTED => Ok(Exit::Fault(r.code)),
             exit::KILLED => Ok(Exit::Killed),
             _ => Err(Error::InvalidArgument),
         }
@@ -104,8 +98,7 @@ impl Process {
 
     /// End the process.
     pub fn kill(&self) -> Result<(), Error> {
-        // SAFETY: ProcessKill touches no memory of ours (ending this process ends the program).
-        unsafe { call(Syscall::ProcessKill, self.0, [0; 5]) }.map(|_| ())
+        calls::PROCESS_KILL.call(self.0, NoArgs {}).map(|_| ())
     }
 }
 
@@ -137,10 +130,10 @@ pub trait Builder {
     fn create(&mut self, name: &str, quota: &Quota) -> Result<Self::Proc, Error>;
     /// The process's token in the caller.
     fn token(&self, p: &Self::Proc) -> u64;
-    fn map_anon(&mut self, p: &Self::Proc, va: u64, len: u64, flags: u64) -> Result<(), Error>;
+    fn map_anon(&mut self, p: &Self::Proc, va: u64, len: u64, flags: MapFlags) -> Result<(), Error>;
     fn write(&mut self, p: &Self::Proc, va: u64, data: &[u8]) -> Result<(), Error>;
     /// Give `p` the caller's capability `token` with at most `rights`.
-    fn grant(&mut self, p: &Self::Proc, token: u64, rights: u32) -> Result<u64, Error>;
+    fn grant(&mut self, p: &Self::Proc, token: u64, rights: RightsMask) -> Result<u64, Error>;
     fn start(&mut self, p: &Self::Proc, entry: u64, rsp: u64, priority: u8) -> Result<(), Error>;
     /// End a process that could not be built: the kernel frees its
     /// memory and capabilities with it.
@@ -158,7 +151,7 @@ impl Builder for Kernel {
     fn token(&self, p: &Process) -> u64 {
         p.token()
     }
-    fn map_anon(&mut self, p: &Process, va: u64, len: u64, flags: u64) -> Result<(), Error> {
+    fn map_anon(&mut self, p: &Process, va: u64, len: u64, flags: MapFlags) -> Result<(), Error> {
         p.map_anon(va, len, flags)
     }
     fn write(&mut self, p: &Process, va: u64, data: &[u8]) -> Result<(), Error> {
@@ -166,7 +159,7 @@ impl Builder for Kernel {
         // nothing until `start`.
         unsafe { p.write(va, data) }
     }
-    fn grant(&mut self, p: &Process, token: u64, rights: u32) -> Result<u64, Error> {
+    fn grant(&mut self, p: &Process, token: u64, rights: RightsMask) -> Result<u64, Error> {
         p.grant(token, rights)
     }
     fn start(&mut self, p: &Process, entry: u64, rsp: u64, priority: u8) -> Result<(), Error> {
@@ -188,7 +181,7 @@ pub struct Plan<'a> {
     pub name: &'a str,
     pub image: &'a [u8],
     pub args: &'a [&'a [u8]],
-    pub caps: &'a [(u64, u64, u32)],
+    pub caps: &'a [(u64, u64, RightsMask)],
     pub stack_size: u64,
     pub priority: u8,
     pub quota: Quota,
@@ -215,13 +208,13 @@ pub fn build<B: Builder>(b: &mut B, plan: &Plan) -> Result<B::Proc, SpawnError> 
 fn load<B: Builder>(b: &mut B, p: &B::Proc, elf: &elfload::Image, plan: &Plan) -> Result<(), SpawnError> {
     for seg in elf.segments() {
         let pages = seg.pages();
-        b.map_anon(p, pages.start, pages.end - pages.start, map::for_segment(seg.perms.write, seg.perms.exec))?;
+        b.map_anon(p, pages.start, pages.end - pages.start, MapFlags::for_segment(seg.perms.write, seg.perms.exec))?;
         b.write(p, seg.vaddr, &plan.image[seg.file.clone()])?;
     }
-    b.map_anon(p, layout::STACK_TOP - plan.stack_size, plan.stack_size, map::READ | map::WRITE)?;
+    b.map_anon(p, layout::STACK_TOP - plan.stack_size, plan.stack_size, MapFlags::READ | MapFlags::WRITE)?;
     let mut caps = Vec::with_capacity(plan.caps.len() + 1);
     // Every program can act on itself.
-    let own = b.grant(p, b.token(p), abi::rights::MAP | abi::rights::THREAD | abi::rights::WAIT | abi::rights::KILL)?;
+    let own = b.grant(p, b.token(p), (ProcessRights::MAP | ProcessRights::THREAD | ProcessRights::WAIT | ProcessRights::KILL).into())?;
     caps.push(InitCap { id: abi::cap_id::SELF_PROCESS, token: own });
     for &(id, token, rights) in plan.caps {
         caps.push(InitCap { id, token: b.grant(p, token, rights)? });
@@ -243,7 +236,7 @@ pub struct Spawn<'a> {
     image: &'a [u8],
     args: Vec<&'a [u8]>,
     /// (id, our token, rights to give)
-    caps: Vec<(u64, u64, u32)>,
+    caps: Vec<(u64, u64, RightsMask)>,
     priority: u8,
     quota: Quota,
     stack_size: u64,
@@ -261,8 +254,8 @@ impl<'a> Spawn<'a> {
     }
 
     /// Give the program our capability `token` as `id`, with at most `rights`.
-    pub fn cap(mut self, id: u64, token: u64, rights: u32) -> Self {
-        self.caps.push((id, token, rights));
+    pub fn cap(mut self, id: u64, token: u64, rights: impl Into<RightsMask>) -> Self {
+        self.caps.push((id, token, rights.into()));
         self
     }
 
@@ -270,7 +263,7 @@ impl<'a> Spawn<'a> {
     pub fn inherit_all(mut self) -> Self {
         for c in crate::caps::all() {
             if c.id != abi::cap_id::SELF_PROCESS {
-                self.caps.push((c.id, c.token, abi::rights::ALL));
+                self.caps.push((c.id, c.token, RightsMask::ALL));
             }
         }
         self
@@ -312,7 +305,7 @@ impl<'a> Spawn<'a> {
 pub fn spawn_thread(f: fn(u64), arg: u64, priority: u8) -> Result<u64, Error> {
     const STACK: u64 = 64 * 1024;
     let base = crate::mem::reserve(STACK);
-    crate::mem::map_anon(base, STACK, map::READ | map::WRITE)?;
+    crate::mem::map_anon(base, STACK, abi::MapFlags::READ | abi::MapFlags::WRITE)?;
     // The entry is jumped to, not called: start 8 bytes below a 16-byte
     // boundary as if a return address had been pushed.
     let top = base + STACK - 8;

@@ -2,7 +2,7 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use abi::{cap_id, layout, map, Error};
+use abi::{cap_id, layout, Error};
 
 use crate::mem::PhysRange;
 
@@ -14,7 +14,7 @@ pub fn image() -> Result<&'static [u8], Error> {
     if len == 0 {
         let cap = PhysRange(crate::init_cap(cap_id::RAMFS).ok_or(Error::Incapable)?);
         let (_, size) = cap.info()?;
-        match cap.map(layout::RAMFS_BASE, 0, size, map::READ) {
+        match cap.map(layout::RAMFS_BASE, 0, size, abi::MapFlags::READ) {
             // Another of our threads mapped it first: RAMFS_BASE is kept
             // for the image alone, so what is there is the image.
             Ok(()) | Err(Error::AlreadyExists) => {}

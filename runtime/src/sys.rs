@@ -1,13 +1,186 @@
-//! The raw syscall instruction and typed results.
+//! The raw syscall instruction, and every syscall as a typed descriptor.
 //!
-//! `call` puts the syscall number in `rax`, the authorising token in `rdi`
-//! and up to five arguments in `rsi, rdx, r10, r8, r9`; the kernel answers
-//! with an error code in `rax` and four values in `rsi, rdx, r8, r9`
-//! (see [`abi`]).
+//! The registers (`rax` = number, `rdi` = token, `rsi, rdx, r10, r8, r9` =
+//! arguments; `rax` = error, `rsi, rdx, r8, r9` = results) are filled from
+//! and read into the argument and result types of [`abi::call`]; no wrapper
+//! places a value in a register by hand.
+//!
+//! Syscalls are split by what they may do to the caller's memory:
+//! - a [`Pure`] one never writes, unmaps or remaps memory the caller can
+//!   reach (it may read a buffer it is given, or map *new* memory where
+//!   nothing is mapped): [`Pure::call`] is safe;
+//! - a [`Touching`] one may (receive windows, output buffers, lent pages,
+//!   reply data, `Unmap`, `ProcessWrite` on this process, a new thread's
+//!   stack): [`Touching::call`] is `unsafe`, and every wrapper that uses it
+//!   states its contract.
+//!
+//! The choice is made once per syscall, in [`calls`].
 
+use core::marker::PhantomData;
+
+use abi::call::{ArgRegs, Regs, ResultRegs};
 use abi::{Error, Syscall};
 
-/// Make a syscall; `Ok` carries the four result values.
+/// A syscall that touches no memory of the caller, with its argument type
+/// `A` and result type `R`.
+pub struct Pure<A, R> {
+    nr: Syscall,
+    types: PhantomData<fn(A) -> R>,
+}
+
+/// A syscall that may write, unmap or remap memory of the caller.
+pub struct Touching<A, R> {
+    nr: Syscall,
+    types: PhantomData<fn(A) -> R>,
+}
+
+impl<A: Regs<5>, R: Regs<4>> Pure<A, R> {
+    /// # Safety
+    /// `nr` takes arguments laid out as `A` and answers results laid out as
+    /// `R`, and never writes, unmaps or remaps memory of the caller.
+    const unsafe fn new(nr: Syscall) -> Self {
+        Pure { nr, types: PhantomData }
+    }
+
+    /// The syscall number.
+    pub const fn nr(&self) -> Syscall {
+        self.nr
+    }
+
+    /// Make the call.
+    #[inline(always)]
+    pub fn call(&self, token: u64, args: A) -> Result<R, Error> {
+        // SAFETY: the syscall touches no memory of ours (checked where
+        // the descriptor is made, in `calls`).
+        let r = unsafe { call(self.nr, token, args.to_regs()) }?;
+        R::from_regs(&r)
+    }
+}
+
+impl<A: Regs<5>, R: Regs<4>> Touching<A, R> {
+    const fn new(nr: Syscall) -> Self {
+        Touching { nr, types: PhantomData }
+    }
+
+    /// The syscall number.
+    pub const fn nr(&self) -> Syscall {
+        self.nr
+    }
+
+    /// Make the call.
+    ///
+    /// # Safety
+    /// As for [`call`]: memory the kernel may write, unmap or remap (named
+    /// by the arguments, see the syscall's documentation in [`abi`]) is
+    /// owned by the caller and not otherwise borrowed.
+    #[inline(always)]
+    pub unsafe fn call(&self, token: u64, args: A) -> Result<R, Error> {
+        // SAFETY: the caller's contract.
+        let r = unsafe { call(self.nr, token, args.to_regs()) }?;
+        R::from_regs(&r)
+    }
+}
+
+/// Every syscall the runtime makes, typed and classified.
+pub mod calls {
+    use abi::call::*;
+    use abi::Syscall as S;
+
+    use super::{Pure, Touching};
+
+    // Every `Pure::new` below: the types are the ones `abi::call::shape`
+    // gives for the syscall (a host test checks), and the kernel's handler
+    // writes, unmaps and remaps no memory of the caller, for the reason
+    // its SAFETY line gives.
+    // SAFETY: only reads the bytes.
+    pub const DEBUG_PRINT: Pure<PrintArgs, NoResults> = unsafe { Pure::new(S::DebugPrint) };
+    // SAFETY: ends the process; no memory touched.
+    pub const EXIT: Pure<CodeArgs, NoResults> = unsafe { Pure::new(S::Exit) };
+    // SAFETY: no memory touched.
+    pub const YIELD: Pure<NoArgs, NoResults> = unsafe { Pure::new(S::Yield) };
+    // SAFETY: no memory touched.
+    pub const SLEEP: Pure<TimeoutArgs, NoResults> = unsafe { Pure::new(S::Sleep) };
+    // SAFETY: no memory touched.
+    pub const UPTIME: Pure<NoArgs, Value> = unsafe { Pure::new(S::Uptime) };
+    // SAFETY: ends the thread; no memory touched.
+    pub const THREAD_EXIT: Pure<NoArgs, NoResults> = unsafe { Pure::new(S::ThreadExit) };
+    // SAFETY: no memory touched.
+    pub const PRIORITY: Pure<NoArgs, PriorityResults> = unsafe { Pure::new(S::Priority) };
+    // SAFETY: no memory touched.
+    pub const CHANNEL_CREATE: Pure<NoArgs, Value> = unsafe { Pure::new(S::ChannelCreate) };
+    // SAFETY: no memory touched.
+    pub const CHANNEL_DESTROY: Pure<NoArgs, NoResults> = unsafe { Pure::new(S::ChannelDestroy) };
+    // SAFETY: the message is copied, never lent; no reply data is written back.
+    pub const SEND_CAP: Pure<SendCapArgs, SendResults> = unsafe { Pure::new(S::SendCap) };
+    // SAFETY: only reads the name.
+    pub const NAME_REGISTER: Pure<NameRegisterArgs, NoResults> = unsafe { Pure::new(S::NameRegister) };
+    // SAFETY: only reads the provider; capabilities only.
+    pub const NAMES_SCOPE: Pure<ScopeArgs, Value> = unsafe { Pure::new(S::NamesScope) };
+    // SAFETY: only reads the name.
+    pub const NAME_FIND: Pure<NameArgs, Value> = unsafe { Pure::new(S::NameFind) };
+    // SAFETY: only reads the name.
+    pub const NAME_DEREGISTER: Pure<NameArgs, NoResults> = unsafe { Pure::new(S::NameDeregister) };
+    // SAFETY: capabilities only.
+    pub const CAP_DERIVE: Pure<DeriveArgs, Value> = unsafe { Pure::new(S::CapDerive) };
+    // SAFETY: capabilities only.
+    pub const CAP_DROP: Pure<NoArgs, NoResults> = unsafe { Pure::new(S::CapDrop) };
+    // SAFETY: capabilities only.
+    pub const CAP_GRANT: Pure<GrantArgs, Value> = unsafe { Pure::new(S::CapGrant) };
+    // SAFETY: capabilities only.
+    pub const CAP_INSPECT: Pure<NoArgs, CapInfo> = unsafe { Pure::new(S::CapInspect) };
+    // SAFETY: maps only where nothing is mapped (`AlreadyExists` otherwise).
+    pub const MAP_ANON: Pure<MapAnonArgs, NoResults> = unsafe { Pure::new(S::MapAnon) };
+    // SAFETY: maps only where nothing is mapped (`AlreadyExists` otherwise).
+    pub const MAP_PHYS: Pure<MapPhysArgs, NoResults> = unsafe { Pure::new(S::MapPhys) };
+    // SAFETY: capabilities only.
+    pub const PHYS_DERIVE: Pure<PhysDeriveArgs, Value> = unsafe { Pure::new(S::PhysDerive) };
+    // SAFETY: capabilities only.
+    pub const PHYS_INFO: Pure<NoArgs, PhysInfoResults> = unsafe { Pure::new(S::PhysInfo) };
+    // SAFETY: allocates frames, maps nothing.
+    pub const DMA_ALLOC: Pure<DmaAllocArgs, DmaAllocResults> = unsafe { Pure::new(S::DmaAlloc) };
+    // SAFETY: only answers an address.
+    pub const DMA_ADDR: Pure<DmaAddrArgs, Value> = unsafe { Pure::new(S::DmaAddr) };
+    // SAFETY: only reads the name and the quota.
+    pub const PROCESS_CREATE: Pure<ProcessCreateArgs, ProcessCreateResults> = unsafe { Pure::new(S::ProcessCreate) };
+    // SAFETY: no memory touched.
+    pub const PROCESS_WAIT: Pure<TimeoutArgs, WaitResults> = unsafe { Pure::new(S::ProcessWait) };
+    // SAFETY: ends a process (this one: the program ends); no memory of a running program changes.
+    pub const PROCESS_KILL: Pure<NoArgs, NoResults> = unsafe { Pure::new(S::ProcessKill) };
+    // SAFETY: no memory touched.
+    pub const POWER_OFF: Pure<CodeArgs, NoResults> = unsafe { Pure::new(S::PowerOff) };
+    // SAFETY: no memory touched.
+    pub const IRQ_MSI: Pure<NoArgs, IrqMsiResults> = unsafe { Pure::new(S::IrqMsi) };
+    // SAFETY: no memory touched.
+    pub const IRQ_BIND: Pure<IrqBindArgs, NoResults> = unsafe { Pure::new(S::IrqBind) };
+    // SAFETY: no memory touched.
+    pub const IRQ_ACK: Pure<NoArgs, NoResults> = unsafe { Pure::new(S::IrqAck) };
+    // SAFETY: an I/O APIC line, no memory.
+    pub const IRQ_LINE: Pure<IrqLineArgs, IrqLineResults> = unsafe { Pure::new(S::IrqLine) };
+    // SAFETY: an I/O port, no memory.
+    pub const IO_PORT_IN: Pure<PortInArgs, Value> = unsafe { Pure::new(S::IoPortIn) };
+    // SAFETY: an I/O port, no memory.
+    pub const IO_PORT_OUT: Pure<PortOutArgs, NoResults> = unsafe { Pure::new(S::IoPortOut) };
+
+    /// Writes reply data into the buffer, or lends its page.
+    pub const SEND: Touching<SendArgs, SendResults> = Touching::new(S::Send);
+    /// Writes the window.
+    pub const RECEIVE: Touching<ReceiveArgs, ReceiveResults> = Touching::new(S::Receive);
+    /// Unmaps a lent page from the window.
+    pub const REPLY: Touching<ReplyArgs, NoResults> = Touching::new(S::Reply);
+    /// Unmaps a lent page, writes the window.
+    pub const REPLY_RECV: Touching<ReplyRecvArgs, ReceiveResults> = Touching::new(S::ReplyRecv);
+    /// Unmaps.
+    pub const UNMAP: Touching<UnmapArgs, NoResults> = Touching::new(S::Unmap);
+    /// Writes into a process, which may be the caller.
+    pub const PROCESS_WRITE: Touching<ProcessWriteArgs, NoResults> = Touching::new(S::ProcessWrite);
+    /// Runs code on a stack the caller names.
+    pub const THREAD_CREATE: Touching<ThreadCreateArgs, Value> = Touching::new(S::ThreadCreate);
+    /// Writes the output buffer an operation names.
+    pub const DEBUG_IPC: Touching<DebugIpcArgs, DebugIpcResults> = Touching::new(S::DebugIpc);
+}
+
+/// Make a syscall with raw argument registers; `Ok` carries the four
+/// result registers.
 ///
 /// # Safety
 /// The kernel may write user memory named by the arguments (receive
@@ -16,7 +189,7 @@ use abi::{Error, Syscall};
 /// that no Rust reference is affected, i.e. such memory is owned by the
 /// caller and not otherwise borrowed.
 #[inline(always)]
-pub unsafe fn call(nr: Syscall, token: u64, a: [u64; 5]) -> Result<[u64; 4], Error> {
+pub unsafe fn call(nr: Syscall, token: u64, a: ArgRegs) -> Result<ResultRegs, Error> {
     // SAFETY: the caller's contract covers the arguments.
     let (status, r) = unsafe { raw(nr as u64, token, a) };
     Error::check(status).map(|()| r)
@@ -29,7 +202,7 @@ pub unsafe fn call(nr: Syscall, token: u64, a: [u64; 5]) -> Result<[u64; 4], Err
 /// As for [`call`].
 #[cfg(target_os = "none")]
 #[inline(always)]
-pub unsafe fn raw(nr: u64, token: u64, a: [u64; 5]) -> (u64, [u64; 4]) {
+pub unsafe fn raw(nr: u64, token: u64, a: ArgRegs) -> (u64, ResultRegs) {
     let (status, r1, r2, r3, r4);
     // SAFETY: the kernel preserves every register except the ones named
     // here; what it does to memory is the caller's contract.
@@ -56,6 +229,63 @@ pub unsafe fn raw(nr: u64, token: u64, a: [u64; 5]) -> (u64, [u64; 4]) {
 /// # Safety
 /// None needed on the host; `unsafe` to match the machine's signature.
 #[cfg(not(target_os = "none"))]
-pub unsafe fn raw(_nr: u64, _token: u64, _a: [u64; 5]) -> (u64, [u64; 4]) {
+pub unsafe fn raw(_nr: u64, _token: u64, _a: ArgRegs) -> (u64, ResultRegs) {
     (Error::UnknownSyscall as u64, [0; 4])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::calls::*;
+    use super::*;
+
+    /// Every descriptor's types are the ones `abi::call::shape` names.
+    macro_rules! same_shape {
+        ($($d:ident: $a:ty, $r:ty;)*) => {$(
+            let sh = abi::call::shape($d.nr());
+            assert_eq!(sh.args, <$a>::FIELDS, "arguments of {:?}", $d.nr());
+            if sh.returns {
+                assert_eq!(sh.results, <$r>::FIELDS, "results of {:?}", $d.nr());
+            }
+        )*};
+    }
+
+    #[test]
+    fn descriptors_use_the_abi_shapes() {
+        use abi::call::*;
+        same_shape! {
+            DEBUG_PRINT: PrintArgs, NoResults; EXIT: CodeArgs, NoResults; YIELD: NoArgs, NoResults;
+            SLEEP: TimeoutArgs, NoResults; UPTIME: NoArgs, Value; THREAD_EXIT: NoArgs, NoResults;
+            PRIORITY: NoArgs, PriorityResults; CHANNEL_CREATE: NoArgs, Value; CHANNEL_DESTROY: NoArgs, NoResults;
+            SEND_CAP: SendCapArgs, SendResults; NAME_REGISTER: NameRegisterArgs, NoResults; NAMES_SCOPE: ScopeArgs, Value; NAME_FIND: NameArgs, Value;
+            NAME_DEREGISTER: NameArgs, NoResults; CAP_DERIVE: DeriveArgs, Value; CAP_DROP: NoArgs, NoResults;
+            CAP_GRANT: GrantArgs, Value; CAP_INSPECT: NoArgs, CapInfo; MAP_ANON: MapAnonArgs, NoResults;
+            MAP_PHYS: MapPhysArgs, NoResults; PHYS_DERIVE: PhysDeriveArgs, Value; PHYS_INFO: NoArgs, PhysInfoResults;
+            DMA_ALLOC: DmaAllocArgs, DmaAllocResults; DMA_ADDR: DmaAddrArgs, Value;
+            PROCESS_CREATE: ProcessCreateArgs, ProcessCreateResults; PROCESS_WAIT: TimeoutArgs, WaitResults;
+            PROCESS_KILL: NoArgs, NoResults; POWER_OFF: CodeArgs, NoResults; IRQ_MSI: NoArgs, IrqMsiResults;
+            IRQ_BIND: IrqBindArgs, NoResults; IRQ_ACK: NoArgs, NoResults; IRQ_LINE: IrqLineArgs, IrqLineResults; IO_PORT_IN: PortInArgs, Value;
+            IO_PORT_OUT: PortOutArgs, NoResults; SEND: SendArgs, SendResults; RECEIVE: ReceiveArgs, ReceiveResults;
+            REPLY: ReplyArgs, NoResults; REPLY_RECV: ReplyRecvArgs, ReceiveResults; UNMAP: UnmapArgs, NoResults;
+            PROCESS_WRITE: ProcessWriteArgs, NoResults; THREAD_CREATE: ThreadCreateArgs, Value;
+            DEBUG_IPC: DebugIpcArgs, DebugIpcResults;
+        }
+    }
+
+    #[test]
+    fn the_touching_syscalls_are_exactly_those_that_write_or_remap_user_memory() {
+        let touching = [SEND.nr(), RECEIVE.nr(), REPLY.nr(), REPLY_RECV.nr(), UNMAP.nr(), PROCESS_WRITE.nr(), THREAD_CREATE.nr(), DEBUG_IPC.nr()];
+        let mut t: Vec<u64> = touching.iter().map(|s| *s as u64).collect();
+        t.sort();
+        let want = [abi::Syscall::Send, abi::Syscall::Receive, abi::Syscall::Reply, abi::Syscall::ReplyRecv, abi::Syscall::Unmap, abi::Syscall::ProcessWrite, abi::Syscall::ThreadCreate, abi::Syscall::DebugIpc];
+        let mut w: Vec<u64> = want.iter().map(|s| *s as u64).collect();
+        w.sort();
+        assert_eq!(t, w);
+    }
+
+    #[test]
+    fn on_the_host_every_call_is_unknown_and_decodes_nothing() {
+        assert_eq!(YIELD.call(1, abi::call::NoArgs {}), Err(Error::UnknownSyscall));
+        let args = abi::call::MapAnonArgs { addr: 0x1000, len: 0x1000, flags: abi::MapFlags::READ };
+        assert_eq!(MAP_ANON.call(1, args), Err(Error::UnknownSyscall));
+    }
 }

@@ -1,8 +1,9 @@
 //! Time and the CPU: sleep, yield, uptime, priorities.
 
-use abi::{Error, Syscall, SyscallClass};
+use abi::call::{NoArgs, TimeoutArgs};
+use abi::{Error, SyscallClass};
 
-use crate::sys::call;
+use crate::sys::calls;
 
 fn token() -> u64 {
     crate::class_token(SyscallClass::Thread)
@@ -10,8 +11,7 @@ fn token() -> u64 {
 
 /// Sleep at least `ns` nanoseconds (rounded up to the kernel tick).
 pub fn sleep_ns(ns: u64) -> Result<(), Error> {
-    // SAFETY: these syscalls touch no user memory.
-    unsafe { call(Syscall::Sleep, token(), [ns, 0, 0, 0, 0]) }.map(|_| ())
+    calls::SLEEP.call(token(), TimeoutArgs { timeout: ns }).map(|_| ())
 }
 
 /// Sleep at least `ms` milliseconds.
@@ -21,15 +21,13 @@ pub fn sleep_ms(ms: u64) -> Result<(), Error> {
 
 /// Give the CPU to another ready thread of equal or higher priority.
 pub fn yield_now() -> Result<(), Error> {
-    // SAFETY: these syscalls touch no user memory.
-    unsafe { call(Syscall::Yield, token(), [0; 5]) }.map(|_| ())
+    calls::YIELD.call(token(), NoArgs {}).map(|_| ())
 }
 
 /// Nanoseconds since boot, in whole kernel ticks (`limits::TICK_NS`);
 /// 0 for a program without the thread class.
 pub fn uptime_ns() -> u64 {
-    // SAFETY: these syscalls touch no user memory.
-    unsafe { call(Syscall::Uptime, token(), [0; 5]) }.map(|r| r[0]).unwrap_or(0)
+    calls::UPTIME.call(token(), NoArgs {}).map(|r| r.value).unwrap_or(0)
 }
 
 /// Milliseconds since boot.
@@ -39,8 +37,7 @@ pub fn uptime_ms() -> u64 {
 
 /// This thread's (base, effective) priority.
 pub fn priority() -> Result<(u8, u8), Error> {
-    // SAFETY: these syscalls touch no user memory.
-    unsafe { call(Syscall::Priority, token(), [0; 5]) }.map(|r| (r[0] as u8, r[1] as u8))
+    calls::PRIORITY.call(token(), NoArgs {}).map(|r| (r.base as u8, r.effective as u8))
 }
 
 /// The time-stamp counter (guest instructions under `-icount`).
@@ -57,7 +54,6 @@ pub fn rdtsc() -> u64 {
 
 /// End this thread.
 pub fn thread_exit() -> ! {
-    // SAFETY: these syscalls touch no user memory.
-    let _ = unsafe { call(Syscall::ThreadExit, token(), [0; 5]) };
+    let _ = calls::THREAD_EXIT.call(token(), NoArgs {});
     crate::exit(0)
 }

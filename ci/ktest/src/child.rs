@@ -6,7 +6,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use abi::{cap_id, rights, Error, Syscall, SyscallClass, FOREVER};
+use abi::{cap_id, Error, SyscallClass, FOREVER};
 use runtime::ipc::{Channel, Window};
 use runtime::mem::PhysRange;
 use runtime::time::{priority, sleep_ms, uptime_ms, yield_now};
@@ -209,7 +209,7 @@ fn recurse(n: u64) -> u64 {
 /// The shared page from capability `SHARED`, as atomics.
 pub(crate) fn shared() -> Option<&'static [AtomicU64; 512]> {
     let cap = PhysRange(init_cap(SHARED)?);
-    cap.map(SHARED_VA, 0, 4096, abi::map::READ | abi::map::WRITE).ok()?;
+    cap.map(SHARED_VA, 0, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ok()?;
     // SAFETY: the page is mapped read-write at SHARED_VA for the rest of the
     // program; atomics make the sharing with the other process sound.
     Some(unsafe { &*(SHARED_VA as *const [AtomicU64; 512]) })
@@ -341,7 +341,7 @@ fn server(chan: Channel, op: &str) -> i32 {
 /// (`tag * 3`) until its `EXIT`.
 fn open(m: runtime::ipc::Received) -> Result<(), Error> {
     let own = Channel::create()?;
-    m.reply_cap(0, 0, own.token(), rights::SEND)?;
+    m.reply_cap(0, 0, own.token(), abi::ChannelRights::SEND)?;
     let mut w = Window::new()?;
     loop {
         let m = own.receive(&mut w, FOREVER)?;
@@ -419,7 +419,7 @@ fn lend_sibling(dma: bool) -> i32 {
         // A page of a DMA region of ours (`lend-sibling dma`).
         let Ok((range, _)) = runtime::mem::dma_alloc(1) else { return 8 };
         let va = runtime::mem::reserve(4096);
-        if range.map(va, 0, 4096, abi::map::READ | abi::map::WRITE).is_err() {
+        if range.map(va, 0, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).is_err() {
             return 9;
         }
         va as *mut u8
@@ -434,7 +434,7 @@ fn lend_sibling(dma: bool) -> i32 {
     }
     // SAFETY: not sound on purpose: the sibling tries to write the buffer
     // while it is lent, which the kernel must prevent (the process dies).
-    let _ = unsafe { chan().send_raw(tag::PAGE, addr, 4096, FOREVER, 0) };
+    let _ = unsafe { chan().send_raw(tag::PAGE, addr, 4096, FOREVER, abi::SendFlags::empty()) };
     6
 }
 
@@ -484,7 +484,7 @@ fn hold_client(id: u8) -> i32 {
 /// never answer it. The parent kills us.
 fn owner() -> i32 {
     let Ok(mine) = Channel::create() else { return 3 };
-    if chan().send_cap(0, &[], mine.token(), rights::SEND).is_err() {
+    if chan().send_cap(0, &[], mine.token(), abi::ChannelRights::SEND).is_err() {
         return 4;
     }
     let Ok(mut w) = Window::new() else { return 5 };
@@ -549,8 +549,8 @@ fn noauth() -> i32 {
         wrong |= 1;
     }
     let msg = b"should not print\n";
-    // SAFETY: DebugPrint only reads `msg`.
-    if unsafe { runtime::sys::call(Syscall::DebugPrint, 0x1234_5678, [msg.as_ptr() as u64, msg.len() as u64, 0, 0, 0]) }.is_ok() {
+    let args = abi::call::PrintArgs { ptr: msg.as_ptr() as u64, len: msg.len() as u64 };
+    if runtime::sys::calls::DEBUG_PRINT.call(0x1234_5678, args).is_ok() {
         wrong |= 2;
     }
     if Channel::find("SYSTEM::VFS").is_ok() {
@@ -598,7 +598,7 @@ fn strikes() -> i32 {
 /// Map, write, unmap, then touch: must fault.
 fn unmapped_touch() -> i32 {
     let va = runtime::mem::reserve(4096);
-    if runtime::mem::map_anon(va, 4096, abi::map::READ | abi::map::WRITE).is_err() {
+    if runtime::mem::map_anon(va, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).is_err() {
         return 3;
     }
     // SAFETY: mapped just above.
@@ -615,7 +615,7 @@ fn unmapped_touch() -> i32 {
 /// Write to a read-only page: must fault.
 fn ro_write() -> i32 {
     let va = runtime::mem::reserve(4096);
-    if runtime::mem::map_anon(va, 4096, abi::map::READ).is_err() {
+    if runtime::mem::map_anon(va, 4096, abi::MapFlags::READ).is_err() {
         return 3;
     }
     // SAFETY: reading the zeroed page is fine; the write must fault.

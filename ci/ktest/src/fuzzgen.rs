@@ -32,6 +32,7 @@
 
 use alloc::vec::Vec;
 
+use abi::call::{NoArgs, ReplyArgs, ReplyRecvArgs};
 use abi::{Error, Syscall, SyscallClass};
 
 use crate::harness::Rng;
@@ -305,7 +306,7 @@ impl Fuzzer {
             Some(Syscall::IrqBind | Syscall::IrqAck) => match self.pick(|g| g == Got::Irq) {
                 Some(i) => {
                     // A channel we may receive on: ours, one we made, the hub.
-                    a[0] = match self.pick(|g| g == Got::Channel) {
+                    a[const { abi::call::arg_index(Syscall::IrqBind, "channel") }] = match self.pick(|g| g == Got::Channel) {
                         Some(c) if self.one_in(3) => self.pool[c].0,
                         _ if self.s.hub != 0 && self.one_in(2) => self.s.hub,
                         _ => self.s.channel,
@@ -323,7 +324,7 @@ impl Fuzzer {
             Some(Syscall::SendCap) => {
                 // Attach something we hold with DELEGATE (a token without
                 // it, or none, is a bad token: rarely).
-                a[3] = match self.pick(|g| g != Got::Other) {
+                a[const { abi::call::arg_index(Syscall::SendCap, "cap") }] = match self.pick(|g| g != Got::Other) {
                     _ if self.one_in(POWER_ONE_IN) => {
                         self.bad_tokens += 1;
                         [self.s.me, 0][(self.r() % 2) as usize]
@@ -346,7 +347,7 @@ impl Fuzzer {
                 if sys == Some(Syscall::NameRegister) {
                     // Its authority over the name is a second token: ours
                     // (a random one would cost a bad-token delay).
-                    a[2] = class(SyscallClass::Names);
+                    a[const { abi::call::arg_index(Syscall::NameRegister, "names") }] = class(SyscallClass::Names);
                 }
                 match self.pick(|g| g == Got::Channel) {
                     Some(i) if self.one_in(4) => self.pool[i].0,
@@ -376,7 +377,7 @@ impl Fuzzer {
             },
             Some(Syscall::CapGrant) => {
                 // Tokens we hold with DELEGATE.
-                a[0] = match self.pick(|g| matches!(g, Got::Channel | Got::Dma)) {
+                a[const { abi::call::arg_index(Syscall::CapGrant, "cap") }] = match self.pick(|g| matches!(g, Got::Channel | Got::Dma)) {
                     Some(i) if self.one_in(2) => self.pool[i].0,
                     _ => self.s.channel,
                 };
@@ -449,7 +450,7 @@ impl Fuzzer {
             let forged = [cookie.wrapping_add(1), cookie ^ 1 << 16, cookie.wrapping_sub(1 << 16), self.r()];
             let f = forged[(self.r() % 4) as usize];
             let result = self.r();
-            self.issue(Syscall::Reply as u64, f, [result, 0, 0, 0, 0])?;
+            self.issue(Syscall::Reply as u64, f, reply(result, 0, 0))?;
             return Ok(());
         }
         // Mostly a reply length that fits the message, sometimes not.
@@ -459,11 +460,11 @@ impl Fuzzer {
             // The reply data: the window (where a copied message sits, or a
             // lent page), a page of ours, or a bad address.
             let buf = if self.one_in(2) { self.page() } else { self.addr() };
-            self.issue(Syscall::Reply as u64, cookie, [result, buf, len, 0, 0])?
+            self.issue(Syscall::Reply as u64, cookie, reply(result, buf, len))?
         } else {
             let chan = if self.s.hub != 0 && self.one_in(2) { self.s.hub } else { self.s.channel };
             let window = if self.one_in(2) { self.page() } else { self.addr() };
-            self.issue(Syscall::ReplyRecv as u64, chan, [cookie, result, len, window, 0])?
+            self.issue(Syscall::ReplyRecv as u64, chan, ReplyRecvArgs { cookie, result, reply_len: len, window, timeout: 0 }.to_regs())?
         };
         self.held = match status {
             // Too long a reply, or reply data from a window that holds a
@@ -491,6 +492,11 @@ impl Fuzzer {
 
     /// Bound what would stall or harm the fuzzer itself.
     fn shape(&mut self, sys: Option<Syscall>, token: u64, a: &mut [u64; 5]) {
+        macro_rules! at {
+            ($s:ident, $name:literal) => {
+                a[const { abi::call::arg_index(Syscall::$s, $name) }]
+            };
+        }
         let (on_me, token_is_phys) = (token == self.s.me, token == self.s.phys);
         // Waits: mostly polls, otherwise up to 2 ms.
         let wait = if self.one_in(4) { self.r() % 2_000_000 } else { 0 };
@@ -500,87 +506,95 @@ impl Fuzzer {
             Some(Syscall::Send) => {
                 if self.one_in(2) {
                     let page = self.one_in(2);
-                    a[1] = if page { 4096 } else { self.r() % 4097 };
-                    a[2] = if page || self.one_in(2) { self.page() } else { self.s.window + self.r() % 4096 };
-                    a[4] = if self.one_in(4) { abi::send_flags::READ_ONLY } else { 0 };
+                    at!(Send, "size") = if page { 4096 } else { self.r() % 4097 };
+                    at!(Send, "buf") = if page || self.one_in(2) { self.page() } else { self.s.window + self.r() % 4096 };
+                    at!(Send, "flags") = if self.one_in(4) { abi::SendFlags::READ_ONLY.bits() } else { 0 };
                 }
-                a[3] = wait;
+                at!(Send, "timeout") = wait;
             }
             Some(Syscall::Receive) => {
                 if self.one_in(2) {
-                    a[0] = self.page();
+                    at!(Receive, "window") = self.page();
                 }
-                a[1] = wait;
+                at!(Receive, "timeout") = wait;
             }
             Some(Syscall::ReplyRecv) => {
                 if self.one_in(2) {
-                    a[3] = self.page();
+                    at!(ReplyRecv, "window") = self.page();
                 }
-                a[4] = wait;
+                at!(ReplyRecv, "timeout") = wait;
             }
-            Some(Syscall::ProcessWait | Syscall::Sleep) => a[0] = wait,
+            Some(Syscall::ProcessWait) => at!(ProcessWait, "timeout") = wait,
+            Some(Syscall::Sleep) => at!(Sleep, "timeout") = wait,
             // Lines the I/O APIC has (and some it lacks), by GSI or ISA IRQ,
             // and now and then another kind.
             Some(Syscall::IrqLine) if !self.one_in(4) => {
-                a[0] = self.r() % 28;
-                a[1] = self.r() % 3;
+                at!(IrqLine, "line") = self.r() % 28;
+                at!(IrqLine, "kind") = self.r() % 3;
             }
             // Half of them well formed; the kernel copies, never lends.
             Some(Syscall::SendCap) if self.one_in(2) => {
-                a[1] = self.r() % 4097;
-                a[2] = self.page();
+                at!(SendCap, "size") = self.r() % 4097;
+                at!(SendCap, "buf") = self.page();
             }
             // Print whole lines or nothing: bad lengths, bad addresses.
-            Some(Syscall::DebugPrint) if a[1] <= abi::limits::PRINT_LEN as u64 && a[1] != 0 => {
+            Some(Syscall::DebugPrint) if at!(DebugPrint, "len") <= abi::limits::PRINT_LEN as u64 && at!(DebugPrint, "len") != 0 => {
                 if self.one_in(4) {
-                    (a[0], a[1]) = (LINE.as_ptr() as u64, LINE.len() as u64);
+                    (at!(DebugPrint, "ptr"), at!(DebugPrint, "len")) = (LINE.as_ptr() as u64, LINE.len() as u64);
                 } else {
                     // (Never a mapped page: zeros would reach the log.)
-                    a[0] = [0, 0xffff_8000_0000_0000, 0x0000_8000_0000_0000, abi::USER_TOP][(self.r() % 4) as usize];
+                    at!(DebugPrint, "ptr") = [0, 0xffff_8000_0000_0000, 0x0000_8000_0000_0000, abi::USER_TOP][(self.r() % 4) as usize];
                 }
             }
             Some(Syscall::DebugIpc) => {
-                a[0] = self.r() % 9; // every operation, and two unknown ones
-                if a[0] == abi::debug::op::TRACE {
-                    a[1] = 0; // tracing on would flood the console
-                } else if a[0] == abi::debug::op::CHANNEL_STATS || a[0] == abi::debug::op::CHANNEL_NAME {
+                let op = self.r() % 9; // every operation, and two unknown ones
+                at!(DebugIpc, "op") = op;
+                if op == abi::debug::op::TRACE {
+                    at!(DebugIpc, "a") = 0; // tracing on would flood the console
+                } else if op == abi::debug::op::CHANNEL_STATS || op == abi::debug::op::CHANNEL_NAME {
                     // Ids near real ones: small indices and generations, or junk.
-                    a[1] = if self.one_in(4) { a[1] } else { ((self.r() % 4) << 32) | (self.r() % 300) };
-                    a[2] = if self.one_in(2) { self.page() } else { self.addr() };
+                    if !self.one_in(4) {
+                        at!(DebugIpc, "a") = ((self.r() % 4) << 32) | (self.r() % 300);
+                    }
+                    at!(DebugIpc, "b") = if self.one_in(2) { self.page() } else { self.addr() };
                 } else if self.one_in(2) {
-                    a[1] = self.page();
+                    at!(DebugIpc, "a") = self.page();
                 }
             }
             Some(Syscall::IoPortIn | Syscall::IoPortOut) => {
+                // (IoPortIn and IoPortOut share the port's position.)
+                const _: () = assert!(abi::call::arg_index(Syscall::IoPortIn, "port") == abi::call::arg_index(Syscall::IoPortOut, "port"));
                 // Around COM1's eight ports (0x3f8..0x400), or anything.
                 if !self.one_in(4) {
-                    a[0] = 0x3f0 + self.r() % 0x18;
+                    at!(IoPortOut, "port") = 0x3f0 + self.r() % 0x18;
                 }
                 if self.one_in(2) {
-                    a[1] %= 0x200;
+                    at!(IoPortOut, "value") %= 0x200;
                 }
             }
-            Some(Syscall::DmaAlloc) if !self.one_in(8) => a[0] %= 8,
+            Some(Syscall::DmaAlloc) if !self.one_in(8) => at!(DmaAlloc, "pages") %= 8,
             Some(Syscall::ProcessWrite) => {
                 if on_me {
-                    a[0] = self.s.sandbox + a[0] % SANDBOX_LEN;
+                    at!(ProcessWrite, "dst") = self.s.sandbox + at!(ProcessWrite, "dst") % SANDBOX_LEN;
                 }
-                a[2] %= 1 << 16;
+                at!(ProcessWrite, "len") %= 1 << 16;
             }
             // In the scratch process too: it must not take all memory.
             Some(Syscall::MapAnon | Syscall::Unmap) => {
-                let (mut addr, mut len) = (a[0], a[1]);
+                // (MapAnon and Unmap share these positions.)
+                const _: () = assert!(abi::call::arg_index(Syscall::MapAnon, "len") == abi::call::arg_index(Syscall::Unmap, "len"));
+                let (mut addr, mut len) = (at!(MapAnon, "addr"), at!(MapAnon, "len"));
                 self.confine(&mut addr, &mut len);
-                (a[0], a[1]) = (addr, len);
+                (at!(MapAnon, "addr"), at!(MapAnon, "len")) = (addr, len);
             }
             Some(Syscall::MapPhys) => {
                 // The RAMFS range is read-only: asking it for more is a bad token.
                 if token_is_phys && !self.one_in(64) {
-                    a[3] &= !abi::map::WRITE;
+                    at!(MapPhys, "flags") &= !abi::MapFlags::WRITE.bits();
                 }
-                let (mut addr, mut len) = (a[0], a[2]);
+                let (mut addr, mut len) = (at!(MapPhys, "addr"), at!(MapPhys, "len"));
                 self.confine(&mut addr, &mut len);
-                (a[0], a[2]) = (addr, len);
+                (at!(MapPhys, "addr"), at!(MapPhys, "len")) = (addr, len);
             }
             _ => {}
         }
@@ -603,7 +617,7 @@ impl Fuzzer {
             Some(Syscall::ProcessCreate) => {
                 // An empty process outlives its creator: end it now.
                 // SAFETY: ProcessKill of another process touches no memory of ours.
-                let _ = unsafe { runtime::sys::call(Syscall::ProcessKill, token, [0; 5]) };
+                let _ = runtime::sys::calls::PROCESS_KILL.call(token, NoArgs {});
                 return;
             }
             _ => return,
@@ -615,7 +629,12 @@ impl Fuzzer {
             self.pool.push((token, got));
         } else if got == Got::Channel {
             // SAFETY: destroying a channel touches no memory of ours.
-            let _ = unsafe { runtime::sys::call(Syscall::ChannelDestroy, token, [0; 5]) };
+            let _ = runtime::sys::calls::CHANNEL_DESTROY.call(token, NoArgs {});
         }
     }
+}
+
+/// `Reply` registers: `result` and `len` bytes at `buf`, no capability.
+fn reply(result: u64, buf: u64, len: u64) -> [u64; 5] {
+    ReplyArgs { result, buf, reply_len: len, cap: 0, rights: abi::RightsMask::NONE }.to_regs()
 }

@@ -4,7 +4,7 @@ use alloc::format;
 use alloc::string::String;
 
 use abi::quota::Quota;
-use abi::{cap_id, rights, Error};
+use abi::{cap_id, Error};
 use runtime::ipc::Channel;
 use runtime::process::{Exit, Process, Spawn};
 use runtime::println;
@@ -83,17 +83,17 @@ pub const NEXT: u64 = cap_id::USER + 2;
 
 /// Start `ktest child <role> <args..>`, with every capability we hold plus
 /// `caps` (id, token, rights).
-pub fn spawn(role: &str, args: &[&str], caps: &[(u64, u64, u32)], priority: u8) -> Result<Process, String> {
+pub fn spawn(role: &str, args: &[&str], caps: &[(u64, u64, abi::RightsMask)], priority: u8) -> Result<Process, String> {
     spawn_with(role, args, caps, priority, true)
 }
 
 /// As [`spawn`], choosing whether the child inherits our capabilities.
-pub fn spawn_with(role: &str, args: &[&str], caps: &[(u64, u64, u32)], priority: u8, inherit: bool) -> Result<Process, String> {
+pub fn spawn_with(role: &str, args: &[&str], caps: &[(u64, u64, abi::RightsMask)], priority: u8, inherit: bool) -> Result<Process, String> {
     spawn_quota(role, args, caps, priority, inherit, Quota::DEFAULT)
 }
 
 /// As [`spawn_with`], giving the child `quota`.
-pub fn spawn_quota(role: &str, args: &[&str], caps: &[(u64, u64, u32)], priority: u8, inherit: bool, quota: Quota) -> Result<Process, String> {
+pub fn spawn_quota(role: &str, args: &[&str], caps: &[(u64, u64, abi::RightsMask)], priority: u8, inherit: bool, quota: Quota) -> Result<Process, String> {
     let archive = runtime::ramfs::archive().ctx("ramfs")?;
     let image = archive.find("ktest").ctx("ktest image")?;
     let mut s = Spawn::new("ktest-child", image.data).arg("child").arg(role).priority(priority).quota(quota);
@@ -147,9 +147,9 @@ pub fn serve(role: &str, args: &[&str]) -> Result<Served, String> {
 }
 
 /// [`serve`], handing the child `caps` as well.
-pub fn serve_with(role: &str, args: &[&str], caps: &[(u64, u64, u32)]) -> Result<Served, String> {
+pub fn serve_with(role: &str, args: &[&str], caps: &[(u64, u64, abi::RightsMask)]) -> Result<Served, String> {
     let chan = Channel::create().ctx("channel")?;
-    let mut all = alloc::vec![(CHAN, chan.token(), rights::RECEIVE | rights::SEND)];
+    let mut all = alloc::vec![(CHAN, chan.token(), (abi::ChannelRights::RECEIVE | abi::ChannelRights::SEND).into())];
     all.extend_from_slice(caps);
     let child = spawn(role, args, &all, SERVER_PRIORITY)?;
     Ok(Served { chan, child })

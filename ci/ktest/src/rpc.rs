@@ -7,7 +7,6 @@
 
 use alloc::vec::Vec;
 
-use abi::rights;
 use heapless::Vec as HVec;
 use runtime::init_cap;
 use runtime::ipc::Channel;
@@ -113,7 +112,7 @@ impl Handler for TestServer {
                     let token = own.token();
                     // Served by a thread of ours, for this client alone.
                     match runtime::process::spawn_thread(serve_private, token, 16) {
-                        Ok(_) => call.ok_cap(&(), token, rights::SEND),
+                        Ok(_) => call.ok_cap(&(), token, abi::ChannelRights::SEND),
                         Err(_) => call.err(TestError::NoChannel),
                     }
                 }

@@ -11,7 +11,7 @@
 //! name, minus the kernel's own options.
 
 use abi::start::InitCap;
-use abi::{cap_id, phys_flavor, rights, CapKind, SyscallClass};
+use abi::{cap_id, phys_flavor, CapKind, SyscallClass};
 
 use crate::cap::Cap;
 use crate::kernel::Kernel;
@@ -39,7 +39,7 @@ fn rsdp_page(k: &mut Kernel, bytes: &[u8]) -> Result<Cap, abi::Error> {
         k.phys.zero(frame);
         k.phys.frame_mut(frame)[..bytes.len()].copy_from_slice(bytes);
     }
-    let mut cap = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::DELEGATE);
+    let mut cap = Cap::object(CapKind::Phys, u32::MAX, 0, abi::PhysRights::READ | abi::PhysRights::DELEGATE);
     cap.flavor = phys_flavor::BOOT;
     cap.base_frame = (frame.start_address().as_u64() / PAGE_SIZE) as u32;
     cap.frames = 1;
@@ -74,15 +74,15 @@ pub fn start_system(
             Ok(())
         };
         for c in SyscallClass::ALL {
-            give(k, cap_id::class(*c), Cap::class(*c, rights::USE | rights::DELEGATE))?;
+            give(k, cap_id::class(*c), Cap::class(*c, abi::ClassRights::USE | abi::ClassRights::DELEGATE))?;
         }
-        give(k, cap_id::SELF_PROCESS, Cap::object(CapKind::Process, p as u32, gen, rights::ALL))?;
-        let mut ramfs_cap = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::DELEGATE);
+        give(k, cap_id::SELF_PROCESS, Cap::object(CapKind::Process, p as u32, gen, abi::RightsMask::ALL))?;
+        let mut ramfs_cap = Cap::object(CapKind::Phys, u32::MAX, 0, abi::PhysRights::READ | abi::PhysRights::DELEGATE);
         ramfs_cap.flavor = phys_flavor::BOOT;
         ramfs_cap.base_frame = (ramfs_phys / PAGE_SIZE) as u32;
         ramfs_cap.frames = (ramfs.len() as u64).div_ceil(PAGE_SIZE) as u32;
         give(k, cap_id::RAMFS, ramfs_cap)?;
-        let mut device = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::WRITE | rights::DELEGATE);
+        let mut device = Cap::object(CapKind::Phys, u32::MAX, 0, abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE);
         device.flavor = phys_flavor::DEVICE;
         device.frames = u32::MAX;
         give(k, cap_id::DEVICE_MEMORY, device)?;
@@ -90,11 +90,11 @@ pub fn start_system(
             let cap = rsdp_page(k, bytes)?;
             give(k, cap_id::ACPI_RSDP, cap)?;
         }
-        let com1 = Cap::io_ports(abi::ioport::COM1, rights::READ | rights::WRITE | rights::DELEGATE);
+        let com1 = Cap::io_ports(abi::ioport::COM1, abi::IoPortRights::READ | abi::IoPortRights::WRITE | abi::IoPortRights::DELEGATE);
         give(k, cap_id::COM1, com1)?;
         // COM1's interrupt line, for the shell (none without an I/O APIC).
         if k.irqs.ioapic.is_some() {
-            let [token, ..] = k.irq_line(p, abi::irq::COM1_ISA_IRQ, abi::irq::LINE_ISA)?;
+            let token = k.irq_line(p, abi::irq::COM1_ISA_IRQ, abi::irq::LINE_ISA)?.token;
             caps[n] = InitCap { id: cap_id::COM1_IRQ, token };
             n += 1;
         }

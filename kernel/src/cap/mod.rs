@@ -16,13 +16,13 @@ pub use penalty::{BadToken, SysError};
 pub use table::CapTable;
 pub use token::TokenGen;
 
-use abi::CapKind;
+use abi::{CapKind, ClassRights, RightsMask};
 
 /// What a capability grants. Small and `Copy`: tables hold these by value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cap {
     pub kind: CapKind,
-    /// [`abi::rights`] bits.
+    /// Rights bits of the kind's type ([`abi::ChannelRights`], ...).
     pub rights: u8,
     /// Kind-specific detail (the flavour of a physical range).
     pub flavor: u8,
@@ -40,10 +40,10 @@ pub struct Cap {
 
 impl Cap {
     /// A capability to make one class of syscalls.
-    pub const fn class(class: abi::SyscallClass, rights: u32) -> Cap {
+    pub const fn class(class: abi::SyscallClass, rights: ClassRights) -> Cap {
         Cap {
             kind: CapKind::Class,
-            rights: rights as u8,
+            rights: rights.bits() as u8,
             flavor: 0,
             object: class as u32,
             gen: 0,
@@ -53,19 +53,20 @@ impl Cap {
     }
 
     /// A capability for a table object.
-    pub fn object(kind: CapKind, object: u32, gen: u32, rights: u32) -> Cap {
-        Cap { kind, rights: rights as u8, flavor: 0, object, gen, base_frame: 0, frames: 0 }
+    pub fn object(kind: CapKind, object: u32, gen: u32, rights: impl Into<RightsMask>) -> Cap {
+        Cap { kind, rights: rights.into().bits() as u8, flavor: 0, object, gen, base_frame: 0, frames: 0 }
     }
 
     /// Whether every bit of `needed` is granted.
     #[inline]
-    pub fn allows(&self, needed: u32) -> bool {
+    pub fn allows(&self, needed: impl Into<RightsMask>) -> bool {
+        let needed = needed.into().bits();
         self.rights as u32 & needed == needed
     }
 
     /// The same capability with only the rights in `mask` kept.
-    pub fn reduced(mut self, mask: u32) -> Cap {
-        self.rights &= mask as u8;
+    pub fn reduced(mut self, mask: RightsMask) -> Cap {
+        self.rights &= mask.bits() as u8;
         self
     }
 }

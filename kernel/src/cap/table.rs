@@ -33,7 +33,7 @@ struct Slot {
     cap: Cap,
 }
 
-const FREE: Slot = Slot { token: EMPTY, cap: Cap::class(abi::SyscallClass::Thread, 0) };
+const FREE: Slot = Slot { token: EMPTY, cap: Cap::class(abi::SyscallClass::Thread, abi::ClassRights::empty()) };
 
 /// Why an entry could not be added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,7 +132,7 @@ mod tests {
     use abi::{CapKind, SyscallClass};
 
     fn cap(n: u32) -> Cap {
-        Cap::object(CapKind::Channel, n, 1, abi::rights::SEND)
+        Cap::object(CapKind::Channel, n, 1, abi::ChannelRights::SEND)
     }
 
     #[test]
@@ -165,7 +165,7 @@ mod tests {
         let mut g = TokenGen::new(&[7], 0);
         let mut t = CapTable::new().unwrap();
         let keep = g.fresh();
-        t.insert(keep, Cap::class(SyscallClass::Thread, abi::rights::USE)).unwrap();
+        t.insert(keep, Cap::class(SyscallClass::Thread, abi::ClassRights::USE)).unwrap();
         for i in 0..10_000u32 {
             let tok = fresh_home(&mut g, &t);
             t.insert(tok, cap(i)).unwrap();

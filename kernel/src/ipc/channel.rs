@@ -34,6 +34,10 @@ pub struct Channel {
     pub errors: u64,
 }
 
+// The benchmark's memory target: at most 128 bytes of kernel memory per
+// channel.
+const _: () = assert!(core::mem::size_of::<Channel>() <= 128);
+
 const NO_SLOT: u16 = u16::MAX;
 /// Slots in the table (a power of two: indices are masked, not checked).
 pub const CHANNEL_SLOTS: usize = 1024;
@@ -139,10 +143,5 @@ mod tests {
         assert!(t.get(a as u32, ga).is_none(), "stale generation accepted");
         assert_eq!(t.get(a2 as u32, ga2).unwrap().owner, 3);
         assert!(t.get(b as u32 + 10, 1).is_none());
-    }
-
-    #[test]
-    fn channel_fits_the_memory_target() {
-        assert!(core::mem::size_of::<Channel>() <= 128, "{}", core::mem::size_of::<Channel>());
     }
 }

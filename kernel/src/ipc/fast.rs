@@ -21,7 +21,7 @@
 //! slice (`Kernel::on_behalf`); a caller whose slice ran out meanwhile gets
 //! its reply through the general path, which puts it behind its equals.
 
-use abi::{rights, CapKind};
+use abi::{CapKind, SendFlags};
 
 use crate::kernel::Kernel;
 use crate::mem::user;
@@ -36,7 +36,7 @@ impl Kernel {
     /// The index of the live channel behind `token` in the current process,
     /// if it grants `need`. `None` leaves judging to the general path.
     #[inline(always)]
-    fn fast_channel(&mut self, token: u64, need: u32) -> Option<u16> {
+    fn fast_channel(&mut self, token: u64, need: abi::ChannelRights) -> Option<u16> {
         let p = self.proc_of(self.current);
         let cap = *self.procs[p].caps.as_ref()?.get(token)?;
         if cap.kind != CapKind::Channel || !cap.allows(need) {
@@ -48,14 +48,15 @@ impl Kernel {
 
     /// `Send` to a receiver that is already waiting.
     #[inline(always)]
-    pub(crate) fn fast_send(&mut self, token: u64, tag: u64, size: u64, buf: u64, flags: u64) -> bool {
-        if self.ipc.trace || size > abi::MAX_MESSAGE as u64 || flags & !abi::send_flags::ALL != 0 {
+    /// (`flags` decoded: unknown bits never get here.)
+    pub(crate) fn fast_send(&mut self, token: u64, tag: u64, size: u64, buf: u64, flags: SendFlags) -> bool {
+        if self.ipc.trace || size > abi::MAX_MESSAGE as u64 {
             return false;
         }
         if user::check_range(buf, size).is_err() {
             return false;
         }
-        let Some(ch) = self.fast_channel(token, rights::SEND) else { return false };
+        let Some(ch) = self.fast_channel(token, abi::ChannelRights::SEND) else { return false };
         let Some(r) = self.channels.slot(ch).receivers.front() else { return false };
         let t = self.current;
         // The receiver runs next at its own priority: no boost needed, and
@@ -91,7 +92,7 @@ impl Kernel {
             server: r,
             xfer_rights: 0,
             lent,
-            flags: flags as u8,
+            flags: flags.bits() as u8,
             displaced: false,
         };
         th.state = State::AwaitingReply;
@@ -119,7 +120,7 @@ impl Kernel {
         if self.ipc.trace || timeout != abi::FOREVER || !buf.is_multiple_of(PAGE) || user::check_range(buf, PAGE).is_err() {
             return false;
         }
-        let Some(ch) = self.fast_channel(token, rights::RECEIVE) else { return false };
+        let Some(ch) = self.fast_channel(token, abi::ChannelRights::RECEIVE) else { return false };
         let c = self.channels.slot(ch);
         if !c.senders.is_empty() || c.irq_pending != 0 {
             return false;

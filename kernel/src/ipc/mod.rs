@@ -36,7 +36,7 @@ pub mod channel;
 mod fast;
 pub mod named;
 
-use abi::{rights, CapKind, Error};
+use abi::{CapKind, Error, RightsMask, SendFlags};
 use x86_64::structures::paging::PageTableFlags as Flags;
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -75,7 +75,8 @@ impl Kernel {
     /// The capability behind `token` in process `p`, if it is of `kind` (any
     /// kind for `None`) and grants `need`; failing that, a [`BadToken`]
     /// (the caller pays the delay).
-    pub fn lookup(&mut self, p: usize, token: u64, kind: Option<CapKind>, need: u32) -> Result<Cap, BadToken> {
+    pub fn lookup(&mut self, p: usize, token: u64, kind: Option<CapKind>, need: impl Into<abi::RightsMask>) -> Result<Cap, BadToken> {
+        let need = need.into();
         let found = self.procs[p].caps.as_ref().and_then(|c| c.get(token)).copied();
         match found {
             Some(c) if kind.is_none_or(|k| k == c.kind) && c.allows(need) => Ok(c),
@@ -85,7 +86,7 @@ impl Kernel {
 
     /// The channel behind `token`, which must grant `need`. A token of a
     /// destroyed channel is stale, and treated like a forged one.
-    pub fn channel_of(&mut self, p: usize, token: u64, need: u32) -> Result<u16, BadToken> {
+    pub fn channel_of(&mut self, p: usize, token: u64, need: abi::ChannelRights) -> Result<u16, BadToken> {
         let cap = self.lookup(p, token, Some(CapKind::Channel), need)?;
         if self.channels.get(cap.object, cap.gen).is_some() {
             Ok(cap.object as u16)
@@ -125,7 +126,7 @@ impl Kernel {
             return Err(Error::LimitReached);
         }
         let (idx, gen) = self.channels.alloc(p as u16).ok_or(Error::LimitReached)?;
-        match self.mint(p, Cap::object(CapKind::Channel, idx as u32, gen, rights::ALL)) {
+        match self.mint(p, Cap::object(CapKind::Channel, idx as u32, gen, abi::RightsMask::ALL)) {
             Ok(token) => {
                 self.procs[p].channels += 1;
                 Ok(token)
@@ -170,21 +171,18 @@ impl Kernel {
         size: u64,
         buf: u64,
         timeout: u64,
-        flags: u64,
-        xfer: Option<(u64, u32)>,
+        flags: SendFlags,
+        xfer: Option<(u64, RightsMask)>,
     ) -> Result<Outcome, SysError> {
         let t = self.current;
         let p = self.proc_of(t);
-        let ch = self.channel_of(p, token, rights::SEND)?;
+        let ch = self.channel_of(p, token, abi::ChannelRights::SEND)?;
         if size > abi::MAX_MESSAGE as u64 {
             return Err(Error::TooLarge.into());
         }
-        if flags & !abi::send_flags::ALL != 0 {
-            return Err(Error::InvalidArgument.into());
-        }
         user::check_range(buf, size).map_err(|_| Error::BadAddress)?;
         if let Some((xt, _)) = xfer {
-            self.lookup(p, xt, None, rights::DELEGATE)?;
+            self.lookup(p, xt, None, abi::RightsMask::DELEGATE)?;
         }
         let th = &mut self.threads[t as usize];
         th.msg.tag = tag;
@@ -195,9 +193,9 @@ impl Kernel {
         th.msg.server = NO_THREAD;
         th.msg.lent = false;
         th.msg.displaced = false;
-        th.msg.flags = flags as u8;
+        th.msg.flags = flags.bits() as u8;
         (th.msg.xfer_token, th.msg.xfer_rights) = match xfer {
-            Some((tok, r)) => (tok, r as u8),
+            Some((tok, r)) => (tok, r.bits() as u8),
             None => (0, 0),
         };
         self.ipc.in_flight += 1;
@@ -255,7 +253,7 @@ impl Kernel {
     /// `Receive` for the current thread into the window at `buf`.
     pub fn receive(&mut self, token: u64, buf: u64, timeout: u64) -> Result<Outcome, SysError> {
         let p = self.proc_of(self.current);
-        let ch = self.channel_of(p, token, rights::RECEIVE)?;
+        let ch = self.channel_of(p, token, abi::ChannelRights::RECEIVE)?;
         Ok(self.receive_on(ch, buf, timeout)?)
     }
 
@@ -265,7 +263,7 @@ impl Kernel {
     pub fn reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> Result<Outcome, SysError> {
         let p = self.proc_of(self.current);
         // Check the channel first so a bad token cannot consume the reply.
-        let ch = self.channel_of(p, token, rights::RECEIVE)?;
+        let ch = self.channel_of(p, token, abi::ChannelRights::RECEIVE)?;
         if cookie == abi::NO_REPLY {
             return Ok(self.receive_on(ch, buf, timeout)?);
         }
@@ -352,7 +350,7 @@ impl Kernel {
         let m = self.threads[s as usize].msg;
         let rbuf = self.threads[r as usize].recv_buf;
         let (sp, rp) = (self.proc_of(s), self.proc_of(r));
-        let route = self.route(s, m.buf, m.size as u64, m.flags as u64, r, rbuf)?;
+        let route = self.route(s, m.buf, m.size as u64, SendFlags::from_bits_retain(m.flags as u64), r, rbuf)?;
         if self.unanswered[rp] != 0 {
             self.displace(rp, rbuf);
         }
@@ -361,7 +359,7 @@ impl Kernel {
         let mut new_token = 0;
         if m.xfer_token != 0 {
             let cap = match self.procs[sp].caps.as_ref().and_then(|c| c.get(m.xfer_token)) {
-                Some(c) if c.allows(rights::DELEGATE) => c.reduced(m.xfer_rights as u32),
+                Some(c) if c.allows(RightsMask::DELEGATE) => c.reduced(RightsMask(m.xfer_rights as u32)),
                 _ => return Err(Fault::Sender(Error::Incapable)),
             };
             new_token = self.mint(rp, cap).map_err(Fault::Sender)?;
@@ -397,7 +395,7 @@ impl Kernel {
     /// `flags`) reaches the window `rbuf` of receiver `r`. Checks only.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn route(&mut self, s: Tid, buf: u64, size: u64, flags: u64, r: Tid, rbuf: u64) -> Result<Route, Fault> {
+    pub(super) fn route(&mut self, s: Tid, buf: u64, size: u64, flags: SendFlags, r: Tid, rbuf: u64) -> Result<Route, Fault> {
         // The window's entry (one walk, or none while the receiver's cache
         // is current) says whether the window is free and, for the copy
         // path, which frame to copy into. (No table for the window yet is
@@ -412,7 +410,7 @@ impl Kernel {
         // to the sender (a loan must never outlive the lender's page), the
         // boot image or device memory (the receiver must not get those), a
         // read-only page (the receiver may answer in place in its window).
-        if size == PAGE && buf.is_multiple_of(PAGE) && flags & abi::send_flags::READ_ONLY == 0 {
+        if size == PAGE && buf.is_multiple_of(PAGE) && !flags.contains(SendFlags::READ_ONLY) {
             let at = self.leaf_of(s, buf, false);
             let e = at.map_or(0, |at| self.entry(at));
             let f = Flags::from_bits_retain(e & !ADDR_MASK);
@@ -519,7 +517,7 @@ impl Kernel {
     #[inline(always)]
     pub(super) fn give_back(&mut self, c: Tid, p: usize, src: Option<u64>, reply_len: u64) -> Result<(), Error> {
         let m = &self.threads[c as usize].msg;
-        if reply_len == 0 || m.flags as u64 & abi::send_flags::READ_ONLY != 0 || (m.lent && src.is_none_or(|s| s == m.recv_va)) {
+        if reply_len == 0 || SendFlags::from_bits_retain(m.flags as u64).contains(SendFlags::READ_ONLY) || (m.lent && src.is_none_or(|s| s == m.recv_va)) {
             return Ok(());
         }
         let (window, lent, buf, len) = (m.recv_va, m.lent, m.buf, reply_len as usize);
@@ -695,7 +693,7 @@ impl Kernel {
     }
 
     /// `Reply` from the current thread: `reply_len` bytes from its `buf`.
-    pub fn reply(&mut self, cookie: u64, result: u64, buf: u64, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<(), SysError> {
+    pub fn reply(&mut self, cookie: u64, result: u64, buf: u64, reply_len: u64, xfer: Option<(u64, RightsMask)>) -> Result<(), SysError> {
         let client = self.answer(cookie, result, Some(buf), reply_len, xfer)?;
         self.make_runnable(client);
         Ok(())
@@ -706,7 +704,7 @@ impl Kernel {
     /// the sender's buffer, the lent page goes back, the client's result is
     /// set. Returns the client, still blocked: the caller decides how it
     /// runs next. Refusals before the copy leave the client waiting.
-    fn answer(&mut self, cookie: u64, result: u64, src: Option<u64>, reply_len: u64, xfer: Option<(u64, u32)>) -> Result<Tid, SysError> {
+    fn answer(&mut self, cookie: u64, result: u64, src: Option<u64>, reply_len: u64, xfer: Option<(u64, RightsMask)>) -> Result<Tid, SysError> {
         let srv = self.current;
         let p = self.proc_of(srv);
         // A cookie names a thread and its message number; only the process
@@ -737,7 +735,7 @@ impl Kernel {
         let client_p = self.proc_of(c);
         let mut token = 0;
         if let Some((xt, r)) = xfer {
-            let cap = self.lookup(p, xt, None, rights::DELEGATE)?;
+            let cap = self.lookup(p, xt, None, abi::RightsMask::DELEGATE)?;
             token = self.mint(client_p, cap.reduced(r))?;
         }
         let mut status = Ok([result, token, m.written_back(reply_len), 0]);

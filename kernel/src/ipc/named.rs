@@ -294,12 +294,12 @@ mod tests {
 
     #[test]
     fn scopes_ride_in_the_capability() {
-        let base = Cap::class(abi::SyscallClass::Names, abi::rights::ALL);
+        let base = Cap::class(abi::SyscallClass::Names, abi::ClassRights::all());
         assert_eq!(Scope::of_cap(&base), Scope::All, "the boot capability is not the all scope");
         for s in [Scope::All, Scope::FindOnly, scope("A"), scope("AHCI"), scope("ABCDEFGH")] {
             let cap = s.stamp(base);
             assert_eq!(Scope::of_cap(&cap), s);
-            assert_eq!(Scope::of_cap(&cap.reduced(abi::rights::USE)), s, "derive lost the scope");
+            assert_eq!(Scope::of_cap(&cap.reduced(abi::ClassRights::USE.into())), s, "derive lost the scope");
         }
     }
 

@@ -15,7 +15,8 @@
 //! the kernel's own timer would use (ISA IRQ 0) is never handed out. The
 //! hardware access is `arch::ioapic_set` (the host fake records it).
 
-use abi::{irq, rights, CapKind, Error};
+use abi::call::IrqLineResults;
+use abi::{irq, CapKind, Error};
 use acpi::madt::{LineMode, Madt};
 
 use crate::cap::Cap;
@@ -75,7 +76,7 @@ pub fn redirection(vector: u8, apic_id: u8, mode: LineMode, masked: bool) -> u64
 impl Kernel {
     /// `IrqLine`: a slot for I/O APIC line `line` (`kind`: GSI or ISA IRQ)
     /// for process `p`: token, GSI, vector.
-    pub fn irq_line(&mut self, p: usize, line: u64, kind: u64) -> Result<[u64; 4], Error> {
+    pub fn irq_line(&mut self, p: usize, line: u64, kind: u64) -> Result<IrqLineResults, Error> {
         let apic = self.irqs.ioapic.ok_or(Error::InvalidArgument)?;
         let (gsi, mode) = apic.resolve(line, kind)?;
         let pin = apic.pin_of(gsi).ok_or(Error::InvalidArgument)?;
@@ -88,7 +89,7 @@ impl Kernel {
         // free, which `selftest=irq` relies on.
         let slot = self.irqs.slots.iter().rposition(|s| !s.live).ok_or(Error::LimitReached)?;
         let gen = self.irqs.slots[slot].gen.wrapping_add(1);
-        let mut cap = Cap::object(CapKind::Irq, slot as u32, gen, rights::ALL);
+        let mut cap = Cap::object(CapKind::Irq, slot as u32, gen, abi::RightsMask::ALL);
         cap.flavor = self.irqs.apic_id;
         let token = self.mint(p, cap)?;
         let vector = irq::FIRST_VECTOR + slot as u8;
@@ -102,7 +103,7 @@ impl Kernel {
             ..super::IrqSlot::default()
         };
         self.irq_sync_line(slot);
-        Ok([token, gsi as u64, vector as u64, 0])
+        Ok(IrqLineResults { token, gsi: gsi as u64, vector: vector as u64 })
     }
 
     /// Make slot `s`'s pin (if it is a line) masked exactly when no event

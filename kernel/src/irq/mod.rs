@@ -17,7 +17,7 @@
 
 pub mod line;
 
-use abi::{irq, rights, CapKind, Error};
+use abi::{irq, CapKind, Error};
 
 use crate::cap::{BadToken, Cap, SysError};
 use crate::kernel::Kernel;
@@ -84,7 +84,7 @@ impl Kernel {
     pub fn irq_msi(&mut self, p: usize) -> Result<[u64; 4], Error> {
         let slot = self.irqs.slots.iter().position(|s| !s.live).ok_or(Error::LimitReached)?;
         let gen = self.irqs.slots[slot].gen.wrapping_add(1);
-        let mut cap = Cap::object(CapKind::Irq, slot as u32, gen, rights::ALL);
+        let mut cap = Cap::object(CapKind::Irq, slot as u32, gen, abi::RightsMask::ALL);
         // `CapInspect` reports it, so a driver given the capability can
         // program the MSI address itself.
         cap.flavor = self.irqs.apic_id;
@@ -96,7 +96,7 @@ impl Kernel {
 
     /// The live slot behind IRQ token `token` of process `p`.
     fn irq_slot_of(&mut self, p: usize, token: u64) -> Result<usize, BadToken> {
-        let cap = self.lookup(p, token, Some(CapKind::Irq), rights::BIND)?;
+        let cap = self.lookup(p, token, Some(CapKind::Irq), abi::IrqRights::BIND)?;
         let s = cap.object as usize;
         if s < SLOTS && self.irqs.slots[s].live && self.irqs.slots[s].gen == cap.gen {
             Ok(s)
@@ -119,7 +119,7 @@ impl Kernel {
     /// `IrqBind`: deliver slot `token`'s events on channel `chan_token`.
     pub fn irq_bind(&mut self, p: usize, token: u64, chan_token: u64, badge: u64) -> Result<(), SysError> {
         let s = self.irq_slot_of(p, token)?;
-        let chan = self.channel_of(p, chan_token, rights::RECEIVE)?;
+        let chan = self.channel_of(p, chan_token, abi::ChannelRights::RECEIVE)?;
         if self.irq_bound_live(s) {
             return Err(Error::Busy.into());
         }

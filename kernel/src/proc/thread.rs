@@ -72,7 +72,7 @@ pub struct Message {
     /// The sender's page is mapped into the receiver instead of copied
     /// (and the sender's own entry for it is not present until the loan ends).
     pub lent: bool,
-    /// [`abi::send_flags`] of the send.
+    /// [`abi::SendFlags`] bits of the send.
     pub flags: u8,
     /// A later message was delivered at the same window while this one was
     /// unanswered: the window no longer holds it, so no reply may take
@@ -80,13 +80,17 @@ pub struct Message {
     pub displaced: bool,
 }
 
+// The benchmark's memory target: an in-flight message lives in its
+// sender's thread block and takes at most 64 bytes there.
+const _: () = assert!(core::mem::size_of::<Message>() <= 64);
+
 impl Message {
     /// Reply bytes that reach the sender's buffer for a reply of
     /// `reply_len` bytes (what its `Send` returns): none after a read-only
     /// send.
     #[inline(always)]
     pub fn written_back(&self, reply_len: u64) -> u64 {
-        if self.flags as u64 & abi::send_flags::READ_ONLY != 0 {
+        if abi::SendFlags::from_bits_retain(self.flags as u64).contains(abi::SendFlags::READ_ONLY) {
             0
         } else {
             reply_len

@@ -13,7 +13,7 @@ use crate::kernel::Kernel;
 
 impl Cap {
     /// An I/O-port capability for `range`.
-    pub fn io_ports(range: abi::ioport::Range, rights: u32) -> Cap {
+    pub fn io_ports(range: abi::ioport::Range, rights: abi::IoPortRights) -> Cap {
         let mut cap = Cap::object(CapKind::IoPort, u32::MAX, 0, rights);
         cap.base_frame = range.base as u32;
         cap.frames = range.len as u32;
@@ -29,7 +29,7 @@ impl Cap {
 impl Kernel {
     /// The port `port` if `token` is process `p`'s I/O-port capability with
     /// `need` covering it.
-    pub(super) fn io_port(&mut self, p: usize, token: u64, need: u32, port: u64) -> Result<u16, SysError> {
+    pub(super) fn io_port(&mut self, p: usize, token: u64, need: abi::IoPortRights, port: u64) -> Result<u16, SysError> {
         let cap = self.lookup(p, token, Some(CapKind::IoPort), need)?;
         if cap.port_range().contains(port) {
             Ok(port as u16)

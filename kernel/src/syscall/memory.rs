@@ -1,6 +1,6 @@
 //! Memory syscalls: anonymous memory, physical ranges, DMA.
 
-use abi::{map, phys_flavor, rights, CapKind, Error};
+use abi::{phys_flavor, CapKind, Error, MapFlags, RightsMask};
 use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -30,18 +30,16 @@ fn map_range(va: u64, len: u64) -> Result<(), Error> {
 }
 
 /// Page flags for user mapping flags; W^X is enforced here.
-fn user_flags(flags: u64) -> Result<Flags, Error> {
-    if flags & !(map::READ | map::WRITE | map::EXEC) != 0 {
-        return Err(Error::InvalidArgument);
-    }
-    if flags & map::WRITE != 0 && flags & map::EXEC != 0 {
+/// (Unknown bits were refused when the argument was decoded.)
+fn user_flags(flags: MapFlags) -> Result<Flags, Error> {
+    if flags.contains(MapFlags::WRITE | MapFlags::EXEC) {
         return Err(Error::WriteExecute);
     }
     let mut f = Flags::PRESENT | Flags::USER_ACCESSIBLE;
-    if flags & map::WRITE != 0 {
+    if flags.contains(MapFlags::WRITE) {
         f |= Flags::WRITABLE;
     }
-    if flags & map::EXEC == 0 {
+    if !flags.contains(MapFlags::EXEC) {
         f |= Flags::NO_EXECUTE;
     }
     Ok(f)
@@ -50,7 +48,7 @@ fn user_flags(flags: u64) -> Result<Flags, Error> {
 impl Kernel {
     /// Map zeroed memory into process `p`. All or nothing. Each page, and
     /// the page tables it needs, count against `p`'s page quota.
-    pub fn map_anon(&mut self, p: usize, va: u64, len: u64, flags: u64) -> Result<(), Error> {
+    pub fn map_anon(&mut self, p: usize, va: u64, len: u64, flags: MapFlags) -> Result<(), Error> {
         map_range(va, len)?;
         let flags = user_flags(flags)? | sw::OWNED;
         let mut space = self.space(p);
@@ -149,12 +147,12 @@ impl Kernel {
     }
 
     /// Map `len` bytes at `offset` of the physical range `cap` at `va` in `p`.
-    pub fn map_phys(&mut self, p: usize, cap: Cap, va: u64, offset: u64, len: u64, flags: u64) -> Result<(), SysError> {
+    pub fn map_phys(&mut self, p: usize, cap: Cap, va: u64, offset: u64, len: u64, flags: MapFlags) -> Result<(), SysError> {
         map_range(va, len)?;
-        if flags & map::EXEC != 0 {
+        if flags.contains(MapFlags::EXEC) {
             return Err(Error::InvalidArgument.into());
         }
-        let need = if flags & map::WRITE != 0 { rights::READ | rights::WRITE } else { rights::READ };
+        let need = if flags.contains(MapFlags::WRITE) { abi::PhysRights::READ | abi::PhysRights::WRITE } else { abi::PhysRights::READ };
         if !cap.allows(need) {
             return Err(SysError::BadToken);
         }
@@ -210,12 +208,12 @@ impl Kernel {
     }
 
     /// A capability for part of a physical range, with at most `mask` rights.
-    pub fn phys_derive(&mut self, p: usize, cap: Cap, offset: u64, len: u64, mask: u64) -> Result<u64, Error> {
+    pub fn phys_derive(&mut self, p: usize, cap: Cap, offset: u64, len: u64, mask: RightsMask) -> Result<u64, Error> {
         let size = cap.frames as u64 * PAGE_SIZE;
         if !offset.is_multiple_of(PAGE_SIZE) || !len.is_multiple_of(PAGE_SIZE) || len == 0 || offset.checked_add(len).is_none_or(|e| e > size) {
             return Err(Error::InvalidArgument);
         }
-        let mut sub = cap.reduced(mask as u32);
+        let mut sub = cap.reduced(mask);
         sub.base_frame += (offset / PAGE_SIZE) as u32;
         sub.frames = (len / PAGE_SIZE) as u32;
         self.mint(p, sub)
@@ -263,7 +261,7 @@ impl Kernel {
         self.procs[p].acct.pages += pages;
         let base_frame = (first.start_address().as_u64() / PAGE_SIZE) as u32;
         let gen = self.dma.open(slot, base_frame, pages as u32, p);
-        let mut cap = Cap::object(CapKind::Phys, slot as u32, gen, rights::READ | rights::WRITE | rights::DELEGATE);
+        let mut cap = Cap::object(CapKind::Phys, slot as u32, gen, abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE);
         cap.flavor = phys_flavor::DMA;
         cap.base_frame = base_frame;
         cap.frames = pages as u32;

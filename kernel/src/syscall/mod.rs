@@ -12,7 +12,16 @@ mod ioport;
 mod memory;
 mod process;
 
-use abi::{exit, rights, CapKind, Error, Syscall, SyscallClass};
+use abi::call::{
+    self, CapInfo, CodeArgs, DebugIpcArgs, DeriveArgs, DmaAddrArgs, DmaAllocArgs, DmaAllocResults, GrantArgs, IrqBindArgs, IrqLineArgs,
+    MapAnonArgs, MapPhysArgs, NameArgs, NameRegisterArgs, PhysDeriveArgs, PhysInfoResults, PortInArgs, PortOutArgs, PrintArgs,
+    PriorityResults, ProcessCreateArgs, ProcessWriteArgs, ReceiveArgs, Regs, ReplyArgs, ReplyRecvArgs, ScopeArgs, SendArgs,
+    SendCapArgs, ThreadCreateArgs, TimeoutArgs, UnmapArgs,
+};
+use abi::{
+    exit, CapKind, ChannelRights, ClassRights, Error, IoPortRights, PhysRights, ProcessRights, RightsMask, SendFlags,
+    Syscall, SyscallClass,
+};
 
 use crate::cap::SysError;
 use crate::ipc::named::{Scope, ScopeError};
@@ -30,8 +39,14 @@ pub enum Outcome {
 
 const DONE: Result<Outcome, SysError> = Ok(Outcome::Done([0; 4]));
 
-fn done(v: u64) -> Result<Outcome, SysError> {
-    Ok(Outcome::Done([v, 0, 0, 0]))
+fn done(value: u64) -> Result<Outcome, SysError> {
+    results(call::Value { value })
+}
+
+/// Finished with these results.
+#[inline(always)]
+fn results<R: Regs<4>>(r: R) -> Result<Outcome, SysError> {
+    Ok(Outcome::Done(r.to_regs()))
 }
 
 impl Kernel {
@@ -52,13 +67,20 @@ impl Kernel {
     /// which either does the whole job or nothing (see `ipc::fast`).
     #[inline(always)]
     pub(crate) fn syscall_send(&mut self, a: &[u64; 6]) {
-        self.fast_or_general(Syscall::Send, a, |k| k.fast_send(a[0], a[1], a[2], a[3], a[5]));
+        // Arguments that do not decode are the general path's to refuse.
+        self.fast_or_general(Syscall::Send, a, |k| match SendArgs::from_regs(&call::split(a).1) {
+            Ok(x) => k.fast_send(a[0], x.tag, x.size, x.buf, x.flags),
+            Err(_) => false,
+        });
     }
 
     /// `ReplyRecv`, as [`Self::syscall_send`].
     #[inline(always)]
     pub(crate) fn syscall_reply_recv(&mut self, a: &[u64; 6]) {
-        self.fast_or_general(Syscall::ReplyRecv, a, |k| k.fast_reply_recv(a[0], a[1], a[2], a[3], a[4], a[5]));
+        self.fast_or_general(Syscall::ReplyRecv, a, |k| match ReplyRecvArgs::from_regs(&call::split(a).1) {
+            Ok(x) => k.fast_reply_recv(a[0], x.cookie, x.result, x.reply_len, x.window, x.timeout),
+            Err(_) => false,
+        });
     }
 
     /// `fast`, and the general path if it declines. Host tests can turn the
@@ -99,11 +121,11 @@ impl Kernel {
 
     /// Check that `token` is process `p`'s capability for syscall class `class`.
     fn class(&mut self, p: usize, token: u64, class: SyscallClass) -> Result<(), SysError> {
-        self.class_cap(p, token, class, rights::USE).map(|_| ())
+        self.class_cap(p, token, class, ClassRights::USE).map(|_| ())
     }
 
     /// Process `p`'s capability `token` for syscall class `class`, granting `need`.
-    fn class_cap(&mut self, p: usize, token: u64, class: SyscallClass, need: u32) -> Result<crate::cap::Cap, SysError> {
+    fn class_cap(&mut self, p: usize, token: u64, class: SyscallClass, need: ClassRights) -> Result<crate::cap::Cap, SysError> {
         let cap = self.lookup(p, token, Some(CapKind::Class), need)?;
         if cap.object == class as u32 {
             Ok(cap)
@@ -112,18 +134,22 @@ impl Kernel {
         }
     }
 
+    /// Every syscall's arguments are decoded by its `abi::call` type, after
+    /// the token is checked (a bad token is `Incapable` whatever else is
+    /// wrong, and costs the caller the delay).
     fn dispatch(&mut self, s: Syscall, a: [u64; 6]) -> Result<Outcome, SysError> {
         let t = self.current;
         let p = self.proc_of(t);
-        let [token, a1, a2, a3, a4, a5] = a;
+        let (token, r) = call::split(&a);
         match s {
             Syscall::DebugPrint => {
                 self.class(p, token, SyscallClass::DebugPrint)?;
-                Ok(self.debug_print(p, a1, a2)?)
+                let x = PrintArgs::from_regs(&r)?;
+                Ok(self.debug_print(p, x.ptr, x.len)?)
             }
             Syscall::Exit => {
                 self.class(p, token, SyscallClass::Thread)?;
-                self.end_process(p, exit::EXITED, a1);
+                self.end_process(p, exit::EXITED, CodeArgs::from_regs(&r)?.code);
                 Ok(Outcome::Blocked)
             }
             Syscall::Yield => {
@@ -133,7 +159,7 @@ impl Kernel {
             }
             Syscall::Sleep => {
                 self.class(p, token, SyscallClass::Thread)?;
-                match Kernel::ticks_for(a1) {
+                match Kernel::ticks_for(TimeoutArgs::from_regs(&r)?.timeout) {
                     0 => {
                         self.yield_now();
                         DONE
@@ -156,7 +182,7 @@ impl Kernel {
             Syscall::Priority => {
                 self.class(p, token, SyscallClass::Thread)?;
                 let th = &self.threads[t as usize];
-                Ok(Outcome::Done([th.base_prio as u64, th.prio as u64, 0, 0]))
+                results(PriorityResults { base: th.base_prio as u64, effective: th.prio as u64 })
             }
             Syscall::ChannelCreate => {
                 self.class(p, token, SyscallClass::ChannelCreate)?;
@@ -166,30 +192,49 @@ impl Kernel {
                 done(self.channel_create(p)?)
             }
             Syscall::ChannelDestroy => {
-                let ch = self.channel_of(p, token, rights::DESTROY)?;
+                let ch = self.channel_of(p, token, ChannelRights::DESTROY)?;
                 self.destroy_channel(ch);
                 if let Some(caps) = self.procs[p].caps.as_mut() {
                     caps.remove(token);
                 }
                 DONE
             }
-            Syscall::Send => self.send(token, a1, a2, a3, a4, a5, None),
+            Syscall::Send => {
+                // Refuse a bad token before bad arguments, as everywhere.
+                let x = match SendArgs::from_regs(&r) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.channel_of(p, token, ChannelRights::SEND)?;
+                        return Err(e.into());
+                    }
+                };
+                self.send(token, x.tag, x.size, x.buf, x.timeout, x.flags, None)
+            }
             // A message carrying a capability is read-only for the kernel:
             // copied, never lent, no reply data written back.
             Syscall::SendCap => {
-                self.send(token, a1, a2, a3, abi::FOREVER, abi::send_flags::READ_ONLY, Some((a4, a5 as u32)))
+                let x = SendCapArgs::from_regs(&r)?;
+                self.send(token, x.tag, x.size, x.buf, abi::FOREVER, SendFlags::READ_ONLY, Some((x.cap, x.rights)))
             }
-            Syscall::Receive => self.receive(token, a1, a2),
+            Syscall::Receive => {
+                let x = ReceiveArgs::from_regs(&r)?;
+                self.receive(token, x.window, x.timeout)
+            }
             Syscall::Reply => {
-                let xfer = (a4 != 0).then_some((a4, a5 as u32));
-                self.reply(token, a1, a2, a3, xfer)?;
+                let x = ReplyArgs::from_regs(&r)?;
+                let xfer = (x.cap != 0).then_some((x.cap, x.rights));
+                self.reply(token, x.result, x.buf, x.reply_len, xfer)?;
                 DONE
             }
-            Syscall::ReplyRecv => self.reply_recv(token, a1, a2, a3, a4, a5),
+            Syscall::ReplyRecv => {
+                let x = ReplyRecvArgs::from_regs(&r)?;
+                self.reply_recv(token, x.cookie, x.result, x.reply_len, x.window, x.timeout)
+            }
             Syscall::NameRegister => {
-                let ch = self.channel_of(p, token, rights::DELEGATE)?;
-                let (buf, len) = self.read_name(p, a1, a2)?;
-                let scope = Scope::of_cap(&self.class_cap(p, a3, SyscallClass::Names, rights::USE)?);
+                let ch = self.channel_of(p, token, ChannelRights::DELEGATE)?;
+                let x = NameRegisterArgs::from_regs(&r)?;
+                let (buf, len) = self.read_name(p, NameArgs { name_ptr: x.name_ptr, name_len: x.name_len })?;
+                let scope = Scope::of_cap(&self.class_cap(p, x.names, SyscallClass::Names, ClassRights::USE)?);
                 if crate::ipc::named::valid(&buf[..len]) && !scope.covers(&buf[..len]) {
                     return Err(Error::Incapable.into());
                 }
@@ -203,18 +248,20 @@ impl Kernel {
             }
             Syscall::NameFind => {
                 self.class(p, token, SyscallClass::Names)?;
-                let (buf, len) = self.read_name(p, a1, a2)?;
+                let (buf, len) = self.read_name(p, NameArgs::from_regs(&r)?)?;
                 let (ch, gen) = self.names.find(&buf[..len]).ok_or(Error::NotFound)?;
                 done(self.send_cap_for(p, ch, gen)?)
             }
             Syscall::NamesScope => {
-                let cap = self.class_cap(p, token, SyscallClass::Names, rights::DELEGATE)?;
+                let cap = self.class_cap(p, token, SyscallClass::Names, ClassRights::DELEGATE)?;
+                let x = ScopeArgs::from_regs(&r)?;
                 let mut buf = [0u8; abi::limits::PROVIDER_LEN];
-                let len = a2 as usize;
+                let len = x.provider_len as usize;
                 if len > buf.len() {
                     return Err(Error::InvalidArgument.into());
                 }
-                crate::mem::user::read(&self.phys, &self.space(p), a1, &mut buf[..len]).map_err(|_| Error::BadAddress)?;
+                crate::mem::user::read(&self.phys, &self.space(p), x.provider_ptr, &mut buf[..len])
+                    .map_err(|_| Error::BadAddress)?;
                 let narrower = Scope::of(&buf[..len]).and_then(|n| Scope::of_cap(&cap).narrow(n)).map_err(|e| match e {
                     ScopeError::Invalid => Error::InvalidArgument,
                     ScopeError::Wider => Error::Incapable,
@@ -222,8 +269,8 @@ impl Kernel {
                 done(self.mint(p, narrower.stamp(cap))?)
             }
             Syscall::NameDeregister => {
-                let ch = self.channel_of(p, token, rights::DELEGATE)?;
-                let (buf, len) = self.read_name(p, a1, a2)?;
+                let ch = self.channel_of(p, token, ChannelRights::DELEGATE)?;
+                let (buf, len) = self.read_name(p, NameArgs::from_regs(&r)?)?;
                 if self.names.remove(&buf[..len], ch) {
                     DONE
                 } else {
@@ -231,11 +278,11 @@ impl Kernel {
                 }
             }
             Syscall::CapDerive => {
-                let cap = self.lookup(p, token, None, 0)?;
-                done(self.mint(p, cap.reduced(a1 as u32))?)
+                let cap = self.lookup(p, token, None, RightsMask::NONE)?;
+                done(self.mint(p, cap.reduced(DeriveArgs::from_regs(&r)?.rights))?)
             }
             Syscall::CapDrop => {
-                let cap = self.lookup(p, token, None, 0)?;
+                let cap = self.lookup(p, token, None, RightsMask::NONE)?;
                 if let Some(caps) = self.procs[p].caps.as_mut() {
                     caps.remove(token);
                 }
@@ -246,12 +293,13 @@ impl Kernel {
                 DONE
             }
             Syscall::CapGrant => {
-                let target = self.process_of(p, token, rights::GRANT)?;
-                let cap = self.lookup(p, a1, None, rights::DELEGATE)?;
-                done(self.mint(target, cap.reduced(a2 as u32))?)
+                let target = self.process_of(p, token, ProcessRights::GRANT)?;
+                let x = GrantArgs::from_regs(&r)?;
+                let cap = self.lookup(p, x.cap, None, RightsMask::DELEGATE)?;
+                done(self.mint(target, cap.reduced(x.rights))?)
             }
             Syscall::CapInspect => {
-                let cap = self.lookup(p, token, None, 0)?;
+                let cap = self.lookup(p, token, None, RightsMask::NONE)?;
                 let id = match cap.kind {
                     CapKind::Channel => crate::ipc::channel::channel_id(cap.object as u16, cap.gen),
                     CapKind::Process => (cap.gen as u64) << 32 | cap.object as u64,
@@ -260,57 +308,64 @@ impl Kernel {
                     CapKind::Class => cap.object as u64,
                     CapKind::Irq => abi::irq::FIRST_VECTOR as u64 + cap.object as u64,
                 };
-                Ok(Outcome::Done([cap.kind as u64, cap.rights as u64, id, cap.flavor as u64]))
+                results(CapInfo { kind: cap.kind as u64, rights: cap.rights as u64, id, flavor: cap.flavor as u64 })
             }
             Syscall::MapAnon => {
-                let target = self.process_of(p, token, rights::MAP)?;
-                self.map_anon(target, a1, a2, a3)?;
+                let target = self.process_of(p, token, ProcessRights::MAP)?;
+                let x = MapAnonArgs::from_regs(&r)?;
+                self.map_anon(target, x.addr, x.len, x.flags)?;
                 DONE
             }
             Syscall::Unmap => {
-                let target = self.process_of(p, token, rights::MAP)?;
-                self.unmap(target, a1, a2)?;
+                let target = self.process_of(p, token, ProcessRights::MAP)?;
+                let x = UnmapArgs::from_regs(&r)?;
+                self.unmap(target, x.addr, x.len)?;
                 DONE
             }
             Syscall::MapPhys => {
-                let cap = self.lookup(p, token, Some(CapKind::Phys), rights::READ)?;
-                self.map_phys(p, cap, a1, a2, a3, a4)?;
+                let cap = self.lookup(p, token, Some(CapKind::Phys), PhysRights::READ)?;
+                let x = MapPhysArgs::from_regs(&r)?;
+                self.map_phys(p, cap, x.addr, x.offset, x.len, x.flags)?;
                 DONE
             }
             Syscall::PhysDerive => {
-                let cap = self.lookup(p, token, Some(CapKind::Phys), rights::DELEGATE)?;
-                done(self.phys_derive(p, cap, a1, a2, a3)?)
+                let cap = self.lookup(p, token, Some(CapKind::Phys), PhysRights::DELEGATE)?;
+                let x = PhysDeriveArgs::from_regs(&r)?;
+                done(self.phys_derive(p, cap, x.offset, x.len, x.rights)?)
             }
             Syscall::PhysInfo => {
-                let cap = self.lookup(p, token, Some(CapKind::Phys), 0)?;
+                let cap = self.lookup(p, token, Some(CapKind::Phys), RightsMask::NONE)?;
                 let page = abi::PAGE_SIZE as u64;
-                Ok(Outcome::Done([cap.base_frame as u64 * page, cap.frames as u64 * page, 0, 0]))
+                results(PhysInfoResults { base: cap.base_frame as u64 * page, len: cap.frames as u64 * page })
             }
             Syscall::DmaAlloc => {
                 self.class(p, token, SyscallClass::Dma)?;
-                let (token, addr) = self.dma_alloc(p, a1)?;
-                Ok(Outcome::Done([token, addr, 0, 0]))
+                let (token, phys) = self.dma_alloc(p, DmaAllocArgs::from_regs(&r)?.pages)?;
+                results(DmaAllocResults { token, phys })
             }
             Syscall::DmaAddr => {
                 self.class(p, token, SyscallClass::Dma)?;
-                done(self.dma_addr(p, a1)?)
+                done(self.dma_addr(p, DmaAddrArgs::from_regs(&r)?.addr)?)
             }
             Syscall::ProcessCreate => {
                 self.class(p, token, SyscallClass::ProcessCreate)?;
-                Ok(self.process_create(p, a1, a2, a3)?)
+                let x = ProcessCreateArgs::from_regs(&r)?;
+                Ok(self.process_create(p, x.name_ptr, x.name_len, x.quota_ptr)?)
             }
             Syscall::ProcessWrite => {
-                let target = self.process_of(p, token, rights::MAP)?;
-                self.process_write(p, target, a1, a2, a3)?;
+                let target = self.process_of(p, token, ProcessRights::MAP)?;
+                let x = ProcessWriteArgs::from_regs(&r)?;
+                self.process_write(p, target, x.dst, x.src, x.len)?;
                 DONE
             }
             Syscall::ThreadCreate => {
-                let target = self.process_of(p, token, rights::THREAD)?;
-                Ok(self.thread_create(t, target, a1, a2, [a3, a4], a5)?)
+                let target = self.process_of(p, token, ProcessRights::THREAD)?;
+                let x = ThreadCreateArgs::from_regs(&r)?;
+                Ok(self.thread_create(t, target, x.entry, x.stack, [x.arg0, x.arg1], x.priority)?)
             }
-            Syscall::ProcessWait => self.process_wait(p, token, a1),
+            Syscall::ProcessWait => self.process_wait(p, token, TimeoutArgs::from_regs(&r)?.timeout),
             Syscall::ProcessKill => {
-                let target = self.process_of(p, token, rights::KILL)?;
+                let target = self.process_of(p, token, ProcessRights::KILL)?;
                 self.end_process(target, exit::KILLED, 0);
                 if target == p {
                     Ok(Outcome::Blocked)
@@ -320,21 +375,23 @@ impl Kernel {
             }
             Syscall::DebugIpc => {
                 self.class(p, token, SyscallClass::DebugIpc)?;
-                Ok(self.debug_ipc(p, a1, a2, a3, a4)?)
+                let x = DebugIpcArgs::from_regs(&r)?;
+                Ok(self.debug_ipc(p, x.op, x.a, x.b, x.c)?)
             }
             Syscall::IoPortIn => {
-                let port = self.io_port(p, token, rights::READ, a1)?;
+                let port = self.io_port(p, token, IoPortRights::READ, PortInArgs::from_regs(&r)?.port)?;
                 done(crate::arch::port_in(port) as u64)
             }
             Syscall::IoPortOut => {
-                let port = self.io_port(p, token, rights::WRITE, a1)?;
-                let value = u8::try_from(a2).map_err(|_| Error::InvalidArgument)?;
+                let x = PortOutArgs::from_regs(&r)?;
+                let port = self.io_port(p, token, IoPortRights::WRITE, x.port)?;
+                let value = u8::try_from(x.value).map_err(|_| Error::InvalidArgument)?;
                 crate::arch::port_out(port, value);
                 DONE
             }
             Syscall::PowerOff => {
                 self.class(p, token, SyscallClass::Power)?;
-                crate::arch::power_off(a1);
+                crate::arch::power_off(CodeArgs::from_regs(&r)?.code);
                 DONE
             }
             Syscall::IrqMsi => {
@@ -342,7 +399,8 @@ impl Kernel {
                 Ok(Outcome::Done(self.irq_msi(p)?))
             }
             Syscall::IrqBind => {
-                self.irq_bind(p, token, a1, a2)?;
+                let x = IrqBindArgs::from_regs(&r)?;
+                self.irq_bind(p, token, x.channel, x.badge)?;
                 DONE
             }
             Syscall::IrqAck => {
@@ -351,13 +409,15 @@ impl Kernel {
             }
             Syscall::IrqLine => {
                 self.class(p, token, SyscallClass::Irq)?;
-                Ok(Outcome::Done(self.irq_line(p, a1, a2)?))
+                let x = IrqLineArgs::from_regs(&r)?;
+                results(self.irq_line(p, x.line, x.kind)?)
             }
         }
     }
 
     /// Copy a channel name from user memory.
-    fn read_name(&self, p: usize, ptr: u64, len: u64) -> Result<([u8; abi::limits::NAME_LEN], usize), Error> {
+    fn read_name(&self, p: usize, name: NameArgs) -> Result<([u8; abi::limits::NAME_LEN], usize), Error> {
+        let NameArgs { name_ptr: ptr, name_len: len } = name;
         let mut buf = [0u8; abi::limits::NAME_LEN];
         if len == 0 || len as usize > buf.len() {
             return Err(Error::InvalidArgument);
@@ -372,16 +432,16 @@ impl Kernel {
     fn send_cap_for(&mut self, p: usize, ch: u16, gen: u32) -> Result<u64, Error> {
         let caps = self.procs[p].caps.as_ref().ok_or(Error::NotFound)?;
         let existing = caps.find(|c| {
-            c.kind == CapKind::Channel && c.object == ch as u32 && c.gen == gen && c.rights as u32 == rights::SEND
+            c.kind == CapKind::Channel && c.object == ch as u32 && c.gen == gen && c.rights as u32 == ChannelRights::SEND.bits()
         });
         match existing {
             Some(token) => Ok(token),
-            None => self.mint(p, crate::cap::Cap::object(CapKind::Channel, ch as u32, gen, rights::SEND)),
+            None => self.mint(p, crate::cap::Cap::object(CapKind::Channel, ch as u32, gen, abi::ChannelRights::SEND)),
         }
     }
 
     /// The live process behind a process capability of `p` granting `need`.
-    fn process_of(&mut self, p: usize, token: u64, need: u32) -> Result<usize, SysError> {
+    fn process_of(&mut self, p: usize, token: u64, need: abi::ProcessRights) -> Result<usize, SysError> {
         let cap = self.lookup(p, token, Some(CapKind::Process), need)?;
         let target = &self.procs[cap.object as usize];
         if target.gen != cap.gen {

@@ -1,6 +1,6 @@
 //! Process and thread syscalls, and loading a program into a new process.
 
-use abi::{rights, CapKind, Error};
+use abi::{CapKind, Error};
 
 use crate::cap::{Cap, SysError};
 use crate::kernel::Kernel;
@@ -21,7 +21,7 @@ impl Kernel {
         let mut quota = [0u8; 40];
         user::read(&self.phys, &self.space(p), quota_ptr, &mut quota).map_err(|_| Error::BadAddress)?;
         let (child, gen) = self.create_child(p, name, &abi::quota::Quota::from_bytes(&quota))?;
-        match self.mint(p, Cap::object(CapKind::Process, child as u32, gen, rights::ALL)) {
+        match self.mint(p, Cap::object(CapKind::Process, child as u32, gen, abi::RightsMask::ALL)) {
             Ok(token) => Ok(Outcome::Done([token, child as u64, 0, 0])),
             Err(e) => {
                 self.end_process(child, abi::exit::KILLED, 0);
@@ -47,7 +47,7 @@ impl Kernel {
     /// a process that ended and whose slot a newer process took (a
     /// supervisor that looks late still learns of the end).
     pub(super) fn process_wait(&mut self, p: usize, token: u64, timeout: u64) -> Result<Outcome, SysError> {
-        let cap = self.lookup(p, token, Some(CapKind::Process), rights::WAIT)?;
+        let cap = self.lookup(p, token, Some(CapKind::Process), abi::ProcessRights::WAIT)?;
         let target = cap.object as usize;
         if self.procs[target].gen != cap.gen {
             // Ended, and the slot was reused before the holder looked. The
@@ -86,7 +86,7 @@ impl Kernel {
         })?;
         for seg in elf.segments() {
             let pages = seg.pages();
-            let flags = abi::map::for_segment(seg.perms.write, seg.perms.exec);
+            let flags = abi::MapFlags::for_segment(seg.perms.write, seg.perms.exec);
             self.map_anon(p, pages.start, pages.end - pages.start, flags)?;
             user::write(&self.phys, &self.space(p), seg.vaddr, &image[seg.file.clone()], user::Access::Load)
                 .map_err(|_| Error::BadAddress)?;
@@ -99,7 +99,7 @@ impl Kernel {
     /// stack pointer.
     pub fn setup_stack(&mut self, p: usize, args: &[&[u8]], caps: &[abi::start::InitCap]) -> Result<u64, Error> {
         use abi::layout::{STACK_SIZE, STACK_TOP};
-        self.map_anon(p, STACK_TOP - STACK_SIZE, STACK_SIZE, abi::map::READ | abi::map::WRITE)?;
+        self.map_anon(p, STACK_TOP - STACK_SIZE, STACK_SIZE, abi::MapFlags::READ | abi::MapFlags::WRITE)?;
         let mut block = [0u8; 2048];
         let (rsp, used) = abi::start::build(STACK_TOP, args, caps, &mut block).map_err(|_| Error::TooLarge)?;
         user::write(&self.phys, &self.space(p), rsp, &block[..used], user::Access::Write).map_err(|_| Error::BadAddress)?;

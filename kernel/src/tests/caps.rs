@@ -26,14 +26,14 @@ fn forged_stale_foreign_and_wrong_kind_tokens_are_rejected() {
     w.rejected(r.c, Syscall::Yield, [w.c(op).thread, 0, 0, 0, 0, 0]);
     // Stale: its channel was destroyed.
     let doomed = w.channel(r.s);
-    let stale = w.give(r.sp, doomed, r.cp, rights::SEND);
+    let stale = w.give(r.sp, doomed, r.cp, abi::ChannelRights::SEND);
     assert_eq!(w.sys(r.s, Syscall::ChannelDestroy, [doomed, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     w.rejected(r.c, send, [stale, 0, 0, 0, 0, 0]);
     // Of the wrong kind.
     let cc = w.c(r.cp);
     w.rejected(r.c, send, [cc.thread, 0, 0, 0, 0, 0]);
     w.rejected(r.c, Syscall::Yield, [cc.chan, 0, 0, 0, 0, 0]);
-    w.rejected(r.c, Syscall::MapAnon, [r.send, BUF, PAGE, RW, 0, 0]);
+    w.rejected(r.c, Syscall::MapAnon, [r.send, BUF, PAGE, RW.bits(), 0, 0]);
     w.rejected(r.c, Syscall::PhysInfo, [cc.me, 0, 0, 0, 0, 0]);
     // The genuine token still works for its holder.
     assert_eq!(w.send(o, foreign, 0, 0, 0, 0), R::Err(Error::Timeout));
@@ -77,8 +77,8 @@ fn honest_failures_are_not_delayed() {
         (r.c, Syscall::Send, [r.send, 0, 0, 0, 0, 0], Error::Timeout),
         (r.c, Syscall::Send, [r.send, 0, 4097, BUF, FOREVER, 0], Error::TooLarge),
         (r.s, Syscall::Receive, [r.chan, WIN + 1, FOREVER, 0, 0, 0], Error::BadAddress),
-        (r.c, Syscall::MapAnon, [c.me, BUF + 1, PAGE, RW, 0, 0], Error::InvalidArgument),
-        (r.c, Syscall::MapAnon, [c.me, BUF, PAGE, RW, 0, 0], Error::AlreadyExists),
+        (r.c, Syscall::MapAnon, [c.me, BUF + 1, PAGE, RW.bits(), 0, 0], Error::InvalidArgument),
+        (r.c, Syscall::MapAnon, [c.me, BUF, PAGE, RW.bits(), 0, 0], Error::AlreadyExists),
         (r.c, Syscall::NameFind, [c.names, BUF, 0, 0, 0, 0], Error::InvalidArgument),
         (r.c, Syscall::ProcessWait, [c.me, 0, 0, 0, 0, 0], Error::InvalidArgument),
         (r.s, Syscall::Reply, [0x8000_0000_dead_0001, 0, 0, 0, 0, 0], Error::Incapable),
@@ -108,7 +108,7 @@ fn tokens_are_never_zero_and_never_repeat() {
     for i in 0..300 {
         let t = if i % 2 == 0 { ta } else { tb };
         let th = w.ct(t).thread;
-        let tok = w.sys(t, Syscall::CapDerive, [th, rights::USE as u64, 0, 0, 0, 0]).ok()[0];
+        let tok = w.sys(t, Syscall::CapDerive, [th, abi::ClassRights::USE.bits() as u64, 0, 0, 0, 0]).ok()[0];
         assert!(tok != 0 && seen.insert(tok), "token {tok:#x} repeated");
         assert_eq!(w.sys(t, Syscall::CapDrop, [tok, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
         let ch = w.channel(t);
@@ -117,7 +117,7 @@ fn tokens_are_never_zero_and_never_repeat() {
     }
     // A dropped token is gone.
     let th = w.c(a).thread;
-    let tok = w.sys(ta, Syscall::CapDerive, [th, rights::ALL as u64, 0, 0, 0, 0]).ok()[0];
+    let tok = w.sys(ta, Syscall::CapDerive, [th, abi::RightsMask::ALL.bits() as u64, 0, 0, 0, 0]).ok()[0];
     assert_eq!(w.sys(ta, Syscall::CapDrop, [tok, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     w.rejected(ta, Syscall::Yield, [tok, 0, 0, 0, 0, 0]);
     w.rejected(ta, Syscall::CapDrop, [tok, 0, 0, 0, 0, 0]);
@@ -131,9 +131,9 @@ fn send_cap_gives_the_receiver_its_own_token_with_reduced_rights() {
     let x = w.thread(xp, 5);
     let mine = w.channel(r.c);
     let [kind, rights_, id, _] = inspect(&mut w, r.c, mine);
-    assert_eq!((kind, rights_), (CapKind::Channel as u64, rights::ALL as u64));
+    assert_eq!((kind, rights_), (CapKind::Channel as u64, abi::RightsMask::ALL.bits() as u64));
     assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), R::Blocked(State::RecvBlocked));
-    let mask = (rights::SEND | rights::DELEGATE) as u64;
+    let mask = (abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE).bits() as u64;
     assert_eq!(w.sys(r.c, Syscall::SendCap, [r.send, 3, 0, 0, mine, mask]), R::Blocked(State::AwaitingReply));
     let [cookie, tag, _, theirs] = w.status(r.s).ok();
     assert_eq!(tag, 3);
@@ -147,18 +147,18 @@ fn send_cap_gives_the_receiver_its_own_token_with_reduced_rights() {
     w.rejected(r.s, Syscall::Receive, [theirs, WIN + PAGE, 0, 0, 0, 0]);
     // A capability back with the reply.
     let s_chan = r.chan;
-    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, WIN, 0, s_chan, rights::SEND as u64]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, WIN, 0, s_chan, abi::ChannelRights::SEND.bits() as u64]), R::Ok([0; 4]));
     let [result, back, ..] = w.status(r.c).ok();
     assert_eq!(result, 0);
     assert_ne!(back, 0);
-    assert_eq!(inspect(&mut w, r.c, back)[1], rights::SEND as u64);
+    assert_eq!(inspect(&mut w, r.c, back)[1], abi::ChannelRights::SEND.bits() as u64);
     // Without DELEGATE a capability cannot travel; a mask cannot add rights.
-    let nodel = w.sys(r.c, Syscall::CapDerive, [mine, (rights::SEND | rights::RECEIVE) as u64, 0, 0, 0, 0]).ok()[0];
-    w.rejected(r.c, Syscall::SendCap, [r.send, 0, 0, 0, nodel, rights::ALL as u64]);
+    let nodel = w.sys(r.c, Syscall::CapDerive, [mine, (abi::ChannelRights::SEND | abi::ChannelRights::RECEIVE).bits() as u64, 0, 0, 0, 0]).ok()[0];
+    w.rejected(r.c, Syscall::SendCap, [r.send, 0, 0, 0, nodel, abi::RightsMask::ALL.bits() as u64]);
     assert_eq!(w.k.ipc.in_flight, 0, "a refused SendCap sent something");
     let weak = w.sys(r.c, Syscall::CapDerive, [mine, mask, 0, 0, 0, 0]).ok()[0];
     assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), R::Blocked(State::RecvBlocked));
-    assert_eq!(w.sys(r.c, Syscall::SendCap, [r.send, 0, 0, 0, weak, rights::ALL as u64]), R::Blocked(State::AwaitingReply));
+    assert_eq!(w.sys(r.c, Syscall::SendCap, [r.send, 0, 0, 0, weak, abi::RightsMask::ALL.bits() as u64]), R::Blocked(State::AwaitingReply));
     let [cookie, _, _, got] = w.status(r.s).ok();
     assert_eq!(inspect(&mut w, r.s, got)[1], mask, "a transfer added rights");
     assert_eq!(w.reply(r.s, cookie, 0, 0), R::Ok([0; 4]));
@@ -174,22 +174,22 @@ fn rights_bound_what_a_token_can_do() {
     w.write(r.cp, BUF, b"X::y");
     w.rejected(r.c, Syscall::NameRegister, [r.send, BUF, 4, 0, 0, 0]);
     let cp_me = w.c(r.cp).me;
-    w.rejected(r.c, Syscall::CapGrant, [cp_me, r.send, rights::SEND as u64, 0, 0, 0]);
+    w.rejected(r.c, Syscall::CapGrant, [cp_me, r.send, abi::ChannelRights::SEND.bits() as u64, 0, 0, 0]);
     // Deriving never adds rights.
-    let derived = w.sys(r.c, Syscall::CapDerive, [r.send, rights::ALL as u64, 0, 0, 0, 0]).ok()[0];
-    assert_eq!(inspect(&mut w, r.c, derived)[1], rights::SEND as u64);
+    let derived = w.sys(r.c, Syscall::CapDerive, [r.send, abi::RightsMask::ALL.bits() as u64, 0, 0, 0, 0]).ok()[0];
+    assert_eq!(inspect(&mut w, r.c, derived)[1], abi::ChannelRights::SEND.bits() as u64);
     let none = w.sys(r.c, Syscall::CapDerive, [r.send, 0, 0, 0, 0, 0]).ok()[0];
     w.rejected(r.c, Syscall::Send, [none, 0, 0, 0, 0, 0]);
     // A receive-only token cannot send.
-    let recv_only = w.sys(r.s, Syscall::CapDerive, [r.chan, rights::RECEIVE as u64, 0, 0, 0, 0]).ok()[0];
+    let recv_only = w.sys(r.s, Syscall::CapDerive, [r.chan, abi::ChannelRights::RECEIVE.bits() as u64, 0, 0, 0, 0]).ok()[0];
     w.rejected(r.s, Syscall::Send, [recv_only, 0, 0, 0, 0, 0]);
     assert_eq!(w.recv(r.s, recv_only, WIN, 0), R::Err(Error::Timeout));
     // Class capabilities need USE; process capabilities the right for the act.
     let th = w.c(r.cp).thread;
-    let no_use = w.sys(r.c, Syscall::CapDerive, [th, rights::DELEGATE as u64, 0, 0, 0, 0]).ok()[0];
+    let no_use = w.sys(r.c, Syscall::CapDerive, [th, abi::RightsMask::DELEGATE.bits() as u64, 0, 0, 0, 0]).ok()[0];
     w.rejected(r.c, Syscall::Yield, [no_use, 0, 0, 0, 0, 0]);
-    let wait_only = w.sys(r.c, Syscall::CapDerive, [cp_me, rights::WAIT as u64, 0, 0, 0, 0]).ok()[0];
-    w.rejected(r.c, Syscall::MapAnon, [wait_only, UNMAPPED, PAGE, RW, 0, 0]);
+    let wait_only = w.sys(r.c, Syscall::CapDerive, [cp_me, abi::ProcessRights::WAIT.bits() as u64, 0, 0, 0, 0]).ok()[0];
+    w.rejected(r.c, Syscall::MapAnon, [wait_only, UNMAPPED, PAGE, RW.bits(), 0, 0]);
     w.rejected(r.c, Syscall::ThreadCreate, [wait_only, 0x1000, 0x2000, 0, 0, 1]);
     w.rejected(r.c, Syscall::ProcessKill, [wait_only, 0, 0, 0, 0, 0]);
     assert_eq!(w.frame(r.cp, UNMAPPED), None);
@@ -203,20 +203,20 @@ fn cap_grant_needs_grant_on_the_target_and_delegate_on_the_source() {
     let b = w.spawn("b");
     let (ta, tb) = (w.thread(a, 5), w.thread(b, 5));
     let chan = w.channel(ta);
-    let pb = w.proc_cap(a, b, rights::ALL);
-    let granted = w.sys(ta, Syscall::CapGrant, [pb, chan, rights::SEND as u64, 0, 0, 0]).ok()[0];
-    assert_eq!(inspect(&mut w, tb, granted)[1], rights::SEND as u64);
+    let pb = w.proc_cap(a, b, abi::RightsMask::ALL);
+    let granted = w.sys(ta, Syscall::CapGrant, [pb, chan, abi::ChannelRights::SEND.bits() as u64, 0, 0, 0]).ok()[0];
+    assert_eq!(inspect(&mut w, tb, granted)[1], abi::ChannelRights::SEND.bits() as u64);
     assert_eq!(w.send(tb, granted, 0, 0, 0, 0), R::Err(Error::Timeout));
     w.rejected(ta, Syscall::CapInspect, [granted, 0, 0, 0, 0, 0]);
     // The source needs DELEGATE.
-    let nodel = w.sys(ta, Syscall::CapDerive, [chan, (rights::SEND | rights::RECEIVE) as u64, 0, 0, 0, 0]).ok()[0];
-    w.rejected(ta, Syscall::CapGrant, [pb, nodel, rights::SEND as u64, 0, 0, 0]);
+    let nodel = w.sys(ta, Syscall::CapDerive, [chan, (abi::ChannelRights::SEND | abi::ChannelRights::RECEIVE).bits() as u64, 0, 0, 0, 0]).ok()[0];
+    w.rejected(ta, Syscall::CapGrant, [pb, nodel, abi::ChannelRights::SEND.bits() as u64, 0, 0, 0]);
     // The target capability needs GRANT.
-    let no_grant = w.sys(ta, Syscall::CapDerive, [pb, (rights::MAP | rights::WAIT) as u64, 0, 0, 0, 0]).ok()[0];
-    w.rejected(ta, Syscall::CapGrant, [no_grant, chan, rights::SEND as u64, 0, 0, 0]);
+    let no_grant = w.sys(ta, Syscall::CapDerive, [pb, (abi::ProcessRights::MAP | abi::ProcessRights::WAIT).bits() as u64, 0, 0, 0, 0]).ok()[0];
+    w.rejected(ta, Syscall::CapGrant, [no_grant, chan, abi::ChannelRights::SEND.bits() as u64, 0, 0, 0]);
     // A dead target is not found (no delay: the capability is genuine).
     w.kill(b, abi::exit::KILLED, 0);
-    assert_eq!(w.sys(ta, Syscall::CapGrant, [pb, chan, rights::SEND as u64, 0, 0, 0]), R::Err(Error::NotFound));
+    assert_eq!(w.sys(ta, Syscall::CapGrant, [pb, chan, abi::ChannelRights::SEND.bits() as u64, 0, 0, 0]), R::Err(Error::NotFound));
 }
 
 /// Write `name` at [`BUF`] of `t`'s process and call `call` on it.
@@ -238,7 +238,7 @@ fn names_register_find_and_deregister() {
     assert_eq!(named(&mut w, r.s, reg, r.chan, "SYSTEM::VFS"), R::Ok([0; 4]));
     let found = named(&mut w, r.c, find, names, "SYSTEM::VFS").ok()[0];
     let chan_id = inspect(&mut w, r.s, r.chan)[2];
-    assert_eq!(inspect(&mut w, r.c, found), [CapKind::Channel as u64, rights::SEND as u64, chan_id, 0]);
+    assert_eq!(inspect(&mut w, r.c, found), [CapKind::Channel as u64, abi::ChannelRights::SEND.bits() as u64, chan_id, 0]);
     assert_eq!(named(&mut w, r.c, find, names, "SYSTEM::VFS").ok()[0], found, "a second lookup minted another token");
     w.rejected(r.c, Syscall::Receive, [found, WIN, 0, 0, 0, 0]);
     // Only a DELEGATE holder may publish.
@@ -291,7 +291,7 @@ fn names_need_authority_over_their_provider() {
     assert_eq!(reg(&mut w, find_only, "AHCI::DISK1"), R::Err(Error::Incapable));
     // Every scope finds; a derived copy keeps its scope.
     assert!(matches!(named(&mut w, r.s, Syscall::NameFind, find_only, "AHCI::DISK0"), R::Ok(_)));
-    let used = w.sys(r.s, Syscall::CapDerive, [ahci, rights::USE as u64, 0, 0, 0, 0]).ok()[0];
+    let used = w.sys(r.s, Syscall::CapDerive, [ahci, abi::ClassRights::USE.bits() as u64, 0, 0, 0, 0]).ok()[0];
     assert_eq!(reg(&mut w, used, "SYSTEM::Y"), R::Err(Error::Incapable));
     assert_eq!(reg(&mut w, used, "AHCI::DISK1"), R::Ok([0; 4]));
     // Narrowing needs DELEGATE; bad providers and other tokens are refused.
@@ -308,7 +308,7 @@ fn names_need_authority_over_their_provider() {
     w.rejected(r.s, Syscall::NameRegister, [r.chan, BUF, 11, thread, 0, 0]);
     w.rejected(r.s, Syscall::NameRegister, [r.chan, BUF, 11, 0, 0, 0]);
     // A scope handed to another process stays as narrow there.
-    let [granted, ..] = w.sys(r.s, Syscall::CapGrant, [w.c(r.sp).me, ahci, rights::ALL as u64, 0, 0, 0]).ok();
+    let [granted, ..] = w.sys(r.s, Syscall::CapGrant, [w.c(r.sp).me, ahci, abi::RightsMask::ALL.bits() as u64, 0, 0, 0]).ok();
     assert_eq!(reg(&mut w, granted, "SYSTEM::Z"), R::Err(Error::Incapable));
     // The longest provider a scope holds, in full.
     let longest = scoped(&mut w, r.s, all, "ABCDEFGH").ok()[0];
@@ -364,7 +364,7 @@ fn tokens_near_the_top_of_the_range_are_rejected_not_a_panic() {
     let caps = w.k.procs[p].caps.as_mut().unwrap();
     for i in 0..4 {
         // A slot the process's own tokens hold already serves as well.
-        let _ = caps.insert(slots - 1 - i + 1000 * slots, Cap::class(SyscallClass::Thread, 0));
+        let _ = caps.insert(slots - 1 - i + 1000 * slots, Cap::class(SyscallClass::Thread, abi::ClassRights::empty()));
     }
     for token in [u64::MAX, u64::MAX - 1, u64::MAX - 3] {
         w.rejected(t, Syscall::Yield, [token, 0, 0, 0, 0, 0]);

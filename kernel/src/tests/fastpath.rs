@@ -35,8 +35,8 @@ fn cast(w: &mut World) -> Cast {
     // would run it ahead of a more urgent ready thread.
     let c3 = w.thread(cp1, 4);
     let chan = w.channel(s1);
-    let send1 = w.give(sp, chan, cp1, rights::SEND);
-    let send2 = w.give(sp, chan, cp2, rights::SEND);
+    let send1 = w.give(sp, chan, cp1, abi::ChannelRights::SEND);
+    let send2 = w.give(sp, chan, cp2, abi::ChannelRights::SEND);
     Cast { procs: [sp, cp1, cp2], servers: [s1, s2], clients: [c1, c2, c3], chan, sends: [send1, send2, send1] }
 }
 
@@ -147,7 +147,7 @@ fn pick(rng: &mut Rng, w: &World, cast: &Cast, held: &mut Held) -> (Step, Option
     let i = cast.clients.iter().position(|&c| c == t).unwrap();
     let size = if rng.chance(10) { rng.below(4097) } else { rng.pick(&SIZES) };
     let buf = BUF + rng.below(BUF_PAGES - 2) * PAGE + if rng.chance(60) { 0 } else { 1 + rng.below(63) };
-    let flags = if rng.chance(15) { abi::send_flags::READ_ONLY } else { 0 };
+    let flags = if rng.chance(15) { abi::SendFlags::READ_ONLY.bits() } else { 0 };
     (Step::Call { t, fill: (buf, size, seed), nr: Syscall::Send, args: [cast.sends[i], rng.next() & 0xffff, size, buf, timeout, flags] }, None)
 }
 

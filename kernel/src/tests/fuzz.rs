@@ -51,53 +51,42 @@ enum Want {
     Anything,
 }
 
-/// The argument kinds of a syscall (token first), from the ABI.
-fn signature(s: Syscall) -> &'static [A] {
-    use A::*;
-    use SyscallClass as C;
-    const CHAN: A = Tok(Want::Kind(CapKind::Channel));
-    const PROC: A = Tok(Want::Kind(CapKind::Process));
-    const PHYS: A = Tok(Want::Kind(CapKind::Phys));
-    const THREAD: A = Tok(Want::Class(C::Thread));
-    match s {
-        Syscall::DebugPrint => &[Tok(Want::Class(C::DebugPrint)), Addr, Size],
-        Syscall::Exit => &[THREAD, Any],
-        Syscall::Yield | Syscall::Uptime | Syscall::ThreadExit | Syscall::Priority => &[THREAD],
-        Syscall::Sleep => &[THREAD, Timeout],
-        Syscall::ChannelCreate => &[Tok(Want::Class(C::ChannelCreate))],
-        Syscall::ChannelDestroy => &[CHAN],
-        Syscall::Send => &[CHAN, Any, Size, Addr, Timeout, SendFlags],
-        Syscall::SendCap => &[CHAN, Any, Size, Addr, Tok(Want::Anything), Rights],
-        Syscall::Receive => &[CHAN, Window, Timeout],
-        Syscall::Reply => &[Cookie, Any, Addr, ReplyLen, TokOr0, Rights],
-        Syscall::ReplyRecv => &[CHAN, Cookie, Any, ReplyLen, Window, Timeout],
-        Syscall::NameRegister => &[CHAN, Name, NameLen, Tok(Want::Class(C::Names))],
-        Syscall::NameDeregister => &[CHAN, Name, NameLen],
-        Syscall::NamesScope => &[Tok(Want::Class(C::Names)), Name, ProviderLen],
-        Syscall::NameFind => &[Tok(Want::Class(C::Names)), Name, NameLen],
-        Syscall::CapDerive => &[Tok(Want::Anything), Rights],
-        Syscall::CapDrop | Syscall::CapInspect => &[Tok(Want::Anything)],
-        Syscall::CapGrant => &[PROC, Tok(Want::Anything), Rights],
-        Syscall::MapAnon => &[PROC, PageAddr, PageLen, MapFlags],
-        Syscall::Unmap => &[PROC, PageAddr, PageLen],
-        Syscall::MapPhys => &[PHYS, PageAddr, PageLen, PageLen, MapFlags],
-        Syscall::PhysDerive => &[PHYS, PageLen, PageLen, Rights],
-        Syscall::PhysInfo => &[PHYS],
-        Syscall::DmaAlloc => &[Tok(Want::Class(C::Dma)), Small],
-        Syscall::DmaAddr => &[Tok(Want::Class(C::Dma)), Addr],
-        Syscall::ProcessCreate => &[Tok(Want::Class(C::ProcessCreate)), Name, Small, QuotaPtr],
-        Syscall::ProcessWrite => &[PROC, Addr, Addr, Size],
-        Syscall::ThreadCreate => &[PROC, Addr, Addr, Any, Any, Prio],
-        Syscall::ProcessWait => &[PROC, Timeout],
-        Syscall::ProcessKill => &[PROC],
-        Syscall::DebugIpc => &[Tok(Want::Class(C::DebugIpc)), Small, Addr, Any],
-        Syscall::PowerOff => &[Tok(Want::Class(C::Power)), Any],
-        Syscall::IoPortIn | Syscall::IoPortOut => &[Tok(Want::Kind(CapKind::IoPort)), Any, Any],
-        Syscall::IrqMsi => &[Tok(Want::Class(C::Irq))],
-        Syscall::IrqBind => &[Tok(Want::Kind(CapKind::Irq)), CHAN, Any],
-        Syscall::IrqAck => &[Tok(Want::Kind(CapKind::Irq))],
-        Syscall::IrqLine => &[Tok(Want::Class(C::Irq)), Small, Small],
-    }
+/// The argument kinds of a syscall (token first), from the ABI's own
+/// table ([`abi::call::shape`]).
+fn signature(s: Syscall) -> Vec<A> {
+    use abi::call::{ArgKind as K, Auth};
+    let shape = abi::call::shape(s);
+    let token = match shape.token {
+        Auth::Class(c) => A::Tok(Want::Class(c)),
+        Auth::Object(k) => A::Tok(Want::Kind(k)),
+        Auth::Any => A::Tok(Want::Anything),
+        Auth::Cookie => A::Cookie,
+    };
+    let arg = |f: &abi::call::Field| match f.kind {
+        K::Value => A::Any,
+        K::Addr => A::Addr,
+        K::Window => A::Window,
+        K::PageAddr => A::PageAddr,
+        K::PageLen => A::PageLen,
+        K::Size => A::Size,
+        K::NamePtr => A::Name,
+        K::NameLen => A::NameLen,
+        K::Timeout => A::Timeout,
+        K::Rights => A::Rights,
+        K::MapFlags => A::MapFlags,
+        K::SendFlags => A::SendFlags,
+        K::ReplyLen => A::ReplyLen,
+        K::Prio => A::Prio,
+        K::QuotaPtr => A::QuotaPtr,
+        K::Count => A::Small,
+        K::Cookie => A::Cookie,
+        K::Token(Some(k)) => A::Tok(Want::Kind(k)),
+        K::Token(None) => A::Tok(Want::Anything),
+        K::OptToken => A::TokOr0,
+        K::ClassToken(c) => A::Tok(Want::Class(c)),
+        K::ProviderLen => A::ProviderLen,
+    };
+    std::iter::once(token).chain(shape.args.iter().map(arg)).collect()
 }
 
 /// Channel names written into every fuzzed process at [`NAMES`].
@@ -192,11 +181,11 @@ impl Fuzz {
         for (i, q) in QUOTA_CHOICES.iter().enumerate() {
             self.w.write(p, QUOTAS + 64 * i as u64, &q.to_bytes());
         }
-        let mut boot = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::DELEGATE);
+        let mut boot = Cap::object(CapKind::Phys, u32::MAX, 0, abi::PhysRights::READ | abi::PhysRights::DELEGATE);
         boot.flavor = phys_flavor::BOOT;
         boot.base_frame = (BOOT / PAGE) as u32;
         boot.frames = 16;
-        let mut dev = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::WRITE | rights::DELEGATE);
+        let mut dev = Cap::object(CapKind::Phys, u32::MAX, 0, abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE);
         dev.flavor = phys_flavor::DEVICE;
         dev.base_frame = (DEVICE / PAGE) as u32;
         dev.frames = 16;
@@ -212,10 +201,10 @@ impl Fuzz {
                 }
                 // Tables may be full by now; then they just get fewer.
                 let chan_cap = *self.w.k.procs[p].caps.as_ref().unwrap().get(chan).unwrap();
-                let proc_cap = |i: usize| Cap::object(CapKind::Process, i as u32, self.w.k.procs[i].gen, rights::ALL);
+                let proc_cap = |i: usize| Cap::object(CapKind::Process, i as u32, self.w.k.procs[i].gen, abi::RightsMask::ALL);
                 let (to_q, to_p) = (proc_cap(p), proc_cap(q));
                 let minted = [
-                    self.w.k.mint(q, chan_cap.reduced(rights::SEND | rights::DELEGATE)),
+                    self.w.k.mint(q, chan_cap.reduced((abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE).into())),
                     self.w.k.mint(q, to_q),
                     self.w.k.mint(p, to_p),
                 ];
@@ -332,13 +321,13 @@ impl Fuzz {
             A::Timeout => r.pick(&[0, 1, MS, 3 * MS, 20 * MS, FOREVER]),
             A::Rights => {
                 let any = r.below(256);
-                r.pick(&[rights::ALL as u64, rights::SEND as u64, (rights::SEND | rights::DELEGATE) as u64, 0, any])
+                r.pick(&[abi::RightsMask::ALL.bits() as u64, abi::ChannelRights::SEND.bits() as u64, (abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE).bits() as u64, 0, any])
             }
-            A::MapFlags => r.pick(&[RW, abi::map::READ, abi::map::READ | abi::map::EXEC, 7, 8]),
+            A::MapFlags => r.pick(&[RW.bits(), abi::MapFlags::READ.bits(), (abi::MapFlags::READ | abi::MapFlags::EXEC).bits(), 7, 8]),
             A::Small => r.below(6),
             A::QuotaPtr => r.pick(&[QUOTAS, QUOTAS, QUOTAS + 64, QUOTAS + 128, UNMAPPED, 0]),
             A::Prio => r.below(10),
-            A::SendFlags => r.pick(&[0, 0, 0, abi::send_flags::READ_ONLY, 2]),
+            A::SendFlags => r.pick(&[0, 0, 0, abi::SendFlags::READ_ONLY.bits(), 2]),
             A::ReplyLen => r.pick(&[0, 0, 0, 8, 4096]),
             A::Any => self.arg(),
         }
@@ -451,7 +440,7 @@ impl Fuzz {
         let nr = self.syscall_number();
         let p = self.w.k.proc_of(t);
         let mut args = [0; 6];
-        let sig = Syscall::from_raw(nr).map_or(&[][..], signature);
+        let sig = Syscall::from_raw(nr).map_or(Vec::new(), signature);
         for (i, a) in args.iter_mut().enumerate() {
             *a = match sig.get(i) {
                 Some(&kind) => self.typed(p, kind),

@@ -6,7 +6,7 @@ use crate::arch::host::take_port_writes;
 
 /// A COM1 capability like the one `system` gets, in process `p`.
 fn com1(w: &mut World, p: usize) -> u64 {
-    w.k.mint(p, Cap::io_ports(abi::ioport::COM1, rights::READ | rights::WRITE | rights::DELEGATE)).unwrap()
+    w.k.mint(p, Cap::io_ports(abi::ioport::COM1, abi::IoPortRights::READ | abi::IoPortRights::WRITE | abi::IoPortRights::DELEGATE)).unwrap()
 }
 
 #[test]
@@ -39,10 +39,10 @@ fn rights_and_kinds_are_checked() {
     let t = w.thread(p, 5);
     let cap = com1(&mut w, p);
     take_port_writes();
-    let read_only = w.sys(t, Syscall::CapDerive, [cap, rights::READ as u64, 0, 0, 0, 0]).ok()[0];
+    let read_only = w.sys(t, Syscall::CapDerive, [cap, abi::IoPortRights::READ.bits() as u64, 0, 0, 0, 0]).ok()[0];
     assert_eq!(w.sys(t, Syscall::IoPortIn, [read_only, 0x3fd, 0, 0, 0, 0]), R::Ok([0xfe, 0, 0, 0]));
     w.rejected(t, Syscall::IoPortOut, [read_only, 0x3f8, 0, 0, 0, 0]);
-    let write_only = w.sys(t, Syscall::CapDerive, [cap, rights::WRITE as u64, 0, 0, 0, 0]).ok()[0];
+    let write_only = w.sys(t, Syscall::CapDerive, [cap, abi::IoPortRights::WRITE.bits() as u64, 0, 0, 0, 0]).ok()[0];
     w.rejected(t, Syscall::IoPortIn, [write_only, 0x3f8, 0, 0, 0, 0]);
     // Other kinds of capability, and no capability, are no way in.
     let me = w.c(p).me;
@@ -65,7 +65,7 @@ fn a_token_copied_into_another_process_reaches_nothing() {
     let cap = com1(&mut w, a);
     w.rejected(tb, Syscall::IoPortIn, [cap, 0x3f8, 0, 0, 0, 0]);
     // Granted with read only, the other process can read and not write.
-    let granted = w.give(a, cap, b, rights::READ);
+    let granted = w.give(a, cap, b, abi::IoPortRights::READ);
     assert_eq!(w.sys(tb, Syscall::IoPortIn, [granted, 0x3f8, 0, 0, 0, 0]), R::Ok([0xf9, 0, 0, 0]));
     w.rejected(tb, Syscall::IoPortOut, [granted, 0x3f8, 0, 0, 0, 0]);
 }

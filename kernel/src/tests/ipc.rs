@@ -83,9 +83,13 @@ fn messages_over_a_page_are_too_large_and_unaligned_pages_are_copied() {
 fn unknown_send_flags_are_refused() {
     let mut w = World::new();
     let r = w.rig(5, 5);
-    let all = abi::send_flags::ALL;
+    let all = abi::SendFlags::all().bits();
     assert_eq!(w.sys(r.c, Syscall::Send, [r.send, 0, 0, 0, FOREVER, !all]), R::Err(Error::InvalidArgument));
     assert_eq!(w.k.ipc.in_flight, 0);
+    // A bad token comes first, as for every syscall: `Incapable` and the
+    // delay, whatever the flags (the arguments decode after the token).
+    w.rejected(r.c, Syscall::Send, [r.send ^ 1, 0, 0, 0, FOREVER, !all]);
+    w.rejected(r.c, Syscall::MapAnon, [r.send, BUF, PAGE, 1 << 9, 0, 0]);
 }
 
 #[test]
@@ -96,7 +100,7 @@ fn read_only_send_is_copied_and_gets_no_reply_bytes() {
     w.write(r.cp, BUF, &data);
     let window_frame = w.frame(r.sp, WIN);
     assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), blocked(State::RecvBlocked));
-    let ro = abi::send_flags::READ_ONLY;
+    let ro = abi::SendFlags::READ_ONLY.bits();
     assert_eq!(w.sys(r.c, Syscall::Send, [r.send, 1, 4096, BUF, FOREVER, ro]), blocked(State::AwaitingReply));
     let [cookie, _, size, _] = w.status(r.s).ok();
     assert_eq!(size, 4096);
@@ -156,7 +160,7 @@ fn copy_into_an_unmapped_window_fails_the_receiver_and_keeps_the_sender() {
     assert_eq!(w.send(r.c, r.send, 1, 10, BUF, FOREVER), blocked(State::SendBlocked));
     assert_eq!(w.status(r.s), R::Err(Error::BadAddress));
     // A read-only window fails the same way.
-    w.k.map_anon(r.sp, UNMAPPED, PAGE, abi::map::READ).unwrap();
+    w.k.map_anon(r.sp, UNMAPPED, PAGE, abi::MapFlags::READ).unwrap();
     assert_eq!(w.recv(r.s, r.chan, UNMAPPED, FOREVER), R::Err(Error::BadAddress));
     assert_eq!(w.state(r.c), State::SendBlocked);
     let [_, tag, size, _] = w.take(r.s, r.chan);
@@ -237,7 +241,7 @@ fn read_only_page_is_copied_not_lent() {
     // would make that fault and kill the server, so such a page is copied.
     let mut w = World::new();
     let r = w.rig(5, 5);
-    w.k.map_anon(r.cp, UNMAPPED, PAGE, abi::map::READ).unwrap();
+    w.k.map_anon(r.cp, UNMAPPED, PAGE, abi::MapFlags::READ).unwrap();
     let window_frame = w.frame(r.sp, WIN);
     assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), blocked(State::RecvBlocked));
     assert_eq!(w.send(r.c, r.send, 1, 4096, UNMAPPED, FOREVER), blocked(State::AwaitingReply));
@@ -305,7 +309,7 @@ fn lent_pages_cannot_be_unmapped_on_either_side() {
     assert_eq!(w.sys(r.s, unmap, [s_me, WIN, PAGE, 0, 0, 0]), R::Err(Error::Busy));
     assert_eq!(w.sys(r.s, unmap, [s_me, WIN, 2 * PAGE, 0, 0, 0]), R::Err(Error::Busy));
     assert!(w.frame(r.sp, WIN + PAGE).is_some(), "a refused unmap unmapped something");
-    assert_eq!(w.sys(r.s, Syscall::MapAnon, [s_me, WIN, PAGE, RW, 0, 0]), R::Err(Error::AlreadyExists));
+    assert_eq!(w.sys(r.s, Syscall::MapAnon, [s_me, WIN, PAGE, RW.bits(), 0, 0]), R::Err(Error::AlreadyExists));
     // The sender's page, from another thread of the sender.
     assert_eq!(w.sys(c2, unmap, [c_me, BUF + PAGE, PAGE, 0, 0, 0]), R::Err(Error::Busy));
     assert_eq!(w.sys(c2, unmap, [c_me, BUF, 3 * PAGE, 0, 0, 0]), R::Err(Error::Busy));
@@ -322,7 +326,7 @@ fn queued_senders_are_served_in_arrival_order() {
     let mut w = World::new();
     let r = w.rig(5, 5);
     let other = w.spawn("other client");
-    let send2 = w.give(r.sp, r.chan, other, rights::SEND);
+    let send2 = w.give(r.sp, r.chan, other, abi::ChannelRights::SEND);
     let senders = [r.c, w.thread(other, 5), w.thread(r.cp, 5), w.thread(other, 5)];
     for (i, &t) in senders.iter().enumerate() {
         let token = if w.k.proc_of(t) == r.cp { r.send } else { send2 };
@@ -507,8 +511,8 @@ fn owner_death_closes_its_channels_and_fails_requests_in_flight() {
     let chan2 = w.channel(s);
     w.write(sp, BUF, b"A::svc");
     assert_eq!(w.sys(s, Syscall::NameRegister, [chan1, BUF, 6, w.c(sp).names, 0, 0]), R::Ok([0; 4]));
-    let send = w.give(sp, chan1, cp, rights::SEND);
-    let helper_recv = w.give(sp, chan2, rp, rights::RECEIVE);
+    let send = w.give(sp, chan1, cp, abi::ChannelRights::SEND);
+    let helper_recv = w.give(sp, chan2, rp, abi::ChannelRights::RECEIVE);
     assert_eq!(w.recv(h, helper_recv, WIN, FOREVER), blocked(State::RecvBlocked));
     // c1's page is lent to the server, c2 waits in the queue.
     let msg = pattern(5, 4096);
@@ -546,7 +550,7 @@ fn client_death_leaves_its_lent_page_with_the_server_and_the_late_reply_fails_cl
     let Server { sp, s, chan, window_frame, before } = server(&mut w, Some(&own));
     let cp = w.spawn("client");
     let c = w.thread(cp, 5);
-    let send = w.give(sp, chan, cp, rights::SEND);
+    let send = w.give(sp, chan, cp, abi::ChannelRights::SEND);
     assert_eq!(w.recv(s, chan, WIN, FOREVER), blocked(State::RecvBlocked));
     assert_eq!(w.send(c, send, 1, 4096, BUF, FOREVER), blocked(State::AwaitingReply));
     let [cookie, ..] = w.status(s).ok();
@@ -581,9 +585,9 @@ fn client_death_leaves_its_lent_dma_page_with_the_server_until_it_lets_go() {
     let c = w.thread(cp, 5);
     let cc = w.c(cp);
     let [dma, pa, ..] = w.sys(c, Syscall::DmaAlloc, [cc.dma, 1, 0, 0, 0, 0]).ok();
-    assert_eq!(w.sys(c, Syscall::MapPhys, [dma, abi::layout::USER_MAPPINGS, 0, PAGE, RW, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(c, Syscall::MapPhys, [dma, abi::layout::USER_MAPPINGS, 0, PAGE, RW.bits(), 0]), R::Ok([0; 4]));
     w.write(cp, abi::layout::USER_MAPPINGS, &pattern(0x77, 4096));
-    let send = w.give(sp, chan, cp, rights::SEND);
+    let send = w.give(sp, chan, cp, abi::ChannelRights::SEND);
     assert_eq!(w.recv(s, chan, WIN, FOREVER), blocked(State::RecvBlocked));
     assert_eq!(w.send(c, send, 1, 4096, abi::layout::USER_MAPPINGS, FOREVER), blocked(State::AwaitingReply));
     let [cookie, ..] = w.status(s).ok();
@@ -672,14 +676,14 @@ fn stale_cookie_of_a_dead_client_does_not_answer_the_slot_reuser() {
     let chan = w.channel(s);
     let ap = w.spawn("first client");
     let a = w.thread(ap, 5);
-    let send_a = w.give(sp, chan, ap, rights::SEND);
+    let send_a = w.give(sp, chan, ap, abi::ChannelRights::SEND);
     assert_eq!(w.send(a, send_a, 1, 0, 0, FOREVER), blocked(State::SendBlocked));
     let [stale, ..] = w.take(s, chan);
     w.kill(ap, exit::KILLED, 0);
     let bp = w.spawn("second client");
     let b = w.thread(bp, 5);
     assert_eq!(b, a, "the test needs the thread slot reused");
-    let send_b = w.give(sp, chan, bp, rights::SEND);
+    let send_b = w.give(sp, chan, bp, abi::ChannelRights::SEND);
     assert_eq!(w.send(b, send_b, 2, 0, 0, FOREVER), blocked(State::SendBlocked));
     let [fresh, tag, ..] = w.take(s, chan);
     assert_eq!(tag, 2);
@@ -700,8 +704,8 @@ fn forwarded_loan_does_not_outlive_the_lenders_page() {
     let t = w.thread(tp, 5);
     let chan_s = w.channel(s);
     let chan_t = w.channel(t);
-    let to_s = w.give(sp, chan_s, cp, rights::SEND);
-    let to_t = w.give(tp, chan_t, sp, rights::SEND);
+    let to_s = w.give(sp, chan_s, cp, abi::ChannelRights::SEND);
+    let to_t = w.give(tp, chan_t, sp, abi::ChannelRights::SEND);
     assert_eq!(w.recv(t, chan_t, WIN, FOREVER), blocked(State::RecvBlocked));
     assert_eq!(w.recv(s, chan_s, WIN, FOREVER), blocked(State::RecvBlocked));
     w.write(cp, BUF, &pattern(1, 4096));
@@ -812,8 +816,8 @@ fn cached_translations_follow_remapping() {
     for (p, t, va) in [(r.sp, r.s, WIN), (r.cp, r.c, BUF)] {
         let me = w.c(p).me;
         assert_eq!(w.sys(t, Syscall::Unmap, [me, va, PAGE, 0, 0, 0]), R::Ok([0; 4]));
-        assert_eq!(w.sys(t, Syscall::MapAnon, [me, UNMAPPED, PAGE, RW, 0, 0]), R::Ok([0; 4]));
-        assert_eq!(w.sys(t, Syscall::MapAnon, [me, va, PAGE, RW, 0, 0]), R::Ok([0; 4]));
+        assert_eq!(w.sys(t, Syscall::MapAnon, [me, UNMAPPED, PAGE, RW.bits(), 0, 0]), R::Ok([0; 4]));
+        assert_eq!(w.sys(t, Syscall::MapAnon, [me, va, PAGE, RW.bits(), 0, 0]), R::Ok([0; 4]));
     }
     assert_ne!(w.frame(r.sp, WIN), old_window);
     assert_ne!(w.frame(r.cp, BUF), old_buffer);
@@ -836,7 +840,7 @@ fn a_reused_thread_slot_does_not_inherit_cached_translations() {
     let nt = w.thread(np, 5);
     assert_eq!(nt, r.s, "the test needs the slot reused");
     let chan = w.channel(nt);
-    let send = w.give(np, chan, r.cp, rights::SEND);
+    let send = w.give(np, chan, r.cp, abi::ChannelRights::SEND);
     let r2 = Rig { sp: np, cp: r.cp, s: nt, c: r.c, chan, send };
     let (c, d) = (pattern(7, 64), pattern(8, 64));
     assert_eq!(copy_trip(&mut w, &r2, &c, &d), (c, d), "a new thread used its slot's old translation");
@@ -867,7 +871,7 @@ fn a_lent_page_is_out_of_its_senders_reach_until_every_kind_of_end() {
         assert_eq!(w.send(sib, r.send, 2, 4096, BUF, 0), R::Err(Error::BadAddress), "{end}: a sibling re-lent the lent page");
         assert_eq!(w.sys(sib, Syscall::ProcessWrite, [c_me, BUF, WIN, 8, 0, 0]), R::Err(Error::BadAddress), "{end}");
         // Nor map over it, nor unmap it.
-        assert_eq!(w.sys(sib, Syscall::MapAnon, [c_me, BUF, PAGE, RW, 0, 0]), R::Err(Error::AlreadyExists), "{end}");
+        assert_eq!(w.sys(sib, Syscall::MapAnon, [c_me, BUF, PAGE, RW.bits(), 0, 0]), R::Err(Error::AlreadyExists), "{end}");
         assert_eq!(w.sys(sib, Syscall::Unmap, [c_me, BUF, PAGE, 0, 0, 0]), R::Err(Error::Busy), "{end}");
         let before_client_death = w.free();
         match end {
@@ -899,7 +903,7 @@ fn a_lent_page_is_out_of_its_senders_reach_until_every_kind_of_end() {
                 assert_eq!(w.status(r.c), R::Ok([1, 0, 0, 0]));
             }
             "client killed" => {
-                let pk = w.proc_cap(r.sp, r.cp, rights::KILL);
+                let pk = w.proc_cap(r.sp, r.cp, abi::ProcessRights::KILL);
                 assert_eq!(w.sys(r.s, Syscall::ProcessKill, [pk, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
                 // Its page stays with the server (its own now); the window's
                 // page went with the client instead.
@@ -966,7 +970,7 @@ fn a_held_request_is_answered_with_the_bytes_named_never_the_next_clients() {
     let r = w.rig(5, 5);
     let cp2 = w.spawn("client2");
     let c2 = w.thread(cp2, 5);
-    let send2 = w.give(r.sp, r.chan, cp2, rights::SEND);
+    let send2 = w.give(r.sp, r.chan, cp2, abi::ChannelRights::SEND);
     let (req1, req2) = (pattern(1, 64), pattern(2, 64));
     w.write(r.cp, BUF, &req1);
     w.write(cp2, BUF, &req2);
@@ -1138,7 +1142,7 @@ fn dma_addr_names_lent_and_dma_pages_only() {
     // A DMA region it mapped: its frames.
     let [range, addr, ..] = w.sys(r.s, Syscall::DmaAlloc, [dma, 2, 0, 0, 0, 0]).ok();
     const AT: u64 = 0x50_0000;
-    assert_eq!(w.sys(r.s, Syscall::MapPhys, [range, AT, 0, 2 * PAGE, RW, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.s, Syscall::MapPhys, [range, AT, 0, 2 * PAGE, RW.bits(), 0]), R::Ok([0; 4]));
     assert_eq!(w.sys(r.s, Syscall::DmaAddr, [dma, AT + PAGE + 3, 0, 0, 0, 0]), R::Ok([addr + PAGE + 3, 0, 0, 0]));
     // Not the Dma class: refused.
     w.rejected(r.s, Syscall::DmaAddr, [w.c(r.sp).thread, AT, 0, 0, 0, 0]);

@@ -2,7 +2,7 @@
 //! channel (to a waiting receiver and to a later `Receive`), masking until
 //! the ack, latching, the second binder refused, and release on death.
 
-use abi::{irq, rights, Error, Syscall};
+use abi::{irq, Error, Syscall};
 
 use super::*;
 
@@ -56,7 +56,7 @@ fn pending_event_comes_before_queued_messages_and_needs_no_reply() {
     bind(&mut w, &d, 7).ok();
     let cp = w.spawn("client");
     let c = w.thread(cp, 5);
-    let send = w.give(d.p, d.chan, cp, rights::SEND);
+    let send = w.give(d.p, d.chan, cp, abi::ChannelRights::SEND);
     assert_eq!(w.send(c, send, 0x55, 8, BUF, FOREVER), blocked(State::SendBlocked));
     w.k.irq_fire(d.slot);
     assert_eq!(w.recv(d.t, d.chan, WIN, FOREVER), EVENT(7));
@@ -75,7 +75,7 @@ fn second_binder_refused_until_the_first_dies() {
     let drv = w.spawn("drv2");
     let t2 = w.thread(drv, 5);
     let chan2 = w.channel(t2);
-    let irq2 = w.give(d.p, d.irq, drv, rights::BIND);
+    let irq2 = w.give(d.p, d.irq, drv, abi::IrqRights::BIND);
     assert_eq!(w.sys(t2, Syscall::IrqBind, [irq2, chan2, 2, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(bind(&mut w, &d, 1), R::Err(Error::Busy), "a second holder bound a bound IRQ");
     assert_eq!(w.sys(d.t, Syscall::IrqAck, [d.irq, 0, 0, 0, 0, 0]), R::Err(Error::InvalidArgument));
@@ -96,7 +96,7 @@ fn allocator_death_frees_the_vector_and_stales_tokens() {
     let other = w.spawn("other");
     let t2 = w.thread(other, 5);
     let chan2 = w.channel(t2);
-    let irq2 = w.give(d.p, d.irq, other, rights::BIND);
+    let irq2 = w.give(d.p, d.irq, other, abi::IrqRights::BIND);
     w.kill(d.p, abi::exit::KILLED, 0);
     assert!(!w.k.irqs.slots[d.slot].live);
     w.rejected(t2, Syscall::IrqBind, [irq2, chan2, 0, 0, 0, 0]);
@@ -114,10 +114,10 @@ fn bad_tokens_and_rights_are_refused() {
     w.rejected(d.t, Syscall::IrqBind, [d.chan, d.chan, 0, 0, 0, 0]);
     w.rejected(d.t, Syscall::IrqBind, [d.irq, d.irq, 0, 0, 0, 0]);
     // A send-only channel cannot take events.
-    let send_only = w.give(d.p, d.chan, d.p, rights::SEND);
+    let send_only = w.give(d.p, d.chan, d.p, abi::ChannelRights::SEND);
     w.rejected(d.t, Syscall::IrqBind, [d.irq, send_only, 0, 0, 0, 0]);
     // Without BIND.
-    let weak = w.give(d.p, d.irq, d.p, rights::DELEGATE);
+    let weak = w.give(d.p, d.irq, d.p, abi::RightsMask::DELEGATE);
     w.rejected(d.t, Syscall::IrqBind, [weak, d.chan, 0, 0, 0, 0]);
     w.rejected(d.t, Syscall::IrqAck, [BOGUS, 0, 0, 0, 0, 0]);
     // Every vector handed out, then the limit.
@@ -229,7 +229,7 @@ fn one_holder_per_line_the_kernel_line_refused_and_death_releases() {
     assert_eq!(line(&mut w, d.t, d.p, 4, irq::LINE_ISA), R::Err(Error::Busy), "a second holder of ISA IRQ 4");
     assert_eq!(line(&mut w, d.t, d.p, 4, irq::LINE_GSI), R::Err(Error::Busy), "GSI 4 is the same line");
     // The holder delegates it to the driver, which binds it; the driver dies: masked again.
-    let drv_tok = w.give(other, tok, d.p, rights::BIND);
+    let drv_tok = w.give(other, tok, d.p, abi::IrqRights::BIND);
     assert_eq!(w.sys(d.t, Syscall::IrqBind, [drv_tok, d.chan, 1, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(ioapic_entry(4) & MASKED, 0);
     w.kill(d.p, abi::exit::KILLED, 0);

@@ -24,7 +24,7 @@ use std::ops::Range;
 use std::vec;
 use std::vec::Vec;
 
-use abi::{rights, CapKind, Error, Syscall, SyscallClass};
+use abi::{CapKind, Error, Syscall, SyscallClass};
 use x86_64::structures::paging::{PageTableFlags as Flags, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -71,7 +71,7 @@ pub const UNMAPPED: u64 = 0x7000_0000;
 pub const FOREVER: u64 = abi::FOREVER;
 /// One tick in nanoseconds (timeouts are given in nanoseconds).
 pub const MS: u64 = abi::limits::TICK_NS;
-pub const RW: u64 = abi::map::READ | abi::map::WRITE;
+pub const RW: abi::MapFlags = abi::MapFlags::READ.union(abi::MapFlags::WRITE);
 /// A small quota for children made through `ProcessCreate` in tests.
 pub const SMALL: abi::quota::Quota = abi::quota::Quota { threads: 4, pages: 64, channels: 4, caps: 16, processes: 0 };
 /// A token no process holds.
@@ -184,7 +184,7 @@ impl World {
     pub fn try_spawn(&mut self, name: &str) -> Result<usize, Error> {
         let (p, gen) = self.k.create_process(name.as_bytes())?;
         let k = &mut self.k;
-        let mut class = |c| k.mint(p, Cap::class(c, rights::USE | rights::DELEGATE)).unwrap();
+        let mut class = |c| k.mint(p, Cap::class(c, abi::ClassRights::USE | abi::ClassRights::DELEGATE)).unwrap();
         let mut caps = Caps {
             print: class(SyscallClass::DebugPrint),
             thread: class(SyscallClass::Thread),
@@ -197,7 +197,7 @@ impl World {
             irq: class(SyscallClass::Irq),
             me: 0,
         };
-        caps.me = self.k.mint(p, Cap::object(CapKind::Process, p as u32, gen, rights::ALL)).unwrap();
+        caps.me = self.k.mint(p, Cap::object(CapKind::Process, p as u32, gen, abi::RightsMask::ALL)).unwrap();
         let mapped = self.k.map_anon(p, BUF, BUF_PAGES * PAGE, RW).and_then(|()| self.k.map_anon(p, WIN, WIN_PAGES * PAGE, RW));
         if let Err(e) = mapped {
             self.k.end_process(p, abi::exit::KILLED, 0);
@@ -237,13 +237,13 @@ impl World {
 
     /// Give `to` a copy of `from`'s capability `token` with at most `mask`
     /// rights (test setup, bypassing the syscalls); returns the new token.
-    pub fn give(&mut self, from: usize, token: u64, to: usize, mask: u32) -> u64 {
+    pub fn give(&mut self, from: usize, token: u64, to: usize, mask: impl Into<abi::RightsMask>) -> u64 {
         let cap = *self.k.procs[from].caps.as_ref().unwrap().get(token).expect("no such token");
-        self.k.mint(to, cap.reduced(mask)).unwrap()
+        self.k.mint(to, cap.reduced(mask.into())).unwrap()
     }
 
     /// A process capability for `target` in `holder`.
-    pub fn proc_cap(&mut self, holder: usize, target: usize, mask: u32) -> u64 {
+    pub fn proc_cap(&mut self, holder: usize, target: usize, mask: impl Into<abi::RightsMask>) -> u64 {
         let gen = self.k.procs[target].gen;
         self.k.mint(holder, Cap::object(CapKind::Process, target as u32, gen, mask)).unwrap()
     }
@@ -396,7 +396,7 @@ impl World {
         let s = self.thread(sp, server_prio);
         let c = self.thread(cp, client_prio);
         let chan = self.channel(s);
-        let send = self.give(sp, chan, cp, rights::SEND);
+        let send = self.give(sp, chan, cp, abi::ChannelRights::SEND);
         Rig { sp, cp, s, c, chan, send }
     }
 

@@ -2,12 +2,12 @@
 //! physical mappings, DMA, teardown.
 
 use super::*;
-use abi::{exit, map, phys_flavor};
+use abi::{exit, phys_flavor};
 
 /// A device-memory capability like the one `system` gets: everything that
 /// is not RAM.
 fn device_cap(w: &mut World, p: usize) -> u64 {
-    let mut cap = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::WRITE | rights::DELEGATE);
+    let mut cap = Cap::object(CapKind::Phys, u32::MAX, 0, abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE);
     cap.flavor = phys_flavor::DEVICE;
     cap.frames = u32::MAX;
     w.k.mint(p, cap).unwrap()
@@ -15,7 +15,7 @@ fn device_cap(w: &mut World, p: usize) -> u64 {
 
 /// A read-only boot-image capability for the frames at `base`.
 fn boot_cap(w: &mut World, p: usize, base: u64, frames: u32) -> u64 {
-    let mut cap = Cap::object(CapKind::Phys, u32::MAX, 0, rights::READ | rights::DELEGATE);
+    let mut cap = Cap::object(CapKind::Phys, u32::MAX, 0, abi::PhysRights::READ | abi::PhysRights::DELEGATE);
     cap.flavor = phys_flavor::BOOT;
     cap.base_frame = (base / PAGE) as u32;
     cap.frames = frames;
@@ -35,7 +35,7 @@ fn process_wait_reports_how_a_process_ended() {
     // Exited with a code, while the parent waits.
     let c1 = w.spawn("exits");
     let t1 = w.thread(c1, 5);
-    let h1 = w.proc_cap(pp, c1, rights::ALL);
+    let h1 = w.proc_cap(pp, c1, abi::RightsMask::ALL);
     assert_eq!(w.sys(t, wait, [h1, FOREVER, 0, 0, 0, 0]), R::Blocked(State::Waiting));
     let class = w.c(c1).thread;
     assert_eq!(w.sys(t1, Syscall::Exit, [class, 42, 0, 0, 0, 0]), R::Blocked(State::Dead));
@@ -44,14 +44,14 @@ fn process_wait_reports_how_a_process_ended() {
     // Killed.
     let c2 = w.spawn("killed");
     w.thread(c2, 5);
-    let h2 = w.proc_cap(pp, c2, rights::ALL);
+    let h2 = w.proc_cap(pp, c2, abi::RightsMask::ALL);
     assert_eq!(w.sys(t, Syscall::ProcessKill, [h2, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(w.sys(t, wait, [h2, FOREVER, 0, 0, 0, 0]), R::Ok([exit::KILLED, 0, 0, 0]));
     // Faulted, with two waiters.
     let c3 = w.spawn("faults");
     w.thread(c3, 5);
     let t2 = w.thread(pp, 5);
-    let h3 = w.proc_cap(pp, c3, rights::WAIT);
+    let h3 = w.proc_cap(pp, c3, abi::ProcessRights::WAIT);
     assert_eq!(w.sys(t, wait, [h3, FOREVER, 0, 0, 0, 0]), R::Blocked(State::Waiting));
     assert_eq!(w.sys(t2, wait, [h3, 50 * MS, 0, 0, 0, 0]), R::Blocked(State::Waiting));
     w.kill(c3, exit::FAULTED, 14);
@@ -61,7 +61,7 @@ fn process_wait_reports_how_a_process_ended() {
     let c4 = w.spawn("suicide");
     let t4 = w.thread(c4, 5);
     let me = w.c(c4).me;
-    let h4 = w.proc_cap(pp, c4, rights::WAIT);
+    let h4 = w.proc_cap(pp, c4, abi::ProcessRights::WAIT);
     assert_eq!(w.sys(t4, Syscall::ProcessKill, [me, 0, 0, 0, 0, 0]), R::Blocked(State::Dead));
     assert_eq!(w.sys(t, wait, [h4, 0, 0, 0, 0, 0]), R::Ok([exit::KILLED, 0, 0, 0]));
 }
@@ -73,7 +73,7 @@ fn process_wait_times_out_and_refuses_to_wait_for_itself() {
     let t = w.thread(pp, 5);
     let cp = w.spawn("child");
     w.thread(cp, 5);
-    let h = w.proc_cap(pp, cp, rights::ALL);
+    let h = w.proc_cap(pp, cp, abi::RightsMask::ALL);
     let wait = Syscall::ProcessWait;
     assert_eq!(w.sys(t, wait, [h, 3 * MS, 0, 0, 0, 0]), R::Blocked(State::Waiting));
     w.tick(2);
@@ -83,7 +83,7 @@ fn process_wait_times_out_and_refuses_to_wait_for_itself() {
     assert_eq!(w.sys(t, wait, [h, 0, 0, 0, 0, 0]), R::Err(Error::Timeout));
     let me = w.c(pp).me;
     assert_eq!(w.sys(t, wait, [me, FOREVER, 0, 0, 0, 0]), R::Err(Error::InvalidArgument));
-    let no_wait = w.proc_cap(pp, cp, rights::KILL);
+    let no_wait = w.proc_cap(pp, cp, abi::ProcessRights::KILL);
     w.rejected(t, wait, [no_wait, 0, 0, 0, 0, 0]);
     // A waiter that dies leaves the queue.
     let t2 = w.thread(pp, 5);
@@ -101,7 +101,7 @@ fn process_ends_when_its_last_thread_exits() {
     let cp = w.spawn("child");
     let t1 = w.thread(cp, 5);
     let t2 = w.thread(cp, 5);
-    let h = w.proc_cap(pp, cp, rights::WAIT);
+    let h = w.proc_cap(pp, cp, abi::ProcessRights::WAIT);
     assert_eq!(w.sys(t, Syscall::ProcessWait, [h, FOREVER, 0, 0, 0, 0]), R::Blocked(State::Waiting));
     let class = w.c(cp).thread;
     assert_eq!(w.sys(t1, Syscall::ThreadExit, [class, 0, 0, 0, 0, 0]), R::Blocked(State::Dead));
@@ -141,8 +141,8 @@ fn process_table_full_gives_limit_reached_and_slots_are_reused_safely() {
     // token is ours); everything else refuses it like any other bad token.
     assert_eq!(w.sys(t, Syscall::ProcessWait, [old, 0, 0, 0, 0, 0]), R::Err(Error::NotFound));
     assert_eq!(w.sys(t, Syscall::ProcessWait, [old, FOREVER, 0, 0, 0, 0]), R::Err(Error::NotFound));
-    w.rejected(t, Syscall::MapAnon, [old, BUF, PAGE, RW, 0, 0]);
-    assert_eq!(w.sys(t, Syscall::MapAnon, [new, BUF, PAGE, RW, 0, 0]), R::Ok([0; 4]));
+    w.rejected(t, Syscall::MapAnon, [old, BUF, PAGE, RW.bits(), 0, 0]);
+    assert_eq!(w.sys(t, Syscall::MapAnon, [new, BUF, PAGE, RW.bits(), 0, 0]), R::Ok([0; 4]));
 }
 
 #[test]
@@ -185,7 +185,7 @@ fn new_threads_cannot_outrank_their_creator_or_start_outside_user_space() {
     assert_eq!((th.state, th.prio, th.process as usize), (State::Runnable, 6, p));
     assert_eq!((th.arch.entry, th.arch.stack, th.arch.args), (0x1234, 0x8000, [11, 22]));
     // Into another process, with the THREAD right only.
-    let hq = w.proc_cap(p, q, rights::THREAD);
+    let hq = w.proc_cap(p, q, abi::ProcessRights::THREAD);
     let [tid, ..] = w.sys(t, tc, [hq, 0x1000, 0x2000, 0, 0, 2]).ok();
     assert_eq!(w.k.proc_of(tid as Tid), q);
     w.kill(q, exit::KILLED, 0);
@@ -200,49 +200,49 @@ fn map_anon_refuses_bad_requests_and_is_all_or_nothing() {
     let me = w.c(p).me;
     let a = 0x1000_4000;
     let map_anon = |w: &mut World, va: u64, len: u64, flags: u64| w.sys(t, Syscall::MapAnon, [me, va, len, flags, 0, 0]);
-    assert_eq!(map_anon(&mut w, a, PAGE, map::READ | map::WRITE | map::EXEC), R::Err(Error::WriteExecute));
-    assert_eq!(map_anon(&mut w, a, PAGE, map::WRITE | map::EXEC), R::Err(Error::WriteExecute));
-    assert_eq!(map_anon(&mut w, a + 1, PAGE, RW), R::Err(Error::InvalidArgument));
-    assert_eq!(map_anon(&mut w, a, PAGE + 1, RW), R::Err(Error::InvalidArgument));
-    assert_eq!(map_anon(&mut w, a, 0, RW), R::Err(Error::InvalidArgument));
+    assert_eq!(map_anon(&mut w, a, PAGE, (abi::MapFlags::READ | abi::MapFlags::WRITE | abi::MapFlags::EXEC).bits()), R::Err(Error::WriteExecute));
+    assert_eq!(map_anon(&mut w, a, PAGE, (abi::MapFlags::WRITE | abi::MapFlags::EXEC).bits()), R::Err(Error::WriteExecute));
+    assert_eq!(map_anon(&mut w, a + 1, PAGE, RW.bits()), R::Err(Error::InvalidArgument));
+    assert_eq!(map_anon(&mut w, a, PAGE + 1, RW.bits()), R::Err(Error::InvalidArgument));
+    assert_eq!(map_anon(&mut w, a, 0, RW.bits()), R::Err(Error::InvalidArgument));
     assert_eq!(map_anon(&mut w, a, PAGE, 1 << 5), R::Err(Error::InvalidArgument));
-    assert_eq!(map_anon(&mut w, 0, PAGE, RW), R::Err(Error::BadAddress));
-    assert_eq!(map_anon(&mut w, abi::USER_TOP - PAGE, 2 * PAGE, RW), R::Err(Error::BadAddress));
-    assert_eq!(map_anon(&mut w, 0xffff_8000_0000_0000, PAGE, RW), R::Err(Error::BadAddress));
+    assert_eq!(map_anon(&mut w, 0, PAGE, RW.bits()), R::Err(Error::BadAddress));
+    assert_eq!(map_anon(&mut w, abi::USER_TOP - PAGE, 2 * PAGE, RW.bits()), R::Err(Error::BadAddress));
+    assert_eq!(map_anon(&mut w, 0xffff_8000_0000_0000, PAGE, RW.bits()), R::Err(Error::BadAddress));
     // Larger than one call may map (abi::limits::MAP_MAX), before any range check.
-    assert_eq!(map_anon(&mut w, a, !(PAGE - 1), RW), R::Err(Error::InvalidArgument));
-    assert_eq!(map_anon(&mut w, a, abi::limits::MAP_MAX + PAGE, RW), R::Err(Error::InvalidArgument));
+    assert_eq!(map_anon(&mut w, a, !(PAGE - 1), RW.bits()), R::Err(Error::InvalidArgument));
+    assert_eq!(map_anon(&mut w, a, abi::limits::MAP_MAX + PAGE, RW.bits()), R::Err(Error::InvalidArgument));
     for va in [a, a - PAGE, a - 2 * PAGE, 0xffff_8000_0000_0000] {
         assert_eq!(w.frame(p, va), None, "a refused mapping left a page at {va:#x}");
     }
     // Overlaps: nothing of the failed call stays, the old pages are intact.
-    assert_eq!(map_anon(&mut w, a, 2 * PAGE, RW), R::Ok([0; 4]));
+    assert_eq!(map_anon(&mut w, a, 2 * PAGE, RW.bits()), R::Ok([0; 4]));
     w.write(p, a, b"keep");
     let old = (w.frame(p, a), w.frame(p, a + PAGE));
     let free = w.free();
-    assert_eq!(map_anon(&mut w, a - 2 * PAGE, 3 * PAGE, RW), R::Err(Error::AlreadyExists));
-    assert_eq!(map_anon(&mut w, a + PAGE, 2 * PAGE, RW), R::Err(Error::AlreadyExists));
+    assert_eq!(map_anon(&mut w, a - 2 * PAGE, 3 * PAGE, RW.bits()), R::Err(Error::AlreadyExists));
+    assert_eq!(map_anon(&mut w, a + PAGE, 2 * PAGE, RW.bits()), R::Err(Error::AlreadyExists));
     assert_eq!((w.frame(p, a - 2 * PAGE), w.frame(p, a - PAGE), w.frame(p, a + 2 * PAGE)), (None, None, None));
     assert_eq!((w.frame(p, a), w.frame(p, a + PAGE)), old);
     assert_eq!(w.read(p, a, 4), b"keep");
     assert_eq!(w.free(), free, "a failed mapping kept frames");
     // Permissions as asked; fresh memory is zeroed.
-    assert_eq!(map_anon(&mut w, a + 4 * PAGE, PAGE, map::READ), R::Ok([0; 4]));
-    assert_eq!(map_anon(&mut w, a + 5 * PAGE, PAGE, map::READ | map::EXEC), R::Ok([0; 4]));
+    assert_eq!(map_anon(&mut w, a + 4 * PAGE, PAGE, abi::MapFlags::READ.bits()), R::Ok([0; 4]));
+    assert_eq!(map_anon(&mut w, a + 5 * PAGE, PAGE, (abi::MapFlags::READ | abi::MapFlags::EXEC).bits()), R::Ok([0; 4]));
     let ro = w.flags(p, a + 4 * PAGE).unwrap();
     let rx = w.flags(p, a + 5 * PAGE).unwrap();
     assert!(!ro.contains(Flags::WRITABLE) && ro.contains(Flags::NO_EXECUTE), "{ro:?}");
     assert!(!rx.contains(Flags::WRITABLE) && !rx.contains(Flags::NO_EXECUTE), "{rx:?}");
     assert_eq!(w.sys(t, Syscall::Unmap, [me, a, PAGE, 0, 0, 0]), R::Ok([0; 4]));
-    assert_eq!(map_anon(&mut w, a, PAGE, RW), R::Ok([0; 4]));
+    assert_eq!(map_anon(&mut w, a, PAGE, RW.bits()), R::Ok([0; 4]));
     assert_eq!(w.read(p, a, 4), [0; 4], "recycled memory not zeroed");
     // Into another process only with MAP on it.
     let q = w.bare("q");
-    let hq = w.proc_cap(p, q, rights::MAP);
-    assert_eq!(w.sys(t, Syscall::MapAnon, [hq, a, PAGE, RW, 0, 0]), R::Ok([0; 4]));
+    let hq = w.proc_cap(p, q, abi::ProcessRights::MAP);
+    assert_eq!(w.sys(t, Syscall::MapAnon, [hq, a, PAGE, RW.bits(), 0, 0]), R::Ok([0; 4]));
     assert!(w.frame(q, a).is_some());
-    let hq_wait = w.proc_cap(p, q, rights::WAIT);
-    w.rejected(t, Syscall::MapAnon, [hq_wait, a + PAGE, PAGE, RW, 0, 0]);
+    let hq_wait = w.proc_cap(p, q, abi::ProcessRights::WAIT);
+    w.rejected(t, Syscall::MapAnon, [hq_wait, a + PAGE, PAGE, RW.bits(), 0, 0]);
 }
 
 #[test]
@@ -256,13 +256,13 @@ fn ending_a_process_returns_every_frame() {
         // Memory spread over several page tables, a far receive window,
         // DMA mapped, a channel, a page lent out.
         for va in [0x10_0000_0000, 0x7f00_0000_0000, MAPS + 0x20_0000] {
-            assert_eq!(w.sys(t1, Syscall::MapAnon, [c.me, va, 3 * PAGE, RW, 0, 0]), R::Ok([0; 4]));
+            assert_eq!(w.sys(t1, Syscall::MapAnon, [c.me, va, 3 * PAGE, RW.bits(), 0, 0]), R::Ok([0; 4]));
         }
         let own = w.channel(t1);
         assert_eq!(w.recv(t2, own, 0x5000_0000_0000, FOREVER), R::Blocked(State::RecvBlocked));
         let [dma, _, ..] = w.sys(t1, Syscall::DmaAlloc, [c.dma, 3, 0, 0, 0, 0]).ok();
-        assert_eq!(w.sys(t1, Syscall::MapPhys, [dma, MAPS, 0, 3 * PAGE, RW, 0]), R::Ok([0; 4]));
-        let send = w.give(sp, chan, p, rights::SEND);
+        assert_eq!(w.sys(t1, Syscall::MapPhys, [dma, MAPS, 0, 3 * PAGE, RW.bits(), 0]), R::Ok([0; 4]));
+        let send = w.give(sp, chan, p, abi::ChannelRights::SEND);
         assert_eq!(w.recv(s, chan, WIN, FOREVER), R::Blocked(State::RecvBlocked));
         assert_eq!(w.send(t1, send, 0, 4096, BUF, FOREVER), R::Blocked(State::AwaitingReply));
         let [cookie, ..] = w.status(s).ok();
@@ -290,32 +290,34 @@ fn map_phys_maps_device_memory_but_never_ram() {
     let t = w.thread(p, 5);
     let dev = device_cap(&mut w, p);
     let mp = Syscall::MapPhys;
-    assert_eq!(w.sys(t, mp, [dev, MAPS, DEV, 2 * PAGE, RW, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(t, mp, [dev, MAPS, DEV, 2 * PAGE, RW.bits(), 0]), R::Ok([0; 4]));
     assert_eq!(w.frame(p, MAPS + PAGE), Some(DEV + PAGE));
     let f = w.flags(p, MAPS).unwrap();
     assert!(f.contains(Flags::NO_CACHE | Flags::WRITABLE | Flags::NO_EXECUTE | Flags::USER_ACCESSIBLE), "{f:?}");
     // RAM, even partly, is refused; so are EXEC and bad offsets.
     let ram_end = FRAMES as u64 * PAGE;
     for (offset, len, flags, e) in [
-        (0x10_0000, PAGE, map::READ, Error::InvalidArgument),
-        (ram_end - PAGE, 2 * PAGE, map::READ, Error::InvalidArgument),
-        (0, PAGE, map::READ, Error::InvalidArgument),
-        (DEV, PAGE, map::READ | map::EXEC, Error::InvalidArgument),
-        (DEV + 1, PAGE, map::READ, Error::InvalidArgument),
-        (u32::MAX as u64 * PAGE, PAGE, map::READ, Error::InvalidArgument),
-        (DEV, PAGE, map::READ, Error::AlreadyExists),
+        (0x10_0000, PAGE, abi::MapFlags::READ, Error::InvalidArgument),
+        (ram_end - PAGE, 2 * PAGE, abi::MapFlags::READ, Error::InvalidArgument),
+        (0, PAGE, abi::MapFlags::READ, Error::InvalidArgument),
+        (DEV, PAGE, abi::MapFlags::READ | abi::MapFlags::EXEC, Error::InvalidArgument),
+        // A flag bit no mapping has (ignored before flags were typed).
+        (DEV, PAGE, abi::MapFlags::READ | abi::MapFlags::from_bits_retain(8), Error::InvalidArgument),
+        (DEV + 1, PAGE, abi::MapFlags::READ, Error::InvalidArgument),
+        (u32::MAX as u64 * PAGE, PAGE, abi::MapFlags::READ, Error::InvalidArgument),
+        (DEV, PAGE, abi::MapFlags::READ, Error::AlreadyExists),
     ] {
-        assert_eq!(w.sys(t, mp, [dev, MAPS, offset, len, flags, 0]), R::Err(e), "offset {offset:#x}");
+        assert_eq!(w.sys(t, mp, [dev, MAPS, offset, len, flags.bits(), 0]), R::Err(e), "offset {offset:#x}");
     }
     assert_eq!(w.frame(p, MAPS + 2 * PAGE), None);
     // Half over an existing mapping: nothing of the new one stays.
-    assert_eq!(w.sys(t, mp, [dev, MAPS - PAGE, DEV + 0x8_0000, 2 * PAGE, map::READ, 0]), R::Err(Error::AlreadyExists));
+    assert_eq!(w.sys(t, mp, [dev, MAPS - PAGE, DEV + 0x8_0000, 2 * PAGE, abi::MapFlags::READ.bits(), 0]), R::Err(Error::AlreadyExists));
     assert_eq!(w.frame(p, MAPS - PAGE), None);
     assert_eq!(w.frame(p, MAPS), Some(DEV));
     // A read-only range cannot be mapped writable.
-    let ro = w.sys(t, Syscall::PhysDerive, [dev, DEV, 4 * PAGE, rights::READ as u64, 0, 0]).ok()[0];
-    w.rejected(t, mp, [ro, MAPS + 8 * PAGE, 0, PAGE, RW, 0]);
-    assert_eq!(w.sys(t, mp, [ro, MAPS + 8 * PAGE, 0, PAGE, map::READ, 0]), R::Ok([0; 4]));
+    let ro = w.sys(t, Syscall::PhysDerive, [dev, DEV, 4 * PAGE, abi::PhysRights::READ.bits() as u64, 0, 0]).ok()[0];
+    w.rejected(t, mp, [ro, MAPS + 8 * PAGE, 0, PAGE, RW.bits(), 0]);
+    assert_eq!(w.sys(t, mp, [ro, MAPS + 8 * PAGE, 0, PAGE, abi::MapFlags::READ.bits(), 0]), R::Ok([0; 4]));
     assert!(!w.flags(p, MAPS + 8 * PAGE).unwrap().contains(Flags::WRITABLE));
     // Unmapping and teardown free no device "frames".
     let free = w.free();
@@ -335,17 +337,17 @@ fn device_capabilities_never_map_the_interrupt_windows() {
     for &(start, end) in &abi::phys_flavor::INTERRUPT_WINDOWS {
         // First, last and a middle page, and ranges that straddle either edge.
         for (offset, len) in [(start, PAGE), (end - PAGE, PAGE), (start + 0xf_f000, PAGE), (start - PAGE, 2 * PAGE), (end - PAGE, 2 * PAGE), (start - PAGE, end - start + 2 * PAGE)] {
-            assert_eq!(w.sys(t, mp, [dev, MAPS, offset, len, RW, 0]), R::Err(Error::InvalidArgument), "{offset:#x}+{len:#x}");
+            assert_eq!(w.sys(t, mp, [dev, MAPS, offset, len, RW.bits(), 0]), R::Err(Error::InvalidArgument), "{offset:#x}+{len:#x}");
             assert_eq!(w.frame(p, MAPS), None, "{offset:#x}: a refused map left a page");
         }
         // The pages right next to a window are ordinary device memory.
-        assert_eq!(w.sys(t, mp, [dev, MAPS, start - PAGE, PAGE, RW, 0]), R::Ok([0; 4]));
-        assert_eq!(w.sys(t, mp, [dev, MAPS + PAGE, end, PAGE, RW, 0]), R::Ok([0; 4]));
+        assert_eq!(w.sys(t, mp, [dev, MAPS, start - PAGE, PAGE, RW.bits(), 0]), R::Ok([0; 4]));
+        assert_eq!(w.sys(t, mp, [dev, MAPS + PAGE, end, PAGE, RW.bits(), 0]), R::Ok([0; 4]));
         assert_eq!(w.sys(t, Syscall::Unmap, [w.c(p).me, MAPS, 2 * PAGE, 0, 0, 0]), R::Ok([0; 4]));
     }
     // The MSI page the issue named, through a narrowed capability too.
-    let sub = w.sys(t, Syscall::PhysDerive, [dev, 0xfeef_f000, PAGE, rights::ALL as u64, 0, 0]).ok()[0];
-    assert_eq!(w.sys(t, mp, [sub, MAPS, 0, PAGE, RW, 0]), R::Err(Error::InvalidArgument));
+    let sub = w.sys(t, Syscall::PhysDerive, [dev, 0xfeef_f000, PAGE, abi::RightsMask::ALL.bits() as u64, 0, 0]).ok()[0];
+    assert_eq!(w.sys(t, mp, [sub, MAPS, 0, PAGE, RW.bits(), 0]), R::Err(Error::InvalidArgument));
 }
 
 #[test]
@@ -355,22 +357,22 @@ fn phys_derive_narrows_the_range_and_the_rights() {
     let t = w.thread(p, 5);
     let dev = device_cap(&mut w, p);
     let derive = Syscall::PhysDerive;
-    let mask = (rights::READ | rights::DELEGATE) as u64;
+    let mask = (abi::PhysRights::READ | abi::PhysRights::DELEGATE).bits() as u64;
     let sub = w.sys(t, derive, [dev, DEV, 2 * PAGE, mask, 0, 0]).ok()[0];
     assert_eq!(w.sys(t, Syscall::PhysInfo, [sub, 0, 0, 0, 0, 0]), R::Ok([DEV, 2 * PAGE, 0, 0]));
     let [kind, rights_, id, flavor] = w.sys(t, Syscall::CapInspect, [sub, 0, 0, 0, 0, 0]).ok();
     assert_eq!((kind, rights_, id, flavor), (CapKind::Phys as u64, mask, DEV, phys_flavor::DEVICE as u64));
-    let subsub = w.sys(t, derive, [sub, PAGE, PAGE, rights::ALL as u64, 0, 0]).ok()[0];
+    let subsub = w.sys(t, derive, [sub, PAGE, PAGE, abi::RightsMask::ALL.bits() as u64, 0, 0]).ok()[0];
     assert_eq!(w.sys(t, Syscall::PhysInfo, [subsub, 0, 0, 0, 0, 0]), R::Ok([DEV + PAGE, PAGE, 0, 0]));
     assert_eq!(w.sys(t, Syscall::CapInspect, [subsub, 0, 0, 0, 0, 0]).ok()[1], mask, "rights grew");
     for (offset, len) in [(PAGE, 2 * PAGE), (0, 0), (1, PAGE), (0, PAGE + 1), (!(PAGE - 1), 2 * PAGE)] {
         assert_eq!(w.sys(t, derive, [sub, offset, len, mask, 0, 0]), R::Err(Error::InvalidArgument), "{offset:#x}+{len:#x}");
     }
-    assert_eq!(w.sys(t, Syscall::MapPhys, [subsub, MAPS, PAGE, PAGE, map::READ, 0]), R::Err(Error::InvalidArgument));
-    assert_eq!(w.sys(t, Syscall::MapPhys, [subsub, MAPS, 0, PAGE, map::READ, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(t, Syscall::MapPhys, [subsub, MAPS, PAGE, PAGE, abi::MapFlags::READ.bits(), 0]), R::Err(Error::InvalidArgument));
+    assert_eq!(w.sys(t, Syscall::MapPhys, [subsub, MAPS, 0, PAGE, abi::MapFlags::READ.bits(), 0]), R::Ok([0; 4]));
     assert_eq!(w.frame(p, MAPS), Some(DEV + PAGE));
-    let no_delegate = w.sys(t, derive, [sub, 0, PAGE, rights::READ as u64, 0, 0]).ok()[0];
-    w.rejected(t, derive, [no_delegate, 0, PAGE, rights::READ as u64, 0, 0]);
+    let no_delegate = w.sys(t, derive, [sub, 0, PAGE, abi::PhysRights::READ.bits() as u64, 0, 0]).ok()[0];
+    w.rejected(t, derive, [no_delegate, 0, PAGE, abi::PhysRights::READ.bits() as u64, 0, 0]);
     let chan = w.channel(t);
     w.rejected(t, Syscall::PhysInfo, [chan, 0, 0, 0, 0, 0]);
 }
@@ -391,12 +393,12 @@ fn dma_memory_lives_while_its_owner_or_a_mapper_does() {
     assert!(frames.iter().all(|&f| w.used(f)));
     assert_eq!(w.sys(ta, Syscall::PhysInfo, [dma, 0, 0, 0, 0, 0]), R::Ok([addr, 4 * PAGE, 0, 0]));
     assert_eq!(w.sys(ta, Syscall::CapInspect, [dma, 0, 0, 0, 0, 0]).ok()[3], phys_flavor::DMA as u64);
-    assert_eq!(w.sys(ta, Syscall::MapPhys, [dma, MAPS, 0, 4 * PAGE, RW, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(ta, Syscall::MapPhys, [dma, MAPS, 0, 4 * PAGE, RW.bits(), 0]), R::Ok([0; 4]));
     assert_eq!(w.read(a, MAPS, 16), [0; 16], "DMA memory not zeroed");
     w.write(a, MAPS + PAGE, b"shared");
-    let hb = w.proc_cap(a, b, rights::GRANT);
-    let theirs = w.sys(ta, Syscall::CapGrant, [hb, dma, (rights::READ | rights::WRITE) as u64, 0, 0, 0]).ok()[0];
-    assert_eq!(w.sys(tb, Syscall::MapPhys, [theirs, MAPS, 0, 4 * PAGE, RW, 0]), R::Ok([0; 4]));
+    let hb = w.proc_cap(a, b, abi::ProcessRights::GRANT);
+    let theirs = w.sys(ta, Syscall::CapGrant, [hb, dma, (abi::PhysRights::READ | abi::PhysRights::WRITE).bits() as u64, 0, 0, 0]).ok()[0];
+    assert_eq!(w.sys(tb, Syscall::MapPhys, [theirs, MAPS, 0, 4 * PAGE, RW.bits(), 0]), R::Ok([0; 4]));
     assert_eq!(w.read(b, MAPS + PAGE, 6), b"shared");
     // The owner ends; the borrower's mapping keeps the memory.
     w.kill(a, exit::KILLED, 0);
@@ -407,7 +409,7 @@ fn dma_memory_lives_while_its_owner_or_a_mapper_does() {
     assert!(frames.iter().all(|&f| w.used(f)), "DMA memory freed while partly mapped");
     assert_eq!(w.sys(tb, Syscall::Unmap, [mb, MAPS + 2 * PAGE, 2 * PAGE, 0, 0, 0]), R::Ok([0; 4]));
     assert!(frames.iter().all(|&f| !w.used(f)), "DMA memory leaked");
-    w.rejected(tb, Syscall::MapPhys, [theirs, MAPS, 0, PAGE, map::READ, 0]);
+    w.rejected(tb, Syscall::MapPhys, [theirs, MAPS, 0, PAGE, abi::MapFlags::READ.bits(), 0]);
     // Nobody maps it: freed with its owner.
     let c = w.spawn("brief");
     let tc = w.thread(c, 5);
@@ -424,15 +426,15 @@ fn process_write_cannot_write_through_read_only_mappings() {
     let t = w.thread(p, 5);
     let boot = boot_cap(&mut w, p, IMAGE, 16);
     let me = w.c(p).me;
-    w.rejected(t, Syscall::MapPhys, [boot, MAPS, 0, PAGE, RW, 0]);
-    assert_eq!(w.sys(t, Syscall::MapPhys, [boot, MAPS, 0, PAGE, map::READ, 0]), R::Ok([0; 4]));
+    w.rejected(t, Syscall::MapPhys, [boot, MAPS, 0, PAGE, RW.bits(), 0]);
+    assert_eq!(w.sys(t, Syscall::MapPhys, [boot, MAPS, 0, PAGE, abi::MapFlags::READ.bits(), 0]), R::Ok([0; 4]));
     w.write(p, BUF, b"evil");
     let r = w.sys(t, Syscall::ProcessWrite, [me, MAPS, BUF, 4, 0, 0]);
     assert_eq!(w.read(p, MAPS, 4), [0; 4], "the read-only boot image was modified");
     assert_eq!(r, R::Err(Error::BadAddress));
     // The same through a read-only page lent by a client.
     let rig = w.rig(5, 5);
-    w.k.map_anon(rig.cp, UNMAPPED, PAGE, map::READ).unwrap();
+    w.k.map_anon(rig.cp, UNMAPPED, PAGE, abi::MapFlags::READ).unwrap();
     assert_eq!(w.recv(rig.s, rig.chan, WIN, FOREVER), R::Blocked(State::RecvBlocked));
     assert_eq!(w.send(rig.c, rig.send, 0, 4096, UNMAPPED, FOREVER), R::Blocked(State::AwaitingReply));
     let server_me = w.c(rig.sp).me;
@@ -448,9 +450,9 @@ fn process_write_fills_code_only_before_the_target_starts() {
     let loader = w.spawn("loader");
     let t = w.thread(loader, 5);
     let child = w.spawn("child");
-    let h = w.proc_cap(loader, child, rights::ALL);
-    w.k.map_anon(child, CODE, PAGE, map::READ | map::EXEC).unwrap();
-    w.k.map_anon(loader, CODE, PAGE, map::READ | map::EXEC).unwrap();
+    let h = w.proc_cap(loader, child, abi::RightsMask::ALL);
+    w.k.map_anon(child, CODE, PAGE, abi::MapFlags::READ | abi::MapFlags::EXEC).unwrap();
+    w.k.map_anon(loader, CODE, PAGE, abi::MapFlags::READ | abi::MapFlags::EXEC).unwrap();
     w.write(loader, BUF, b"\xeb\xfe");
     let pw = Syscall::ProcessWrite;
     // Not started: the loader fills its code.
@@ -478,7 +480,7 @@ fn kernel_never_touches_device_memory_behind_user_buffers() {
     let mut w = World::build(FRAMES, &[(0, DEVICE)], Some(DEVICE..FRAMES as u64 * PAGE));
     let r = w.rig(5, 5);
     let dev = device_cap(&mut w, r.cp);
-    assert_eq!(w.sys(r.c, Syscall::MapPhys, [dev, MAPS, DEVICE, PAGE, RW, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(r.c, Syscall::MapPhys, [dev, MAPS, DEVICE, PAGE, RW.bits(), 0]), R::Ok([0; 4]));
     let print = w.c(r.cp).print;
     assert_eq!(w.sys(r.c, Syscall::DebugPrint, [print, MAPS, 8, 0, 0, 0]), R::Err(Error::BadAddress));
     assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), R::Blocked(State::RecvBlocked));
@@ -526,7 +528,7 @@ fn kernel_accounting_counts_what_processes_hold_and_returns_after_they_end() {
     w.write(c, BUF, b"ACCT::y");
     assert_eq!(w.sys(ct, Syscall::NameRegister, [chan, BUF, 7, cc.names, 0, 0]), R::Ok([0; 4]));
     assert!(matches!(w.sys(ct, Syscall::DmaAlloc, [cc.dma, 2, 0, 0, 0, 0]), R::Ok(_)));
-    assert_eq!(w.sys(ct, Syscall::MapAnon, [cc.me, MAPS, 3 * PAGE, map::READ | map::WRITE, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(ct, Syscall::MapAnon, [cc.me, MAPS, 3 * PAGE, (abi::MapFlags::READ | abi::MapFlags::WRITE).bits(), 0, 0]), R::Ok([0; 4]));
     let held = w.k.accounting();
     assert_eq!(held.free_processes, before.free_processes - 1);
     assert_eq!(held.free_threads, before.free_threads - 2);

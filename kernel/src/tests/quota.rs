@@ -43,7 +43,7 @@ fn thread_quota_stops_a_thread_bomb_and_others_still_get_threads() {
     let (kid, k) = create(&mut w, t, &Quota { threads: 3, ..SMALL }).unwrap();
     // The child, holding only itself, starts threads until refused.
     let first = start(&mut w, t, kid).ok()[0] as Tid;
-    let own = w.give(w.k.proc_of(t), kid, k, rights::THREAD);
+    let own = w.give(w.k.proc_of(t), kid, k, abi::ProcessRights::THREAD);
     let mut made = 1;
     loop {
         match w.sys(first, Syscall::ThreadCreate, [own, 0x1000, 0x2000, 0, 0, 1]) {
@@ -61,7 +61,7 @@ fn thread_quota_stops_a_thread_bomb_and_others_still_get_threads() {
     let other = w.spawn("other");
     assert!(w.k.create_thread(other, 0x1000, 0x2000, [0, 0], 1).is_ok());
     // One of the child's threads ends: one more fits.
-    let class = w.give(w.k.proc_of(t), w.ct(t).thread, k, rights::USE);
+    let class = w.give(w.k.proc_of(t), w.ct(t).thread, k, abi::ClassRights::USE);
     assert_eq!(w.sys(first, Syscall::ThreadExit, [class, 0, 0, 0, 0, 0]), R::Blocked(State::Dead));
     assert!(matches!(start(&mut w, t, kid), R::Ok(_)));
     assert_eq!(start(&mut w, t, kid), R::Err(Error::LimitReached));
@@ -77,7 +77,7 @@ fn page_quota_counts_memory_and_page_tables_and_comes_back() {
     assert_eq!(empty, crate::proc::PROCESS_PAGES, "an empty process: its root table and capability table");
     let mut mapped = 0;
     loop {
-        match w.sys(t, Syscall::MapAnon, [kid, 0x1000_0000 + mapped * PAGE, PAGE, RW, 0, 0]) {
+        match w.sys(t, Syscall::MapAnon, [kid, 0x1000_0000 + mapped * PAGE, PAGE, RW.bits(), 0, 0]) {
             R::Ok(_) => mapped += 1,
             R::Err(e) => {
                 assert_eq!(e, Error::LimitReached);
@@ -93,12 +93,12 @@ fn page_quota_counts_memory_and_page_tables_and_comes_back() {
     // The frames really are taken: all counted, root table as well.
     assert_eq!(free0 - w.free(), used as usize - crate::cap::table::PAGES as usize);
     // A bigger map fails whole: nothing more mapped.
-    assert_eq!(w.sys(t, Syscall::MapAnon, [kid, 0x2000_0000, 8 * PAGE, RW, 0, 0]), R::Err(Error::LimitReached));
+    assert_eq!(w.sys(t, Syscall::MapAnon, [kid, 0x2000_0000, 8 * PAGE, RW.bits(), 0, 0]), R::Err(Error::LimitReached));
     assert_eq!(w.k.procs[k].acct.pages, used);
     // Unmapping gives leaves back (tables stay).
     assert_eq!(w.sys(t, Syscall::Unmap, [kid, 0x1000_0000, 10 * PAGE, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(w.k.procs[k].acct.pages, used - 10);
-    assert_eq!(w.sys(t, Syscall::MapAnon, [kid, 0x1000_0000, 10 * PAGE, RW, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(t, Syscall::MapAnon, [kid, 0x1000_0000, 10 * PAGE, RW.bits(), 0, 0]), R::Ok([0; 4]));
     // DMA counts too.
     assert_eq!(w.k.dma_alloc(k, 8), Err(Error::LimitReached));
     // The child ends: every frame is back, and the parent's budget.
@@ -124,7 +124,7 @@ fn quotas_are_carved_from_the_creator_and_never_exceed_it() {
     assert_eq!(w.k.procs[p].room(Resource::Processes), limit.processes - 4);
     // The child gives a grandchild part of its own, never more.
     let at = start(&mut w, t, a).ok()[0] as Tid;
-    w.caps[ai] = Some(Caps { spawn: w.give(p, w.c(p).spawn, ai, rights::USE), ..Caps::default() });
+    w.caps[ai] = Some(Caps { spawn: w.give(p, w.c(p).spawn, ai, abi::ClassRights::USE), ..Caps::default() });
     w.k.map_anon(ai, BUF, PAGE, RW).unwrap();
     w.write(ai, NAME_AT, b"kid");
     assert_eq!(create(&mut w, at, &Quota { pages: 2000, ..SMALL }), Err(Error::LimitReached));
@@ -137,7 +137,7 @@ fn quotas_are_carved_from_the_creator_and_never_exceed_it() {
     assert_eq!(w.sys(at, Syscall::ProcessKill, [g2, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     // A grandchild that runs outlives the child; its quota now comes from
     // the parent, whose budget gets the rest of the child's back.
-    let own = w.give(p, a, ai, rights::THREAD);
+    let own = w.give(p, a, ai, abi::ProcessRights::THREAD);
     w.caps[ai].as_mut().unwrap().me = own;
     let g = *w.k.procs[ai].caps.as_ref().unwrap().iter().find(|c| c.kind == CapKind::Process && c.object == gi as u32).unwrap();
     let gtok = w.k.mint(p, g).unwrap();
@@ -157,15 +157,15 @@ fn channel_and_capability_quotas() {
     let (p, t) = parent(&mut w);
     let (kid, k) = create(&mut w, t, &Quota { channels: 2, caps: 4, ..SMALL }).unwrap();
     let kt = start(&mut w, t, kid).ok()[0] as Tid;
-    let chan = w.give(p, w.c(p).chan, k, rights::USE);
+    let chan = w.give(p, w.c(p).chan, k, abi::ClassRights::USE);
     w.caps[k] = Some(Caps { chan, ..Caps::default() });
     assert_eq!(w.k.procs[k].caps.as_ref().unwrap().len(), 1);
     w.channel(kt);
     w.channel(kt);
     assert_eq!(w.sys(kt, Syscall::ChannelCreate, [chan, 0, 0, 0, 0, 0]), R::Err(Error::LimitReached));
     // Three capabilities now; one more fits, then the quota is full.
-    assert_eq!(w.sys(t, Syscall::CapGrant, [kid, w.c(p).print, rights::ALL as u64, 0, 0, 0]).ok().len(), 4);
-    assert_eq!(w.sys(t, Syscall::CapGrant, [kid, w.c(p).print, rights::ALL as u64, 0, 0, 0]), R::Err(Error::LimitReached));
+    assert_eq!(w.sys(t, Syscall::CapGrant, [kid, w.c(p).print, abi::RightsMask::ALL.bits() as u64, 0, 0, 0]).ok().len(), 4);
+    assert_eq!(w.sys(t, Syscall::CapGrant, [kid, w.c(p).print, abi::RightsMask::ALL.bits() as u64, 0, 0, 0]), R::Err(Error::LimitReached));
     // The parent goes on.
     w.channel(t);
 }
@@ -178,7 +178,7 @@ fn twenty_orphans_come_back_when_their_creator_exits() {
     let procs0 = w.k.accounting().free_processes;
     let (kid, k) = create(&mut w, t, &Quota { processes: 20, pages: 20 * 8, caps: 32, ..SMALL }).unwrap();
     let kt = start(&mut w, t, kid).ok()[0] as Tid;
-    w.caps[k] = Some(Caps { spawn: w.give(p, w.c(p).spawn, k, rights::USE), ..Caps::default() });
+    w.caps[k] = Some(Caps { spawn: w.give(p, w.c(p).spawn, k, abi::ClassRights::USE), ..Caps::default() });
     w.k.map_anon(k, BUF, PAGE, RW).unwrap();
     w.write(k, NAME_AT, b"kid");
     let mut orphans = Vec::new();
@@ -187,7 +187,7 @@ fn twenty_orphans_come_back_when_their_creator_exits() {
     }
     assert_eq!(create(&mut w, kt, &TINY), Err(Error::LimitReached));
     assert_eq!(w.k.accounting().free_processes, procs0 - 21);
-    let class = w.give(p, w.c(p).thread, k, rights::USE);
+    let class = w.give(p, w.c(p).thread, k, abi::ClassRights::USE);
     assert_eq!(w.sys(kt, Syscall::Exit, [class, 0, 0, 0, 0, 0]), R::Blocked(State::Dead));
     for o in orphans {
         assert_eq!(w.k.procs[o].state, ProcState::Dead, "orphan {o} not reclaimed");
@@ -204,10 +204,10 @@ fn dropping_the_last_token_reclaims_unstarted_processes_even_in_a_cycle() {
     let (a, ai) = create(&mut w, t, &Quota { processes: 0, ..SMALL }).unwrap();
     let (b, bi) = create(&mut w, t, &Quota { processes: 0, ..SMALL }).unwrap();
     // Each holds the other: still nobody with a thread can reach them.
-    w.sys(t, Syscall::CapGrant, [a, b, rights::ALL as u64, 0, 0, 0]).ok();
-    w.sys(t, Syscall::CapGrant, [b, a, rights::ALL as u64, 0, 0, 0]).ok();
+    w.sys(t, Syscall::CapGrant, [a, b, abi::RightsMask::ALL.bits() as u64, 0, 0, 0]).ok();
+    w.sys(t, Syscall::CapGrant, [b, a, abi::RightsMask::ALL.bits() as u64, 0, 0, 0]).ok();
     // A copy of a's token keeps a (and through it b) alive.
-    let copy = w.sys(t, Syscall::CapDerive, [a, rights::WAIT as u64, 0, 0, 0, 0]).ok()[0];
+    let copy = w.sys(t, Syscall::CapDerive, [a, abi::ProcessRights::WAIT.bits() as u64, 0, 0, 0, 0]).ok()[0];
     assert_eq!(w.sys(t, Syscall::CapDrop, [a, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(w.sys(t, Syscall::CapDrop, [b, 0, 0, 0, 0, 0]), R::Ok([0; 4]));
     assert_eq!(w.k.procs[ai].state, ProcState::Alive);
@@ -227,7 +227,7 @@ fn long_syscalls_let_the_timer_in_and_lose_no_tick() {
     crate::arch::host::tick_in_windows(true);
     // 1024 pages: a window every 64, each with a tick that arrived.
     let now = w.k.timers.now;
-    assert_eq!(w.sys(t, Syscall::MapAnon, [me, 0x1000_0000, 1024 * PAGE, RW, 0, 0]), R::Ok([0; 4]));
+    assert_eq!(w.sys(t, Syscall::MapAnon, [me, 0x1000_0000, 1024 * PAGE, RW.bits(), 0, 0]), R::Ok([0; 4]));
     assert_eq!(crate::arch::host::take_windows(), 16);
     assert_eq!(w.k.timers.now, now + 16, "ticks that arrived during the map were lost");
     // Copying and unmapping the same.
@@ -250,10 +250,10 @@ fn page_tables_made_for_a_receive_window_count_against_the_receiver() {
     let (p, t) = parent(&mut w);
     let (kid, k) = create(&mut w, t, &Quota { pages: crate::proc::PROCESS_PAGES + 9, ..SMALL }).unwrap();
     let ks = start(&mut w, t, kid).ok()[0] as Tid;
-    let class = w.give(p, w.c(p).chan, k, rights::USE);
+    let class = w.give(p, w.c(p).chan, k, abi::ClassRights::USE);
     w.caps[k] = Some(Caps { chan: class, ..Caps::default() });
     let chan = w.channel(ks);
-    let send = w.give(k, chan, p, rights::SEND);
+    let send = w.give(k, chan, p, abi::ChannelRights::SEND);
     w.write(p, BUF, &pattern(1, 4096));
     // Each window in its own 512 GiB: three new tables for each lent page.
     let mut lent = 0;

@@ -151,7 +151,7 @@ fn server_runs_at_its_clients_priority_until_it_replies() {
     // A low-priority client does not lower anyone.
     let lp = w.spawn("low client");
     let l = w.thread(lp, 1);
-    let send = w.give(r.sp, r.chan, lp, rights::SEND);
+    let send = w.give(r.sp, r.chan, lp, abi::ChannelRights::SEND);
     assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), R::Blocked(State::RecvBlocked));
     assert_eq!(w.send(l, send, 0, 0, 0, FOREVER), R::Blocked(State::AwaitingReply));
     assert_eq!(w.th(r.s).prio, 2);
@@ -196,8 +196,8 @@ fn chain(w: &mut World) -> Chain {
     let b = w.thread(bp, 3);
     let chan_a = w.channel(a);
     let chan_b = w.channel(b);
-    let to_a = w.give(ap, chan_a, cp, rights::SEND);
-    let to_b = w.give(bp, chan_b, ap, rights::SEND);
+    let to_a = w.give(ap, chan_a, cp, abi::ChannelRights::SEND);
+    let to_b = w.give(bp, chan_b, ap, abi::ChannelRights::SEND);
     assert_eq!(w.recv(b, chan_b, WIN, FOREVER), R::Blocked(State::RecvBlocked));
     assert_eq!(w.recv(a, chan_a, WIN, FOREVER), R::Blocked(State::RecvBlocked));
     Chain { c, a, b, chan_a, to_a, to_b }
@@ -230,7 +230,7 @@ fn a_queued_high_priority_sender_boosts_the_busy_server_chain() {
     // that it passes on to the backend.
     let lp = w.spawn("low");
     let l = w.thread(lp, 1);
-    let low_to_a = w.give(w.k.proc_of(ch.a), ch.chan_a, lp, rights::SEND);
+    let low_to_a = w.give(w.k.proc_of(ch.a), ch.chan_a, lp, abi::ChannelRights::SEND);
     assert_eq!(w.send(l, low_to_a, 0, 0, 0, FOREVER), R::Blocked(State::AwaitingReply));
     let [cookie_l, ..] = w.status(ch.a).ok();
     assert_eq!(w.send(ch.a, ch.to_b, 0, 0, 0, FOREVER), R::Blocked(State::AwaitingReply));
@@ -326,7 +326,7 @@ fn failed_reply_does_not_leak_transferred_cap() {
     let before = w.k.procs[r.cp].caps.as_ref().unwrap().len();
     w.k.unmap(r.cp, BUF, PAGE).unwrap();
     let xfer = r.chan;
-    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, WIN, 16, xfer, rights::SEND as u64]), R::Err(Error::BadAddress));
+    assert_eq!(w.sys(r.s, Syscall::Reply, [cookie, 0, WIN, 16, xfer, abi::ChannelRights::SEND.bits() as u64]), R::Err(Error::BadAddress));
     assert_eq!(w.status(r.c), R::Err(Error::BadAddress));
     assert_eq!(w.k.procs[r.cp].caps.as_ref().unwrap().len(), before);
 }

@@ -121,6 +121,10 @@ crate::plain!(IpcTotals {
     messages_total: u64,
 });
 
+// What the kernel writes for `CHANNEL_STATS` and `TOTALS`: ten and eight
+// words, no more (the runtime's buffers are exactly these types).
+const _: () = assert!(core::mem::size_of::<ChannelStats>() == 10 * 8 && core::mem::size_of::<IpcTotals>() == 8 * 8);
+
 crate::plain!(KernelAccounting {
     free_frames: u64,
     free_processes: u64,

@@ -12,15 +12,20 @@
 //! on), `rsi`, `rdx`, `r10`, `r8`, `r9` = arguments 1–5. On return `rax` holds an
 //! [`Error`] code (0 = success) and `rsi`, `rdx`, `r8`, `r9` hold up to four
 //! result values. `rcx`, `r11`, `rdi` and `r10` are clobbered; every other
-//! register is preserved.
+//! register is preserved. Which argument or result sits in which register is
+//! said once, by the types of [`call`]; rights and flags are the typed bit
+//! sets of [`flags`].
 
 #![cfg_attr(not(test), no_std)]
 
+pub mod call;
 pub mod debug;
+pub mod flags;
 mod plain;
 pub mod quota;
 pub mod start;
 
+pub use flags::{ChannelRights, ClassRights, IoPortRights, IrqRights, MapFlags, PhysRights, ProcessRights, Rights, RightsMask, SendFlags};
 pub use plain::Plain;
 
 /// Size of a page, and of the largest message.
@@ -76,15 +81,6 @@ pub mod limits {
     pub const TICK_NS: u64 = 1_000_000;
 }
 
-/// Flags of `Send`.
-pub mod send_flags {
-    /// The buffer is read-only for this message: it is copied, never lent,
-    /// and no reply data is written back into it (the reply's data length
-    /// is ignored). Lets a client send from memory it must not see changed.
-    pub const READ_ONLY: u64 = 1 << 0;
-    pub const ALL: u64 = READ_ONLY;
-}
-
 /// A timeout argument meaning "wait as long as it takes".
 pub const FOREVER: u64 = u64::MAX;
 
@@ -134,7 +130,7 @@ pub enum Syscall: u64 {
     /// `channel(DESTROY) ->` destroy; every waiter gets `Closed`.
     ChannelDestroy = 11,
     /// `channel(SEND); tag, size, buf, timeout, flags -> result, cap,
-    /// reply_len` send and wait for the reply ([`send_flags`]); `reply_len`
+    /// reply_len` send and wait for the reply ([`SendFlags`]); `reply_len`
     /// bytes of reply data were written to the start of `buf` (0 for a
     /// read-only send). A lent page (page-aligned, 4 KiB, writable) is not
     /// present in the sender's space until the reply: a sibling thread
@@ -143,7 +139,7 @@ pub enum Syscall: u64 {
     /// `channel(SEND); tag, size, buf, cap, rights -> result, cap, reply_len`
     /// send and carry a capability (the receiver gets its own token with at
     /// most `rights`); waits forever; the buffer is read-only (as with
-    /// [`send_flags::READ_ONLY`]), so `reply_len` is always 0.
+    /// [`SendFlags::READ_ONLY`]), so `reply_len` is always 0.
     SendCap = 13,
     /// `channel(RECEIVE); buf, timeout -> cookie, tag, size, cap` wait for a
     /// message; `buf` must be a page-aligned 4 KiB window.
@@ -338,58 +334,6 @@ pub enum SyscallClass: u64 {
     /// The authority over interrupts: allocate IRQ capabilities.
     Irq = 9,
 }
-}
-
-/// Rights bits. Which bits mean something depends on the capability's kind;
-/// `DELEGATE` means the same for all: the holder may pass it on.
-pub mod rights {
-    /// Pass the capability on (grant, IPC transfer, derive for others).
-    pub const DELEGATE: u32 = 1 << 0;
-    /// Class capabilities: make the syscalls of the class.
-    pub const USE: u32 = 1 << 1;
-
-    /// Channels: send messages.
-    pub const SEND: u32 = 1 << 1;
-    /// Channels: receive messages.
-    pub const RECEIVE: u32 = 1 << 2;
-    /// Channels: destroy the channel.
-    pub const DESTROY: u32 = 1 << 3;
-
-    /// Processes: map, unmap and write memory.
-    pub const MAP: u32 = 1 << 1;
-    /// Processes: start threads.
-    pub const THREAD: u32 = 1 << 2;
-    /// Processes: wait for the end.
-    pub const WAIT: u32 = 1 << 3;
-    /// Processes: kill.
-    pub const KILL: u32 = 1 << 4;
-    /// Processes: give the process capabilities.
-    pub const GRANT: u32 = 1 << 5;
-
-    /// IRQ capabilities: bind to a channel, acknowledge.
-    pub const BIND: u32 = 1 << 1;
-
-    /// Physical ranges: map readable. I/O ports: read (`IoPortIn`).
-    pub const READ: u32 = 1 << 1;
-    /// Physical ranges: map writable. I/O ports: write (`IoPortOut`).
-    pub const WRITE: u32 = 1 << 2;
-
-    /// Every right.
-    pub const ALL: u32 = 0xff;
-}
-
-/// Mapping flags for `MapAnon` and `MapPhys`.
-pub mod map {
-    pub const READ: u64 = 1 << 0;
-    pub const WRITE: u64 = 1 << 1;
-    pub const EXEC: u64 = 1 << 2;
-
-    /// The flags for a loadable ELF segment: always readable, writable and
-    /// executable as its header says. The kernel (loading `system`) and the
-    /// runtime (spawning everything else) must agree on this.
-    pub const fn for_segment(write: bool, exec: bool) -> u64 {
-        READ | if write { WRITE } else { 0 } | if exec { EXEC } else { 0 }
-    }
 }
 
 /// How a process ended, as `ProcessWait` returns it in its first value.

@@ -27,6 +27,8 @@ pub struct InitCap {
     pub token: u64,
 }
 crate::plain!(InitCap { id: u64, token: u64 });
+// Two words per capability in the start block (`block_size`).
+const _: () = assert!(core::mem::size_of::<InitCap>() == 2 * WORD);
 
 /// Why a start block could not be built or read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -97,14 +97,14 @@ impl Client {
         let mut buf = [0u8; N];
         let len = encode_request(req, &mut buf)?;
         // SAFETY: `buf` is ours and borrowed for the whole call.
-        let r = unsafe { self.chan.send_raw(O::OP, buf.as_mut_ptr(), len, FOREVER, 0) }?;
+        let r = unsafe { self.chan.send_raw(O::OP, buf.as_mut_ptr(), len, FOREVER, abi::SendFlags::empty()) }?;
         // Only the bytes the kernel says the server wrote count.
         Ok((decode_reply::<O>(r.result, &buf[..r.len.min(N)])?, r.cap))
     }
 
     /// Call `O` passing our capability `cap` (the server gets at most
     /// `rights`). The message is only read, so the reply carries no body.
-    pub fn call_with_cap<O: Op>(&self, req: &O, cap: u64, rights: u32) -> Result<O::Reply, CallError<O::Error>> {
+    pub fn call_with_cap<O: Op>(&self, req: &O, cap: u64, rights: impl Into<abi::RightsMask>) -> Result<O::Reply, CallError<O::Error>> {
         let mut buf = [0u8; PAGE_SIZE];
         let len = encode_request(req, &mut buf)?;
         let r = self.chan.send_cap(O::OP, &buf[..len], cap, rights)?;

@@ -92,8 +92,8 @@ impl Call<'_> {
 
     /// Answer success with `v`, passing our capability `token` with at
     /// most `rights`.
-    pub fn ok_cap<R: Serialize>(self, v: &R, token: u64, rights: u32) -> Done {
-        self.ok_grant(v, Some(Grant { token, rights }))
+    pub fn ok_cap<R: Serialize>(self, v: &R, token: u64, rights: impl Into<abi::RightsMask>) -> Done {
+        self.ok_grant(v, Some(Grant { token, rights: rights.into() }))
     }
 
     fn ok_grant<R: Serialize>(self, v: &R, cap: Option<Grant>) -> Done {

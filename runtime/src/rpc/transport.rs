@@ -10,7 +10,7 @@ use crate::ipc::{Answer as IpcAnswer, Channel, Window};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Grant {
     pub token: u64,
-    pub rights: u32,
+    pub rights: abi::RightsMask,
 }
 
 /// The answer to the message being served.
@@ -116,13 +116,13 @@ impl Transport for ChannelTransport {
 /// # Safety
 /// As for [`crate::ipc::reply_from`].
 unsafe fn answer_from(id: u64, result: u64, buf: u64, len: usize, cap: Option<Grant>) -> Result<(), Error> {
-    let (token, rights) = cap.map_or((0, 0), |g| (g.token, g.rights));
+    let (token, rights) = cap.map_or((0, abi::RightsMask::NONE), |g| (g.token, g.rights));
     // SAFETY: the caller's contract.
     match unsafe { crate::ipc::reply_from(id, result, buf, len, token, rights) } {
         Err(Error::LimitReached | Error::Incapable) if cap.is_some() => {
             let status = super::wire::result_word(super::WireError::Delegation.status(), 0);
             // SAFETY: no reply bytes.
-            unsafe { crate::ipc::reply_from(id, status, 0, 0, 0, 0) }
+            unsafe { crate::ipc::reply_from(id, status, 0, 0, 0, abi::RightsMask::NONE) }
         }
         r => r,
     }

@@ -93,7 +93,7 @@ impl Disk {
     /// for [`Self::read_into_buffer`] and [`Self::write_from_buffer`]. A
     /// refusal says why (`BadBuffer(..)`, `NoDisk`).
     pub fn attach(&mut self, buffer: &runtime::mem::PhysRange) -> Result<(), ClientError> {
-        let rw = abi::rights::READ | abi::rights::WRITE;
+        let rw = abi::PhysRights::READ | abi::PhysRights::WRITE;
         Ok(self.client.call_with_cap(&Attach { disk: self.disk }, buffer.0, rw)?)
     }
 

@@ -13,7 +13,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{fence, Ordering};
 
-use abi::{map, Error, PAGE_SIZE};
+use abi::{Error, PAGE_SIZE};
 use runtime::ipc::{Channel, Window};
 use runtime::irq::{event_badge, Irq};
 use runtime::mem::{dma_alloc, reserve, PhysRange};
@@ -68,7 +68,7 @@ impl Regs {
     /// Map 4 KiB of `range` at `offset`.
     pub fn map(range: &PhysRange, offset: u64) -> Result<Regs, Error> {
         let va = reserve(PAGE_SIZE as u64);
-        range.map(va, offset, PAGE_SIZE as u64, map::READ | map::WRITE)?;
+        range.map(va, offset, PAGE_SIZE as u64, abi::MapFlags::READ | abi::MapFlags::WRITE)?;
         // SAFETY: `va` is a fresh, page-aligned mapping of 4 KiB of device
         // registers that nothing else in this program refers to; it stays
         // mapped for the life of the program.
@@ -94,7 +94,7 @@ impl DmaPage {
     fn new() -> Result<DmaPage, Error> {
         let (range, pa) = dma_alloc(1)?;
         let va = reserve(PAGE_SIZE as u64);
-        range.map(va, 0, PAGE_SIZE as u64, map::READ | map::WRITE)?;
+        range.map(va, 0, PAGE_SIZE as u64, abi::MapFlags::READ | abi::MapFlags::WRITE)?;
         Ok(DmaPage { va, pa })
     }
 

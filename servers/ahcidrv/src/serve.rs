@@ -122,8 +122,8 @@ fn buffer(cap: u64) -> Result<Buffer, BufferRefusal> {
     if kind != abi::CapKind::Phys {
         return Err(BufferRefusal::NotPhysical);
     }
-    let rw = abi::rights::READ | abi::rights::WRITE;
-    if rights & rw != rw {
+    let rw = abi::PhysRights::READ | abi::PhysRights::WRITE;
+    if !abi::PhysRights::from_bits_truncate(rights).contains(rw) {
         return Err(BufferRefusal::Rights);
     }
     let (base, len) = PhysRange(cap).info().map_err(|_| BufferRefusal::NotPhysical)?;

@@ -1,6 +1,6 @@
 //! A typed client of the device registry.
 
-use abi::{rights, Error as IpcError};
+use abi::Error as IpcError;
 use runtime::ipc::Channel;
 use runtime::rpc::{CallError, Client};
 
@@ -38,12 +38,12 @@ impl DevmanClient {
     /// Register `device`, served on `chan` (we keep it; DEVMAN gets SEND
     /// and DELEGATE).
     pub fn register(&self, device: Device, chan: &Channel) -> Result<()> {
-        self.0.call_with_cap(&Register { device }, chan.token(), rights::SEND | rights::DELEGATE)
+        self.0.call_with_cap(&Register { device }, chan.token(), abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE)
     }
 
     /// Remove the entry of `identity`, proving ownership with `chan`.
     pub fn unregister(&self, identity: Identity, chan: &Channel) -> Result<()> {
-        self.0.call_with_cap(&Unregister { identity }, chan.token(), rights::SEND | rights::DELEGATE)
+        self.0.call_with_cap(&Unregister { identity }, chan.token(), abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE)
     }
 
     /// One page of the entries matching `filter`.

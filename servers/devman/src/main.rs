@@ -13,7 +13,7 @@
 
 #[cfg(target_os = "none")]
 mod server_main {
-    use abi::{cap_id, map, rights, SyscallClass};
+    use abi::{cap_id, SyscallClass};
     use devman::acpi::{self, Ecam};
     use devman::registry::Registry;
     use runtime::ipc::Channel;
@@ -46,7 +46,7 @@ mod server_main {
                 return Err(abi::Error::InvalidArgument);
             }
             let va = runtime::mem::reserve(end - start);
-            self.cap.map(va, start - self.base, end - start, map::READ)?;
+            self.cap.map(va, start - self.base, end - start, abi::MapFlags::READ)?;
             // SAFETY: just mapped read-only, never unmapped; firmware tables
             // do not change under us.
             Ok(unsafe { core::slice::from_raw_parts((va + (at - start)) as *const u8, len as usize) })
@@ -65,7 +65,7 @@ mod server_main {
         if let Some(cap) = runtime::init_cap(cap_id::ACPI_RSDP).map(PhysRange) {
             let (at, _) = cap.info().map_err(|_| "bad RSDP capability")?;
             let va = runtime::mem::reserve(PAGE);
-            cap.map(va, 0, PAGE, map::READ).map_err(|_| "cannot map the RSDP")?;
+            cap.map(va, 0, PAGE, abi::MapFlags::READ).map_err(|_| "cannot map the RSDP")?;
             // SAFETY: one page mapped read-only just now, never unmapped.
             let page = unsafe { core::slice::from_raw_parts(va as *const u8, PAGE as usize) };
             let rsdp = acpi::parse_rsdp(page).map_err(|_| "bad RSDP from the kernel")?;
@@ -113,7 +113,7 @@ mod server_main {
     /// its drivers.
     fn start_pcidrv(procs: &ProcessClient, dev: &Phys, e: &Ecam, drivers: bool) {
         let (start, len) = e.window();
-        let ecam = match dev.cap.derive(start - dev.base, len, rights::READ | rights::WRITE | rights::DELEGATE) {
+        let ecam = match dev.cap.derive(start - dev.base, len, abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE) {
             Ok(c) => c,
             Err(err) => {
                 println!("devman: no capability for ECAM {start:#x}+{len:#x}: {err:?}");
@@ -121,11 +121,11 @@ mod server_main {
             }
         };
         let mut caps: heapless::Vec<Cap, 12> = heapless::Vec::new();
-        let _ = caps.push(Cap { id: pcidrv_caps::ECAM, token: ecam.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
+        let _ = caps.push(Cap { id: pcidrv_caps::ECAM, token: ecam.0, rights: (abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE).into() });
         if drivers {
             // What its drivers get a share of: their BARs, DMA, and the
             // Irq class to allocate each one an MSI vector.
-            let _ = caps.push(Cap { id: pcidrv_caps::BAR_MEMORY, token: dev.cap.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
+            let _ = caps.push(Cap { id: pcidrv_caps::BAR_MEMORY, token: dev.cap.0, rights: (abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE).into() });
             for c in [SyscallClass::Dma, SyscallClass::Irq] {
                 let _ = Cap::class(c).map(|c| caps.push(c));
             }

@@ -17,7 +17,6 @@
 
 use alloc::vec::Vec;
 
-use abi::rights;
 use runtime::rpc::{Call, Done, Handler};
 pub use vfs::server::Kernel;
 
@@ -84,7 +83,9 @@ impl<K: Kernel> Registry<K> {
     fn driver_channel(&self, cap: Option<u64>) -> Result<(u64, u64), Error> {
         let token = cap.ok_or(Error::NoCapability)?;
         match self.kernel.channel(token) {
-            Some((id, r)) if r & (rights::SEND | rights::DELEGATE) == rights::SEND | rights::DELEGATE => Ok((token, id)),
+            Some((id, r)) if abi::ChannelRights::from_bits_truncate(r).contains(abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE) => {
+                Ok((token, id))
+            }
             _ => Err(Error::NoCapability),
         }
     }
@@ -183,7 +184,7 @@ impl<K: Kernel> Handler for Registry<K> {
             }
             Request::Query(q) => call.reply::<crate::proto::Query>(Ok(self.query(q.filter, q.skip))),
             Request::Driver(d) => match self.driver(d.id) {
-                Ok(token) => call.ok_cap(&(), token, rights::SEND),
+                Ok(token) => call.ok_cap(&(), token, abi::ChannelRights::SEND),
                 Err(e) => call.err(e),
             },
         }

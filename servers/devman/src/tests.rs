@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use abi::rights;
 use runtime::rpc::host::HostChannel;
 use runtime::rpc::{CallError, WireError};
 
@@ -135,7 +134,7 @@ fn root_tables_and_mcfg() {
 
 // ---- registry ----
 
-const DRIVER: u32 = rights::SEND | rights::DELEGATE;
+const DRIVER: abi::ChannelRights = abi::ChannelRights::SEND.union(abi::ChannelRights::DELEGATE);
 
 fn pci(bus: u8, dev: u8, f: u8, class: (u8, u8, u8), id: (u16, u16)) -> Device {
     Device {
@@ -239,7 +238,7 @@ fn register_query_and_driver() {
 
     let (_, g) = ch.call_cap(&mut r, &Driver { id: sata }, 0).unwrap();
     assert_eq!(g.unwrap().token, 10, "the driver's channel, shared by its entries");
-    assert_eq!(g.unwrap().rights, rights::SEND, "clients get SEND only");
+    assert_eq!(g.unwrap().rights, abi::RightsMask::from(abi::ChannelRights::SEND), "clients get SEND only");
     assert_eq!(ch.call_cap(&mut r, &Driver { id: 999 }, 0).map(|_| ()), Err(CallError::Server(Error::NotFound)));
 }
 
@@ -264,7 +263,7 @@ fn refusals() {
     let mut r = Registry::new(registrars());
     let mut ch = HostChannel::new();
     assert_eq!(register(&mut ch, &mut r, ahci(), 0), Err(CallError::Server(Error::NoCapability)));
-    let weak = r.kernel_mut().channel_cap(5, 1, rights::SEND);
+    let weak = r.kernel_mut().channel_cap(5, 1, abi::ChannelRights::SEND);
     assert_eq!(register(&mut ch, &mut r, ahci(), weak), Err(CallError::Server(Error::NoCapability)));
     assert!(r.kernel().dropped.contains(&5), "a refused capability is not kept");
     let a = r.kernel_mut().channel_cap(6, 1, DRIVER);

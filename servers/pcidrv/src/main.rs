@@ -27,7 +27,7 @@ mod driver_main {
     use alloc::boxed::Box;
     use core::cell::Cell;
 
-    use abi::{map, rights, SyscallClass};
+    use abi::SyscallClass;
     use devman::proto::Device;
     use devman::DevmanClient;
     use pcidrv::config::{ConfigServer, DRIVER_BAR_CAP, DRIVER_CONFIG_CAP, DRIVER_CONFIG_PAGE_CAP, DRIVER_IRQ_CAP};
@@ -65,7 +65,7 @@ mod driver_main {
             let slot = &self.va[usize::from(at.bus)];
             if slot.get() == 0 {
                 let va = runtime::mem::reserve(BUS);
-                self.cap.map(va, u64::from(at.bus - self.start) * BUS, BUS, map::READ | map::WRITE).ok()?;
+                self.cap.map(va, u64::from(at.bus - self.start) * BUS, BUS, abi::MapFlags::READ | abi::MapFlags::WRITE).ok()?;
                 slot.set(va);
             }
             Some(slot.get() + (u64::from(at.device) << 15) + (u64::from(at.function) << 12) + u64::from(offset))
@@ -213,8 +213,8 @@ mod driver_main {
         let fn_off = u64::from(f.at.bus - ecam.start) * BUS + (u64::from(f.at.device) << 15) + (u64::from(f.at.function) << 12);
         let size = abar.size.next_multiple_of(PAGE);
         let (Ok(abar_cap), Ok(page_cap), Ok(chan)) = (
-            bars.derive(abar.base.wrapping_sub(bars_base), size, rights::READ | rights::WRITE | rights::DELEGATE),
-            ecam.cap.derive(fn_off, PAGE, rights::READ | rights::WRITE | rights::DELEGATE),
+            bars.derive(abar.base.wrapping_sub(bars_base), size, abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE),
+            ecam.cap.derive(fn_off, PAGE, abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE),
             Channel::create(),
         ) else {
             println!("pcidrv: {} cannot make the driver's capabilities", f.at);
@@ -235,10 +235,10 @@ mod driver_main {
             return;
         };
         let mut caps: heapless::Vec<Cap, 12> = heapless::Vec::new();
-        let _ = caps.push(Cap { id: DRIVER_CONFIG_CAP, token: chan.token(), rights: rights::SEND });
-        let _ = caps.push(Cap { id: DRIVER_BAR_CAP, token: abar_cap.0, rights: rights::READ | rights::WRITE });
-        let _ = caps.push(Cap { id: DRIVER_CONFIG_PAGE_CAP, token: page_cap.0, rights: rights::READ | rights::WRITE });
-        let _ = caps.push(Cap { id: DRIVER_IRQ_CAP, token: irq.0, rights: rights::BIND });
+        let _ = caps.push(Cap { id: DRIVER_CONFIG_CAP, token: chan.token(), rights: abi::ChannelRights::SEND.into() });
+        let _ = caps.push(Cap { id: DRIVER_BAR_CAP, token: abar_cap.0, rights: (abi::PhysRights::READ | abi::PhysRights::WRITE).into() });
+        let _ = caps.push(Cap { id: DRIVER_CONFIG_PAGE_CAP, token: page_cap.0, rights: (abi::PhysRights::READ | abi::PhysRights::WRITE).into() });
+        let _ = caps.push(Cap { id: DRIVER_IRQ_CAP, token: irq.0, rights: abi::IrqRights::BIND.into() });
         for c in [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Dma] {
             if let Some(c) = Cap::class(c) {
                 let _ = caps.push(c);
@@ -248,7 +248,7 @@ mod driver_main {
         // with SYSTEM::PROCESS, which keeps it for restarts).
         if let Some(token) = runtime::init_cap(devman::PCIDRV_DRIVER_NAMES_CAP) {
             let rights = runtime::caps::inspect(token).map_or(0, |c| c.1);
-            let _ = caps.push(Cap { id: abi::cap_id::class(SyscallClass::Names), token, rights });
+            let _ = caps.push(Cap { id: abi::cap_id::class(SyscallClass::Names), token, rights: abi::RightsMask(rights) });
         }
         let mut name: heapless::String<16> = heapless::String::new();
         let _ = core::fmt::write(&mut name, format_args!("{}", f.at));
@@ -276,7 +276,7 @@ mod driver_main {
             drop(unsafe { Box::from_raw(watch) });
         }
         let va = runtime::mem::reserve(PAGE);
-        if let Err(e) = ecam.cap.map(va, fn_off, PAGE, map::READ | map::WRITE) {
+        if let Err(e) = ecam.cap.map(va, fn_off, PAGE, abi::MapFlags::READ | abi::MapFlags::WRITE) {
             println!("pcidrv: {} cannot map its page: {e:?}", f.at);
             return;
         }

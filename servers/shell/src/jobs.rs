@@ -9,7 +9,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use abi::{cap_id, rights, SyscallClass};
+use abi::{cap_id, SyscallClass};
 use runtime::process::{Exit, Process};
 use runtime::rpc::CallError;
 use system::client::{Cap, ProcessClient, SpawnArgs, SpawnError};
@@ -50,7 +50,7 @@ fn spawn_error(e: SpawnError) -> String {
 pub fn start(path: &str, args: &[&str], background: bool) -> Result<Job, String> {
     let server = ProcessClient::find().map_err(|_| String::from("SYSTEM::PROCESS not running"))?;
     let caps: Vec<Cap> =
-        CLASSES.iter().map(|&c| Cap { id: cap_id::class(c), token: runtime::class_token(c), rights: rights::USE }).collect();
+        CLASSES.iter().map(|&c| Cap { id: cap_id::class(c), token: runtime::class_token(c), rights: abi::ClassRights::USE.into() }).collect();
     let spawned = server.spawn(&SpawnArgs { path, args, caps: &caps, stack_size: 0, priority: PRIORITY, restart: false });
     // The connection is made again next time (SYSTEM::PROCESS may restart).
     let _ = runtime::caps::drop_cap(server.client().channel().token());

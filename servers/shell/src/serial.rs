@@ -20,7 +20,6 @@
 //! and the next byte makes a new edge.
 
 use abi::ioport::{COM1_DATA, COM1_LSR, LSR_DATA_READY};
-use abi::Syscall;
 use runtime::ipc::{Channel, Window};
 use runtime::irq::{event_badge, Irq};
 
@@ -97,8 +96,8 @@ impl IrqUart {
     }
 
     fn inb(&self, port: u16) -> Option<u8> {
-        // SAFETY: IoPortIn touches no memory of ours.
-        unsafe { runtime::sys::call(Syscall::IoPortIn, self.ports, [port as u64, 0, 0, 0, 0]) }.ok().map(|r| r[0] as u8)
+        let args = abi::call::PortInArgs { port: port as u64 };
+        runtime::sys::calls::IO_PORT_IN.call(self.ports, args).ok().map(|r| r.value as u8)
     }
 }
 

@@ -4,7 +4,7 @@
 //! boot, so every boot shows that the firmware's tables are reachable from
 //! user space (DEVMAN will start from the same two capabilities).
 
-use abi::{cap_id, map, Error};
+use abi::{cap_id, Error};
 use runtime::mem::PhysRange;
 use runtime::println;
 
@@ -38,7 +38,7 @@ fn map_phys(range: &PhysRange, addr: u64, len: u64) -> Result<&'static [u8], Err
     let base = addr & !(PAGE - 1);
     let size = (addr - base + len).next_multiple_of(PAGE);
     let va = runtime::mem::reserve(size);
-    range.map(va, base, size, map::READ)?;
+    range.map(va, base, size, abi::MapFlags::READ)?;
     // SAFETY: `size` bytes are mapped read-only at `va` for the rest of the
     // program (nothing unmaps reserved ranges).
     Ok(unsafe { core::slice::from_raw_parts((va + addr - base) as *const u8, len as usize) })

@@ -82,8 +82,8 @@ fn caps_for(e: &Entry, admin: Option<u64>) -> Vec<(u64, u64, u32)> {
         .iter()
         .filter_map(|c| {
             if *c == config::CapName::Admin {
-                let copy = runtime::caps::derive(admin?, abi::rights::DELEGATE).ok()?;
-                return Some((c.id(), copy, abi::rights::DELEGATE));
+                let copy = runtime::caps::derive(admin?, abi::RightsMask::DELEGATE).ok()?;
+                return Some((c.id(), copy, abi::RightsMask::DELEGATE.bits()));
             }
             let token = runtime::init_cap(c.id())?;
             // A copy of our own, so the supervisor can drop it without
@@ -91,7 +91,7 @@ fn caps_for(e: &Entry, admin: Option<u64>) -> Vec<(u64, u64, u32)> {
             let copy = match (c, &e.names) {
                 (CapName::Class(SyscallClass::Names), Names::FindOnly) => runtime::caps::names_scope(token, ""),
                 (CapName::Class(SyscallClass::Names), Names::Provider(p)) => runtime::caps::names_scope(token, p),
-                _ => runtime::caps::derive(token, abi::rights::ALL),
+                _ => runtime::caps::derive(token, abi::RightsMask::ALL),
             };
             match copy {
                 Ok(copy) => Some((c.id(), copy, c.rights())),
@@ -206,7 +206,7 @@ fn test_args<'a>(mut s: Spawn<'a>, args: Args) -> Spawn<'a> {
 /// through `SYSTEM::PROCESS`).
 fn with_admin(s: Spawn<'_>, admin: Option<u64>) -> Spawn<'_> {
     match admin {
-        Some(key) => s.cap(system::protocol::ADMIN_CAP, key, abi::rights::DELEGATE),
+        Some(key) => s.cap(system::protocol::ADMIN_CAP, key, abi::RightsMask::DELEGATE),
         None => s,
     }
 }

@@ -4,7 +4,7 @@
 //! [`crate::protocol`]), then sends the spawn; if staging fails part-way it
 //! releases what it staged, so a failed spawn leaves nothing in `system`.
 
-use abi::{rights, Error};
+use abi::Error;
 use heapless::Vec as HVec;
 use runtime::ipc::Channel;
 use runtime::process::Process;
@@ -18,7 +18,7 @@ use crate::protocol::{self, Delegate, KillRequest, ListRequest, ProcessError, Pr
 pub struct Cap {
     pub id: u64,
     pub token: u64,
-    pub rights: u32,
+    pub rights: abi::RightsMask,
 }
 
 impl Cap {
@@ -28,7 +28,7 @@ impl Cap {
         let id = abi::cap_id::class(c);
         let token = runtime::init_cap(id)?;
         let (_, rights, _, _) = runtime::caps::inspect(token).ok()?;
-        Some(Cap { id, token, rights })
+        Some(Cap { id, token, rights: abi::RightsMask(rights) })
     }
 
     /// Our `Names` capability narrowed to `provider` (empty: find only),
@@ -38,7 +38,7 @@ impl Cap {
         let id = abi::cap_id::class(abi::SyscallClass::Names);
         let token = runtime::caps::names_scope(runtime::init_cap(id)?, provider).ok()?;
         let (_, rights, _, _) = runtime::caps::inspect(token).ok()?;
-        Some(Cap { id, token, rights })
+        Some(Cap { id, token, rights: abi::RightsMask(rights) })
     }
 }
 
@@ -108,7 +108,7 @@ impl ProcessClient {
         };
         for (i, c) in a.caps.iter().enumerate() {
             let staged = req.caps.push(Delegate { id: c.id, ticket: c.token }).map_err(|_| SpawnError::TooLarge).and_then(|()| {
-                self.client.call_with_cap(&Stage { ticket: c.token, rights: c.rights }, c.token, c.rights | rights::DELEGATE).map_err(|e| match e {
+                self.client.call_with_cap(&Stage { ticket: c.token, rights: c.rights.bits() }, c.token, abi::RightsMask(c.rights.bits() | abi::RightsMask::DELEGATE.bits())).map_err(|e| match e {
                     CallError::Ipc(Error::Incapable) => SpawnError::NotHeld(i),
                     e => SpawnError::Call(e),
                 })
@@ -146,7 +146,7 @@ impl ProcessClient {
     /// or nothing.
     pub fn kill_with(&self, pid: u64, key: Option<u64>) -> Result<(), CallError<ProcessError>> {
         match key {
-            Some(k) => self.client.call_with_cap(&KillRequest { pid }, k, rights::DELEGATE),
+            Some(k) => self.client.call_with_cap(&KillRequest { pid }, k, abi::RightsMask::DELEGATE),
             None => self.client.call(&KillRequest { pid }),
         }
     }

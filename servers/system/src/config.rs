@@ -98,8 +98,8 @@ impl CapName {
     /// The rights the server gets (`system` has them all).
     pub fn rights(self) -> u32 {
         match self {
-            CapName::Com1Rx => abi::rights::READ,
-            _ => abi::rights::ALL,
+            CapName::Com1Rx => abi::IoPortRights::READ.bits(),
+            _ => abi::RightsMask::ALL.bits(),
         }
     }
 

@@ -35,13 +35,13 @@ impl Builder for Machine {
     fn token(&self, p: &Process) -> u64 {
         p.token()
     }
-    fn map_anon(&mut self, p: &Process, va: u64, len: u64, flags: u64) -> Result<(), abi::Error> {
+    fn map_anon(&mut self, p: &Process, va: u64, len: u64, flags: abi::MapFlags) -> Result<(), abi::Error> {
         Kernel.map_anon(p, va, len, flags)
     }
     fn write(&mut self, p: &Process, va: u64, data: &[u8]) -> Result<(), abi::Error> {
         Kernel.write(p, va, data)
     }
-    fn grant(&mut self, p: &Process, token: u64, rights: u32) -> Result<u64, abi::Error> {
+    fn grant(&mut self, p: &Process, token: u64, rights: abi::RightsMask) -> Result<u64, abi::Error> {
         Kernel.grant(p, token, rights)
     }
     fn start(&mut self, p: &Process, entry: u64, rsp: u64, priority: u8) -> Result<(), abi::Error> {

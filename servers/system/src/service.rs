@@ -146,7 +146,7 @@ impl<H: Host, F: Files> Handler for Service<H, F> {
             Request::Spawn(s) => {
                 cap.inspect(|&c| self.host.drop_cap(c));
                 match self.spawn(&s) {
-                    Ok((pid, token)) => call.ok_cap(&Spawned { pid }, token, abi::rights::WAIT | abi::rights::KILL),
+                    Ok((pid, token)) => call.ok_cap(&Spawned { pid }, token, abi::ProcessRights::WAIT | abi::ProcessRights::KILL),
                     Err(e) => call.err(e),
                 }
             }
@@ -239,7 +239,7 @@ impl<H: Host, F: Files> Service<H, F> {
             return Err(ProcessError::NotStaged);
         }
         let held = self.host.rights(cap).ok_or(ProcessError::NotStaged)?;
-        let need = req.rights | abi::rights::DELEGATE;
+        let need = req.rights | abi::RightsMask::DELEGATE.bits();
         if held & need != need {
             return Err(ProcessError::RightsAboveCaller);
         }
@@ -357,11 +357,13 @@ impl<H: Host, F: Files> Service<H, F> {
         let args: Vec<&[u8]> = spec.args.iter().map(|a| a.as_bytes()).collect();
         let name = spec.name();
         let name = &name[..floor_char_boundary(name, abi::limits::PROCESS_NAME_LEN)];
+        // The wire's rights bits, as the masks they are for the kernel.
+        let caps: Vec<(u64, u64, abi::RightsMask)> = spec.caps.iter().map(|&(id, t, r)| (id, t, abi::RightsMask(r))).collect();
         let plan = Plan {
             name,
             image: &image,
             args: &args,
-            caps: &spec.caps,
+            caps: &caps,
             stack_size: spec.stack_size,
             priority: spec.priority,
             quota: CHILD_QUOTA,

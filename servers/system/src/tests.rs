@@ -8,7 +8,6 @@ use std::string::{String, ToString};
 use std::vec;
 use std::vec::Vec;
 
-use abi::rights;
 use runtime::process::{Builder, Exit};
 
 use crate::config::{self, CapName, ErrorKind, Names};
@@ -62,9 +61,9 @@ impl FakeHost {
         FakeHost { next_token: 1000, ..Default::default() }
     }
     /// A capability arriving with a message.
-    fn receive_cap(&mut self, rights: u32) -> u64 {
+    fn receive_cap(&mut self, rights: impl Into<abi::RightsMask>) -> u64 {
         self.next_token += 1;
-        self.held.insert(self.next_token, rights);
+        self.held.insert(self.next_token, rights.into().bits());
         self.next_token
     }
     fn live(&self) -> usize {
@@ -77,13 +76,13 @@ impl Builder for FakeHost {
     fn create(&mut self, name: &str, quota: &abi::quota::Quota) -> Result<usize, abi::Error> {
         self.procs.push(FakeProc { name: name.to_string(), alive: true, quota: *quota, ..Default::default() });
         let i = self.procs.len() - 1;
-        self.held.insert(10_000 + i as u64, rights::ALL);
+        self.held.insert(10_000 + i as u64, abi::RightsMask::ALL.bits());
         Ok(i)
     }
     fn token(&self, p: &usize) -> u64 {
         10_000 + *p as u64
     }
-    fn map_anon(&mut self, _: &usize, _: u64, _: u64, _: u64) -> Result<(), abi::Error> {
+    fn map_anon(&mut self, _: &usize, _: u64, _: u64, _: abi::MapFlags) -> Result<(), abi::Error> {
         if self.no_memory {
             return Err(abi::Error::NoMemory);
         }
@@ -95,9 +94,9 @@ impl Builder for FakeHost {
         }
         Ok(())
     }
-    fn grant(&mut self, p: &usize, token: u64, r: u32) -> Result<u64, abi::Error> {
+    fn grant(&mut self, p: &usize, token: u64, r: abi::RightsMask) -> Result<u64, abi::Error> {
         let have = *self.held.get(&token).ok_or(abi::Error::Incapable)?;
-        self.procs[*p].grants.push((token, have & r));
+        self.procs[*p].grants.push((token, have & r.bits()));
         Ok(token)
     }
     fn start(&mut self, p: &usize, _: u64, _: u64, priority: u8) -> Result<(), abi::Error> {
@@ -176,9 +175,9 @@ fn service() -> Service<FakeHost, FakeFiles> {
 type Svc = Service<FakeHost, FakeFiles>;
 type R<T> = Result<T, CallError<ProcessError>>;
 
-fn stage(s: &mut Svc, ch: &mut HostChannel, ticket: u64, want: u32, held: u32) -> R<()> {
+fn stage(s: &mut Svc, ch: &mut HostChannel, ticket: u64, want: impl Into<abi::RightsMask>, held: impl Into<abi::RightsMask>) -> R<()> {
     let cap = s.host.receive_cap(held);
-    ch.call_cap(s, &Stage { ticket, rights: want }, cap).map(|_| ())
+    ch.call_cap(s, &Stage { ticket, rights: want.into().bits() }, cap).map(|_| ())
 }
 
 fn req(path: &str, args: &[&str], caps: &[Delegate], priority: u8) -> SpawnRequest {
@@ -195,7 +194,7 @@ fn req(path: &str, args: &[&str], caps: &[Delegate], priority: u8) -> SpawnReque
 fn spawn(s: &mut Svc, ch: &mut HostChannel, req: &SpawnRequest) -> R<u64> {
     let (sp, grant) = ch.call_cap(s, req, 0)?;
     let g = grant.expect("a spawn hands back the process");
-    assert_eq!(g.rights, rights::WAIT | rights::KILL);
+    assert_eq!(g.rights, abi::RightsMask::from(abi::ProcessRights::WAIT | abi::ProcessRights::KILL));
     Ok(sp.pid)
 }
 
@@ -216,7 +215,7 @@ fn assert_clean(s: &Svc) {
 #[test]
 fn spawn_delegates_capabilities_and_arguments() {
     let (mut s, mut ch) = (service(), HostChannel::new());
-    stage(&mut s, &mut ch, 77, rights::SEND, rights::SEND | rights::DELEGATE).unwrap();
+    stage(&mut s, &mut ch, 77, abi::ChannelRights::SEND, abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE).unwrap();
     assert_eq!(s.staged(), 1);
     let pid = spawn(&mut s, &mut ch, &req("boot:/prog", &["prog", "a", "b"], &[Delegate { id: 0x1000, ticket: 77 }], 9)).unwrap();
     let p = &s.host.procs[pid as usize - 1];
@@ -226,7 +225,7 @@ fn spawn_delegates_capabilities_and_arguments() {
     assert_eq!(p.quota, crate::service::CHILD_QUOTA, "carved out of system's");
     // The process's own capability first, then the delegated one with the rights asked.
     assert_eq!(p.grants.len(), 2);
-    assert_eq!(p.grants[1].1, rights::SEND);
+    assert_eq!(p.grants[1].1, abi::ChannelRights::SEND.bits());
     let info = abi::start::StartInfo::parse(abi::layout::STACK_TOP - p.start_block.len() as u64, &p.start_block).unwrap();
     let args: Vec<&[u8]> = info.args().collect();
     assert_eq!(args, vec![&b"prog"[..], b"a", b"b"]);
@@ -255,7 +254,7 @@ fn every_refusal_has_its_error_and_leaves_nothing() {
     for (mut r, want) in cases {
         let (mut s, mut ch) = (service(), HostChannel::new());
         // A staged capability the request names is used up by the refusal.
-        stage(&mut s, &mut ch, 1, rights::SEND, rights::SEND | rights::DELEGATE).unwrap();
+        stage(&mut s, &mut ch, 1, abi::ChannelRights::SEND, abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE).unwrap();
         r.caps.push(Delegate { id: 0x2000, ticket: 1 }).unwrap();
         assert_eq!(spawn(&mut s, &mut ch, &r), server(want), "{r:?}");
         assert_clean(&s);
@@ -272,14 +271,14 @@ fn every_refusal_has_its_error_and_leaves_nothing() {
 #[test]
 fn a_failure_half_way_discards_the_process() {
     let (mut s, mut ch) = (service(), HostChannel::new());
-    stage(&mut s, &mut ch, 1, rights::SEND, rights::SEND | rights::DELEGATE).unwrap();
+    stage(&mut s, &mut ch, 1, abi::ChannelRights::SEND, abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE).unwrap();
     let mut r = req("boot:/prog", &["p"], &[Delegate { id: 0x2000, ticket: 1 }], 8);
     r.stack_size = 2048;
     assert_eq!(spawn(&mut s, &mut ch, &r), server(ProcessError::StackSize), "not page-aligned");
     assert_eq!(s.host.procs.len(), 0, "refused before a process was made");
     assert_clean(&s);
     // The kernel runs out of memory after the process exists.
-    stage(&mut s, &mut ch, 1, rights::SEND, rights::SEND | rights::DELEGATE).unwrap();
+    stage(&mut s, &mut ch, 1, abi::ChannelRights::SEND, abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE).unwrap();
     r.stack_size = 0;
     s.host.no_memory = true;
     assert_eq!(spawn(&mut s, &mut ch, &r), server(ProcessError::OutOfMemory));
@@ -292,16 +291,16 @@ fn staging_checks_rights_and_limits() {
     let (mut s, mut ch) = (service(), HostChannel::new());
     let err = |e| Err(CallError::Server(e));
     // Fewer rights than the child is to get.
-    assert_eq!(stage(&mut s, &mut ch, 1, rights::SEND | rights::RECEIVE, rights::SEND | rights::DELEGATE), err(ProcessError::RightsAboveCaller));
+    assert_eq!(stage(&mut s, &mut ch, 1, abi::ChannelRights::SEND | abi::ChannelRights::RECEIVE, abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE), err(ProcessError::RightsAboveCaller));
     // Without DELEGATE we could not hand it on.
-    assert_eq!(stage(&mut s, &mut ch, 2, rights::SEND, rights::SEND), err(ProcessError::RightsAboveCaller));
+    assert_eq!(stage(&mut s, &mut ch, 2, abi::ChannelRights::SEND, abi::ChannelRights::SEND), err(ProcessError::RightsAboveCaller));
     // No capability carried.
     assert_eq!(ch.call(&mut s, &Stage { ticket: 3, rights: 0 }), err(ProcessError::NotStaged));
     assert_clean(&s);
     for t in 0..protocol::MAX_STAGED as u64 {
-        stage(&mut s, &mut ch, 100 + t, rights::SEND, rights::ALL).unwrap();
+        stage(&mut s, &mut ch, 100 + t, abi::ChannelRights::SEND, abi::RightsMask::ALL).unwrap();
     }
-    assert_eq!(stage(&mut s, &mut ch, 1, rights::SEND, rights::ALL), err(ProcessError::LimitReached));
+    assert_eq!(stage(&mut s, &mut ch, 1, abi::ChannelRights::SEND, abi::RightsMask::ALL), err(ProcessError::LimitReached));
     let tickets = (0..protocol::MAX_STAGED as u64).map(|t| 100 + t).collect();
     ch.call(&mut s, &protocol::Release { tickets }).unwrap();
     assert_clean(&s);
@@ -317,7 +316,7 @@ fn bad_messages_get_errors_and_service_goes_on() {
     assert_eq!(status(ch.raw_call(&mut s, 2, &[0xff; 4096])), WireError::Oversized.status());
     assert_eq!(status(ch.raw_call(&mut s, 3, b"\x02\xff\xfe")), WireError::Malformed.status());
     // A capability sent with a bad request is not kept.
-    let cap = s.host.receive_cap(rights::ALL);
+    let cap = s.host.receive_cap(abi::RightsMask::ALL);
     let id = ch.send(3, b"\x02\xff\xfe", cap).unwrap();
     runtime::rpc::serve(&mut ch, &mut s);
     assert!(ch.take_reply(id).is_some());
@@ -342,8 +341,8 @@ fn bad_messages_get_errors_and_service_goes_on() {
 #[test]
 fn restartable_servers_come_back_with_back_off_then_are_held() {
     let mut s = service();
-    let cap = s.host.receive_cap(rights::ALL);
-    let spec = Spec { path: "boot:/prog".into(), args: vec!["srv".into()], caps: vec![(0x1000, cap, rights::SEND)], stack_size: 0x4000, priority: 8, bootstrap: false };
+    let cap = s.host.receive_cap(abi::RightsMask::ALL);
+    let spec = Spec { path: "boot:/prog".into(), args: vec!["srv".into()], caps: vec![(0x1000, cap, abi::ChannelRights::SEND.bits())], stack_size: 0x4000, priority: 8, bootstrap: false };
     let (pid, _) = s.start(spec, true).unwrap();
     assert_eq!(s.status("srv"), Ok(Status::Running { pid, restarts: 0 }));
     assert!(s.host.held.contains_key(&cap), "kept for restarts");
@@ -359,7 +358,7 @@ fn restartable_servers_come_back_with_back_off_then_are_held() {
     assert_eq!(s.poll(), None);
     assert_eq!(s.status("srv"), Ok(Status::Running { pid: 2, restarts: 1 }));
     assert_eq!(s.host.log[1], "system: restarted srv as pid 2 (restart 1)");
-    assert_eq!(s.host.procs[1].grants[1], (cap, rights::SEND), "the same capabilities again");
+    assert_eq!(s.host.procs[1].grants[1], (cap, abi::ChannelRights::SEND.bits()), "the same capabilities again");
     // It keeps crashing: a longer delay, then held.
     s.host.procs[1].exit = Some(Exit::Code(3));
     assert_eq!(s.poll(), Some(130));
@@ -412,7 +411,7 @@ fn a_child_whose_slot_was_reused_before_the_poll_is_seen_ended() {
 
 /// A copy of the admin key as a client presents it.
 fn key_copy(s: &mut Svc, key: u64) -> u64 {
-    let t = s.host.receive_cap(rights::DELEGATE);
+    let t = s.host.receive_cap(abi::RightsMask::DELEGATE);
     s.host.objects.insert(t, key);
     t
 }
@@ -420,7 +419,7 @@ fn key_copy(s: &mut Svc, key: u64) -> u64 {
 #[test]
 fn list_shows_every_child_and_kill_needs_the_admin_key() {
     let (mut s, mut ch) = (service(), HostChannel::new());
-    let key = s.host.receive_cap(rights::ALL);
+    let key = s.host.receive_cap(abi::RightsMask::ALL);
     s.set_admin(key);
     let boot = Spec { path: "boot:/prog".into(), args: vec!["srv".into()], caps: vec![], stack_size: 0x4000, priority: 8, bootstrap: false };
     let (srv, _) = s.start(boot, true).unwrap();
@@ -432,7 +431,7 @@ fn list_shows_every_child_and_kill_needs_the_admin_key() {
     // Without a key, with another capability, with a stale copy: refused,
     // and the process lives on.
     assert_eq!(ch.call(&mut s, &KillRequest { pid: job }), Err(CallError::Server(ProcessError::NotAllowed)));
-    let other = s.host.receive_cap(rights::ALL);
+    let other = s.host.receive_cap(abi::RightsMask::ALL);
     let r = ch.call_cap(&mut s, &KillRequest { pid: job }, other).map(|_| ());
     assert_eq!(r, Err(CallError::Server(ProcessError::NotAllowed)));
     assert!(!s.host.held.contains_key(&other), "a refused key is not kept");
@@ -463,7 +462,7 @@ fn list_shows_every_child_and_kill_needs_the_admin_key() {
 #[test]
 fn kill_names_the_live_process_when_an_ended_one_had_its_pid() {
     let (mut s, mut ch) = (service(), HostChannel::new());
-    let key = s.host.receive_cap(rights::ALL);
+    let key = s.host.receive_cap(abi::RightsMask::ALL);
     s.set_admin(key);
     let old = spawn(&mut s, &mut ch, &req("boot:/prog", &["old"], &[], 8)).unwrap();
     // The old one ends and the kernel gives its slot (pid) to the next
@@ -483,7 +482,7 @@ fn kill_names_the_live_process_when_an_ended_one_had_its_pid() {
 fn without_an_admin_key_nobody_may_kill() {
     let (mut s, mut ch) = (service(), HostChannel::new());
     let job = spawn(&mut s, &mut ch, &req("boot:/prog", &["job"], &[], 8)).unwrap();
-    let any = s.host.receive_cap(rights::ALL);
+    let any = s.host.receive_cap(abi::RightsMask::ALL);
     assert_eq!(ch.call_cap(&mut s, &KillRequest { pid: job }, any).map(|_| ()), Err(CallError::Server(ProcessError::NotAllowed)));
     assert_eq!(ch.call(&mut s, &KillRequest { pid: job }), Err(CallError::Server(ProcessError::NotAllowed)));
 }
@@ -524,9 +523,9 @@ fn the_sample_configuration_parses() {
     assert_eq!(CapName::parse("irq").map(CapName::id), Some(abi::cap_id::class(abi::SyscallClass::Irq)));
     assert_eq!(CapName::parse("admin").map(CapName::id), Some(protocol::ADMIN_CAP));
     // The shell's: COM1's ports read-only, and COM1's interrupt line.
-    assert_eq!(CapName::parse("com1_rx").map(|c| (c.id(), c.rights())), Some((abi::cap_id::COM1, abi::rights::READ)));
-    assert_eq!(CapName::parse("com1_irq").map(|c| (c.id(), c.rights())), Some((abi::cap_id::COM1_IRQ, abi::rights::ALL)));
-    assert_eq!(CapName::Com1.rights(), abi::rights::ALL);
+    assert_eq!(CapName::parse("com1_rx").map(|c| (c.id(), c.rights())), Some((abi::cap_id::COM1, abi::IoPortRights::READ.bits())));
+    assert_eq!(CapName::parse("com1_irq").map(|c| (c.id(), c.rights())), Some((abi::cap_id::COM1_IRQ, abi::RightsMask::ALL.bits())));
+    assert_eq!(CapName::Com1.rights(), abi::RightsMask::ALL.bits());
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! A typed client of VFS.
 
-use abi::{rights, Error as IpcError};
+use abi::Error as IpcError;
 use runtime::ipc::Channel;
 use runtime::rpc::{CallError, Client};
 
@@ -51,14 +51,14 @@ impl VfsClient {
     pub fn register(&self, prefix: &str, chan: &Channel) -> Result<()> {
         let prefix = Self::prefix(prefix)?;
         let _ = chan.register(&crate::mount_name(&prefix));
-        self.0.call_with_cap(&Register { prefix }, chan.token(), rights::SEND | rights::DELEGATE)
+        self.0.call_with_cap(&Register { prefix }, chan.token(), abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE)
     }
 
     /// Unmount `prefix`, proving ownership with `chan`.
     /// Withdraws the mount name too.
     pub fn unregister(&self, prefix: &str, chan: &Channel) -> Result<()> {
         let prefix = Self::prefix(prefix)?;
-        let out = self.0.call_with_cap(&Unregister { prefix: prefix.clone() }, chan.token(), rights::SEND | rights::DELEGATE);
+        let out = self.0.call_with_cap(&Unregister { prefix: prefix.clone() }, chan.token(), abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE);
         if out.is_ok() {
             let _ = chan.deregister(&crate::mount_name(&prefix));
         }

@@ -23,8 +23,8 @@ pub struct FakeKernel {
 impl FakeKernel {
     /// A capability `token` for channel `id` with rights `r` (the channel
     /// now lives); returns `token`.
-    pub fn channel_cap(&mut self, token: u64, id: u64, r: u32) -> u64 {
-        self.caps.insert(token, (id, r));
+    pub fn channel_cap(&mut self, token: u64, id: u64, r: abi::ChannelRights) -> u64 {
+        self.caps.insert(token, (id, r.bits()));
         self.live.insert(id);
         token
     }
@@ -36,7 +36,7 @@ impl FakeKernel {
 
     /// [`Self::channel_cap`] for a channel published as the mount name of
     /// `prefix`: a driver with the mount capability.
-    pub fn mount_cap(&mut self, token: u64, id: u64, r: u32, prefix: &str) -> u64 {
+    pub fn mount_cap(&mut self, token: u64, id: u64, r: abi::ChannelRights, prefix: &str) -> u64 {
         self.publish(&crate::mount_name(prefix), id);
         self.channel_cap(token, id, r)
     }

@@ -12,7 +12,6 @@
 
 use alloc::vec::Vec;
 
-use abi::rights;
 use runtime::rpc::{Call, Done, Handler};
 
 use crate::path;
@@ -79,7 +78,9 @@ impl<K: Kernel> Vfs<K> {
     fn driver_channel(&self, cap: Option<u64>) -> Result<(u64, u64), Error> {
         let token = cap.ok_or(Error::NoCapability)?;
         match self.kernel.channel(token) {
-            Some((id, r)) if r & (rights::SEND | rights::DELEGATE) == rights::SEND | rights::DELEGATE => Ok((token, id)),
+            Some((id, r)) if abi::ChannelRights::from_bits_truncate(r).contains(abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE) => {
+                Ok((token, id))
+            }
             _ => Err(Error::NoCapability),
         }
     }
@@ -148,7 +149,7 @@ impl<K: Kernel> Handler for Vfs<K> {
                 call.reply::<crate::proto::Unregister>(self.unregister(&r.prefix, cap))
             }
             Request::Find(f) => match self.find(&f.path) {
-                Ok((token, found)) => call.ok_cap(&found, token, rights::SEND),
+                Ok((token, found)) => call.ok_cap(&found, token, abi::ChannelRights::SEND),
                 Err(e) => call.err(e),
             },
             Request::Mounts(_) => {

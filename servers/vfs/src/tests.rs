@@ -2,7 +2,6 @@
 //! host transport.
 
 
-use abi::rights;
 use runtime::rpc::host::HostChannel;
 use runtime::rpc::{CallError, Op, Request as _, WireError};
 
@@ -12,7 +11,7 @@ use crate::fake::FakeKernel;
 use crate::server::Vfs;
 use crate::mount_name;
 
-const DRIVER: u32 = rights::SEND | rights::DELEGATE;
+const DRIVER: abi::ChannelRights = abi::ChannelRights::SEND.union(abi::ChannelRights::DELEGATE);
 
 fn prefix(s: &str) -> Prefix {
     Prefix::try_from(s).unwrap()
@@ -21,7 +20,7 @@ fn prefix(s: &str) -> Prefix {
 fn find(ch: &mut HostChannel, v: &mut Vfs<FakeKernel>, path: &str) -> Result<(Found, u64), CallError<Error>> {
     let (found, grant) = ch.call_cap(v, &Find { path: PathBuf::try_from(path).unwrap() }, 0)?;
     let g = grant.expect("a Find reply carries a capability");
-    assert_eq!(g.rights, rights::SEND, "clients get SEND only");
+    assert_eq!(g.rights, abi::RightsMask::from(abi::ChannelRights::SEND), "clients get SEND only");
     Ok((found, g.token))
 }
 
@@ -54,7 +53,7 @@ fn path_rules() {
 #[test]
 fn register_find_unregister() {
     let mut k = FakeKernel::default();
-    let drv = k.mount_cap(10, 1000, DRIVER | rights::RECEIVE, "boot");
+    let drv = k.mount_cap(10, 1000, DRIVER | abi::ChannelRights::RECEIVE, "boot");
     let (mut ch, mut v) = (HostChannel::new(), Vfs::new(k));
     ch.call_cap(&mut v, &Register { prefix: prefix("boot") }, drv).unwrap();
     let (found, token) = find(&mut ch, &mut v, "boot:/etc/motd").unwrap();
@@ -88,7 +87,7 @@ fn v_kernel(v: &mut Vfs<FakeKernel>) -> &mut FakeKernel {
 #[test]
 fn registration_needs_a_channel_that_can_be_passed_on() {
     let mut k = FakeKernel::default();
-    let send_only = k.channel_cap(20, 2000, rights::SEND);
+    let send_only = k.channel_cap(20, 2000, abi::ChannelRights::SEND);
     let (mut ch, mut v) = (HostChannel::new(), Vfs::new(k));
     let reg = |p: &str| Register { prefix: prefix(p) };
     assert_eq!(ch.call(&mut v, &reg("boot")), Err(CallError::Server(Error::NoCapability)));

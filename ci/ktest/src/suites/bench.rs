@@ -10,7 +10,6 @@ use alloc::format;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use abi::rights;
 use runtime::ipc::{debug, Channel, Page, Window};
 use runtime::println;
 use runtime::process::Exit;
@@ -116,7 +115,7 @@ const SWEEP: [usize; 7] = [0, 8, 64, 256, 1024, 2048, 4095];
 fn round_trips() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
     // Same priority as us: each side hands the CPU straight to the other.
-    let server = spawn("bench-server", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 16)?;
+    let server = spawn("bench-server", &[], &[(CHAN, chan.token(), abi::ChannelRights::RECEIVE.into())], 16)?;
     let mut n = 0;
 
     // Copied both ways, from an unaligned buffer (so never lent).
@@ -173,9 +172,9 @@ fn round_trips() -> Outcome {
 fn fairness(clients: usize) -> Outcome {
     let chan = Channel::create().ctx("channel")?;
     let gate = Channel::create().ctx("gate")?;
-    let server = spawn("bench-server", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 16)?;
+    let server = spawn("bench-server", &[], &[(CHAN, chan.token(), abi::ChannelRights::RECEIVE.into())], 16)?;
     let mut kids = Vec::new();
-    let caps = [(CHAN, chan.token(), rights::SEND), (NEXT, gate.token(), rights::SEND)];
+    let caps = [(CHAN, chan.token(), abi::ChannelRights::SEND.into()), (NEXT, gate.token(), abi::ChannelRights::SEND.into())];
     let r = (|| {
         for _ in 0..clients {
             kids.push(spawn_quota("fair-client", &[], &caps, 16, true, CLIENT_QUOTA)?);
@@ -250,7 +249,7 @@ fn serve_loop() -> Outcome {
     use runtime::rpc::{Client, Op};
 
     let raw = Channel::create().ctx("channel")?;
-    let raw_server = spawn("bench-server", &[], &[(CHAN, raw.token(), rights::RECEIVE)], 16)?;
+    let raw_server = spawn("bench-server", &[], &[(CHAN, raw.token(), abi::ChannelRights::RECEIVE.into())], 16)?;
     let size = <Add as Op>::MESSAGE;
     let mut buf = [7u8; 64];
     let mut n = 0;

@@ -2,7 +2,7 @@
 
 use core::sync::atomic::Ordering;
 
-use abi::{rights, Error, Syscall, SyscallClass};
+use abi::{Error, SyscallClass};
 use runtime::process::Exit;
 use runtime::time::{sleep_ms, uptime_ms};
 
@@ -47,10 +47,9 @@ fn unknown_syscalls() -> crate::harness::Outcome {
 }
 
 fn bad_pointers() -> crate::harness::Outcome {
+    // DebugPrint only reads, and none of these point at memory of ours.
     let print = |ptr: u64, len: u64| {
-        // SAFETY: DebugPrint only reads, and none of these point at memory
-        // of ours.
-        unsafe { runtime::sys::call(Syscall::DebugPrint, runtime::class_token(SyscallClass::DebugPrint), [ptr, len, 0, 0, 0]) }
+        runtime::sys::calls::DEBUG_PRINT.call(runtime::class_token(SyscallClass::DebugPrint), abi::call::PrintArgs { ptr, len })
     };
     expect_err(print(0, 10), Error::BadAddress, "null")?;
     expect_err(print(0xffff_ffff_8010_0000, 10), Error::BadAddress, "kernel text")?;
@@ -110,9 +109,9 @@ fn sleep_between_programs() -> crate::harness::Outcome {
 fn yield_between_programs() -> crate::harness::Outcome {
     const TURNS: u64 = 500;
     let (page, _) = runtime::mem::dma_alloc(1).ctx("shared page")?;
-    page.map(SHARED_VA, 0, 4096, abi::map::READ | abi::map::WRITE).ctx("map")?;
-    let a = spawn("turns", &["0", "500"], &[(SHARED, page.0, rights::READ | rights::WRITE)], 8)?;
-    let b = spawn("turns", &["1", "500"], &[(SHARED, page.0, rights::READ | rights::WRITE)], 8)?;
+    page.map(SHARED_VA, 0, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map")?;
+    let a = spawn("turns", &["0", "500"], &[(SHARED, page.0, (abi::PhysRights::READ | abi::PhysRights::WRITE).into())], 8)?;
+    let b = spawn("turns", &["1", "500"], &[(SHARED, page.0, (abi::PhysRights::READ | abi::PhysRights::WRITE).into())], 8)?;
     expect_exit(&a, Exit::Code(0), "turns 0")?;
     expect_exit(&b, Exit::Code(0), "turns 1")?;
     // SAFETY: mapped above; the children are gone.

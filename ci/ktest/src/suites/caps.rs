@@ -3,7 +3,7 @@
 
 use alloc::vec::Vec;
 
-use abi::{cap_id, rights, CapKind, Error, Syscall, SyscallClass};
+use abi::{cap_id, CapKind, Error, Syscall, SyscallClass};
 use runtime::ipc::{Channel, Window};
 use runtime::process::{Exit, Process};
 
@@ -49,7 +49,7 @@ fn stale() -> Outcome {
     c.destroy().ctx("destroy")?;
     expect_err(Channel::from_token(t).send(1, &[]), Error::Incapable, "destroyed channel")?;
     let c = Channel::create().ctx("channel")?;
-    let copy = runtime::caps::derive(c.token(), rights::ALL).ctx("derive")?;
+    let copy = runtime::caps::derive(c.token(), abi::RightsMask::ALL).ctx("derive")?;
     runtime::caps::drop_cap(copy).ctx("drop")?;
     expect_err(Channel::from_token(copy).send(1, &[]), Error::Incapable, "dropped token")?;
     c.destroy().ctx("destroy")
@@ -57,7 +57,7 @@ fn stale() -> Outcome {
 
 fn foreign() -> Outcome {
     let ours = Channel::create().ctx("channel")?;
-    let child = spawn("foreign", &[], &[(CHAN, ours.token(), rights::SEND)], 8)?;
+    let child = spawn("foreign", &[], &[(CHAN, ours.token(), abi::ChannelRights::SEND.into())], 8)?;
     let mut w = Window::new().ctx("window")?;
     let m = ours.receive(&mut w, 5_000_000_000).ctx("receive")?;
     ensure!(m.size == 8, "child sent {} bytes", m.size);
@@ -96,10 +96,10 @@ fn honest_unaffected() -> Outcome {
 fn delegation() -> Outcome {
     let ours = Channel::create().ctx("channel")?;
     let target = Channel::create().ctx("target channel")?;
-    let child = spawn("delegate", &[], &[(CHAN, ours.token(), rights::RECEIVE)], 8)?;
-    let r = ours.send_cap(0, &[], target.token(), rights::SEND).ctx("send_cap")?.result;
+    let child = spawn("delegate", &[], &[(CHAN, ours.token(), abi::ChannelRights::RECEIVE.into())], 8)?;
+    let r = ours.send_cap(0, &[], target.token(), abi::ChannelRights::SEND).ctx("send_cap")?.result;
     let got_rights = (r & 0xffff) as u32;
-    ensure!(got_rights == rights::SEND, "child got rights {got_rights:#x}");
+    ensure!(got_rights == abi::ChannelRights::SEND.bits(), "child got rights {got_rights:#x}");
     ensure!(r >> 16 & 1 == 1, "child could receive with a send-only capability");
     ensure!(r >> 17 & 1 == 1, "child could not send with its capability");
     expect_exit(&child, Exit::Code(0), "delegate child")?;
@@ -109,24 +109,24 @@ fn delegation() -> Outcome {
 
 fn rights_enforced() -> Outcome {
     let c = Channel::create().ctx("channel")?;
-    let send_only = Channel::from_token(runtime::caps::derive(c.token(), rights::SEND).ctx("derive")?);
+    let send_only = Channel::from_token(runtime::caps::derive(c.token(), abi::ChannelRights::SEND).ctx("derive")?);
     let (kind, r, _, _) = runtime::caps::inspect(send_only.token()).ctx("inspect")?;
-    ensure!(kind == CapKind::Channel && r == rights::SEND, "derived {kind:?} {r:#x}");
+    ensure!(kind == CapKind::Channel && r == abi::ChannelRights::SEND.bits(), "derived {kind:?} {r:#x}");
     let mut w = Window::new().ctx("window")?;
     expect_err(send_only.receive(&mut w, 0), Error::Incapable, "receive with send-only")?;
-    let again = runtime::caps::derive(send_only.token(), rights::ALL).ctx("derive again")?;
+    let again = runtime::caps::derive(send_only.token(), abi::RightsMask::ALL).ctx("derive again")?;
     let (_, r2, _, _) = runtime::caps::inspect(again).ctx("inspect")?;
-    ensure!(r2 == rights::SEND, "rights grew to {r2:#x}");
+    ensure!(r2 == abi::ChannelRights::SEND.bits(), "rights grew to {r2:#x}");
     expect_err(Channel::from_token(again).destroy(), Error::Incapable, "destroy with send-only")?;
     c.destroy().ctx("destroy")
 }
 
 fn grant_needs_delegate() -> Outcome {
     let c = Channel::create().ctx("channel")?;
-    let no_delegate = runtime::caps::derive(c.token(), rights::SEND | rights::RECEIVE).ctx("derive")?;
+    let no_delegate = runtime::caps::derive(c.token(), abi::ChannelRights::SEND | abi::ChannelRights::RECEIVE).ctx("derive")?;
     let p = Process::create("ktest-empty").ctx("process")?;
-    expect_err(p.grant(no_delegate, rights::SEND), Error::Incapable, "grant without DELEGATE")?;
-    let t = p.grant(c.token(), rights::SEND).ctx("grant with DELEGATE")?;
+    expect_err(p.grant(no_delegate, abi::ChannelRights::SEND), Error::Incapable, "grant without DELEGATE")?;
+    let t = p.grant(c.token(), abi::ChannelRights::SEND).ctx("grant with DELEGATE")?;
     ensure!(t != 0 && t != c.token(), "granted token {t:#x}");
     p.kill().ctx("kill")?;
     c.destroy().ctx("destroy")
@@ -134,7 +134,7 @@ fn grant_needs_delegate() -> Outcome {
 
 fn no_ambient_authority() -> Outcome {
     let thread_cap = runtime::class_token(SyscallClass::Thread);
-    let p = spawn_with("noauth", &[], &[(cap_id::class(SyscallClass::Thread), thread_cap, rights::USE)], 8, false)?;
+    let p = spawn_with("noauth", &[], &[(cap_id::class(SyscallClass::Thread), thread_cap, abi::ClassRights::USE.into())], 8, false)?;
     expect_exit(&p, Exit::Code(0), "child with only the Thread capability (bits = calls that wrongly worked)")
 }
 
@@ -144,13 +144,13 @@ fn unique_tokens() -> Outcome {
     for _ in 0..20 {
         let c = Channel::create().ctx("channel")?;
         tokens.push(c.token());
-        tokens.push(runtime::caps::derive(c.token(), rights::SEND).ctx("derive")?);
+        tokens.push(runtime::caps::derive(c.token(), abi::ChannelRights::SEND).ctx("derive")?);
         chans.push(c);
     }
     let p = Process::create("ktest-empty").ctx("process")?;
     tokens.push(p.token());
-    tokens.push(p.grant(chans[0].token(), rights::SEND).ctx("grant")?);
-    tokens.push(p.grant(chans[0].token(), rights::SEND).ctx("grant")?);
+    tokens.push(p.grant(chans[0].token(), abi::ChannelRights::SEND).ctx("grant")?);
+    tokens.push(p.grant(chans[0].token(), abi::ChannelRights::SEND).ctx("grant")?);
     let mut sorted = tokens.clone();
     sorted.sort_unstable();
     sorted.dedup();
@@ -171,7 +171,7 @@ fn names() -> Outcome {
     let found = Channel::find("KTEST::ECHO").ctx("find")?;
     let (kind, r, id, _) = runtime::caps::inspect(found.token()).ctx("inspect")?;
     let (_, _, own_id, _) = runtime::caps::inspect(c.token()).ctx("inspect own")?;
-    ensure!(kind == CapKind::Channel && r == rights::SEND && id == own_id, "found {kind:?} rights {r:#x} id {id:#x}");
+    ensure!(kind == CapKind::Channel && r == abi::ChannelRights::SEND.bits() && id == own_id, "found {kind:?} rights {r:#x} id {id:#x}");
     expect_err(Channel::find("KTEST::NOPE"), Error::NotFound, "unknown name")?;
     c.deregister("KTEST::ECHO").ctx("deregister")?;
     expect_err(Channel::find("KTEST::ECHO"), Error::NotFound, "after deregister")?;
@@ -216,9 +216,9 @@ fn fuzz() -> Outcome {
 fn io_ports() -> Outcome {
     use abi::ioport::COM1;
     let com1 = runtime::caps::init_cap(cap_id::COM1).ok_or("no COM1 capability")?;
-    let io = |nr: Syscall, token: u64, port: u64, value: u64| {
-        // SAFETY: I/O-port syscalls touch no memory of ours.
-        unsafe { runtime::sys::call(nr, token, [port, value, 0, 0, 0]) }.map(|r| r[0])
+    let io = |nr: Syscall, token: u64, port: u64, value: u64| match nr {
+        Syscall::IoPortIn => runtime::sys::calls::IO_PORT_IN.call(token, abi::call::PortInArgs { port }).map(|r| r.value),
+        _ => runtime::sys::calls::IO_PORT_OUT.call(token, abi::call::PortOutArgs { port, value }).map(|_| 0),
     };
     let scratch = COM1.base as u64 + 7;
     for v in [0x5a, 0xa5] {
@@ -233,7 +233,7 @@ fn io_ports() -> Outcome {
         expect_err(io(Syscall::IoPortOut, com1, port, 0), Error::InvalidArgument, "out outside the range")?;
     }
     expect_err(io(Syscall::IoPortOut, com1, scratch, 0x100), Error::InvalidArgument, "a value wider than a byte")?;
-    let read_only = runtime::caps::derive(com1, rights::READ).ctx("derive")?;
+    let read_only = runtime::caps::derive(com1, abi::IoPortRights::READ).ctx("derive")?;
     ensure!(io(Syscall::IoPortIn, read_only, scratch, 0) == Ok(0xa5), "read-only copy cannot read");
     expect_err(io(Syscall::IoPortOut, read_only, scratch, 0), Error::Incapable, "write through a read-only copy")?;
     runtime::caps::drop_cap(read_only).ctx("drop")

@@ -12,7 +12,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use abi::{cap_id, rights, SyscallClass};
+use abi::{cap_id, SyscallClass};
 use devman::proto::{self as dp, BarKind, Entry, Filter, Identity, Location};
 use devman::DevmanClient;
 use pcidrv::config as pc;
@@ -127,7 +127,7 @@ fn registry() -> Outcome {
     ensure!(r == Err(CallError::Server(dp::Error::NotOwner)), "foreign unregister: {r:?}");
     d.unregister(kt_device(1).identity, &mine).ctx("unregister")?;
     ensure!(d.query(Filter::ById { vendor: 0x4b54, device: 1 }).ctx("query")?.is_empty(), "still there after unregister");
-    let r = d.client().call_with_cap(&dp::Register { device: kt_device(2) }, other.token(), rights::SEND);
+    let r = d.client().call_with_cap(&dp::Register { device: kt_device(2) }, other.token(), abi::ChannelRights::SEND);
     ensure!(r == Err(CallError::Server(dp::Error::NoCapability)), "without DELEGATE: {r:?}");
     // A driver that dies: its channel goes, its entries with it.
     d.register(kt_device(2), &other).ctx("register 2")?;
@@ -182,10 +182,10 @@ fn kill_pcidrv() -> Outcome {
     let bus0 = boot.iter().filter(|e| matches!(e.device.identity, Identity::Pci(l) if l.segment == 0 && l.bus == 0)).count();
     let dev = PhysRange(runtime::init_cap(cap_id::DEVICE_MEMORY).ok_or("no device memory")?);
     let (base, _) = dev.info().ctx("device memory")?;
-    let ecam = dev.derive(Q35_ECAM - base, 1 << 20, rights::READ | rights::WRITE | rights::DELEGATE).ctx("bus 0's ECAM")?;
+    let ecam = dev.derive(Q35_ECAM - base, 1 << 20, abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE).ctx("bus 0's ECAM")?;
     let mut caps: Vec<Cap> = [SyscallClass::DebugPrint, SyscallClass::Thread, SyscallClass::ChannelCreate, SyscallClass::Names].into_iter().filter_map(Cap::class).collect();
-    caps.push(Cap { id: pcidrv::caps::ECAM, token: ecam.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
-    caps.push(Cap { id: pcidrv::caps::BAR_MEMORY, token: dev.0, rights: rights::READ | rights::WRITE | rights::DELEGATE });
+    caps.push(Cap { id: pcidrv::caps::ECAM, token: ecam.0, rights: (abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE).into() });
+    caps.push(Cap { id: pcidrv::caps::BAR_MEMORY, token: dev.0, rights: (abi::PhysRights::READ | abi::PhysRights::WRITE | abi::PhysRights::DELEGATE).into() });
     let procs = ProcessClient::find().ctx("SYSTEM::PROCESS")?;
     // Without `drivers`: `ahcidrv` is in the image now, and a driver
     // started here would hold no MSI vector (PCIDRV cannot hand one out yet)

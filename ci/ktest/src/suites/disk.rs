@@ -332,7 +332,7 @@ fn buffer_read(n: u8) -> Outcome {
     ensure!(got == refused(BufferRefusal::NotPhysical), "a channel as a buffer: {got:?}");
     let (read_only, _) = runtime::mem::dma_alloc(1).ctx("4 KiB of DMA memory")?;
     let raw = runtime::rpc::Client::new(Channel::find(&ahcidrv::disk_name(n)).ctx("find")?);
-    let got = raw.call_with_cap(&Attach { disk: n }, read_only.0, abi::rights::READ);
+    let got = raw.call_with_cap(&Attach { disk: n }, read_only.0, abi::PhysRights::READ);
     ensure!(got == Err(CallError::Server(StorageError::BadBuffer(BufferRefusal::Rights))), "a read-only range: {got:?}");
     let got = raw.call(&Attach { disk: n });
     ensure!(got == Err(CallError::Server(StorageError::BadBuffer(BufferRefusal::Missing))), "attach without a capability: {got:?}");
@@ -349,7 +349,7 @@ fn buffer_read(n: u8) -> Outcome {
     ensure!(d.read_into_buffer(0, MAX_BUF_READ + 1) == too_many, "above the buffer read limit");
     let len = (MAX_BUF_READ as usize) * SECTOR;
     let va = reserve(len as u64);
-    buf.map(va, 0, len as u64, abi::map::READ | abi::map::WRITE).ctx("map the buffer")?;
+    buf.map(va, 0, len as u64, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map the buffer")?;
     // SAFETY: mapped just above, only read here (the device writes it
     // while we wait in the call below, never while we read).
     let bytes = unsafe { core::slice::from_raw_parts(va as *const u8, len) };
@@ -372,7 +372,7 @@ fn buffer_write(n: u8, lba: u64) -> Outcome {
     let len = MAX_BUF_WRITE as usize * SECTOR;
     let (buf, _) = runtime::mem::dma_alloc((len / 4096) as u64).ctx("64 KiB of DMA memory")?;
     let va = reserve(len as u64);
-    buf.map(va, 0, len as u64, abi::map::READ | abi::map::WRITE).ctx("map the buffer")?;
+    buf.map(va, 0, len as u64, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map the buffer")?;
     // SAFETY: mapped just above; the device only reads it, during the call.
     let bytes = unsafe { core::slice::from_raw_parts_mut(va as *mut u8, len) };
     for (i, b) in bytes.iter_mut().enumerate() {
@@ -398,7 +398,7 @@ fn write_back(n: u8, lba: u64) -> Outcome {
     let mut d = Disk::open(n).map_err(|e| format!("{e:?}"))?;
     let bytes = MAX_WRITE as usize * SECTOR;
     let va = reserve(4096);
-    map_anon(va, 4096, abi::map::READ | abi::map::WRITE).ctx("buffer")?;
+    map_anon(va, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("buffer")?;
     // SAFETY: mapped just above, used only here.
     let buf = unsafe { core::slice::from_raw_parts_mut(va as *mut u8, bytes) };
     for (i, b) in buf.iter_mut().enumerate() {

@@ -23,7 +23,7 @@ use alloc::vec::Vec;
 
 use abi::quota::Quota;
 use abi::debug::KernelAccounting;
-use abi::{cap_id, rights, Error, Syscall, SyscallClass};
+use abi::{cap_id, Error, Syscall, SyscallClass};
 use runtime::ipc::{debug, Channel, Window};
 use runtime::process::{Exit, Process};
 
@@ -96,7 +96,7 @@ impl Counters {
     fn new() -> Result<Counters, alloc::string::String> {
         let (range, _) = runtime::mem::dma_alloc(1).ctx("counter page")?;
         let va = runtime::mem::reserve(4096);
-        range.map(va, 0, 4096, abi::map::READ | abi::map::WRITE).ctx("map counter page")?;
+        range.map(va, 0, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map counter page")?;
         // SAFETY: the page is mapped read-write at `va` for the rest of the
         // program and nothing else here uses it; atomics make the sharing
         // with the workers sound.
@@ -422,26 +422,26 @@ fn spawn_worker(
     // servers and device drivers.
     let scratch_quota = Quota { processes: 0, pages: 2 * (SANDBOX_LEN / abi::PAGE_SIZE as u64), ..Quota::DEFAULT };
     let scratch = Process::create_with("fuzz-scratch", &scratch_quota).ctx("scratch process")?;
-    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), rights::USE);
+    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), abi::ClassRights::USE.into());
     let caps = [
         class(SyscallClass::Thread),
         class(SyscallClass::ChannelCreate),
         // DELEGATE too: NamesScope narrows it (without, every call would
         // be a bad token and cost a delay).
-        (cap_id::class(SyscallClass::Names), runtime::class_token(SyscallClass::Names), rights::USE | rights::DELEGATE),
+        (cap_id::class(SyscallClass::Names), runtime::class_token(SyscallClass::Names), (abi::ClassRights::USE | abi::ClassRights::DELEGATE).into()),
         class(SyscallClass::Dma),
         class(SyscallClass::ProcessCreate),
         class(SyscallClass::DebugPrint),
         class(SyscallClass::DebugIpc),
         class(SyscallClass::Irq),
-        (cap_id::RAMFS, runtime::init_cap(cap_id::RAMFS).unwrap_or(0), rights::READ | rights::DELEGATE),
-        (SHARED, c.range.0, rights::READ | rights::WRITE),
-        (SCRATCH, scratch.token(), rights::ALL),
-        (HUB, hub, rights::SEND | rights::RECEIVE),
+        (cap_id::RAMFS, runtime::init_cap(cap_id::RAMFS).unwrap_or(0), (abi::PhysRights::READ | abi::PhysRights::DELEGATE).into()),
+        (SHARED, c.range.0, (abi::PhysRights::READ | abi::PhysRights::WRITE).into()),
+        (SCRATCH, scratch.token(), abi::RightsMask::ALL),
+        (HUB, hub, (abi::ChannelRights::SEND | abi::ChannelRights::RECEIVE).into()),
     ];
     let mut caps = caps.to_vec();
     if let Some(com1) = runtime::init_cap(cap_id::COM1) {
-        caps.push((PORTS, com1, rights::READ));
+        caps.push((PORTS, com1, abi::IoPortRights::READ.into()));
     }
     let args = [seed, quota, slot as u64, foreign, fault_after].map(|v| format!("{v}"));
     let args: Vec<&str> = args.iter().map(|a| a.as_str()).collect();

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use abi::limits::{CHANNELS_PER_PROCESS, CHANNEL_QUEUE_DEPTH};
-use abi::{rights, Error, FOREVER};
+use abi::{Error, FOREVER};
 use runtime::ipc::{debug, Channel, Page, Window};
 use runtime::process::{spawn_thread, Exit};
 use runtime::time::{sleep_ms, uptime_ms};
@@ -114,7 +114,7 @@ fn lent_page() -> Outcome {
 
 pub(crate) fn lent_page_revoked() -> Outcome {
     let chan = Channel::create().ctx("channel")?;
-    let child = spawn("lend-touch", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 8)?;
+    let child = spawn("lend-touch", &[], &[(CHAN, chan.token(), abi::ChannelRights::RECEIVE.into())], 8)?;
     let mut page = pattern_page();
     let ok = chan.call(tag::PAGE, &mut page.0, 4096).ctx("call")?.result;
     ensure!(ok == 1, "receiver did not see the page");
@@ -166,7 +166,7 @@ fn held_request() -> Outcome {
 }
 
 fn held_request_on(chan: &Channel) -> Outcome {
-    let client = |id: &str| spawn("hold-client", &[id], &[(CHAN, chan.token(), rights::SEND)], 8);
+    let client = |id: &str| spawn("hold-client", &[id], &[(CHAN, chan.token(), abi::ChannelRights::SEND.into())], 8);
     let mut w = Window::new().ctx("window")?;
     let window = w.addr();
     let c1 = client("1")?;
@@ -177,11 +177,13 @@ fn held_request_on(chan: &Channel) -> Outcome {
     let c2 = client("2")?;
     let mut m2 = chan.receive(&mut w, 5_000_000_000).ctx("receive 2")?;
     ensure!(m2.size == 64 && m2.data() == [2; 64], "request 2: {} bytes {:?}", m2.size, &m2.data()[..4]);
+    let args = abi::call::ReplyRecvArgs { cookie: cookie1, result: 1, reply_len: 32, window, timeout: 0 };
     // SAFETY: the kernel only reads the window, and refuses.
-    let from_window = unsafe { runtime::sys::call(abi::Syscall::ReplyRecv, chan.token(), [cookie1, 1, 32, window, 0]) };
+    let from_window = unsafe { runtime::sys::calls::REPLY_RECV.call(chan.token(), args) };
     expect_err(from_window, Error::InvalidArgument, "ReplyRecv of the held request from the window")?;
+    let args = abi::call::ReplyArgs { result: 1, buf: window, reply_len: 32, cap: 0, rights: abi::RightsMask::NONE };
     // SAFETY: as above.
-    let named_window = unsafe { runtime::sys::call(abi::Syscall::Reply, cookie1, [1, window, 32, 0, 0]) };
+    let named_window = unsafe { runtime::sys::calls::REPLY.call(cookie1, args) };
     expect_err(named_window, Error::InvalidArgument, "Reply of the held request from the window")?;
     held.reply(1, &[!1; 32]).ctx("reply to the held request")?;
     expect_exit(&c1, Exit::Code(0), "client 1 (0 = right result, length and data)")?;
@@ -379,7 +381,7 @@ fn destroy_releases_receivers() -> Outcome {
 fn owner_death() -> Outcome {
     reset();
     let ours = Channel::create().ctx("channel")?;
-    let child = spawn("owner", &[], &[(CHAN, ours.token(), rights::SEND)], 8)?;
+    let child = spawn("owner", &[], &[(CHAN, ours.token(), abi::ChannelRights::SEND.into())], 8)?;
     let mut w = Window::new().ctx("window")?;
     let m = ours.receive(&mut w, 5_000_000_000).ctx("the owner's capability")?;
     let cap = m.cap;
@@ -416,8 +418,8 @@ fn pipeline() -> Outcome {
 
 fn pipeline_chained() -> Outcome {
     let c = serve("server", &["sub5"])?;
-    let b = serve_with("server", &["mul3"], &[(NEXT, c.chan.token(), rights::SEND)])?;
-    let a = serve_with("server", &["add1"], &[(NEXT, b.chan.token(), rights::SEND)])?;
+    let b = serve_with("server", &["mul3"], &[(NEXT, c.chan.token(), abi::ChannelRights::SEND.into())])?;
+    let a = serve_with("server", &["add1"], &[(NEXT, b.chan.token(), abi::ChannelRights::SEND.into())])?;
     let mut buf = 10u64.to_le_bytes();
     let r = a.chan.call(tag::STEP, &mut buf, 8).ctx("A")?.result;
     ensure!(r == 28, "result {r:#x}, expected (10 + 1) * 3 - 5 = 28");
@@ -437,7 +439,7 @@ fn delegation_by_reply() -> Outcome {
     let runtime::ipc::Reply { result: r, cap, .. } = sv.chan.send_get_cap(tag::OPEN, &[]).ctx("open")?;
     ensure!(r == 0 && cap != 0, "open gave result {r}, capability {cap:#x}");
     let (kind, got, _, _) = runtime::caps::inspect(cap).ctx("inspect")?;
-    ensure!(kind == abi::CapKind::Channel && got == rights::SEND, "got {kind:?} with rights {got:#x}");
+    ensure!(kind == abi::CapKind::Channel && got == abi::ChannelRights::SEND.bits(), "got {kind:?} with rights {got:#x}");
     let own = Channel::from_token(cap);
     let mut w = Window::new().ctx("window")?;
     expect_err(own.receive(&mut w, 0), Error::Incapable, "receive on the delegated channel")?;
@@ -457,7 +459,7 @@ fn prio_client(i: u64) {
 fn inheritance_visible() -> Outcome {
     reset();
     let chan = Channel::create().ctx("channel")?;
-    let child = spawn("server", &[], &[(CHAN, chan.token(), rights::RECEIVE)], 4)?;
+    let child = spawn("server", &[], &[(CHAN, chan.token(), abi::ChannelRights::RECEIVE.into())], 4)?;
     let mine = runtime::time::priority().ctx("priority")?.1 as u64;
     let r = chan.send(tag::PRIO, &[]).ctx("send")?;
     ensure!(r == (4 << 8 | mine), "server reported base {} effective {} while serving priority {mine}", r >> 8, r & 0xff);

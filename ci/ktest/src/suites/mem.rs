@@ -1,6 +1,6 @@
 //! Memory: anonymous mappings, W^X, physical ranges, DMA, process building.
 
-use abi::{cap_id, map, rights, Error};
+use abi::{cap_id, Error};
 use runtime::mem::{dma_alloc, map_anon, reserve, PhysRange};
 use runtime::process::{Exit, Process};
 
@@ -31,7 +31,7 @@ fn unmap(va: u64, len: u64) -> Result<(), abi::Error> {
 
 fn anon() -> Outcome {
     let va = reserve(3 * 4096);
-    map_anon(va, 3 * 4096, map::READ | map::WRITE).ctx("map")?;
+    map_anon(va, 3 * 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map")?;
     // SAFETY: mapped just above, 3 pages.
     let mem = unsafe { core::slice::from_raw_parts_mut(va as *mut u8, 3 * 4096) };
     ensure!(mem.iter().all(|&b| b == 0), "fresh memory not zeroed");
@@ -39,7 +39,7 @@ fn anon() -> Outcome {
     ensure!(mem.iter().enumerate().all(|(i, &b)| b == i as u8), "memory does not keep data");
     unmap(va, 3 * 4096).ctx("unmap")?;
     // Mapping again gives fresh zeroed pages.
-    map_anon(va, 4096, map::READ).ctx("map again")?;
+    map_anon(va, 4096, abi::MapFlags::READ).ctx("map again")?;
     // SAFETY: mapped just above.
     ensure!(unsafe { core::ptr::read_volatile(va as *const u8) } == 0, "re-mapped page not zeroed");
     unmap(va, 4096).ctx("unmap")
@@ -52,24 +52,24 @@ fn fault_child(role: &str) -> Outcome {
 
 fn wx() -> Outcome {
     let va = reserve(4096);
-    expect_err(map_anon(va, 4096, map::READ | map::WRITE | map::EXEC), Error::WriteExecute, "RWX")?;
-    map_anon(va, 4096, map::READ | map::EXEC).ctx("RX is fine")?;
+    expect_err(map_anon(va, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE | abi::MapFlags::EXEC), Error::WriteExecute, "RWX")?;
+    map_anon(va, 4096, abi::MapFlags::READ | abi::MapFlags::EXEC).ctx("RX is fine")?;
     unmap(va, 4096).ctx("unmap")
 }
 
 fn bad_maps() -> Outcome {
     let va = reserve(4 * 4096) + 4096;
-    expect_err(map_anon(va + 1, 4096, map::READ), Error::InvalidArgument, "unaligned address")?;
-    expect_err(map_anon(va, 100, map::READ), Error::InvalidArgument, "unaligned length")?;
-    expect_err(map_anon(va, 0, map::READ), Error::InvalidArgument, "empty")?;
-    expect_err(map_anon(va, 4096, 1 << 9), Error::InvalidArgument, "unknown flag")?;
-    expect_err(map_anon(0xffff_8000_0000_0000, 4096, map::READ), Error::BadAddress, "kernel half")?;
-    expect_err(map_anon(0, 4096, map::READ), Error::BadAddress, "page zero")?;
-    expect_err(map_anon(abi::USER_TOP - 4096, 8192, map::READ), Error::BadAddress, "past user top")?;
-    map_anon(va + 4096, 4096, map::READ).ctx("middle page")?;
+    expect_err(map_anon(va + 1, 4096, abi::MapFlags::READ), Error::InvalidArgument, "unaligned address")?;
+    expect_err(map_anon(va, 100, abi::MapFlags::READ), Error::InvalidArgument, "unaligned length")?;
+    expect_err(map_anon(va, 0, abi::MapFlags::READ), Error::InvalidArgument, "empty")?;
+    expect_err(map_anon(va, 4096, abi::MapFlags::from_bits_retain(1 << 9)), Error::InvalidArgument, "unknown flag")?;
+    expect_err(map_anon(0xffff_8000_0000_0000, 4096, abi::MapFlags::READ), Error::BadAddress, "kernel half")?;
+    expect_err(map_anon(0, 4096, abi::MapFlags::READ), Error::BadAddress, "page zero")?;
+    expect_err(map_anon(abi::USER_TOP - 4096, 8192, abi::MapFlags::READ), Error::BadAddress, "past user top")?;
+    map_anon(va + 4096, 4096, abi::MapFlags::READ).ctx("middle page")?;
     // Overlaps the middle page: refused, and its first page is not left behind.
-    expect_err(map_anon(va, 2 * 4096, map::READ), Error::AlreadyExists, "overlap")?;
-    map_anon(va, 4096, map::READ).ctx("page before: the failed map left it mapped")?;
+    expect_err(map_anon(va, 2 * 4096, abi::MapFlags::READ), Error::AlreadyExists, "overlap")?;
+    map_anon(va, 4096, abi::MapFlags::READ).ctx("page before: the failed map left it mapped")?;
     unmap(va, 2 * 4096).ctx("unmap")
 }
 
@@ -82,35 +82,37 @@ pub(super) fn device_cap() -> Result<PhysRange, alloc::string::String> {
 const ECAM: u64 = 0xb000_0000;
 
 fn device_memory() -> Outcome {
-    let ecam = device_cap()?.derive(ECAM, 4096, rights::READ).ctx("derive ECAM page")?;
+    let ecam = device_cap()?.derive(ECAM, 4096, abi::PhysRights::READ).ctx("derive ECAM page")?;
     let (base, len) = ecam.info().ctx("info")?;
     ensure!(base == ECAM && len == 4096, "derived range {base:#x}+{len:#x}");
     let va = reserve(4096);
-    ecam.map(va, 0, 4096, map::READ).ctx("map")?;
+    ecam.map(va, 0, 4096, abi::MapFlags::READ).ctx("map")?;
     // SAFETY: the ECAM page of 00:00.0 is mapped read-only just above.
     let id = unsafe { core::ptr::read_volatile(va as *const u32) };
     ensure!(id & 0xffff == 0x8086, "vendor/device {id:#x}, expected Intel's host bridge");
-    expect_err(ecam.map(reserve(4096), 0, 4096, map::READ | map::WRITE), Error::Incapable, "write through a read-only range")?;
+    expect_err(ecam.map(reserve(4096), 0, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE), Error::Incapable, "write through a read-only range")?;
+    let unknown = abi::MapFlags::READ | abi::MapFlags::from_bits_retain(1 << 9);
+    expect_err(ecam.map(reserve(4096), 0, 4096, unknown), Error::InvalidArgument, "an unknown flag bit")?;
     unmap(va, 4096).ctx("unmap")
 }
 
 fn device_not_ram() -> Outcome {
-    let ram = device_cap()?.derive(0x10_0000, 4096, rights::READ | rights::WRITE).ctx("derive")?;
-    expect_err(ram.map(reserve(4096), 0, 4096, map::READ), Error::InvalidArgument, "RAM through a device capability")
+    let ram = device_cap()?.derive(0x10_0000, 4096, abi::PhysRights::READ | abi::PhysRights::WRITE).ctx("derive")?;
+    expect_err(ram.map(reserve(4096), 0, 4096, abi::MapFlags::READ), Error::InvalidArgument, "RAM through a device capability")
 }
 
 fn phys_checks() -> Outcome {
-    let ecam = device_cap()?.derive(ECAM, 2 * 4096, rights::READ | rights::DELEGATE).ctx("derive")?;
+    let ecam = device_cap()?.derive(ECAM, 2 * 4096, abi::PhysRights::READ | abi::PhysRights::DELEGATE).ctx("derive")?;
     let va = reserve(4 * 4096);
-    expect_err(ecam.map(va, 4096, 2 * 4096, map::READ), Error::InvalidArgument, "past the end")?;
-    expect_err(ecam.map(va, 0, 4096, map::READ | map::EXEC), Error::InvalidArgument, "executable")?;
-    expect_err(ecam.map(va, 100, 4096, map::READ), Error::InvalidArgument, "unaligned offset")?;
-    expect_err(ecam.derive(4096, 2 * 4096, rights::READ), Error::InvalidArgument, "derive past the end")?;
-    let more = ecam.derive(0, 4096, rights::ALL).ctx("derive")?;
+    expect_err(ecam.map(va, 4096, 2 * 4096, abi::MapFlags::READ), Error::InvalidArgument, "past the end")?;
+    expect_err(ecam.map(va, 0, 4096, abi::MapFlags::READ | abi::MapFlags::EXEC), Error::InvalidArgument, "executable")?;
+    expect_err(ecam.map(va, 100, 4096, abi::MapFlags::READ), Error::InvalidArgument, "unaligned offset")?;
+    expect_err(ecam.derive(4096, 2 * 4096, abi::PhysRights::READ), Error::InvalidArgument, "derive past the end")?;
+    let more = ecam.derive(0, 4096, abi::RightsMask::ALL).ctx("derive")?;
     let (_, r, _, _) = runtime::caps::inspect(more.0).ctx("inspect")?;
-    ensure!(r == rights::READ | rights::DELEGATE, "rights grew to {r:#x}");
+    ensure!(r == (abi::PhysRights::READ | abi::PhysRights::DELEGATE).bits(), "rights grew to {r:#x}");
     let ramfs = PhysRange(runtime::init_cap(cap_id::RAMFS).ctx("ramfs capability")?);
-    expect_err(ramfs.map(va, 0, 4096, map::READ | map::WRITE), Error::Incapable, "writable RAMFS")?;
+    expect_err(ramfs.map(va, 0, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE), Error::Incapable, "writable RAMFS")?;
     Ok(())
 }
 
@@ -119,12 +121,12 @@ fn dma() -> Outcome {
     let (base, len) = cap.info().ctx("info")?;
     ensure!(base == phys && len == 4 * 4096 && phys % 4096 == 0, "range {base:#x}+{len:#x}, phys {phys:#x}");
     let va = reserve(4 * 4096);
-    cap.map(va, 0, 4 * 4096, map::READ | map::WRITE).ctx("map")?;
+    cap.map(va, 0, 4 * 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map")?;
     // SAFETY: four pages mapped just above.
     let mem = unsafe { core::slice::from_raw_parts_mut(va as *mut u64, 4 * 512) };
     ensure!(mem.iter().all(|&w| w == 0), "DMA memory not zeroed");
     mem[0] = 77;
-    let child = spawn("read-shared", &[], &[(SHARED, cap.0, rights::READ | rights::WRITE)], 8)?;
+    let child = spawn("read-shared", &[], &[(SHARED, cap.0, (abi::PhysRights::READ | abi::PhysRights::WRITE).into())], 8)?;
     expect_exit(&child, Exit::Code(77), "child reading the shared DMA page")?;
     expect_err(dma_alloc(0), Error::InvalidArgument, "zero pages")?;
     expect_err(dma_alloc(1 << 20), Error::InvalidArgument, "too many pages")?;
@@ -133,7 +135,7 @@ fn dma() -> Outcome {
 
 fn process_primitives() -> Outcome {
     let p = Process::create("ktest-manual").ctx("create")?;
-    p.map_anon(0x40_0000, 4096, map::READ | map::EXEC).ctx("map code")?;
+    p.map_anon(0x40_0000, 4096, abi::MapFlags::READ | abi::MapFlags::EXEC).ctx("map code")?;
     // SAFETY: `p` is a process of our own making with nothing but this
     // page: its only code is the `jmp $` written here, which needs no stack.
     unsafe {
@@ -147,5 +149,5 @@ fn process_primitives() -> Outcome {
     expect_err(p.wait_timeout(0), Error::Timeout, "poll a live process")?;
     p.kill().ctx("kill")?;
     ensure!(p.wait().ctx("wait")? == Exit::Killed, "not reported killed");
-    expect_err(p.map_anon(0x60_0000, 4096, map::READ), Error::NotFound, "map into a dead process")
+    expect_err(p.map_anon(0x60_0000, 4096, abi::MapFlags::READ), Error::NotFound, "map into a dead process")
 }

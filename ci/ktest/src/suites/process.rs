@@ -7,7 +7,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use abi::{cap_id, rights, Error, SyscallClass};
+use abi::{cap_id, Error, SyscallClass};
 use runtime::ipc::{Channel, Window};
 use runtime::rpc::wire::split_result;
 use runtime::rpc::{CallError, WireError};
@@ -39,8 +39,8 @@ pub fn run() -> i32 {
     s.finish()
 }
 
-fn class(c: SyscallClass, r: u32) -> Cap {
-    Cap { id: cap_id::class(c), token: runtime::class_token(c), rights: r }
+fn class(c: SyscallClass, r: abi::ClassRights) -> Cap {
+    Cap { id: cap_id::class(c), token: runtime::class_token(c), rights: r.into() }
 }
 
 fn args<'a>(path: &'a str, argv: &'a [&'a str], caps: &'a [Cap]) -> SpawnArgs<'a> {
@@ -69,7 +69,7 @@ fn ramfs_receives() -> Result<(u64, u64), String> {
 fn spawn_reports(c: &ProcessClient) -> Outcome {
     let (before, size) = ramfs_receives()?;
     let chan = Channel::create().ctx("channel")?;
-    let caps = [Cap { id: CHAN, token: chan.token(), rights: rights::SEND }, class(SyscallClass::Thread, rights::USE)];
+    let caps = [Cap { id: CHAN, token: chan.token(), rights: abi::ChannelRights::SEND.into() }, class(SyscallClass::Thread, abi::ClassRights::USE)];
     let argv = ["reporter", "child", "report", "hello", "two words"];
     let sp = c.spawn(&SpawnArgs { stack_size: 64 * 1024, priority: 12, ..args("boot:/ktest", &argv, &caps) }).ctx("spawn")?;
     ensure!(sp.pid != 0, "pid 0");
@@ -91,7 +91,7 @@ fn spawn_reports(c: &ProcessClient) -> Outcome {
 
 fn spawn_errors(c: &ProcessClient) -> Outcome {
     let chan = Channel::create().ctx("channel")?;
-    let send_only = runtime::caps::derive(chan.token(), rights::SEND | rights::DELEGATE).ctx("derive")?;
+    let send_only = runtime::caps::derive(chan.token(), abi::ChannelRights::SEND | abi::ChannelRights::DELEGATE).ctx("derive")?;
     let p = ["p"];
     server_err(c.spawn(&args("boot:/no-such-program", &p, &[])), ProcessError::NotFound, "not found")?;
     server_err(c.spawn(&args("boot:/etc/motd", &p, &[])), ProcessError::NotElf, "not an ELF")?;
@@ -101,19 +101,19 @@ fn spawn_errors(c: &ProcessClient) -> Outcome {
     server_err(c.spawn(&args("ktest", &p, &[])), ProcessError::BadPath, "no prefix")?;
     server_err(c.spawn(&args("nofs:/ktest", &p, &[])), ProcessError::NotFound, "no such file system")?;
     // A capability we do not hold: the kernel refuses to send it.
-    let forged = [Cap { id: CHAN, token: 0x1234_5678_9abc, rights: rights::SEND }];
+    let forged = [Cap { id: CHAN, token: 0x1234_5678_9abc, rights: abi::ChannelRights::SEND.into() }];
     match c.spawn(&args("boot:/ktest", &p, &forged)) {
         Err(SpawnError::NotHeld(0)) => {}
         other => return Err(alloc::format!("forged capability: {other:?}")),
     }
     // More rights than we hold.
-    let above = [Cap { id: CHAN, token: send_only, rights: rights::SEND | rights::RECEIVE }];
+    let above = [Cap { id: CHAN, token: send_only, rights: (abi::ChannelRights::SEND | abi::ChannelRights::RECEIVE).into() }];
     server_err(c.spawn(&args("boot:/ktest", &p, &above)), ProcessError::RightsAboveCaller, "rights above ours")?;
     // A priority above ours (16).
     server_err(c.spawn(&SpawnArgs { priority: 17, ..args("boot:/ktest", &p, &[]) }), ProcessError::PriorityAboveCaller, "priority 17")?;
     let many = ["x"; 65];
     server_err(c.spawn(&args("boot:/ktest", &many, &[])), ProcessError::TooManyArgs, "65 arguments")?;
-    let caps = [Cap { id: CHAN, token: send_only, rights: rights::SEND }; 33];
+    let caps = [Cap { id: CHAN, token: send_only, rights: abi::ChannelRights::SEND.into() }; 33];
     server_err(c.spawn(&args("boot:/ktest", &p, &caps)), ProcessError::TooManyCaps, "33 capabilities")?;
     let _ = runtime::caps::drop_cap(send_only);
     let _ = chan.destroy();
@@ -126,7 +126,7 @@ fn spawn_errors(c: &ProcessClient) -> Outcome {
 /// kernel's accounting must not move, and a spawn after them must work.
 fn nothing_left(c: &ProcessClient) -> Outcome {
     let chan = Channel::create().ctx("channel")?;
-    let one = [Cap { id: CHAN, token: chan.token(), rights: rights::SEND }];
+    let one = [Cap { id: CHAN, token: chan.token(), rights: abi::ChannelRights::SEND.into() }];
     let clash = || c.spawn(&args("boot:/test/stack-clash", &["clash"], &one));
     let above = || c.spawn(&SpawnArgs { priority: 17, ..args("boot:/ktest", &["p"], &one) });
     // Once each first, so that buffers `system` keeps are in place.
@@ -143,7 +143,7 @@ fn nothing_left(c: &ProcessClient) -> Outcome {
     // channel and name slots.
     let after = runtime::ipc::debug::accounting().ctx("accounting")?;
     ensure!(after == before, "kernel accounting before {before:?}, after {after:?}");
-    let caps = [one[0], class(SyscallClass::Thread, rights::USE)];
+    let caps = [one[0], class(SyscallClass::Thread, abi::ClassRights::USE)];
     let sp = c.spawn(&args("boot:/ktest", &["reporter", "child", "report"], &caps)).ctx("spawn after the refusals")?;
     let mut w = Window::new().ctx("window")?;
     let m = chan.receive(&mut w, 5_000_000_000).ctx("report")?;
@@ -195,9 +195,9 @@ fn wait_running(c: &ProcessClient, name: &str, restarts: u32) -> Outcome {
 
 fn restarts(c: &ProcessClient) -> Outcome {
     let caps = [
-        class(SyscallClass::Thread, rights::USE),
-        class(SyscallClass::ChannelCreate, rights::USE),
-        class(SyscallClass::Names, rights::USE),
+        class(SyscallClass::Thread, abi::ClassRights::USE),
+        class(SyscallClass::ChannelCreate, abi::ClassRights::USE),
+        class(SyscallClass::Names, abi::ClassRights::USE),
     ];
     let argv = ["named", "child", "named", NAMED];
     let sp = c.spawn(&SpawnArgs { restart: true, ..args("boot:/ktest", &argv, &caps) }).ctx("spawn")?;
@@ -214,7 +214,7 @@ fn restarts(c: &ProcessClient) -> Outcome {
 }
 
 fn held(c: &ProcessClient) -> Outcome {
-    let caps = [class(SyscallClass::Thread, rights::USE)];
+    let caps = [class(SyscallClass::Thread, abi::ClassRights::USE)];
     let argv = ["crasher", "child", "fault", "null"];
     c.spawn(&SpawnArgs { restart: true, ..args("boot:/ktest", &argv, &caps) }).ctx("spawn")?;
     wait_until("held", || matches!(c.status("crasher"), Ok(Status::Held { .. })))?;
@@ -231,7 +231,7 @@ fn held(c: &ProcessClient) -> Outcome {
 /// admin key, or with another capability in its place, is `NotAllowed`
 /// and the program runs on; with the key it ends and leaves the list.
 fn list_and_kill(c: &ProcessClient) -> Outcome {
-    let thread = [class(SyscallClass::Thread, rights::USE)];
+    let thread = [class(SyscallClass::Thread, abi::ClassRights::USE)];
     let sp = c.spawn(&args("boot:/ktest", &["listed", "child", "sleeper", "600000", "0"], &thread)).ctx("spawn")?;
     let list = c.list().ctx("list")?.processes;
     let me = list.iter().find(|p| p.pid == sp.pid).ok_or_else(|| alloc::format!("pid {} not in {list:?}", sp.pid))?;
@@ -265,7 +265,7 @@ fn slot_reused(c: &ProcessClient) -> Outcome {
     use runtime::process::{Builder, Kernel};
     let sleeper = |name: &'static str| [name, "child", "sleeper", "600000", "0"];
     let argv = sleeper("reused");
-    let thread = [class(SyscallClass::Thread, rights::USE)];
+    let thread = [class(SyscallClass::Thread, abi::ClassRights::USE)];
     let sp = c.spawn(&SpawnArgs { restart: true, ..args("boot:/ktest", &argv, &thread) }).ctx("spawn")?;
     // system's room for the tests' spawns, then ours, until no slot is left.
     let mut spawned = Vec::new();

@@ -12,7 +12,6 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use abi::rights;
 use ramfs::manifest::{self, Fnv};
 use ramfs::proto as rp;
 use ramfs::RamfsClient;
@@ -102,7 +101,7 @@ fn private_channel() -> Outcome {
     let ((), cap) = client(&s.chan).call_get_cap(&Open).ctx("open")?;
     ensure!(cap != 0, "no capability in the reply");
     let (kind, r, id, _) = runtime::caps::inspect(cap).ctx("inspect")?;
-    ensure!(kind == abi::CapKind::Channel && r == rights::SEND, "got {kind:?} rights {r:#x}");
+    ensure!(kind == abi::CapKind::Channel && r == abi::ChannelRights::SEND.bits(), "got {kind:?} rights {r:#x}");
     ensure!(id != channel_id(s.chan.token()), "the private channel is the public one");
     let private = Client::new(Channel::from_token(cap));
     ensure!(private.call(&Add { a: 5, b: 6 }) == Ok(11), "call on the private channel");
@@ -112,8 +111,8 @@ fn private_channel() -> Outcome {
 fn pipeline() -> Outcome {
     // client -> A (add1) -> B (mul3) -> C (sub5)
     let c = serve("rpc-server", &["sub5"])?;
-    let b = serve_with("rpc-server", &["mul3"], &[(NEXT, c.chan.token(), rights::SEND)])?;
-    let a = serve_with("rpc-server", &["add1"], &[(NEXT, b.chan.token(), rights::SEND)])?;
+    let b = serve_with("rpc-server", &["mul3"], &[(NEXT, c.chan.token(), abi::ChannelRights::SEND.into())])?;
+    let a = serve_with("rpc-server", &["add1"], &[(NEXT, b.chan.token(), abi::ChannelRights::SEND.into())])?;
     let v = client(&a.chan).call(&Step { value: 10 }).ctx("step")?;
     ensure!(v == (10 + 1) * 3 - 5, "pipeline gave {v}");
     Ok(())
@@ -127,7 +126,7 @@ fn vfs_find() -> Outcome {
     let (chan, rest) = v.find("boot:/etc/motd").ctx("find")?;
     ensure!(rest == "etc/motd", "rest {rest}");
     let (kind, r, _, _) = runtime::caps::inspect(chan.token()).ctx("inspect")?;
-    ensure!(kind == abi::CapKind::Channel && r == rights::SEND, "got {kind:?} rights {r:#x}");
+    ensure!(kind == abi::CapKind::Channel && r == abi::ChannelRights::SEND.bits(), "got {kind:?} rights {r:#x}");
     let info = RamfsClient::new(chan).stat(&rest).ctx("stat")?;
     ensure!(info.kind == rp::Kind::File && info.size > 0, "{info:?}");
     Ok(())
@@ -274,7 +273,7 @@ fn cap_flood<R: runtime::rpc::Request>(chan: &Channel, garbage: &[u8]) -> Outcom
     for i in 0..CAP_FLOOD {
         let op = R::OPS[i % R::OPS.len()];
         // (An operation without fields decodes anything: it may succeed.)
-        chan.send_cap(op, &garbage[..64], spare.token(), rights::SEND).map_err(|e| format!("garbage with a capability to op {op} (call {i}): {e:?}"))?;
+        chan.send_cap(op, &garbage[..64], spare.token(), abi::ChannelRights::SEND).map_err(|e| format!("garbage with a capability to op {op} (call {i}): {e:?}"))?;
     }
     spare.destroy().ctx("destroy")
 }

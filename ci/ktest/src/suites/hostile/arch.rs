@@ -6,7 +6,7 @@
 
 use core::arch::asm;
 
-use abi::{map, rights, Error};
+use abi::Error;
 use runtime::mem::reserve;
 use runtime::process::{Exit, Process};
 use runtime::time::yield_now;
@@ -50,8 +50,8 @@ fn interrupt_windows() -> Outcome {
         (0xfedf_f000, 2 * 4096),
         (0xfebf_f000, 2 * 4096),
     ] {
-        let sub = dev.derive(base, len, rights::READ | rights::WRITE).ctx("derive")?;
-        let r = sub.map(va, 0, len, map::READ | map::WRITE);
+        let sub = dev.derive(base, len, abi::PhysRights::READ | abi::PhysRights::WRITE).ctx("derive")?;
+        let r = sub.map(va, 0, len, abi::MapFlags::READ | abi::MapFlags::WRITE);
         if r.is_ok() {
             // Never written: unmap at once.
             // SAFETY: nothing uses the mapping.
@@ -59,12 +59,12 @@ fn interrupt_windows() -> Outcome {
         }
         expect_err(r, Error::InvalidArgument, &alloc::format!("map {base:#x}+{len:#x}"))?;
         // The whole capability, at that offset, is refused the same way.
-        expect_err(dev.map(va, base, len, map::READ), Error::InvalidArgument, &alloc::format!("map {base:#x} via the full range"))?;
+        expect_err(dev.map(va, base, len, abi::MapFlags::READ), Error::InvalidArgument, &alloc::format!("map {base:#x} via the full range"))?;
     }
     // Device memory right next to a window still works: the HPET (Intel's
     // vendor id in its capability register) below the MSI window.
-    let hpet = dev.derive(0xfed0_0000, 4096, rights::READ).ctx("derive HPET")?;
-    hpet.map(va, 0, 4096, map::READ).ctx("map HPET")?;
+    let hpet = dev.derive(0xfed0_0000, 4096, abi::PhysRights::READ).ctx("derive HPET")?;
+    hpet.map(va, 0, 4096, abi::MapFlags::READ).ctx("map HPET")?;
     // SAFETY: the HPET's registers are mapped read-only just above.
     let id = unsafe { core::ptr::read_volatile(va as *const u32) };
     // SAFETY: `id` was the last use.
@@ -83,7 +83,7 @@ fn process_write_code() -> Outcome {
     // SAFETY: the kernel refuses it (and the byte is the one there).
     expect_err(unsafe { me.write(code, &byte) }, Error::BadAddress, "write into our own code")?;
     let data = reserve(4096);
-    runtime::mem::map_anon(data, 4096, map::READ | map::WRITE).ctx("map data")?;
+    runtime::mem::map_anon(data, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map data")?;
     // SAFETY: a page just mapped, which nothing else uses.
     unsafe { me.write(data, &[7]) }.ctx("write into our own data")?;
     // SAFETY: mapped above.
@@ -99,7 +99,7 @@ fn process_write_code() -> Outcome {
     expect_err(r, Error::BadAddress, "write into a running program's code")?;
     // A program not started yet: the loader fills its code.
     let fresh = Process::create("ktest-fill").ctx("create")?;
-    fresh.map_anon(0x40_0000, 4096, map::READ | map::EXEC).ctx("map code")?;
+    fresh.map_anon(0x40_0000, 4096, abi::MapFlags::READ | abi::MapFlags::EXEC).ctx("map code")?;
     // SAFETY: another process's page, not running yet.
     let filled = unsafe { fresh.write(0x40_0000, &[0xeb, 0xfe]) };
     let _ = fresh.kill();

@@ -8,7 +8,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use abi::debug::op;
-use abi::{cap_id, map, rights, Error, Syscall, SyscallClass, USER_TOP};
+use abi::{cap_id, Error, Syscall, SyscallClass, USER_TOP};
 use runtime::ipc::{Channel, Window};
 use runtime::process::{Exit, Process};
 
@@ -86,7 +86,7 @@ fn bad_pointers() -> Outcome {
     let empty = Process::create("ktest-target").ctx("process")?;
     let e = empty.token();
     // A page the target has, so a ProcessWrite fails only by its source.
-    empty.map_anon(TARGET_PAGE, 4096, map::READ | map::WRITE).ctx("map in target")?;
+    empty.map_anon(TARGET_PAGE, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map in target")?;
     let me = runtime::caps::self_process();
     let ramfs = runtime::init_cap(cap_id::RAMFS).ctx("ramfs capability")?;
     let id = crate::harness::channel_id(c);
@@ -114,9 +114,9 @@ fn bad_pointers() -> Outcome {
         ("DebugIpc stats", &|p| sys(Syscall::DebugIpc, class(SyscallClass::DebugIpc), [op::CHANNEL_STATS, id, p + 4088, 0, 0]), &[]),
         ("DebugIpc totals", &|p| sys(Syscall::DebugIpc, class(SyscallClass::DebugIpc), [op::TOTALS, p + 4088, 0, 0, 0]), &[]),
         ("DebugIpc accounting", &|p| sys(Syscall::DebugIpc, class(SyscallClass::DebugIpc), [op::KERNEL_ACCOUNTING, p + 4088, 0, 0, 0]), &[]),
-        ("MapAnon", &|p| sys(Syscall::MapAnon, me, [p, 8192, map::READ | map::WRITE, 0, 0]), UNMAPPED_OK),
+        ("MapAnon", &|p| sys(Syscall::MapAnon, me, [p, 8192, (abi::MapFlags::READ | abi::MapFlags::WRITE).bits(), 0, 0]), UNMAPPED_OK),
         ("Unmap", &|p| sys(Syscall::Unmap, me, [p, 8192, 0, 0, 0]), UNMAPPED_OK),
-        ("MapPhys", &|p| sys(Syscall::MapPhys, ramfs, [p, 0, 8192, map::READ, 0]), UNMAPPED_OK),
+        ("MapPhys", &|p| sys(Syscall::MapPhys, ramfs, [p, 0, 8192, abi::MapFlags::READ.bits(), 0]), UNMAPPED_OK),
         ("ThreadCreate entry", &|p| sys(Syscall::ThreadCreate, e, [p + 4095, TARGET_PAGE, 0, 0, 1]), USER_PAGE_OK),
     ];
     let r = expect_bad(&attacks, &bad_addresses(unmapped), Error::BadAddress);
@@ -129,7 +129,7 @@ fn bad_pointers() -> Outcome {
 
 fn read_only_writes() -> Outcome {
     let ro = runtime::mem::reserve(4096);
-    runtime::mem::map_anon(ro, 4096, map::READ).ctx("map read-only")?;
+    runtime::mem::map_anon(ro, 4096, abi::MapFlags::READ).ctx("map read-only")?;
     let dbg = runtime::class_token(SyscallClass::DebugIpc);
     // A channel, so the list has an id to write.
     let some = Channel::create().ctx("channel")?;
@@ -150,7 +150,7 @@ fn read_only_writes() -> Outcome {
 /// refused, and the message is still there for a proper window.
 fn receive_read_only(ro: u64) -> Outcome {
     let chan = Channel::create().ctx("channel")?;
-    let child = spawn("foreign", &[], &[(CHAN, chan.token(), rights::SEND)], 8)?;
+    let child = spawn("foreign", &[], &[(CHAN, chan.token(), abi::ChannelRights::SEND.into())], 8)?;
     let id = crate::harness::channel_id(chan.token());
     crate::harness::wait_until("the message", || {
         runtime::ipc::debug::channel_stats(id).is_ok_and(|s| s.waiting_senders == 1)
@@ -188,8 +188,8 @@ fn sysret_refused() -> Outcome {
     // Nor may anything be mapped on the page below the non-canonical hole,
     // where a syscall's return address could fall off user space.
     for (what, r) in [
-        ("MapAnon of the page at the top", p.map_anon(USER_TOP, 4096, map::READ | map::EXEC)),
-        ("MapAnon across the top", p.map_anon(USER_TOP - 4096, 8192, map::READ | map::EXEC)),
+        ("MapAnon of the page at the top", p.map_anon(USER_TOP, 4096, abi::MapFlags::READ | abi::MapFlags::EXEC)),
+        ("MapAnon across the top", p.map_anon(USER_TOP - 4096, 8192, abi::MapFlags::READ | abi::MapFlags::EXEC)),
     ] {
         if r != Err(Error::BadAddress) {
             wrong.push(format!("{what}: {r:?}"));
@@ -225,7 +225,7 @@ fn sysret_last_page() -> Outcome {
     const CODE: [u8; 7] = [0xb8, 0xff, 0xff, 0x00, 0x00, 0x0f, 0x05];
     let p = Process::create("ktest-edge").ctx("process")?;
     let page = USER_TOP - 4096;
-    p.map_anon(page, 4096, map::READ | map::EXEC).ctx("map the last user page")?;
+    p.map_anon(page, 4096, abi::MapFlags::READ | abi::MapFlags::EXEC).ctx("map the last user page")?;
     let entry = USER_TOP - CODE.len() as u64;
     // SAFETY: `p` runs nothing yet; the loader write fills its own page.
     unsafe { p.write(entry, &CODE) }.ctx("write code")?;
@@ -239,7 +239,7 @@ fn sysret_last_page() -> Outcome {
 fn cookies() -> Outcome {
     let ours = Channel::create().ctx("channel")?;
     // The child sends us one message and waits for the answer.
-    let child = spawn("foreign", &[], &[(CHAN, ours.token(), rights::SEND)], 8)?;
+    let child = spawn("foreign", &[], &[(CHAN, ours.token(), abi::ChannelRights::SEND.into())], 8)?;
     let mut w = Window::new().ctx("window")?;
     let m = ours.receive(&mut w, 5_000_000_000).ctx("receive")?;
     let held = m.hold();
@@ -305,7 +305,7 @@ fn tokens() -> Outcome {
     // Forged: random, off by one, zero, a class token used for an object.
     check("Send with a random token", sys(Syscall::Send, rng.next(), [1, 0, 0, 0, 0]));
     check("Send with the token plus one", sys(Syscall::Send, t.wrapping_add(1), [1, 0, 0, 0, 0]));
-    check("MapAnon with token zero", sys(Syscall::MapAnon, 0, [0x4000_0000_0000, 4096, map::READ, 0, 0]));
+    check("MapAnon with token zero", sys(Syscall::MapAnon, 0, [0x4000_0000_0000, 4096, abi::MapFlags::READ.bits(), 0, 0]));
     check("ProcessKill with a channel token", sys(Syscall::ProcessKill, t, [0; 5]));
     check("Send with a class token", sys(Syscall::Send, runtime::class_token(SyscallClass::Thread), [1, 0, 0, 0, 0]));
     // Stale: a destroyed channel's token.
@@ -314,12 +314,12 @@ fn tokens() -> Outcome {
     gone.destroy().ctx("destroy")?;
     check("Send on a destroyed channel", sys(Syscall::Send, stale, [1, 0, 0, 0, 0]));
     check("CapDerive of a dropped token", {
-        let d = runtime::caps::derive(t, rights::SEND).ctx("derive")?;
+        let d = runtime::caps::derive(t, abi::ChannelRights::SEND).ctx("derive")?;
         runtime::caps::drop_cap(d).ctx("drop")?;
-        sys(Syscall::CapDerive, d, [rights::SEND as u64, 0, 0, 0, 0])
+        sys(Syscall::CapDerive, d, [abi::ChannelRights::SEND.bits() as u64, 0, 0, 0, 0])
     });
     // Foreign: a token valid in another process only.
-    let child = spawn("foreign", &[], &[(CHAN, t, rights::SEND)], 8)?;
+    let child = spawn("foreign", &[], &[(CHAN, t, abi::ChannelRights::SEND.into())], 8)?;
     let mut w = Window::new().ctx("window")?;
     let m = chan.receive(&mut w, 5_000_000_000).ctx("receive")?;
     let theirs = u64::from_le_bytes(m.data().try_into().map_err(|_| String::from("short message"))?);

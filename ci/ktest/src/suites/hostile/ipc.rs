@@ -1,7 +1,7 @@
 //! Hostile IPC: a client changing a request while the server holds it
 //! (send isolation), forged message cookies, reply data from kernel memory.
 
-use abi::{rights, Error, Syscall};
+use abi::Error;
 use runtime::ipc::{Channel, Held, Window};
 use runtime::process::{Exit, Process};
 
@@ -34,7 +34,7 @@ const FIVE_S: u64 = 5_000_000_000;
 /// an IPC call; so do we (map, call).
 fn system_goes_on() -> Outcome {
     let va = runtime::mem::reserve(4096);
-    runtime::mem::map_anon(va, 4096, abi::map::READ | abi::map::WRITE).ctx("map")?;
+    runtime::mem::map_anon(va, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map")?;
     // SAFETY: the page was just mapped read-write for us alone.
     unsafe { core::ptr::write_volatile(va as *mut u64, 0x1234) };
     let sv = serve("server", &[])?;
@@ -50,7 +50,7 @@ fn system_goes_on() -> Outcome {
 /// The `lend-sibling` child lends a page to us and its sibling thread then
 /// writes it: that must fault (vector 14), while we hold the request.
 fn sibling_writes_lent_page(chan: &Channel) -> Outcome {
-    let child = spawn("lend-sibling", &[], &[(CHAN, chan.token(), rights::SEND)], 8)?;
+    let child = spawn("lend-sibling", &[], &[(CHAN, chan.token(), abi::ChannelRights::SEND.into())], 8)?;
     let mut w = Window::new().ctx("window")?;
     let m = chan.receive(&mut w, FIVE_S).ctx("receive the lent page")?;
     let seen = m.size == 4096 && m.data().iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0x5a);
@@ -64,16 +64,17 @@ fn sibling_writes_lent_page(chan: &Channel) -> Outcome {
 
 /// A `hold-client` (id 3) whose request we hold; returns it and the message.
 fn held_client(chan: &Channel, w: &mut Window) -> Result<(Process, Held), alloc::string::String> {
-    let child = spawn("hold-client", &["3"], &[(CHAN, chan.token(), rights::SEND)], 8)?;
+    let child = spawn("hold-client", &["3"], &[(CHAN, chan.token(), abi::ChannelRights::SEND.into())], 8)?;
     let m = chan.receive(w, FIVE_S).ctx("receive")?;
     ensure!(m.tag == tag::HOLD && m.size == 64, "request: tag {} size {}", m.tag, m.size);
     Ok((child, m.hold()))
 }
 
 /// `Reply` straight to the kernel: cookie, result, source, length.
-fn raw_reply(cookie: u64, result: u64, src: u64, len: u64) -> Result<[u64; 4], Error> {
+fn raw_reply(cookie: u64, result: u64, src: u64, len: u64) -> Result<abi::call::NoResults, Error> {
+    let args = abi::call::ReplyArgs { result, buf: src, reply_len: len, cap: 0, rights: abi::RightsMask::NONE };
     // SAFETY: the kernel only reads `src`, which is not our memory anyway.
-    unsafe { runtime::sys::call(Syscall::Reply, cookie, [result, src, len, 0, 0]) }
+    unsafe { runtime::sys::calls::REPLY.call(cookie, args) }
 }
 
 fn junk_cookie(chan: &Channel) -> Outcome {
@@ -84,7 +85,9 @@ fn junk_cookie(chan: &Channel) -> Outcome {
         let junk = held.cookie() | 1 << bit;
         expect_err(raw_reply(junk, 3, answer.as_ptr() as u64, 32), Error::Incapable, "cookie with a junk bit")?;
         // SAFETY: a refused ReplyRecv receives nothing into the window.
-        let rr = unsafe { runtime::sys::call(Syscall::ReplyRecv, chan.token(), [junk, 3, 0, w.addr(), 0]) };
+        let args = abi::call::ReplyRecvArgs { cookie: junk, result: 3, reply_len: 0, window: w.addr(), timeout: 0 };
+        // SAFETY: as above.
+        let rr = unsafe { runtime::sys::calls::REPLY_RECV.call(chan.token(), args) };
         expect_err(rr, Error::Incapable, "ReplyRecv with a junk cookie")?;
     }
     // The genuine cookie still answers (the client checks it got exactly this).
@@ -106,7 +109,7 @@ fn kernel_reply_source(chan: &Channel) -> Outcome {
 /// and is killed while we hold it: the window must still hold its bytes.
 /// Returns the held message, the window's address and the physical one.
 fn lender_killed(chan: &Channel, args: &[&str]) -> Result<(Held, u64, u64), alloc::string::String> {
-    let child = spawn("lend-sibling", args, &[(CHAN, chan.token(), rights::SEND)], 8)?;
+    let child = spawn("lend-sibling", args, &[(CHAN, chan.token(), abi::ChannelRights::SEND.into())], 8)?;
     let mut w = Window::new().ctx("window")?;
     let at = w.addr();
     // SAFETY: the window's own page, ours alone until a message arrives.

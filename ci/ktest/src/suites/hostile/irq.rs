@@ -4,7 +4,7 @@
 //! of them back when it ends). No device fires here; the `disk` suites
 //! deliver real MSIs.
 
-use abi::{cap_id, rights, Error, SyscallClass};
+use abi::{cap_id, Error, SyscallClass};
 use runtime::ipc::{Channel, Window};
 use runtime::irq::Irq;
 use runtime::process::Exit;
@@ -29,7 +29,7 @@ fn bad_binds() -> Outcome {
     let (irq, _) = Irq::msi().ctx("IrqMsi")?;
     expect_err(irq.ack(), Error::InvalidArgument, "ack before any bind")?;
     let chan = Channel::create().ctx("channel")?;
-    let send_only = Channel::from_token(runtime::caps::derive(chan.token(), rights::SEND).ctx("derive")?);
+    let send_only = Channel::from_token(runtime::caps::derive(chan.token(), abi::ChannelRights::SEND).ctx("derive")?);
     expect_err(irq.bind(&send_only, 1), Error::Incapable, "bind to a channel we may not receive on")?;
     irq.bind(&chan, 7).ctx("bind")?;
     expect_err(irq.bind(&chan, 8), Error::Busy, "the same IRQ bound twice")?;
@@ -37,7 +37,7 @@ fn bad_binds() -> Outcome {
     irq.ack().ctx("ack without an interrupt")?;
     let mut w = Window::new().ctx("window")?;
     expect_err(chan.receive(&mut w, 0).map(|_| ()), Error::Timeout, "receive after an ack without an interrupt")?;
-    let weak = Irq(runtime::caps::derive(irq.0, rights::DELEGATE).ctx("derive without BIND")?);
+    let weak = Irq(runtime::caps::derive(irq.0, abi::RightsMask::DELEGATE).ctx("derive without BIND")?);
     expect_err(weak.ack(), Error::Incapable, "ack with a token without BIND")?;
     expect_err(weak.bind(&chan, 9), Error::Incapable, "bind with a token without BIND")?;
     chan.destroy().ctx("destroy")?;
@@ -61,7 +61,7 @@ fn hog() -> i32 {
 }
 
 fn vector_hog() -> Outcome {
-    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), rights::USE);
+    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), abi::ClassRights::USE.into());
     // (The Thread class to exit with.)
     let caps = [class(SyscallClass::Irq), class(SyscallClass::Thread)];
     let first = spawn_with("hostile-irq-hog", &[], &caps, 8, false)?;

@@ -10,7 +10,7 @@ mod irq;
 mod names;
 pub mod quota;
 
-use abi::{map, rights};
+
 use runtime::process::Exit;
 
 use crate::child::tag;
@@ -41,7 +41,7 @@ pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
 /// and makes an IPC call to another child.
 pub fn goes_on() -> Outcome {
     let server = serve("server", &[])?;
-    let child = spawn("hostile-well-behaved", &[], &[(CHAN, server.chan.token(), rights::SEND)], 8)?;
+    let child = spawn("hostile-well-behaved", &[], &[(CHAN, server.chan.token(), abi::ChannelRights::SEND.into())], 8)?;
     let ended = expect_exit(&child, Exit::Code(0), "a well-behaved child afterwards");
     // Every case ends here: keep no token of the dead child.
     let _ = runtime::caps::drop_cap(child.token());
@@ -53,7 +53,7 @@ pub fn goes_on() -> Outcome {
 fn well_behaved() -> i32 {
     let run = || -> Outcome {
         let va = runtime::mem::reserve(4096);
-        runtime::mem::map_anon(va, 4096, map::READ | map::WRITE).ctx("map")?;
+        runtime::mem::map_anon(va, 4096, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("map")?;
         // SAFETY: mapped just above, ours alone.
         let page = unsafe { core::slice::from_raw_parts_mut(va as *mut u8, 4096) };
         page[..64].iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);

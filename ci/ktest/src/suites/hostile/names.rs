@@ -6,7 +6,7 @@
 //! Nor can it mount a file system: VFS wants the driver's channel
 //! published as `<prefix>::mount`, which needs a scope over `<prefix>`.
 
-use abi::{cap_id, rights, Error, SyscallClass};
+use abi::{cap_id, Error, RightsMask, SyscallClass};
 use runtime::ipc::Channel;
 use runtime::process::Exit;
 
@@ -68,8 +68,8 @@ fn device() -> i32 {
 fn scoped_child(role: &str) -> Outcome {
     let all = runtime::class_token(SyscallClass::Names);
     let scoped = runtime::caps::names_scope(all, PROVIDER).ctx("NamesScope")?;
-    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), rights::ALL);
-    let caps = [class(SyscallClass::Thread), class(SyscallClass::DebugPrint), class(SyscallClass::ChannelCreate), (cap_id::class(SyscallClass::Names), scoped, rights::ALL)];
+    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), RightsMask::ALL);
+    let caps = [class(SyscallClass::Thread), class(SyscallClass::DebugPrint), class(SyscallClass::ChannelCreate), (cap_id::class(SyscallClass::Names), scoped, RightsMask::ALL)];
     let child = spawn_with(role, &[], &caps, 8, false)?;
     let ended = expect_exit(&child, Exit::Code(0), role);
     let _ = runtime::caps::drop_cap(child.token());
@@ -142,12 +142,12 @@ fn squatter(provider: &str) -> Outcome {
     crate::ensure!(kind == abi::CapKind::Class, "a scoped Names capability is a {kind:?}");
     let want = if provider.is_empty() { abi::names_scope::FIND_ONLY } else { provider.len() as u8 };
     crate::ensure!(flavour == want, "scope flavour {flavour}, expected {want}");
-    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), rights::ALL);
+    let class = |c: SyscallClass| (cap_id::class(c), runtime::class_token(c), RightsMask::ALL);
     let caps = [
         class(SyscallClass::Thread),
         class(SyscallClass::DebugPrint),
         class(SyscallClass::ChannelCreate),
-        (cap_id::class(SyscallClass::Names), scoped, rights::ALL),
+        (cap_id::class(SyscallClass::Names), scoped, RightsMask::ALL),
     ];
     let args: &[&str] = if provider.is_empty() { &[] } else { &[provider] };
     let child = spawn_with("hostile-names", args, &caps, 8, false)?;
@@ -181,7 +181,7 @@ fn squat(provider: &str) -> i32 {
         wrong |= 8;
     }
     // A copy with every right is no wider than the original.
-    match runtime::caps::derive(names, rights::ALL) {
+    match runtime::caps::derive(names, RightsMask::ALL) {
         Ok(copy) if refused(chan.register_with("AHCI::DISK1", copy).map(|_| 0)) => {}
         _ => wrong |= 16,
     }

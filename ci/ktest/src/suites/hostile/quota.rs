@@ -5,7 +5,7 @@
 
 use abi::debug::{KernelAccounting, QuotaUse};
 use abi::quota::Quota;
-use abi::{cap_id, map, rights, Error, SyscallClass};
+use abi::{cap_id, Error, SyscallClass};
 use runtime::ipc::debug::{accounting, quota_use};
 use runtime::ipc::{Channel, Window};
 use runtime::process::{spawn_thread, Exit, Process};
@@ -57,9 +57,9 @@ pub fn child(role: &str, args: &Args) -> Option<i32> {
 }
 
 /// Only the Thread class (the spawner adds our own process).
-fn thread_class() -> [(u64, u64, u32); 1] {
+fn thread_class() -> [(u64, u64, abi::RightsMask); 1] {
     let c = SyscallClass::Thread;
-    [(cap_id::class(c), runtime::class_token(c), rights::USE)]
+    [(cap_id::class(c), runtime::class_token(c), abi::ClassRights::USE.into())]
 }
 
 /// Exit code for "stopped by `e` after `n`".
@@ -117,7 +117,7 @@ fn map_child() -> i32 {
         match runtime::mem::map_anon(
             base + n * CHUNK * 4096,
             CHUNK * 4096,
-            map::READ | map::WRITE,
+            abi::MapFlags::READ | abi::MapFlags::WRITE,
         ) {
             Ok(()) => n += 1,
             Err(e) => break e,
@@ -134,7 +134,7 @@ fn map_bomb() -> Outcome {
         pages: 2048,
         ..Quota::DEFAULT
     };
-    let mut caps = alloc::vec![(CHAN, chan.token(), rights::SEND)];
+    let mut caps = alloc::vec![(CHAN, chan.token(), abi::ChannelRights::SEND.into())];
     caps.extend_from_slice(&thread_class());
     let p = spawn_quota("hostile-quota-map", &[], &caps, 8, false, q)?;
     let mut w = Window::new().ctx("window")?;
@@ -158,7 +158,7 @@ fn map_bomb() -> Outcome {
         // The rest of the RAM is there for others: 64 MiB for us now.
         let len = 64 << 20;
         let va = runtime::mem::reserve(len);
-        runtime::mem::map_anon(va, len, map::READ | map::WRITE)
+        runtime::mem::map_anon(va, len, abi::MapFlags::READ | abi::MapFlags::WRITE)
             .ctx("64 MiB while the bomb holds its quota")?;
         // SAFETY: mapped just above, used by nothing.
         unsafe { runtime::mem::unmap(va, len) }.ctx("unmap")
@@ -200,14 +200,9 @@ fn bad_quotas() -> Outcome {
         "no room for its own tables",
     )?;
     let name = "bad";
-    // SAFETY: the kernel reads the name and fails on the quota pointer.
-    let r = unsafe {
-        runtime::sys::call(
-            abi::Syscall::ProcessCreate,
-            runtime::class_token(SyscallClass::ProcessCreate),
-            [name.as_ptr() as u64, 3, 0xffff_8000_0000_0000, 0, 0],
-        )
-    };
+    // The kernel reads the name and fails on the quota pointer.
+    let args = abi::call::ProcessCreateArgs { name_ptr: name.as_ptr() as u64, name_len: 3, quota_ptr: 0xffff_8000_0000_0000 };
+    let r = runtime::sys::calls::PROCESS_CREATE.call(runtime::class_token(SyscallClass::ProcessCreate), args);
     expect_err(r, Error::BadAddress, "quota in kernel memory")?;
     let after = quota_use().ctx("quota")?;
     ensure!(
@@ -250,7 +245,7 @@ fn orphans_child(n: u64) -> i32 {
 fn orphan_run() -> Result<(KernelAccounting, QuotaUse), alloc::string::String> {
     let q = Quota { processes: 20, ..Quota::DEFAULT };
     let pc = SyscallClass::ProcessCreate;
-    let mut all = alloc::vec![(cap_id::class(pc), runtime::class_token(pc), rights::USE)];
+    let mut all = alloc::vec![(cap_id::class(pc), runtime::class_token(pc), abi::ClassRights::USE.into())];
     all.extend_from_slice(&thread_class());
     let p = spawn_quota("hostile-quota-orphans", &["20"], &all, 8, false, q)?;
     expect_exit(&p, Exit::Code(0), "orphan maker")?;
@@ -301,7 +296,7 @@ fn big_round(src: u64) -> Outcome {
         ..Quota::DEFAULT
     };
     let p = Process::create_with("big", &q).ctx("create")?;
-    p.map_anon(0x1000_0000, BIG, map::READ | map::WRITE)
+    p.map_anon(0x1000_0000, BIG, abi::MapFlags::READ | abi::MapFlags::WRITE)
         .ctx("map 1 GiB")?;
     // SAFETY: `p` runs nothing; the source is our own mapped memory.
     unsafe {
@@ -326,7 +321,7 @@ const COPY: u64 = 64 << 20;
 fn long_syscalls() -> Outcome {
     let per_tick = tsc_per_tick();
     let src = runtime::mem::reserve(COPY);
-    runtime::mem::map_anon(src, COPY, map::READ | map::WRITE).ctx("copy source")?;
+    runtime::mem::map_anon(src, COPY, abi::MapFlags::READ | abi::MapFlags::WRITE).ctx("copy source")?;
     let (t0, u0) = tick_edge();
     let rounds = 2;
     for _ in 0..rounds {
@@ -353,7 +348,7 @@ fn threads_only(threads: u64) -> Quota {
 fn quota_edges() -> Outcome {
     // A running child with no process quota cannot create one.
     let pc = SyscallClass::ProcessCreate;
-    let mut all = alloc::vec![(cap_id::class(pc), runtime::class_token(pc), rights::USE)];
+    let mut all = alloc::vec![(cap_id::class(pc), runtime::class_token(pc), abi::ClassRights::USE.into())];
     all.extend_from_slice(&thread_class());
     let p = spawn_quota("hostile-quota-orphans", &["0"], &all, 8, false, Quota { processes: 0, ..Quota::DEFAULT })?;
     expect_exit(&p, Exit::Code(0), "a child with no process quota creating one (LimitReached)")?;
@@ -377,7 +372,7 @@ fn quota_edges() -> Outcome {
     runtime::caps::drop_cap(zero.token()).ctx("drop zero")?;
     // (It reads its own quota through DebugIpc, and says why it failed.)
     for c in [SyscallClass::DebugIpc, SyscallClass::DebugPrint] {
-        all.push((cap_id::class(c), runtime::class_token(c), rights::USE));
+        all.push((cap_id::class(c), runtime::class_token(c), abi::ClassRights::USE.into()));
     }
     let p = spawn_quota("hostile-quota-nested", &[], &all, 8, false, q)?;
     expect_exit(&p, Exit::Code(0), "nested carving (see the child's log line on failure)")?;
