@@ -124,7 +124,9 @@ struct Fuzz {
 
 impl Fuzz {
     fn new(seed: u64) -> Fuzz {
-        let w = World::build(FRAMES, &[(0, RAM_END)], Some(RAM_END..FRAMES as u64 * PAGE));
+        let mut w = World::build(FRAMES, &[(0, RAM_END)], Some(RAM_END..FRAMES as u64 * PAGE));
+        // An I/O APIC, so `IrqLine` can succeed too.
+        w.k.irqs.ioapic = Some(super::irq::q35_ioapic());
         let mut f = Fuzz {
             w,
             rng: Rng(seed),

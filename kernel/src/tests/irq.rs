@@ -151,7 +151,7 @@ use acpi::madt::{LineMode, Madt, Override};
 
 /// q35's I/O APIC: 24 pins at GSI 0, ISA IRQ 0 moved to GSI 2, ISA IRQ 9
 /// level and active high.
-fn q35_ioapic() -> IoApic {
+pub(super) fn q35_ioapic() -> IoApic {
     let mut overrides = [None; acpi::madt::MAX_OVERRIDES];
     overrides[0] = Some(Override { isa_irq: 0, gsi: 2, mode: LineMode::ISA });
     overrides[9] = Some(Override { isa_irq: 9, gsi: 9, mode: LineMode { level: true, active_low: false } });

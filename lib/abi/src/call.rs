@@ -250,7 +250,7 @@ args! {
     IrqBindArgs { channel: u64 = K::Token(Some(CapKind::Channel)), badge: u64 = K::Value }
     /// `IrqLine`: the line, and [`crate::irq::LINE_GSI`] or
     /// [`crate::irq::LINE_ISA`] for what its number is.
-    IrqLineArgs { line: u64 = K::Value, kind: u64 = K::Value }
+    IrqLineArgs { line: u64 = K::Count, kind: u64 = K::Count }
 }
 
 results! {
