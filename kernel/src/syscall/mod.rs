@@ -67,10 +67,9 @@ impl Kernel {
     /// which either does the whole job or nothing (see `ipc::fast`).
     #[inline(always)]
     pub(crate) fn syscall_send(&mut self, a: &[u64; 6]) {
-        // Arguments that do not decode are the general path's to refuse.
-        self.fast_or_general(Syscall::Send, a, |k| match SendArgs::from_regs(&call::split(a).1) {
-            Ok(x) => k.fast_send(a[0], x.tag, x.size, x.buf, x.flags),
-            Err(_) => false,
+        self.fast_or_general(Syscall::Send, a, |k| {
+            let (token, args) = call::split(a);
+            k.fast_send(token, &args)
         });
     }
 

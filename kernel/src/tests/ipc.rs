@@ -86,6 +86,14 @@ fn unknown_send_flags_are_refused() {
     let all = abi::SendFlags::all().bits();
     assert_eq!(w.sys(r.c, Syscall::Send, [r.send, 0, 0, 0, FOREVER, !all]), R::Err(Error::InvalidArgument));
     assert_eq!(w.k.ipc.in_flight, 0);
+    // Also with the server waiting, where the fast path would deliver: it
+    // must leave the call to the general path, which refuses it.
+    assert_eq!(w.recv(r.s, r.chan, WIN, FOREVER), blocked(State::RecvBlocked));
+    for bad in [!all, all + 1, 1 << 63] {
+        assert_eq!(w.sys(r.c, Syscall::Send, [r.send, 0, 0, 0, FOREVER, bad]), R::Err(Error::InvalidArgument));
+        assert_eq!(w.state(r.s), State::RecvBlocked, "flags {bad:#x} delivered");
+    }
+    assert_eq!(w.k.ipc.in_flight, 0);
     // A bad token comes first, as for every syscall: `Incapable` and the
     // delay, whatever the flags (the arguments decode after the token).
     w.rejected(r.c, Syscall::Send, [r.send ^ 1, 0, 0, 0, FOREVER, !all]);
