@@ -58,6 +58,10 @@ pub struct IpcCounters {
     pub in_flight: u64,
     /// Messages delivered since boot.
     pub delivered: u64,
+    /// `Send`s and `ReplyRecv`s the general path handled (the fast path
+    /// declined them, or the entry stub did not route them there).
+    pub general_sends: u64,
+    pub general_replies: u64,
     /// Log every IPC operation.
     pub trace: bool,
 }

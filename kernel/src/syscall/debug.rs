@@ -46,6 +46,8 @@ impl Kernel {
             bytes_per_name: per_name,
             bytes_in_use: channels * per_channel + self.ipc.in_flight * per_message + names * per_name,
             messages_total: self.ipc.delivered,
+            general_sends: self.ipc.general_sends,
+            general_replies: self.ipc.general_replies,
         }
     }
 

@@ -207,6 +207,7 @@ impl Kernel {
                         return Err(e.into());
                     }
                 };
+                self.ipc.general_sends += 1;
                 self.send(token, x.tag, x.size, x.buf, x.timeout, x.flags, None)
             }
             // A message carrying a capability is read-only for the kernel:
@@ -227,6 +228,7 @@ impl Kernel {
             }
             Syscall::ReplyRecv => {
                 let x = ReplyRecvArgs::from_regs(&r)?;
+                self.ipc.general_replies += 1;
                 self.reply_recv(token, x.cookie, x.result, x.reply_len, x.window, x.timeout)
             }
             Syscall::NameRegister => {

@@ -45,7 +45,9 @@ fn digest(w: &mut World, cast: &Cast) -> String {
     use std::fmt::Write;
     let k = &w.k;
     let mut d = String::new();
-    let _ = writeln!(d, "current {} on behalf of {} now {} ipc {:?} free {}", k.current, k.on_behalf, k.timers.now, k.ipc, w.free());
+    // (The general-path counters differ by design: checked apart.)
+    let (i, f) = (&k.ipc, w.free());
+    let _ = writeln!(d, "current {} on behalf of {} now {} ipc {} {} {} free {f}", k.current, k.on_behalf, k.timers.now, i.in_flight, i.delivered, i.trace);
     let _ = writeln!(d, "unanswered {:?}", &k.unanswered[..8]);
     for t in cast.servers.iter().chain(&cast.clients).copied().chain([IDLE_THREAD]) {
         let th = &k.threads[t as usize];
@@ -195,6 +197,11 @@ fn fast_path_matches_the_general_path() {
         let taken = fast_taken() - before;
         std::eprintln!("seed {seed:#x}: {taken} of 1500 steps through the fast path");
         assert!(taken >= 200, "seed {seed:#x}: the fast path finished only {taken} calls");
+        // The counters DebugIpc reports (the in-guest ipc suite reads them to
+        // see the entry stub route to the fast path) miss exactly its hits.
+        let (f, g) = (&fast.k.ipc, &general.k.ipc);
+        assert!(g.general_sends > 0 && g.general_replies > 0, "seed {seed:#x}: {g:?}");
+        assert_eq!(f.general_sends + f.general_replies + taken, g.general_sends + g.general_replies, "seed {seed:#x}: general-path counters");
     }
 }
 

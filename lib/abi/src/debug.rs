@@ -67,6 +67,12 @@ pub struct IpcTotals {
     pub bytes_in_use: u64,
     /// Messages delivered since boot.
     pub messages_total: u64,
+    /// `Send`s the general path handled since boot: those the fast path
+    /// declined, or all of them if the entry stub stopped routing `Send`
+    /// there (counted here, not on the fast path, which stays as short).
+    pub general_sends: u64,
+    /// `ReplyRecv`s the general path handled since boot, likewise.
+    pub general_replies: u64,
 }
 
 /// What the kernel has left of each resource it hands out: after programs
@@ -119,11 +125,13 @@ crate::plain!(IpcTotals {
     bytes_per_name: u64,
     bytes_in_use: u64,
     messages_total: u64,
+    general_sends: u64,
+    general_replies: u64,
 });
 
 // What the kernel writes for `CHANNEL_STATS` and `TOTALS`: ten and eight
 // words, no more (the runtime's buffers are exactly these types).
-const _: () = assert!(core::mem::size_of::<ChannelStats>() == 10 * 8 && core::mem::size_of::<IpcTotals>() == 8 * 8);
+const _: () = assert!(core::mem::size_of::<ChannelStats>() == 10 * 8 && core::mem::size_of::<IpcTotals>() == 10 * 8);
 
 crate::plain!(KernelAccounting {
     free_frames: u64,

@@ -73,6 +73,7 @@ fn steady_state() -> Outcome {
     let mut page = Box::new(Page::zeroed());
     for (size, lent) in [0, 8, 64, 256, 1024, 2048, 4095, 4096].map(|s| (s, false)).into_iter().chain([(4096, true)]) {
         let buf = if lent { &mut page.0[..] } else { &mut v[8..8 + size] };
+        let before = debug::totals().ctx("totals")?;
         for i in 0..200u32 {
             buf.iter_mut().enumerate().for_each(|(j, b)| *b = (j as u32).wrapping_mul(7).wrapping_add(i * 13) as u8);
             let hash = crate::child::fnv1a(buf);
@@ -83,6 +84,12 @@ fn steady_state() -> Outcome {
             let bad = buf.iter().enumerate().position(|(j, &b)| b != (j as u32).wrapping_mul(7).wrapping_add(i * 13).wrapping_add(1) as u8);
             ensure!(bad.is_none(), "{size} bytes {what}, call {i}: reply byte {} wrong", bad.unwrap_or(0));
         }
+        // The server is waiting at every call and nobody else is queued:
+        // the entry stub must have taken both fast paths nearly every time
+        // (a tick may send the odd call the general way).
+        let after = debug::totals().ctx("totals")?;
+        let (sends, replies) = (after.general_sends - before.general_sends, after.general_replies - before.general_replies);
+        ensure!(sends <= 50 && replies <= 50, "{size} bytes: {sends} Sends and {replies} ReplyRecvs of 200 took the general path");
     }
     stop(sv)
 }
