@@ -21,6 +21,7 @@ pub fn run() -> i32 {
     let mut s = Suite::new("ipc");
     s.case("round trip with 64 bytes of data both ways", round_trip);
     s.case("steady state: 200 calls at each size 0..4096 (copied and lent), every byte checked both ways", steady_state);
+    s.case("registers after a call (fast and general path): results, own callee-saved, the rest zero", registers_after_call);
     s.case("tag-only message", tag_only);
     s.case("4 KiB page-aligned message is lent, not copied", lent_page);
     s.case("receiver faults touching a lent page after reply", lent_page_revoked);
@@ -90,6 +91,75 @@ fn steady_state() -> Outcome {
         let after = debug::totals().ctx("totals")?;
         let (sends, replies) = (after.general_sends - before.general_sends, after.general_replies - before.general_replies);
         ensure!(sends <= 50 && replies <= 50, "{size} bytes: {sends} Sends and {replies} ReplyRecvs of 200 took the general path");
+    }
+    stop(sv)
+}
+
+/// Every register but `rcx`/`r11` (which `syscall` takes) set to a pattern;
+/// the raw `Send` saves them all after it returns: `[rbx, rbp, r12, r13,
+/// r14, r15, rax, rdi, rsi, rdx, r10, r8, r9, rcx, r11]`.
+#[inline(never)]
+fn raw_send(token: u64, tag: u64, buf: &mut [u8; 64]) -> [u64; 15] {
+    const P: u64 = 0x5a5a_0000_0000_0000;
+    let mut r = [P | 1, P | 2, P | 12, P | 13, P | 14, P | 15, abi::Syscall::Send as u64, token, tag, 64, buf.as_mut_ptr() as u64, FOREVER, 0, 0, 0];
+    // SAFETY: the call borrows `buf` mutably throughout; the registers the
+    // asm loads are restored (rbx, rbp) or declared clobbered, and the
+    // stack is back where it was at the end.
+    unsafe {
+        core::arch::asm!(
+            "push rbx", "push rbp", "push r11",
+            "mov rbx, [r11]", "mov rbp, [r11 + 8]", "mov r12, [r11 + 16]", "mov r13, [r11 + 24]",
+            "mov r14, [r11 + 32]", "mov r15, [r11 + 40]", "mov rax, [r11 + 48]", "mov rdi, [r11 + 56]",
+            "mov rsi, [r11 + 64]", "mov rdx, [r11 + 72]", "mov r10, [r11 + 80]", "mov r8, [r11 + 88]",
+            "mov r9, [r11 + 96]",
+            "syscall",
+            "xchg r11, [rsp]",
+            "mov [r11], rbx", "mov [r11 + 8], rbp", "mov [r11 + 16], r12", "mov [r11 + 24], r13",
+            "mov [r11 + 32], r14", "mov [r11 + 40], r15", "mov [r11 + 48], rax", "mov [r11 + 56], rdi",
+            "mov [r11 + 64], rsi", "mov [r11 + 72], rdx", "mov [r11 + 80], r10", "mov [r11 + 88], r8",
+            "mov [r11 + 96], r9", "mov [r11 + 104], rcx",
+            "pop rcx", "mov [r11 + 112], rcx",
+            "pop rbp", "pop rbx",
+            inout("r11") r.as_mut_ptr() => _,
+            out("rax") _, out("rcx") _, out("rdx") _, out("rsi") _, out("rdi") _,
+            out("r8") _, out("r9") _, out("r10") _, out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+        );
+    }
+    r
+}
+
+/// No kernel value reaches a program through a register: after a `Send`
+/// that another thread answers (through the fast path, and with tracing
+/// on, which the fast path leaves to the general one), the callee-saved
+/// registers are the caller's own, the results are the server's (status,
+/// result, capability 0, reply length, 0), `rdi` and `r10` are zero, `rcx`
+/// is the return address and `r11` the program's flags.
+fn registers_after_call() -> Outcome {
+    let sv = serve("server", &[])?;
+    // A first call, so that the server waits when the checked ones come.
+    sv.chan.call(tag::ECHO, &mut [0; 8], 8).ctx("first call")?;
+    for traced in [false, true] {
+        let mut buf: [u8; 64] = core::array::from_fn(|i| i as u8 * 5);
+        let sum: u64 = buf.iter().map(|&b| b as u64).sum();
+        let general = debug::totals().ctx("totals")?.general_sends;
+        if traced {
+            debug::trace(true).ctx("trace on")?;
+        }
+        let r = raw_send(sv.chan.token(), tag::ECHO, &mut buf);
+        if traced {
+            debug::trace(false).ctx("trace off")?;
+        }
+        let path = if debug::totals().ctx("totals")?.general_sends == general { "fast" } else { "general" };
+        ensure!(path == if traced { "general" } else { "fast" }, "the call took the {path} path (traced: {traced})");
+        const P: u64 = 0x5a5a_0000_0000_0000;
+        let own = [P | 1, P | 2, P | 12, P | 13, P | 14, P | 15];
+        ensure!(r[..6] == own, "{path} path: callee-saved registers changed: {:#x?}", &r[..6]);
+        let results = [0, 0, sum, 0, 0, 64, 0];
+        ensure!(r[6..13] == results, "{path} path: rax, rdi, rsi, rdx, r10, r8, r9 = {:#x?}, expected {results:#x?}", &r[6..13]);
+        let at = raw_send as *const () as u64;
+        ensure!((at..at + 512).contains(&r[13]), "{path} path: rcx {:#x} is not the return address in raw_send at {at:#x}", r[13]);
+        ensure!(r[14] & 0x202 == 0x202 && r[14] >> 22 == 0, "{path} path: r11 {:#x} is no user rflags", r[14]);
+        ensure!(buf.iter().enumerate().all(|(i, &b)| b == !(i as u8 * 5)), "{path} path: reply data wrong");
     }
     stop(sv)
 }
