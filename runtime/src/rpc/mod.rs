@@ -37,7 +37,7 @@ pub mod wire;
 
 pub use client::{decode_reply, encode_request, CallError, Client};
 pub use postcard::experimental::max_size::MaxSize;
-pub use serve::{run_server, serve, Call, Done, Handler, Held};
+pub use serve::{run_server, run_server_on, serve, Call, Done, Handler, Held};
 pub use transport::{ChannelTransport, Grant, Incoming, Transport};
 pub use wire::{ErrorCode, Op, ProtocolError, Request, WireError};
 

@@ -188,13 +188,19 @@ pub fn serve<T: Transport, H: Handler>(transport: &mut T, handler: &mut H) -> Er
 /// A server program's main loop: serve `chan` with `handler` on the
 /// kernel, logging as `who`; returns the exit code when the channel is gone.
 pub fn run_server<H: Handler>(who: &str, chan: crate::ipc::Channel, handler: &mut H) -> i32 {
-    let mut t = match super::ChannelTransport::new(chan) {
-        Ok(t) => t,
+    match super::ChannelTransport::new(chan) {
+        Ok(t) => run_server_on(who, t, handler),
         Err(e) => {
             crate::println!("{who}: no window: {e:?}");
-            return 1;
+            1
         }
-    };
+    }
+}
+
+/// [`run_server`] over a transport made beforehand: for a server that
+/// must have everything it keeps (its window's page) before it tells
+/// anyone it is there.
+pub fn run_server_on<H: Handler>(who: &str, mut t: super::ChannelTransport, handler: &mut H) -> i32 {
     let e = serve(&mut t, handler);
     crate::println!("{who}: channel gone: {e:?}");
     1
