@@ -153,8 +153,11 @@ impl Baton for TurnChannel {
 
     fn pass(&self) {
         // Only this process holds the channel, and a counted waiter always
-        // comes to receive: this returns.
-        let _ = self.0.send(TURN, &[]);
+        // comes to receive: this returns. If it ever fails, the turn is lost
+        // and every waiter would hang: end the driver so PCIDRV restarts it.
+        if let Err(e) = self.0.send(TURN, &[]) {
+            turn_lost("pass", e);
+        }
     }
 
     fn wait(&self, window: &mut Window) {
@@ -166,10 +169,19 @@ impl Baton for TurnChannel {
                 }
                 // Nothing else is ever sent here.
                 Ok(r) => drop(r.reply(0, 0)),
-                Err(_) => {}
+                // A receive on our own private channel and window cannot
+                // fail but by a broken invariant: do not spin on it.
+                Err(e) => turn_lost("wait", e),
             }
         }
     }
+}
+
+/// The turn channel broke: say so and end, so that PCIDRV's supervision
+/// restarts the driver instead of leaving its disks hung.
+fn turn_lost(what: &str, e: impl core::fmt::Debug) -> ! {
+    println!("ahcidrv: turn channel {what} failed: {e:?}; exiting for a restart");
+    runtime::exit(1)
 }
 
 /// A channel's serving state: its transport (receive window) and server
