@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Where the instructions of the 64-byte round trip go.
+"""Where the instructions of the 64-byte round trip (or of the null syscall) go.
 
 Boots `test=bench` under QEMU (TCG) with its gdbstub, stops at the bench
 suite's first `trace_mark`, single-steps every instruction (kernel and both
@@ -9,7 +9,11 @@ belongs to (DWARF, inlining included: `llvm-addr2line -i`) and sums them by
 group. QEMU's single step counts each iteration of a `rep movs` as one
 instruction, as `-icount` does, and keeps interrupts off while stepping.
 
-Usage (after `cargo run -p image-builder`): python3 ci/trace/breakdown.py [--detail]
+With `--null`, the same for the bench suite's ten null syscalls
+(`runtime::time::priority()`, as `syscall_null` measures it) between its
+other pair of marks, grouped by the null syscall's own stages.
+
+Usage (after `cargo run -p image-builder`): python3 ci/trace/breakdown.py [--null] [--detail]
 Needs gdb and llvm-addr2line. Takes about half a minute.
 """
 import collections, json, os, re, subprocess, sys, tempfile
@@ -18,6 +22,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 KERNEL = os.path.join(ROOT, "target/image/kernel.elf")
 KTEST = os.path.join(ROOT, "target/x86_64-unknown-none/release/ktest")
 ROUNDS = 10  # the calls between the two marks (ci/ktest/src/suites/bench.rs)
+NULL = "--null" in sys.argv
+# The argument of the bench suite's `trace_mark` that starts the traced
+# calls: 0 for the round trips, `NULL_MARKS` for the null syscalls.
+START = 2 if NULL else 0
 PORT = 12345
 
 GDB_SCRIPT = r'''
@@ -25,7 +33,7 @@ import gdb
 gdb.execute("set pagination off")
 gdb.execute("set architecture i386:x86-64")
 gdb.execute("target remote :%(port)d")
-gdb.execute("hbreak *%(mark)#x")
+gdb.execute("hbreak *%(mark)#x if $rdi == %(start)d")
 gdb.execute("continue")
 gdb.execute("delete")
 pcs, first = [], True
@@ -53,7 +61,7 @@ def trace():
     tmp = tempfile.mkdtemp()
     out = os.path.join(tmp, "pcs")
     script = os.path.join(tmp, "step.py")
-    open(script, "w").write(GDB_SCRIPT % {"port": PORT, "mark": mark, "out": out})
+    open(script, "w").write(GDB_SCRIPT % {"port": PORT, "mark": mark, "start": START, "out": out})
     qemu = subprocess.Popen(
         ["timeout", "600", "qemu-system-x86_64", "-machine", "q35", "-cpu", "max", "-accel", "tcg", "-m", "256M",
          "-bios", "/usr/share/qemu/qboot.rom", "-serial", "file:" + os.path.join(tmp, "serial"), "-display", "none",
@@ -149,6 +157,36 @@ def group(pc, frames, asm):
     return "other: " + outer
 
 
+NULL_RULES = [
+    (r"syscall_short", "short path (syscall::short): the call number, the answer into the thread's ret"),
+    (r"KernelCell|with_kernel|mem::replace", "the kernel cell's scope (lend, release)"),
+    (r"Kernel.*::lookup|CapTable.*::get|Kernel.*::class|class_cap|allows|as_ref|proc_of", "token check: the caller's process, its class capability (lookup, kind, rights, class)"),
+    (r"catch_up_ticks|take_late_ticks", "late-tick check (ticks counted during a long syscall)"),
+    (r"reschedule|higher_ready|Scheduler::highest|preempt", "reschedule(): current still running, no higher priority ready"),
+    (r"run_then_switch|running_results|running$", "switch check (running == current) and the results pointer"),
+    (r"from_raw|from_regs|to_regs|Kernel.*::dispatch$|results$|Kernel.*::syscall_general", "dispatch: decoding, the match, the handler, results into the thread's ret"),
+]
+
+
+def group_null(pc, frames):
+    """The null syscall's stages, for `--null`."""
+    outer = frames[-1][0] if frames else "?"
+    if not pc >> 63:
+        if any(re.search(r"runtime::|abi::", f[0]) for f in frames):
+            return "user: runtime stub (class token, raw syscall, status and result decoding)"
+        return "user: the bench loop (closure, Result)"
+    if outer == "syscall_entry":
+        return "entry/exit: syscall_entry and sysretq (assembly)"
+    # Innermost first: the call a line belongs to names it.
+    for f in frames:
+        name = next((n for pat, n in NULL_RULES if re.search(pat, f[0])), None)
+        if name:
+            return name
+    if outer.startswith("syscall_dispatch"):
+        return "syscall_dispatch: prologue, epilogue, spills (no source line)"
+    return "other: " + outer
+
+
 def disassembly(pcs):
     asm = {}
     lo, hi = min(a for a in pcs if a >> 63), max(a for a in pcs if a >> 63)
@@ -167,7 +205,7 @@ def main():
     groups, detail = collections.Counter(), collections.defaultdict(collections.Counter)
     for pc in pcs:
         frames = names.get(pc) or [("?", "", 0)]
-        g = group(pc, frames, asm)
+        g = group_null(pc, frames) if NULL else group(pc, frames, asm)
         groups[g] += 1
         detail[g][frames[0][0] if len(frames) == 1 else frames[-1][0].split("::")[-1] + " > " + frames[0][0]] += 1
     for g, n in groups.most_common():
@@ -175,7 +213,8 @@ def main():
         if "--detail" in sys.argv:
             for d, k in detail[g].most_common(8):
                 print(f"          {k / ROUNDS:6.1f} {d[:110]}")
-    print(f"{len(pcs) / ROUNDS:6.1f}  per round trip ({len(pcs)} instructions stepped over {ROUNDS} round trips)")
+    what = "null syscall" if NULL else "round trip"
+    print(f"{len(pcs) / ROUNDS:6.1f}  per {what} ({len(pcs)} instructions stepped over {ROUNDS} {what}s)")
 
 
 if __name__ == "__main__":

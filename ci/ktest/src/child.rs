@@ -133,6 +133,7 @@ pub fn run(args: Args) -> i32 {
         "honest" => honest(num(args.get(3))),
         "fuzz" => crate::suites::fuzz::worker(args),
         "strikes" => strikes(),
+        "short-path" => short_path(),
         "unmapped-touch" => unmapped_touch(),
         "ro-write" => ro_write(),
         "read-shared" => shared().map_or(3, |p| p[0].load(Ordering::Acquire) as i32),
@@ -593,6 +594,48 @@ fn strikes() -> i32 {
         return 4;
     }
     0
+}
+
+/// The calls the kernel's short path answers (`Priority`, `Uptime`; the
+/// benchmark's null syscall), started at priority 8: right answers with
+/// our Thread token; every bad token (forged, zero, another class, our
+/// Thread class without `USE`, our process capability) refused with
+/// `Incapable` and delayed, the delays escalating as for any bad token.
+/// Exit 0, or a bit for each thing that went wrong.
+fn short_path() -> i32 {
+    use abi::call::NoArgs;
+    use runtime::sys::calls::{PRIORITY, UPTIME};
+    let mut wrong = 0;
+    if priority() != Ok((8, 8)) {
+        wrong |= 1;
+    }
+    let u0 = runtime::time::uptime_ns();
+    let _ = sleep_ms(20);
+    if runtime::time::uptime_ns() < u0 + 20_000_000 {
+        wrong |= 2;
+    }
+    let thread = runtime::class_token(SyscallClass::Thread);
+    let Ok(no_use) = runtime::caps::derive(thread, abi::RightsMask::NONE) else { return 64 };
+    let bad = [0x5eed_0000_0000_0003, 0, runtime::class_token(SyscallClass::DebugPrint), no_use, runtime::caps::self_process()];
+    let mut d = [0u64; 8];
+    for (i, x) in d.iter_mut().enumerate() {
+        let token = bad[i % bad.len()];
+        let t0 = runtime::time::uptime_ns();
+        let r = if i % 2 == 0 { PRIORITY.call(token, NoArgs {}).map(|_| ()) } else { UPTIME.call(token, NoArgs {}).map(|_| ()) };
+        *x = (runtime::time::uptime_ns() - t0) / 1_000_000;
+        if r != Err(Error::Incapable) {
+            wrong |= 4;
+        }
+    }
+    runtime::println!("ktest: short-path bad-token delays (ms): {:?}", d);
+    if !(d[0] <= 3 && d[1] < d[4] && d[4] < d[7] && d[7] >= 64) {
+        wrong |= 8;
+    }
+    // Still answered right after all that.
+    if priority() != Ok((8, 8)) {
+        wrong |= 16;
+    }
+    wrong
 }
 
 /// Map, write, unmap, then touch: must fault.

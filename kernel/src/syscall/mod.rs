@@ -11,6 +11,7 @@ mod debug;
 mod ioport;
 mod memory;
 mod process;
+mod short;
 
 use abi::call::{
     self, CapInfo, CodeArgs, DebugIpcArgs, DeriveArgs, DmaAddrArgs, DmaAllocArgs, DmaAllocResults, GrantArgs, IrqBindArgs, IrqLineArgs,
@@ -59,7 +60,11 @@ impl Kernel {
         match nr {
             n if n == Syscall::Send as u64 => self.syscall_send(a),
             n if n == Syscall::ReplyRecv as u64 => self.syscall_reply_recv(a),
-            _ => self.syscall_general(nr, *a),
+            _ => {
+                if !self.syscall_short(nr, a[0]) {
+                    self.syscall_general(nr, *a)
+                }
+            }
         }
     }
 

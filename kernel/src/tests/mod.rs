@@ -17,6 +17,7 @@ mod irq;
 mod procmem;
 mod quota;
 mod sched;
+mod short;
 
 extern crate std;
 

@@ -74,6 +74,13 @@ fn calibration() -> Outcome {
 fn null_syscall() -> Outcome {
     let t = measure(ROUNDS, || runtime::time::priority().map(|_| ()).ctx("syscall"))?;
     bench("syscall_null", t, "tsc");
+    // Ten more between two marks, for single-stepping (the README's
+    // breakdown of the null syscall, `breakdown.py --null`).
+    trace_mark(NULL_MARKS);
+    for _ in 0..10 {
+        runtime::time::priority().map(|_| ()).ctx("syscall")?;
+    }
+    trace_mark(NULL_MARKS + 1);
     Ok(())
 }
 
@@ -102,11 +109,16 @@ fn wrong_reply(len: usize, n: u64, got: Result<runtime::ipc::Reply, abi::Error>)
 }
 
 /// A place a debugger can stop at: `trace_mark(0)` starts the ten traced
-/// round trips, `trace_mark(1)` ends them.
+/// round trips, `trace_mark(1)` ends them; `trace_mark(NULL_MARKS)` and
+/// `NULL_MARKS + 1` bracket ten null syscalls (`ci/trace/breakdown.py`
+/// stops at the mark whose argument it wants).
 #[inline(never)]
 fn trace_mark(which: u64) {
     core::hint::black_box(which);
 }
+
+/// The null syscall's marks (`breakdown.py --null` stops at this one).
+const NULL_MARKS: u64 = 2;
 
 /// Copied sizes of the sweep (0 is the tag-only call); 4096 is also sent
 /// lent and copied below.

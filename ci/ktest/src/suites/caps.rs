@@ -20,6 +20,7 @@ pub fn run() -> i32 {
     s.case("another process's tokens are worthless here", foreign);
     s.case("the delay after bad tokens escalates and decays", escalation);
     s.case("honest processes are not slowed by another's bad tokens", honest_unaffected);
+    s.case("the null syscall's short path: Priority and Uptime answer right, bad tokens refused and delayed", short_path);
     s.case("capability delegated through IPC with fewer rights", delegation);
     s.case("rights are enforced and cannot grow", rights_enforced);
     s.case("granting needs the DELEGATE right", grant_needs_delegate);
@@ -77,6 +78,23 @@ fn escalation() -> Outcome {
     let e = p.wait().ctx("wait")?;
     ensure!(e == Exit::Code(0), "delays did not escalate and decay (code {e:?}, see the delays line)");
     Ok(())
+}
+
+fn short_path() -> Outcome {
+    let p = spawn("short-path", &[], &[], 8)?;
+    match p.wait().ctx("wait")? {
+        Exit::Code(0) => Ok(()),
+        Exit::Code(c) => {
+            let mut why = Vec::new();
+            for (bit, what) in [(1, "wrong priorities"), (2, "uptime did not advance over a 20 ms sleep"), (4, "a bad token not refused with Incapable"), (8, "bad tokens not delayed, or the delays did not escalate (see the delays line)"), (16, "wrong priorities after the refusals"), (64, "derive failed")] {
+                if c & bit != 0 {
+                    why.push(what);
+                }
+            }
+            Err(format!("short-path child: {}", why.join("; ")))
+        }
+        e => Err(format!("short-path child ended {e:?}")),
+    }
 }
 
 fn honest_unaffected() -> Outcome {

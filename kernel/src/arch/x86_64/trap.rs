@@ -102,9 +102,13 @@ impl Switch {
 /// Called by `syscall_entry` on the thread's kernel stack for every call
 /// but `Send` and `ReplyRecv`. Returns where the thread's results are
 /// (status and four values), which the entry code loads into
-/// `rax, rsi, rdx, r8, r9`.
+/// `rax, rsi, rdx, r8, r9`. The cheap calls the short path answers
+/// (`syscall::short`) switch nothing and need no second scope.
 #[no_mangle]
 extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
+    if with_kernel(|k| k.syscall_short(f.rax, f.args[0])) {
+        return running_results();
+    }
     run_then_switch(|k| k.syscall_general(f.rax, f.args));
     // This thread runs again (maybe after others did), so the results are
     // its own (see `Switch::prepare`).
