@@ -53,8 +53,9 @@ fn results<R: Regs<4>>(r: R) -> Result<Outcome, SysError> {
 impl Kernel {
     /// Run syscall `nr` with arguments `a` (token first) for the current
     /// thread, then choose what runs next. The caller's results are in its
-    /// `ret` when it next runs. (The bare-metal entry picks among the three
-    /// below itself.)
+    /// `ret` when it next runs. (The bare-metal entry makes the same
+    /// choices itself: `Send` and `ReplyRecv` to their dispatchers, every
+    /// other call to the short path, then the general one.)
     #[inline]
     pub fn syscall(&mut self, nr: u64, a: &[u64; 6]) {
         match nr {
@@ -104,8 +105,8 @@ impl Kernel {
     }
 
     /// Every syscall, every case (the reference the fast path must match).
-    /// The entry code calls it directly for every call the fast path never
-    /// takes.
+    /// The entry code calls it for every call the fast path never takes
+    /// that the short path (`short`) declines.
     #[inline(never)]
     pub(crate) fn syscall_general(&mut self, nr: u64, a: [u64; 6]) {
         let t = self.current;
