@@ -23,7 +23,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use abi::call::{NameArgs, NameRegisterArgs, NoArgs, ReceiveArgs, ReceiveResults, ReplyArgs, ReplyRecvArgs, SendArgs, SendCapArgs, SendResults};
+use abi::call::{
+    bytes_of, words_of, CallArgs, MsgWords, NameArgs, NameRegisterArgs, NoArgs, ReceiveArgs, ReceiveResults, ReplyArgs, ReplyRecvArgs,
+    ReplyWaitArgs, SendArgs, SendCapArgs, SendResults, WindowLen, IN_REGISTERS, REG_MESSAGE,
+};
 use abi::{Error, MapFlags, RightsMask, SendFlags, SyscallClass, FOREVER, NO_REPLY, PAGE_SIZE};
 
 use crate::sys::calls;
@@ -244,11 +247,51 @@ impl Channel {
     /// the start of `buf` (`Reply::len` bytes). A page-aligned 4 KiB `buf`
     /// is lent to the server, not copied: what the server writes there is
     /// what we see.
+    ///
+    /// Up to [`REG_MESSAGE`] bytes travel in registers (`Call`), both ways:
+    /// the kernel touches no memory for them.
     #[inline]
     pub fn call(&self, tag: u64, buf: &mut [u8], len: usize) -> Result<Reply, Error> {
         let len = len.min(buf.len());
+        if len <= REG_MESSAGE {
+            return self.call_words(tag, buf, len);
+        }
         // SAFETY: `buf` is borrowed mutably for the whole call.
         unsafe { self.send_raw(tag, buf.as_mut_ptr(), len, FOREVER, SendFlags::empty()) }
+    }
+
+    /// [`Self::call`] in registers: the first `len` (at most
+    /// [`REG_MESSAGE`]) bytes of `buf` out, the reply's bytes back.
+    #[inline]
+    pub fn call_words(&self, tag: u64, buf: &mut [u8], len: usize) -> Result<Reply, Error> {
+        let len = len.min(buf.len()).min(REG_MESSAGE);
+        let mut spare = core::mem::MaybeUninit::<MsgWords>::uninit();
+        // The words go out straight from `buf` when it has 64 bytes (the
+        // kernel clears those past `len`), else from a copy.
+        let short;
+        let src = if buf.len() >= REG_MESSAGE {
+            buf.as_ptr()
+        } else {
+            short = words_of(&buf[..len]);
+            short.as_ptr() as *const u8
+        };
+        // SAFETY: `src` has 64 readable bytes (checked above).
+        let (w0, w1) = unsafe { (src.cast::<u64>().read_unaligned(), src.cast::<u64>().add(1).read_unaligned()) };
+        let args = CallArgs { tag, size: len as u64, timeout: FOREVER, w0, w1 };
+        // A whole reply is stored straight into `buf` (only then: 64 bytes,
+        // and it had them); anything shorter lands in `spare`.
+        let dst = if buf.len() >= REG_MESSAGE { buf.as_mut_ptr() } else { spare.as_mut_ptr() as *mut u8 };
+        // SAFETY: `Call` touches no memory of ours; `src`, `dst` and `spare`
+        // are ours (`buf` is borrowed mutably for the call).
+        let r = Reply::from(unsafe { calls::CALL.call(self.0, args, src, dst, spare.as_mut_ptr()) }?);
+        let n = r.len.min(len);
+        if n != REG_MESSAGE || buf.len() < REG_MESSAGE {
+            // SAFETY: a reply that is not a whole one in `buf` was stored
+            // in `spare` (`Keep::WholeReplyElseSpare`).
+            let spare = unsafe { spare.assume_init() };
+            buf[..n].copy_from_slice(&bytes_of(&spare)[..n]);
+        }
+        Ok(r)
     }
 
     /// [`Self::send`], taking the capability the reply may carry (its token
@@ -271,19 +314,51 @@ impl Channel {
         // SAFETY: the kernel writes the window (or maps a lent page there),
         // which `window` borrows mutably for as long as the message lives.
         let r = unsafe { calls::RECEIVE.call(self.0, ReceiveArgs { window: window.addr, timeout: timeout_ns }) }?;
+        window.regs = false;
         Ok(Received::new(r, window))
     }
 
     /// Answer (if `answer` is given) then receive: one kernel entry per
     /// request in a server loop.
+    ///
+    /// Waiting forever in a window with a page behind it, answering a
+    /// message that came in registers (or none) with at most
+    /// [`REG_MESSAGE`] bytes, the reply travels in registers and a message
+    /// sent with [`Self::call_words`] arrives in them (`ReplyWait`); it is
+    /// stored into the window here, so the message reads the same either
+    /// way (the window's bytes from its size up to [`REG_MESSAGE`] are then
+    /// zero). A message that came in memory is answered from memory
+    /// (`ReplyRecv`), the fast way for either.
     #[inline]
     pub fn reply_recv<'w>(&self, answer: Option<Answer>, window: &'w mut Window, timeout_ns: u64) -> Result<Received<'w>, Error> {
         let a = answer.unwrap_or(Answer { cookie: NO_REPLY, result: 0, len: 0 });
+        if timeout_ns == FOREVER && window.backed && a.len <= REG_MESSAGE && (a.cookie == NO_REPLY || window.regs) {
+            return self.reply_wait(a, window);
+        }
+        window.regs = false;
         // SAFETY: as in `receive`; the answered message was consumed into
         // `answer`, so nothing still refers to its window.
         let args = ReplyRecvArgs { cookie: a.cookie, result: a.result, reply_len: a.len as u64, window: window.addr, timeout: timeout_ns };
         // SAFETY: as above.
         let r = unsafe { calls::REPLY_RECV.call(self.0, args) }?;
+        Ok(Received::new(r, window))
+    }
+
+    /// [`Self::reply_recv`] through `ReplyWait` (`window` has a page).
+    #[inline]
+    fn reply_wait<'w>(&self, a: Answer, window: &'w mut Window) -> Result<Received<'w>, Error> {
+        let page = window.addr as *mut u8;
+        // SAFETY: the window is a mapped page (`Window::new`) that `window`
+        // borrows mutably; the answered message was consumed into `a`.
+        let (w0, w1) = unsafe { (page.cast::<u64>().read(), page.cast::<u64>().add(1).read()) };
+        let args = ReplyWaitArgs { cookie: a.cookie, result: a.result, window_len: WindowLen { window: window.addr, len: a.len as u64 }, w0, w1 };
+        // SAFETY: as above; the reply's words are read from the window, and
+        // a message in registers is stored there (a message in memory the
+        // kernel writes there, or maps a lent page), for the `Received`
+        // that borrows the window next.
+        let mut r = unsafe { calls::REPLY_WAIT.call(self.0, args, page, page, core::ptr::null_mut()) }?;
+        window.regs = r.size & IN_REGISTERS != 0;
+        r.size &= !IN_REGISTERS;
         Ok(Received::new(r, window))
     }
 
@@ -322,6 +397,12 @@ static NEXT_WINDOW: AtomicU64 = AtomicU64::new(abi::layout::IPC_WINDOWS);
 #[derive(Debug)]
 pub struct Window {
     addr: u64,
+    /// A page is mapped behind it (so a message that arrives in registers
+    /// can be stored there).
+    backed: bool,
+    /// The message it got last came in registers (`Call`): answered in
+    /// registers too.
+    regs: bool,
 }
 
 impl Window {
@@ -329,7 +410,7 @@ impl Window {
     pub fn new() -> Result<Window, Error> {
         let w = Window::unmapped();
         crate::mem::map_anon(w.addr, PAGE_SIZE as u64, MapFlags::READ | MapFlags::WRITE)?;
-        Ok(w)
+        Ok(Window { backed: true, ..w })
     }
 
     /// A window with nothing mapped behind it: only lent (page-sized,
@@ -337,7 +418,7 @@ impl Window {
     /// is held is a fault.
     pub fn unmapped() -> Window {
         // Leave an unmapped page between windows.
-        Window { addr: NEXT_WINDOW.fetch_add(2 * PAGE_SIZE as u64, Ordering::Relaxed) }
+        Window { addr: NEXT_WINDOW.fetch_add(2 * PAGE_SIZE as u64, Ordering::Relaxed), backed: false, regs: false }
     }
 
     /// Where the window is.

@@ -18,7 +18,7 @@
 
 use core::marker::PhantomData;
 
-use abi::call::{ArgRegs, Regs, ResultRegs};
+use abi::call::{ArgRegs, MsgWords, Regs, ResultRegs};
 use abi::{Error, Syscall};
 
 /// A syscall that touches no memory of the caller, with its argument type
@@ -81,12 +81,62 @@ impl<A: Regs<5>, R: Regs<4>> Touching<A, R> {
     }
 }
 
+/// A syscall that also carries the eight message words
+/// ([`abi::call::MsgWords`]: `Call`, `ReplyWait`). Words 0 and 1 are in the
+/// arguments (`w0, w1`); words 2-7 are read from memory at `src` straight
+/// into registers, and the eight that come back are stored straight to
+/// memory when the results say so ([`Keep`]), with no copy in between.
+pub struct Words<A, R> {
+    nr: Syscall,
+    keep: Keep,
+    types: PhantomData<fn(A) -> R>,
+}
+
+// `raw_words` tests bit 32 and the length 64 by number.
+const _: () = assert!(abi::call::IN_REGISTERS == 1 << 32 && abi::call::REG_MESSAGE == 64);
+
+/// When the words that come back are stored, and where.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// `Call`: to `dst` if the reply is [`abi::call::REG_MESSAGE`] bytes
+    /// long (result `reply_len`), else to `spare`.
+    WholeReplyElseSpare,
+    /// `ReplyWait`: to `dst` if the message came in registers (result
+    /// `size` has [`abi::call::IN_REGISTERS`]), else nowhere.
+    IfInRegisters,
+}
+
+impl<A: Regs<5>, R: Regs<4>> Words<A, R> {
+    const fn new(nr: Syscall, keep: Keep) -> Self {
+        Words { nr, keep, types: PhantomData }
+    }
+
+    /// The syscall number.
+    pub const fn nr(&self) -> Syscall {
+        self.nr
+    }
+
+    /// Make the call (see [`Words`]).
+    ///
+    /// # Safety
+    /// As for [`call`] (`ReplyWait` writes the window it names); `src` is
+    /// 64 readable bytes; `dst` 64 writable bytes nothing else borrows
+    /// (and `spare` too, for [`Keep::WholeReplyElseSpare`]).
+    #[inline(always)]
+    pub unsafe fn call(&self, token: u64, args: A, src: *const u8, dst: *mut u8, spare: *mut MsgWords) -> Result<R, Error> {
+        // SAFETY: the caller's contract.
+        let (status, r) = unsafe { raw_words(self.nr as u64, token, args.to_regs(), src, dst, spare, self.keep) };
+        Error::check(status)?;
+        R::from_regs(&r)
+    }
+}
+
 /// Every syscall the runtime makes, typed and classified.
 pub mod calls {
     use abi::call::*;
     use abi::Syscall as S;
 
-    use super::{Pure, Touching};
+    use super::{Keep, Pure, Touching, Words};
 
     // Every `Pure::new` below: the types are the ones `abi::call::shape`
     // gives for the syscall (a host test checks), and the kernel's handler
@@ -177,6 +227,12 @@ pub mod calls {
     pub const THREAD_CREATE: Touching<ThreadCreateArgs, Value> = Touching::new(S::ThreadCreate);
     /// Writes the output buffer an operation names.
     pub const DEBUG_IPC: Touching<DebugIpcArgs, DebugIpcResults> = Touching::new(S::DebugIpc);
+
+    /// The message and its reply in registers; touches no memory.
+    pub const CALL: Words<CallArgs, SendResults> = Words::new(S::Call, Keep::WholeReplyElseSpare);
+    /// Writes the window (a message that is not in registers), unmaps a
+    /// lent page.
+    pub const REPLY_WAIT: Words<ReplyWaitArgs, ReceiveResults> = Words::new(S::ReplyWait, Keep::IfInRegisters);
 }
 
 /// Make a syscall with raw argument registers; `Ok` carries the four
@@ -224,6 +280,92 @@ pub unsafe fn raw(nr: u64, token: u64, a: ArgRegs) -> (u64, ResultRegs) {
     (status, [r1, r2, r3, r4])
 }
 
+/// The syscall instruction with the message words (see [`Words`]):
+/// `rbx, rbp, r12-r15` loaded from `src + 16..src + 64`, and afterwards all
+/// eight words (`rdi, r10, rbx, rbp, r12-r15`) stored as `keep` says.
+/// (`rbx` and `rbp` cannot be `asm!` operands, so they are saved and loaded
+/// by hand.)
+///
+/// # Safety
+/// As for [`Words::call`].
+#[cfg(target_os = "none")]
+#[inline(always)]
+pub unsafe fn raw_words(nr: u64, token: u64, a: ArgRegs, src: *const u8, dst: *mut u8, spare: *mut MsgWords, keep: Keep) -> (u64, ResultRegs) {
+    let (status, r1, r2, r3, r4);
+    // `src` comes in `rcx`, `dst` in `r11`, `spare` in `r12`: `syscall`
+    // takes `rcx` and `r11` and the words take `r12`, so `dst` and `spare`
+    // wait on the stack; `$pick` leaves in `rcx` where to store, or jumps
+    // past the stores (`3`).
+    macro_rules! words_call {
+        ($($pick:literal),*) => {
+            // SAFETY: the caller's contract covers `src`, `dst` and
+            // `spare`; the pushes are popped before the block ends (the
+            // target has no red zone), and the kernel preserves every
+            // register the block does not name.
+            unsafe {
+                core::arch::asm!(
+                    "push rbx",
+                    "push rbp",
+                    "push r12",
+                    "push r11",
+                    "mov rbx, [rcx + 16]",
+                    "mov rbp, [rcx + 24]",
+                    "mov r12, [rcx + 32]",
+                    "mov r13, [rcx + 40]",
+                    "mov r14, [rcx + 48]",
+                    "mov r15, [rcx + 56]",
+                    "syscall",
+                    "pop rcx",
+                    $($pick,)*
+                    "2:",
+                    "mov [rcx], rdi",
+                    "mov [rcx + 8], r10",
+                    "mov [rcx + 16], rbx",
+                    "mov [rcx + 24], rbp",
+                    "mov [rcx + 32], r12",
+                    "mov [rcx + 40], r13",
+                    "mov [rcx + 48], r14",
+                    "mov [rcx + 56], r15",
+                    "3:",
+                    "add rsp, 8",
+                    "pop rbp",
+                    "pop rbx",
+                    inlateout("rax") nr => status,
+                    inlateout("rdi") token => _,
+                    inlateout("rsi") a[0] => r1,
+                    inlateout("rdx") a[1] => r2,
+                    inlateout("r10") a[2] => _,
+                    inlateout("r8") a[3] => r3,
+                    inlateout("r9") a[4] => r4,
+                    inlateout("rcx") src => _,
+                    inlateout("r11") dst => _,
+                    inlateout("r12") spare => _,
+                    lateout("r13") _,
+                    lateout("r14") _,
+                    lateout("r15") _,
+                );
+            }
+        };
+    }
+    match keep {
+        // A whole reply (`reply_len`, in r8, is 64) goes to `dst`, anything
+        // else to the spare (on the stack now).
+        Keep::WholeReplyElseSpare => words_call!("cmp r8, 64", "je 2f", "mov rcx, [rsp]"),
+        // Words only if `size` (r8) has IN_REGISTERS (bit 32).
+        Keep::IfInRegisters => words_call!("bt r8, 32", "jc 2f", "jmp 3f"),
+    }
+    (status, [r1, r2, r3, r4])
+}
+
+/// Host builds have no kernel.
+///
+/// # Safety
+/// None needed on the host; `unsafe` to match the machine's signature.
+#[cfg(not(target_os = "none"))]
+pub unsafe fn raw_words(_nr: u64, _token: u64, _a: ArgRegs, _src: *const u8, _dst: *mut u8, _spare: *mut MsgWords, _keep: Keep) -> (u64, ResultRegs) {
+    (Error::UnknownSyscall as u64, [0; 4])
+}
+
 /// Host builds have no kernel.
 ///
 /// # Safety
@@ -267,7 +409,7 @@ mod tests {
             IO_PORT_OUT: PortOutArgs, NoResults; SEND: SendArgs, SendResults; RECEIVE: ReceiveArgs, ReceiveResults;
             REPLY: ReplyArgs, NoResults; REPLY_RECV: ReplyRecvArgs, ReceiveResults; UNMAP: UnmapArgs, NoResults;
             PROCESS_WRITE: ProcessWriteArgs, NoResults; THREAD_CREATE: ThreadCreateArgs, Value;
-            DEBUG_IPC: DebugIpcArgs, DebugIpcResults;
+            DEBUG_IPC: DebugIpcArgs, DebugIpcResults; CALL: CallArgs, SendResults; REPLY_WAIT: ReplyWaitArgs, ReceiveResults;
         }
     }
 

@@ -21,7 +21,7 @@
 //! slice (`Kernel::on_behalf`); a caller whose slice ran out meanwhile gets
 //! its reply through the general path, which puts it behind its equals.
 
-use abi::call::{arg_index, ArgRegs};
+use abi::call::{arg_index, ArgRegs, IN_REGISTERS, REG_MESSAGE};
 use abi::{CapKind, SendFlags, Syscall};
 
 use crate::kernel::Kernel;
@@ -29,7 +29,7 @@ use crate::mem::user;
 use crate::proc::thread::decode_cookie;
 use crate::proc::{Message, State, NO_THREAD};
 
-use super::NO_CHANNEL;
+use super::{ReplySrc, NO_CHANNEL};
 
 const PAGE: u64 = abi::PAGE_SIZE as u64;
 
@@ -108,6 +108,7 @@ impl Kernel {
             lent,
             flags: flags.bits() as u8,
             displaced: false,
+            regs: false,
         };
         th.state = State::AwaitingReply;
         let cookie = th.cookie(t);
@@ -151,6 +152,7 @@ impl Kernel {
             || ct.msg.server != s
             || reply_len > ct.msg.size as u64
             || ct.msg.displaced
+            || ct.msg.regs
         {
             return false;
         }
@@ -163,7 +165,7 @@ impl Kernel {
         if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio || (spent && h == cprio)) {
             return false;
         }
-        if self.give_back(c, p, None, reply_len).is_err() {
+        if self.give_back(c, p, ReplySrc::Window, reply_len).is_err() {
             return false;
         }
 
@@ -183,6 +185,122 @@ impl Kernel {
         ct.ret = [0, result, 0, sent, 0];
         let st = &mut self.threads[s as usize];
         st.recv_buf = buf;
+        st.recv_regs = false;
+        st.state = State::RecvBlocked;
+        st.wait_obj = ch;
+        self.channels.slot(ch).receivers.push_back(&mut self.threads, s);
+        self.run_next(c);
+        true
+    }
+
+    /// `Call` to a receiver waiting in `ReplyWait`: the message goes from
+    /// the caller's message registers to the receiver's, with no page-table
+    /// work at all. A receiver waiting with a window only, or a server that
+    /// holds messages (its window may hold a lent page), is the general
+    /// path's.
+    #[inline(always)]
+    pub(crate) fn fast_call(&mut self, token: u64, args: &ArgRegs) -> bool {
+        const TAG: usize = arg_index(Syscall::Call, "tag");
+        const SIZE: usize = arg_index(Syscall::Call, "size");
+        let (tag, size) = (args[TAG], args[SIZE]);
+        if self.ipc.trace || size > REG_MESSAGE as u64 {
+            return false;
+        }
+        let Some(ch) = self.fast_channel(token, abi::ChannelRights::SEND) else { return false };
+        let Some(r) = self.channels.slot(ch).receivers.front() else { return false };
+        let t = self.current;
+        let rt = &self.threads[r as usize];
+        let rprio = rt.prio;
+        if !rt.recv_regs || rprio < self.threads[t as usize].prio || self.sched.highest().is_some_and(|h| h > rprio) {
+            return false;
+        }
+        let rp = self.proc_of(r);
+        if self.unanswered[rp] != 0 {
+            return false;
+        }
+
+        // Nothing fails from here on.
+        self.unanswered[rp] = 1;
+        self.channels.slot(ch).receivers.pop_front(&mut self.threads);
+        let rbuf = self.threads[r as usize].recv_buf;
+        let th = &mut self.threads[t as usize];
+        th.msg = Message {
+            tag,
+            buf: 0,
+            recv_va: rbuf,
+            loan_pte: 0,
+            xfer_token: 0,
+            size: size as u32,
+            seq: th.msg.seq.wrapping_add(1),
+            chan: ch,
+            server: r,
+            xfer_rights: 0,
+            lent: false,
+            flags: 0,
+            displaced: false,
+            regs: true,
+        };
+        th.state = State::AwaitingReply;
+        let cookie = th.cookie(t);
+        self.move_words(t, r, size);
+        let c = self.channels.slot(ch);
+        c.sends += 1;
+        c.receives += 1;
+        c.in_flight += 1;
+        self.ipc.in_flight += 1;
+        self.ipc.delivered += 1;
+        if self.threads[r as usize].deadline != u64::MAX {
+            self.timer_cancel(r);
+        }
+        self.threads[r as usize].ret = [0, cookie, tag, size | IN_REGISTERS, 0];
+        self.run_next(r);
+        self.on_behalf = t;
+        true
+    }
+
+    /// `ReplyWait` that answers a `Call` (register to register) and then
+    /// waits on an empty channel.
+    #[inline(always)]
+    pub(crate) fn fast_reply_wait(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64) -> bool {
+        // (`buf` is page-aligned: `WindowLen` clears the low bits.)
+        if self.ipc.trace || user::check_range(buf, PAGE).is_err() {
+            return false;
+        }
+        let Some(ch) = self.fast_channel(token, abi::ChannelRights::RECEIVE) else { return false };
+        let c = self.channels.slot(ch);
+        if !c.senders.is_empty() || c.irq_pending != 0 {
+            return false;
+        }
+        let Some((c, seq)) = decode_cookie(cookie) else { return false };
+        let s = self.current;
+        let p = self.proc_of(s);
+        let ct = &self.threads[c as usize];
+        if ct.state != State::AwaitingReply || ct.msg.seq != seq || ct.msg.server != s || reply_len > ct.msg.size as u64 || ct.msg.displaced || !ct.msg.regs {
+            return false;
+        }
+        let cprio = ct.prio;
+        let spent = ct.slice == 0;
+        let st = &self.threads[s as usize];
+        if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio || (spent && h == cprio)) {
+            return false;
+        }
+
+        // Nothing fails from here on. (A `Call` message is never lent.)
+        let chan = self.threads[c as usize].msg.chan;
+        if chan != NO_CHANNEL {
+            let rc = self.channels.slot(chan);
+            rc.replies += 1;
+            rc.in_flight -= 1;
+        }
+        self.ipc.in_flight -= 1;
+        self.unanswered[p] -= 1;
+        self.move_words(s, c, reply_len);
+        let ct = &mut self.threads[c as usize];
+        ct.msg.server = NO_THREAD;
+        ct.ret = [0, result, 0, reply_len, 0];
+        let st = &mut self.threads[s as usize];
+        st.recv_buf = buf;
+        st.recv_regs = true;
         st.state = State::RecvBlocked;
         st.wait_obj = ch;
         self.channels.slot(ch).receivers.push_back(&mut self.threads, s);

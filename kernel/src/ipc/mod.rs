@@ -65,6 +65,17 @@ pub(super) enum Route {
     Lend(PhysAddr, Flags, LeafAt),
 }
 
+/// Where reply data comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReplySrc {
+    /// The message's window (`ReplyRecv`).
+    Window,
+    /// Any of the server's memory (`Reply`).
+    Buf(u64),
+    /// The answering thread's message registers (`ReplyWait`).
+    Regs,
+}
+
 /// Which side's memory made a delivery fail.
 pub(super) enum Fault {
     Sender(Error),
@@ -162,7 +173,8 @@ impl Kernel {
         }
     }
 
-    /// `Send` / `SendCap` for the current thread.
+    /// `Send` / `SendCap` / `Call` (`regs`: the message is in the message
+    /// registers, `buf` unused) for the current thread.
     #[allow(clippy::too_many_arguments)]
     pub fn send(
         &mut self,
@@ -173,14 +185,17 @@ impl Kernel {
         timeout: u64,
         flags: SendFlags,
         xfer: Option<(u64, RightsMask)>,
+        regs: bool,
     ) -> Result<Outcome, SysError> {
         let t = self.current;
         let p = self.proc_of(t);
         let ch = self.channel_of(p, token, abi::ChannelRights::SEND)?;
-        if size > abi::MAX_MESSAGE as u64 {
+        if size > abi::MAX_MESSAGE as u64 || (regs && size > abi::call::REG_MESSAGE as u64) {
             return Err(Error::TooLarge.into());
         }
-        user::check_range(buf, size).map_err(|_| Error::BadAddress)?;
+        if !regs {
+            user::check_range(buf, size).map_err(|_| Error::BadAddress)?;
+        }
         if let Some((xt, _)) = xfer {
             self.lookup(p, xt, None, abi::RightsMask::DELEGATE)?;
         }
@@ -194,6 +209,7 @@ impl Kernel {
         th.msg.lent = false;
         th.msg.displaced = false;
         th.msg.flags = flags.bits() as u8;
+        th.msg.regs = regs;
         (th.msg.xfer_token, th.msg.xfer_rights) = match xfer {
             Some((tok, r)) => (tok, r.bits() as u8),
             None => (0, 0),
@@ -254,7 +270,7 @@ impl Kernel {
     pub fn receive(&mut self, token: u64, buf: u64, timeout: u64) -> Result<Outcome, SysError> {
         let p = self.proc_of(self.current);
         let ch = self.channel_of(p, token, abi::ChannelRights::RECEIVE)?;
-        Ok(self.receive_on(ch, buf, timeout)?)
+        Ok(self.receive_on(ch, buf, timeout, false)?)
     }
 
     /// `ReplyRecv`: answer `cookie` (unless it is [`abi::NO_REPLY`]), then
@@ -265,10 +281,10 @@ impl Kernel {
         // Check the channel first so a bad token cannot consume the reply.
         let ch = self.channel_of(p, token, abi::ChannelRights::RECEIVE)?;
         if cookie == abi::NO_REPLY {
-            return Ok(self.receive_on(ch, buf, timeout)?);
+            return Ok(self.receive_on(ch, buf, timeout, false)?);
         }
-        let client = self.answer(cookie, result, None, reply_len, None)?;
-        let received = self.receive_on(ch, buf, timeout);
+        let client = self.answer(cookie, result, ReplySrc::Window, reply_len, None)?;
+        let received = self.receive_on(ch, buf, timeout, false);
         if received == Ok(Outcome::Blocked) {
             self.hand_off(client);
         } else {
@@ -277,8 +293,27 @@ impl Kernel {
         Ok(received?)
     }
 
-    /// Receive on channel `ch` into the window at `buf`.
-    fn receive_on(&mut self, ch: u16, buf: u64, timeout: u64) -> Result<Outcome, Error> {
+    /// `ReplyWait`: [`Self::reply_recv`] with the reply in the message
+    /// registers, waiting forever, and a `Call` message received into them.
+    pub fn reply_wait(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64) -> Result<Outcome, SysError> {
+        let p = self.proc_of(self.current);
+        let ch = self.channel_of(p, token, abi::ChannelRights::RECEIVE)?;
+        if cookie == abi::NO_REPLY {
+            return Ok(self.receive_on(ch, buf, abi::FOREVER, true)?);
+        }
+        let client = self.answer(cookie, result, ReplySrc::Regs, reply_len, None)?;
+        let received = self.receive_on(ch, buf, abi::FOREVER, true);
+        if received == Ok(Outcome::Blocked) {
+            self.hand_off(client);
+        } else {
+            self.make_runnable(client);
+        }
+        Ok(received?)
+    }
+
+    /// Receive on channel `ch` into the window at `buf` (`regs`: a `Call`
+    /// message into the message registers).
+    fn receive_on(&mut self, ch: u16, buf: u64, timeout: u64, regs: bool) -> Result<Outcome, Error> {
         let t = self.current;
         // The window itself (mapped? holding an unanswered lent page?) is
         // checked at delivery, by the one page-table walk delivery needs.
@@ -286,6 +321,7 @@ impl Kernel {
             return Err(Error::BadAddress);
         }
         self.threads[t as usize].recv_buf = buf;
+        self.threads[t as usize].recv_regs = regs;
         if let Some(ev) = self.irq_take_event(ch) {
             return Ok(Outcome::Done(ev));
         }
@@ -348,6 +384,9 @@ impl Kernel {
     /// receiver's results (cookie, tag, size, transferred token).
     fn deliver(&mut self, s: Tid, r: Tid) -> Result<[u64; 4], Fault> {
         let m = self.threads[s as usize].msg;
+        if m.regs {
+            return self.deliver_regs(s, r);
+        }
         let rbuf = self.threads[r as usize].recv_buf;
         let (sp, rp) = (self.proc_of(s), self.proc_of(r));
         let route = self.route(s, m.buf, m.size as u64, SendFlags::from_bits_retain(m.flags as u64), r, rbuf)?;
@@ -389,6 +428,76 @@ impl Kernel {
             crate::info!("ipc: ch{} t{s} -> t{r} tag {:#x} size {}{}", m.chan, m.tag, m.size, if lent { " (lent)" } else { "" });
         }
         Ok([cookie, m.tag, m.size as u64, new_token])
+    }
+
+    /// [`Self::deliver`] for a `Call` message, which is in `s`'s message
+    /// registers: into `r`'s (`ReplyWait`), or else copied into its window.
+    /// Either way the window must not hold a lent page (the receiver's
+    /// runtime writes a register message into its window too).
+    fn deliver_regs(&mut self, s: Tid, r: Tid) -> Result<[u64; 4], Fault> {
+        let m = self.threads[s as usize].msg;
+        let rbuf = self.threads[r as usize].recv_buf;
+        let rp = self.proc_of(r);
+        let window = self.entry_of(r, rbuf, true);
+        let wflags = Flags::from_bits_retain(window & !ADDR_MASK);
+        if wflags.contains(sw::LOAN) {
+            return Err(Fault::Receiver(Error::Busy));
+        }
+        let size = if self.threads[r as usize].recv_regs {
+            self.move_words(s, r, m.size as u64);
+            m.size as u64 | abi::call::IN_REGISTERS
+        } else {
+            let words = abi::call::masked(&self.threads[s as usize].mr, m.size as u64);
+            if m.size != 0 {
+                if !wflags.contains(Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE) || !wflags.intersects(sw::RAM) {
+                    return Err(Fault::Receiver(Error::BadAddress));
+                }
+                let bytes = abi::call::bytes_of(&words);
+                let frame = PhysAddr::new_truncate(window & ADDR_MASK);
+                // SAFETY: the window's frame, checked above to be the
+                // receiver's writable RAM; the kernel holds no reference
+                // into it, and `bytes` is a kernel buffer.
+                unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.phys.ptr::<u8>(frame), m.size as usize) };
+            }
+            m.size as u64
+        };
+        if self.unanswered[rp] != 0 {
+            self.displace(rp, rbuf);
+        }
+        let th = &mut self.threads[s as usize];
+        th.msg.loan_pte = 0;
+        th.msg.recv_va = rbuf;
+        th.msg.server = r;
+        let cookie = th.cookie(s);
+        self.unanswered[rp] += 1;
+        let c = self.channels.slot(m.chan);
+        c.receives += 1;
+        c.in_flight += 1;
+        self.ipc.delivered += 1;
+        if self.ipc.trace {
+            crate::info!("ipc: ch{} t{s} -> t{r} tag {:#x} size {} (registers)", m.chan, m.tag, m.size);
+        }
+        Ok([cookie, m.tag, size, 0])
+    }
+
+    /// The first `len` bytes of `from`'s message registers into `to`'s,
+    /// the rest of them zero (whatever else `from` had there stays its own).
+    #[inline(always)]
+    pub(super) fn move_words(&mut self, from: Tid, to: Tid, len: u64) {
+        if len < abi::call::REG_MESSAGE as u64 {
+            return self.move_some_words(from, to, len);
+        }
+        // Word by word: a copy of the whole array would go through the
+        // stack.
+        for i in 0..abi::call::MSG_WORDS {
+            self.threads[to as usize].mr[i] = self.threads[from as usize].mr[i];
+        }
+    }
+
+    /// [`Self::move_words`] of a short message.
+    #[inline(never)]
+    fn move_some_words(&mut self, from: Tid, to: Tid, len: u64) {
+        self.threads[to as usize].mr = abi::call::masked(&self.threads[from as usize].mr, len);
     }
 
     /// How a message of `size` bytes at `buf` of sender `s` (sent with
@@ -515,13 +624,22 @@ impl Kernel {
     /// server's space is loaded); the client's buffer is found by walking its
     /// tables. A failed copy may have written part of the client's buffer.
     #[inline(always)]
-    pub(super) fn give_back(&mut self, c: Tid, p: usize, src: Option<u64>, reply_len: u64) -> Result<(), Error> {
+    pub(super) fn give_back(&mut self, c: Tid, p: usize, src: ReplySrc, reply_len: u64) -> Result<(), Error> {
         let m = &self.threads[c as usize].msg;
-        if reply_len == 0 || SendFlags::from_bits_retain(m.flags as u64).contains(SendFlags::READ_ONLY) || (m.lent && src.is_none_or(|s| s == m.recv_va)) {
+        let in_place = match src {
+            ReplySrc::Window => true,
+            ReplySrc::Buf(b) => b == m.recv_va,
+            ReplySrc::Regs => false,
+        };
+        if reply_len == 0 || SendFlags::from_bits_retain(m.flags as u64).contains(SendFlags::READ_ONLY) || (m.lent && in_place) {
             return Ok(());
         }
         let (window, lent, buf, len) = (m.recv_va, m.lent, m.buf, reply_len as usize);
-        let src = src.unwrap_or(window);
+        let src = match src {
+            ReplySrc::Window => window,
+            ReplySrc::Buf(b) => b,
+            ReplySrc::Regs => return self.give_back_regs(c, p, reply_len),
+        };
         debug_assert!(user::check_range(src, reply_len).is_ok());
         let (sspace, cp) = (self.space(p), self.proc_of(c));
         if lent {
@@ -558,6 +676,39 @@ impl Kernel {
             unsafe { crate::arch::read_user(&self.phys, &sspace, src + off as u64, dst, n) }
         })
         .map_err(|_| Error::BadAddress)
+    }
+
+    /// [`Self::give_back`] of a reply in the answering thread's message
+    /// registers to a client that sent from memory: written to its buffer
+    /// (for a lent page, to the page at the server's window). Walks the
+    /// tables: the fast path leaves this case to the general path.
+    #[inline(never)]
+    fn give_back_regs(&mut self, c: Tid, p: usize, reply_len: u64) -> Result<(), Error> {
+        let m = self.threads[c as usize].msg;
+        let bytes = abi::call::bytes_of(&self.threads[self.current as usize].mr);
+        let data = &bytes[..reply_len as usize];
+        let (space, va) = if m.lent { (self.space(p), m.recv_va) } else { (self.space(self.proc_of(c)), m.buf) };
+        user::write(&self.phys, &space, va, data, user::Access::Write).map_err(|_| Error::BadAddress)
+    }
+
+    /// Reply data for a client that sent with `Call`: `reply_len` bytes from
+    /// `src` into its message registers (the rest zero). Its words change
+    /// only if all of them arrive.
+    fn reply_to_regs(&mut self, c: Tid, p: usize, src: ReplySrc, reply_len: u64) -> Result<(), Error> {
+        let words = match src {
+            ReplySrc::Regs => {
+                self.move_words(self.current, c, reply_len);
+                return Ok(());
+            }
+            ReplySrc::Window | ReplySrc::Buf(_) => {
+                let va = if let ReplySrc::Buf(b) = src { b } else { self.threads[c as usize].msg.recv_va };
+                let mut bytes = [0u8; abi::call::REG_MESSAGE];
+                user::read(&self.phys, &self.space(p), va, &mut bytes[..reply_len as usize]).map_err(|_| Error::BadAddress)?;
+                abi::call::words_of(&bytes[..reply_len as usize])
+            }
+        };
+        self.threads[c as usize].mr = words;
+        Ok(())
     }
 
     /// Map the sender's page `pa` (with its flags `f`) at the receiver's
@@ -694,17 +845,17 @@ impl Kernel {
 
     /// `Reply` from the current thread: `reply_len` bytes from its `buf`.
     pub fn reply(&mut self, cookie: u64, result: u64, buf: u64, reply_len: u64, xfer: Option<(u64, RightsMask)>) -> Result<(), SysError> {
-        let client = self.answer(cookie, result, Some(buf), reply_len, xfer)?;
+        let client = self.answer(cookie, result, ReplySrc::Buf(buf), reply_len, xfer)?;
         self.make_runnable(client);
         Ok(())
     }
 
-    /// Answer message `cookie`: `reply_len` bytes at the server's `src`
-    /// (`None`: the message's window, which must still hold it) go back to
-    /// the sender's buffer, the lent page goes back, the client's result is
+    /// Answer message `cookie`: `reply_len` bytes from the server's `src`
+    /// (its window only while that still holds the message) go back to the
+    /// sender's buffer (or message registers, after a `Call`), the lent page goes back, the client's result is
     /// set. Returns the client, still blocked: the caller decides how it
     /// runs next. Refusals before the copy leave the client waiting.
-    fn answer(&mut self, cookie: u64, result: u64, src: Option<u64>, reply_len: u64, xfer: Option<(u64, RightsMask)>) -> Result<Tid, SysError> {
+    fn answer(&mut self, cookie: u64, result: u64, src: ReplySrc, reply_len: u64, xfer: Option<(u64, RightsMask)>) -> Result<Tid, SysError> {
         let srv = self.current;
         let p = self.proc_of(srv);
         // A cookie names a thread and its message number; only the process
@@ -724,9 +875,10 @@ impl Kernel {
         }
         if reply_len != 0 {
             // Never another message's bytes: not from a window that has
-            // since received a later message.
-            let from = src.unwrap_or(m.recv_va);
-            let from_window = from < m.recv_va + PAGE && m.recv_va < from.saturating_add(reply_len);
+            // since received a later message. (Register reply data stands
+            // for the window's too: the runtime loads it from there.)
+            let from = if let ReplySrc::Buf(b) = src { b } else { m.recv_va };
+            let from_window = src != ReplySrc::Buf(from) || (from < m.recv_va + PAGE && m.recv_va < from.saturating_add(reply_len));
             if m.displaced && from_window {
                 return Err(Error::InvalidArgument.into());
             }
@@ -740,7 +892,8 @@ impl Kernel {
         }
         let mut status = Ok([result, token, m.written_back(reply_len), 0]);
         let mut mine = Ok(c);
-        if let Err(e) = self.give_back(c, p, src, reply_len) {
+        let moved = if m.regs { self.reply_to_regs(c, p, src, reply_len) } else { self.give_back(c, p, src, reply_len) };
+        if let Err(e) = moved {
             status = Err(e);
             mine = Err(e);
             // The client gets only the error, so not the capability either.

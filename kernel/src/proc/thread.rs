@@ -74,6 +74,9 @@ pub struct Message {
     pub lent: bool,
     /// [`abi::SendFlags`] bits of the send.
     pub flags: u8,
+    /// Sent with `Call`: the message is in the sender's message registers
+    /// ([`Thread::mr`]), and so is the reply.
+    pub regs: bool,
     /// A later message was delivered at the same window while this one was
     /// unanswered: the window no longer holds it, so no reply may take
     /// data from there.
@@ -113,8 +116,10 @@ pub struct LeafCache {
     pub at: u64,
 }
 
-/// One thread.
+/// One thread. (`repr(C)`: the syscall entry finds [`Thread::mr`] right
+/// after [`Thread::ret`].)
 #[derive(Default)]
+#[repr(C)]
 pub struct Thread {
     pub state: State,
     /// Index of the owning process.
@@ -137,6 +142,9 @@ pub struct Thread {
     pub wait_obj: u16,
     /// Receive window while receive-blocked.
     pub recv_buf: u64,
+    /// Receive-blocked in `ReplyWait`: a `Call` message goes to its message
+    /// registers (else into the window).
+    pub recv_regs: bool,
     pub msg: Message,
     /// Where the page-table entries of this thread's receive window and of
     /// its last message buffer live (see [`LeafCache`]).
@@ -144,10 +152,18 @@ pub struct Thread {
     pub buffer: LeafCache,
     /// Result of the current or last syscall: error code and four values.
     pub ret: [u64; 5],
+    /// Message registers (`Call`, `ReplyWait`; see [`abi::call::MsgWords`]):
+    /// the words the thread passed on entry (the entry stub stores words
+    /// 2-7, the dispatcher words 0-1), replaced by a message or reply
+    /// delivered in registers; the syscall exit loads them back.
+    pub mr: abi::call::MsgWords,
     /// Ticks left in the time slice.
     pub slice: u32,
     pub arch: ThreadContext,
 }
+
+// The syscall exit reads the message registers at the results pointer + 40.
+const _: () = assert!(core::mem::offset_of!(Thread, mr) == core::mem::offset_of!(Thread, ret) + 40);
 
 /// Message cookies: bit 63 set (so no cookie is [`abi::NO_REPLY`]), the
 /// sender's message number in bits 16..48, the sender's thread in bits 0..8;

@@ -16,7 +16,7 @@ mod short;
 use abi::call::{
     self, CapInfo, CodeArgs, DebugIpcArgs, DeriveArgs, DmaAddrArgs, DmaAllocArgs, DmaAllocResults, GrantArgs, IrqBindArgs, IrqLineArgs,
     MapAnonArgs, MapPhysArgs, NameArgs, NameRegisterArgs, PhysDeriveArgs, PhysInfoResults, PortInArgs, PortOutArgs, PrintArgs,
-    PriorityResults, ProcessCreateArgs, ProcessWriteArgs, ReceiveArgs, Regs, ReplyArgs, ReplyRecvArgs, ScopeArgs, SendArgs,
+    PriorityResults, ProcessCreateArgs, CallArgs, ReplyWaitArgs, ProcessWriteArgs, ReceiveArgs, Regs, ReplyArgs, ReplyRecvArgs, ScopeArgs, SendArgs,
     SendCapArgs, ThreadCreateArgs, TimeoutArgs, UnmapArgs,
 };
 use abi::{
@@ -61,6 +61,14 @@ impl Kernel {
         match nr {
             n if n == Syscall::Send as u64 => self.syscall_send(a),
             n if n == Syscall::ReplyRecv as u64 => self.syscall_reply_recv(a),
+            n if n == Syscall::Call as u64 => {
+                self.take_words(a);
+                self.syscall_call(a)
+            }
+            n if n == Syscall::ReplyWait as u64 => {
+                self.take_words(a);
+                self.syscall_reply_wait(a)
+            }
             _ => {
                 if !self.syscall_short(nr, a[0]) {
                     self.syscall_general(nr, *a)
@@ -86,6 +94,39 @@ impl Kernel {
             Ok(x) => k.fast_reply_recv(a[0], x.cookie, x.result, x.reply_len, x.window, x.timeout),
             Err(_) => false,
         });
+    }
+
+    /// `Call`, as [`Self::syscall_send`]. The entry has stored the message
+    /// words in the thread's `mr` (see [`Self::take_words`]).
+    #[inline(always)]
+    pub(crate) fn syscall_call(&mut self, a: &[u64; 6]) {
+        self.fast_or_general(Syscall::Call, a, |k| {
+            let (token, args) = call::split(a);
+            k.fast_call(token, &args)
+        });
+    }
+
+    /// `ReplyWait`, as [`Self::syscall_send`].
+    #[inline(always)]
+    pub(crate) fn syscall_reply_wait(&mut self, a: &[u64; 6]) {
+        self.fast_or_general(Syscall::ReplyWait, a, |k| match ReplyWaitArgs::from_regs(&call::split(a).1) {
+            Ok(x) => k.fast_reply_wait(a[0], x.cookie, x.result, x.window_len.len, x.window_len.window),
+            Err(_) => false,
+        });
+    }
+
+    /// Message words 0 and 1 (`w0, w1`, the last two argument registers of
+    /// `Call` and `ReplyWait`) into the current thread's `mr`: what the
+    /// bare-metal entry stub does (with words 2-7 from `rbx, rbp,
+    /// r12-r15`), for the host's entry above (host tests put words 2-7 in
+    /// `mr` themselves).
+    #[inline(always)]
+    fn take_words(&mut self, a: &[u64; 6]) {
+        const W0: usize = 1 + call::arg_index(Syscall::Call, "w0");
+        const _: () = assert!(W0 == 1 + call::arg_index(Syscall::ReplyWait, "w0") && W0 + 1 == 1 + call::arg_index(Syscall::Call, "w1"));
+        let t = self.current as usize;
+        self.threads[t].mr[0] = a[W0];
+        self.threads[t].mr[1] = a[W0 + 1];
     }
 
     /// `fast`, and the general path if it declines. Host tests can turn the
@@ -214,13 +255,30 @@ impl Kernel {
                     }
                 };
                 self.ipc.general_sends += 1;
-                self.send(token, x.tag, x.size, x.buf, x.timeout, x.flags, None)
+                self.send(token, x.tag, x.size, x.buf, x.timeout, x.flags, None, false)
             }
             // A message carrying a capability is read-only for the kernel:
             // copied, never lent, no reply data written back.
             Syscall::SendCap => {
                 let x = SendCapArgs::from_regs(&r)?;
-                self.send(token, x.tag, x.size, x.buf, abi::FOREVER, SendFlags::READ_ONLY, Some((x.cap, x.rights)))
+                self.send(token, x.tag, x.size, x.buf, abi::FOREVER, SendFlags::READ_ONLY, Some((x.cap, x.rights)), false)
+            }
+            Syscall::Call => {
+                let x = CallArgs::from_regs(&r)?;
+                self.ipc.general_sends += 1;
+                self.send(token, x.tag, x.size, 0, x.timeout, SendFlags::empty(), None, true)
+            }
+            Syscall::ReplyWait => {
+                // Refuse a bad token before bad arguments, as everywhere.
+                let x = match ReplyWaitArgs::from_regs(&r) {
+                    Ok(x) => x,
+                    Err(e) => {
+                        self.channel_of(p, token, ChannelRights::RECEIVE)?;
+                        return Err(e.into());
+                    }
+                };
+                self.ipc.general_replies += 1;
+                self.reply_wait(token, x.cookie, x.result, x.window_len.len, x.window_len.window)
             }
             Syscall::Receive => {
                 let x = ReceiveArgs::from_regs(&r)?;

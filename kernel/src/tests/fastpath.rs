@@ -9,6 +9,7 @@
 //! memory, and the fast path must really have run.
 
 use super::*;
+use abi::call::REG_MESSAGE;
 use std::string::String;
 
 /// Message sizes the benchmark sweeps (4096 from an aligned buffer is lent).
@@ -53,8 +54,8 @@ fn digest(w: &mut World, cast: &Cast) -> String {
         let th = &k.threads[t as usize];
         let _ = writeln!(
             d,
-            "thread {t}: {:?} prio {}/{} links {} {} timer {} {} wait {} window {:#x} ret {:x?} slice {} msg {:?}",
-            th.state, th.prio, th.base_prio, th.next, th.prev, th.timer_next, th.deadline, th.wait_obj, th.recv_buf, th.ret, th.slice, th.msg
+            "thread {t}: {:?} prio {}/{} links {} {} timer {} {} wait {} window {:#x} regs {} ret {:x?} words {:x?} slice {} msg {:?}",
+            th.state, th.prio, th.base_prio, th.next, th.prev, th.timer_next, th.deadline, th.wait_obj, th.recv_buf, th.recv_regs, th.ret, th.mr, th.slice, th.msg
         );
     }
     let _ = writeln!(d, "highest {:?} timers {}", k.sched.highest(), k.timers.first());
@@ -132,6 +133,11 @@ fn pick(rng: &mut Rng, w: &World, cast: &Cast, held: &mut Held) -> (Step, Option
         // a timeout, so that it comes back to answer them.
         let timeout = if held.len() > answers.is_some() as usize || rng.chance(5) { 3 * MS } else { FOREVER };
         let step = match rng.below(20) {
+            // The reply in registers (`ReplyWait`), now and then too long.
+            5..=10 => {
+                let len = if rng.chance(5) { 65 + rng.below(100) } else { len.min(REG_MESSAGE as u64) };
+                Step::Call { t, fill: (0, 0, seed), nr: Syscall::ReplyWait, args: [cast.chan, cookie, result, window | len, rng.next(), rng.next()] }
+            }
             0 => return (Step::Call { t, fill: (0, 0, seed), nr: Syscall::Receive, args: [cast.chan, window, timeout, 0, 0, 0] }, None),
             1 => return (Step::Call { t, fill: (0, 0, seed), nr: Syscall::ReplyRecv, args: [cast.chan, 0, 0, 0, window, timeout] }, None),
             2..=4 if cookie != 0 => {
@@ -147,6 +153,12 @@ fn pick(rng: &mut Rng, w: &World, cast: &Cast, held: &mut Held) -> (Step, Option
         return (step, answers);
     }
     let i = cast.clients.iter().position(|&c| c == t).unwrap();
+    if rng.chance(40) {
+        // A message in registers (`Call`), now and then too long.
+        let size = if rng.chance(5) { 65 + rng.below(10) } else { rng.pick(&[0, 8, 13, 64]) };
+        let args = [cast.sends[i], rng.next() & 0xffff, size, timeout, rng.next(), rng.next()];
+        return (Step::Call { t, fill: (0, 0, seed), nr: Syscall::Call, args }, None);
+    }
     let size = if rng.chance(10) { rng.below(4097) } else { rng.pick(&SIZES) };
     let buf = BUF + rng.below(BUF_PAGES - 2) * PAGE + if rng.chance(60) { 0 } else { 1 + rng.below(63) };
     let flags = if rng.chance(15) { abi::SendFlags::READ_ONLY.bits() } else { 0 };
@@ -161,6 +173,13 @@ fn apply(w: &mut World, step: Step) -> R {
             R::Ok([0; 4])
         }
         Step::Call { t, fill: (va, len, seed), nr, args } => {
+            if matches!(nr, Syscall::Call | Syscall::ReplyWait) {
+                // Words 2-7, as the entry stub takes them from registers.
+                let words = pattern(seed, 48);
+                for (i, c) in words.chunks(8).enumerate() {
+                    w.k.threads[t as usize].mr[2 + i] = u64::from_le_bytes(c.try_into().unwrap());
+                }
+            }
             if len > 0 {
                 let p = w.k.proc_of(t);
                 poke(w, p, va, &pattern(seed, len as usize));

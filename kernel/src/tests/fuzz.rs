@@ -41,6 +41,8 @@ enum A {
     Prio,
     SendFlags,
     ReplyLen,
+    /// A window and a register reply length (`WindowLen`).
+    WindowLen,
     Any,
 }
 
@@ -85,6 +87,7 @@ fn signature(s: Syscall) -> Vec<A> {
         K::OptToken => A::TokOr0,
         K::ClassToken(c) => A::Tok(Want::Class(c)),
         K::ProviderLen => A::ProviderLen,
+        K::WindowLen => A::WindowLen,
     };
     std::iter::once(token).chain(shape.args.iter().map(arg)).collect()
 }
@@ -331,6 +334,7 @@ impl Fuzz {
             A::Prio => r.below(10),
             A::SendFlags => r.pick(&[0, 0, 0, abi::SendFlags::READ_ONLY.bits(), 2]),
             A::ReplyLen => r.pick(&[0, 0, 0, 8, 4096]),
+            A::WindowLen => r.pick(&[WIN, WIN, MAPS, UNMAPPED, BUF]) + r.below(4) * PAGE + r.pick(&[0, 0, 8, 64, 65, 4095]),
             A::Any => self.arg(),
         }
     }

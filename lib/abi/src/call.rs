@@ -70,6 +70,88 @@ impl Reg for RightsMask {
     }
 }
 
+/// Message registers: [`crate::Syscall::Call`] and
+/// [`crate::Syscall::ReplyWait`] carry a short message (request or reply)
+/// in eight registers instead of memory, so the kernel moves it without
+/// touching a page table: on entry words 0-1 are `r8, r9` (the argument
+/// registers `w0, w1`) and words 2-7 `rbx, rbp, r12, r13, r14, r15`; on
+/// return words 0-1 are `rdi, r10` and 2-7 the same six. Byte `i` of the
+/// message is byte `i % 8` of word `i / 8` (little-endian); the kernel
+/// delivers exactly the message's bytes, the rest of the words zero. When a
+/// call returns no message (an error, or a message that arrived in the
+/// window), the words are the caller's own.
+pub type MsgWords = [u64; MSG_WORDS];
+/// Words in [`MsgWords`].
+pub const MSG_WORDS: usize = 8;
+/// The longest message (or reply) that travels in registers.
+pub const REG_MESSAGE: usize = MSG_WORDS * 8;
+/// Set in `ReplyWait`'s `size` result when the message is in the message
+/// registers (else it is in the window, as for `ReplyRecv`).
+pub const IN_REGISTERS: u64 = 1 << 32;
+
+/// The words that carry `bytes` (at most [`REG_MESSAGE`]; the rest zero).
+#[inline]
+pub fn words_of(bytes: &[u8]) -> MsgWords {
+    let mut w = [0u64; MSG_WORDS];
+    for (i, chunk) in bytes.chunks(8).take(MSG_WORDS).enumerate() {
+        let mut b = [0u8; 8];
+        b[..chunk.len()].copy_from_slice(chunk);
+        w[i] = u64::from_le_bytes(b);
+    }
+    w
+}
+
+/// The bytes the words carry.
+#[inline]
+pub fn bytes_of(w: &MsgWords) -> [u8; REG_MESSAGE] {
+    let mut b = [0u8; REG_MESSAGE];
+    for (i, word) in w.iter().enumerate() {
+        b[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
+    }
+    b
+}
+
+/// `w` with every byte from `len` on cleared: what a message of `len` bytes
+/// carries (the sender's other register contents never reach the receiver).
+#[inline(always)]
+pub fn masked(w: &MsgWords, len: u64) -> MsgWords {
+    if len >= REG_MESSAGE as u64 {
+        return *w;
+    }
+    let mut out = [0u64; MSG_WORDS];
+    let full = (len / 8) as usize;
+    out[..full].copy_from_slice(&w[..full]);
+    if len % 8 != 0 {
+        out[full] = w[full] & ((1u64 << (len % 8 * 8)) - 1);
+    }
+    out
+}
+
+/// A page-aligned receive window and the length of a reply in registers
+/// (at most [`REG_MESSAGE`]) in one register: `window | len` (the window's
+/// low 12 bits are free). A longer length is `InvalidArgument`; whether
+/// the window is aligned user memory the kernel checks like any window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowLen {
+    pub window: u64,
+    pub len: u64,
+}
+
+impl Reg for WindowLen {
+    #[inline(always)]
+    fn to_reg(self) -> u64 {
+        self.window | self.len
+    }
+    #[inline(always)]
+    fn from_reg(r: u64) -> Result<WindowLen, Error> {
+        let len = r & 0xfff;
+        if len > REG_MESSAGE as u64 {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(WindowLen { window: r & !0xfff, len })
+    }
+}
+
 /// Values that travel in `N` registers: 5 for arguments, 4 for results.
 pub trait Regs<const N: usize>: Sized + Copy {
     /// The registers for these values (unused ones 0).
@@ -108,6 +190,8 @@ pub enum ArgKind {
     SendFlags,
     /// Bytes of reply data.
     ReplyLen,
+    /// A [`WindowLen`]: a receive window and a register reply's length.
+    WindowLen,
     /// A thread priority.
     Prio,
     /// Where a [`crate::quota::Quota`] is.
@@ -209,6 +293,12 @@ args! {
     ReceiveArgs { window: u64 = K::Window, timeout: u64 = K::Timeout }
     /// `Reply` (the token is the cookie).
     ReplyArgs { result: u64 = K::Value, buf: u64 = K::Addr, reply_len: u64 = K::ReplyLen, cap: u64 = K::OptToken, rights: RightsMask = K::Rights }
+    /// `Call`: words 0 and 1 of the message (the rest in `rbx, rbp,
+    /// r12-r15`, see [`MsgWords`]).
+    CallArgs { tag: u64 = K::Value, size: u64 = K::Size, timeout: u64 = K::Timeout, w0: u64 = K::Value, w1: u64 = K::Value }
+    /// `ReplyWait`: words 0 and 1 of the reply (the rest in `rbx, rbp,
+    /// r12-r15`).
+    ReplyWaitArgs { cookie: u64 = K::Cookie, result: u64 = K::Value, window_len: WindowLen = K::WindowLen, w0: u64 = K::Value, w1: u64 = K::Value }
     /// `ReplyRecv`.
     ReplyRecvArgs { cookie: u64 = K::Cookie, result: u64 = K::Value, reply_len: u64 = K::ReplyLen, window: u64 = K::Window, timeout: u64 = K::Timeout }
     /// `NameFind`, `NameDeregister`.
@@ -335,6 +425,8 @@ pub const fn shape(s: Syscall) -> Shape {
         S::Receive => of(Object(Channel), ReceiveArgs::FIELDS, ReceiveResults::FIELDS),
         S::Reply => of(Auth::Cookie, ReplyArgs::FIELDS, NoResults::FIELDS),
         S::ReplyRecv => of(Object(Channel), ReplyRecvArgs::FIELDS, ReceiveResults::FIELDS),
+        S::Call => of(Object(Channel), CallArgs::FIELDS, SendResults::FIELDS),
+        S::ReplyWait => of(Object(Channel), ReplyWaitArgs::FIELDS, ReceiveResults::FIELDS),
         S::NameRegister => of(Object(Channel), NameRegisterArgs::FIELDS, NoResults::FIELDS),
         S::NameDeregister => of(Object(Channel), NameArgs::FIELDS, NoResults::FIELDS),
         S::NameFind => of(Class(C::Names), NameArgs::FIELDS, Value::FIELDS),

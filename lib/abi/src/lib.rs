@@ -159,6 +159,21 @@ pub enum Syscall: u64 {
     /// `reply_len > 0` is refused with `InvalidArgument` (nothing is sent,
     /// nothing received; answer it with [`Syscall::Reply`] instead).
     ReplyRecv = 16,
+    /// `channel(SEND); tag, size, timeout, w0, w1 -> result, cap, reply_len`
+    /// [`Syscall::Send`] with the message in registers (at most
+    /// [`call::REG_MESSAGE`] bytes: words 0-1 in `r8, r9`, 2-7 in `rbx, rbp,
+    /// r12-r15`, see [`call::MsgWords`]); the reply's `reply_len` bytes come
+    /// back in the message registers `rdi, r10, rbx, rbp, r12-r15` (bytes
+    /// past it zero). Never touches the caller's memory.
+    Call = 17,
+    /// `channel(RECEIVE); cookie, result, window_len, w0, w1 -> cookie, tag,
+    /// size, cap` [`Syscall::ReplyRecv`] with the reply in registers (`w0,
+    /// w1`, `rbx, rbp, r12-r15`; `window_len` = window | reply length, at
+    /// most [`call::REG_MESSAGE`]) and no timeout. A message sent with
+    /// [`Syscall::Call`] arrives in the message registers (`size` has
+    /// [`call::IN_REGISTERS`] set; bytes past the size zero); any other in
+    /// the window, as for `ReplyRecv`.
+    ReplyWait = 18,
     /// `channel(DELEGATE); name_ptr, name_len, names ->` publish a name;
     /// `names` is a `Names` class token whose scope covers the name's
     /// provider (see [`names_scope`]), else `Incapable`.

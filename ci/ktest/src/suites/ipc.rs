@@ -7,6 +7,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
+use abi::call::REG_MESSAGE;
 use abi::limits::{CHANNELS_PER_PROCESS, CHANNEL_QUEUE_DEPTH};
 use abi::{Error, FOREVER};
 use runtime::ipc::{debug, Channel, Page, Window};
@@ -20,7 +21,8 @@ use crate::harness::{channel_id, expect_err, expect_exit, serve, serve_with, spa
 pub fn run() -> i32 {
     let mut s = Suite::new("ipc");
     s.case("round trip with 64 bytes of data both ways", round_trip);
-    s.case("steady state: 200 calls at each size 0..4096 (copied and lent), every byte checked both ways", steady_state);
+    s.case("steady state: 200 calls at each size 0..4096 (in registers up to 64, copied and lent), every byte checked both ways", steady_state);
+    s.case("message registers: exactly the message's bytes arrive (the rest zero), the caller's own words after an error", message_registers);
     s.case("registers after a call (fast and general path): results, own callee-saved, the rest zero", registers_after_call);
     s.case("tag-only message", tag_only);
     s.case("4 KiB page-aligned message is lent, not copied", lent_page);
@@ -72,14 +74,24 @@ fn steady_state() -> Outcome {
     let sv = serve("server", &[])?;
     let mut v = vec![0u8; 8192];
     let mut page = Box::new(Page::zeroed());
-    for (size, lent) in [0, 8, 64, 256, 1024, 2048, 4095, 4096].map(|s| (s, false)).into_iter().chain([(4096, true)]) {
+    let sizes = [0, 8, 64, 256, 1024, 2048, 4095, 4096].map(|s| (s, false, false));
+    // Up to 64 bytes `call` sends in registers (`Call`/`ReplyWait`); the
+    // same sizes from memory (`Send`/`ReplyRecv`) too.
+    let in_regs = [0, 8, 13, 64].map(|s| (s, false, true));
+    for (size, lent, regs) in in_regs.into_iter().chain(sizes).chain([(4096, true, false)]) {
         let buf = if lent { &mut page.0[..] } else { &mut v[8..8 + size] };
         let before = debug::totals().ctx("totals")?;
         for i in 0..200u32 {
             buf.iter_mut().enumerate().for_each(|(j, b)| *b = (j as u32).wrapping_mul(7).wrapping_add(i * 13) as u8);
             let hash = crate::child::fnv1a(buf);
-            let r = sv.chan.call(tag::SWEEP, buf, size).map_err(|e| alloc::format!("{size}-byte call {i}: {e:?}"))?;
-            let what = if lent { "lent" } else { "copied" };
+            let r = if regs || size > REG_MESSAGE {
+                sv.chan.call(tag::SWEEP, buf, size)
+            } else {
+                // SAFETY: `buf` is borrowed mutably for the whole call.
+                unsafe { sv.chan.send_raw(tag::SWEEP, buf.as_mut_ptr(), size, FOREVER, abi::SendFlags::empty()) }
+            };
+            let r = r.map_err(|e| alloc::format!("{size}-byte call {i} (registers: {regs}): {e:?}"))?;
+            let what = if lent { "lent" } else if regs { "in registers" } else { "copied" };
             ensure!(r.result == hash, "{size} bytes {what}, call {i}: the server got other bytes (hash {:#x}, sent {hash:#x})", r.result);
             ensure!(r.len == size, "{size} bytes {what}, call {i}: {} bytes came back", r.len);
             let bad = buf.iter().enumerate().position(|(j, &b)| b != (j as u32).wrapping_mul(7).wrapping_add(i * 13).wrapping_add(1) as u8);
@@ -90,7 +102,7 @@ fn steady_state() -> Outcome {
         // (a tick may send the odd call the general way).
         let after = debug::totals().ctx("totals")?;
         let (sends, replies) = (after.general_sends - before.general_sends, after.general_replies - before.general_replies);
-        ensure!(sends <= 50 && replies <= 50, "{size} bytes: {sends} Sends and {replies} ReplyRecvs of 200 took the general path");
+        ensure!(sends <= 50 && replies <= 50, "{size} bytes (registers: {regs}): {sends} Sends and {replies} ReplyRecvs of 200 took the general path");
     }
     stop(sv)
 }
@@ -161,6 +173,61 @@ fn registers_after_call() -> Outcome {
         ensure!(r[14] & 0x202 == 0x202 && r[14] >> 22 == 0, "{path} path: r11 {:#x} is no user rflags", r[14]);
         ensure!(buf.iter().enumerate().all(|(i, &b)| b == !(i as u8 * 5)), "{path} path: reply data wrong");
     }
+    stop(sv)
+}
+
+/// A raw `Call` with every message word set: `[rax, rsi, rdx, r8, r9,
+/// rdi, r10, rbx, rbp, r12, r13, r14, r15]` after it returns.
+#[inline(never)]
+fn raw_call(token: u64, tag: u64, size: u64, words: &[u64; 8]) -> [u64; 13] {
+    let mut r = [0u64; 13];
+    let args = [abi::Syscall::Call as u64, token, tag, size, FOREVER, words[0], words[1]];
+    // SAFETY: rbx and rbp are saved and restored by hand, every other
+    // register the block changes is declared; the stack is back where it
+    // was at the end.
+    unsafe {
+        core::arch::asm!(
+            "push rbx", "push rbp", "push r11",
+            "mov rbx, [rcx + 16]", "mov rbp, [rcx + 24]", "mov r12, [rcx + 32]", "mov r13, [rcx + 40]",
+            "mov r14, [rcx + 48]", "mov r15, [rcx + 56]",
+            "mov rax, [rdx]", "mov rdi, [rdx + 8]", "mov rsi, [rdx + 16]", "mov r10, [rdx + 32]", "mov r8, [rdx + 40]",
+            "mov r9, [rdx + 48]", "mov rdx, [rdx + 24]",
+            "syscall",
+            "pop r11",
+            "mov [r11], rax", "mov [r11 + 8], rsi", "mov [r11 + 16], rdx", "mov [r11 + 24], r8", "mov [r11 + 32], r9",
+            "mov [r11 + 40], rdi", "mov [r11 + 48], r10", "mov [r11 + 56], rbx", "mov [r11 + 64], rbp",
+            "mov [r11 + 72], r12", "mov [r11 + 80], r13", "mov [r11 + 88], r14", "mov [r11 + 96], r15",
+            "pop rbp", "pop rbx",
+            in("rcx") words.as_ptr(), in("rdx") args.as_ptr(), in("r11") r.as_mut_ptr(),
+            out("rax") _, out("rsi") _, out("rdi") _,
+            out("r8") _, out("r9") _, out("r10") _, out("r12") _, out("r13") _, out("r14") _, out("r15") _,
+        );
+    }
+    r
+}
+
+/// `Call` with junk in every message word past the size, to a server that
+/// answers `ECHO` (the bytes inverted, their sum) from its window: the
+/// words that come back carry exactly the reply, the rest zero (junk the
+/// kernel let through either way would be back in them); an error returns
+/// the caller's own words.
+fn message_registers() -> Outcome {
+    let sv = serve("server", &[])?;
+    sv.chan.call(tag::ECHO, &mut [0; 8], 8).ctx("first call")?;
+    let words: [u64; 8] = core::array::from_fn(|i| 0x0101_0101_0101_0101 * (i as u64 + 1));
+    for size in [0u64, 1, 8, 13, 63, 64] {
+        let r = raw_call(sv.chan.token(), tag::ECHO, size, &words);
+        let sent = &abi::call::bytes_of(&words)[..size as usize];
+        let sum: u64 = sent.iter().map(|&b| b as u64).sum();
+        ensure!(r[..5] == [0, sum, 0, size, 0], "{size} bytes: rax, rsi, rdx, r8, r9 = {:#x?} (sum {sum:#x})", &r[..5]);
+        let mut want = [0u8; 64];
+        want[..size as usize].iter_mut().zip(sent).for_each(|(w, &b)| *w = !b);
+        let got: [u64; 8] = r[5..].try_into().expect("8 words");
+        ensure!(abi::call::bytes_of(&got) == want, "{size} bytes: reply words {got:#x?}");
+    }
+    // A bad size: refused, and the words are the caller's own.
+    let r = raw_call(sv.chan.token(), tag::ECHO, 65, &words);
+    ensure!(r[0] == abi::Error::TooLarge as u64 && r[5..] == words, "65 bytes: {r:#x?}");
     stop(sv)
 }
 

@@ -68,6 +68,8 @@ pub struct SyscallFrame {
 
 // `syscall_entry` pushes exactly these ten registers, in this order.
 const _: () = assert!(size_of::<SyscallFrame>() == 10 * 8 && core::mem::offset_of!(SyscallFrame, args) == 8);
+// The entry stub's range check: every IPC number lies in Send ..= ReplyWait.
+const _: () = assert!((abi::Syscall::Send as u64) < abi::Syscall::ReplyRecv as u64 && (abi::Syscall::ReplyRecv as u64) < abi::Syscall::Call as u64 && (abi::Syscall::Call as u64) < abi::Syscall::ReplyWait as u64);
 
 /// Distance between interrupt stubs.
 pub const STUB_STRIDE: u64 = 16;
@@ -232,14 +234,23 @@ syscall_entry:
     push rax
     mov rdi, rsp
     /* (No cld: SFMASK clears DF on every syscall.) */
-    /* The two calls of every request (Send, ReplyRecv) go to the IPC
-       dispatcher, which tries the fast path first; every other call goes
-       straight to the general dispatcher, without the fast path's
-       registers to save. */
+    /* The calls of every request (Call or Send, ReplyWait or ReplyRecv)
+       go to IPC dispatchers of their own, which try the fast path first;
+       every other call goes straight to the general dispatcher, without
+       the fast path's registers to save (past one range check: the IPC
+       numbers are Send .. ReplyWait; rcx is saved by now). */
+    lea ecx, [rax - {send}]
+    cmp ecx, {reply_wait} - {send}
+    ja 3f
+    cmp eax, {call}
+    je 7f
+    cmp eax, {reply_wait}
+    je 8f
     cmp eax, {reply_recv}
     je 4f
     cmp eax, {send}
     je 6f
+3:
     call syscall_dispatch
     jmp 5f
 4:
@@ -247,6 +258,53 @@ syscall_entry:
     jmp 5f
 6:
     call syscall_dispatch_send
+    jmp 5f
+    /* Call and ReplyWait: message words (r8, r9, rbx, rbp, r12-r15) go to the
+       running thread's `mr` (RUNNING holds its `ret`, which `mr` follows),
+       and on the way out the words of the thread that returns come back in
+       rdi, r10, rbx, rbp, r12-r15 (its own, or a message delivered there). */
+7:
+    mov rax, [rip + RUNNING]
+    mov [rax + 40], r8
+    mov [rax + 48], r9
+    mov [rax + 56], rbx
+    mov [rax + 64], rbp
+    mov [rax + 72], r12
+    mov [rax + 80], r13
+    mov [rax + 88], r14
+    mov [rax + 96], r15
+    call syscall_dispatch_call
+    jmp 9f
+8:
+    mov rax, [rip + RUNNING]
+    mov [rax + 40], r8
+    mov [rax + 48], r9
+    mov [rax + 56], rbx
+    mov [rax + 64], rbp
+    mov [rax + 72], r12
+    mov [rax + 80], r13
+    mov [rax + 88], r14
+    mov [rax + 96], r15
+    call syscall_dispatch_reply_wait
+9:
+    add rsp, 56
+    mov rdi, [rax + 40]
+    mov r10, [rax + 48]
+    mov rbx, [rax + 56]
+    mov rbp, [rax + 64]
+    mov r12, [rax + 72]
+    mov r13, [rax + 80]
+    mov r14, [rax + 88]
+    mov r15, [rax + 96]
+    mov rsi, [rax + 8]
+    mov rdx, [rax + 16]
+    mov r8, [rax + 24]
+    mov r9, [rax + 32]
+    mov rax, [rax]
+    pop r11
+    pop rcx
+    pop rsp
+    sysretq
 5:
     /* rax points at [status, v0, v1, v2, v3]; the saved arguments go. */
     add rsp, 56
@@ -354,6 +412,8 @@ switch_context:
     error_code_vectors = const ERROR_CODE_VECTORS,
     send = const abi::Syscall::Send as u32,
     reply_recv = const abi::Syscall::ReplyRecv as u32,
+    call = const abi::Syscall::Call as u32,
+    reply_wait = const abi::Syscall::ReplyWait as u32,
 );
 
 /// Size of a kernel stack and of the unmapped guard below it.

@@ -120,14 +120,19 @@ static KERNEL: KernelCell<Kernel> = KernelCell::new();
 /// What the CPU runs: the thread whose stack it is on, and where that
 /// thread's syscall results are (its `ret` in the thread table), which the
 /// syscall exit reads without entering the kernel again.
+/// (`repr(C)`, `results` first: the syscall entry of `Call` and
+/// `ReplyWait` reads it as `RUNNING`, to store message words.)
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Running {
-    tid: Tid,
     results: *const [u64; 5],
+    tid: Tid,
 }
 
+#[no_mangle]
 static RUNNING: Global2 =
-    Global2(UnsafeCell::new(Running { tid: crate::kernel::IDLE_THREAD, results: core::ptr::null() }));
+    Global2(UnsafeCell::new(Running { results: core::ptr::null(), tid: crate::kernel::IDLE_THREAD }));
+#[repr(transparent)]
 struct Global2(UnsafeCell<Running>);
 // SAFETY: single core, and the kernel runs with interrupts disabled except
 // in the idle loop, which does not touch it; the pointer is only carried.
@@ -157,5 +162,5 @@ fn running_results() -> *const [u64; 5] {
 
 fn set_running(tid: Tid, results: *const [u64; 5]) {
     // SAFETY: see `Global2`.
-    unsafe { *RUNNING.0.get() = Running { tid, results } };
+    unsafe { *RUNNING.0.get() = Running { results, tid } };
 }

@@ -130,6 +130,21 @@ extern "C" fn syscall_dispatch_reply_recv(f: &SyscallFrame) -> *const [u64; 5] {
     running_results()
 }
 
+/// `syscall_dispatch` for `Call` (the entry stub stored message words 2-7
+/// in the thread's `mr` and loads the running thread's back on exit).
+#[no_mangle]
+extern "C" fn syscall_dispatch_call(f: &SyscallFrame) -> *const [u64; 5] {
+    run_then_switch(|k| k.syscall_call(&f.args));
+    running_results()
+}
+
+/// `syscall_dispatch` for `ReplyWait`, as `syscall_dispatch_call`.
+#[no_mangle]
+extern "C" fn syscall_dispatch_reply_wait(f: &SyscallFrame) -> *const [u64; 5] {
+    run_then_switch(|k| k.syscall_reply_wait(&f.args));
+    running_results()
+}
+
 /// Called by the interrupt stubs. Returns 1 if the CPU pushed no error code
 /// where the stub expected one (the exit path then repairs the frame).
 #[no_mangle]
