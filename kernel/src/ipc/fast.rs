@@ -21,7 +21,7 @@
 //! slice (`Kernel::on_behalf`); a caller whose slice ran out meanwhile gets
 //! its reply through the general path, which puts it behind its equals.
 
-use abi::call::{arg_index, ArgRegs, IN_REGISTERS, REG_MESSAGE};
+use abi::call::{arg_index, ArgRegs, CALLED, IN_REGISTERS, REG_MESSAGE};
 use abi::{CapKind, SendFlags, Syscall};
 
 use crate::kernel::Kernel;
@@ -252,7 +252,7 @@ impl Kernel {
         if self.threads[r as usize].deadline != u64::MAX {
             self.timer_cancel(r);
         }
-        self.threads[r as usize].ret = [0, cookie, tag, size | IN_REGISTERS, 0];
+        self.threads[r as usize].ret = [0, cookie, tag, size | IN_REGISTERS | CALLED, 0];
         self.run_next(r);
         self.on_behalf = t;
         true

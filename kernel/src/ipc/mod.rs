@@ -445,7 +445,7 @@ impl Kernel {
         }
         let size = if self.threads[r as usize].recv_regs {
             self.move_words(s, r, m.size as u64);
-            m.size as u64 | abi::call::IN_REGISTERS
+            m.size as u64 | abi::call::IN_REGISTERS | abi::call::CALLED
         } else {
             let words = abi::call::masked(&self.threads[s as usize].mr, m.size as u64);
             if m.size != 0 {
@@ -459,7 +459,7 @@ impl Kernel {
                 // into it, and `bytes` is a kernel buffer.
                 unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.phys.ptr::<u8>(frame), m.size as usize) };
             }
-            m.size as u64
+            m.size as u64 | abi::call::CALLED
         };
         if self.unanswered[rp] != 0 {
             self.displace(rp, rbuf);

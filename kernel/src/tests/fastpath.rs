@@ -109,7 +109,8 @@ fn pick(rng: &mut Rng, w: &World, cast: &Cast, held: &mut Held) -> (Step, Option
         // A server that was waiting took a message: it holds it now.
         if let R::Ok([cookie, _, size, _]) = w.status(t) {
             if cookie & 1 << 63 != 0 && !held.iter().any(|h| h.0 == cookie) {
-                held.push((cookie, size, t));
+                // (The size without the `IN_REGISTERS`/`CALLED` bits.)
+                held.push((cookie, size & 0xffff_ffff, t));
             }
         }
         let window = if rng.chance(30) { WIN } else { WIN + (1 + i as u64) * PAGE };

@@ -88,6 +88,11 @@ pub const REG_MESSAGE: usize = MSG_WORDS * 8;
 /// Set in `ReplyWait`'s `size` result when the message is in the message
 /// registers (else it is in the window, as for `ReplyRecv`).
 pub const IN_REGISTERS: u64 = 1 << 32;
+/// Set in the `size` result of `Receive`, `ReplyRecv` and `ReplyWait` when
+/// the message was sent with `Call` (in registers or, to a receiver not in
+/// `ReplyWait`, copied into the window): its reply goes back in registers,
+/// so `ReplyWait` answers it the fast way.
+pub const CALLED: u64 = 1 << 33;
 
 /// The words that carry `bytes` (at most [`REG_MESSAGE`]; the rest zero).
 #[inline]

@@ -75,8 +75,9 @@ fn steady_state() -> Outcome {
     let mut v = vec![0u8; 8192];
     let mut page = Box::new(Page::zeroed());
     let sizes = [0, 8, 64, 256, 1024, 2048, 4095, 4096].map(|s| (s, false, false));
-    // Up to 64 bytes `call` sends in registers (`Call`/`ReplyWait`); the
-    // same sizes from memory (`Send`/`ReplyRecv`) too.
+    // Up to 64 bytes in registers (`Call`/`ReplyWait`, from buffers of
+    // the message's size and so through the staging copy, or of 64 bytes
+    // straight), and the same sizes from memory (`Send`/`ReplyRecv`).
     let in_regs = [0, 8, 13, 64].map(|s| (s, false, true));
     for (size, lent, regs) in in_regs.into_iter().chain(sizes).chain([(4096, true, false)]) {
         let buf = if lent { &mut page.0[..] } else { &mut v[8..8 + size] };
@@ -84,7 +85,9 @@ fn steady_state() -> Outcome {
         for i in 0..200u32 {
             buf.iter_mut().enumerate().for_each(|(j, b)| *b = (j as u32).wrapping_mul(7).wrapping_add(i * 13) as u8);
             let hash = crate::child::fnv1a(buf);
-            let r = if regs || size > REG_MESSAGE {
+            let r = if regs {
+                sv.chan.call_words(tag::SWEEP, buf, size)
+            } else if size > REG_MESSAGE {
                 sv.chan.call(tag::SWEEP, buf, size)
             } else {
                 // SAFETY: `buf` is borrowed mutably for the whole call.
