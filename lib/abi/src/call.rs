@@ -126,7 +126,7 @@ pub fn masked(w: &MsgWords, len: u64) -> MsgWords {
     let mut out = [0u64; MSG_WORDS];
     let full = (len / 8) as usize;
     out[..full].copy_from_slice(&w[..full]);
-    if len % 8 != 0 {
+    if !len.is_multiple_of(8) {
         out[full] = w[full] & ((1u64 << (len % 8 * 8)) - 1);
     }
     out

@@ -38,7 +38,7 @@ fn ring3() -> crate::harness::Outcome {
 }
 
 fn unknown_syscalls() -> crate::harness::Outcome {
-    for nr in [9, 17, 99, 1000, u64::MAX] {
+    for nr in [9, 19, 99, 1000, u64::MAX] {
         // SAFETY: unknown syscalls do nothing.
         let (status, _) = unsafe { runtime::sys::raw(nr, 0, [0; 5]) };
         ensure!(status == Error::UnknownSyscall as u64, "syscall {nr} gave status {status}");
