@@ -357,7 +357,7 @@ impl Channel {
         // SAFETY: the window is a mapped page (`Window::new`) that `window`
         // borrows mutably; the answered message was consumed into `a`.
         let (w0, w1) = unsafe { (page.cast::<u64>().read(), page.cast::<u64>().add(1).read()) };
-        let args = ReplyWaitArgs { cookie: a.cookie, result: a.result, window_len: WindowLen { window: window.addr, len: a.len as u64 }, w0, w1 };
+        let args = ReplyWaitArgs { cookie: a.cookie, result: a.result, window_len: WindowLen { window: window.addr, len: a.len as u64, poll: false }, w0, w1 };
         // SAFETY: as above; the reply's words are read from the window, and
         // a message in registers is stored there (a message in memory the
         // kernel writes there, or maps a lent page), for the `Received`

@@ -259,6 +259,15 @@ pub unsafe fn call(nr: Syscall, token: u64, a: ArgRegs) -> Result<ResultRegs, Er
 #[cfg(target_os = "none")]
 #[inline(always)]
 pub unsafe fn raw(nr: u64, token: u64, a: ArgRegs) -> (u64, ResultRegs) {
+    // `Call` and `ReplyWait` also load and return message words in
+    // callee-saved registers: through the wrapper that saves them (words
+    // 2-7 zero; what comes back is dropped). A known number folds this away.
+    if nr == Syscall::Call as u64 || nr == Syscall::ReplyWait as u64 {
+        let mut words = [0u64; abi::call::MSG_WORDS];
+        let at: *mut MsgWords = &mut words;
+        // SAFETY: the caller's contract; `words` is ours, 64 bytes.
+        return unsafe { raw_words(nr, token, a, at as *const u8, at as *mut u8, at, Keep::WholeReplyElseSpare) };
+    }
     let (status, r1, r2, r3, r4);
     // SAFETY: the kernel preserves every register except the ones named
     // here; what it does to memory is the caller's contract.

@@ -342,8 +342,18 @@ impl Fuzzer {
                 }
                 None => return Ok(()), // never our own channel
             },
-            Some(Syscall::Send | Syscall::Receive | Syscall::ReplyRecv) if self.s.hub != 0 && !self.one_in(4) => self.s.hub,
-            Some(Syscall::Send | Syscall::Receive | Syscall::ReplyRecv | Syscall::NameRegister | Syscall::NameDeregister) => {
+            Some(Syscall::Send | Syscall::Call | Syscall::Receive | Syscall::ReplyRecv | Syscall::ReplyWait) if self.s.hub != 0 && !self.one_in(4) => {
+                self.s.hub
+            }
+            Some(
+                Syscall::Send
+                | Syscall::Call
+                | Syscall::Receive
+                | Syscall::ReplyRecv
+                | Syscall::ReplyWait
+                | Syscall::NameRegister
+                | Syscall::NameDeregister,
+            ) => {
                 if sys == Some(Syscall::NameRegister) {
                     // Its authority over the name is a second token: ours
                     // (a random one would cost a bad-token delay).
@@ -523,6 +533,15 @@ impl Fuzzer {
                     at!(ReplyRecv, "window") = self.page();
                 }
                 at!(ReplyRecv, "timeout") = wait;
+            }
+            Some(Syscall::Call) => at!(Call, "timeout") = wait,
+            // `ReplyWait` waits for ever unless it polls: always poll (now
+            // and then in a window of ours).
+            Some(Syscall::ReplyWait) => {
+                if self.one_in(2) {
+                    at!(ReplyWait, "window_len") = self.page() | at!(ReplyWait, "window_len") & 0xfff;
+                }
+                at!(ReplyWait, "window_len") |= abi::call::POLL;
             }
             Some(Syscall::ProcessWait) => at!(ProcessWait, "timeout") = wait,
             Some(Syscall::Sleep) => at!(Sleep, "timeout") = wait,

@@ -294,15 +294,16 @@ impl Kernel {
     }
 
     /// `ReplyWait`: [`Self::reply_recv`] with the reply in the message
-    /// registers, waiting forever, and a `Call` message received into them.
-    pub fn reply_wait(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64) -> Result<Outcome, SysError> {
+    /// registers, waiting for ever (or not at all: `timeout` 0), and a
+    /// `Call` message received into them.
+    pub fn reply_wait(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> Result<Outcome, SysError> {
         let p = self.proc_of(self.current);
         let ch = self.channel_of(p, token, abi::ChannelRights::RECEIVE)?;
         if cookie == abi::NO_REPLY {
-            return Ok(self.receive_on(ch, buf, abi::FOREVER, true)?);
+            return Ok(self.receive_on(ch, buf, timeout, true)?);
         }
         let client = self.answer(cookie, result, ReplySrc::Regs, reply_len, None)?;
-        let received = self.receive_on(ch, buf, abi::FOREVER, true);
+        let received = self.receive_on(ch, buf, timeout, true);
         if received == Ok(Outcome::Blocked) {
             self.hand_off(client);
         } else {

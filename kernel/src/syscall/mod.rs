@@ -110,8 +110,8 @@ impl Kernel {
     #[inline(always)]
     pub(crate) fn syscall_reply_wait(&mut self, a: &[u64; 6]) {
         self.fast_or_general(Syscall::ReplyWait, a, |k| match ReplyWaitArgs::from_regs(&call::split(a).1) {
-            Ok(x) => k.fast_reply_wait(a[0], x.cookie, x.result, x.window_len.len, x.window_len.window),
-            Err(_) => false,
+            Ok(x) if !x.window_len.poll => k.fast_reply_wait(a[0], x.cookie, x.result, x.window_len.len, x.window_len.window),
+            _ => false,
         });
     }
 
@@ -278,7 +278,8 @@ impl Kernel {
                     }
                 };
                 self.ipc.general_replies += 1;
-                self.reply_wait(token, x.cookie, x.result, x.window_len.len, x.window_len.window)
+                let timeout = if x.window_len.poll { 0 } else { abi::FOREVER };
+                self.reply_wait(token, x.cookie, x.result, x.window_len.len, x.window_len.window, timeout)
             }
             Syscall::Receive => {
                 let x = ReceiveArgs::from_regs(&r)?;

@@ -137,7 +137,9 @@ fn pick(rng: &mut Rng, w: &World, cast: &Cast, held: &mut Held) -> (Step, Option
             // The reply in registers (`ReplyWait`), now and then too long.
             5..=10 => {
                 let len = if rng.chance(5) { 65 + rng.below(100) } else { len.min(REG_MESSAGE as u64) };
-                Step::Call { t, fill: (0, 0, seed), nr: Syscall::ReplyWait, args: [cast.chan, cookie, result, window | len, rng.next(), rng.next()] }
+                // (It cannot wait a while: now and then it polls.)
+                let poll = if rng.chance(3) { abi::call::POLL } else { 0 };
+                Step::Call { t, fill: (0, 0, seed), nr: Syscall::ReplyWait, args: [cast.chan, cookie, result, window | len | poll, rng.next(), rng.next()] }
             }
             0 => return (Step::Call { t, fill: (0, 0, seed), nr: Syscall::Receive, args: [cast.chan, window, timeout, 0, 0, 0] }, None),
             1 => return (Step::Call { t, fill: (0, 0, seed), nr: Syscall::ReplyRecv, args: [cast.chan, 0, 0, 0, window, timeout] }, None),

@@ -132,20 +132,26 @@ pub fn masked(w: &MsgWords, len: u64) -> MsgWords {
     out
 }
 
-/// A page-aligned receive window and the length of a reply in registers
-/// (at most [`REG_MESSAGE`]) in one register: `window | len` (the window's
-/// low 12 bits are free). A longer length is `InvalidArgument`; whether
-/// the window is aligned user memory the kernel checks like any window.
+/// A page-aligned receive window, the length of a reply in registers (at
+/// most [`REG_MESSAGE`]) and whether to wait, in one register: `window |
+/// len | poll << 63` (the window's low 12 bits and top bit are free: user
+/// space ends below 2^47). A longer length is `InvalidArgument`; whether
+/// the window is user memory the kernel checks like any window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct WindowLen {
     pub window: u64,
     pub len: u64,
+    /// Do not wait: no message queued is `Timeout` (else: wait for ever).
+    pub poll: bool,
 }
+
+/// [`WindowLen`]'s poll bit.
+pub const POLL: u64 = 1 << 63;
 
 impl Reg for WindowLen {
     #[inline(always)]
     fn to_reg(self) -> u64 {
-        self.window | self.len
+        self.window | self.len | if self.poll { POLL } else { 0 }
     }
     #[inline(always)]
     fn from_reg(r: u64) -> Result<WindowLen, Error> {
@@ -153,7 +159,7 @@ impl Reg for WindowLen {
         if len > REG_MESSAGE as u64 {
             return Err(Error::InvalidArgument);
         }
-        Ok(WindowLen { window: r & !0xfff, len })
+        Ok(WindowLen { window: r & !0xfff & !POLL, len, poll: r & POLL != 0 })
     }
 }
 

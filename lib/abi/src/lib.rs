@@ -169,7 +169,8 @@ pub enum Syscall: u64 {
     /// `channel(RECEIVE); cookie, result, window_len, w0, w1 -> cookie, tag,
     /// size, cap` [`Syscall::ReplyRecv`] with the reply in registers (`w0,
     /// w1`, `rbx, rbp, r12-r15`; `window_len` = window | reply length, at
-    /// most [`call::REG_MESSAGE`]) and no timeout. A message sent with
+    /// most [`call::REG_MESSAGE`], and [`call::POLL`]: do not wait) and no
+    /// timeout but that. A message sent with
     /// [`Syscall::Call`] arrives in the message registers (`size` has
     /// [`call::IN_REGISTERS`] set; bytes past the size zero); any other in
     /// the window, as for `ReplyRecv`.
