@@ -242,7 +242,7 @@ impl Kernel {
         };
         th.state = State::AwaitingReply;
         let cookie = th.cookie(t);
-        self.move_words(t, r, size);
+        self.lend_words(t, r, size);
         let c = self.channels.slot(ch);
         c.sends += 1;
         c.receives += 1;
@@ -294,7 +294,7 @@ impl Kernel {
         }
         self.ipc.in_flight -= 1;
         self.unanswered[p] -= 1;
-        self.move_words(s, c, reply_len);
+        self.lend_words(s, c, reply_len);
         let ct = &mut self.threads[c as usize];
         ct.msg.server = NO_THREAD;
         ct.ret = [0, result, 0, reply_len, 0];

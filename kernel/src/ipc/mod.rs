@@ -493,12 +493,31 @@ impl Kernel {
         for i in 0..abi::call::MSG_WORDS {
             self.threads[to as usize].mr[i] = self.threads[from as usize].mr[i];
         }
+        self.own_words(to);
+    }
+
+    /// [`Self::move_words`] for a fast path about to switch straight to
+    /// `to`: a whole message is lent to `to`'s exit rather than copied (see
+    /// [`crate::proc::thread::WordsAt`]).
+    #[inline(always)]
+    pub(super) fn lend_words(&mut self, from: Tid, to: Tid, len: u64) {
+        if len < abi::call::REG_MESSAGE as u64 {
+            return self.move_some_words(from, to, len);
+        }
+        self.threads[to as usize].words = crate::proc::thread::WordsAt(&raw const self.threads[from as usize].mr);
+    }
+
+    /// `t`'s exit takes its words from its own `mr`.
+    #[inline(always)]
+    fn own_words(&mut self, t: Tid) {
+        self.threads[t as usize].words = crate::proc::thread::WordsAt(&raw const self.threads[t as usize].mr);
     }
 
     /// [`Self::move_words`] of a short message.
     #[inline(never)]
     fn move_some_words(&mut self, from: Tid, to: Tid, len: u64) {
         self.threads[to as usize].mr = abi::call::masked(&self.threads[from as usize].mr, len);
+        self.own_words(to);
     }
 
     /// How a message of `size` bytes at `buf` of sender `s` (sent with
@@ -709,6 +728,7 @@ impl Kernel {
             }
         };
         self.threads[c as usize].mr = words;
+        self.own_words(c);
         Ok(())
     }
 

@@ -127,6 +127,7 @@ impl Kernel {
         let t = self.current as usize;
         self.threads[t].mr[0] = a[W0];
         self.threads[t].mr[1] = a[W0 + 1];
+        self.threads[t].words = crate::proc::thread::WordsAt(&raw const self.threads[t].mr);
     }
 
     /// `fast`, and the general path if it declines. Host tests can turn the

@@ -55,7 +55,7 @@ fn digest(w: &mut World, cast: &Cast) -> String {
         let _ = writeln!(
             d,
             "thread {t}: {:?} prio {}/{} links {} {} timer {} {} wait {} window {:#x} regs {} ret {:x?} words {:x?} slice {} msg {:?}",
-            th.state, th.prio, th.base_prio, th.next, th.prev, th.timer_next, th.deadline, th.wait_obj, th.recv_buf, th.recv_regs, th.ret, th.mr, th.slice, th.msg
+            th.state, th.prio, th.base_prio, th.next, th.prev, th.timer_next, th.deadline, th.wait_obj, th.recv_buf, th.recv_regs, th.ret, th.visible_words(), th.slice, th.msg
         );
     }
     let _ = writeln!(d, "highest {:?} timers {}", k.sched.highest(), k.timers.first());

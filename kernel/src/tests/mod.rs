@@ -289,6 +289,13 @@ impl World {
         GENERAL_ONLY.with(|g| g.set(self.general_only));
         self.k.syscall(nr, &args);
         GENERAL_ONLY.with(|g| g.set(false));
+        // The thread that runs now returns to its program: its exit loads
+        // the message words (a fast path may have lent it another thread's,
+        // see `WordsAt`), which are its own from then on.
+        let cur = self.k.current as usize;
+        let seen = self.k.threads[cur].visible_words();
+        self.k.threads[cur].mr = seen;
+        self.k.threads[cur].words = crate::proc::thread::WordsAt(&raw const self.k.threads[cur].mr);
         self.check();
         self.status(t)
     }

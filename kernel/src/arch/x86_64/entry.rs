@@ -260,42 +260,49 @@ syscall_entry:
     call syscall_dispatch_send
     jmp 5f
     /* Call and ReplyWait: message words (r8, r9, rbx, rbp, r12-r15) go to the
-       running thread's `mr` (RUNNING holds its `ret`, which `mr` follows),
-       and on the way out the words of the thread that returns come back in
-       rdi, r10, rbx, rbp, r12-r15 (its own, or a message delivered there). */
+       running thread's `mr` (RUNNING holds its `ret`, which `words` and
+       `mr` follow; `words` is pointed at `mr`), and on the way out the
+       words `words` points at come back in rdi, r10, rbx, rbp, r12-r15
+       (the thread's own, a message delivered there, or one lent by a fast
+       path; see `proc::thread::WordsAt`). */
 7:
     mov rax, [rip + RUNNING]
-    mov [rax + 40], r8
-    mov [rax + 48], r9
-    mov [rax + 56], rbx
-    mov [rax + 64], rbp
-    mov [rax + 72], r12
-    mov [rax + 80], r13
-    mov [rax + 88], r14
-    mov [rax + 96], r15
+    lea rcx, [rax + 48]
+    mov [rax + 40], rcx
+    mov [rax + 48], r8
+    mov [rax + 56], r9
+    mov [rax + 64], rbx
+    mov [rax + 72], rbp
+    mov [rax + 80], r12
+    mov [rax + 88], r13
+    mov [rax + 96], r14
+    mov [rax + 104], r15
     call syscall_dispatch_call
     jmp 9f
 8:
     mov rax, [rip + RUNNING]
-    mov [rax + 40], r8
-    mov [rax + 48], r9
-    mov [rax + 56], rbx
-    mov [rax + 64], rbp
-    mov [rax + 72], r12
-    mov [rax + 80], r13
-    mov [rax + 88], r14
-    mov [rax + 96], r15
+    lea rcx, [rax + 48]
+    mov [rax + 40], rcx
+    mov [rax + 48], r8
+    mov [rax + 56], r9
+    mov [rax + 64], rbx
+    mov [rax + 72], rbp
+    mov [rax + 80], r12
+    mov [rax + 88], r13
+    mov [rax + 96], r14
+    mov [rax + 104], r15
     call syscall_dispatch_reply_wait
 9:
     add rsp, 56
-    mov rdi, [rax + 40]
-    mov r10, [rax + 48]
-    mov rbx, [rax + 56]
-    mov rbp, [rax + 64]
-    mov r12, [rax + 72]
-    mov r13, [rax + 80]
-    mov r14, [rax + 88]
-    mov r15, [rax + 96]
+    mov rcx, [rax + 40]
+    mov rdi, [rcx]
+    mov r10, [rcx + 8]
+    mov rbx, [rcx + 16]
+    mov rbp, [rcx + 24]
+    mov r12, [rcx + 32]
+    mov r13, [rcx + 40]
+    mov r14, [rcx + 48]
+    mov r15, [rcx + 56]
     mov rsi, [rax + 8]
     mov rdx, [rax + 16]
     mov r8, [rax + 24]
