@@ -33,6 +33,7 @@ use crate::ipc::channel::ChannelTable;
 use crate::ipc::named::NameTable;
 use crate::mem::dma::DmaTable;
 use crate::mem::paging::LeafAt;
+use crate::mem::pcid::Pcid;
 use crate::mem::{FrameAllocator, PageTables, PhysMem, PAGE_SIZE};
 use crate::proc::{ProcState, Process, State, Thread, Tid, NO_THREAD, PROCESS_SLOTS, THREAD_SLOTS};
 use crate::sched::timer::Timers;
@@ -89,8 +90,10 @@ pub struct Kernel {
     /// The thread that runs when the kernel returns.
     pub current: Tid,
     /// The address space loaded in the MMU (whose TLB entries may be live):
-    /// its root's physical address, or [`NO_ROOT`].
+    /// its CR3 word (as a thread's `root`), or [`NO_ROOT`].
     pub active_root: u64,
+    /// Whether TLB entries are tagged per process (see [`crate::mem::pcid`]).
+    pub pcid: Pcid,
     pub ipc: IpcCounters,
     /// Per process: messages delivered to its threads and not answered yet
     /// (while there are none, a delivery cannot displace one from its
@@ -153,6 +156,7 @@ impl Kernel {
             kernel_mmio: [(0, 0); 2],
             current: IDLE_THREAD,
             active_root: NO_ROOT,
+            pcid: Pcid::Off,
             ipc: IpcCounters::default(),
             unanswered: [0; PROCESS_SLOTS],
             penalties: Penalties::new(seed),
@@ -247,10 +251,37 @@ impl Kernel {
         at.write(&self.phys, value)
     }
 
-    /// Invalidate the TLB entry for `va` if `space` is the one loaded.
-    pub fn flush_if_active(&self, space: PageTables, va: u64) {
-        if self.active_root == space.root().start_address().as_u64() {
+    /// The CR3 word of process `p`'s address space.
+    #[inline(always)]
+    pub fn space_word(&self, p: usize) -> u64 {
+        crate::mem::pcid::cr3_word(self.pcid, self.space(p).root().start_address().as_u64(), p)
+    }
+
+    /// Tag TLB entries per process from now on (`pcid`, as the CPU was
+    /// set up at boot, before any process exists): the kernel's own space
+    /// (the idle thread's, and the loaded one) gets its word.
+    pub fn set_pcid(&mut self, pcid: Pcid) {
+        debug_assert!(self.procs[1..].iter().all(|p| p.state == crate::proc::ProcState::Free), "PCID set after processes exist");
+        self.pcid = pcid;
+        let word = self.space_word(KERNEL_PROCESS);
+        self.threads[IDLE_THREAD as usize].root = word;
+        self.active_root = word;
+    }
+
+    /// Drop any TLB entry for `va` of process `p`'s space after a change
+    /// of its entry: `invlpg` if the space is the loaded one; with PCID,
+    /// also in a space that is not loaded, whose tagged entries the next
+    /// switch to it keeps (see [`crate::mem::pcid`]: every site that
+    /// changes a present entry comes here).
+    #[inline(always)]
+    pub fn flush_page_of(&self, p: usize, va: u64) {
+        let word = self.space_word(p);
+        if self.active_root == word {
             crate::arch::flush_page(VirtAddr::new(va));
+        } else if self.pcid.is_on() {
+            // SAFETY: both are the kernel's address spaces, which share the
+            // kernel half.
+            unsafe { crate::arch::flush_unloaded(word, self.active_root, Some(VirtAddr::new(va))) };
         }
     }
 

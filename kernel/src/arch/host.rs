@@ -6,7 +6,6 @@ extern crate std;
 use std::cell::{Cell, RefCell};
 use std::vec::Vec;
 
-use x86_64::structures::paging::PhysFrame;
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::arch::{Machine, UserThread};
@@ -23,6 +22,17 @@ std::thread_local! {
     static LATE_TICKS: Cell<u64> = const { Cell::new(0) };
     static PORTS: RefCell<Vec<(u16, u8)>> = const { RefCell::new(Vec::new()) };
     static IOAPIC: RefCell<[u64; 256]> = const { RefCell::new([0; 256]) };
+    static CR3: Cell<u64> = const { Cell::new(0) };
+    static UNLOADED_FLUSHES: RefCell<Vec<UnloadedFlush>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A [`Machine::flush_unloaded`] request: the space's CR3 word, the loaded
+/// one's, and the page (`None`: the whole PCID).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnloadedFlush {
+    pub cr3: u64,
+    pub active: u64,
+    pub va: Option<u64>,
 }
 
 /// The fake machine (see [`Machine`]).
@@ -40,8 +50,23 @@ impl Machine for Host {
         FLUSHES.with(|f| f.borrow_mut().push(va.as_u64()));
     }
 
-    /// Nothing to load on the host (the contract is the bare-metal one).
-    unsafe fn load_address_space(_root: PhysFrame) {}
+    /// Recorded (see [`Machine::read_cr3`]); nothing else to load on the
+    /// host (the contract is the bare-metal one).
+    unsafe fn load_address_space(cr3: u64) {
+        // (Bit 63 is not kept in CR3, as on the machine.)
+        CR3.with(|c| c.set(cr3 & !crate::mem::pcid::NO_FLUSH));
+    }
+
+    /// Recorded (see [`take_unloaded_flushes`]).
+    unsafe fn flush_unloaded(cr3: u64, active: u64, va: Option<VirtAddr>) {
+        UNLOADED_FLUSHES.with(|f| f.borrow_mut().push(UnloadedFlush { cr3, active, va: va.map(VirtAddr::as_u64) }));
+    }
+
+    /// The last word [`Machine::load_address_space`] loaded on this test
+    /// thread.
+    fn read_cr3() -> u64 {
+        CR3.with(|c| c.get())
+    }
 
     /// Recorded (see [`powered_off`]).
     fn power_off(code: u64) {
@@ -102,6 +127,12 @@ pub fn take_port_writes() -> Vec<(u16, u8)> {
 /// TLB flushes requested on this test thread since the last call.
 pub fn take_flushes() -> Vec<u64> {
     FLUSHES.with(|f| core::mem::take(&mut *f.borrow_mut()))
+}
+
+/// Flushes of spaces that were not loaded, requested on this test thread
+/// since the last call.
+pub fn take_unloaded_flushes() -> Vec<UnloadedFlush> {
+    UNLOADED_FLUSHES.with(|f| core::mem::take(&mut *f.borrow_mut()))
 }
 
 /// The last power-off code requested on this test thread.

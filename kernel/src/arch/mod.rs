@@ -12,7 +12,6 @@
 //! real signatures: it cannot drift. The free functions below are the
 //! calls the logic makes; each forwards to [`Current`] and inlines away.
 
-use ::x86_64::structures::paging::PhysFrame;
 use ::x86_64::{PhysAddr, VirtAddr};
 
 use crate::kernel::OutOfMemory;
@@ -41,11 +40,22 @@ pub trait Machine {
     fn console_write(bytes: &[u8]);
     /// Drop the TLB entry for `va` in the active address space.
     fn flush_page(va: VirtAddr);
-    /// Load the address space whose top-level table is `root`.
+    /// Load the address space of CR3 word `cr3` (its top-level table's
+    /// address, with PCID on also its PCID and bit 63; see
+    /// [`crate::mem::pcid::cr3_word`]).
     ///
     /// # Safety
-    /// `root` must map the kernel half as the running tables do.
-    unsafe fn load_address_space(root: PhysFrame);
+    /// The table must map the kernel half as the running tables do.
+    unsafe fn load_address_space(cr3: u64);
+    /// With PCID on: drop the TLB entries of the space of CR3 word `cr3`,
+    /// which is not the loaded one (`active`): the page `va`, or (`None`)
+    /// all of them with its paging-structure caches.
+    ///
+    /// # Safety
+    /// Both tables must map the kernel half as the running tables do.
+    unsafe fn flush_unloaded(cr3: u64, active: u64, va: Option<VirtAddr>);
+    /// The CR3 value the CPU holds now.
+    fn read_cr3() -> u64;
     /// Stop the machine with exit status `code` (where the machine has one).
     fn power_off(code: u64);
     /// Read one byte from I/O port `port` (a capability allows it).
@@ -104,9 +114,25 @@ pub fn flush_page(va: VirtAddr) {
 /// # Safety
 /// As there.
 #[inline(always)]
-pub unsafe fn load_address_space(root: PhysFrame) {
+pub unsafe fn load_address_space(cr3: u64) {
     // SAFETY: the caller keeps the contract.
-    unsafe { Current::load_address_space(root) }
+    unsafe { Current::load_address_space(cr3) }
+}
+
+/// See [`Machine::flush_unloaded`].
+///
+/// # Safety
+/// As there.
+#[inline(always)]
+pub unsafe fn flush_unloaded(cr3: u64, active: u64, va: Option<VirtAddr>) {
+    // SAFETY: the caller keeps the contract.
+    unsafe { Current::flush_unloaded(cr3, active, va) }
+}
+
+/// See [`Machine::read_cr3`].
+#[inline(always)]
+pub fn read_cr3() -> u64 {
+    Current::read_cr3()
 }
 
 /// See [`Machine::power_off`].

@@ -7,7 +7,7 @@
 //! then the timer and the first switch. Everything else a boot needs is
 //! host-tested logic (`multiboot`, `init`) or hardware set-up in `arch`.
 
-use crate::arch::x86_64::{cpu, install, lapic, memory, random, serial, with_kernel, DIRECT_MAP};
+use crate::arch::x86_64::{cpu, install, lapic, memory, pcid, random, serial, with_kernel, DIRECT_MAP};
 use crate::boot::multiboot::{BootInfo, Firmware, RsdpFrom};
 use crate::kernel::Kernel;
 use crate::log::Level;
@@ -48,6 +48,7 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     }
     let mem = memory::init(&boot);
     cpu::init();
+    let pcid = pcid::init();
     let pool = random::gather(&boot);
     if pool.is_strong() {
         crate::info!("capability tokens keyed from {}", pool.sources());
@@ -62,7 +63,8 @@ pub extern "C" fn kmain(magic: u32, info: u32) -> ! {
     let per_ms = lapic::init(&mut k);
     crate::arch::x86_64::ioapic::init(&mut k, boot.rsdp.as_ref().map(|r| &r.bytes[..]));
     k.threads[crate::kernel::IDLE_THREAD as usize].arch.stack_top = boot_stack_top();
-    k.active_root = k.kernel_pt.root().start_address().as_u64();
+    // The kernel's tables are loaded (`memory::init`), with PCID 0.
+    k.set_pcid(pcid);
     install(k);
     self_test(crate::boot::init::kernel_option(boot.cmdline(), "selftest"));
     start_system(&boot);

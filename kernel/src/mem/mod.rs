@@ -9,6 +9,7 @@
 pub mod dma;
 pub mod frame;
 pub mod paging;
+pub mod pcid;
 pub mod phys;
 pub mod user;
 

@@ -92,6 +92,14 @@ impl Kernel {
             ..Process::default()
         };
         self.procs[slot].set_name(name);
+        if self.pcid.is_on() {
+            // The slot's PCID may still tag entries (and paging-structure
+            // caches) of the slot's last space, whose tables are freed:
+            // drop them all before the new space can be loaded.
+            // SAFETY: both are the kernel's address spaces, which share the
+            // kernel half.
+            unsafe { crate::arch::flush_unloaded(self.space_word(slot), self.active_root, None) };
+        }
         Ok((slot, gen))
     }
 
@@ -109,7 +117,7 @@ impl Kernel {
             .skip(1)
             .find(|&i| matches!(self.threads[i as usize].state, State::Free | State::Dead) && i != self.current)
             .ok_or(Error::LimitReached)?;
-        let root = self.space(p).root().start_address().as_u64();
+        let root = self.space_word(p);
         let th = &mut self.threads[t as usize];
         UserThread::prepare_user(&mut th.arch, t, &self.phys, &mut self.frames, &mut self.kernel_pt, entry, stack, args)
             .map_err(|_| Error::NoMemory)?;
@@ -272,11 +280,12 @@ impl Kernel {
         self.irq_release(p);
         self.dma.owner_ended(p);
         if let Some(space) = self.procs[p].space.take() {
-            if self.active_root == space.root().start_address().as_u64() {
+            if self.active_root == crate::mem::pcid::cr3_word(self.pcid, space.root().start_address().as_u64(), p) {
                 // Leave the tables before freeing them.
+                let kernel = self.space_word(KERNEL_PROCESS);
                 // SAFETY: the kernel's own tables map the kernel half.
-                unsafe { crate::arch::load_address_space(self.kernel_pt.root()) };
-                self.active_root = self.kernel_pt.root().start_address().as_u64();
+                unsafe { crate::arch::load_address_space(kernel) };
+                self.active_root = kernel;
             }
             let Kernel { phys, frames, dma, .. } = self;
             let mut n = 0u64;

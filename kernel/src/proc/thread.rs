@@ -124,8 +124,10 @@ pub struct Thread {
     pub state: State,
     /// Index of the owning process.
     pub process: u8,
-    /// Physical address of its address space's top-level table (what a
-    /// switch to it loads into CR3), copied from the process at creation.
+    /// The CR3 word of its address space (what a switch to it loads: the
+    /// top-level table's physical address, with PCID also the process's
+    /// PCID and the no-flush bit; [`crate::mem::pcid::cr3_word`]), made
+    /// from the process's at creation.
     pub root: u64,
     /// Priority it was created with.
     pub base_prio: u8,

@@ -9,8 +9,6 @@
 //! to their peer use `Kernel::run_next`.
 
 use abi::Error;
-use x86_64::structures::paging::PhysFrame;
-use x86_64::PhysAddr;
 
 use crate::kernel::{Kernel, IDLE_THREAD};
 use crate::proc::{State, Tid, NO_THREAD};
@@ -109,18 +107,17 @@ impl Kernel {
     }
 
     /// Record which thread's address space the MMU now holds; returns the
-    /// root to load when it changes.
+    /// CR3 word to load when it changes (the thread's `root`: its
+    /// process's top-level table and, with PCID, its PCID and the
+    /// no-flush bit; see [`crate::mem::pcid`]).
     #[inline(always)]
-    pub fn activate(&mut self, t: Tid) -> Option<PhysFrame> {
+    pub fn activate(&mut self, t: Tid) -> Option<u64> {
         let root = self.threads[t as usize].root;
         if self.active_root == root {
             None
         } else {
             self.active_root = root;
-            // SAFETY: a thread's root is its process's top-level table, a
-            // page-aligned physical address taken from a `PhysFrame` (no
-            // mask or alignment check needed on every switch).
-            Some(unsafe { PhysFrame::from_start_address_unchecked(PhysAddr::new_unsafe(root)) })
+            Some(root)
         }
     }
 }

@@ -133,7 +133,7 @@ impl Kernel {
         while let Some(page) = space.next_mapped(&self.phys, at, end) {
             if let Some((f, fl)) = space.unmap(&self.phys, VirtAddr::new(page)) {
                 owned += release_leaf(&mut self.frames, &mut self.dma, f, fl) as u64;
-                self.flush_if_active(space, page);
+                self.flush_page_of(p, page);
             }
             at = page + PAGE_SIZE;
             n += 1;
@@ -193,7 +193,7 @@ impl Kernel {
                 // Undo the pages mapped so far (not counted yet for DMA).
                 for j in 0..i {
                     space.unmap(&self.phys, VirtAddr::new(va + j * PAGE_SIZE));
-                    self.flush_if_active(space, va + j * PAGE_SIZE);
+                    self.flush_page_of(p, va + j * PAGE_SIZE);
                 }
                 return Err(e.into());
             }

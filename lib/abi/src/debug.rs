@@ -21,7 +21,18 @@ pub mod op {
     /// `channel_id, buf, max -> len`: write up to `max` bytes of the name
     /// the channel is registered under; `len` is the full length (0: none).
     pub const CHANNEL_NAME: u64 = 7;
+    /// `-> cr3, mode`: the CR3 value the CPU holds while it runs the
+    /// caller (its address space: the table's address and, with PCID on,
+    /// its PCID in bits 0-11) and the kernel's TLB tagging ([`super::PCID_ON`],
+    /// [`super::PCID_INVPCID`]).
+    pub const ADDRESS_SPACE: u64 = 8;
 }
+
+/// `ADDRESS_SPACE` mode bit: CR4.PCIDE is on, each process has its PCID.
+pub const PCID_ON: u64 = 1;
+/// `ADDRESS_SPACE` mode bit: the CPU has INVPCID (used to flush a space
+/// that is not loaded).
+pub const PCID_INVPCID: u64 = 2;
 
 /// Statistics of one channel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

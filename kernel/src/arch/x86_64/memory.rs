@@ -139,7 +139,7 @@ fn build_tables(phys: &PhysMem, fa: &mut FrameAllocator, ram_top: u64) -> PageTa
     // all RAM exactly where the boot tables did; global pages are safe to
     // enable because every address space shares the kernel half.
     unsafe {
-        crate::arch::load_address_space(pt.root());
+        crate::arch::load_address_space(pt.root().start_address().as_u64());
         Cr4::update(|f| *f |= Cr4Flags::PAGE_GLOBAL);
     }
     pt

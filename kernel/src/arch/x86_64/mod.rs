@@ -12,6 +12,7 @@ mod entry;
 pub(crate) mod ioapic;
 pub(crate) mod lapic;
 pub(crate) mod memory;
+pub(crate) mod pcid;
 pub(crate) mod random;
 pub mod serial;
 pub(crate) mod trap;
@@ -19,7 +20,6 @@ mod window;
 
 use core::cell::UnsafeCell;
 
-use x86_64::structures::paging::PhysFrame;
 use x86_64::{PhysAddr, VirtAddr};
 
 use crate::arch::Machine;
@@ -56,11 +56,20 @@ impl Machine for X86_64 {
     }
 
     #[inline(always)]
-    unsafe fn load_address_space(root: PhysFrame) {
-        use x86_64::registers::control::{Cr3, Cr3Flags};
+    unsafe fn load_address_space(cr3: u64) {
         // SAFETY: the code and data running now stay mapped (the contract:
-        // every address space the kernel makes maps the kernel half).
-        unsafe { Cr3::write(root, Cr3Flags::empty()) };
+        // every address space the kernel makes maps the kernel half); a
+        // word has PCID bits only with PCIDE on (`mem::pcid::cr3_word`).
+        unsafe { pcid::write_cr3(cr3) };
+    }
+
+    unsafe fn flush_unloaded(cr3: u64, active: u64, va: Option<VirtAddr>) {
+        // SAFETY: the caller keeps the contract, which is the same.
+        unsafe { pcid::flush_unloaded(cr3, active, va) }
+    }
+
+    fn read_cr3() -> u64 {
+        pcid::read_cr3()
     }
 
     /// QEMU's `isa-debug-exit` device exits with `code * 2 + 1`; on real

@@ -50,7 +50,8 @@ pub(crate) fn run_then_switch<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
 struct Switch {
     next: Tid,
     next_rsp: u64,
-    root: Option<x86_64::structures::paging::PhysFrame>,
+    /// The CR3 word to load, if the address space changes.
+    root: Option<u64>,
     /// Where `next`'s syscall results are.
     results: *const [u64; 5],
     /// Where the running thread's stack pointer goes.
