@@ -273,12 +273,18 @@ impl Kernel {
     /// also in a space that is not loaded, whose tagged entries the next
     /// switch to it keeps (see [`crate::mem::pcid`]: every site that
     /// changes a present entry comes here).
-    #[inline(always)]
     pub fn flush_page_of(&self, p: usize, va: u64) {
-        let word = self.space_word(p);
+        self.flush_page_in(self.space_word(p), va);
+    }
+
+    /// [`Self::flush_page_of`] for the space of CR3 word `word` (a
+    /// thread's `root`, which the IPC paths have at hand).
+    #[inline(always)]
+    pub fn flush_page_in(&self, word: u64, va: u64) {
         if self.active_root == word {
             crate::arch::flush_page(VirtAddr::new(va));
-        } else if self.pcid.is_on() {
+        } else if word & crate::mem::pcid::NO_FLUSH != 0 {
+            // (A tagged word: PCID is on. No memory read on this path.)
             // SAFETY: both are the kernel's address spaces, which share the
             // kernel half.
             unsafe { crate::arch::flush_unloaded(word, self.active_root, Some(VirtAddr::new(va))) };

@@ -509,4 +509,11 @@ pub mod debug {
     pub fn quota_use() -> Result<QuotaUse, Error> {
         read_one::<QuotaUse>(op::QUOTA)
     }
+
+    /// The CR3 value the CPU holds while it runs us, and the kernel's TLB
+    /// tagging (`abi::debug::PCID_ON`, `PCID_INVPCID`).
+    pub fn address_space() -> Result<(u64, u64), Error> {
+        // SAFETY: ADDRESS_SPACE writes no memory.
+        unsafe { debug_ipc(op::ADDRESS_SPACE, 0, 0, 0) }.map(|r| (r.v0, r.v1))
+    }
 }

@@ -566,7 +566,7 @@ impl Fuzzer {
                 }
             }
             Some(Syscall::DebugIpc) => {
-                let op = self.r() % 9; // every operation, and two unknown ones
+                let op = self.r() % 10; // every operation, and two unknown ones
                 at!(DebugIpc, "op") = op;
                 if op == abi::debug::op::TRACE {
                     at!(DebugIpc, "a") = 0; // tracing on would flood the console

@@ -12,6 +12,10 @@ pub const BOOT_LINES: &[&str] = &[
     r"kernel \S+ booting",
     r"memory map: ",
     r"memory: \d+ MiB usable",
+    // Whether TLB entries are tagged per process: `off`, or `on (invpcid
+    // yes|no)` (QEMU's TCG has no PCID; the hostile suite checks the mode
+    // against CPUID).
+    r"^\[info \] pcid: o\S+.*$",
     r"started process \d+ 'system'",
     r"system: v\S+ started in user mode \(CPL 3\)",
     r"system: ramfs: \d+ entries",

@@ -242,6 +242,7 @@ pub(crate) mod tests {
         "devman: serving DEVMAN::REGISTRY",
         "devman: RSDP at 0xf36a0 (BIOS area scan), revision 0, RSDT at 0xd22e1",
         "devman: MCFG: 1 ECAM window(s)",
+        "[info ] pcid: off",
         "pcidrv: 00:00.0 8086:29c0 class 06.00.00",
         "pcidrv: 00:1f.2 8086:2922 class 01.06.01 BAR4 io 0x0+0x20 BAR5 mem32 0xc1001000+0x1000",
         "devman: started pcidrv (pid 5) for segment 0 buses 00-ff at 0xb0000000",

@@ -602,7 +602,7 @@ impl Kernel {
                     Err(Fault::Sender(Error::BadAddress))
                 }
             }
-            Route::Lend(page, f, at) => self.lend(page, f, (at, buf, self.proc_of(s)), r, rbuf).map(|old| (true, old)),
+            Route::Lend(page, f, at) => self.lend(page, f, (at, buf, s), r, rbuf).map(|old| (true, old)),
         }
     }
 
@@ -734,12 +734,11 @@ impl Kernel {
 
     /// Map the sender's page `pa` (with its flags `f`) at the receiver's
     /// window, and hide it from the sender (send isolation): `sender` is
-    /// where the sender's entry is, the page's address and the sender's
-    /// process (to flush the page there, loaded or not). Returns the
-    /// displaced window entry (raw) to put back at reply.
-    fn lend(&mut self, pa: PhysAddr, f: Flags, sender: (LeafAt, u64, usize), r: Tid, rva: u64) -> Result<u64, Fault> {
-        let rp = self.proc_of(r);
-        let rspace = self.space(rp);
+    /// where the sender's entry is, the page's address and the sender (to
+    /// flush the page in its space, loaded or not). Returns the displaced
+    /// window entry (raw) to put back at reply.
+    fn lend(&mut self, pa: PhysAddr, f: Flags, sender: (LeafAt, u64, Tid), r: Tid, rva: u64) -> Result<u64, Fault> {
+        let rspace = self.space(self.proc_of(r));
         let at = match self.leaf_of(r, rva, true) {
             Some(at) => at,
             None => {
@@ -757,11 +756,11 @@ impl Kernel {
         debug_assert!(f.contains(Flags::WRITABLE), "only writable pages are lent (see `route`)");
         let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_EXECUTE | sw::LOAN;
         self.set_entry(at, (pa.as_u64() & ADDR_MASK) | flags.bits());
-        self.flush_page_of(rp, rva);
-        let (sat, sva, sp) = sender;
+        self.flush_page_in(self.threads[r as usize].root, rva);
+        let (sat, sva, s) = sender;
         let e = self.entry(sat);
         self.set_entry(sat, e & !Flags::PRESENT.bits());
-        self.flush_page_of(sp, sva);
+        self.flush_page_in(self.threads[s as usize].root, sva);
         Ok(old)
     }
 
@@ -778,7 +777,7 @@ impl Kernel {
         let (server, window, displaced, buf) = (m.server, m.recv_va, m.loan_pte, m.buf);
         if let Some(at) = self.leaf_of(server, window, true) {
             self.set_entry(at, displaced);
-            self.flush_page_of(self.proc_of(server), window);
+            self.flush_page_in(self.threads[server as usize].root, window);
         }
         // The hidden entry cannot have changed: mapping refuses a non-empty
         // entry, and unmapping a lent page is `Busy`.
@@ -829,7 +828,7 @@ impl Kernel {
         let kind = if dma { sw::DMA } else { sw::OWNED };
         let flags = Flags::PRESENT | Flags::USER_ACCESSIBLE | Flags::WRITABLE | Flags::NO_EXECUTE | kind;
         self.set_entry(wat, frame | flags.bits());
-        self.flush_page_of(sp, window);
+        self.flush_page_in(self.threads[server as usize].root, window);
         // (The sender's entry was not present: nothing cached to flush.)
         self.set_entry(sat, if displaced_own { displaced } else { 0 });
         if window_empty && !dma {

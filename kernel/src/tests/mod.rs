@@ -14,6 +14,7 @@ mod fuzz;
 mod ioport;
 mod ipc;
 mod irq;
+mod pcid;
 mod procmem;
 mod quota;
 mod sched;
@@ -487,6 +488,8 @@ impl World {
             }
             if !matches!(th.state, State::Free | State::Dead) {
                 threads[th.process as usize] += 1;
+                // A switch loads exactly its process's word (PCID and all).
+                assert_eq!(th.root, k.space_word(th.process as usize), "thread {i}: CR3 word is not its process's");
             }
             if th.deadline != u64::MAX {
                 timed += 1;

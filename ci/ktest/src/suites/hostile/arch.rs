@@ -22,6 +22,7 @@ pub fn cases(s: &mut Suite) {
     s.case("arch: DS/ES/FS/GS set by one program are not seen by the next", segments);
     s.case("arch: sgdt, sidt, sldt, smsw, str in ring 3 kill the program (UMIP)", umip);
     s.case("arch: a program running with RFLAGS.AC set (SMAP's override) is interrupted and faults; the kernel runs with AC clear", ac_flag);
+    s.case("arch: each program runs on its own CR3: its own tables and, with PCID (as CPUID reports it), its own PCID; without, PCID bits 0", address_spaces);
 }
 
 /// Roles of this topic's children.
@@ -31,6 +32,7 @@ pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
         "hostile-segs-read" => segs_read(),
         "hostile-umip" => umip_child(args.get(3).unwrap_or("")),
         "hostile-ac" => ac_child(),
+        "hostile-cr3" => cr3_child(crate::harness::num(args.get(3))),
         _ => return None,
     })
 }
@@ -235,5 +237,42 @@ fn ac_flag() -> Outcome {
         expect_exit(&p, Exit::Fault(6), "a program with AC set, after 50 ms of timer ticks")?;
     }
     ensure!(rflags() & AC == 0, "our own AC is set");
+    goes_on()
+}
+
+/// The PCID field of CR3 (bits 0-11 while CR4.PCIDE is on).
+const PCID_BITS: u64 = 0xfff;
+
+/// Our CR3 against `parent`'s (the parent's CR3 value): another table and,
+/// with PCID, another PCID, none 0 (the kernel's); without PCID, the bare
+/// table address. 0 if so.
+fn cr3_child(parent: u64) -> i32 {
+    let Ok((cr3, mode)) = runtime::ipc::debug::address_space() else { return 2 };
+    let on = mode & abi::debug::PCID_ON != 0;
+    let fine = cr3 & !PCID_BITS != parent & !PCID_BITS
+        && if on { cr3 & PCID_BITS != 0 && cr3 & PCID_BITS != parent & PCID_BITS } else { cr3 & PCID_BITS == 0 };
+    if !fine {
+        runtime::println!("cr3: ours {cr3:#x}, the parent's {parent:#x}, PCID {}", if on { "on" } else { "off" });
+        return 1;
+    }
+    0
+}
+
+fn address_spaces() -> Outcome {
+    let (cr3, mode) = runtime::ipc::debug::address_space().map_err(|e| alloc::format!("ADDRESS_SPACE: {e:?}"))?;
+    let pcid = core::arch::x86_64::__cpuid(1).ecx & (1 << 17) != 0;
+    let invpcid = core::arch::x86_64::__cpuid_count(7, 0).ebx & (1 << 10) != 0;
+    let on = mode & abi::debug::PCID_ON != 0;
+    ensure!(on == pcid, "the kernel says PCID {on}, CPUID says {pcid}");
+    ensure!((mode & abi::debug::PCID_INVPCID != 0) == (pcid && invpcid), "the kernel's INVPCID mode {mode:#x}, CPUID says {invpcid}");
+    ensure!(if on { cr3 & PCID_BITS != 0 } else { cr3 & PCID_BITS == 0 }, "our CR3 {cr3:#x} with PCID {on}");
+    // Twice: the second child may reuse the first's slot (and PCID).
+    for _ in 0..2 {
+        let p = spawn("hostile-cr3", &[&alloc::format!("{cr3}")], &[], 8)?;
+        expect_exit(&p, Exit::Code(0), "a child comparing its CR3 with ours")?;
+    }
+    let (again, _) = runtime::ipc::debug::address_space().map_err(|e| alloc::format!("ADDRESS_SPACE: {e:?}"))?;
+    ensure!(again == cr3, "our CR3 was {cr3:#x}, is {again:#x} after the children ran");
+    runtime::println!("ktest: cr3 {cr3:#x}, pcid {}", if on { "on" } else { "off" });
     goes_on()
 }
