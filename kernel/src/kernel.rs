@@ -283,8 +283,8 @@ impl Kernel {
     pub fn flush_page_in(&self, word: u64, va: u64) {
         if self.active_root == word {
             crate::arch::flush_page(VirtAddr::new(va));
-        } else if word & crate::mem::pcid::NO_FLUSH != 0 {
-            // (A tagged word: PCID is on. No memory read on this path.)
+        } else if crate::mem::pcid::tagged(word) {
+            // (PCID is on. No memory read on this path.)
             // SAFETY: both are the kernel's address spaces, which share the
             // kernel half.
             unsafe { crate::arch::flush_unloaded(word, self.active_root, Some(VirtAddr::new(va))) };

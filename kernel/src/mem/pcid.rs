@@ -93,6 +93,13 @@ impl Pcid {
     }
 }
 
+/// Whether `word` is a tagged CR3 word (bit 63 set: PCID is on). A sign
+/// test, so the IPC paths that ask need no 64-bit constant.
+#[inline(always)]
+pub fn tagged(word: u64) -> bool {
+    (word as i64) < 0
+}
+
 /// The CR3 word that loads process slot `p`'s space (top-level table at
 /// physical `root`) without flushing: the bare address without PCID.
 #[inline(always)]

@@ -55,10 +55,13 @@ pub fn read_cr3() -> u64 {
     v
 }
 
-/// See [`crate::arch::Machine::flush_unloaded`].
+/// See [`crate::arch::Machine::flush_unloaded`]. Never inlined: it is
+/// off the IPC paths' straight line, and inlined its constants crept into
+/// them.
 ///
 /// # Safety
 /// As there.
+#[inline(never)]
 pub unsafe fn flush_unloaded(cr3: u64, active: u64, va: Option<VirtAddr>) {
     if INVPCID.load(Ordering::Relaxed) {
         // Type 0: one address in one PCID; type 1: all of a PCID's
