@@ -20,7 +20,8 @@
 //! need nothing, since the next CR3 load flushed everything; with PCID they
 //! are flushed at once, in that space's PCID ([`crate::arch::flush_unloaded`]:
 //! INVPCID single-address where the CPU has it, else a flushing CR3 load of
-//! that space and back), by [`crate::kernel::Kernel::flush_page_of`]. Done
+//! that space and back), by [`crate::kernel::Kernel::flush_page_of`] (or
+//! `flush_page_in`, given the space's word: a thread's `root`). Done
 //! at the change rather than by a "stale" mark checked at the next switch,
 //! so the switch (the IPC fast path's) has no test to make and no window
 //! exists in which a stale entry could be used.
@@ -32,12 +33,13 @@
 //! nothing to flush), `PageTables::unmap` and `PageTables::destroy_user`.
 //! Each caller (grep for those names) is one of:
 //! - `syscall::memory` `unmap_pages` (Unmap, and a failed MapAnon, also on
-//!   another process: `target`) and `map_phys`'s undo: `flush_page_of`;
+//!   another process: `target`) and `map_phys`'s undo: `flush_page_of`
+//!   (these were `flush_if_active`, which flushed the loaded space only);
 //! - `ipc` `lend` (the receiver's window, and the sender's hidden entry,
 //!   whose space is not loaded when a queued message is delivered later),
 //!   `unlend` (the window put back; the sender's entry only becomes present
 //!   again: nothing cached) and `orphan_loan` (the window; the sender's
-//!   entry was not present): `flush_page_of`;
+//!   entry was not present): `flush_page_in`;
 //! - `proc::lifecycle` `end_process` (`destroy_user` frees the tables):
 //!   the slot's PCID may hold entries and paging-structure caches of the
 //!   dead space, so `new_process` flushes the whole PCID (INVPCID
