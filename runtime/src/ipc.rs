@@ -337,7 +337,7 @@ impl Channel {
     #[inline]
     pub fn reply_recv<'w>(&self, answer: Option<Answer>, window: &'w mut Window, timeout_ns: u64) -> Result<Received<'w>, Error> {
         let a = answer.unwrap_or(Answer { cookie: NO_REPLY, result: 0, len: 0 });
-        if timeout_ns == FOREVER && window.backed && a.len <= REG_MESSAGE && (a.cookie == NO_REPLY || window.regs) {
+        if (window.regs || a.cookie == NO_REPLY) && timeout_ns == FOREVER && window.backed && a.len <= REG_MESSAGE {
             return self.reply_wait(a, window);
         }
         // SAFETY: as in `receive`; the answered message was consumed into

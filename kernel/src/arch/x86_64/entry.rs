@@ -68,8 +68,8 @@ pub struct SyscallFrame {
 
 // `syscall_entry` pushes exactly these ten registers, in this order.
 const _: () = assert!(size_of::<SyscallFrame>() == 10 * 8 && core::mem::offset_of!(SyscallFrame, args) == 8);
-// The entry stub's range check: every IPC number lies in Send ..= ReplyWait.
-const _: () = assert!((abi::Syscall::Send as u64) < abi::Syscall::ReplyRecv as u64 && (abi::Syscall::ReplyRecv as u64) < abi::Syscall::Call as u64 && (abi::Syscall::Call as u64) < abi::Syscall::ReplyWait as u64);
+// The entry stub's split: Send below ReplyRecv, Call and ReplyWait above.
+const _: () = assert!((abi::Syscall::Send as u64) < abi::Syscall::ReplyRecv as u64 && (abi::Syscall::ReplyRecv as u64) < abi::Syscall::Call as u64 && (abi::Syscall::ReplyRecv as u64) < abi::Syscall::ReplyWait as u64);
 
 /// Distance between interrupt stubs.
 pub const STUB_STRIDE: u64 = 16;
@@ -237,20 +237,21 @@ syscall_entry:
     /* The calls of every request (Call or Send, ReplyWait or ReplyRecv)
        go to IPC dispatchers of their own, which try the fast path first;
        every other call goes straight to the general dispatcher, without
-       the fast path's registers to save (past one range check: the IPC
-       numbers are Send .. ReplyWait; rcx is saved by now). */
-    lea ecx, [rax - {send}]
-    cmp ecx, {reply_wait} - {send}
-    ja 3f
-    cmp eax, {call}
-    je 7f
-    cmp eax, {reply_wait}
-    je 8f
+       the fast path's registers to save. (Compares split at ReplyRecv:
+       Send is below it, ReplyWait and Call above; every call is at most
+       three compares from its dispatcher.) */
     cmp eax, {reply_recv}
     je 4f
+    jb 3f
+    cmp eax, {reply_wait}
+    je 8f
+    cmp eax, {call}
+    je 7f
+    jmp 2f
+3:
     cmp eax, {send}
     je 6f
-3:
+2:
     call syscall_dispatch
     jmp 5f
 4:
