@@ -98,7 +98,7 @@ fn bad_pointers() -> Outcome {
     let good = [0u8; 16];
     let src = good.as_ptr() as u64;
     let n = 16;
-    let attacks: [Attack; 19] = [
+    let attacks: [Attack; 20] = [
         ("DebugPrint", &|p| sys(Syscall::DebugPrint, class(SyscallClass::DebugPrint), [p + 4090, n, 0, 0, 0]), &[]),
         ("NameRegister", &|p| sys(Syscall::NameRegister, c, [p + 4090, n, class(SyscallClass::Names), 0, 0]), &[]),
         ("NameFind", &|p| sys(Syscall::NameFind, class(SyscallClass::Names), [p + 4090, n, 0, 0, 0]), &[]),
@@ -110,6 +110,8 @@ fn bad_pointers() -> Outcome {
         ("Send page", &|p| sys(Syscall::Send, to_server, [21, 4096, p, 1_000_000_000, 0]), &[]),
         ("Receive window", &|p| sys(Syscall::Receive, c, [p, 0, 0, 0, 0]), USER_PAGE_OK),
         ("ReplyRecv window", &|p| sys(Syscall::ReplyRecv, c, [0, 0, 0, p, 0]), USER_PAGE_OK),
+        // (Polling: a user page is a fine window, and gets `Timeout`.)
+        ("ReplyWait window", &|p| sys(Syscall::ReplyWait, c, [0, 0, p | abi::call::POLL, 0, 0]), USER_PAGE_OK),
         ("DebugIpc list", &|p| sys(Syscall::DebugIpc, class(SyscallClass::DebugIpc), [op::LIST_CHANNELS, p + 4088, 4, 0, 0]), &[]),
         ("DebugIpc stats", &|p| sys(Syscall::DebugIpc, class(SyscallClass::DebugIpc), [op::CHANNEL_STATS, id, p + 4088, 0, 0]), &[]),
         ("DebugIpc totals", &|p| sys(Syscall::DebugIpc, class(SyscallClass::DebugIpc), [op::TOTALS, p + 4088, 0, 0, 0]), &[]),
