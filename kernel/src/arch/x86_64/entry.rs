@@ -225,21 +225,15 @@ syscall_entry:
     push qword ptr [rip + SYSCALL_USER_RSP]
     push rcx
     push r11
-    push r9
-    push r8
-    push r10
-    push rdx
-    push rsi
-    push rdi
-    push rax
-    mov rdi, rsp
     /* (No cld: SFMASK clears DF on every syscall.) */
     /* The calls of every request (Call or Send, ReplyWait or ReplyRecv)
-       go to IPC dispatchers of their own, which try the fast path first;
-       every other call goes straight to the general dispatcher, without
-       the fast path's registers to save. (Compares split at ReplyRecv:
-       Send is below it, ReplyWait and Call above; every call is at most
-       three compares from its dispatcher.) */
+       go to IPC dispatchers of their own, which try the fast path first
+       and take the token and arguments in registers (the C convention's
+       rdi, rsi, rdx, rcx, r8, r9: the syscall's with r10 moved to rcx);
+       every other call gets the whole frame (`SyscallFrame`) and the
+       general dispatcher. (Compares split at ReplyRecv: Send is below it,
+       ReplyWait and Call above; every call is at most three compares from
+       its dispatcher.) */
     cmp eax, {reply_recv}
     je 4f
     jb 3f
@@ -252,14 +246,40 @@ syscall_entry:
     cmp eax, {send}
     je 6f
 2:
+    push r9
+    push r8
+    push r10
+    push rdx
+    push rsi
+    push rdi
+    push rax
+    mov rdi, rsp
     call syscall_dispatch
     jmp 5f
 4:
+    sub rsp, 8
+    mov rcx, r10
     call syscall_dispatch_reply_recv
-    jmp 5f
+    jmp 12f
 6:
+    sub rsp, 8
+    mov rcx, r10
     call syscall_dispatch_send
-    jmp 5f
+    /* The IPC exit: results (rax points at [status, v0, v1, v2, v3]);
+       rdi and r10 zero. */
+12:
+    add rsp, 8
+    mov rsi, [rax + 8]
+    mov rdx, [rax + 16]
+    mov r8, [rax + 24]
+    mov r9, [rax + 32]
+    mov rax, [rax]
+    xor edi, edi
+    xor r10d, r10d
+    pop r11
+    pop rcx
+    pop rsp
+    sysretq
     /* Call and ReplyWait: message words (r8, r9, rbx, rbp, r12-r15) go to the
        running thread's `mr` (RUNNING holds its `ret`, which `words` and
        `mr` follow; `words` is pointed at `mr`), and on the way out the
@@ -267,9 +287,10 @@ syscall_entry:
        (the thread's own, a message delivered there, or one lent by a fast
        path; see `proc::thread::WordsAt`). */
 7:
+    sub rsp, 8
     mov rax, [rip + RUNNING]
-    lea rcx, [rax + 48]
-    mov [rax + 40], rcx
+    lea r11, [rax + 48]
+    mov [rax + 40], r11
     mov [rax + 48], r8
     mov [rax + 56], r9
     mov [rax + 64], rbx
@@ -278,12 +299,14 @@ syscall_entry:
     mov [rax + 88], r13
     mov [rax + 96], r14
     mov [rax + 104], r15
+    mov rcx, r10
     call syscall_dispatch_call
     jmp 9f
 8:
+    sub rsp, 8
     mov rax, [rip + RUNNING]
-    lea rcx, [rax + 48]
-    mov [rax + 40], rcx
+    lea r11, [rax + 48]
+    mov [rax + 40], r11
     mov [rax + 48], r8
     mov [rax + 56], r9
     mov [rax + 64], rbx
@@ -292,9 +315,10 @@ syscall_entry:
     mov [rax + 88], r13
     mov [rax + 96], r14
     mov [rax + 104], r15
+    mov rcx, r10
     call syscall_dispatch_reply_wait
 9:
-    add rsp, 56
+    add rsp, 8
     mov rcx, [rax + 40]
     mov rdi, [rcx]
     mov r10, [rcx + 8]

@@ -116,33 +116,38 @@ extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
     running_results()
 }
 
-/// `syscall_dispatch` for `Send` (the entry code picks): the IPC fast
-/// path, inlined here, then the general path if it declines.
+/// `syscall_dispatch` for `Send` (the entry code picks), with the token
+/// and arguments in registers: the IPC fast path, inlined here, then the
+/// general path if it declines.
 #[no_mangle]
-extern "C" fn syscall_dispatch_send(f: &SyscallFrame) -> *const [u64; 5] {
-    run_then_switch(|k| k.syscall_send(&f.args));
+extern "C" fn syscall_dispatch_send(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
+    let a = [token, a1, a2, a3, a4, a5];
+    run_then_switch(|k| k.syscall_send(&a));
     running_results()
 }
 
 /// `syscall_dispatch` for `ReplyRecv`, as `syscall_dispatch_send`.
 #[no_mangle]
-extern "C" fn syscall_dispatch_reply_recv(f: &SyscallFrame) -> *const [u64; 5] {
-    run_then_switch(|k| k.syscall_reply_recv(&f.args));
+extern "C" fn syscall_dispatch_reply_recv(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
+    let a = [token, a1, a2, a3, a4, a5];
+    run_then_switch(|k| k.syscall_reply_recv(&a));
     running_results()
 }
 
 /// `syscall_dispatch` for `Call` (the entry stub stored message words 2-7
 /// in the thread's `mr` and loads the running thread's back on exit).
 #[no_mangle]
-extern "C" fn syscall_dispatch_call(f: &SyscallFrame) -> *const [u64; 5] {
-    run_then_switch(|k| k.syscall_call(&f.args));
+extern "C" fn syscall_dispatch_call(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
+    let a = [token, a1, a2, a3, a4, a5];
+    run_then_switch(|k| k.syscall_call(&a));
     running_results()
 }
 
 /// `syscall_dispatch` for `ReplyWait`, as `syscall_dispatch_call`.
 #[no_mangle]
-extern "C" fn syscall_dispatch_reply_wait(f: &SyscallFrame) -> *const [u64; 5] {
-    run_then_switch(|k| k.syscall_reply_wait(&f.args));
+extern "C" fn syscall_dispatch_reply_wait(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
+    let a = [token, a1, a2, a3, a4, a5];
+    run_then_switch(|k| k.syscall_reply_wait(&a));
     running_results()
 }
 
