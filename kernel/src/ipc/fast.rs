@@ -132,7 +132,16 @@ impl Kernel {
     /// empty channel.
     #[inline(always)]
     pub(crate) fn fast_reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> bool {
-        if self.ipc.trace || timeout != abi::FOREVER || !buf.is_multiple_of(PAGE) || user::check_range(buf, PAGE).is_err() {
+        timeout == abi::FOREVER && buf.is_multiple_of(PAGE) && self.fast_answer(token, cookie, result, reply_len, buf, false)
+    }
+
+    /// The fast `ReplyRecv` (`regs` false: reply data from the window) and
+    /// `ReplyWait` (`regs`: from the message registers, to a client that
+    /// sent with `Call`; such a message is never lent). Always inlined with
+    /// `regs` a constant, so each keeps only its own branches.
+    #[inline(always)]
+    fn fast_answer(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, regs: bool) -> bool {
+        if self.ipc.trace || user::check_range(buf, PAGE).is_err() {
             return false;
         }
         let Some(ch) = self.fast_channel(token, abi::ChannelRights::RECEIVE) else { return false };
@@ -146,13 +155,15 @@ impl Kernel {
         let ct = &self.threads[c as usize];
         // Only the thread that received the message answers here (a sibling
         // answering may have to drop that thread's boost: general path),
-        // and only from a window that still holds it.
+        // only with data from a window that still holds it (register reply
+        // data stands for the window's), and only in the way the client
+        // sent (registers or memory; the mixes are the general path's).
         if ct.state != State::AwaitingReply
             || ct.msg.seq != seq
             || ct.msg.server != s
             || reply_len > ct.msg.size as u64
             || ct.msg.displaced
-            || ct.msg.regs
+            || ct.msg.regs != regs
         {
             return false;
         }
@@ -165,12 +176,16 @@ impl Kernel {
         if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio || (spent && h == cprio)) {
             return false;
         }
-        if self.give_back(c, p, ReplySrc::Window, reply_len).is_err() {
+        if !regs && self.give_back(c, p, ReplySrc::Window, reply_len).is_err() {
             return false;
         }
 
         // Nothing fails from here on.
-        self.unlend(c);
+        if regs {
+            self.lend_words(s, c, reply_len);
+        } else {
+            self.unlend(c);
+        }
         let chan = self.threads[c as usize].msg.chan;
         if chan != NO_CHANNEL {
             let rc = self.channels.slot(chan);
@@ -180,12 +195,12 @@ impl Kernel {
         self.ipc.in_flight -= 1;
         self.unanswered[p] -= 1;
         let ct = &mut self.threads[c as usize];
-        let sent = ct.msg.written_back(reply_len);
+        let sent = if regs { reply_len } else { ct.msg.written_back(reply_len) };
         ct.msg.server = NO_THREAD;
         ct.ret = [0, result, 0, sent, 0];
         let st = &mut self.threads[s as usize];
         st.recv_buf = buf;
-        st.recv_regs = false;
+        st.recv_regs = regs;
         st.state = State::RecvBlocked;
         st.wait_obj = ch;
         self.channels.slot(ch).receivers.push_back(&mut self.threads, s);
@@ -259,52 +274,10 @@ impl Kernel {
     }
 
     /// `ReplyWait` that answers a `Call` (register to register) and then
-    /// waits on an empty channel.
+    /// waits on an empty channel. (`buf` is page-aligned: `WindowLen`
+    /// clears the low bits.)
     #[inline(always)]
     pub(crate) fn fast_reply_wait(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64) -> bool {
-        // (`buf` is page-aligned: `WindowLen` clears the low bits.)
-        if self.ipc.trace || user::check_range(buf, PAGE).is_err() {
-            return false;
-        }
-        let Some(ch) = self.fast_channel(token, abi::ChannelRights::RECEIVE) else { return false };
-        let c = self.channels.slot(ch);
-        if !c.senders.is_empty() || c.irq_pending != 0 {
-            return false;
-        }
-        let Some((c, seq)) = decode_cookie(cookie) else { return false };
-        let s = self.current;
-        let p = self.proc_of(s);
-        let ct = &self.threads[c as usize];
-        if ct.state != State::AwaitingReply || ct.msg.seq != seq || ct.msg.server != s || reply_len > ct.msg.size as u64 || ct.msg.displaced || !ct.msg.regs {
-            return false;
-        }
-        let cprio = ct.prio;
-        let spent = ct.slice == 0;
-        let st = &self.threads[s as usize];
-        if st.prio != st.base_prio || self.sched.highest().is_some_and(|h| h > cprio || (spent && h == cprio)) {
-            return false;
-        }
-
-        // Nothing fails from here on. (A `Call` message is never lent.)
-        let chan = self.threads[c as usize].msg.chan;
-        if chan != NO_CHANNEL {
-            let rc = self.channels.slot(chan);
-            rc.replies += 1;
-            rc.in_flight -= 1;
-        }
-        self.ipc.in_flight -= 1;
-        self.unanswered[p] -= 1;
-        self.lend_words(s, c, reply_len);
-        let ct = &mut self.threads[c as usize];
-        ct.msg.server = NO_THREAD;
-        ct.ret = [0, result, 0, reply_len, 0];
-        let st = &mut self.threads[s as usize];
-        st.recv_buf = buf;
-        st.recv_regs = true;
-        st.state = State::RecvBlocked;
-        st.wait_obj = ch;
-        self.channels.slot(ch).receivers.push_back(&mut self.threads, s);
-        self.run_next(c);
-        true
+        self.fast_answer(token, cookie, result, reply_len, buf, true)
     }
 }

@@ -277,33 +277,29 @@ impl Kernel {
     /// receive. The client is made ready only after the receive: if the
     /// server then blocks, the CPU goes straight to the client.
     pub fn reply_recv(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> Result<Outcome, SysError> {
-        let p = self.proc_of(self.current);
-        // Check the channel first so a bad token cannot consume the reply.
-        let ch = self.channel_of(p, token, abi::ChannelRights::RECEIVE)?;
-        if cookie == abi::NO_REPLY {
-            return Ok(self.receive_on(ch, buf, timeout, false)?);
-        }
-        let client = self.answer(cookie, result, ReplySrc::Window, reply_len, None)?;
-        let received = self.receive_on(ch, buf, timeout, false);
-        if received == Ok(Outcome::Blocked) {
-            self.hand_off(client);
-        } else {
-            self.make_runnable(client);
-        }
-        Ok(received?)
+        self.answer_then_receive(token, cookie, result, reply_len, buf, timeout, false)
     }
 
     /// `ReplyWait`: [`Self::reply_recv`] with the reply in the message
     /// registers, waiting for ever (or not at all: `timeout` 0), and a
     /// `Call` message received into them.
     pub fn reply_wait(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64) -> Result<Outcome, SysError> {
+        self.answer_then_receive(token, cookie, result, reply_len, buf, timeout, true)
+    }
+
+    /// [`Self::reply_recv`] (`regs` false: reply data from the window) and
+    /// [`Self::reply_wait`] (`regs`: from the message registers).
+    #[allow(clippy::too_many_arguments)]
+    fn answer_then_receive(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, timeout: u64, regs: bool) -> Result<Outcome, SysError> {
         let p = self.proc_of(self.current);
+        // Check the channel first so a bad token cannot consume the reply.
         let ch = self.channel_of(p, token, abi::ChannelRights::RECEIVE)?;
         if cookie == abi::NO_REPLY {
-            return Ok(self.receive_on(ch, buf, timeout, true)?);
+            return Ok(self.receive_on(ch, buf, timeout, regs)?);
         }
-        let client = self.answer(cookie, result, ReplySrc::Regs, reply_len, None)?;
-        let received = self.receive_on(ch, buf, timeout, true);
+        let src = if regs { ReplySrc::Regs } else { ReplySrc::Window };
+        let client = self.answer(cookie, result, src, reply_len, None)?;
+        let received = self.receive_on(ch, buf, timeout, regs);
         if received == Ok(Outcome::Blocked) {
             self.hand_off(client);
         } else {

@@ -218,6 +218,23 @@ missing_error_code:
     rep movsq
     jmp interrupt_return
 
+    /* Call and ReplyWait's entry: point the running thread's `words` at
+       its `mr` and store the message words there (RUNNING holds its `ret`,
+       which `words` and `mr` follow). */
+    .macro store_message_words
+    mov rax, [rip + RUNNING]
+    lea r11, [rax + 48]
+    mov [rax + 40], r11
+    mov [rax + 48], r8
+    mov [rax + 56], r9
+    mov [rax + 64], rbx
+    mov [rax + 72], rbp
+    mov [rax + 80], r12
+    mov [rax + 88], r13
+    mov [rax + 96], r14
+    mov [rax + 104], r15
+    .endm
+
     .global syscall_entry
 syscall_entry:
     mov [rip + SYSCALL_USER_RSP], rsp
@@ -288,33 +305,13 @@ syscall_entry:
        path; see `proc::thread::WordsAt`). */
 7:
     sub rsp, 8
-    mov rax, [rip + RUNNING]
-    lea r11, [rax + 48]
-    mov [rax + 40], r11
-    mov [rax + 48], r8
-    mov [rax + 56], r9
-    mov [rax + 64], rbx
-    mov [rax + 72], rbp
-    mov [rax + 80], r12
-    mov [rax + 88], r13
-    mov [rax + 96], r14
-    mov [rax + 104], r15
+    store_message_words
     mov rcx, r10
     call syscall_dispatch_call
     jmp 9f
 8:
     sub rsp, 8
-    mov rax, [rip + RUNNING]
-    lea r11, [rax + 48]
-    mov [rax + 40], r11
-    mov [rax + 48], r8
-    mov [rax + 56], r9
-    mov [rax + 64], rbx
-    mov [rax + 72], rbp
-    mov [rax + 80], r12
-    mov [rax + 88], r13
-    mov [rax + 96], r14
-    mov [rax + 104], r15
+    store_message_words
     mov rcx, r10
     call syscall_dispatch_reply_wait
 9:

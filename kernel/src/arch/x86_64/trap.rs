@@ -116,39 +116,27 @@ extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
     running_results()
 }
 
-/// `syscall_dispatch` for `Send` (the entry code picks), with the token
-/// and arguments in registers: the IPC fast path, inlined here, then the
-/// general path if it declines.
-#[no_mangle]
-extern "C" fn syscall_dispatch_send(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
-    let a = [token, a1, a2, a3, a4, a5];
-    run_then_switch(|k| k.syscall_send(&a));
-    running_results()
+/// The IPC dispatchers (the entry code picks by number), with the token
+/// and arguments in registers: the IPC fast path, inlined into each, then
+/// the general path if it declines. For `Call` and `ReplyWait` the entry
+/// stub has stored the message words in the thread's `mr`, and it loads
+/// the running thread's back on exit.
+macro_rules! ipc_dispatchers {
+    ($($name:ident => $method:ident,)*) => {$(
+        #[no_mangle]
+        extern "C" fn $name(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
+            let a = [token, a1, a2, a3, a4, a5];
+            run_then_switch(|k| k.$method(&a));
+            running_results()
+        }
+    )*};
 }
 
-/// `syscall_dispatch` for `ReplyRecv`, as `syscall_dispatch_send`.
-#[no_mangle]
-extern "C" fn syscall_dispatch_reply_recv(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
-    let a = [token, a1, a2, a3, a4, a5];
-    run_then_switch(|k| k.syscall_reply_recv(&a));
-    running_results()
-}
-
-/// `syscall_dispatch` for `Call` (the entry stub stored message words 2-7
-/// in the thread's `mr` and loads the running thread's back on exit).
-#[no_mangle]
-extern "C" fn syscall_dispatch_call(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
-    let a = [token, a1, a2, a3, a4, a5];
-    run_then_switch(|k| k.syscall_call(&a));
-    running_results()
-}
-
-/// `syscall_dispatch` for `ReplyWait`, as `syscall_dispatch_call`.
-#[no_mangle]
-extern "C" fn syscall_dispatch_reply_wait(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
-    let a = [token, a1, a2, a3, a4, a5];
-    run_then_switch(|k| k.syscall_reply_wait(&a));
-    running_results()
+ipc_dispatchers! {
+    syscall_dispatch_send => syscall_send,
+    syscall_dispatch_reply_recv => syscall_reply_recv,
+    syscall_dispatch_call => syscall_call,
+    syscall_dispatch_reply_wait => syscall_reply_wait,
 }
 
 /// Called by the interrupt stubs. Returns 1 if the CPU pushed no error code
