@@ -145,3 +145,30 @@ fn argument_indices_come_from_the_table() {
     let r = std::panic::catch_unwind(|| arg_index(Syscall::Send, "nope"));
     assert!(r.is_err());
 }
+
+#[test]
+fn message_words_carry_exactly_their_bytes() {
+    let bytes: [u8; 64] = core::array::from_fn(|i| i as u8 + 1);
+    let w = words_of(&bytes);
+    assert_eq!(bytes_of(&w), bytes);
+    assert_eq!(w[0], u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]));
+    // A short message: the rest of the words zero, whatever was there.
+    let junk = [u64::MAX; MSG_WORDS];
+    for len in 0..=REG_MESSAGE as u64 {
+        let b = bytes_of(&masked(&junk, len));
+        assert!(b[..len as usize].iter().all(|&x| x == 0xff), "{len}: bytes kept");
+        assert!(b[len as usize..].iter().all(|&x| x == 0), "{len}: bytes past the length");
+    }
+    assert_eq!(bytes_of(&words_of(&bytes[..13]))[..13], bytes[..13]);
+    assert!(bytes_of(&words_of(&bytes[..13]))[13..].iter().all(|&x| x == 0));
+}
+
+#[test]
+fn window_len_packs_window_length_and_poll() {
+    let w = WindowLen { window: 0x7000_0000, len: 64, poll: true };
+    assert_eq!(w.to_reg(), 0x7000_0000 | 64 | POLL);
+    assert_eq!(WindowLen::from_reg(w.to_reg()), Ok(w));
+    assert_eq!(WindowLen::from_reg(0x7000_0000 | 13), Ok(WindowLen { window: 0x7000_0000, len: 13, poll: false }));
+    assert_eq!(WindowLen::from_reg(0x7000_0000 | 65), Err(Error::InvalidArgument));
+    assert_eq!(WindowLen::from_reg(0x7000_0000 | 0xfff), Err(Error::InvalidArgument));
+}
