@@ -119,6 +119,7 @@ pub fn run(args: Args) -> i32 {
         "named" => named(args.get(3).unwrap_or("")),
         "report" => report(args),
         "bench-server" => bench_server(),
+        "hint-server" => hint_server(),
         "fair-client" => fair_client(),
         "rpc-server" => crate::rpc::server(args.get(3).unwrap_or("")),
         "lend-touch" => lend_touch(),
@@ -148,7 +149,7 @@ pub fn run(args: Args) -> i32 {
     }
 }
 
-fn chan() -> Channel {
+pub fn chan() -> Channel {
     Channel::from_token(init_cap(CHAN).unwrap_or(0))
 }
 
@@ -372,6 +373,30 @@ fn bench_server() -> i32 {
         match chan.reply_recv(Some(a), &mut w, FOREVER) {
             Ok(next) => m = next,
             Err(_) => return 5,
+        }
+    }
+}
+
+/// A `BUMP` server (as [`bench_server`]) for whichever channel the owner
+/// of `CHAN` names: it asks on `CHAN` (the answer is a token of its own
+/// table, 0 to stop), waits on that channel straight from `ReplyWait` (no
+/// `Receive` first, so even the first call can take the fast path), and
+/// asks again when the channel goes. Exits 0 when told to stop.
+fn hint_server() -> i32 {
+    let owner = chan();
+    let Ok(mut w) = Window::new() else { return 3 };
+    loop {
+        let Ok(token) = owner.send(0, &[]) else { return 4 };
+        if token == 0 {
+            return 0;
+        }
+        let ch = Channel::from_token(token);
+        let mut answer = None;
+        // Until the channel goes (the wait fails).
+        while let Ok(mut m) = ch.reply_recv(answer.take(), &mut w, FOREVER) {
+            let (size, n) = (m.size, m.tag >> 8);
+            seq::bump(&mut m.window()[..size]);
+            answer = Some(m.answer(n + 1, size));
         }
     }
 }

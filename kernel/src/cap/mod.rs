@@ -8,6 +8,7 @@
 //! the boot-time key they cannot be predicted.
 
 pub mod entropy;
+pub mod hint;
 pub mod penalty;
 pub mod table;
 pub mod token;

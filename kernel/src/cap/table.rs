@@ -106,11 +106,13 @@ impl CapTable {
         Ok(())
     }
 
-    /// Remove and return the entry for `token`.
+    /// Remove and return the entry for `token` (which invalidates every
+    /// thread's lookup hint: [`super::hint`]).
     pub fn remove(&mut self, token: u64) -> Option<Cap> {
         let cap = *self.get(token)?;
         self.slots[slot_of(token)] = FREE;
         self.live -= 1;
+        super::hint::invalidate_all();
         Some(cap)
     }
 
@@ -122,6 +124,14 @@ impl CapTable {
     /// Every capability in the table.
     pub fn iter(&self) -> impl Iterator<Item = &Cap> {
         self.slots.iter().filter(|s| s.token != EMPTY).map(|s| &s.cap)
+    }
+}
+
+impl Drop for CapTable {
+    /// A process's table goes with the process: no hint may outlive it
+    /// ([`super::hint`]).
+    fn drop(&mut self) {
+        super::hint::invalidate_all();
     }
 }
 

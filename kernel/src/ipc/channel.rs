@@ -82,8 +82,10 @@ impl ChannelTable {
         Some((idx, gen))
     }
 
-    /// Return a channel's slot; its queues must already be empty.
+    /// Return a channel's slot; its queues must already be empty. Every
+    /// thread's lookup hint goes ([`crate::cap::hint`]).
     pub fn free(&mut self, idx: u16) {
+        crate::cap::hint::invalidate_all();
         let c = &mut self.slots[idx as usize];
         debug_assert!(c.live && c.senders.is_empty() && c.receivers.is_empty());
         c.live = false;

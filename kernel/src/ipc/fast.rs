@@ -36,15 +36,35 @@ const PAGE: u64 = abi::PAGE_SIZE as u64;
 impl Kernel {
     /// The index of the live channel behind `token` in the current process,
     /// if it grants `need`. `None` leaves judging to the general path.
+    ///
+    /// The thread's hint ([`crate::cap::hint`]) answers for the token it
+    /// last looked up here, while it holds; a full lookup that succeeds
+    /// renews it.
     #[inline(always)]
     fn fast_channel(&mut self, token: u64, need: abi::ChannelRights) -> Option<u16> {
+        let th = &self.threads[self.current as usize];
+        if th.hint.holds(token) {
+            let need = need.bits() as u8;
+            return (th.hint_rights & need == need).then_some(th.hint_chan);
+        }
+        self.fast_channel_lookup(token, need)
+    }
+
+    /// [`Self::fast_channel`] without a hint: the table, then the channel.
+    #[inline(always)]
+    fn fast_channel_lookup(&mut self, token: u64, need: abi::ChannelRights) -> Option<u16> {
+        let t = self.current as usize;
         let p = self.proc_of(self.current);
         let cap = *self.procs[p].caps.as_ref()?.get(token)?;
-        if cap.kind != CapKind::Channel || !cap.allows(need) {
+        if cap.kind != CapKind::Channel {
             return None;
         }
         self.channels.get(cap.object, cap.gen)?;
-        Some(cap.object as u16)
+        let th = &mut self.threads[t];
+        th.hint = crate::cap::hint::ChanHint::now(token);
+        th.hint_chan = cap.object as u16;
+        th.hint_rights = cap.rights;
+        cap.allows(need).then_some(cap.object as u16)
     }
 
     /// `Send` to a receiver that is already waiting; `args` are `Send`'s

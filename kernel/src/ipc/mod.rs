@@ -500,7 +500,7 @@ impl Kernel {
         if len < abi::call::REG_MESSAGE as u64 {
             return self.move_some_words(from, to, len);
         }
-        self.threads[to as usize].words = crate::proc::thread::WordsAt(&raw const self.threads[from as usize].mr);
+        self.threads[to as usize].words = crate::proc::thread::WordsAt::lent(&raw const self.threads[from as usize].mr);
     }
 
     /// `t`'s exit takes its words from its own `mr`.

@@ -129,7 +129,9 @@ impl Kernel {
         // Keep the sequence number: a stale cookie of the slot's previous
         // thread must not match this thread's messages.
         th.msg = crate::proc::Message { seq: th.msg.seq, ..Default::default() };
-        // Cached translations belonged to the slot's previous thread.
+        // Cached translations and lookups belonged to the slot's previous
+        // thread.
+        th.hint = crate::cap::hint::ChanHint::NONE;
         th.window = Default::default();
         th.buffer = Default::default();
         th.ret = [0; 5];

@@ -147,6 +147,10 @@ pub struct Thread {
     /// Receive-blocked in `ReplyWait`: a `Call` message goes to its message
     /// registers (else into the window).
     pub recv_regs: bool,
+    /// The channel and rights of the fast path's last lookup (`hint`
+    /// says for which token, and whether it still holds).
+    pub hint_chan: u16,
+    pub hint_rights: u8,
     pub msg: Message,
     /// Where the page-table entries of this thread's receive window and of
     /// its last message buffer live (see [`LeafCache`]).
@@ -165,6 +169,9 @@ pub struct Thread {
     /// 2-7, the dispatcher words 0-1), replaced by a message or reply
     /// delivered in registers; the syscall exit loads them back.
     pub mr: abi::call::MsgWords,
+    /// Whether `hint_chan` and `hint_rights` answer for a token
+    /// ([`crate::cap::hint`]).
+    pub hint: crate::cap::hint::ChanHint,
     /// Ticks left in the time slice.
     pub slice: u32,
     pub arch: ThreadContext,
@@ -183,8 +190,39 @@ const _: () = assert!(core::mem::offset_of!(Thread, mr) == core::mem::offset_of!
 /// change the sender's `mr`, before the receiver's exit has loaded them.
 /// Every `Call`/`ReplyWait` entry points it back at the thread's own `mr`,
 /// so a lent pointer is read at most once. Any other delivery copies.
+///
+/// A lent pointer is tagged [`WordsAt::LIVE`]: if the switch then leaves
+/// straight through the receiver's exit (the sender parks and the
+/// receiver was parked: `arch::x86_64::trap::Switch`), words 2-7 are
+/// still in the sender's registers `rbx, rbp, r12-r15`, where its entry
+/// found them and its dispatcher kept them, and the exit loads only words
+/// 0 and 1. Any other switch clears the tag first ([`WordsAt::settle`]).
 #[derive(Clone, Copy, Debug)]
 pub struct WordsAt(pub *const abi::call::MsgWords);
+
+impl WordsAt {
+    /// The tag bit (the words are 8-aligned).
+    pub const LIVE: usize = 1;
+
+    /// `from`'s words, lent for an exit right after this switch.
+    #[inline(always)]
+    pub fn lent(from: *const abi::call::MsgWords) -> WordsAt {
+        WordsAt(from.wrapping_byte_add(Self::LIVE))
+    }
+
+    /// Where the words are.
+    #[inline(always)]
+    pub fn ptr(self) -> *const abi::call::MsgWords {
+        self.0.map_addr(|a| a & !Self::LIVE)
+    }
+
+    /// The switch will not leave through the exit straight away: load
+    /// every word from memory.
+    #[inline(always)]
+    pub fn settle(&mut self) {
+        self.0 = self.ptr();
+    }
+}
 
 impl Default for WordsAt {
     fn default() -> Self {
@@ -205,7 +243,7 @@ impl Thread {
             return self.mr;
         }
         // SAFETY: see `WordsAt`: an `mr` in the thread table.
-        unsafe { *self.words.0 }
+        unsafe { *self.words.ptr() }
     }
 }
 

@@ -24,6 +24,7 @@ pub fn run() -> i32 {
     s.case("steady state: 200 calls at each size 0..4096 (in registers up to 64, copied and lent), every byte checked both ways", steady_state);
     s.case("message registers: exactly the message's bytes arrive (the rest zero), the caller's own words after an error", message_registers);
     s.case("registers after a call (fast and general path): results, own callee-saved, the rest zero", registers_after_call);
+    s.case("the fast path refuses a token it looked up before once it is dropped, or its channel destroyed and the slot reused", stale_lookups);
     s.case("tag-only message", tag_only);
     s.case("4 KiB page-aligned message is lent, not copied", lent_page);
     s.case("receiver faults touching a lent page after reply", lent_page_revoked);
@@ -62,6 +63,75 @@ fn round_trip() -> Outcome {
     ensure!(r == sum, "server saw sum {r}, sent {sum}");
     ensure!(buf.iter().enumerate().all(|(i, &b)| b == !(i as u8 * 3)), "reply data wrong: {:?}", &buf[..8]);
     stop(sv)
+}
+
+/// A checked 64-byte `BUMP` call in registers (`hint-server`'s protocol):
+/// the reply must be every byte plus one and the result `n + 1`.
+fn bump_words(chan: &Channel, n: u64) -> Result<(), Error> {
+    let mut buf = [0u8; 64];
+    crate::child::seq::put(&mut buf, n);
+    let r = chan.call_words(tag::BUMP | n << 8, &mut buf, 64)?;
+    if r.result == n + 1 && r.len == 64 && crate::child::seq::holds(&buf, n + 1) {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument)
+    }
+}
+
+/// The fast path keeps each thread's last channel lookup
+/// (`kernel::cap::hint`); nothing that happens to the token or its channel
+/// afterwards may let it answer wrongly. Each stale call goes to a server
+/// already waiting in `ReplyWait`, the case where the fast path would
+/// deliver it, and between the lookup and the stale call only the event
+/// under test happens (no process ends, no other token goes).
+fn stale_lookups() -> Outcome {
+    let owner = Channel::create().ctx("channel")?;
+    let server = spawn("hint-server", &[], &[(CHAN, owner.token(), abi::ChannelRights::SEND.into())], 16)?;
+    let mut w = Window::new().ctx("window")?;
+    // Answer the server's question with `token` of ours (0: stop).
+    let mut hand = |token: u64| -> Outcome {
+        let ask = owner.receive(&mut w, 30 * 1_000_000_000).ctx("the server's question")?.hold();
+        let theirs = if token == 0 { 0 } else { server.grant(token, abi::ChannelRights::RECEIVE).ctx("grant")? };
+        ask.reply(theirs, &[]).ctx("answer")?;
+        // Let it reach its wait.
+        sleep_ms(10).ctx("sleep")
+    };
+    let x = Channel::create().ctx("channel x")?;
+    hand(x.token())?;
+
+    // A token dropped after the lookup.
+    let copy = runtime::caps::derive(x.token(), abi::ChannelRights::SEND).ctx("derive")?;
+    let via_copy = Channel::from_token(copy);
+    for n in 0..5 {
+        bump_words(&via_copy, n).ctx("call with the copy")?;
+    }
+    runtime::caps::drop_cap(copy).ctx("drop the copy")?;
+    let dropped = bump_words(&via_copy, 5);
+
+    // A channel destroyed after the lookup, and a new one in its slot with
+    // the server waiting on it.
+    for n in 0..5 {
+        bump_words(&x, n).ctx("call x")?;
+    }
+    let stale = Channel::from_token(x.token());
+    x.destroy().ctx("destroy x")?;
+    let y = Channel::create().ctx("channel y")?;
+    hand(y.token())?;
+    let destroyed = bump_words(&stale, 5);
+    for n in 0..5 {
+        bump_words(&y, n).ctx("call y")?;
+    }
+    y.destroy().ctx("destroy y")?;
+    hand(0)?;
+    expect_exit(&server, Exit::Code(0), "the server")?;
+    owner.destroy().ctx("destroy the owner's channel")?;
+    // (Destroying a channel drops the destroyer's token, and every channel
+    // freed goes with its owner's or that token.)
+    ensure!(
+        dropped == Err(Error::Incapable) && destroyed == Err(Error::Incapable),
+        "a call with the dropped copy got {dropped:?}, one with the destroyed channel's token (a new channel in its slot) {destroyed:?}; both must be Incapable"
+    );
+    Ok(())
 }
 
 /// Many calls to a server that is already waiting, the case both fast

@@ -89,6 +89,12 @@ extern "C" {
     /// stack and the stack pointer into `*save`, load `next` as the stack
     /// pointer, restore and return there.
     pub fn switch_context(save: *mut u64, next: u64);
+    /// The second half of `switch_context`: load `next` as the stack
+    /// pointer, restore (the selectors if they differ from `segs`, the
+    /// running thread's) and return there.
+    pub fn resume_context(next: u64, segs: u32) -> !;
+    /// Where a parked thread resumes (its `Call`/`ReplyWait` exit).
+    fn parked_exit();
     fn user_copy_in(dst: *mut u8, src: u64, len: usize) -> u64;
     pub fn user_copy_in_end();
     pub fn user_copy_fault();
@@ -315,16 +321,24 @@ syscall_entry:
     mov rcx, r10
     call syscall_dispatch_reply_wait
 9:
-    add rsp, 8
+    /* The stack of the thread that leaves: this one's, or, after a fast
+       path switched straight to a parked thread, that thread's (see
+       `trap::Switch`); its user rsp, rip and rflags sit at the top. */
+    mov rsp, [rip + SYSCALL_KERNEL_RSP]
+    sub rsp, 24
     mov rcx, [rax + 40]
+    /* Tagged LIVE (bit 0): words 2-7 are in the registers already. */
+    btr rcx, 0
     mov rdi, [rcx]
     mov r10, [rcx + 8]
+    jc 10f
     mov rbx, [rcx + 16]
     mov rbp, [rcx + 24]
     mov r12, [rcx + 32]
     mov r13, [rcx + 40]
     mov r14, [rcx + 48]
     mov r15, [rcx + 56]
+10:
     mov rsi, [rax + 8]
     mov rdx, [rax + 16]
     mov r8, [rax + 24]
@@ -334,6 +348,13 @@ syscall_entry:
     pop rcx
     pop rsp
     sysretq
+    /* Where `switch_context` returns to when it resumes a parked thread
+       (see `trap::Switch`): the `Call`/`ReplyWait` exit, for the thread
+       now running. */
+    .global parked_exit
+parked_exit:
+    mov rax, [rip + RUNNING]
+    jmp 9b
 5:
     /* rax points at [status, v0, v1, v2, v3]; the saved arguments go. */
     add rsp, 56
@@ -382,7 +403,7 @@ smap_site_clac_fault:
 
     /* DS, ES, FS, GS belong to the thread (nothing else resets them
        between programs): they are saved below the callee-saved registers,
-       packed as DS | ES << 16 | FS << 32 | GS << 48 (0 when all are null,
+       packed as DS | ES << 8 | FS << 16 | GS << 24 (see `read_segs`; 0 when all are null,
        the usual case, which one OR shows), and the next thread's are loaded
        if they differ. */
     .global switch_context
@@ -396,15 +417,15 @@ switch_context:
     or eax, ecx
     jz 1f
     mov rax, gs
-    shl rax, 16
+    shl eax, 8
     mov rcx, fs
-    or rax, rcx
-    shl rax, 16
+    or eax, ecx
+    shl eax, 8
     mov rcx, es
-    or rax, rcx
-    shl rax, 16
+    or eax, ecx
+    shl eax, 8
     mov rcx, ds
-    or rax, rcx
+    or eax, ecx
 1:
     push rbp
     push rbx
@@ -427,14 +448,24 @@ switch_context:
     pop rbp
     ret
 3:
-    /* mov to a segment register takes the low 16 bits. */
-    mov ds, ecx
-    shr rcx, 16
-    mov es, ecx
-    shr rcx, 16
-    mov fs, ecx
-    shr rcx, 16
-    mov gs, ecx
+    movzx edx, cl
+    mov ds, edx
+    movzx edx, ch
+    mov es, edx
+    shr ecx, 16
+    movzx edx, cl
+    mov fs, edx
+    movzx edx, ch
+    mov gs, edx
+    jmp 2b
+
+    .global resume_context
+resume_context:
+    mov rsp, rdi
+    mov eax, esi
+    pop rcx
+    cmp rcx, rax
+    jne 3b
     jmp 2b
 
 "#,
@@ -445,19 +476,122 @@ switch_context:
     reply_wait = const abi::Syscall::ReplyWait as u32,
 );
 
+/// The data-segment selectors, packed as `switch_context` keeps them:
+/// `DS | ES << 8 | FS << 16 | GS << 24` (every selector user code can
+/// load is below 256: the GDT has fewer than 32 entries, and there is no
+/// LDT), found 0 with one OR in the usual case, all null.
+#[inline(always)]
+pub fn read_segs() -> u32 {
+    let packed: u32;
+    // SAFETY: reads segment registers only.
+    unsafe {
+        core::arch::asm!(
+            "mov eax, ds",
+            "mov ecx, es",
+            "or eax, ecx",
+            "mov ecx, fs",
+            "or eax, ecx",
+            "mov ecx, gs",
+            "or eax, ecx",
+            "jz 2f",
+            "mov rax, gs",
+            "shl eax, 8",
+            "mov rcx, fs",
+            "or eax, ecx",
+            "shl eax, 8",
+            "mov rcx, es",
+            "or eax, ecx",
+            "shl eax, 8",
+            "mov rcx, ds",
+            "or eax, ecx",
+            "2:",
+            out("eax") packed,
+            out("rcx") _,
+            options(nomem, nostack),
+        );
+    }
+    packed
+}
+
+/// Load the data-segment selectors `packed` (from [`read_segs`]).
+///
+/// # Safety
+/// `packed` must come from `read_segs` in user context (selectors user
+/// code could load); the kernel does not depend on DS, ES, FS or GS.
+#[inline(always)]
+pub unsafe fn load_segs(packed: u32) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        core::arch::asm!(
+            "movzx edx, cl",
+            "mov ds, edx",
+            "movzx edx, ch",
+            "mov es, edx",
+            "shr ecx, 16",
+            "movzx edx, cl",
+            "mov fs, edx",
+            "movzx edx, ch",
+            "mov gs, edx",
+            inout("ecx") packed => _,
+            out("edx") _,
+            options(nomem, nostack),
+        );
+    }
+}
+
+// Every selector fits in 8 bits of the packing (see `read_segs`).
+const _: () = assert!(size_of::<x86_64::structures::gdt::GlobalDescriptorTable>() <= 32 * 8);
+
 /// Size of a kernel stack and of the unmapped guard below it.
 const KSTACK_SIZE: u64 = 16 * 1024;
 const KSTACK_SLOT: u64 = 2 * KSTACK_SIZE;
 
 /// A thread's kernel-side state: its kernel stack and, while it is not
-/// running, the stack pointer it stopped at.
+/// running, the stack pointer it stopped at, or that it is parked.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ThreadContext {
+    /// Where the thread stopped: on its stack, or its `park` frame.
     pub rsp: u64,
     pub stack_top: u64,
+    /// The frame `switch_context` resumes a *parked* thread from (see
+    /// `trap::Switch`): its selectors, six registers (junk: the exit loads
+    /// all six from the message words) and `parked_exit`. Such a thread
+    /// keeps nothing on its kernel stack but the user `rsp`, `rip` and
+    /// `rflags` its entry pushed at the top, and resumes at its
+    /// `Call`/`ReplyWait` exit, which takes its stack from
+    /// `SYSCALL_KERNEL_RSP` (so this frame need not be on the stack).
+    pub park: [u64; 8],
 }
 
 impl ThreadContext {
+    /// Whether the thread is parked: stopped at its `park` frame (no
+    /// kernel stack pointer points into the thread table).
+    #[inline(always)]
+    pub fn parked(&self) -> bool {
+        self.rsp == self.park.as_ptr() as u64
+    }
+
+    /// Park the thread (its `park` frame filled by [`Self::park_frame`]).
+    #[inline(always)]
+    pub fn set_parked(&mut self) {
+        self.rsp = self.park.as_ptr() as u64;
+    }
+
+    /// Fill a parked thread's frame: `frame` is its `park`, `segs` its
+    /// selectors (from [`read_segs`]).
+    ///
+    /// # Safety
+    /// `frame` points at a `park` in the thread table, and no reference to
+    /// it is live.
+    #[inline(always)]
+    pub unsafe fn park_frame(frame: *mut u64, segs: u32) {
+        // SAFETY: the caller's contract; the frame has eight words.
+        unsafe {
+            frame.write(segs as u64);
+            frame.add(7).write(parked_exit as *const () as u64);
+        }
+    }
+
     /// Give the thread slot its kernel stack (once; slots keep theirs).
     fn ensure_stack(&mut self, tid: Tid, phys: &PhysMem, frames: &mut FrameAllocator, kernel: &mut PageTables) -> Result<(), OutOfMemory> {
         if self.stack_top != 0 {

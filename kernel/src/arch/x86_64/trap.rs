@@ -10,9 +10,10 @@ use x86_64::VirtAddr;
 use crate::kernel::Kernel;
 use crate::log::Console;
 use crate::mem::{PageTables, PhysMem};
+use crate::proc::thread::WordsAt;
 use crate::proc::Tid;
 
-use super::entry::{switch_context, SyscallFrame, TrapFrame};
+use super::entry::{load_segs, read_segs, resume_context, switch_context, SyscallFrame, ThreadContext, TrapFrame};
 use super::{
     cpu, lapic, running, running_results, set_running, with_kernel, DIRECT_MAP, KERNEL,
 };
@@ -37,7 +38,7 @@ pub(crate) fn run_then_switch<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
         // Off the straight line: a syscall that switches pays one jump
         // more, one that does not (the common case outside IPC) one less.
         core::hint::cold_path();
-        (r, Some(Switch::prepare(k, prev)))
+        (r, Some(Switch::prepare(k, prev, false)))
     });
     if let Some(s) = switch {
         s.run();
@@ -45,8 +46,38 @@ pub(crate) fn run_then_switch<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
     r
 }
 
+/// [`run_then_switch`] for the `Call` and `ReplyWait` dispatchers, which
+/// return straight to their exit: a switch from there to a parked thread
+/// parks this one and leaves through the other's exit instead of
+/// switching stacks (see [`Switch`]).
+#[inline(always)]
+fn run_then_exit(f: impl FnOnce(&mut Kernel)) {
+    let switch = with_kernel(|k| {
+        f(k);
+        let prev = running();
+        (prev != k.current).then(|| Switch::prepare(k, prev, true))
+    });
+    if let Some(s) = switch {
+        s.run();
+    }
+}
+
 /// A thread switch, worked out inside a kernel scope and carried out after
 /// it (all in registers: this is on the IPC fast path).
+///
+/// A thread that leaves from `Call` or `ReplyWait`'s dispatcher is
+/// *parked* rather than saved: nothing of it stays on its kernel stack but
+/// the user `rsp`, `rip` and `rflags` its entry pushed at the top, and it
+/// resumes at its `Call`/`ReplyWait` exit, which loads every other
+/// register a user thread sees (results and message words), from the
+/// frame in its [`ThreadContext::park`] (its selectors and the exit's
+/// address), which `switch_context` resumes like any other. If the next
+/// thread is parked too, the dispatcher just returns to the exit, which
+/// leaves as the thread now running (it takes the stack from
+/// `SYSCALL_KERNEL_RSP` and the results from `RUNNING`): no stack switch,
+/// no registers saved or restored but the selectors, when they differ.
+/// Otherwise the next thread is resumed from its saved stack pointer
+/// (`resume_context`, `switch_context` without the save).
 struct Switch {
     next: Tid,
     next_rsp: u64,
@@ -54,33 +85,51 @@ struct Switch {
     root: Option<u64>,
     /// Where `next`'s syscall results are.
     results: *const [u64; 5],
-    /// Where the running thread's stack pointer goes.
+    /// Where `next`'s exit finds its message words.
+    next_words: *mut WordsAt,
+    /// Where the running thread's stack pointer goes, or, when it parks,
+    /// its `park` frame.
     save: *mut u64,
+    /// The running thread parks.
+    park: bool,
+    /// `next` is parked (and the running thread parks): no stack switch.
+    direct: bool,
 }
 
 impl Switch {
     /// Make `current` the running thread in the kernel's books (its
     /// address space the active one, its stack the one entries use) and
-    /// note what the CPU must do.
+    /// note what the CPU must do. `park`: the running thread is in `Call`
+    /// or `ReplyWait`'s dispatcher, called straight from its entry.
     #[inline(always)]
-    fn prepare(k: &mut Kernel, prev: Tid) -> Switch {
+    fn prepare(k: &mut Kernel, prev: Tid, park: bool) -> Switch {
         let next = k.current;
         let root = k.activate(next);
         let t = &k.threads[next as usize].arch;
         // SAFETY: `next`'s own kernel stack, mapped while its slot lives.
         unsafe { cpu::set_kernel_stack(t.stack_top) };
         let next_rsp = t.rsp;
+        let direct = park && t.parked();
+        let next_words = &raw mut k.threads[next as usize].words;
         // Raw pointers into the thread table, which is a heap block that
-        // lives (and stays put) forever. Only `switch_context` writes
-        // `save`, and only the syscall exit reads `results`, both when no
-        // reference into the kernel is live.
+        // lives (and stays put) forever. Only `switch_context` or `run`
+        // writes `save`, and only the syscall exit reads `results`, both
+        // when no reference into the kernel is live.
         let results = &raw const k.threads[next as usize].ret;
-        let save = &raw mut k.threads[prev as usize].arch.rsp;
-        Switch { next, next_rsp, root, results, save }
+        let pt = &mut k.threads[prev as usize].arch;
+        let save = if park {
+            pt.set_parked();
+            pt.park.as_mut_ptr()
+        } else {
+            &raw mut pt.rsp
+        };
+        Switch { next, next_rsp, root, results, next_words, save, park, direct }
     }
 
     /// Switch from the running thread to `next`. Returns when the calling
-    /// thread is switched back to.
+    /// thread is switched back to, or, if `direct`, at once, for the
+    /// dispatcher to return to the exit, which then leaves as `next`; a
+    /// parking thread that is not `direct` never returns here.
     #[inline(always)]
     fn run(self) {
         // A thread must never leave with the kernel lent: the next one
@@ -93,6 +142,32 @@ impl Switch {
             unsafe { crate::arch::load_address_space(r) };
         }
         set_running(self.next, self.results);
+        if self.park {
+            let segs = read_segs();
+            // SAFETY: `save` is the parking thread's `park` frame (see
+            // `prepare`); no reference into the kernel is live.
+            unsafe { ThreadContext::park_frame(self.save, segs) };
+            if !self.direct {
+                // Words lent by the fast path that ran are not in registers
+                // when `next` leaves (only the `Call`/`ReplyWait` fast
+                // paths lend, and they run in dispatchers that park).
+                // SAFETY: `next`'s `words` in the thread table; no
+                // reference into the kernel is live.
+                unsafe { (*self.next_words).settle() };
+                // SAFETY: `next_rsp` is where `next` stopped; this thread
+                // is parked and keeps nothing on its stack (no reference
+                // into the kernel is live, checked above).
+                unsafe { resume_context(self.next_rsp, segs) };
+            }
+            // SAFETY: `next` is parked: `next_rsp` is its `park` frame,
+            // whose first word is its selectors.
+            let next_segs = unsafe { (self.next_rsp as *const u64).read() } as u32;
+            if segs != next_segs {
+                // SAFETY: selectors `next` had in user mode.
+                unsafe { load_segs(next_segs) };
+            }
+            return;
+        }
         // SAFETY: `next_rsp` is where `next` stopped (or its prepared start
         // frame); `save` points into the thread table (see `prepare`), and
         // no reference into the kernel is live (checked above).
@@ -122,21 +197,21 @@ extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
 /// stub has stored the message words in the thread's `mr`, and it loads
 /// the running thread's back on exit.
 macro_rules! ipc_dispatchers {
-    ($($name:ident => $method:ident,)*) => {$(
+    ($($name:ident => $method:ident by $runner:ident,)*) => {$(
         #[no_mangle]
         extern "C" fn $name(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
             let a = [token, a1, a2, a3, a4, a5];
-            run_then_switch(|k| k.$method(&a));
+            $runner(|k| k.$method(&a));
             running_results()
         }
     )*};
 }
 
 ipc_dispatchers! {
-    syscall_dispatch_send => syscall_send,
-    syscall_dispatch_reply_recv => syscall_reply_recv,
-    syscall_dispatch_call => syscall_call,
-    syscall_dispatch_reply_wait => syscall_reply_wait,
+    syscall_dispatch_send => syscall_send by run_then_switch,
+    syscall_dispatch_reply_recv => syscall_reply_recv by run_then_switch,
+    syscall_dispatch_call => syscall_call by run_then_exit,
+    syscall_dispatch_reply_wait => syscall_reply_wait by run_then_exit,
 }
 
 /// Called by the interrupt stubs. Returns 1 if the CPU pushed no error code

@@ -20,6 +20,7 @@ pub fn cases(s: &mut Suite) {
     s.case("arch: device memory never maps the interrupt windows (MSI, I/O APIC)", interrupt_windows);
     s.case("arch: ProcessWrite into its own or a running program's code is refused", process_write_code);
     s.case("arch: DS/ES/FS/GS set by one program are not seen by the next", segments);
+    s.case("arch: DS/ES/FS/GS stay each side's own across calls and answers that switch straight between them (parked threads)", segments_in_calls);
     s.case("arch: sgdt, sidt, sldt, smsw, str in ring 3 kill the program (UMIP)", umip);
     s.case("arch: a program running with RFLAGS.AC set (SMAP's override) is interrupted and faults; the kernel runs with AC clear", ac_flag);
     s.case("arch: each program runs on its own CR3: its own tables and, with PCID (as CPUID reports it), its own PCID; without, PCID bits 0", address_spaces);
@@ -30,6 +31,8 @@ pub fn child(role: &str, args: &runtime::Args) -> Option<i32> {
     Some(match role {
         "hostile-segs-set" => segs_set(),
         "hostile-segs-read" => segs_read(),
+        "hostile-segs-client" => segs_client(args.get(3) == Some("set")),
+        "hostile-segs-server" => segs_server(args.get(3) == Some("set")),
         "hostile-umip" => umip_child(args.get(3).unwrap_or("")),
         "hostile-ac" => ac_child(),
         "hostile-cr3" => cr3_child(crate::harness::num(args.get(3))),
@@ -152,6 +155,93 @@ fn segs_read() -> i32 {
         return 1;
     }
     0
+}
+
+/// The server's selectors in [`segments_in_calls`]: other RPLs in other
+/// registers than [`SEGS`].
+const SERVER_SEGS: [u64; 4] = [0x1a, 0x19, 0x18, 0x1b];
+
+/// Load `s` into DS, ES, FS and GS.
+fn load(s: [u64; 4]) {
+    // SAFETY: data selectors with DPL 3; in 64-bit mode they change no
+    // address this program uses (bases stay 0).
+    unsafe { asm!("mov ds, {0:e}", "mov es, {1:e}", "mov fs, {2:e}", "mov gs, {3:e}", in(reg) s[0], in(reg) s[1], in(reg) s[2], in(reg) s[3]) };
+}
+
+/// Calls to `CHAN`, 64 bytes in registers (the `Call`/`ReplyWait` fast
+/// path, which parks each side and leaves through the other's exit), with
+/// [`SEGS`] loaded if `set`: after every answer the selectors must still
+/// be ours, and the answer right.
+fn segs_client(set: bool) -> i32 {
+    let want = if set { packed(SEGS) } else { 0 };
+    if set {
+        load(SEGS);
+    }
+    let chan = crate::child::chan();
+    let mut buf = [0u8; 64];
+    for n in 0..200u64 {
+        crate::child::seq::put(&mut buf, n);
+        match chan.call(crate::child::tag::BUMP | n << 8, &mut buf, 64) {
+            Ok(r) if r.result == n + 1 && r.len == 64 && crate::child::seq::holds(&buf, n + 1) => {}
+            other => {
+                runtime::println!("segs-client: call {n}: {other:?}");
+                return 2;
+            }
+        }
+        let now = segs();
+        if now != want {
+            runtime::println!("segs-client: call {n} came back with {now:#x}, want {want:#x}");
+            return 1;
+        }
+    }
+    0
+}
+
+/// Serve `BUMP` on `CHAN` (answers through `ReplyWait`) with
+/// [`SERVER_SEGS`] loaded if `set`, checking at every message that the
+/// selectors are still ours; exits 0 at `EXIT` if they always were.
+fn segs_server(set: bool) -> i32 {
+    use crate::child::{seq, tag};
+    let want = if set { packed(SERVER_SEGS) } else { 0 };
+    if set {
+        load(SERVER_SEGS);
+    }
+    let chan = crate::child::chan();
+    let Ok(mut w) = runtime::ipc::Window::new() else { return 3 };
+    let Ok(mut m) = chan.receive(&mut w, abi::FOREVER) else { return 4 };
+    let mut wrong = 0;
+    loop {
+        let now = segs();
+        if now != want {
+            runtime::println!("segs-server: a message came with {now:#x}, want {want:#x}");
+            wrong = 1;
+        }
+        if m.tag == tag::EXIT {
+            let _ = m.reply(0, 0);
+            return wrong;
+        }
+        let (size, n) = (m.size, m.tag >> 8);
+        seq::bump(&mut m.window()[..size]);
+        let a = m.answer(n + 1, size);
+        match chan.reply_recv(Some(a), &mut w, abi::FOREVER) {
+            Ok(next) => m = next,
+            Err(_) => return 5,
+        }
+    }
+}
+
+fn segments_in_calls() -> Outcome {
+    for (client, server) in [("set", "null"), ("null", "set"), ("set", "set")] {
+        let chan = runtime::ipc::Channel::create().ctx("channel")?;
+        let s = spawn("hostile-segs-server", &[server], &[(crate::harness::CHAN, chan.token(), abi::ChannelRights::RECEIVE.into())], 8)?;
+        let c = spawn("hostile-segs-client", &[client], &[(crate::harness::CHAN, chan.token(), abi::ChannelRights::SEND.into())], 8)?;
+        let what = alloc::format!("client {client}, server {server}");
+        expect_exit(&c, Exit::Code(0), &alloc::format!("the client ({what})"))?;
+        chan.send(crate::child::tag::EXIT, &[]).ctx("exit")?;
+        expect_exit(&s, Exit::Code(0), &alloc::format!("the server ({what})"))?;
+    }
+    ensure!(segs() == 0, "our own selectors are {:#x} after the calls", segs());
+    goes_on()
 }
 
 fn segments() -> Outcome {
