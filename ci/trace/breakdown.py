@@ -13,7 +13,11 @@ With `--null`, the same for the bench suite's ten null syscalls
 (`runtime::time::priority()`, as `syscall_null` measures it) between its
 other pair of marks, grouped by the null syscall's own stages.
 
-Usage (after `cargo run -p image-builder`): python3 ci/trace/breakdown.py [--null] [--detail]
+With `--serve`, the ten postcard calls (`Add`) through the serve loop
+between the bench suite's third pair of marks, grouped as the round trips
+(the client's and server's user code both count as the server's).
+
+Usage (after `cargo run -p image-builder`): python3 ci/trace/breakdown.py [--null|--serve] [--detail]
 Needs gdb and llvm-addr2line. Takes about half a minute.
 """
 import collections, json, os, re, subprocess, sys, tempfile
@@ -25,7 +29,8 @@ ROUNDS = 10  # the calls between the two marks (ci/ktest/src/suites/bench.rs)
 NULL = "--null" in sys.argv
 # The argument of the bench suite's `trace_mark` that starts the traced
 # calls: 0 for the round trips, `NULL_MARKS` for the null syscalls.
-START = 2 if NULL else 0
+SERVE = "--serve" in sys.argv
+START = 2 if NULL else 4 if SERVE else 0
 PORT = 12345
 
 GDB_SCRIPT = r'''
@@ -85,18 +90,19 @@ def symbolise(pcs):
     return names
 
 
-SWITCH = "thread switch (run queue, channel queues, CR3, kernel stack, callee-saved registers)"
+SWITCH = "thread switch (run queue, channel queues, CR3, kernel stack; parking, or switch_context's callee-saved registers)"
 COPY = "copy: the 64 bytes each way (rep movs under stac/clac, client buffer walk, checks)"
 # Checked on the inlined frames from the outside in: the first match names the instruction.
-DISPATCH = "entry/exit: syscall_dispatch_send/_reply_recv (Rust side: the kernel cell's scope, results pointer)"
+DISPATCH = "entry/exit: the IPC dispatchers (Rust side: the kernel cell's scope, results pointer)"
+SEGS = "selectors: DS/ES/FS/GS read, OR, compare (switch_context, or the parking switch)"
 RULES = [
-    (r"KernelCell|Kernel.*::syscall(_send|_reply_recv)?$|fast_or_general|run_then_switch", DISPATCH),
-    (r"fast_channel|CapTable.*::get|ChannelTable::get|decode_cookie", "capability lookup (token -> cap -> live channel) and cookie decoding"),
+    (r"KernelCell|Kernel.*::syscall(_send|_reply_recv|_call|_reply_wait)?$|fast_or_general|run_then_switch|run_then_exit", DISPATCH),
+    (r"fast_channel|ChanHint|hint::|CapTable.*::get|ChannelTable::get|decode_cookie", "capability lookup (token -> channel: the thread's hint, else the table) and cookie decoding"),
     (r"give_back|read_user|carry", COPY),
     (r"route|leaf_of|entry_of|user_ram|check_range|Kernel::space|Kernel::entry$|unlend", "window and buffer checks (page-table entries, user ranges)"),
-    (r"run_next|switch_to_current|switch_if_needed|activate|Scheduler::highest|Queue.*::|Switch::|set_kernel_stack|load_address_space", SWITCH),
+    (r"run_next|switch_to_current|switch_if_needed|activate|Scheduler::highest|Queue.*::|Switch::|set_kernel_stack|load_address_space|set_running|park|ThreadContext::", SWITCH),
 ]
-FRAME = "syscall_dispatch_send/_reply_recv with the fast path inlined: prologue, epilogue, spills (no source line)"
+FRAME = "the IPC dispatchers with the fast path inlined: prologue, epilogue, spills (no source line)"
 FAST_RS = open(os.path.join(ROOT, "kernel/src/ipc/fast.rs")).read().splitlines()
 
 
@@ -124,11 +130,13 @@ def group(pc, frames, asm):
     if outer in ("smap_site_stac", "smap_site_clac"):
         return "SMAP: stac/clac" if asm.get(pc, "").startswith(("stac", "clac")) else COPY
     if outer == "switch_context":
-        return "selectors: DS/ES/FS/GS read, OR, compare (switch_context)" if re.match(r"(mov\s+%[defg]s|or |je |pop\s+%rcx|cmp |jne )", asm.get(pc, "")) else SWITCH
+        return SEGS if re.match(r"(mov\s+%[defg]s|or |je |pop\s+%rcx|cmp |jne )", asm.get(pc, "")) else SWITCH
     # The entry's own frames wrap everything a syscall does: they name an
     # instruction only when nothing inside them does.
     # The fast path is inlined into its dispatcher: an instruction of its
     # own (not of a helper named above) is judged by its line in fast.rs.
+    if any(re.search(r"read_segs|load_segs", f[0]) for f in frames):
+        return SEGS
     found, fast = None, None
     for f in reversed(frames[:-1]):
         name = next((n for pat, n in RULES if re.search(pat, f[0])), None)

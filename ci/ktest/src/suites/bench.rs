@@ -123,8 +123,9 @@ fn wrong_reply(len: usize, n: u64, got: Result<runtime::ipc::Reply, abi::Error>)
 
 /// A place a debugger can stop at: `trace_mark(0)` starts the ten traced
 /// round trips, `trace_mark(1)` ends them; `trace_mark(NULL_MARKS)` and
-/// `NULL_MARKS + 1` bracket ten null syscalls (`ci/trace/breakdown.py`
-/// stops at the mark whose argument it wants).
+/// `NULL_MARKS + 1` bracket ten null syscalls, `SERVE_MARKS` and
+/// `SERVE_MARKS + 1` ten calls through the serve loop
+/// (`ci/trace/breakdown.py` stops at the mark whose argument it wants).
 #[inline(never)]
 fn trace_mark(which: u64) {
     core::hint::black_box(which);
@@ -132,6 +133,8 @@ fn trace_mark(which: u64) {
 
 /// The null syscall's marks (`breakdown.py --null` stops at this one).
 const NULL_MARKS: u64 = 2;
+/// The serve loop's marks (`breakdown.py --serve`).
+const SERVE_MARKS: u64 = 4;
 
 /// Copied sizes of the sweep (0 is the tag-only call); 4096 is also sent
 /// lent and copied below.
@@ -292,6 +295,16 @@ fn serve_loop() -> Outcome {
             other => Err(alloc::format!("add gave {other:?}")),
         }
     })?;
+    // Ten more between two marks, for single-stepping
+    // (`breakdown.py --serve`).
+    trace_mark(SERVE_MARKS);
+    for j in 0..10u32 {
+        match c.call(&Add { a: j, b: 7 }) {
+            Ok(v) if v == j + 7 => {}
+            other => return Err(alloc::format!("add gave {other:?}")),
+        }
+    }
+    trace_mark(SERVE_MARKS + 1);
     bench(&alloc::format!("ipc_rt_{size}"), t_raw, "tsc");
     bench(&alloc::format!("serve_rt_{size}"), t, "tsc");
     bench("serve_vs_raw_x100", t * 100 / t_raw.max(1), "percent");

@@ -38,7 +38,10 @@ fn ring3() -> crate::harness::Outcome {
 }
 
 fn unknown_syscalls() -> crate::harness::Outcome {
-    for nr in [9, 19, 99, 1000, u64::MAX] {
+    // Also the IPC calls' numbers with high bits set: the whole of rax is
+    // the number (the entry once compared only its low half).
+    let ipc = [abi::Syscall::Send, abi::Syscall::ReplyRecv, abi::Syscall::Call, abi::Syscall::ReplyWait].map(|s| 1 << 32 | s as u64);
+    for nr in [9, 19, 99, 1000, u64::MAX, 1 << 63 | 1].into_iter().chain(ipc) {
         // SAFETY: unknown syscalls do nothing.
         let (status, _) = unsafe { runtime::sys::raw(nr, 0, [0; 5]) };
         ensure!(status == Error::UnknownSyscall as u64, "syscall {nr} gave status {status}");

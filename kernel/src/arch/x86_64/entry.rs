@@ -68,8 +68,6 @@ pub struct SyscallFrame {
 
 // `syscall_entry` pushes exactly these ten registers, in this order.
 const _: () = assert!(size_of::<SyscallFrame>() == 10 * 8 && core::mem::offset_of!(SyscallFrame, args) == 8);
-// The entry stub's split: Send below ReplyRecv, Call and ReplyWait above.
-const _: () = assert!((abi::Syscall::Send as u64) < abi::Syscall::ReplyRecv as u64 && (abi::Syscall::ReplyRecv as u64) < abi::Syscall::Call as u64 && (abi::Syscall::ReplyRecv as u64) < abi::Syscall::ReplyWait as u64);
 
 /// Distance between interrupt stubs.
 pub const STUB_STRIDE: u64 = 16;
@@ -254,21 +252,14 @@ syscall_entry:
        and take the token and arguments in registers (the C convention's
        rdi, rsi, rdx, rcx, r8, r9: the syscall's with r10 moved to rcx);
        every other call gets the whole frame (`SyscallFrame`) and the
-       general dispatcher. (Compares split at ReplyRecv: Send is below it,
-       ReplyWait and Call above; every call is at most three compares from
-       its dispatcher.) */
-    cmp eax, {reply_recv}
-    je 4f
-    jb 3f
-    cmp eax, {reply_wait}
-    je 8f
-    cmp eax, {call}
-    je 7f
-    jmp 2f
-3:
-    cmp eax, {send}
-    je 6f
-2:
+       general dispatcher, through `syscall_table` (one compare and an
+       indirect jump for every call; the whole of rax is the number, so a
+       number with high bits set is unknown, not its low half's call). */
+    cmp rax, {last}
+    ja syscall_entry_general
+    jmp qword ptr [8 * rax + syscall_table]
+    .global syscall_entry_general
+syscall_entry_general:
     push r9
     push r8
     push r10
@@ -279,12 +270,14 @@ syscall_entry:
     mov rdi, rsp
     call syscall_dispatch
     jmp 5f
-4:
+    .global syscall_entry_reply_recv
+syscall_entry_reply_recv:
     sub rsp, 8
     mov rcx, r10
     call syscall_dispatch_reply_recv
     jmp 12f
-6:
+    .global syscall_entry_send
+syscall_entry_send:
     sub rsp, 8
     mov rcx, r10
     call syscall_dispatch_send
@@ -309,13 +302,15 @@ syscall_entry:
        words `words` points at come back in rdi, r10, rbx, rbp, r12-r15
        (the thread's own, a message delivered there, or one lent by a fast
        path; see `proc::thread::WordsAt`). */
-7:
+    .global syscall_entry_call
+syscall_entry_call:
     sub rsp, 8
     store_message_words
     mov rcx, r10
     call syscall_dispatch_call
     jmp 9f
-8:
+    .global syscall_entry_reply_wait
+syscall_entry_reply_wait:
     sub rsp, 8
     store_message_words
     mov rcx, r10
@@ -459,6 +454,28 @@ switch_context:
     mov gs, edx
     jmp 2b
 
+    /* Where the entry stub goes for each call number up to {last}. */
+    .pushsection .rodata.syscall_table, "a"
+    .balign 8
+    .global syscall_table
+syscall_table:
+    .set nr, 0
+    .rept {last} + 1
+    .if nr == {send}
+    .quad syscall_entry_send
+    .elseif nr == {reply_recv}
+    .quad syscall_entry_reply_recv
+    .elseif nr == {call}
+    .quad syscall_entry_call
+    .elseif nr == {reply_wait}
+    .quad syscall_entry_reply_wait
+    .else
+    .quad syscall_entry_general
+    .endif
+    .set nr, nr + 1
+    .endr
+    .popsection
+
     .global resume_context
 resume_context:
     mov rsp, rdi
@@ -474,7 +491,22 @@ resume_context:
     reply_recv = const abi::Syscall::ReplyRecv as u32,
     call = const abi::Syscall::Call as u32,
     reply_wait = const abi::Syscall::ReplyWait as u32,
+    last = const LAST_IPC,
 );
+
+/// The highest call number with a dispatcher of its own (the table's end).
+const LAST_IPC: u32 = {
+    let n = [abi::Syscall::Send as u32, abi::Syscall::ReplyRecv as u32, abi::Syscall::Call as u32, abi::Syscall::ReplyWait as u32];
+    let mut max = 0;
+    let mut i = 0;
+    while i < n.len() {
+        if n[i] > max {
+            max = n[i];
+        }
+        i += 1;
+    }
+    max
+};
 
 /// The data-segment selectors, packed as `switch_context` keeps them:
 /// `DS | ES << 8 | FS << 16 | GS << 24` (every selector user code can
