@@ -125,7 +125,7 @@ def group(pc, frames, asm):
         if any(re.search(r"runtime::|abi::Error", f[0]) for f in frames):
             return f"user, {who}: syscall stubs (runtime::ipc, raw syscall, result decoding)"
         return "user, client: loop, sequence words, reply check" if who == "client" else "user, server: loop and BUMP"
-    if outer == "syscall_entry":
+    if outer.startswith("syscall_entry"):
         return "entry/exit: syscall entry and sysret (assembly)"
     if outer in ("smap_site_stac", "smap_site_clac"):
         return "SMAP: stac/clac" if asm.get(pc, "").startswith(("stac", "clac")) else COPY
@@ -183,7 +183,7 @@ def group_null(pc, frames):
         if any(re.search(r"runtime::|abi::", f[0]) for f in frames):
             return "user: runtime stub (class token, raw syscall, status and result decoding)"
         return "user: the bench loop (closure, Result)"
-    if outer == "syscall_entry":
+    if outer.startswith("syscall_entry"):
         return "entry/exit: syscall_entry and sysretq (assembly)"
     # Innermost first: the call a line belongs to names it.
     for f in frames:

@@ -14,12 +14,19 @@
 //! held messages at the same window with the same `displace`, and a
 //! displaced message is left to the general path.
 //!
-//! The entry stub sends `Send` and `ReplyRecv` to dispatchers of their own
-//! (`syscall_dispatch_send`, `syscall_dispatch_reply_recv`), into which
-//! these functions are inlined, so the other calls do not pay for their
-//! registers. A server switched to by a call runs on its caller's time
-//! slice (`Kernel::on_behalf`); a caller whose slice ran out meanwhile gets
-//! its reply through the general path, which puts it behind its equals.
+//! The entry stub sends `Send`, `ReplyRecv`, `Call` and `ReplyWait` to
+//! dispatchers of their own (`syscall_dispatch_send`, ...; one compare and
+//! a jump table), into which these functions are inlined, so the other
+//! calls do not pay for their registers. A server switched to by a call
+//! runs on its caller's time slice (`Kernel::on_behalf`); a caller whose
+//! slice ran out meanwhile gets its reply through the general path, which
+//! puts it behind its equals.
+//!
+//! Two things outside this file make the `Call`/`ReplyWait` pair cheap: the
+//! thread that leaves *parks* (`arch::x86_64::trap::Switch`), so a switch
+//! between two parked threads is the dispatcher returning into the other's
+//! exit, and each thread keeps its last channel lookup here
+//! ([`crate::cap::hint`]).
 
 use abi::call::{arg_index, ArgRegs, CALLED, IN_REGISTERS, REG_MESSAGE};
 use abi::{CapKind, SendFlags, Syscall};

@@ -9,7 +9,10 @@
 //! returns with `sysretq`. A thread switch saves the callee-saved registers
 //! and the data-segment selectors on the old kernel stack and resumes the
 //! new one where it stopped, so a blocked syscall simply continues when its
-//! thread runs again, and no program sees another's DS, ES, FS or GS.
+//! thread runs again, and no program sees another's DS, ES, FS or GS. A
+//! thread leaving `Call` or `ReplyWait` parks instead (`trap::Switch`): its
+//! exit reloads everything a program sees, so it keeps only its selectors,
+//! in a frame of its `ThreadContext` that resumes at that exit.
 
 use core::arch::global_asm;
 
@@ -343,13 +346,6 @@ syscall_entry_reply_wait:
     pop rcx
     pop rsp
     sysretq
-    /* Where `switch_context` returns to when it resumes a parked thread
-       (see `trap::Switch`): the `Call`/`ReplyWait` exit, for the thread
-       now running. */
-    .global parked_exit
-parked_exit:
-    mov rax, [rip + RUNNING]
-    jmp 9b
 5:
     /* rax points at [status, v0, v1, v2, v3]; the saved arguments go. */
     add rsp, 56
@@ -364,6 +360,13 @@ parked_exit:
     pop rcx
     pop rsp
     sysretq
+    /* Where `switch_context` returns to when it resumes a parked thread
+       (see `trap::Switch`): the `Call`/`ReplyWait` exit, for the thread
+       now running. */
+    .global parked_exit
+parked_exit:
+    mov rax, [rip + RUNNING]
+    jmp 9b
 
     /* Copy rdx bytes from user address rsi to kernel address rdi; rax = 0,
        or 1 if the user address faulted (the page-fault handler resumes at
