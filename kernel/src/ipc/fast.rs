@@ -168,7 +168,7 @@ impl Kernel {
     /// `regs` a constant, so each keeps only its own branches.
     #[inline(always)]
     fn fast_answer(&mut self, token: u64, cookie: u64, result: u64, reply_len: u64, buf: u64, regs: bool) -> bool {
-        if self.ipc.trace || user::check_range(buf, PAGE).is_err() {
+        if self.ipc.trace || user::check_page(buf).is_err() {
             return false;
         }
         let Some(ch) = self.fast_channel(token, abi::ChannelRights::RECEIVE) else { return false };

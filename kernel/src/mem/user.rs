@@ -39,6 +39,19 @@ pub fn check_range(va: u64, len: u64) -> Result<(), BadAddress> {
     }
 }
 
+/// [`check_range`] of one page at `va`, in one compare (the IPC fast
+/// path's window check).
+#[inline(always)]
+pub fn check_page(va: u64) -> Result<(), BadAddress> {
+    const PAGE: u64 = abi::PAGE_SIZE as u64;
+    // Below the bottom wraps to far above the limit.
+    if va.wrapping_sub(abi::USER_BOTTOM) <= abi::USER_TOP - PAGE - abi::USER_BOTTOM {
+        Ok(())
+    } else {
+        Err(BadAddress)
+    }
+}
+
 /// How the kernel is about to touch a user page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -183,6 +196,22 @@ mod tests {
     use super::*;
     use crate::mem::paging::sw;
     use crate::mem::testing::FakeRam;
+
+    #[test]
+    fn check_page_is_check_range_of_a_page() {
+        const PAGE: u64 = abi::PAGE_SIZE as u64;
+        let edges = [0, 1, abi::USER_BOTTOM - 1, abi::USER_BOTTOM, abi::USER_TOP - PAGE - 1, abi::USER_TOP - PAGE, abi::USER_TOP - PAGE + 1, abi::USER_TOP, 1 << 63, u64::MAX - PAGE, u64::MAX];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let random = (0..10_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x >> (x % 64)
+        });
+        for va in edges.into_iter().chain(edges.map(|e| e & !(PAGE - 1))).chain(random) {
+            assert_eq!(check_page(va).is_ok(), check_range(va, PAGE).is_ok(), "{va:#x}");
+        }
+    }
 
     #[test]
     fn reads_writes_and_copies_across_pages() {

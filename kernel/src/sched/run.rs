@@ -106,18 +106,21 @@ impl Kernel {
         }
     }
 
-    /// Record which thread's address space the MMU now holds; returns the
-    /// CR3 word to load when it changes (the thread's `root`: its
-    /// process's top-level table and, with PCID, its PCID and the
-    /// no-flush bit; see [`crate::mem::pcid`]).
+    /// Load thread `t`'s address space if it is not the one loaded (its
+    /// `root`: its process's top-level table and, with PCID, its PCID and
+    /// the no-flush bit; see [`crate::mem::pcid`]), and record it.
+    ///
+    /// # Safety
+    /// Called by the switch to `t` with nothing left to do in the old
+    /// space (every space maps the kernel half, so the kernel goes on).
     #[inline(always)]
-    pub fn activate(&mut self, t: Tid) -> Option<u64> {
+    pub unsafe fn activate(&mut self, t: Tid) {
         let root = self.threads[t as usize].root;
-        if self.active_root == root {
-            None
-        } else {
+        if self.active_root != root {
             self.active_root = root;
-            Some(root)
+            // SAFETY: the caller's contract; `root` is a thread's address
+            // space, which shares the kernel half.
+            unsafe { crate::arch::load_address_space(root) };
         }
     }
 }

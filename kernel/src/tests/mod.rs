@@ -280,7 +280,8 @@ impl World {
             k.current = t;
         }
         assert_eq!(k.threads[t as usize].state, State::Running);
-        k.activate(t);
+        // SAFETY: the fake machine's CR3.
+        unsafe { k.activate(t) };
     }
 
     /// Syscall `nr` (possibly not a valid number) by thread `t`.

@@ -81,8 +81,6 @@ fn run_then_exit(f: impl FnOnce(&mut Kernel)) {
 struct Switch {
     next: Tid,
     next_rsp: u64,
-    /// The CR3 word to load, if the address space changes.
-    root: Option<u64>,
     /// Where `next`'s syscall results are.
     results: *const [u64; 5],
     /// Where `next`'s exit finds its message words.
@@ -104,7 +102,10 @@ impl Switch {
     #[inline(always)]
     fn prepare(k: &mut Kernel, prev: Tid, park: bool) -> Switch {
         let next = k.current;
-        let root = k.activate(next);
+        // SAFETY: this is the switch to `next`, after the syscall's or
+        // interrupt's work (the kernel is still lent, which the kernel half
+        // of the new space serves as well).
+        unsafe { k.activate(next) };
         let t = &k.threads[next as usize].arch;
         // SAFETY: `next`'s own kernel stack, mapped while its slot lives.
         unsafe { cpu::set_kernel_stack(t.stack_top) };
@@ -123,7 +124,7 @@ impl Switch {
         } else {
             &raw mut pt.rsp
         };
-        Switch { next, next_rsp, root, results, next_words, save, park, direct }
+        Switch { next, next_rsp, results, next_words, save, park, direct }
     }
 
     /// Switch from the running thread to `next`. Returns when the calling
@@ -136,11 +137,6 @@ impl Switch {
         // would find it busy, and this one would resume holding a
         // reference the other's work invalidated.
         assert!(!KERNEL.is_lent(), "thread switch inside a kernel scope");
-        if let Some(r) = self.root {
-            // SAFETY: a thread's address space, which shares the kernel
-            // half.
-            unsafe { crate::arch::load_address_space(r) };
-        }
         set_running(self.next, self.results);
         if self.park {
             let segs = read_segs();
