@@ -54,6 +54,7 @@ impl Kernel {
             let need = need.bits() as u8;
             return (th.hint_rights & need == need).then_some(th.hint_chan);
         }
+        core::hint::cold_path();
         self.fast_channel_lookup(token, need)
     }
 

@@ -142,6 +142,8 @@ impl Kernel {
         #[cfg(test)]
         crate::tests::count_fast(taken);
         if !taken {
+            // Off the fast path's line: its spills belong here.
+            core::hint::cold_path();
             self.syscall_general(call as u64, *a);
         }
     }
