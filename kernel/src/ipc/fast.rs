@@ -140,6 +140,15 @@ impl Kernel {
         };
         th.state = State::AwaitingReply;
         let cookie = th.cookie(t);
+        self.fast_delivered(ch, t, r, [0, cookie, tag, size, 0]);
+        true
+    }
+
+    /// The end of a fast delivery from `t` to `r` on channel `ch`, whose
+    /// message record is written: the counters, `r`'s timeout gone, its
+    /// results `ret`, and `r` runs next, on `t`'s time slice.
+    #[inline(always)]
+    fn fast_delivered(&mut self, ch: u16, t: crate::proc::Tid, r: crate::proc::Tid, ret: [u64; 5]) {
         let c = self.channels.slot(ch);
         c.sends += 1;
         c.receives += 1;
@@ -149,11 +158,9 @@ impl Kernel {
         if self.threads[r as usize].deadline != u64::MAX {
             self.timer_cancel(r);
         }
-        let rt = &mut self.threads[r as usize];
-        rt.ret = [0, cookie, tag, size, 0];
+        self.threads[r as usize].ret = ret;
         self.run_next(r);
         self.on_behalf = t;
-        true
     }
 
     /// `ReplyRecv` that answers `cookie` and then waits (forever) on an
@@ -286,18 +293,7 @@ impl Kernel {
         th.state = State::AwaitingReply;
         let cookie = th.cookie(t);
         self.lend_words(t, r, size);
-        let c = self.channels.slot(ch);
-        c.sends += 1;
-        c.receives += 1;
-        c.in_flight += 1;
-        self.ipc.in_flight += 1;
-        self.ipc.delivered += 1;
-        if self.threads[r as usize].deadline != u64::MAX {
-            self.timer_cancel(r);
-        }
-        self.threads[r as usize].ret = [0, cookie, tag, size | IN_REGISTERS | CALLED, 0];
-        self.run_next(r);
-        self.on_behalf = t;
+        self.fast_delivered(ch, t, r, [0, cookie, tag, size | IN_REGISTERS | CALLED, 0]);
         true
     }
 

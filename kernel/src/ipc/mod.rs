@@ -410,21 +410,32 @@ impl Kernel {
                 return Err(f);
             }
         };
-        let th = &mut self.threads[s as usize];
-        th.msg.loan_pte = displaced;
-        th.msg.lent = lent;
-        th.msg.recv_va = rbuf;
-        th.msg.server = r;
-        let cookie = th.cookie(s);
-        self.unanswered[rp] += 1;
-        let c = self.channels.slot(m.chan);
-        c.receives += 1;
-        c.in_flight += 1;
-        self.ipc.delivered += 1;
+        let cookie = self.delivered(s, r, rbuf, displaced, lent);
         if self.ipc.trace {
             crate::info!("ipc: ch{} t{s} -> t{r} tag {:#x} size {}{}", m.chan, m.tag, m.size, if lent { " (lent)" } else { "" });
         }
         Ok([cookie, m.tag, m.size as u64, new_token])
+    }
+
+    /// `s`'s message has reached `r` at window `rbuf` (`loan_pte`: the
+    /// window entry a lent page displaced): its record, `r`'s process's
+    /// count of unanswered messages, the channel's and system's counters.
+    /// Returns the message cookie.
+    fn delivered(&mut self, s: Tid, r: Tid, rbuf: u64, loan_pte: u64, lent: bool) -> u64 {
+        let th = &mut self.threads[s as usize];
+        th.msg.loan_pte = loan_pte;
+        th.msg.lent = lent;
+        th.msg.recv_va = rbuf;
+        th.msg.server = r;
+        let cookie = th.cookie(s);
+        let chan = th.msg.chan;
+        let rp = self.proc_of(r);
+        self.unanswered[rp] += 1;
+        let c = self.channels.slot(chan);
+        c.receives += 1;
+        c.in_flight += 1;
+        self.ipc.delivered += 1;
+        cookie
     }
 
     /// [`Self::deliver`] for a `Call` message, which is in `s`'s message
@@ -461,16 +472,7 @@ impl Kernel {
         if self.unanswered[rp] != 0 {
             self.displace(rp, rbuf);
         }
-        let th = &mut self.threads[s as usize];
-        th.msg.loan_pte = 0;
-        th.msg.recv_va = rbuf;
-        th.msg.server = r;
-        let cookie = th.cookie(s);
-        self.unanswered[rp] += 1;
-        let c = self.channels.slot(m.chan);
-        c.receives += 1;
-        c.in_flight += 1;
-        self.ipc.delivered += 1;
+        let cookie = self.delivered(s, r, rbuf, 0, false);
         if self.ipc.trace {
             crate::info!("ipc: ch{} t{s} -> t{r} tag {:#x} size {} (registers)", m.chan, m.tag, m.size);
         }

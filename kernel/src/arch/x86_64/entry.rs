@@ -225,6 +225,21 @@ missing_error_code:
     rep movsq
     jmp interrupt_return
 
+    /* Every syscall's way out: the results (rax points at [status, v0,
+       v1, v2, v3]) into rax, rsi, rdx, r8, r9, then the user rflags, rip
+       and rsp the entry pushed (rsp at them). */
+    .macro leave_with_results
+    mov rsi, [rax + 8]
+    mov rdx, [rax + 16]
+    mov r8, [rax + 24]
+    mov r9, [rax + 32]
+    mov rax, [rax]
+    pop r11
+    pop rcx
+    pop rsp
+    sysretq
+    .endm
+
     /* Call and ReplyWait's entry: point the running thread's `words` at
        its `mr` and store the message words there (RUNNING holds its `ret`,
        which `words` and `mr` follow). */
@@ -288,17 +303,9 @@ syscall_entry_send:
        rdi and r10 zero. */
 12:
     add rsp, 8
-    mov rsi, [rax + 8]
-    mov rdx, [rax + 16]
-    mov r8, [rax + 24]
-    mov r9, [rax + 32]
-    mov rax, [rax]
     xor edi, edi
     xor r10d, r10d
-    pop r11
-    pop rcx
-    pop rsp
-    sysretq
+    leave_with_results
     /* Call and ReplyWait: message words (r8, r9, rbx, rbp, r12-r15) go to the
        running thread's `mr` (RUNNING holds its `ret`, which `words` and
        `mr` follow; `words` is pointed at `mr`), and on the way out the
@@ -337,29 +344,13 @@ syscall_entry_reply_wait:
     mov r14, [rcx + 48]
     mov r15, [rcx + 56]
 10:
-    mov rsi, [rax + 8]
-    mov rdx, [rax + 16]
-    mov r8, [rax + 24]
-    mov r9, [rax + 32]
-    mov rax, [rax]
-    pop r11
-    pop rcx
-    pop rsp
-    sysretq
+    leave_with_results
 5:
     /* rax points at [status, v0, v1, v2, v3]; the saved arguments go. */
     add rsp, 56
-    mov rsi, [rax + 8]
-    mov rdx, [rax + 16]
-    mov r8, [rax + 24]
-    mov r9, [rax + 32]
-    mov rax, [rax]
     xor edi, edi
     xor r10d, r10d
-    pop r11
-    pop rcx
-    pop rsp
-    sysretq
+    leave_with_results
     /* Where `switch_context` returns to when it resumes a parked thread
        (see `trap::Switch`): the `Call`/`ReplyWait` exit, for the thread
        now running. */
