@@ -17,7 +17,11 @@ With `--serve`, the ten postcard calls (`Add`) through the serve loop
 between the bench suite's third pair of marks, grouped as the round trips
 (the client's and server's user code both count as the server's).
 
-Usage (after `cargo run -p image-builder`): python3 ci/trace/breakdown.py [--null|--serve] [--detail]
+With `--lent`, ten checked round trips of a lent 4 KiB page (`Send` and
+`ReplyRecv`), and with `--tag` ten tag-only ones, grouped as the round
+trips.
+
+Usage (after `cargo run -p image-builder`): python3 ci/trace/breakdown.py [--null|--serve|--lent|--tag] [--detail]
 Needs gdb and llvm-addr2line. Takes about half a minute.
 """
 import collections, json, os, re, subprocess, sys, tempfile
@@ -30,7 +34,9 @@ NULL = "--null" in sys.argv
 # The argument of the bench suite's `trace_mark` that starts the traced
 # calls: 0 for the round trips, `NULL_MARKS` for the null syscalls.
 SERVE = "--serve" in sys.argv
-START = 2 if NULL else 4 if SERVE else 0
+LENT = "--lent" in sys.argv
+TAG = "--tag" in sys.argv
+START = 2 if NULL else 4 if SERVE else 6 if LENT else 8 if TAG else 0
 PORT = 12345
 
 GDB_SCRIPT = r'''
@@ -125,8 +131,24 @@ def group(pc, frames, asm):
         if any(re.search(r"runtime::|abi::Error", f[0]) for f in frames):
             return f"user, {who}: syscall stubs (runtime::ipc, raw syscall, result decoding)"
         return "user, client: loop, sequence words, reply check" if who == "client" else "user, server: loop and BUMP"
-    if outer.startswith("syscall_entry"):
+    if outer.startswith("syscall_entry") or outer.startswith("syscall_exit") or outer.startswith("parked_exit"):
         return "entry/exit: syscall entry and sysret (assembly)"
+    # The assembly fast path (kernel/src/arch/x86_64/fastpath.rs), by its
+    # labels.
+    if outer.startswith("fastpath_"):
+        if outer.endswith("_guards"):
+            return "fast-path guards (arguments, states, priorities, caches, selectors)"
+        if outer.endswith("_commit"):
+            return "bookkeeping: message record, counters, states, queues, cookie, results"
+        if outer.endswith("_switch"):
+            return SWITCH
+        if outer.endswith("_lend"):
+            return "lending: the two page-table entries and their TLB entries"
+        if outer == "fastpath_some_words":
+            return "message words: a short message's copy (masked)"
+        if outer == "fastpath_declined":
+            return "declined by the assembly fast path (to the Rust dispatchers)"
+        return "entry: message words or callee-saved registers stored (assembly)"
     if outer in ("smap_site_stac", "smap_site_clac"):
         return "SMAP: stac/clac" if asm.get(pc, "").startswith(("stac", "clac")) else COPY
     if outer == "switch_context":
@@ -219,7 +241,7 @@ def main():
     for g, n in groups.most_common():
         print(f"{n / ROUNDS:6.1f}  {g}")
         if "--detail" in sys.argv:
-            for d, k in detail[g].most_common(8):
+            for d, k in detail[g].most_common(int(os.environ.get("DETAIL", "8"))):
                 print(f"          {k / ROUNDS:6.1f} {d[:110]}")
     what = "null syscall" if NULL else "round trip"
     print(f"{len(pcs) / ROUNDS:6.1f}  per {what} ({len(pcs)} instructions stepped over {ROUNDS} {what}s)")

@@ -53,6 +53,12 @@ impl<T> Default for KernelCell<T> {
 }
 
 impl<T> KernelCell<T> {
+    /// Where the value is in the cell, for the assembly fast path
+    /// (`arch::x86_64::fastpath`), which reads and writes the kernel
+    /// without a scope: it runs only from a syscall entry, where no scope
+    /// can be open.
+    pub const VALUE_AT: usize = core::mem::offset_of!(Self, value);
+
     /// An empty cell: `with` panics until [`Self::install`].
     pub const fn new() -> Self {
         KernelCell { state: Cell::new(EMPTY), value: UnsafeCell::new(MaybeUninit::uninit()) }

@@ -123,7 +123,7 @@ pub fn run(args: Args) -> i32 {
         "fair-client" => fair_client(),
         "rpc-server" => crate::rpc::server(args.get(3).unwrap_or("")),
         "lend-touch" => lend_touch(),
-        "lend-sibling" => lend_sibling(args.get(3) == Some("dma")),
+        "lend-sibling" => lend_sibling(args.get(3) == Some("dma"), args.get(3) == Some("twice")),
         "hold-client" => hold_client(num(args.get(3)) as u8),
         "owner" => owner(),
         "foreign" => foreign(),
@@ -439,8 +439,9 @@ fn lend_touch() -> i32 {
 /// sibling thread waits until the page is out of reach and then writes it.
 /// The write must fault and end this process: exit code 5 means the page
 /// stayed reachable during the loan, 6 that the call returned, 7 that the
-/// write went through.
-fn lend_sibling(dma: bool) -> i32 {
+/// write went through, 4 that the first of two loans (`twice`: the second
+/// one meets a server waiting in `ReplyRecv`, the fast path's case) failed.
+fn lend_sibling(dma: bool, twice: bool) -> i32 {
     let addr = if dma {
         // A page of a DMA region of ours (`lend-sibling dma`).
         let Ok((range, _)) = runtime::mem::dma_alloc(1) else { return 8 };
@@ -455,6 +456,10 @@ fn lend_sibling(dma: bool) -> i32 {
     // SAFETY: `addr` is a page of ours, mapped read-write, used by nothing else.
     let page = unsafe { core::slice::from_raw_parts_mut(addr, 4096) };
     page.iter_mut().enumerate().for_each(|(i, b)| *b = (i as u8) ^ 0x5a);
+    // SAFETY: the page is ours and nothing else touches it during the call.
+    if twice && unsafe { chan().send_raw(tag::PAGE, addr, 4096, FOREVER, abi::SendFlags::empty()) }.is_err() {
+        return 4;
+    }
     if runtime::process::spawn_thread(sibling_writes, addr as u64, 8).is_err() {
         return 3;
     }

@@ -15,11 +15,17 @@
 //! A hint is only ever filled from a full lookup that succeeded, by the
 //! thread itself (a thread never changes process), and a new thread in a
 //! reused slot starts with none ([`ChanHint::NONE`]).
+//!
+//! Turning IPC tracing on moves the epoch too, and the Rust fast path, the
+//! only one that fills hints, takes nothing while tracing: so no hint
+//! holds while tracing is on, which is how the assembly fast path
+//! (`arch::x86_64::fastpath`), which traces nothing, leaves traced calls
+//! to the Rust paths without a check of its own.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// The epoch; starts at 1, so [`ChanHint::NONE`] (epoch 0) never holds.
-static EPOCH: AtomicU64 = AtomicU64::new(1);
+pub(crate) static EPOCH: AtomicU64 = AtomicU64::new(1);
 
 /// The current epoch.
 #[inline(always)]

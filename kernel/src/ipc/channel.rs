@@ -53,6 +53,11 @@ pub struct ChannelTable {
 }
 
 impl ChannelTable {
+    /// Where the slots' pointer is, for the assembly fast path
+    /// (`arch::x86_64::fastpath`).
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
+    pub(crate) const SLOTS_AT: usize = core::mem::offset_of!(ChannelTable, slots);
+
     /// A table with room for `capacity` channels (at most
     /// [`abi::limits::CHANNELS`]), allocated now so that creating a channel
     /// never needs kernel memory.

@@ -61,6 +61,8 @@ impl Kernel {
     /// [`Self::fast_channel`] without a hint: the table, then the channel.
     #[inline(always)]
     fn fast_channel_lookup(&mut self, token: u64, need: abi::ChannelRights) -> Option<u16> {
+        // (Never while tracing: see `cap::hint`.)
+        debug_assert!(!self.ipc.trace, "a hint filled while tracing");
         let t = self.current as usize;
         let p = self.proc_of(self.current);
         let cap = *self.procs[p].caps.as_ref()?.get(token)?;

@@ -24,6 +24,14 @@ impl Default for Queue {
 
 impl Queue {
     pub const EMPTY: Queue = Queue { head: NO_THREAD, tail: NO_THREAD, len: 0 };
+    /// Where the fields are, for the assembly fast path
+    /// (`arch::x86_64::fastpath`).
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
+    pub(crate) const HEAD_AT: usize = core::mem::offset_of!(Queue, head);
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
+    pub(crate) const TAIL_AT: usize = core::mem::offset_of!(Queue, tail);
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
+    pub(crate) const LEN_AT: usize = core::mem::offset_of!(Queue, len);
 
     pub fn len(&self) -> usize {
         self.len as usize

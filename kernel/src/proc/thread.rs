@@ -20,8 +20,10 @@ pub fn tids() -> impl Iterator<Item = Tid> {
     0..NO_THREAD
 }
 
-/// What a thread is doing.
+/// What a thread is doing. (A byte with these values: the assembly fast
+/// path, `arch::x86_64::fastpath`, compares and stores them.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)]
 pub enum State {
     /// Slot unused.
     #[default]
@@ -250,9 +252,13 @@ impl Thread {
 /// Message cookies: bit 63 set (so no cookie is [`abi::NO_REPLY`]), the
 /// sender's message number in bits 16..48, the sender's thread in bits 0..8;
 /// every other bit is 0.
-const COOKIE_MARK: u64 = 1 << 63;
-const COOKIE_SEQ_SHIFT: u32 = 16;
+pub(crate) const COOKIE_MARK: u64 = 1 << 63;
+pub(crate) const COOKIE_SEQ_SHIFT: u32 = 16;
 const COOKIE_VALUE: u64 = (u32::MAX as u64) << COOKIE_SEQ_SHIFT | Tid::MAX as u64;
+// The assembly fast path (`arch::x86_64::fastpath`) builds a cookie as
+// the mark's one bit, the sequence number shifted, and the tid in the low
+// byte, and checks one by comparing it with the one it would build.
+const _: () = assert!(COOKIE_MARK.count_ones() == 1 && Tid::MAX as u64 == 0xff && COOKIE_SEQ_SHIFT >= 8);
 
 impl Thread {
     /// A message cookie for the thread's current message.

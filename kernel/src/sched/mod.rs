@@ -27,6 +27,11 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
+    /// Where the non-empty mask is, for the assembly fast path
+    /// (`arch::x86_64::fastpath`).
+    #[cfg_attr(not(target_os = "none"), allow(dead_code))]
+    pub(crate) const NONEMPTY_AT: usize = core::mem::offset_of!(Scheduler, nonempty);
+
     /// Add `t` at the back of its priority's queue.
     pub fn enqueue(&mut self, threads: &mut ThreadTable, t: Tid) {
         let p = threads[t as usize].prio as usize;

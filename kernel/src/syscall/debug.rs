@@ -127,6 +127,9 @@ impl Kernel {
             }
             op::TRACE => {
                 self.ipc.trace = a != 0;
+                // No hint holds while tracing: the assembly fast path,
+                // which traces nothing, relies on it (`cap::hint`).
+                crate::cap::hint::invalidate_all();
                 crate::info!("ipc: tracing {}", if a != 0 { "on" } else { "off" });
                 Ok(Outcome::Done([0; 4]))
             }

@@ -175,7 +175,8 @@ pub fn decode<O: Op>(msg: &[u8]) -> Result<O, WireError> {
 }
 
 /// postcard output into a slice. Short runs (varints, small fields) are
-/// copied byte by byte: a call to `memcpy` costs more than the copy.
+/// copied byte by byte: a call to `memcpy` costs more than the copy (and
+/// the stores are volatile, or LLVM turns the loop back into that call).
 struct Out<'a> {
     buf: &'a mut [u8],
     at: usize,
@@ -193,11 +194,16 @@ impl postcard::ser_flavors::Flavor for Out<'_> {
 
     #[inline]
     fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        if data.len() <= 16 {
-            return data.iter().try_for_each(|&b| self.try_push(b));
-        }
         let end = self.at + data.len();
-        self.buf.get_mut(self.at..end).ok_or(postcard::Error::SerializeBufferFull)?.copy_from_slice(data);
+        let dst = self.buf.get_mut(self.at..end).ok_or(postcard::Error::SerializeBufferFull)?;
+        if data.len() <= 16 {
+            for (d, &b) in dst.iter_mut().zip(data) {
+                // SAFETY: `d` is a valid byte of the output.
+                unsafe { core::ptr::write_volatile(d, b) };
+            }
+        } else {
+            dst.copy_from_slice(data);
+        }
         self.at = end;
         Ok(())
     }

@@ -124,7 +124,9 @@ fn wrong_reply(len: usize, n: u64, got: Result<runtime::ipc::Reply, abi::Error>)
 /// A place a debugger can stop at: `trace_mark(0)` starts the ten traced
 /// round trips, `trace_mark(1)` ends them; `trace_mark(NULL_MARKS)` and
 /// `NULL_MARKS + 1` bracket ten null syscalls, `SERVE_MARKS` and
-/// `SERVE_MARKS + 1` ten calls through the serve loop
+/// `SERVE_MARKS + 1` ten calls through the serve loop, `LENT_MARKS` and
+/// `LENT_MARKS + 1` ten lent 4 KiB round trips, `TAG_MARKS` and
+/// `TAG_MARKS + 1` ten tag-only ones
 /// (`ci/trace/breakdown.py` stops at the mark whose argument it wants).
 #[inline(never)]
 fn trace_mark(which: u64) {
@@ -135,6 +137,10 @@ fn trace_mark(which: u64) {
 const NULL_MARKS: u64 = 2;
 /// The serve loop's marks (`breakdown.py --serve`).
 const SERVE_MARKS: u64 = 4;
+/// The lent page's marks (`breakdown.py --lent`).
+const LENT_MARKS: u64 = 6;
+/// The tag-only call's marks (`breakdown.py --tag`).
+const TAG_MARKS: u64 = 8;
 
 /// Copied sizes of the sweep (0 is the tag-only call); 4096 is also sent
 /// lent and copied below.
@@ -153,7 +159,15 @@ fn round_trips() -> Outcome {
         let rounds = if size <= 256 { ROUNDS } else { ROUNDS / 4 };
         let t = measure(rounds, || bump_call(&chan, &mut v[8..8 + size], &mut n))?;
         match size {
-            0 => bench("ipc_rt_tag", t, "tsc"),
+            0 => {
+                bench("ipc_rt_tag", t, "tsc");
+                // Ten more between two marks (`breakdown.py --tag`).
+                trace_mark(TAG_MARKS);
+                for _ in 0..10 {
+                    bump_call(&chan, &mut v[8..8], &mut n)?;
+                }
+                trace_mark(TAG_MARKS + 1);
+            }
             64 => {
                 rt64 = t;
                 bench("ipc_rt_64", t, "tsc");
@@ -176,6 +190,12 @@ fn round_trips() -> Outcome {
     // A page-aligned page, lent both ways: the server bumps it in place.
     let mut page = Box::new(Page::zeroed());
     let t = measure(ROUNDS, || bump_call(&chan, &mut page.0, &mut n))?;
+    // Ten more between two marks (`breakdown.py --lent`).
+    trace_mark(LENT_MARKS);
+    for _ in 0..10 {
+        bump_call(&chan, &mut page.0, &mut n)?;
+    }
+    trace_mark(LENT_MARKS + 1);
     bench("ipc_rt_4k_lent", t, "tsc");
     bench("ipc_rt_4k_lent_vs_64_x100", t * 100 / rt64.max(1), "percent");
 
@@ -291,20 +311,25 @@ fn serve_loop() -> Outcome {
     let s = crate::harness::serve("rpc-server", &[])?;
     let c = Client::new(Channel::from_token(s.chan.token()));
     let mut i = 0u32;
+    // (The error report out of line, as `bump_call`'s: inline, its
+    // formatting kept the closure a function of its own, and every call
+    // paid for that, not for the serve loop.)
     let t = measure(ROUNDS, || {
         i = i.wrapping_add(1);
         match c.call(&Add { a: i, b: 1000 }) {
             Ok(v) if v == i + 1000 => Ok(()),
-            other => Err(alloc::format!("add gave {other:?}")),
+            other => wrong_sum(i, 1000, other),
         }
     })?;
     // Ten more between two marks, for single-stepping
     // (`breakdown.py --serve`).
+    // (The same calls as measured: the sizes of the varints matter.)
     trace_mark(SERVE_MARKS);
-    for j in 0..10u32 {
-        match c.call(&Add { a: j, b: 7 }) {
-            Ok(v) if v == j + 7 => {}
-            other => return Err(alloc::format!("add gave {other:?}")),
+    for _ in 0..10 {
+        i = i.wrapping_add(1);
+        match c.call(&Add { a: i, b: 1000 }) {
+            Ok(v) if v == i + 1000 => {}
+            other => return wrong_sum(i, 1000, other),
         }
     }
     trace_mark(SERVE_MARKS + 1);
@@ -312,6 +337,12 @@ fn serve_loop() -> Outcome {
     bench(&alloc::format!("serve_rt_{size}"), t, "tsc");
     bench("serve_vs_raw_x100", t * 100 / t_raw.max(1), "percent");
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn wrong_sum(a: u32, b: u32, got: Result<u32, runtime::rpc::CallError<<crate::rpc::Add as runtime::rpc::Op>::Error>>) -> Outcome {
+    Err(alloc::format!("add {a} + {b} gave {got:?}"))
 }
 
 /// A 1 MiB file read page by page through VFS -> RAMFS: the page is lent,

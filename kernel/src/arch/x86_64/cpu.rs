@@ -52,16 +52,22 @@ struct Cpu {
 }
 
 /// Per-CPU tables; written during `init` and then only `tss.rsp0` changes.
-struct CpuCell(UnsafeCell<Cpu>);
+#[repr(transparent)]
+pub(super) struct CpuCell(UnsafeCell<Cpu>);
 // SAFETY: single core; see `super::KERNEL`.
 unsafe impl Sync for CpuCell {}
 
-static CPU: CpuCell = CpuCell(UnsafeCell::new(Cpu {
+pub(super) static CPU: CpuCell = CpuCell(UnsafeCell::new(Cpu {
     gdt: GlobalDescriptorTable::new(),
     tss: TaskStateSegment::new(),
     idt: [const { Entry::missing() }; 256],
     ist: [const { Stack([0; IST_STACK]) }; 3],
 }));
+
+/// Where `tss.rsp0` is in [`CPU`], for the assembly fast path
+/// (`super::fastpath`), which sets it on its thread switches.
+pub(super) const RSP0_AT: usize =
+    core::mem::offset_of!(Cpu, tss) + core::mem::offset_of!(TaskStateSegment, privilege_stack_table);
 
 /// The per-CPU tables.
 ///

@@ -94,8 +94,10 @@ extern "C" {
     /// pointer, restore (the selectors if they differ from `segs`, the
     /// running thread's) and return there.
     pub fn resume_context(next: u64, segs: u32) -> !;
-    /// Where a parked thread resumes (its `Call`/`ReplyWait` exit).
+    /// Where a thread parked in `Call`/`ReplyWait` resumes (its exit).
     fn parked_exit();
+    /// Where a thread parked in `Send`/`ReplyRecv` resumes (its exit).
+    fn parked_exit_regs();
     fn user_copy_in(dst: *mut u8, src: u64, len: usize) -> u64;
     pub fn user_copy_in_end();
     pub fn user_copy_fault();
@@ -240,23 +242,6 @@ missing_error_code:
     sysretq
     .endm
 
-    /* Call and ReplyWait's entry: point the running thread's `words` at
-       its `mr` and store the message words there (RUNNING holds its `ret`,
-       which `words` and `mr` follow). */
-    .macro store_message_words
-    mov rax, [rip + RUNNING]
-    lea r11, [rax + 48]
-    mov [rax + 40], r11
-    mov [rax + 48], r8
-    mov [rax + 56], r9
-    mov [rax + 64], rbx
-    mov [rax + 72], rbp
-    mov [rax + 80], r12
-    mov [rax + 88], r13
-    mov [rax + 96], r14
-    mov [rax + 104], r15
-    .endm
-
     .global syscall_entry
 syscall_entry:
     mov [rip + SYSCALL_USER_RSP], rsp
@@ -288,15 +273,19 @@ syscall_entry_general:
     mov rdi, rsp
     call syscall_dispatch
     jmp 5f
-    .global syscall_entry_reply_recv
-syscall_entry_reply_recv:
-    sub rsp, 8
+    /* Send and ReplyRecv enter at `fastpath_send` and
+       `fastpath_reply_recv` (`super::fastpath`), which store rbx, rbp,
+       r12-r15 in the running thread's `park_regs` and try the assembly fast
+       path; what it declines comes here, with the registers as the program
+       passed them. A dispatcher that returns did not switch; one that
+       switched parked the thread, which resumes at `parked_exit_regs`. */
+    .global syscall_reply_recv_general
+syscall_reply_recv_general:
     mov rcx, r10
     call syscall_dispatch_reply_recv
     jmp 12f
-    .global syscall_entry_send
-syscall_entry_send:
-    sub rsp, 8
+    .global syscall_send_general
+syscall_send_general:
     mov rcx, r10
     call syscall_dispatch_send
     /* The IPC exit: results (rax points at [status, v0, v1, v2, v3]);
@@ -306,26 +295,35 @@ syscall_entry_send:
     xor edi, edi
     xor r10d, r10d
     leave_with_results
-    /* Call and ReplyWait: message words (r8, r9, rbx, rbp, r12-r15) go to the
-       running thread's `mr` (RUNNING holds its `ret`, which `words` and
-       `mr` follow; `words` is pointed at `mr`), and on the way out the
-       words `words` points at come back in rdi, r10, rbx, rbp, r12-r15
-       (the thread's own, a message delivered there, or one lent by a fast
-       path; see `proc::thread::WordsAt`). */
-    .global syscall_entry_call
-syscall_entry_call:
-    sub rsp, 8
-    store_message_words
+    /* The same exit for a thread that parked in Send or ReplyRecv, from
+       the top of its stack (its rbx, rbp, r12-r15 are back: restored from
+       `park_regs` by `switch_context`, or by the fast path). */
+    .global syscall_exit_regs
+syscall_exit_regs:
+    mov rsp, [rip + SYSCALL_KERNEL_RSP]
+    sub rsp, 24
+    xor edi, edi
+    xor r10d, r10d
+    leave_with_results
+    /* Call and ReplyWait enter at `fastpath_call` and
+       `fastpath_reply_wait` (`super::fastpath`), which store the message
+       words (r8, r9, rbx, rbp, r12-r15) in the running thread's `mr` and
+       try the assembly fast path; what it declines comes here, with the
+       registers as the program passed them. On the way out the words
+       `words` points at come back in rdi, r10, rbx, rbp, r12-r15 (the
+       thread's own, a message delivered there, or one lent by a fast path;
+       see `proc::thread::WordsAt`). */
+    .global syscall_call_general
+syscall_call_general:
     mov rcx, r10
     call syscall_dispatch_call
-    jmp 9f
-    .global syscall_entry_reply_wait
-syscall_entry_reply_wait:
-    sub rsp, 8
-    store_message_words
+    jmp syscall_exit_words
+    .global syscall_reply_wait_general
+syscall_reply_wait_general:
     mov rcx, r10
     call syscall_dispatch_reply_wait
-9:
+    .global syscall_exit_words
+syscall_exit_words:
     /* The stack of the thread that leaves: this one's, or, after a fast
        path switched straight to a parked thread, that thread's (see
        `trap::Switch`); its user rsp, rip and rflags sit at the top. */
@@ -357,7 +355,11 @@ syscall_entry_reply_wait:
     .global parked_exit
 parked_exit:
     mov rax, [rip + RUNNING]
-    jmp 9b
+    jmp syscall_exit_words
+    .global parked_exit_regs
+parked_exit_regs:
+    mov rax, [rip + RUNNING]
+    jmp syscall_exit_regs
 
     /* Copy rdx bytes from user address rsi to kernel address rdi; rax = 0,
        or 1 if the user address faulted (the page-fault handler resumes at
@@ -456,13 +458,13 @@ syscall_table:
     .set nr, 0
     .rept {last} + 1
     .if nr == {send}
-    .quad syscall_entry_send
+    .quad fastpath_send
     .elseif nr == {reply_recv}
-    .quad syscall_entry_reply_recv
+    .quad fastpath_reply_recv
     .elseif nr == {call}
-    .quad syscall_entry_call
+    .quad fastpath_call
     .elseif nr == {reply_wait}
-    .quad syscall_entry_reply_wait
+    .quad fastpath_reply_wait
     .else
     .quad syscall_entry_general
     .endif
@@ -574,48 +576,78 @@ const KSTACK_SLOT: u64 = 2 * KSTACK_SIZE;
 
 /// A thread's kernel-side state: its kernel stack and, while it is not
 /// running, the stack pointer it stopped at, or that it is parked.
+///
+/// A *parked* thread (see `trap::Switch`) keeps nothing on its kernel
+/// stack but the user `rsp`, `rip` and `rflags` its entry pushed at the
+/// top, and resumes at its syscall's exit, which takes its stack from
+/// `SYSCALL_KERNEL_RSP`; it stopped at one of two frames here, which
+/// `switch_context` resumes like any other (selectors, six registers, the
+/// address it returns to). Which frame says which exit.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ThreadContext {
-    /// Where the thread stopped: on its stack, or its `park` frame.
+    /// Where the thread stopped: on its stack, or one of its park frames.
     pub rsp: u64,
     pub stack_top: u64,
-    /// The frame `switch_context` resumes a *parked* thread from (see
-    /// `trap::Switch`): its selectors, six registers (junk: the exit loads
-    /// all six from the message words) and `parked_exit`. Such a thread
-    /// keeps nothing on its kernel stack but the user `rsp`, `rip` and
-    /// `rflags` its entry pushed at the top, and resumes at its
-    /// `Call`/`ReplyWait` exit, which takes its stack from
-    /// `SYSCALL_KERNEL_RSP` (so this frame need not be on the stack).
+    /// Parked in `Call` or `ReplyWait`: its selectors, six registers
+    /// (junk: the exit loads all six from the message words) and
+    /// `parked_exit`.
     pub park: [u64; 8],
+    /// Parked in `Send` or `ReplyRecv`: its selectors, its `r15, r14, r13,
+    /// r12, rbx, rbp` (stored by every `Send`/`ReplyRecv` entry, since
+    /// those calls keep them for the program) and `parked_exit_regs`.
+    pub park_regs: [u64; 8],
+}
+
+/// Where the exit is in a park frame (after the selectors and six
+/// registers).
+pub const PARK_EXIT: usize = 7;
+
+/// How a thread parks (see [`ThreadContext`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Park {
+    /// In `Call` or `ReplyWait`: at `park`.
+    Words,
+    /// In `Send` or `ReplyRecv`: at `park_regs`.
+    Regs,
 }
 
 impl ThreadContext {
-    /// Whether the thread is parked: stopped at its `park` frame (no
-    /// kernel stack pointer points into the thread table).
+    /// Whether the thread is parked at `kind`'s frame.
     #[inline(always)]
-    pub fn parked(&self) -> bool {
-        self.rsp == self.park.as_ptr() as u64
+    pub fn parked(&self, kind: Park) -> bool {
+        self.rsp == self.frame(kind) as u64
     }
 
-    /// Park the thread (its `park` frame filled by [`Self::park_frame`]).
-    #[inline(always)]
-    pub fn set_parked(&mut self) {
-        self.rsp = self.park.as_ptr() as u64;
+    fn frame(&self, kind: Park) -> *const u64 {
+        match kind {
+            Park::Words => self.park.as_ptr(),
+            Park::Regs => self.park_regs.as_ptr(),
+        }
     }
 
-    /// Fill a parked thread's frame: `frame` is its `park`, `segs` its
-    /// selectors (from [`read_segs`]).
+    /// Park the thread at `kind`'s frame (its selectors then written by
+    /// [`Self::park_frame`]); returns the frame.
+    #[inline(always)]
+    pub fn set_parked(&mut self, kind: Park) -> *mut u64 {
+        let frame = match kind {
+            Park::Words => self.park.as_mut_ptr(),
+            Park::Regs => self.park_regs.as_mut_ptr(),
+        };
+        self.rsp = frame as u64;
+        frame
+    }
+
+    /// Fill a parked thread's frame: `frame` is its `park` or `park_regs`,
+    /// `segs` its selectors (from [`read_segs`]). (The exits are written
+    /// once, by `prepare_user`; the registers of `park_regs` by the entry.)
     ///
     /// # Safety
-    /// `frame` points at a `park` in the thread table, and no reference to
-    /// it is live.
+    /// `frame` points at a park frame in the thread table, and no reference
+    /// to it is live.
     #[inline(always)]
     pub unsafe fn park_frame(frame: *mut u64, segs: u32) {
-        // SAFETY: the caller's contract; the frame has eight words.
-        unsafe {
-            frame.write(segs as u64);
-            frame.add(7).write(parked_exit as *const () as u64);
-        }
+        // SAFETY: the caller's contract.
+        unsafe { frame.write(segs as u64) };
     }
 
     /// Give the thread slot its kernel stack (once; slots keep theirs).
@@ -692,6 +724,9 @@ impl crate::arch::UserThread for ThreadContext {
             ((switch_at + 56) as *mut u64).write(interrupt_return as *const () as u64);
         }
         self.rsp = switch_at;
+        // Where each park frame resumes (see `ThreadContext`).
+        self.park[PARK_EXIT] = parked_exit as *const () as u64;
+        self.park_regs[PARK_EXIT] = parked_exit_regs as *const () as u64;
         Ok(())
     }
 }

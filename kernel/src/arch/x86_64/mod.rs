@@ -9,6 +9,7 @@
 
 pub(crate) mod cpu;
 mod entry;
+mod fastpath;
 pub(crate) mod ioapic;
 pub(crate) mod lapic;
 pub(crate) mod memory;

@@ -13,7 +13,7 @@ use crate::mem::{PageTables, PhysMem};
 use crate::proc::thread::WordsAt;
 use crate::proc::Tid;
 
-use super::entry::{load_segs, read_segs, resume_context, switch_context, SyscallFrame, ThreadContext, TrapFrame};
+use super::entry::{load_segs, read_segs, resume_context, switch_context, Park, SyscallFrame, ThreadContext, TrapFrame};
 use super::{
     cpu, lapic, running, running_results, set_running, with_kernel, DIRECT_MAP, KERNEL,
 };
@@ -38,7 +38,7 @@ pub(crate) fn run_then_switch<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
         // Off the straight line: a syscall that switches pays one jump
         // more, one that does not (the common case outside IPC) one less.
         core::hint::cold_path();
-        (r, Some(Switch::prepare(k, prev, false)))
+        (r, Some(Switch::prepare(k, prev, None)))
     });
     if let Some(s) = switch {
         s.run();
@@ -46,16 +46,16 @@ pub(crate) fn run_then_switch<R>(f: impl FnOnce(&mut Kernel) -> R) -> R {
     r
 }
 
-/// [`run_then_switch`] for the `Call` and `ReplyWait` dispatchers, which
-/// return straight to their exit: a switch from there to a parked thread
-/// parks this one and leaves through the other's exit instead of
-/// switching stacks (see [`Switch`]).
+/// [`run_then_switch`] for the IPC dispatchers, which return straight to
+/// their exit: a switch from there parks this thread (`kind`), and, from
+/// `Call` or `ReplyWait` to a thread parked there too, leaves through the
+/// other's exit instead of switching stacks (see [`Switch`]).
 #[inline(always)]
-fn run_then_exit(f: impl FnOnce(&mut Kernel)) {
+fn run_then_exit(kind: Park, f: impl FnOnce(&mut Kernel)) {
     let switch = with_kernel(|k| {
         f(k);
         let prev = running();
-        (prev != k.current).then(|| Switch::prepare(k, prev, true))
+        (prev != k.current).then(|| Switch::prepare(k, prev, Some(kind)))
     });
     if let Some(s) = switch {
         s.run();
@@ -65,19 +65,23 @@ fn run_then_exit(f: impl FnOnce(&mut Kernel)) {
 /// A thread switch, worked out inside a kernel scope and carried out after
 /// it (all in registers: this is on the IPC fast path).
 ///
-/// A thread that leaves from `Call` or `ReplyWait`'s dispatcher is
-/// *parked* rather than saved: nothing of it stays on its kernel stack but
-/// the user `rsp`, `rip` and `rflags` its entry pushed at the top, and it
-/// resumes at its `Call`/`ReplyWait` exit, which loads every other
-/// register a user thread sees (results and message words), from the
-/// frame in its [`ThreadContext::park`] (its selectors and the exit's
-/// address), which `switch_context` resumes like any other. If the next
-/// thread is parked too, the dispatcher just returns to the exit, which
-/// leaves as the thread now running (it takes the stack from
-/// `SYSCALL_KERNEL_RSP` and the results from `RUNNING`): no stack switch,
-/// no registers saved or restored but the selectors, when they differ.
-/// Otherwise the next thread is resumed from its saved stack pointer
-/// (`resume_context`, `switch_context` without the save).
+/// A thread that leaves from an IPC dispatcher is *parked* rather than
+/// saved: nothing of it stays on its kernel stack but the user `rsp`,
+/// `rip` and `rflags` its entry pushed at the top, and it resumes at its
+/// syscall's exit, from a frame in its [`ThreadContext`] (its selectors,
+/// six registers and the exit's address), which `switch_context` resumes
+/// like any other. From `Call` or `ReplyWait` ([`Park::Words`]) the exit
+/// loads every other register a user thread sees (results and message
+/// words); from `Send` or `ReplyRecv` ([`Park::Regs`]) the frame holds the
+/// program's `rbx`, `rbp`, `r12`-`r15`, which the entry stored there. If a
+/// thread parking in `Call`/`ReplyWait` switches to one parked there too,
+/// the dispatcher just returns to the exit, which leaves as the thread now
+/// running (it takes the stack from `SYSCALL_KERNEL_RSP` and the results
+/// from `RUNNING`): no stack switch, no registers saved or restored but
+/// the selectors, when they differ. Otherwise the next thread is resumed
+/// from its saved stack pointer (`resume_context`, `switch_context`
+/// without the save). (The assembly fast path, `super::fastpath`, makes
+/// the same switches between parked threads of either kind.)
 struct Switch {
     next: Tid,
     next_rsp: u64,
@@ -86,7 +90,7 @@ struct Switch {
     /// Where `next`'s exit finds its message words.
     next_words: *mut WordsAt,
     /// Where the running thread's stack pointer goes, or, when it parks,
-    /// its `park` frame.
+    /// its park frame.
     save: *mut u64,
     /// The running thread parks.
     park: bool,
@@ -97,10 +101,10 @@ struct Switch {
 impl Switch {
     /// Make `current` the running thread in the kernel's books (its
     /// address space the active one, its stack the one entries use) and
-    /// note what the CPU must do. `park`: the running thread is in `Call`
-    /// or `ReplyWait`'s dispatcher, called straight from its entry.
+    /// note what the CPU must do. `park`: the running thread is in an IPC
+    /// dispatcher, called straight from its entry, and parks so.
     #[inline(always)]
-    fn prepare(k: &mut Kernel, prev: Tid, park: bool) -> Switch {
+    fn prepare(k: &mut Kernel, prev: Tid, park: Option<Park>) -> Switch {
         let next = k.current;
         // SAFETY: this is the switch to `next`, after the syscall's or
         // interrupt's work (the kernel is still lent, which the kernel half
@@ -110,7 +114,7 @@ impl Switch {
         // SAFETY: `next`'s own kernel stack, mapped while its slot lives.
         unsafe { cpu::set_kernel_stack(t.stack_top) };
         let next_rsp = t.rsp;
-        let direct = park && t.parked();
+        let direct = park == Some(Park::Words) && t.parked(Park::Words);
         let next_words = &raw mut k.threads[next as usize].words;
         // Raw pointers into the thread table, which is a heap block that
         // lives (and stays put) forever. Only `switch_context` or `run`
@@ -118,13 +122,11 @@ impl Switch {
         // when no reference into the kernel is live.
         let results = &raw const k.threads[next as usize].ret;
         let pt = &mut k.threads[prev as usize].arch;
-        let save = if park {
-            pt.set_parked();
-            pt.park.as_mut_ptr()
-        } else {
-            &raw mut pt.rsp
+        let save = match park {
+            Some(kind) => pt.set_parked(kind),
+            None => &raw mut pt.rsp,
         };
-        Switch { next, next_rsp, results, next_words, save, park, direct }
+        Switch { next, next_rsp, results, next_words, save, park: park.is_some(), direct }
     }
 
     /// Switch from the running thread to `next`. Returns when the calling
@@ -193,21 +195,21 @@ extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
 /// stub has stored the message words in the thread's `mr`, and it loads
 /// the running thread's back on exit.
 macro_rules! ipc_dispatchers {
-    ($($name:ident => $method:ident by $runner:ident,)*) => {$(
+    ($($name:ident => $method:ident parking $kind:ident,)*) => {$(
         #[no_mangle]
         extern "C" fn $name(token: u64, a1: u64, a2: u64, a3: u64, a4: u64, a5: u64) -> *const [u64; 5] {
             let a = [token, a1, a2, a3, a4, a5];
-            $runner(|k| k.$method(&a));
+            run_then_exit(Park::$kind, |k| k.$method(&a));
             running_results()
         }
     )*};
 }
 
 ipc_dispatchers! {
-    syscall_dispatch_send => syscall_send by run_then_switch,
-    syscall_dispatch_reply_recv => syscall_reply_recv by run_then_switch,
-    syscall_dispatch_call => syscall_call by run_then_exit,
-    syscall_dispatch_reply_wait => syscall_reply_wait by run_then_exit,
+    syscall_dispatch_send => syscall_send parking Regs,
+    syscall_dispatch_reply_recv => syscall_reply_recv parking Regs,
+    syscall_dispatch_call => syscall_call parking Words,
+    syscall_dispatch_reply_wait => syscall_reply_wait parking Words,
 }
 
 /// Called by the interrupt stubs. Returns 1 if the CPU pushed no error code

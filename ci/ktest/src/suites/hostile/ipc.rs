@@ -11,6 +11,7 @@ use crate::harness::{expect_err, expect_exit, serve, spawn, Context, Outcome, Su
 
 pub fn cases(s: &mut Suite) {
     s.case("ipc: a sibling writing a page its thread lent faults, the process is killed", || on_channel(sibling_writes_lent_page));
+    s.case("ipc: the same, lent to a server waiting in ReplyRecv (the assembly fast path)", || on_channel(sibling_writes_fast_lent_page));
     s.case("ipc: a cookie with junk in its unused bits is refused (Incapable)", || on_channel(junk_cookie));
     s.case("ipc: reply data named in kernel memory is refused (BadAddress)", || on_channel(kernel_reply_source));
     s.case("ipc: a lender killed while its page is held: the page stays the server's (same frame, same bytes), not freed under a device", || on_channel(lender_dies));
@@ -60,6 +61,28 @@ fn sibling_writes_lent_page(chan: &Channel) -> Outcome {
     // The lender is gone: its cookie is stale, and the loan ended with it.
     expect_err(held.reply(0, &[]), Error::Incapable, "reply to the dead lender")?;
     expect_err(chan.receive(&mut w, 0).map(|_| ()), Error::Timeout, "the window after the lender died")
+}
+
+/// [`sibling_writes_lent_page`] through the fast path: `lend-sibling twice`
+/// (at our priority) lends the page once, which we answer with `ReplyRecv`
+/// waiting forever, so its second loan finds us parked there with every
+/// lookup it needs cached, and its sibling thread then writes the page.
+fn sibling_writes_fast_lent_page(chan: &Channel) -> Outcome {
+    let child = spawn("lend-sibling", &["twice"], &[(CHAN, chan.token(), abi::ChannelRights::SEND.into())], 16)?;
+    let mut w = Window::new().ctx("window")?;
+    let m = chan.receive(&mut w, FIVE_S).ctx("receive the first loan")?;
+    ensure!(m.size == 4096 && m.data().iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0x5a), "the first loan did not arrive intact");
+    let cookie = m.hold().cookie();
+    let args = abi::call::ReplyRecvArgs { cookie, result: 0, reply_len: 0, window: w.addr(), timeout: abi::FOREVER };
+    // SAFETY: the kernel maps the second loan at our window, which nothing
+    // else uses.
+    let r = unsafe { runtime::sys::calls::REPLY_RECV.call(chan.token(), args) }.ctx("answer, receive the second loan")?;
+    // SAFETY: the window holds the lent page until we answer (never).
+    let page = unsafe { core::slice::from_raw_parts(w.addr() as *const u8, 4096) };
+    let seen = r.size == 4096 && page.iter().enumerate().all(|(i, &b)| b == (i as u8) ^ 0x5a);
+    expect_exit(&child, Exit::Fault(14), "lender (4: first loan failed, 5: page reachable during the loan, 7: write went through)")?;
+    ensure!(seen, "the second loan did not arrive intact (size {})", r.size);
+    Ok(())
 }
 
 /// A `hold-client` (id 3) whose request we hold; returns it and the message.
