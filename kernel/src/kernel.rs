@@ -63,6 +63,10 @@ pub struct IpcCounters {
     /// declined them, or the entry stub did not route them there).
     pub general_sends: u64,
     pub general_replies: u64,
+    /// IPC calls the assembly fast path (`arch::x86_64::fastpath`) passed
+    /// on to the Rust dispatchers, which counts them on its way there, off
+    /// its fast line (none on the host, which has no such path).
+    pub declined: u64,
     /// Log every IPC operation.
     pub trace: bool,
 }

@@ -1,4 +1,10 @@
-//! The IPC fast path.
+//! The IPC fast path, in Rust.
+//!
+//! On the machine the entry stub first runs the assembly fast path
+//! (`arch::x86_64::fastpath`), this one's twin for the cases it takes,
+//! which passes everything else on here unchanged; host tests run this
+//! one. It remains the reference for both: what the assembly takes, it
+//! takes under these conditions and with these effects.
 //!
 //! Every request costs two syscalls: the client's `Send`, which usually
 //! finds its server already waiting, and the server's next `ReplyRecv`,

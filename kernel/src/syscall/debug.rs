@@ -48,6 +48,7 @@ impl Kernel {
             messages_total: self.ipc.delivered,
             general_sends: self.ipc.general_sends,
             general_replies: self.ipc.general_replies,
+            declined: self.ipc.declined,
         }
     }
 

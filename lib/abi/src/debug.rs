@@ -84,6 +84,9 @@ pub struct IpcTotals {
     pub general_sends: u64,
     /// `ReplyRecv`s the general path handled since boot, likewise.
     pub general_replies: u64,
+    /// IPC calls (`Send`, `ReplyRecv`, `Call`, `ReplyWait`) the kernel's
+    /// assembly fast path passed on to its other paths since boot.
+    pub declined: u64,
 }
 
 /// What the kernel has left of each resource it hands out: after programs
@@ -138,11 +141,12 @@ crate::plain!(IpcTotals {
     messages_total: u64,
     general_sends: u64,
     general_replies: u64,
+    declined: u64,
 });
 
-// What the kernel writes for `CHANNEL_STATS` and `TOTALS`: ten and eight
+// What the kernel writes for `CHANNEL_STATS` and `TOTALS`: ten and eleven
 // words, no more (the runtime's buffers are exactly these types).
-const _: () = assert!(core::mem::size_of::<ChannelStats>() == 10 * 8 && core::mem::size_of::<IpcTotals>() == 10 * 8);
+const _: () = assert!(core::mem::size_of::<ChannelStats>() == 10 * 8 && core::mem::size_of::<IpcTotals>() == 11 * 8);
 
 crate::plain!(KernelAccounting {
     free_frames: u64,

@@ -10,9 +10,12 @@
 //! and the data-segment selectors on the old kernel stack and resumes the
 //! new one where it stopped, so a blocked syscall simply continues when its
 //! thread runs again, and no program sees another's DS, ES, FS or GS. A
-//! thread leaving `Call` or `ReplyWait` parks instead (`trap::Switch`): its
-//! exit reloads everything a program sees, so it keeps only its selectors,
-//! in a frame of its `ThreadContext` that resumes at that exit.
+//! thread leaving an IPC call parks instead (`trap::Switch`), in a frame
+//! of its `ThreadContext` that resumes at that call's exit: from `Call` or
+//! `ReplyWait`, whose exit reloads everything a program sees, only its
+//! selectors; from `Send` or `ReplyRecv`, also the callee-saved registers
+//! their entry stored. The IPC calls enter through the assembly fast path
+//! (`super::fastpath`), which comes back here when it declines.
 
 use core::arch::global_asm;
 

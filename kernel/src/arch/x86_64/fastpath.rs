@@ -761,7 +761,7 @@ fastpath_exit_regs:
 
     /* Declined, nothing changed: the Rust dispatchers, with the program's
        registers (rdi back from the hint it matched; r8, r9 from `mr`, or
-       the stashed ones from the stack). */
+       the stashed ones from the stack), counted (`DebugIpc` totals). */
     .macro fastpath_token
     mov rdi, [rax + {t_hint_token} - {t_ret}]
     .endm
@@ -773,22 +773,26 @@ fastpath_declined:
 91:
     fastpath_token
 90:
+    inc qword ptr [rip + {kernel} + {k_declined}]
     fastpath_words_back
     jmp syscall_call_general
 93:
     fastpath_token
 92:
+    inc qword ptr [rip + {kernel} + {k_declined}]
     fastpath_words_back
     jmp syscall_reply_wait_general
 95:
     fastpath_token
 94:
+    inc qword ptr [rip + {kernel} + {k_declined}]
     pop rsi
     mov r8, [rsp]
     jmp syscall_send_general
 97:
     fastpath_token
 96:
+    inc qword ptr [rip + {kernel} + {k_declined}]
     mov r9, [rsp]
     jmp syscall_reply_recv_general
 
@@ -823,6 +827,7 @@ fastpath_some_words:
     zero_words = sym ZERO_WORDS,
     rsp0 = const RSP0_AT,
     k_in_flight = const kernel_at(offset_of!(Kernel, ipc.in_flight)),
+    k_declined = const kernel_at(offset_of!(Kernel, ipc.declined)),
     k_delivered = const kernel_at(offset_of!(Kernel, ipc.delivered)),
     k_channels = const kernel_at(offset_of!(Kernel, channels) + ChannelTable::SLOTS_AT),
     k_threads = const kernel_at(offset_of!(Kernel, threads)),

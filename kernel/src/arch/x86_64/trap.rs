@@ -174,7 +174,7 @@ impl Switch {
 }
 
 /// Called by `syscall_entry` on the thread's kernel stack for every call
-/// but `Send` and `ReplyRecv`. Returns where the thread's results are
+/// but the four IPC calls. Returns where the thread's results are
 /// (status and four values), which the entry code loads into
 /// `rax, rsi, rdx, r8, r9`. The cheap calls the short path answers
 /// (`syscall::short`) switch nothing and need no second scope.
@@ -189,11 +189,13 @@ extern "C" fn syscall_dispatch(f: &SyscallFrame) -> *const [u64; 5] {
     running_results()
 }
 
-/// The IPC dispatchers (the entry code picks by number), with the token
-/// and arguments in registers: the IPC fast path, inlined into each, then
-/// the general path if it declines. For `Call` and `ReplyWait` the entry
-/// stub has stored the message words in the thread's `mr`, and it loads
-/// the running thread's back on exit.
+/// The IPC dispatchers (the assembly fast path comes here when it
+/// declines), with the token and arguments in registers: the Rust fast
+/// path, inlined into each, then the general path if it declines. For
+/// `Call` and `ReplyWait` the entry has stored the message words in the
+/// thread's `mr`, and the exit loads the running thread's back; for `Send`
+/// and `ReplyRecv` it has stored the callee-saved registers in its
+/// `park_regs`, from where a thread that parks here resumes them.
 macro_rules! ipc_dispatchers {
     ($($name:ident => $method:ident parking $kind:ident,)*) => {$(
         #[no_mangle]
