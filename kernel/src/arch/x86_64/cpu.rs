@@ -23,7 +23,7 @@ use x86_64::structures::tss::TaskStateSegment;
 use x86_64::structures::DescriptorTablePointer;
 use x86_64::{PrivilegeLevel, VirtAddr};
 
-use super::entry::{isr_stubs, smap_sites, syscall_entry, STUB_STRIDE, SYSCALL_KERNEL_RSP};
+use super::entry::{isr_stubs, smap_sites, syscall_entry, STUB_STRIDE};
 use super::{DIRECT_MAP, KERNEL_VMA};
 
 pub const KERNEL_CS: u16 = 0x08;
@@ -64,7 +64,8 @@ pub(super) static CPU: CpuCell = CpuCell(UnsafeCell::new(Cpu {
     ist: [const { Stack([0; IST_STACK]) }; 3],
 }));
 
-/// Where `tss.rsp0` is in [`CPU`], for the assembly fast path
+/// Where `tss.rsp0` is in [`CPU`], for the syscall entry, which takes the
+/// kernel stack from there, and the assembly fast path
 /// (`super::fastpath`), which sets it on its thread switches.
 pub(super) const RSP0_AT: usize =
     core::mem::offset_of!(Cpu, tss) + core::mem::offset_of!(TaskStateSegment, privilege_stack_table);
@@ -166,7 +167,8 @@ pub fn init() {
     }
 }
 
-/// Make `top` the stack the CPU switches to on entry from user mode.
+/// Make `top` the stack the CPU switches to on entry from user mode (by an
+/// interrupt, and by `syscall`, whose entry reads it from here too).
 ///
 /// # Safety
 /// `top` must be the top of a mapped kernel stack that nothing else uses
@@ -178,9 +180,6 @@ pub unsafe fn set_kernel_stack(top: u64) {
     let top_va = unsafe { VirtAddr::new_unsafe(top) };
     // SAFETY: the reference lives for this statement only.
     unsafe { cpu() }.tss.privilege_stack_table[0] = top_va;
-    // SAFETY: read only by the syscall entry, which cannot run while the
-    // kernel (interrupts off) is here.
-    unsafe { SYSCALL_KERNEL_RSP = top };
 }
 
 /// Turn on SMEP, SMAP and UMIP where the CPU has them, and log which are on.

@@ -145,10 +145,10 @@ pub unsafe fn read_user(phys: &PhysMem, _active: &PageTables, va: u64, dst: x86_
     }
 }
 
-/// The kernel stack pointer `syscall` switches to (the running thread's
-/// stack top), and where it parks the user stack pointer meanwhile.
-#[no_mangle]
-pub static mut SYSCALL_KERNEL_RSP: u64 = 0;
+/// Where `syscall` parks the user stack pointer while it switches to the
+/// running thread's kernel stack, whose top it takes from the TSS
+/// (`rsp0`, which the CPU's interrupt entries from user mode take too: one
+/// place, written once per thread switch).
 #[no_mangle]
 static mut SYSCALL_USER_RSP: u64 = 0;
 
@@ -248,7 +248,7 @@ missing_error_code:
     .global syscall_entry
 syscall_entry:
     mov [rip + SYSCALL_USER_RSP], rsp
-    mov rsp, [rip + SYSCALL_KERNEL_RSP]
+    mov rsp, [rip + {cpu} + {rsp0}]
     push qword ptr [rip + SYSCALL_USER_RSP]
     push rcx
     push r11
@@ -303,7 +303,7 @@ syscall_send_general:
        `park_regs` by `switch_context`, or by the fast path). */
     .global syscall_exit_regs
 syscall_exit_regs:
-    mov rsp, [rip + SYSCALL_KERNEL_RSP]
+    mov rsp, [rip + {cpu} + {rsp0}]
     sub rsp, 24
     xor edi, edi
     xor r10d, r10d
@@ -330,7 +330,7 @@ syscall_exit_words:
     /* The stack of the thread that leaves: this one's, or, after a fast
        path switched straight to a parked thread, that thread's (see
        `trap::Switch`); its user rsp, rip and rflags sit at the top. */
-    mov rsp, [rip + SYSCALL_KERNEL_RSP]
+    mov rsp, [rip + {cpu} + {rsp0}]
     sub rsp, 24
     mov rcx, [rax + 40]
     /* Tagged LIVE (bit 0): words 2-7 are in the registers already. */
@@ -491,6 +491,8 @@ resume_context:
     call = const abi::Syscall::Call as u32,
     reply_wait = const abi::Syscall::ReplyWait as u32,
     last = const LAST_IPC,
+    cpu = sym super::cpu::CPU,
+    rsp0 = const super::cpu::RSP0_AT,
 );
 
 /// The highest call number with a dispatcher of its own (the table's end).
@@ -583,7 +585,7 @@ const KSTACK_SLOT: u64 = 2 * KSTACK_SIZE;
 /// A *parked* thread (see `trap::Switch`) keeps nothing on its kernel
 /// stack but the user `rsp`, `rip` and `rflags` its entry pushed at the
 /// top, and resumes at its syscall's exit, which takes its stack from
-/// `SYSCALL_KERNEL_RSP`; it stopped at one of two frames here, which
+/// the TSS (`rsp0`); it stopped at one of two frames here, which
 /// `switch_context` resumes like any other (selectors, six registers, the
 /// address it returns to). Which frame says which exit.
 #[derive(Clone, Copy, Debug, Default)]

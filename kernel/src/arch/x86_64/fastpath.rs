@@ -395,7 +395,6 @@ global_asm!(
 2:
     mov r11, [\next + {t_stack_top}]
     mov [rip + {cpu} + {rsp0}], r11
-    mov [rip + SYSCALL_KERNEL_RSP], r11
     lea rax, [\next + {t_ret}]
     mov [rip + RUNNING], rax
     mov [rip + RUNNING + 8], \tid

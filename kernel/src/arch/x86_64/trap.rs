@@ -76,7 +76,7 @@ fn run_then_exit(kind: Park, f: impl FnOnce(&mut Kernel)) {
 /// program's `rbx`, `rbp`, `r12`-`r15`, which the entry stored there. If a
 /// thread parking in `Call`/`ReplyWait` switches to one parked there too,
 /// the dispatcher just returns to the exit, which leaves as the thread now
-/// running (it takes the stack from `SYSCALL_KERNEL_RSP` and the results
+/// running (it takes the stack from the TSS's `rsp0` and the results
 /// from `RUNNING`): no stack switch, no registers saved or restored but
 /// the selectors, when they differ. Otherwise the next thread is resumed
 /// from its saved stack pointer (`resume_context`, `switch_context`
