@@ -168,21 +168,25 @@ fn load(s: [u64; 4]) {
     unsafe { asm!("mov ds, {0:e}", "mov es, {1:e}", "mov fs, {2:e}", "mov gs, {3:e}", in(reg) s[0], in(reg) s[1], in(reg) s[2], in(reg) s[3]) };
 }
 
-/// Calls to `CHAN`, 64 bytes in registers (the `Call`/`ReplyWait` fast
-/// path, which parks each side and leaves through the other's exit), with
-/// [`SEGS`] loaded if `set`: after every answer the selectors must still
-/// be ours, and the answer right.
+/// Calls to `CHAN`, 100 of 64 bytes in registers (`Call`/`ReplyWait`,
+/// which park each side at one frame), then 100 of 16 from memory
+/// (`Send`/`ReplyRecv`, which park at the other), with [`SEGS`] loaded if `set`:
+/// after every answer the selectors must still be ours, and the answer
+/// right. (With any selector set, the assembly fast path leaves the calls
+/// to the Rust one, whose parking switches keep them.)
 fn segs_client(set: bool) -> i32 {
     let want = if set { packed(SEGS) } else { 0 };
     if set {
         load(SEGS);
     }
     let chan = crate::child::chan();
-    let mut buf = [0u8; 64];
+    let mut whole = [0u8; 64];
     for n in 0..200u64 {
-        crate::child::seq::put(&mut buf, n);
-        match chan.call(crate::child::tag::BUMP | n << 8, &mut buf, 64) {
-            Ok(r) if r.result == n + 1 && r.len == 64 && crate::child::seq::holds(&buf, n + 1) => {}
+        let len = if n < 100 { 64 } else { 16 };
+        let buf = &mut whole[..len];
+        crate::child::seq::put(buf, n);
+        match chan.call(crate::child::tag::BUMP | n << 8, buf, len) {
+            Ok(r) if r.result == n + 1 && r.len == len && crate::child::seq::holds(buf, n + 1) => {}
             other => {
                 runtime::println!("segs-client: call {n}: {other:?}");
                 return 2;
@@ -231,7 +235,7 @@ fn segs_server(set: bool) -> i32 {
 }
 
 fn segments_in_calls() -> Outcome {
-    for (client, server) in [("set", "null"), ("null", "set"), ("set", "set")] {
+    for (client, server) in [("set", "null"), ("null", "set"), ("set", "set"), ("null", "null")] {
         let chan = runtime::ipc::Channel::create().ctx("channel")?;
         let s = spawn("hostile-segs-server", &[server], &[(crate::harness::CHAN, chan.token(), abi::ChannelRights::RECEIVE.into())], 8)?;
         let c = spawn("hostile-segs-client", &[client], &[(crate::harness::CHAN, chan.token(), abi::ChannelRights::SEND.into())], 8)?;
