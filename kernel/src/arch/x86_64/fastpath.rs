@@ -1,25 +1,33 @@
-//! The register IPC fast path, in assembly: `Call` to a server waiting in
-//! `ReplyWait`, and `ReplyWait` answering a `Call` and waiting again.
+//! The IPC fast path, in assembly: `Call` to a server waiting in
+//! `ReplyWait` and `ReplyWait` answering it (in registers), `Send` to a
+//! server waiting in `ReplyRecv` and `ReplyRecv` answering it (no bytes, a
+//! page lent, or a copy within one page each way), each going on to the
+//! other side at once.
 //!
 //! Why assembly: this is the round trip every client and server makes,
 //! and the Rust fast path (`ipc::fast`), however it is arranged, pays for
 //! being a function inside a general dispatcher: its frame and spills,
 //! the kernel cell's scope, the `Switch` record, base pointers reloaded
 //! after every store (about 230 instructions a direction). Here the entry
-//! stub goes straight on: the checks read the thread table, the channel
-//! and the scheduler's mask through fixed offsets, and the switch is a
-//! handful of stores, since both threads are *parked* (see
-//! `trap::Switch`): the caller parks, and the exit leaves as the other
-//! thread. Seven scratch registers are enough; nothing is saved.
+//! stub goes straight on: the checks read the thread table, the channel,
+//! the scheduler's mask and the threads' page-table caches through fixed
+//! offsets, and the switch is a handful of stores, since both threads are
+//! *parked* (see `trap::Switch`): the caller parks, and the exit leaves as
+//! the other thread. The scratch registers are enough; nothing is saved
+//! but what the calls keep for the program (`Send`/`ReplyRecv`'s
+//! callee-saved registers, stored at entry for any path that parks).
 //!
 //! It is the Rust fast path's exact twin for the cases it takes, and
 //! declines everything else *before changing anything*, jumping to the
-//! Rust dispatcher (`syscall_call_general`, `syscall_reply_wait_general`)
-//! with the program's registers as they came: the Rust fast path and the
-//! general path, which host tests hold to the same results, then decide.
-//! What it declines on top of the Rust fast path's conditions: a peer
-//! that is not parked, a receiver with a timeout armed, and any data
-//! segment selector that is not null (either side's).
+//! Rust dispatchers (`syscall_call_general`, ...) with the program's
+//! registers as they came: the Rust fast path and the general path, which
+//! host tests hold to the same results, then decide. What it declines on
+//! top of the Rust fast path's conditions: a peer that is not parked (at
+//! the frame of its kind), a receiver with a timeout armed, any data
+//! segment selector that is not null (either side's), a page-table entry
+//! it needs that is not in its thread's cache, a copy that crosses a page
+//! or stays in one process, and a loan into a space tagged with a PCID
+//! (whose flush while not loaded is the Rust path's).
 //!
 //! Every field offset, size and constant is taken from the Rust
 //! definitions (`offset_of!`, `size_of`, the `abi` constants) as `const`
