@@ -417,6 +417,54 @@ global_asm!(
     fastpath_run \next, \tid
     .endm
 
+    /* The page-table entry in \pte has every bit of \flags (within the
+       low 32), else to \fail; \scratch is clobbered. */
+    .macro fastpath_has pte, flags, scratch, scratch32, fail
+    mov \scratch, \pte
+    not \scratch
+    test \scratch32, \flags
+    jnz \fail
+    .endm
+
+    /* The entry in \pte maps RAM (one of the `sw::RAM` bits), else to
+       \fail; \scratch is clobbered. */
+    .macro fastpath_ram pte, scratch, fail
+    mov \scratch, {ram}
+    test \pte, \scratch
+    jz \fail
+    .endm
+
+    /* The frame address of the entry in \reg (bits 12-51), in place. */
+    .macro fastpath_frame reg
+    shl \reg, 12
+    shr \reg, 24
+    shl \reg, 12
+    .endm
+
+    /* Copy \len bytes from user address \src (our space is loaded) to
+       kernel address rdi, else to \fail (the page-fault fixup of
+       `user_copy_in`); keeps every register but rdi, r11. */
+    .macro fastpath_copy src, len, fail
+    push rax
+    push rcx
+    push rsi
+    .ifnc \len, rdx
+    push rdx
+    mov rdx, \len
+    .endif
+    mov rsi, \src
+    call user_copy_in
+    mov r11d, eax
+    .ifnc \len, rdx
+    pop rdx
+    .endif
+    pop rsi
+    pop rcx
+    pop rax
+    test r11d, r11d
+    jnz \fail
+    .endm
+
     /* `Call`: token rdi, tag rsi, size rdx, timeout r10 (ignored: the
        receiver waits), words 0-1 in r8, r9, 2-7 in rbx, rbp, r12-r15. To
        a receiver waiting in `ReplyWait` (rcx the channel, r8 its tid, r9
@@ -534,13 +582,8 @@ fastpath_send_guards:
        the MMU (the sender's space is loaded); a fault in it is the Rust
        path's to report (it finds the window written, as after its own
        failed copy). */
-    mov r8, rdi
-    not r8
-    test r8d, {own_writable}
-    jnz 95f
-    mov r8, {ram}
-    test rdi, r8
-    jz 95f
+    fastpath_has rdi, {own_writable}, r8, r8d, 95f
+    fastpath_ram rdi, r8, 95f
     movzx r8d, byte ptr [rsi + {t_process}]
     cmp r8b, [rax + {t_process} - {t_ret}]
     je 95f
@@ -550,29 +593,12 @@ fastpath_send_guards:
     jne 95f
     mov r8, [rax + {t_buffer_at} - {t_ret}]
     mov r8, [r11 + r8]
-    mov r11, r8
-    not r11
-    test r11d, {user_present}
-    jnz 95f
-    mov r11, {ram}
-    test r8, r11
-    jz 95f
-    push rax
-    push rcx
-    push rsi
-    shl rdi, 12
-    shr rdi, 24
-    shl rdi, 12
+    fastpath_has r8, {user_present}, r11, r11d, 95f
+    fastpath_ram r8, r11, 95f
+    fastpath_frame rdi
     mov r8, {direct_map}
     add rdi, r8
-    mov rsi, r10
-    call user_copy_in
-    mov r8d, eax
-    pop rsi
-    pop rcx
-    pop rax
-    test r8d, r8d
-    jnz 95f
+    fastpath_copy r10, rdx, 95f
     jmp 4f
 9:
     /* A lent page: the sender's entry for it (r8, through its buffer
@@ -583,10 +609,7 @@ fastpath_send_guards:
     jne 95f
     mov r8, [rax + {t_buffer_at} - {t_ret}]
     mov r8, [r11 + r8]
-    mov r11, r8
-    not r11
-    test r11d, {own_writable}
-    jnz 95f
+    fastpath_has r8, {own_writable}, r11, r11d, 95f
     test r8, {lendable}
     jz 95f
     bt r8, {loan_bit}
@@ -607,9 +630,7 @@ fastpath_send_lend:
     mov rdx, {direct_map}
     add rdx, [rsi + {t_window_at}]
     mov r11, r8
-    shl r11, 12
-    shr r11, 24
-    shl r11, 12
+    fastpath_frame r11
     or r11, {loan_entry_low}
     bts r11, 63
     mov [rdx], r11
@@ -687,35 +708,15 @@ fastpath_reply_recv_guards:
     mov r11, [r9 + {t_buffer_at}]
     mov rdi, {direct_map}
     mov r11, [rdi + r11]
-    mov rdi, r11
-    not rdi
-    test edi, {own_writable}
-    jnz 97f
-    mov rdi, {ram}
-    test r11, rdi
-    jz 97f
-    shl r11, 12
-    shr r11, 24
-    shl r11, 12
+    fastpath_has r11, {own_writable}, rdi, edi, 97f
+    fastpath_ram r11, rdi, 97f
+    fastpath_frame r11
     mov rdi, [r9 + {m_buf}]
     and edi, {page} - 1
     add rdi, r11
     mov r11, {direct_map}
     add rdi, r11
-    push rax
-    push rcx
-    push rsi
-    push rdx
-    mov rsi, [r9 + {m_recv_va}]
-    mov rdx, r10
-    call user_copy_in
-    mov r11d, eax
-    pop rdx
-    pop rsi
-    pop rcx
-    pop rax
-    test r11d, r11d
-    jnz 97f
+    fastpath_copy [r9 + {m_recv_va}], r10, 97f
 2:
     cmp byte ptr [r9 + {m_lent}], 0
     je 3f
